@@ -1,0 +1,251 @@
+//! Refresh sessions in Redis.
+//!
+//! A refresh token is 256 random bits (base64url), given to the client once and stored only as
+//! its SHA-256: `{ns}:refresh:{sha256}` → hash `account family exp state`, expiring with the token.
+//! Tokens of one sign-in form a *family*. Every refresh rotates: the presented token is marked
+//! `rotated` (and kept until it would have expired) and a new one of the same family is issued.
+//! Presenting a rotated token again means it was stolen or replayed, so the whole family is
+//! revoked (`{ns}:refresh-family:{family}`), including the newest token. Each step is one Lua
+//! script, so of many concurrent refreshes of one token exactly one wins.
+//!
+//! Access tokens cannot be recalled, so ending every session of an account (sign-out everywhere,
+//! a ban) also writes `{ns}:session-cut:{account}` = now, kept for one access-token lifetime:
+//! access tokens issued at or before it are refused.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
+use fred::prelude::*;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::redis::KeySpace;
+
+const START: &str = r#"
+redis.call('HSET', KEYS[1], 'account', ARGV[1], 'family', ARGV[2], 'exp', ARGV[4], 'state', 'live')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 'ok'
+"#;
+
+/// KEYS: old token, new token, family marker, account's sessions.
+/// ARGV: account, family, ttl ms, new expiry (unix s).
+const ROTATE: &str = r#"
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'revoked' end
+if state ~= 'live' then
+  redis.call('SET', KEYS[3], 'reused', 'PX', ARGV[3])
+  redis.call('SREM', KEYS[4], ARGV[2])
+  return 'reused'
+end
+redis.call('HSET', KEYS[1], 'state', 'rotated')
+redis.call('HSET', KEYS[2], 'account', ARGV[1], 'family', ARGV[2], 'exp', ARGV[4], 'state', 'live')
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('PEXPIRE', KEYS[4], ARGV[3])
+return 'ok'
+"#;
+
+/// KEYS: family marker, account's sessions. ARGV: family, ttl ms.
+const END: &str = r#"
+redis.call('SET', KEYS[1], 'signed-out', 'PX', ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 'ok'
+"#;
+
+/// KEYS: account's sessions, session cut. ARGV: family key prefix, ttl ms, now (unix s), cut ttl ms.
+const END_ALL: &str = r#"
+local families = redis.call('SMEMBERS', KEYS[1])
+for _, f in ipairs(families) do
+  redis.call('SET', ARGV[1] .. f, 'ended', 'PX', ARGV[2])
+end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+return #families
+"#;
+
+/// A refresh token handed to the client.
+#[derive(Clone, Debug)]
+pub struct RefreshToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    redis: Pool,
+    keys: KeySpace,
+    ttl: Duration,
+    access_ttl: Duration,
+}
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    B64.encode(bytes)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Sessions {
+    pub fn new(redis: Pool, keys: KeySpace, ttl: Duration, access_ttl: Duration) -> Sessions {
+        Sessions {
+            redis,
+            keys,
+            ttl,
+            access_ttl,
+        }
+    }
+
+    fn expiry(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::milliseconds(millis(self.ttl))
+    }
+
+    /// Starts a new session family for `account`.
+    pub async fn start(&self, account: Uuid) -> ApiResult<RefreshToken> {
+        let token = new_token();
+        let family = domain::id::new_id().to_string();
+        let expires_at = self.expiry();
+        let account = account.to_string();
+        let _: String = self
+            .redis
+            .eval(
+                START,
+                vec![
+                    self.keys.refresh(&token_hash(&token)),
+                    self.keys.sessions(&account),
+                ],
+                vec![
+                    account.clone(),
+                    family,
+                    millis(self.ttl).to_string(),
+                    expires_at.timestamp().to_string(),
+                ],
+            )
+            .await?;
+        Ok(RefreshToken { token, expires_at })
+    }
+
+    /// Rotates `token`: returns its account and a new token of the same family.
+    pub async fn rotate(&self, token: &str) -> ApiResult<(Uuid, RefreshToken)> {
+        let old_key = self.keys.refresh(&token_hash(token));
+        let (account, family): (Option<String>, Option<String>) = self
+            .redis
+            .hmget(&old_key, vec!["account", "family"])
+            .await?;
+        let (Some(account), Some(family)) = (account, family) else {
+            return Err(ApiError::SessionEnded);
+        };
+        let account_id: Uuid = account
+            .parse()
+            .map_err(|_| anyhow::anyhow!("corrupt refresh record"))?;
+        let new = new_token();
+        let expires_at = self.expiry();
+        let outcome: String = self
+            .redis
+            .eval(
+                ROTATE,
+                vec![
+                    old_key,
+                    self.keys.refresh(&token_hash(&new)),
+                    self.keys.refresh_family(&family),
+                    self.keys.sessions(&account),
+                ],
+                vec![
+                    account.clone(),
+                    family.clone(),
+                    millis(self.ttl).to_string(),
+                    expires_at.timestamp().to_string(),
+                ],
+            )
+            .await?;
+        match outcome.as_str() {
+            "ok" => Ok((
+                account_id,
+                RefreshToken {
+                    token: new,
+                    expires_at,
+                },
+            )),
+            "reused" => {
+                tracing::warn!(account.id = %account_id, session.family = %family,
+                    "refresh token reused; session family revoked");
+                Err(ApiError::SessionEnded)
+            }
+            _ => Err(ApiError::SessionEnded),
+        }
+    }
+
+    /// Ends the session family of `token` (sign-out). Unknown tokens are ignored: signing out
+    /// twice is not an error.
+    pub async fn end(&self, token: &str) -> ApiResult<Option<Uuid>> {
+        let key = self.keys.refresh(&token_hash(token));
+        let (account, family): (Option<String>, Option<String>) =
+            self.redis.hmget(&key, vec!["account", "family"]).await?;
+        let (Some(account), Some(family)) = (account, family) else {
+            return Ok(None);
+        };
+        let _: String = self
+            .redis
+            .eval(
+                END,
+                vec![
+                    self.keys.refresh_family(&family),
+                    self.keys.sessions(&account),
+                ],
+                vec![family, millis(self.ttl).to_string()],
+            )
+            .await?;
+        Ok(account.parse().ok())
+    }
+
+    /// Ends every session of `account` and refuses its access tokens issued until now.
+    pub async fn end_all(&self, account: Uuid) -> ApiResult<u64> {
+        let account = account.to_string();
+        let family_prefix = self.keys.refresh_family("");
+        let cut_ttl = self.access_ttl + Duration::from_secs(crate::auth::jwt::LEEWAY_SECS + 60);
+        let ended: i64 = self
+            .redis
+            .eval(
+                END_ALL,
+                vec![
+                    self.keys.sessions(&account),
+                    self.keys.session_cut(&account),
+                ],
+                vec![
+                    family_prefix,
+                    millis(self.ttl).to_string(),
+                    Utc::now().timestamp().to_string(),
+                    millis(cut_ttl).to_string(),
+                ],
+            )
+            .await?;
+        Ok(u64::try_from(ended).unwrap_or(0))
+    }
+
+    /// Whether an access token of `account` issued at `iat` (unknown: `None`) is still good.
+    pub async fn access_allowed(&self, account: Uuid, iat: Option<i64>) -> ApiResult<bool> {
+        let cut: Option<i64> = self
+            .redis
+            .get(self.keys.session_cut(&account.to_string()))
+            .await?;
+        Ok(match (cut, iat) {
+            (None, _) => true,
+            (Some(cut), Some(iat)) => iat > cut,
+            (Some(_), None) => false,
+        })
+    }
+}

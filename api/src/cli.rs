@@ -1,0 +1,158 @@
+//! The subcommands of the `api` binary.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use domain::identity::Role;
+
+use crate::auth::password::Hasher;
+use crate::config::{ServeArgs, ServiceArgs};
+use crate::error::ApiError;
+use crate::identity::{self, NewAccount};
+
+#[derive(Parser)]
+#[command(name = "api", version, about = "The store's GraphQL api")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serves GraphQL over HTTP.
+    Serve(Box<ServeArgs>),
+    /// Creates the database if missing and applies every pending migration.
+    Migrate(ServiceArgs),
+    /// Creates the demo accounts (idempotent) and prints their sign-ins.
+    SeedDemo(ServiceArgs),
+    /// Creates an admin account (the first admin never comes from the public API).
+    CreateAdmin {
+        #[command(flatten)]
+        services: ServiceArgs,
+        #[arg(long)]
+        email: String,
+        /// The password (or `CREATE_ADMIN_PASSWORD`, which stays out of the shell history).
+        #[arg(long, env = "CREATE_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Writes a new RSA-2048 key pair for access tokens into DIR, unless one is already there.
+    GenKeys {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Prints the GraphQL schema (SDL).
+    ExportSchema,
+}
+
+/// Names of the files `gen-keys` writes.
+pub const PRIVATE_KEY_FILE: &str = "jwt-private.pem";
+pub const PUBLIC_KEY_FILE: &str = "jwt-public.pem";
+
+pub async fn migrate(services: &ServiceArgs) -> anyhow::Result<()> {
+    crate::db::ensure_database(&services.database_url).await?;
+    let db = crate::db::connect(&services.database_url, 2).await?;
+    crate::db::migrate(&db).await?;
+    db.close().await.ok();
+    println!("database migrated");
+    Ok(())
+}
+
+pub async fn create_admin(
+    services: &ServiceArgs,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let db = crate::db::connect(&services.database_url, 2).await?;
+    match identity::create_admin(&db, &Hasher::new(1), email, password).await {
+        Ok(a) => {
+            println!("admin {} created (id {})", a.email, a.id);
+            Ok(())
+        }
+        Err(e @ (ApiError::Validation(_) | ApiError::Conflict(_))) => Err(anyhow::anyhow!("{e}")),
+        Err(e) => Err(e).context("creating the admin"),
+    }
+}
+
+/// Demo accounts: (role, e-mail, name, password). The passwords are public: demo data only.
+pub const DEMO_ACCOUNTS: [(Role, &str, &str, &str); 5] = [
+    (
+        Role::Admin,
+        "admin@store.test",
+        "Ada Admin",
+        "admin-demo-password",
+    ),
+    (
+        Role::Publisher,
+        "nebula@store.test",
+        "Nebula Games",
+        "publisher-demo-password",
+    ),
+    (
+        Role::Publisher,
+        "atlas@store.test",
+        "Atlas Interactive",
+        "publisher-demo-password",
+    ),
+    (
+        Role::User,
+        "alice@store.test",
+        "Alice",
+        "user-demo-password",
+    ),
+    (Role::User, "bob@store.test", "Bob", "user-demo-password"),
+];
+
+pub async fn seed_demo(services: &ServiceArgs) -> anyhow::Result<()> {
+    let db = crate::db::connect(&services.database_url, 2).await?;
+    let hasher = Hasher::new(2);
+    println!("demo accounts (e-mail / password):");
+    for (role, email, name, password) in DEMO_ACCOUNTS {
+        let new = NewAccount::parse(email, password, name, role)?;
+        let state = match identity::insert_account(&db, &hasher, new, None).await {
+            Ok(_) => "created",
+            Err(ApiError::Conflict(_)) => "exists",
+            Err(e) => return Err(e).context("seeding demo accounts"),
+        };
+        println!(
+            "  {:<10} {email:<22} {password:<24} ({state})",
+            role.as_str()
+        );
+    }
+    Ok(())
+}
+
+pub fn gen_keys(dir: &Path) -> anyhow::Result<()> {
+    let private = dir.join(PRIVATE_KEY_FILE);
+    let public = dir.join(PUBLIC_KEY_FILE);
+    if private.exists() && public.exists() {
+        println!("keys already in {}", dir.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (private_pem, public_pem) = crate::auth::jwt::generate_key_pair()?;
+    write_private(&private, &private_pem)?;
+    std::fs::write(&public, public_pem).with_context(|| format!("writing {}", public.display()))?;
+    println!("wrote {} and {}", private.display(), public.display());
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(pem.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
+    std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,257 @@
+//! Typed configuration, from the environment (or the equivalent flags). Every variable is listed
+//! in `.env.example` with its default; the defaults run the store on one machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+
+/// Where the shared services are. Used by every subcommand.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServiceArgs {
+    /// PostgreSQL URL of the store's database (created by `api migrate` if missing).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/store"
+    )]
+    pub database_url: String,
+    /// Largest number of pooled PostgreSQL connections of this process.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
+    pub database_max_connections: u32,
+    /// Redis URL (derived and ephemeral state only).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of every Redis key this deployment writes (`{namespace}:refresh:…`).
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = "store")]
+    pub redis_namespace: String,
+    /// NATS URL (JetStream must be enabled).
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+}
+
+/// Configuration of `api serve`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub services: ServiceArgs,
+    /// Address the api listens on. Only the gateway should reach it.
+    #[arg(long, env = "API_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+    /// Shared secret the gateway sends in `X-Gateway-Secret`; without it `X-User-*` is ignored.
+    #[arg(long, env = "GATEWAY_SECRET", hide_env_values = true)]
+    pub gateway_secret: Option<String>,
+    /// File holding the gateway secret (for mounted secrets); wins over `GATEWAY_SECRET`.
+    #[arg(long, env = "GATEWAY_SECRET_FILE")]
+    pub gateway_secret_file: Option<PathBuf>,
+    /// PEM private key (RSA, PKCS#8 or PKCS#1) that signs access tokens.
+    #[arg(long, env = "JWT_PRIVATE_KEY", hide_env_values = true)]
+    pub jwt_private_key: Option<String>,
+    /// File holding the PEM private key; wins over `JWT_PRIVATE_KEY`.
+    #[arg(long, env = "JWT_PRIVATE_KEY_FILE")]
+    pub jwt_private_key_file: Option<PathBuf>,
+    /// Extra PEM public keys that verify tokens (old keys during a rotation), concatenated.
+    #[arg(long, env = "JWT_PUBLIC_KEYS_FILE")]
+    pub jwt_public_keys_file: Option<PathBuf>,
+    /// `iss` of the access tokens.
+    #[arg(long, env = "JWT_ISSUER", default_value = "store")]
+    pub jwt_issuer: String,
+    /// `aud` of the access tokens.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "store-api")]
+    pub jwt_audience: String,
+    /// Lifetime of an access token, seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 600)]
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token, seconds (renewed by every rotation).
+    #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// How many password hashes may run at once (each takes ~19 MiB and one core).
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+    /// Sign-in attempts per e-mail address: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_SIGNIN_PER_EMAIL", default_value = "10/900", value_parser = parse_rate)]
+    pub rate_signin_per_email: Rate,
+    /// Sign-in attempts per client address: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_SIGNIN_PER_IP", default_value = "60/900", value_parser = parse_rate)]
+    pub rate_signin_per_ip: Rate,
+    /// Sign-ups per client address: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_SIGNUP_PER_IP", default_value = "20/3600", value_parser = parse_rate)]
+    pub rate_signup_per_ip: Rate,
+    /// Sign-ups per e-mail address: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_SIGNUP_PER_EMAIL", default_value = "5/3600", value_parser = parse_rate)]
+    pub rate_signup_per_email: Rate,
+    /// Deepest selection a GraphQL document may have.
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    pub graphql_max_depth: usize,
+    /// Largest complexity (fields, with list multipliers) of one GraphQL document.
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
+    pub graphql_max_complexity: usize,
+    /// Most aliased fields in one GraphQL document.
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    pub graphql_max_aliases: usize,
+    /// Largest request body, bytes.
+    #[arg(long, env = "API_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+    /// On first start, create this admin if no admin exists yet (with `BOOTSTRAP_ADMIN_PASSWORD`).
+    #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+    #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
+}
+
+/// A fixed-window limit: at most `count` events per `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub window: Duration,
+}
+
+fn parse_rate(s: &str) -> Result<Rate, String> {
+    let (count, secs) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: expected COUNT/SECONDS, e.g. 10/900"))?;
+    let count: u32 = count.trim().parse().map_err(|e| format!("`{s}`: {e}"))?;
+    let secs: u64 = secs.trim().parse().map_err(|e| format!("`{s}`: {e}"))?;
+    if count == 0 || secs == 0 {
+        return Err(format!("`{s}`: count and seconds must be positive"));
+    }
+    Ok(Rate {
+        count,
+        window: Duration::from_secs(secs),
+    })
+}
+
+/// The resolved configuration of a running api.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub services: ServiceArgs,
+    pub listen_addr: SocketAddr,
+    pub gateway_secret: Option<SecretString>,
+    pub jwt: JwtConfig,
+    pub refresh_ttl: Duration,
+    pub password_hash_concurrency: usize,
+    pub rates: Rates,
+    pub limits: GraphqlLimits,
+    pub bootstrap_admin: Option<(String, SecretString)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    pub private_key_pem: Option<SecretString>,
+    pub extra_public_keys_pem: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Rates {
+    pub signin_per_email: Rate,
+    pub signin_per_ip: Rate,
+    pub signup_per_ip: Rate,
+    pub signup_per_email: Rate,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct GraphqlLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_body_bytes: usize,
+}
+
+fn read_secret_file(path: &PathBuf, what: &str) -> anyhow::Result<String> {
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {what} from {}", path.display()))?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let gateway_secret = match (&self.gateway_secret_file, self.gateway_secret) {
+            (Some(path), _) => Some(read_secret_file(path, "the gateway secret")?),
+            (None, s) => s,
+        };
+        if let Some(s) = &gateway_secret
+            && s.len() < 16
+        {
+            bail!("GATEWAY_SECRET must have at least 16 characters");
+        }
+        let private_key_pem = match (&self.jwt_private_key_file, self.jwt_private_key) {
+            (Some(path), _) => Some(read_secret_file(path, "the JWT private key")?),
+            (None, k) => k,
+        };
+        let extra_public_keys_pem = match &self.jwt_public_keys_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading JWT public keys from {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let bootstrap_admin = match (self.bootstrap_admin_email, self.bootstrap_admin_password) {
+            (Some(e), Some(p)) => Some((e, SecretString::from(p))),
+            (None, None) => None,
+            _ => bail!("set both BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD, or neither"),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            services: self.services,
+            listen_addr: self.listen_addr,
+            gateway_secret: gateway_secret.map(SecretString::from),
+            jwt: JwtConfig {
+                private_key_pem: private_key_pem.map(SecretString::from),
+                extra_public_keys_pem,
+                issuer: self.jwt_issuer,
+                audience: self.jwt_audience,
+                access_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            },
+            refresh_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            password_hash_concurrency: self.password_hash_concurrency.unwrap_or(cores).max(1),
+            rates: Rates {
+                signin_per_email: self.rate_signin_per_email,
+                signin_per_ip: self.rate_signin_per_ip,
+                signup_per_ip: self.rate_signup_per_ip,
+                signup_per_email: self.rate_signup_per_email,
+            },
+            limits: GraphqlLimits {
+                max_depth: self.graphql_max_depth,
+                max_complexity: self.graphql_max_complexity,
+                max_aliases: self.graphql_max_aliases,
+                max_body_bytes: self.max_body_bytes,
+            },
+            bootstrap_admin,
+        })
+    }
+}
+
+/// Parses the serve configuration from the environment alone (used by tests and tools).
+pub fn serve_args_from_env() -> anyhow::Result<ServeArgs> {
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+    use clap::Parser;
+    Ok(Only::try_parse_from(["api"])?.args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            parse_rate("10/900"),
+            Ok(Rate {
+                count: 10,
+                window: Duration::from_secs(900)
+            })
+        );
+        assert!(parse_rate("10").is_err());
+        assert!(parse_rate("0/10").is_err());
+        assert!(parse_rate("x/10").is_err());
+    }
+}

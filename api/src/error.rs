@@ -1,0 +1,80 @@
+//! Errors of the api.
+//!
+//! Policy: library code returns [`ApiError`]; each variant says what the client sees. The GraphQL
+//! edge maps a variant to exactly one `extensions.code` (see [`ApiError::code`]) in one place,
+//! `graphql::error`. Internal failures (database, Redis, NATS, bugs) become
+//! `INTERNAL_SERVER_ERROR` with a generic message; their detail is logged once, there, and never
+//! sent to the client. Startup code and CLI commands use `anyhow` with context instead.
+
+use domain::ErrorCode;
+use domain::identity::ValidationError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `BAD_USER_INPUT`: an argument broke a rule; the message says which, `extensions.field` where.
+    #[error("{0}")]
+    Validation(#[from] ValidationError),
+    /// `BAD_USER_INPUT` for a rule not tied to a domain value type.
+    #[error("{message}")]
+    BadInput {
+        field: &'static str,
+        message: String,
+    },
+    /// `UNAUTHENTICATED`: the operation needs a signed-in caller.
+    #[error("sign in to do this")]
+    SignInRequired,
+    /// `UNAUTHENTICATED`: wrong e-mail or password; deliberately the same answer for both.
+    #[error("the e-mail or the password is wrong")]
+    InvalidCredentials,
+    /// `UNAUTHENTICATED`: the refresh token is unknown, expired, revoked or already used.
+    #[error("the session has ended; sign in again")]
+    SessionEnded,
+    /// `UNAUTHENTICATED`: the access token is invalid or expired (HTTP 401 at the edge).
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
+    /// `FORBIDDEN`: signed in, but not allowed (role, ownership, or a banned account).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// `NOT_FOUND`.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// `CONFLICT`: e.g. an e-mail address that is already registered.
+    #[error("{0}")]
+    Conflict(String),
+    /// `RATE_LIMITED`, with `extensions.retryAfterSeconds`.
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// `INTERNAL_SERVER_ERROR`; the detail is logged, not shown.
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("redis error: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::Validation(_) | ApiError::BadInput { .. } => ErrorCode::BadUserInput,
+            ApiError::SignInRequired
+            | ApiError::InvalidCredentials
+            | ApiError::SessionEnded
+            | ApiError::InvalidToken => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Db(_) | ApiError::Redis(_) | ApiError::Internal(_) => {
+                ErrorCode::InternalServerError
+            }
+        }
+    }
+
+    /// Whether the detail must stay in the log.
+    pub fn is_internal(&self) -> bool {
+        self.code() == ErrorCode::InternalServerError
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,45 @@
+//! Role guards. Ownership checks live next to the data they protect.
+
+use async_graphql::{Context, Guard};
+use domain::identity::Role;
+
+use crate::auth::{Caller, Principal};
+use crate::error::ApiError;
+
+/// The caller of the current request.
+pub fn caller<'a>(ctx: &'a Context<'_>) -> &'a Caller {
+    ctx.data_opt::<Caller>().unwrap_or(&Caller::Anonymous)
+}
+
+/// The signed-in caller, or `UNAUTHENTICATED`.
+pub fn principal<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {
+    caller(ctx).principal().ok_or(ApiError::SignInRequired)
+}
+
+/// Lets through only signed-in callers whose role is one of `roles`.
+pub struct RoleGuard {
+    roles: &'static [Role],
+}
+
+impl RoleGuard {
+    pub const fn admin() -> RoleGuard {
+        RoleGuard {
+            roles: &[Role::Admin],
+        }
+    }
+
+    pub const fn signed_in() -> RoleGuard {
+        RoleGuard { roles: &Role::ALL }
+    }
+}
+
+impl Guard for RoleGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let p = principal(ctx)?;
+        if self.roles.contains(&p.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("your role may not do this").into())
+        }
+    }
+}

@@ -1,0 +1,120 @@
+use async_graphql::{Context, Object};
+use uuid::Uuid;
+
+use super::types::{
+    Account, AccountStatusGql, AuthPayload, CreateAccountInput, SignInInput, SignUpInput,
+};
+use crate::auth::caller::ClientAddr;
+use crate::graphql::guard::{RoleGuard, principal};
+use crate::identity::{self, NewAccount};
+use crate::state::AppState;
+
+#[derive(Default)]
+pub struct IdentityMutation;
+
+fn client(ctx: &Context<'_>) -> ClientAddr {
+    ctx.data_opt::<ClientAddr>()
+        .cloned()
+        .unwrap_or_else(|| ClientAddr("unknown".into()))
+}
+
+#[Object]
+impl IdentityMutation {
+    /// Creates a `USER` account and signs it in. Publishers and admins are created by admins.
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        input: SignUpInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        let state = ctx.data::<AppState>()?;
+        let session = identity::sign_up(
+            state,
+            &input.email,
+            &input.password,
+            &input.display_name,
+            &client(ctx),
+        )
+        .await?;
+        Ok(session.into())
+    }
+
+    /// Signs in with e-mail and password.
+    async fn sign_in(
+        &self,
+        ctx: &Context<'_>,
+        input: SignInInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        let state = ctx.data::<AppState>()?;
+        let session = identity::sign_in(state, &input.email, &input.password, &client(ctx)).await?;
+        Ok(session.into())
+    }
+
+    /// Trades a refresh token for a new pair. The old refresh token stops working; presenting it
+    /// again ends the whole session.
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        let state = ctx.data::<AppState>()?;
+        Ok(identity::refresh(state, &refresh_token).await?.into())
+    }
+
+    /// Ends the session of this refresh token. Always `true`: signing out twice is fine.
+    async fn sign_out(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        state.sessions.end(&refresh_token).await?;
+        Ok(true)
+    }
+
+    /// Ends every session of the caller, on every device. Returns how many were ended.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn sign_out_everywhere(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        Ok(state.sessions.end_all(me.id).await?)
+    }
+
+    /// Admin: creates a publisher or admin account.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn create_account(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAccountInput,
+    ) -> async_graphql::Result<Account> {
+        let state = ctx.data::<AppState>()?;
+        let actor = principal(ctx)?;
+        let new = NewAccount::parse(
+            &input.email,
+            &input.password,
+            &input.display_name,
+            input.role.into(),
+        )?;
+        let account =
+            identity::insert_account(&state.db, &state.hasher, new, Some(actor.id)).await?;
+        tracing::info!(account.id = %account.id, actor.id = %actor.id, role = account.role.as_str(), "account created by admin");
+        Ok(account.into())
+    }
+
+    /// Admin: bans (ending every session at once) or reinstates an account.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn set_account_status(
+        &self,
+        ctx: &Context<'_>,
+        account_id: Uuid,
+        status: AccountStatusGql,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Account> {
+        let state = ctx.data::<AppState>()?;
+        let actor = principal(ctx)?;
+        Ok(
+            identity::set_status(state, actor, account_id, status.into(), reason)
+                .await?
+                .into(),
+        )
+    }
+}

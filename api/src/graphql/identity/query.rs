@@ -1,0 +1,74 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object};
+use uuid::Uuid;
+
+use super::types::{Account, AccountStatusGql, RoleGql, account_cursor, parse_account_cursor};
+use crate::error::ApiError;
+use crate::graphql::guard::{RoleGuard, caller};
+use crate::identity::{self, AccountFilter};
+use crate::state::AppState;
+
+/// Largest page of a list.
+pub const MAX_PAGE: i32 = 100;
+
+#[derive(Default)]
+pub struct IdentityQuery;
+
+#[Object]
+impl IdentityQuery {
+    /// The signed-in caller; `null` when anonymous.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Account>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(identity::me(state, caller(ctx)).await?.map(Account::from))
+    }
+
+    /// Admin: accounts, newest first, searched by e-mail or name.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn accounts(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        role: Option<RoleGql>,
+        status: Option<AccountStatusGql>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Account>> {
+        let state = ctx.data::<AppState>()?;
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(ApiError::BadInput {
+                field: "first",
+                message: format!("first must be between 1 and {MAX_PAGE}"),
+            }
+            .into());
+        }
+        let after = after.as_deref().map(parse_account_cursor).transpose()?;
+        if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+            return Err(ApiError::BadInput {
+                field: "search",
+                message: "the search text must have at most 200 characters".into(),
+            }
+            .into());
+        }
+        let filter = AccountFilter {
+            search,
+            role: role.map(Into::into),
+            status: status.map(Into::into),
+        };
+        let (rows, more) =
+            identity::list_accounts(state, &filter, after, u64::try_from(first).unwrap_or(20))
+                .await?;
+        let mut conn = Connection::new(after.is_some(), more);
+        conn.edges.extend(
+            rows.into_iter()
+                .map(|a| Edge::new(account_cursor(a.id), Account::from(a))),
+        );
+        Ok(conn)
+    }
+
+    /// Admin: one account.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn account(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Account>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(identity::find(state, id).await?.map(Account::from))
+    }
+}

@@ -1,0 +1,168 @@
+use async_graphql::{Enum, InputObject, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::identity::{Account as AccountRow, AuthSession};
+
+/// What an account may do.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "Role")]
+pub enum RoleGql {
+    User,
+    Publisher,
+    Admin,
+}
+
+impl From<domain::identity::Role> for RoleGql {
+    fn from(r: domain::identity::Role) -> Self {
+        use domain::identity::Role;
+        match r {
+            Role::User => RoleGql::User,
+            Role::Publisher => RoleGql::Publisher,
+            Role::Admin => RoleGql::Admin,
+        }
+    }
+}
+
+impl From<RoleGql> for domain::identity::Role {
+    fn from(r: RoleGql) -> Self {
+        use domain::identity::Role;
+        match r {
+            RoleGql::User => Role::User,
+            RoleGql::Publisher => Role::Publisher,
+            RoleGql::Admin => Role::Admin,
+        }
+    }
+}
+
+/// Roles an admin can give a new account (users sign up themselves).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StaffRole {
+    Publisher,
+    Admin,
+}
+
+impl From<StaffRole> for domain::identity::Role {
+    fn from(r: StaffRole) -> Self {
+        match r {
+            StaffRole::Publisher => domain::identity::Role::Publisher,
+            StaffRole::Admin => domain::identity::Role::Admin,
+        }
+    }
+}
+
+/// Whether an account may sign in.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "AccountStatus")]
+pub enum AccountStatusGql {
+    Active,
+    Banned,
+}
+
+impl From<domain::identity::AccountStatus> for AccountStatusGql {
+    fn from(s: domain::identity::AccountStatus) -> Self {
+        match s {
+            domain::identity::AccountStatus::Active => AccountStatusGql::Active,
+            domain::identity::AccountStatus::Banned => AccountStatusGql::Banned,
+        }
+    }
+}
+
+impl From<AccountStatusGql> for domain::identity::AccountStatus {
+    fn from(s: AccountStatusGql) -> Self {
+        match s {
+            AccountStatusGql::Active => domain::identity::AccountStatus::Active,
+            AccountStatusGql::Banned => domain::identity::AccountStatus::Banned,
+        }
+    }
+}
+
+/// An account. Only its owner and admins ever receive one.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: RoleGql,
+    pub status: AccountStatusGql,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AccountRow> for Account {
+    fn from(a: AccountRow) -> Self {
+        Account {
+            id: a.id,
+            email: a.email,
+            display_name: a.display_name,
+            role: a.role.into(),
+            status: a.status.into(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// A signed-in session: a short-lived access token for `Authorization: Bearer`, and a refresh
+/// token to get the next one (each refresh token works once).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AuthPayload {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub refresh_token_expires_at: DateTime<Utc>,
+    pub account: Account,
+}
+
+impl From<AuthSession> for AuthPayload {
+    fn from(s: AuthSession) -> Self {
+        AuthPayload {
+            access_token_expires_at: DateTime::from_timestamp(s.access.claims.exp, 0)
+                .unwrap_or_default(),
+            access_token: s.access.token,
+            refresh_token: s.refresh.token,
+            refresh_token_expires_at: s.refresh.expires_at,
+            account: s.account.into(),
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub display_name: String,
+}
+
+#[derive(InputObject)]
+pub struct SignInInput {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateAccountInput {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    pub role: StaffRole,
+}
+
+/// Opaque cursor of an account in a list.
+pub fn account_cursor(id: Uuid) -> String {
+    B64.encode(format!("account:{id}"))
+}
+
+pub fn parse_account_cursor(cursor: &str) -> Result<Uuid, ApiError> {
+    let bad = || ApiError::BadInput {
+        field: "after",
+        message: "the cursor is not valid".into(),
+    };
+    let raw = B64.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    text.strip_prefix("account:")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(bad)
+}

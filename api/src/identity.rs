@@ -1,0 +1,426 @@
+//! Identity: accounts, sign-up, sign-in, sessions, and admin management. The api is the only
+//! writer of the `identity` schema.
+
+use chrono::{DateTime, Utc};
+use domain::identity::entity::{account, audit_log};
+use domain::identity::{AccountStatus, DisplayName, Email, Password, Role};
+use sea_orm::prelude::Expr;
+use sea_orm::sea_query::SimpleExpr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use crate::auth::caller::ClientAddr;
+use crate::auth::jwt::AccessToken;
+use crate::auth::password::Hasher;
+use crate::auth::session::RefreshToken;
+use crate::auth::{Caller, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::ratelimit;
+use crate::state::AppState;
+
+/// An account as the rest of the api sees it (role and status parsed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub status: AccountStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<account::Model> for Account {
+    type Error = ApiError;
+    fn try_from(m: account::Model) -> ApiResult<Account> {
+        Ok(Account {
+            role: Role::parse(&m.role).map_err(|e| anyhow::anyhow!("stored role: {e}"))?,
+            status: AccountStatus::parse(&m.status)
+                .map_err(|e| anyhow::anyhow!("stored status: {e}"))?,
+            id: m.id,
+            email: m.email,
+            display_name: m.display_name,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+impl Account {
+    pub fn principal(&self) -> Principal {
+        Principal {
+            id: self.id,
+            role: self.role,
+            name: self.display_name.clone(),
+        }
+    }
+}
+
+/// What a successful sign-up, sign-in or refresh hands to the client.
+#[derive(Clone, Debug)]
+pub struct AuthSession {
+    pub access: AccessToken,
+    pub refresh: RefreshToken,
+    pub account: Account,
+}
+
+/// Input of account creation, already validated.
+pub struct NewAccount {
+    pub email: Email,
+    pub password: Password,
+    pub display_name: DisplayName,
+    pub role: Role,
+}
+
+impl NewAccount {
+    pub fn parse(email: &str, password: &str, display_name: &str, role: Role) -> ApiResult<Self> {
+        Ok(NewAccount {
+            email: Email::parse(email)?,
+            password: Password::parse(password)?,
+            display_name: DisplayName::parse(display_name)?,
+            role,
+        })
+    }
+}
+
+fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Inserts an account (and, when an admin made it, an audit entry) in one transaction.
+pub async fn insert_account(
+    db: &DatabaseConnection,
+    hasher: &Hasher,
+    new: NewAccount,
+    created_by: Option<Uuid>,
+) -> ApiResult<Account> {
+    let hash = hasher.hash(new.password.expose()).await?;
+    let now = Utc::now();
+    let id = domain::id::new_id();
+    let txn = db.begin().await?;
+    let model = account::ActiveModel {
+        id: Set(id),
+        email: Set(new.email.as_str().to_owned()),
+        email_normalized: Set(new.email.normalized()),
+        display_name: Set(new.display_name.into_inner()),
+        role: Set(new.role.as_str().to_owned()),
+        status: Set(AccountStatus::Active.as_str().to_owned()),
+        password_hash: Set(hash),
+        created_at: Set(now),
+        updated_at: Set(now),
+        created_by: Set(created_by),
+    };
+    let inserted = match model.insert(&txn).await {
+        Ok(m) => m,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Conflict(
+                "an account with this e-mail address already exists".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(actor) = created_by {
+        audit(
+            &txn,
+            actor,
+            "account.create",
+            id,
+            serde_json::json!({ "role": new.role.as_str() }),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    inserted.try_into()
+}
+
+async fn audit(
+    db: &impl ConnectionTrait,
+    actor: Uuid,
+    action: &str,
+    target: Uuid,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    audit_log::ActiveModel {
+        id: Set(domain::id::new_id()),
+        actor_id: Set(Some(actor)),
+        action: Set(action.to_owned()),
+        target_id: Set(Some(target)),
+        detail: Set(detail),
+        occurred_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+async fn issue(state: &AppState, account: Account) -> ApiResult<AuthSession> {
+    let refresh = state.sessions.start(account.id).await?;
+    let access = state.keys.issue(&account.principal())?;
+    Ok(AuthSession {
+        access,
+        refresh,
+        account,
+    })
+}
+
+/// Public sign-up: always a `user`, whatever else the request says.
+pub async fn sign_up(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    display_name: &str,
+    client: &ClientAddr,
+) -> ApiResult<AuthSession> {
+    let rates = state.config.rates;
+    ratelimit::hit(
+        &state.redis,
+        &state.keyspace,
+        "signup-ip",
+        &client.0,
+        rates.signup_per_ip,
+    )
+    .await?;
+    let new = NewAccount::parse(email, password, display_name, Role::User)?;
+    ratelimit::hit(
+        &state.redis,
+        &state.keyspace,
+        "signup-email",
+        &ratelimit::hashed(&new.email.normalized()),
+        rates.signup_per_email,
+    )
+    .await?;
+    let account = insert_account(&state.db, &state.hasher, new, None).await?;
+    tracing::info!(account.id = %account.id, "account signed up");
+    issue(state, account).await
+}
+
+pub async fn find_by_email(state: &AppState, email: &Email) -> ApiResult<Option<account::Model>> {
+    Ok(account::Entity::find()
+        .filter(account::Column::EmailNormalized.eq(email.normalized()))
+        .one(&state.db)
+        .await?)
+}
+
+pub async fn find(state: &AppState, id: Uuid) -> ApiResult<Option<Account>> {
+    account::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .map(Account::try_from)
+        .transpose()
+}
+
+/// Sign-in. A wrong e-mail and a wrong password answer the same, in about the same time.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &ClientAddr,
+) -> ApiResult<AuthSession> {
+    let rates = state.config.rates;
+    ratelimit::hit(
+        &state.redis,
+        &state.keyspace,
+        "signin-ip",
+        &client.0,
+        rates.signin_per_ip,
+    )
+    .await?;
+    let normalized = email.trim().to_lowercase();
+    ratelimit::hit(
+        &state.redis,
+        &state.keyspace,
+        "signin-email",
+        &ratelimit::hashed(&normalized),
+        rates.signin_per_email,
+    )
+    .await?;
+    let found = match Email::parse(email) {
+        Ok(e) => find_by_email(state, &e).await?,
+        Err(_) => None,
+    };
+    let Some(model) = found else {
+        state.hasher.verify_decoy(password).await?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    if !state.hasher.verify(password, &model.password_hash).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let account = Account::try_from(model)?;
+    if account.status == AccountStatus::Banned {
+        // The password was right, so saying why does not help an attacker guess.
+        return Err(ApiError::Forbidden("this account is suspended"));
+    }
+    tracing::info!(account.id = %account.id, "signed in");
+    issue(state, account).await
+}
+
+/// Rotates a refresh token into a new session pair.
+pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthSession> {
+    let (account_id, refresh) = state.sessions.rotate(token).await?;
+    let account = match find(state, account_id).await? {
+        Some(a) if a.status == AccountStatus::Active => a,
+        _ => {
+            state.sessions.end_all(account_id).await?;
+            return Err(ApiError::SessionEnded);
+        }
+    };
+    let access = state.keys.issue(&account.principal())?;
+    Ok(AuthSession {
+        access,
+        refresh,
+        account,
+    })
+}
+
+/// Admin: lists accounts, newest first, filtered by a search text (e-mail or name), role, status.
+pub struct AccountFilter {
+    pub search: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<AccountStatus>,
+}
+
+fn like_pattern(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of accounts (newest first) after the account `after`, and whether more follow.
+pub async fn list_accounts(
+    state: &AppState,
+    filter: &AccountFilter,
+    after: Option<Uuid>,
+    first: u64,
+) -> ApiResult<(Vec<Account>, bool)> {
+    let mut q = account::Entity::find();
+    if let Some(text) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let pattern = like_pattern(text);
+        let cond: SimpleExpr = Expr::cust_with_values(
+            "(email_normalized ILIKE $1 OR display_name ILIKE $1)",
+            [pattern],
+        );
+        q = q.filter(cond);
+    }
+    if let Some(role) = filter.role {
+        q = q.filter(account::Column::Role.eq(role.as_str()));
+    }
+    if let Some(status) = filter.status {
+        q = q.filter(account::Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        q = q.filter(account::Column::Id.lt(after));
+    }
+    let mut rows = q
+        .order_by_desc(account::Column::Id)
+        .limit(first + 1)
+        .all(&state.db)
+        .await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    let accounts = rows
+        .into_iter()
+        .map(Account::try_from)
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok((accounts, more))
+}
+
+/// Admin: bans or reinstates an account. A ban ends every session of the account at once.
+pub async fn set_status(
+    state: &AppState,
+    actor: &Principal,
+    target: Uuid,
+    status: AccountStatus,
+    reason: Option<String>,
+) -> ApiResult<Account> {
+    if target == actor.id && status == AccountStatus::Banned {
+        return Err(ApiError::BadInput {
+            field: "accountId",
+            message: "an admin cannot ban themselves".into(),
+        });
+    }
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::BadInput {
+            field: "reason",
+            message: "the reason must have at most 500 characters".into(),
+        });
+    }
+    let txn = state.db.begin().await?;
+    let Some(model) = account::Entity::find_by_id(target)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
+        return Err(ApiError::NotFound("account"));
+    };
+    let before = model.status.clone();
+    let mut active: account::ActiveModel = model.into();
+    active.status = Set(status.as_str().to_owned());
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&txn).await?;
+    audit(
+        &txn,
+        actor.id,
+        "account.set_status",
+        target,
+        serde_json::json!({ "from": before, "to": status.as_str(), "reason": reason }),
+    )
+    .await?;
+    txn.commit().await?;
+    if status == AccountStatus::Banned {
+        let ended = state.sessions.end_all(target).await?;
+        tracing::info!(account.id = %target, sessions.ended = ended, "account banned");
+    }
+    updated.try_into()
+}
+
+/// The caller's account, `None` for anonymous callers.
+pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Option<Account>> {
+    match caller.principal() {
+        Some(p) => find(state, p.id).await,
+        None => Ok(None),
+    }
+}
+
+/// `api create-admin` and first-start bootstrap: creates an admin outside the public API.
+pub async fn create_admin(
+    db: &DatabaseConnection,
+    hasher: &Hasher,
+    email: &str,
+    password: &str,
+) -> ApiResult<Account> {
+    let name = email.split('@').next().unwrap_or("admin");
+    let new = NewAccount::parse(email, password, name, Role::Admin)?;
+    insert_account(db, hasher, new, None).await
+}
+
+/// On first start, when `BOOTSTRAP_ADMIN_*` is set and no admin exists yet, creates that admin.
+pub async fn bootstrap_admin(state: &AppState) -> ApiResult<Option<Account>> {
+    let Some((email, password)) = state.config.bootstrap_admin.clone() else {
+        return Ok(None);
+    };
+    let any_admin = account::Entity::find()
+        .filter(account::Column::Role.eq(Role::Admin.as_str()))
+        .one(&state.db)
+        .await?
+        .is_some();
+    if any_admin {
+        return Ok(None);
+    }
+    create_admin(&state.db, &state.hasher, &email, password.expose_secret())
+        .await
+        .map(Some)
+}

@@ -1,0 +1,25 @@
+//! The store's api: a GraphQL server (async-graphql on axum) behind the nginx gateway.
+//!
+//! It writes only the `identity` and `catalog` contexts; everything that belongs to the order saga
+//! is published to NATS JetStream. Queries may read every context's tables.
+//!
+//! Module map: [`config`] (typed configuration from the environment), [`state`] (what every
+//! request shares), [`auth`] (passwords, access tokens, refresh sessions, callers),
+//! [`identity`] (account rules and storage), [`graphql`] (schema, errors, guards),
+//! [`http`] (axum routes), [`cli`] (the subcommands other than `serve`).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod identity;
+pub mod ratelimit;
+pub mod redis;
+pub mod state;
+pub mod telemetry;
+
+pub use error::ApiError;
+pub use state::AppState;

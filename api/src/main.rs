@@ -1,0 +1,74 @@
+//! `api serve | migrate | seed-demo | create-admin | gen-keys | export-schema`
+
+use anyhow::Context;
+use api::cli::{Cli, Command};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    api::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(*args).await,
+        Command::Migrate(services) => api::cli::migrate(&services).await,
+        Command::SeedDemo(services) => api::cli::seed_demo(&services).await,
+        Command::CreateAdmin {
+            services,
+            email,
+            password,
+        } => api::cli::create_admin(&services, &email, &password).await,
+        Command::GenKeys { dir } => api::cli::gen_keys(&dir),
+        Command::ExportSchema => {
+            print!("{}", api::graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: api::config::ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let addr = config.listen_addr;
+    let state = api::AppState::connect(config).await?;
+    if let Some(admin) = api::identity::bootstrap_admin(&state)
+        .await
+        .context("creating the bootstrap admin")?
+    {
+        tracing::info!(account.id = %admin.id, "bootstrap admin created");
+    }
+    if state.config.gateway_secret.is_none() {
+        tracing::warn!(
+            "GATEWAY_SECRET is not set: X-User-* headers are ignored, only bearer tokens authenticate"
+        );
+    }
+    let app = api::http::router(state);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "api listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .context("serving")
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,118 @@
+//! Developer commands of the store: `cargo xtask dev` runs it, `cargo xtask test` checks it.
+//! See [`USAGE`].
+
+mod cmd;
+mod dev;
+mod services;
+mod test;
+mod web;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+
+const USAGE: &str = "\
+Usage: cargo xtask <command>
+
+Commands:
+  dev [--release]                run the whole store on this machine until Ctrl-C: find or
+                                 start PostgreSQL, Redis and NATS, build, migrate, seed the demo
+                                 data, build the SPA, start the api
+  test [--quick] [-- ARGS...]    cargo fmt --check, clippy (native and wasm32), then
+                                 `cargo test --workspace ARGS...` against real services;
+                                 --quick runs only the tests
+  services [status|start|stop]   show, start or stop the private service instances
+  help                           this text
+
+Environment (defaults in brackets):
+  DATABASE_URL   [postgres://postgres@127.0.0.1:5432/store]
+  REDIS_URL      [redis://127.0.0.1:6379]
+  NATS_URL       [nats://127.0.0.1:4222]  (JetStream must be enabled)
+      A default that does not answer is replaced by a private instance under
+      target/services/ on port 55432, 56379 or 54222 (installed with apt-get when root).
+      XTASK_FORCE_PRIVATE=1 always uses the private instances.
+  API_LISTEN_ADDR [127.0.0.1:8080]
+  JWT_PRIVATE_KEY_FILE, JWT_PUBLIC_KEY_FILE  [target/dev/keys/jwt-{private,public}.pem]
+  GATEWAY_SECRET  [made once into target/dev/gateway-secret]
+";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    env::set_current_dir(root())
+        .with_context(|| format!("cannot enter the workspace {}", root().display()))?;
+    let args: Vec<String> = env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "dev" => {
+            let mut release = false;
+            for arg in rest {
+                match arg.as_str() {
+                    "--release" => release = true,
+                    other => bail!("unknown argument `{other}` for `dev`\n\n{USAGE}"),
+                }
+            }
+            dev::run(release)
+        }
+        "test" => {
+            let mut quick = false;
+            let mut cargo_test_args: &[String] = &[];
+            for (index, arg) in rest.iter().enumerate() {
+                match arg.as_str() {
+                    "--quick" => quick = true,
+                    "--" => {
+                        cargo_test_args = &rest[index + 1..];
+                        break;
+                    }
+                    other => bail!(
+                        "unknown argument `{other}` for `test` (cargo test arguments go after `--`)\n\n{USAGE}"
+                    ),
+                }
+            }
+            test::run(quick, cargo_test_args)
+        }
+        "services" => match rest {
+            [] => services::status(),
+            [action] if action == "status" => services::status(),
+            [action] if action == "start" => services::ensure().map(drop),
+            [action] if action == "stop" => services::stop_all(),
+            _ => bail!("usage: cargo xtask services [status|start|stop]"),
+        },
+        // Internal: started by `dev` (see dev.rs).
+        "__janitor" => dev::janitor(rest),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn root() -> &'static Path {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` if set, else `target/` in the workspace.
+/// (Only built binaries are looked up here; xtask's own state always lives in the workspace's
+/// `target/services/` and `target/dev/`.)
+pub fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
+}

@@ -1,0 +1,348 @@
+//! The web app's build tools: installs them once, then builds `web/` with trunk, offline.
+//!
+//! - the `wasm32-unknown-unknown` target (rustup),
+//! - trunk 0.21.14 (`cargo install`; 0.22 needs a newer Rust than the workspace's),
+//! - wasm-bindgen-cli at exactly the `wasm-bindgen` version in `Cargo.lock` (trunk refuses a
+//!   mismatch and, offline, cannot download the right one),
+//! - wasm-opt from the npm package `binaryen` 132 in `target/web-tools/`: Debian's binaryen 108
+//!   produces a bundle that fails in the browser at load.
+//!
+//! Every check asks the installed tool for its version first, so a second run costs a few process
+//! spawns. `web/Trunk.toml` keeps trunk offline and pins the tool versions it accepts.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const TRUNK_VERSION: &str = "0.21.14";
+/// The npm package `binaryen`; trunk names this wasm-opt `version_132` (see `web/Trunk.toml`).
+const BINARYEN_NPM_VERSION: &str = "132.0.0";
+const WASM_OPT_VERSION_LINE: &str = "wasm-opt version 132 ";
+
+/// Installs what `trunk build` needs, skipping every tool already at the right version.
+pub fn ensure_web_tools() -> Result<()> {
+    let root = workspace_root();
+    ensure_wasm_target(&root)?;
+    ensure_trunk(&root)?;
+    ensure_wasm_bindgen_cli(&root)?;
+    ensure_binaryen(&root)?;
+    Ok(())
+}
+
+/// Builds the SPA with trunk (offline; release builds use the `wasm-release` cargo profile, chosen
+/// by `data-cargo-profile-release` in `web/index.html`) and returns the `web/dist` directory.
+pub fn build_spa(release: bool) -> Result<PathBuf> {
+    ensure_web_tools()?;
+    let root = workspace_root();
+    let web = root.join("web");
+    let dist = web.join("dist");
+
+    let mut trunk = Command::new("trunk");
+    trunk
+        .current_dir(&web)
+        .env("PATH", tool_path(&root)?)
+        .args(["build", "--offline", "--skip-version-check"]);
+    if release {
+        trunk.arg("--release");
+    }
+    let started = Instant::now();
+    let status = trunk
+        .status()
+        .context("could not run `trunk build` in web/")?;
+    ensure!(
+        status.success(),
+        "`trunk build{}` in web/ failed ({status}); it runs cargo with --offline, so if cargo \
+         reports a crate missing from its cache, run `cargo fetch` once while online",
+        if release { " --release" } else { "" },
+    );
+    let index = dist.join("index.html");
+    ensure!(
+        index.is_file(),
+        "trunk reported success but {} is missing",
+        index.display()
+    );
+    eprintln!("web: built {} in {:.0?}", dist.display(), started.elapsed());
+    Ok(dist)
+}
+
+/// The workspace root: xtask lives in `<root>/xtask`.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// Where the npm-installed binaryen lives (under the git-ignored `target/`).
+fn web_tools_dir(root: &Path) -> PathBuf {
+    root.join("target").join("web-tools")
+}
+
+/// `PATH` for the web tools: binaryen's `wasm-opt` first (before any system binaryen), then
+/// cargo's bin directory (trunk, wasm-bindgen), then the inherited `PATH`.
+fn tool_path(root: &Path) -> Result<OsString> {
+    let mut dirs = vec![web_tools_dir(root).join("node_modules").join(".bin")];
+    if let Some(cargo_bin) = cargo_bin_dir() {
+        dirs.push(cargo_bin);
+    }
+    if let Some(path) = env::var_os("PATH") {
+        dirs.extend(env::split_paths(&path));
+    }
+    env::join_paths(dirs).context("a PATH entry contains the path separator")
+}
+
+/// `$CARGO_HOME/bin`, where `cargo install` puts binaries.
+fn cargo_bin_dir() -> Option<PathBuf> {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))?;
+    Some(home.join("bin"))
+}
+
+fn ensure_wasm_target(root: &Path) -> Result<()> {
+    // Run in the workspace so rustup picks the toolchain named in rust-toolchain.toml.
+    let installed = run_capture(Command::new("rustup").current_dir(root).args([
+        "target",
+        "list",
+        "--installed",
+    ]))
+    .context(
+        "could not run `rustup target list --installed`: the web app needs rustup to add the \
+         wasm32-unknown-unknown target",
+    )?;
+    if installed.lines().any(|line| line.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    eprintln!("web: adding the {WASM_TARGET} target (rustup target add)");
+    let status = Command::new("rustup")
+        .current_dir(root)
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .context("could not run `rustup target add`")?;
+    ensure!(
+        status.success(),
+        "`rustup target add {WASM_TARGET}` failed ({status}); the web app cannot be built without \
+         it: add it by hand (it needs network access once)"
+    );
+    Ok(())
+}
+
+fn ensure_trunk(root: &Path) -> Result<()> {
+    let path = tool_path(root)?;
+    let found = tool_version(Command::new("trunk").arg("--version").env("PATH", &path));
+    if found.as_deref().map(str::trim) == Some(&format!("trunk {TRUNK_VERSION}")) {
+        return Ok(());
+    }
+    eprintln!(
+        "web: installing trunk {TRUNK_VERSION} (found: {}); `cargo install` takes about 11 minutes \
+         on a cold 2-core machine",
+        found.as_deref().map_or("none", str::trim)
+    );
+    cargo_install(
+        root,
+        &["trunk", "--version", TRUNK_VERSION, "--locked"],
+        "trunk",
+    )?;
+    let found = tool_version(Command::new("trunk").arg("--version").env("PATH", &path));
+    ensure!(
+        found.as_deref().map(str::trim) == Some(&format!("trunk {TRUNK_VERSION}")),
+        "installed trunk {TRUNK_VERSION}, but `trunk --version` now says {found:?}: is another \
+         trunk earlier on PATH than {}?",
+        cargo_bin_dir().unwrap_or_default().display()
+    );
+    Ok(())
+}
+
+fn ensure_wasm_bindgen_cli(root: &Path) -> Result<()> {
+    let version = locked_wasm_bindgen_version(root)?;
+    let path = tool_path(root)?;
+    let expected = format!("wasm-bindgen {version}");
+    let found = tool_version(
+        Command::new("wasm-bindgen")
+            .arg("--version")
+            .env("PATH", &path),
+    );
+    if found.as_deref().map(str::trim) == Some(&expected) {
+        return Ok(());
+    }
+    eprintln!(
+        "web: installing wasm-bindgen-cli {version} (found: {}); `cargo install` takes a few \
+         minutes",
+        found.as_deref().map_or("none", str::trim)
+    );
+    // Without --locked: the crate's own lockfile names a dependency version the registry mirror
+    // here does not have.
+    cargo_install(
+        root,
+        &["wasm-bindgen-cli", "--version", &version],
+        "wasm-bindgen-cli",
+    )?;
+    let found = tool_version(
+        Command::new("wasm-bindgen")
+            .arg("--version")
+            .env("PATH", &path),
+    );
+    ensure!(
+        found.as_deref().map(str::trim) == Some(&expected),
+        "installed wasm-bindgen-cli {version}, but `wasm-bindgen --version` now says {found:?}"
+    );
+    Ok(())
+}
+
+/// The version of the `wasm-bindgen` crate in `Cargo.lock`; the CLI must match it exactly.
+fn locked_wasm_bindgen_version(root: &Path) -> Result<String> {
+    let lock_path = root.join("Cargo.lock");
+    let lock = std::fs::read_to_string(&lock_path)
+        .with_context(|| format!("could not read {}", lock_path.display()))?;
+    let mut versions: Vec<String> = lock
+        .split("[[package]]")
+        .filter(|block| {
+            block
+                .lines()
+                .any(|line| line.trim() == r#"name = "wasm-bindgen""#)
+        })
+        .filter_map(|block| {
+            block.lines().find_map(|line| {
+                line.trim()
+                    .strip_prefix("version = \"")
+                    .and_then(|rest| rest.strip_suffix('"'))
+                    .map(str::to_owned)
+            })
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    match versions.as_slice() {
+        [version] => Ok(version.clone()),
+        [] => {
+            bail!("Cargo.lock has no `wasm-bindgen` package: is the `web` crate in the workspace?")
+        }
+        several => bail!(
+            "Cargo.lock has several `wasm-bindgen` versions ({}); the CLI can match only one: \
+             pin the crate with `=` in web/Cargo.toml",
+            several.join(", ")
+        ),
+    }
+}
+
+fn ensure_binaryen(root: &Path) -> Result<()> {
+    let tools = web_tools_dir(root);
+    let wasm_opt = tools.join("node_modules").join(".bin").join("wasm-opt");
+    let has_version = |found: Option<&str>| {
+        found.is_some_and(|text| text.trim_start().starts_with(WASM_OPT_VERSION_LINE))
+    };
+    if has_version(tool_version(Command::new(&wasm_opt).arg("--version")).as_deref()) {
+        return Ok(());
+    }
+    ensure_npm()?;
+    std::fs::create_dir_all(&tools)
+        .with_context(|| format!("could not create {}", tools.display()))?;
+    eprintln!(
+        "web: installing binaryen {BINARYEN_NPM_VERSION} (wasm-opt) from npm into {}",
+        tools.display()
+    );
+    let started = Instant::now();
+    let package = format!("binaryen@{BINARYEN_NPM_VERSION}");
+    let status = Command::new("npm")
+        .arg("install")
+        .arg("--prefix")
+        .arg(&tools)
+        .args([&package, "--save-exact", "--no-audit", "--no-fund"])
+        .status()
+        .context("could not run `npm install`")?;
+    ensure!(
+        status.success(),
+        "`npm install {package}` failed ({status}); it needs the npm registry once"
+    );
+    eprintln!("web: installed binaryen in {:.0?}", started.elapsed());
+    let found = tool_version(Command::new(&wasm_opt).arg("--version"));
+    ensure!(
+        has_version(found.as_deref()),
+        "installed {package}, but `{} --version` says {found:?}",
+        wasm_opt.display()
+    );
+    Ok(())
+}
+
+/// Makes sure `npm` runs; as root, installs Debian's `nodejs` and `npm` if it does not.
+fn ensure_npm() -> Result<()> {
+    if tool_version(Command::new("npm").arg("--version")).is_some() {
+        return Ok(());
+    }
+    let is_root = run_capture(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0");
+    if !is_root {
+        bail!(
+            "npm is not installed, and it is needed once to install binaryen (wasm-opt): install \
+             Node.js and npm (Debian: `apt-get install nodejs npm`)"
+        );
+    }
+    eprintln!("web: installing Debian's nodejs and npm (apt-get)");
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "nodejs", "npm"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+    };
+    let mut status = install().context("could not run `apt-get install`")?;
+    if !status.success() {
+        // A fresh image often has no package lists yet.
+        let updated = Command::new("apt-get")
+            .arg("update")
+            .status()
+            .context("could not run `apt-get update`")?;
+        ensure!(updated.success(), "`apt-get update` failed ({updated})");
+        status = install().context("could not run `apt-get install`")?;
+    }
+    ensure!(
+        status.success(),
+        "`apt-get install nodejs npm` failed ({status})"
+    );
+    ensure!(
+        tool_version(Command::new("npm").arg("--version")).is_some(),
+        "installed Debian's npm, but `npm --version` still fails"
+    );
+    Ok(())
+}
+
+/// Runs `cargo install ARGS` in the workspace (so it uses the pinned toolchain) and times it.
+fn cargo_install(root: &Path, args: &[&str], what: &str) -> Result<()> {
+    let started = Instant::now();
+    let status = Command::new("cargo")
+        .current_dir(root)
+        .arg("install")
+        .args(args)
+        .status()
+        .with_context(|| format!("could not run `cargo install {what}`"))?;
+    ensure!(
+        status.success(),
+        "`cargo install {}` failed ({status}); it needs the crates registry once",
+        args.join(" ")
+    );
+    eprintln!("web: installed {what} in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Stdout of a version command, or `None` if the tool is missing or fails.
+fn tool_version(command: &mut Command) -> Option<String> {
+    run_capture(command).ok()
+}
+
+/// Runs a command, capturing stdout; fails on a spawn error or a non-zero exit.
+fn run_capture(command: &mut Command) -> Result<String> {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command
+        .output()
+        .with_context(|| format!("could not run {command:?}"))?;
+    ensure!(
+        status.success(),
+        "{command:?} failed ({status}): {}",
+        String::from_utf8_lossy(&stderr).trim()
+    );
+    String::from_utf8(stdout).with_context(|| format!("{command:?} printed invalid UTF-8"))
+}
