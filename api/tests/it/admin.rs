@@ -1,0 +1,176 @@
+use std::collections::HashSet;
+
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const CREATE: &str = "mutation($input: CreateAccountInput!) { createAccount(input: $input) { id email role status } }";
+
+fn publisher_input(email: &str) -> Value {
+    json!({ "input": { "email": email, "password": PASSWORD, "displayName": "Nebula Games", "role": "PUBLISHER" } })
+}
+
+#[tokio::test]
+async fn admin_only_operations_refuse_users_and_anonymous_callers() {
+    let app = TestApp::spawn().await;
+    let user = app.sign_up("ada@example.org", "Ada").await;
+    let user_token = user["accessToken"].as_str().expect("token");
+
+    let as_user = app
+        .gql(Some(user_token), CREATE, publisher_input("pub@store.test"))
+        .await;
+    let as_anonymous = app
+        .gql(None, CREATE, publisher_input("pub@store.test"))
+        .await;
+    let list_as_user = app
+        .gql(
+            Some(user_token),
+            "{ accounts { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let ban_as_anonymous = app
+        .gql(
+            None,
+            "mutation($id: UUID!) { setAccountStatus(accountId: $id, status: BANNED) { id } }",
+            json!({ "id": user["account"]["id"] }),
+        )
+        .await;
+
+    assert_eq!(error_code(&as_user), "FORBIDDEN");
+    assert_eq!(error_code(&as_anonymous), "UNAUTHENTICATED");
+    assert_eq!(error_code(&list_as_user), "FORBIDDEN");
+    assert_eq!(error_code(&ban_as_anonymous), "UNAUTHENTICATED");
+    assert_eq!(app.count_accounts().await, 1);
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_publisher_who_can_sign_in_and_it_is_audited() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+
+    let created = app
+        .gql(Some(&admin), CREATE, publisher_input("Pub@Store.test"))
+        .await;
+    let duplicate = app
+        .gql(Some(&admin), CREATE, publisher_input("pub@store.TEST"))
+        .await;
+    let user_role = app
+        .gql(
+            Some(&admin),
+            CREATE,
+            json!({ "input": { "email": "u@store.test", "password": PASSWORD, "displayName": "U", "role": "USER" } }),
+        )
+        .await;
+    let signed_in = app.sign_in("pub@store.test", PASSWORD).await;
+    let audit = app
+        .state
+        .db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT count(*)::bigint AS n FROM identity.audit_log WHERE action = 'account.create'",
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("n");
+
+    assert_no_errors(&created);
+    assert_eq!(created["data"]["createAccount"]["role"], "PUBLISHER");
+    assert_eq!(error_code(&duplicate), "CONFLICT");
+    assert_eq!(
+        error_code(&user_role),
+        "GRAPHQL_VALIDATION_FAILED",
+        "USER is not a StaffRole"
+    );
+    assert_eq!(signed_in["data"]["signIn"]["account"]["role"], "PUBLISHER");
+    assert_eq!(audit, 1);
+}
+
+#[tokio::test]
+async fn accounts_are_searched_and_paged_with_cursors() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for n in 0..7 {
+        app.sign_up(&format!("player{n}@store.test"), &format!("Player {n}"))
+            .await;
+    }
+    app.sign_up("someone@else.test", "Zed 100%").await;
+    let page = "query($after: String, $search: String) { accounts(first: 3, after: $after, search: $search, role: USER) { edges { cursor node { email } } pageInfo { hasNextPage endCursor } } }";
+
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let v = app
+            .gql(
+                Some(&admin),
+                page,
+                json!({ "after": after, "search": "PLAYER" }),
+            )
+            .await;
+        assert_no_errors(&v);
+        let conn = &v["data"]["accounts"];
+        for e in conn["edges"].as_array().expect("edges") {
+            seen.push(e["node"]["email"].as_str().expect("email").to_owned());
+        }
+        if conn["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    let percent = app
+        .gql(Some(&admin), page, json!({ "after": null, "search": "%" }))
+        .await;
+    let bad_cursor = app
+        .gql(
+            Some(&admin),
+            page,
+            json!({ "after": "bm9wZQ", "search": null }),
+        )
+        .await;
+
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(seen.len(), 7);
+    assert_eq!(unique.len(), 7);
+    assert_eq!(seen[0], "player6@store.test", "newest first");
+    let found: Vec<_> = percent["data"]["accounts"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["email"].clone())
+        .collect();
+    assert_eq!(found, vec![json!("someone@else.test")], "`%` is literal");
+    assert_eq!(error_code(&bad_cursor), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn the_first_admin_comes_from_the_cli_or_first_start_configuration() {
+    let app = TestApp::spawn().await;
+    let services = app.state.config.services.clone();
+
+    api::cli::create_admin(&services, "root@store.test", PASSWORD)
+        .await
+        .expect("created");
+    let again = api::cli::create_admin(&services, "ROOT@store.test", PASSWORD).await;
+    let weak = api::cli::create_admin(&services, "weak@store.test", "short").await;
+    let signed_in = app.sign_in("root@store.test", PASSWORD).await;
+
+    assert!(again.is_err());
+    assert!(weak.is_err());
+    assert_eq!(signed_in["data"]["signIn"]["account"]["role"], "ADMIN");
+
+    let fresh = TestApp::spawn_with(|c| {
+        c.bootstrap_admin = Some(("boot@store.test".into(), PASSWORD.to_owned().into()));
+    })
+    .await;
+    let first = api::identity::bootstrap_admin(&fresh.state)
+        .await
+        .expect("boot");
+    let second = api::identity::bootstrap_admin(&fresh.state)
+        .await
+        .expect("boot");
+    assert_eq!(first.map(|a| a.email), Some("boot@store.test".to_owned()));
+    assert!(second.is_none(), "only when no admin exists");
+}

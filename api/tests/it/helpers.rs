@@ -1,0 +1,351 @@
+//! `TestApp::spawn()`: an api wired to its own database and Redis namespace.
+
+use std::sync::OnceLock;
+
+use api::AppState;
+use api::config::{Config, Rate};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use fred::prelude::*;
+use http_body_util::BodyExt;
+use migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use tower::ServiceExt;
+
+pub const GATEWAY_SECRET: &str = "test-gateway-secret-0123456789";
+pub const PASSWORD: &str = "correct horse battery";
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/store".to_owned())
+}
+
+fn server_url(name: &str) -> String {
+    let (maintenance, _) =
+        api::db::split_database_url(&database_url()).expect("DATABASE_URL is valid");
+    let (base, query) = maintenance
+        .split_once('?')
+        .map_or((maintenance.as_str(), None), |(b, q)| (b, Some(q)));
+    let base = base.trim_end_matches("/postgres");
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The RSA key of this test process (generated once; RSA generation is slow).
+pub fn test_private_key() -> &'static str {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| api::auth::jwt::generate_key_pair().expect("generate key").0)
+}
+
+/// Name of the migrated template database for the current list of migrations.
+async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let names = migration::migration_names().join(",");
+            let hash: String = Sha256::digest(names.as_bytes())
+                .iter()
+                .take(6)
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let name = format!("store_tpl_{hash}");
+            let admin = Database::connect(server_url("postgres"))
+                .await
+                .expect("connect to PostgreSQL (is it running? see README)");
+            // Serialise template creation across test processes.
+            admin
+                .execute_unprepared("SELECT pg_advisory_lock(73110)")
+                .await
+                .expect("lock");
+            let exists = admin
+                .query_one_raw(Statement::from_sql_and_values(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT 1 FROM pg_database WHERE datname = $1",
+                    [name.clone().into()],
+                ))
+                .await
+                .expect("query")
+                .is_some();
+            if !exists {
+                let building = format!("{name}_building");
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                    .await
+                    .expect("drop stale");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {building}"))
+                    .await
+                    .expect("create template");
+                let db = Database::connect(server_url(&building))
+                    .await
+                    .expect("connect template");
+                migration::Migrator::up(&db, None)
+                    .await
+                    .expect("migrate template");
+                db.close().await.expect("close");
+                admin
+                    .execute_unprepared(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .await
+                    .expect("rename template");
+            }
+            admin
+                .execute_unprepared("SELECT pg_advisory_unlock(73110)")
+                .await
+                .expect("unlock");
+            admin.close().await.ok();
+            name
+        })
+        .await
+}
+
+async fn create_test_database() -> String {
+    let tpl = template().await;
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(server_url("postgres"))
+        .await
+        .expect("connect");
+    let mut tries = 0;
+    loop {
+        match admin
+            .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {tpl}"))
+            .await
+        {
+            Ok(_) => break,
+            // Another process may hold a connection to the template for a moment.
+            Err(e) if tries < 50 && e.to_string().contains("being accessed") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("creating {name}: {e}"),
+        }
+    }
+    admin.close().await.ok();
+    name
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    db_name: String,
+    redis_url: String,
+    namespace: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with a configuration changed by `tweak` (limits, rates, TTLs).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .with_test_writer()
+                .try_init();
+        }
+        let db_name = create_test_database().await;
+        let namespace = format!("test:{}", uuid::Uuid::new_v4().simple());
+        let mut args = api::config::serve_args_from_env().expect("config");
+        args.services.database_url = server_url(&db_name);
+        args.services.database_max_connections = 5;
+        args.services.redis_namespace = namespace.clone();
+        args.gateway_secret = Some(GATEWAY_SECRET.to_owned());
+        args.gateway_secret_file = None;
+        args.jwt_private_key = Some(test_private_key().to_owned());
+        args.jwt_private_key_file = None;
+        args.jwt_public_keys_file = None;
+        args.bootstrap_admin_email = None;
+        args.bootstrap_admin_password = None;
+        let mut config = args.into_config().expect("config");
+        tweak(&mut config);
+        let redis_url = config.services.redis_url.clone();
+        let state = AppState::connect(config).await.expect("connect services");
+        let router = api::http::router(state.clone());
+        TestApp {
+            state,
+            router,
+            db_name,
+            redis_url,
+            namespace,
+        }
+    }
+
+    /// Sends a raw HTTP request to the api.
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, headers, body)
+    }
+
+    fn post() -> axum::http::request::Builder {
+        Request::post("/graphql").header("content-type", "application/json")
+    }
+
+    /// Runs a GraphQL operation with optional bearer token; returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = TestApp::post();
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        let (_, _, v) = self
+            .send(req.body(Body::from(body)).expect("request"))
+            .await;
+        v
+    }
+
+    /// Like [`TestApp::gql`], but the status and headers too.
+    pub async fn gql_http(
+        &self,
+        headers: &[(&str, &str)],
+        query: &str,
+        variables: Value,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = TestApp::post();
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        self.send(req.body(Body::from(body)).expect("request"))
+            .await
+    }
+
+    pub async fn sign_up(&self, email: &str, name: &str) -> Value {
+        let v = self
+            .gql(
+                None,
+                SIGN_UP,
+                json!({ "input": { "email": email, "password": PASSWORD, "displayName": name } }),
+            )
+            .await;
+        assert_no_errors(&v);
+        v["data"]["signUp"].clone()
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Value {
+        self.gql(
+            None,
+            SIGN_IN,
+            json!({ "input": { "email": email, "password": password } }),
+        )
+        .await
+    }
+
+    /// An admin created the way an operator does (CLI path), signed in: its access token.
+    pub async fn admin_token(&self) -> String {
+        let email = format!("admin-{}@store.test", uuid::Uuid::new_v4().simple());
+        api::identity::create_admin(&self.state.db, &self.state.hasher, &email, PASSWORD)
+            .await
+            .expect("create admin");
+        let v = self.sign_in(&email, PASSWORD).await;
+        assert_no_errors(&v);
+        v["data"]["signIn"]["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub async fn count_accounts(&self) -> i64 {
+        let row = self
+            .state
+            .db
+            .query_one_raw(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*)::bigint AS n FROM identity.account",
+            ))
+            .await
+            .expect("count")
+            .expect("row");
+        row.try_get::<i64>("", "n").expect("n")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Runs even when the test panicked: drop the database and this test's Redis keys on a
+        // thread of its own (Drop cannot await, and the test's runtime may be shutting down).
+        let db_name = self.db_name.clone();
+        let redis_url = self.redis_url.clone();
+        let namespace = self.namespace.clone();
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(admin) = Database::connect(server_url("postgres")).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
+                        ))
+                        .await;
+                    admin.close().await.ok();
+                }
+                if let Ok(client) = api::redis::connect(&redis_url).await {
+                    let mut cursor = "0".to_owned();
+                    loop {
+                        let (next, keys): (String, Vec<String>) = match client
+                            .custom(
+                                fred::cmd!("SCAN"),
+                                vec![
+                                    cursor.clone(),
+                                    "MATCH".into(),
+                                    format!("{namespace}:*"),
+                                    "COUNT".into(),
+                                    "500".into(),
+                                ],
+                            )
+                            .await
+                        {
+                            Ok(v) => v,
+                            Err(_) => break,
+                        };
+                        if !keys.is_empty() {
+                            let _: Result<i64, _> = client.del(keys).await;
+                        }
+                        if next == "0" {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                    let _ = client.quit().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+pub fn assert_no_errors(v: &Value) {
+    assert!(v.get("errors").is_none(), "unexpected errors: {v:#}");
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(v: &Value) -> &str {
+    v["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code, got {v:#}"))
+}
+
+pub fn rate(count: u32, secs: u64) -> Rate {
+    Rate {
+        count,
+        window: std::time::Duration::from_secs(secs),
+    }
+}
+
+pub const SIGN_UP: &str = "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken accessTokenExpiresAt refreshTokenExpiresAt account { id email displayName role status } } }";
+pub const SIGN_IN: &str = "mutation($input: SignInInput!) { signIn(input: $input) { accessToken refreshToken account { id email role status } } }";
+pub const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken account { id } } }";
+pub const ME: &str = "{ me { id email displayName role status } }";

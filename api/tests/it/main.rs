@@ -1,0 +1,11 @@
+//! Integration tests of the api against real PostgreSQL, Redis and NATS (one binary, as in
+//! crates.io). Each test gets its own database cloned from a migrated template and its own Redis
+//! namespace, so tests run in parallel and leave nothing behind.
+
+mod admin;
+mod edge;
+mod helpers;
+mod schema;
+mod sessions;
+mod signup;
+mod tokens;

@@ -1,0 +1,204 @@
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn refresh_token(v: &Value, op: &str) -> String {
+    v["data"][op]["refreshToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh token in {v:#}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
+    let app = TestApp::spawn().await;
+    let first = app.sign_up("ada@example.org", "Ada").await;
+    let t1 = first["refreshToken"].as_str().expect("token").to_owned();
+
+    let r1 = app.gql(None, REFRESH, json!({ "t": t1 })).await;
+    let t2 = refresh_token(&r1, "refreshSession");
+    let me = app
+        .gql(
+            r1["data"]["refreshSession"]["accessToken"].as_str(),
+            ME,
+            json!({}),
+        )
+        .await;
+    // t1 was rotated: presenting it again is a replay.
+    let replay = app.gql(None, REFRESH, json!({ "t": t1 })).await;
+    // ...which ended the family, so the newest token is dead too.
+    let after = app.gql(None, REFRESH, json!({ "t": t2 })).await;
+
+    assert_ne!(t1, t2);
+    assert_eq!(me["data"]["me"]["email"], "ada@example.org");
+    assert_eq!(error_code(&replay), "UNAUTHENTICATED");
+    assert_eq!(error_code(&after), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn of_twenty_concurrent_refreshes_of_one_token_at_most_one_wins() {
+    let app = TestApp::spawn().await;
+    let auth = app.sign_up("ada@example.org", "Ada").await;
+    let token = auth["refreshToken"].as_str().expect("token").to_owned();
+
+    let results = futures::future::join_all(
+        (0..20).map(|_| app.gql(None, REFRESH, json!({ "t": token.clone() }))),
+    )
+    .await;
+
+    let wins = results.iter().filter(|v| v.get("errors").is_none()).count();
+    assert_eq!(wins, 1, "{results:#?}");
+    for v in results.iter().filter(|v| v.get("errors").is_some()) {
+        assert_eq!(error_code(v), "UNAUTHENTICATED");
+    }
+}
+
+#[tokio::test]
+async fn sign_out_ends_that_session_only() {
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("ada@example.org", "Ada").await;
+    let b = app.sign_in("ada@example.org", PASSWORD).await;
+    let a_token = a["refreshToken"].as_str().expect("token");
+    let b_token = refresh_token(&b, "signIn");
+
+    let out = app
+        .gql(
+            None,
+            "mutation($t: String!) { signOut(refreshToken: $t) }",
+            json!({ "t": a_token }),
+        )
+        .await;
+    let twice = app
+        .gql(
+            None,
+            "mutation($t: String!) { signOut(refreshToken: $t) }",
+            json!({ "t": a_token }),
+        )
+        .await;
+    let a_refresh = app.gql(None, REFRESH, json!({ "t": a_token })).await;
+    let b_refresh = app.gql(None, REFRESH, json!({ "t": b_token })).await;
+
+    assert_eq!(out["data"]["signOut"], true);
+    assert_eq!(twice["data"]["signOut"], true);
+    assert_eq!(error_code(&a_refresh), "UNAUTHENTICATED");
+    assert_no_errors(&b_refresh);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session_and_its_access_tokens() {
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("ada@example.org", "Ada").await;
+    let b = app.sign_in("ada@example.org", PASSWORD).await;
+    let access = a["accessToken"].as_str().expect("token");
+
+    let out = app
+        .gql(Some(access), "mutation { signOutEverywhere }", json!({}))
+        .await;
+    let (status, headers, _) = app
+        .gql_http(
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {access}")),
+            ],
+            ME,
+            json!({}),
+        )
+        .await;
+    let a_refresh = app
+        .gql(None, REFRESH, json!({ "t": a["refreshToken"] }))
+        .await;
+    let b_refresh = app
+        .gql(None, REFRESH, json!({ "t": refresh_token(&b, "signIn") }))
+        .await;
+
+    assert_eq!(out["data"]["signOutEverywhere"], 2);
+    assert_eq!(status, 401);
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
+    assert_eq!(error_code(&a_refresh), "UNAUTHENTICATED");
+    assert_eq!(error_code(&b_refresh), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn a_ban_ends_every_session_at_once_and_blocks_sign_in() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let user = app.sign_up("ada@example.org", "Ada").await;
+    let id = user["account"]["id"].clone();
+    let ban = "mutation($id: UUID!, $s: AccountStatus!) { setAccountStatus(accountId: $id, status: $s, reason: \"fraud\") { status } }";
+
+    let banned = app
+        .gql(Some(&admin), ban, json!({ "id": id, "s": "BANNED" }))
+        .await;
+    let (status, _, _) = app
+        .gql_http(
+            &[
+                ("content-type", "application/json"),
+                (
+                    "authorization",
+                    &format!("Bearer {}", user["accessToken"].as_str().expect("t")),
+                ),
+            ],
+            ME,
+            json!({}),
+        )
+        .await;
+    let refresh = app
+        .gql(None, REFRESH, json!({ "t": user["refreshToken"] }))
+        .await;
+    let sign_in = app.sign_in("ada@example.org", PASSWORD).await;
+    let reinstated = app
+        .gql(Some(&admin), ban, json!({ "id": id, "s": "ACTIVE" }))
+        .await;
+    let sign_in_again = app.sign_in("ada@example.org", PASSWORD).await;
+
+    assert_eq!(banned["data"]["setAccountStatus"]["status"], "BANNED");
+    assert_eq!(
+        status, 401,
+        "the banned user's access token is refused at once"
+    );
+    assert_eq!(error_code(&refresh), "UNAUTHENTICATED");
+    assert_eq!(error_code(&sign_in), "FORBIDDEN");
+    assert_eq!(reinstated["data"]["setAccountStatus"]["status"], "ACTIVE");
+    assert_no_errors(&sign_in_again);
+}
+
+#[tokio::test]
+async fn a_flushed_redis_ends_sessions_but_loses_no_account() {
+    let app = TestApp::spawn().await;
+    let user = app.sign_up("ada@example.org", "Ada").await;
+    // Drop this test's namespace only (the Redis may be shared).
+    let keys: Vec<String> = {
+        use fred::prelude::*;
+        let (_, keys): (String, Vec<String>) = app
+            .state
+            .redis
+            .custom(
+                fred::cmd!("SCAN"),
+                vec![
+                    "0".to_owned(),
+                    "MATCH".into(),
+                    format!("{}:*", app.state.keyspace.namespace()),
+                    "COUNT".into(),
+                    "1000".into(),
+                ],
+            )
+            .await
+            .expect("scan");
+        keys
+    };
+    {
+        use fred::prelude::*;
+        let _: i64 = app.state.redis.del(keys).await.expect("del");
+    }
+
+    let refresh = app
+        .gql(None, REFRESH, json!({ "t": user["refreshToken"] }))
+        .await;
+    let sign_in = app.sign_in("ada@example.org", PASSWORD).await;
+
+    assert_eq!(error_code(&refresh), "UNAUTHENTICATED");
+    assert_no_errors(&sign_in);
+}

@@ -1,0 +1,8 @@
+//! The store's single-page app: Leptos, rendered in the browser, built by trunk into `dist/`.
+
+mod app;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}
