@@ -1,8 +1,10 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 
 use std::env;
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::Cmd;
 use crate::services;
@@ -45,14 +47,67 @@ pub fn run(quick: bool, cargo_test_args: &[String]) -> Result<()> {
             .run()?;
     }
     let backtrace = env::var("RUST_BACKTRACE").unwrap_or_else(|_| "1".to_owned());
-    Cmd::new("cargo")
+    let mut child = Cmd::new("cargo")
         .args(["test", "--workspace"])
         .args(cargo_test_args)
         .envs(&env)
         .env("RUST_BACKTRACE", backtrace)
-        .run()?;
+        .stdout(Stdio::piped())
+        .spawn()?;
+    // Echo cargo's output as it comes and add up its per-binary results, so the run ends with
+    // one total line (cargo's own last line is that of the last binary, often the doc-tests).
+    let mut total = Totals::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading cargo test output")?;
+            println!("{line}");
+            total.add(&line);
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!("{}", total.line());
+    if !status.success() {
+        bail!("cargo test failed");
+    }
     println!("all checks passed");
     Ok(())
+}
+
+/// Sum of cargo's `test result:` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            if let (Some(n), Some(what)) = (words.next(), words.next())
+                && let Ok(n) = n.parse::<u64>()
+            {
+                match what {
+                    "passed" => self.passed += n,
+                    "failed" => self.failed += n,
+                    "ignored" => self.ignored += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut line = format!("tests: {} passed, {} failed", self.passed, self.failed);
+        if self.ignored > 0 {
+            line.push_str(&format!(", {} skipped", self.ignored));
+        }
+        line
+    }
 }
 
 /// Adds the wasm32 target to the toolchain unless it is installed.
@@ -68,4 +123,26 @@ fn ensure_wasm_target() -> Result<()> {
             .context("cannot add the wasm32 target the web crate is checked for")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_cargo_result_lines() {
+        let mut t = Totals::default();
+        t.add("test result: ok. 25 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 7.15s");
+        t.add("test result: FAILED. 4 passed; 2 failed; 1 ignored; 0 measured; 19 filtered out");
+        t.add("running 3 tests");
+        assert_eq!(
+            t,
+            Totals {
+                passed: 29,
+                failed: 2,
+                ignored: 1
+            }
+        );
+        assert_eq!(t.line(), "tests: 29 passed, 2 failed, 1 skipped");
+    }
 }
