@@ -41,6 +41,14 @@ pub enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Writes the public keys that verify access tokens as the gateway reads them: a JSON object
+    /// `{ "<kid>": "<SPKI PEM>" }` (the keys come from the same settings as `serve`).
+    GatewayKeys {
+        #[command(flatten)]
+        keys: Box<ServeArgs>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Prints the GraphQL schema (SDL).
     ExportSchema,
 }
@@ -119,6 +127,15 @@ pub async fn seed_demo(services: &ServiceArgs) -> anyhow::Result<()> {
             role.as_str()
         );
     }
+    let nats = async_nats::connect(services.nats_url.as_str())
+        .await
+        .context("connecting to NATS")?;
+    let bus = crate::bus::Bus::new(nats, &services.nats_prefix);
+    bus.ensure_streams(services.nats_stream_replicas).await?;
+    let currency = domain::money::Currency::parse(&services.store_currency)
+        .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
+    let created = crate::seed::catalog(&db, &bus, currency).await?;
+    println!("demo catalog: {created} products created (160 in all)");
     Ok(())
 }
 
@@ -155,4 +172,22 @@ fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
     std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `api gateway-keys --out FILE`: the kid → SPKI PEM map the gateway's njs script preloads.
+pub fn gateway_keys(args: ServeArgs, out: &Path) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    let keys = crate::auth::jwt::Keys::from_config(&config.jwt)?;
+    let map: serde_json::Map<String, serde_json::Value> = keys
+        .public_pems()
+        .into_iter()
+        .map(|(kid, pem)| (kid, serde_json::Value::String(pem)))
+        .collect();
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(&map).context("encoding the keys")?;
+    std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
+    println!("wrote {} verifying key(s) to {}", map.len(), out.display());
+    Ok(())
 }

@@ -30,6 +30,18 @@ pub struct ServiceArgs {
     /// NATS URL (JetStream must be enabled).
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+    /// Prefix of every subject (`{prefix}.cmd.…`) and stream name (`{prefix}_CMD`); empty for none.
+    #[arg(long, env = "NATS_PREFIX", default_value = "")]
+    pub nats_prefix: String,
+    /// Replicas of the CMD and EVT streams (3 in a cluster).
+    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
+    pub nats_stream_replicas: usize,
+    /// Directory of the local object store (product images, builds); S3 in a cluster.
+    #[arg(long, env = "OBJECT_STORE_DIR", default_value = "target/dev/objects")]
+    pub object_store_dir: PathBuf,
+    /// Currency of every price in the store.
+    #[arg(long, env = "STORE_CURRENCY", default_value = "EUR")]
+    pub store_currency: String,
 }
 
 /// Configuration of `api serve`.
@@ -94,6 +106,12 @@ pub struct ServeArgs {
     /// Largest request body, bytes.
     #[arg(long, env = "API_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest uploaded image, bytes.
+    #[arg(long, env = "MAX_IMAGE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_image_bytes: usize,
+    /// Public URL prefix under which the gateway serves stored media (images).
+    #[arg(long, env = "MEDIA_BASE_URL", default_value = "/media")]
+    pub media_base_url: String,
     /// On first start, create this admin if no admin exists yet (with `BOOTSTRAP_ADMIN_PASSWORD`).
     #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
@@ -135,6 +153,14 @@ pub struct Config {
     pub rates: Rates,
     pub limits: GraphqlLimits,
     pub bootstrap_admin: Option<(String, SecretString)>,
+    pub media: MediaConfig,
+    pub currency: domain::money::Currency,
+}
+
+#[derive(Clone, Debug)]
+pub struct MediaConfig {
+    pub max_image_bytes: usize,
+    pub base_url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -196,7 +222,21 @@ impl ServeArgs {
             _ => bail!("set both BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD, or neither"),
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let currency = domain::money::Currency::parse(&self.services.store_currency)
+            .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
+        let prefix = &self.services.nats_prefix;
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            bail!("NATS_PREFIX may hold only letters, digits, `_` and `-`");
+        }
         Ok(Config {
+            currency,
+            media: MediaConfig {
+                max_image_bytes: self.max_image_bytes,
+                base_url: self.media_base_url.trim_end_matches('/').to_owned(),
+            },
             services: self.services,
             listen_addr: self.listen_addr,
             gateway_secret: gateway_secret.map(SecretString::from),

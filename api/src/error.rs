@@ -20,6 +20,12 @@ pub enum ApiError {
         field: &'static str,
         message: String,
     },
+    /// `BAD_USER_INPUT`: a catalog value broke a rule (`extensions.field` names it).
+    #[error("{0}")]
+    Catalog(#[from] domain::catalog::CatalogError),
+    /// `CONFLICT` (or `FORBIDDEN` for a moderated product): the product cannot change status so.
+    #[error("{0}")]
+    Transition(#[from] domain::catalog::TransitionError),
     /// `UNAUTHENTICATED`: the operation needs a signed-in caller.
     #[error("sign in to do this")]
     SignInRequired,
@@ -56,7 +62,13 @@ pub enum ApiError {
 impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Validation(_) | ApiError::BadInput { .. } => ErrorCode::BadUserInput,
+            ApiError::Validation(_) | ApiError::BadInput { .. } | ApiError::Catalog(_) => {
+                ErrorCode::BadUserInput
+            }
+            ApiError::Transition(domain::catalog::TransitionError::Moderated) => {
+                ErrorCode::Forbidden
+            }
+            ApiError::Transition(_) => ErrorCode::Conflict,
             ApiError::SignInRequired
             | ApiError::InvalidCredentials
             | ApiError::SessionEnded

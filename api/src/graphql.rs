@@ -1,5 +1,6 @@
 //! The GraphQL schema: one module per bounded context, merged at the root.
 
+pub mod catalog;
 pub mod error;
 pub mod guard;
 pub mod identity;

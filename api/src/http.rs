@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::caller::ClientAddr;
 use crate::auth::{Caller, Principal};
+use crate::graphql::catalog::loaders::Loaders;
 use crate::graphql::error::ensure_codes;
 use crate::graphql::limits::count_aliases;
 use crate::graphql::{StoreSchema, build_schema};
@@ -161,6 +162,20 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
+/// Header that marks a multipart request as made by a script (no HTML form can send it).
+pub const PREFLIGHT_HEADER: &str = "apollo-require-preflight";
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -196,6 +211,53 @@ async fn graphql(State(edge): State<Edge>, req: Request) -> Response {
                     StatusCode::BAD_REQUEST,
                     ErrorCode::BadRequest,
                     &format!("bad query string: {e}"),
+                );
+            }
+        }
+    } else if is_multipart(&parts.headers) {
+        // File uploads (GraphQL multipart request spec). A form could post multipart across
+        // sites, so a header no form can set is required (it forces a CORS preflight).
+        if !parts.headers.contains_key(PREFLIGHT_HEADER) {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "multipart requests need the `Apollo-Require-Preflight: true` header",
+            );
+        }
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let max_upload = edge.state.config.media.max_image_bytes.saturating_mul(2) + 64 * 1024;
+        let bytes = match axum::body::to_bytes(body, max_upload).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::BadRequest,
+                    &format!("the upload exceeds {max_upload} bytes"),
+                );
+            }
+        };
+        let options = async_graphql::http::MultipartOptions::default()
+            .max_num_files(1)
+            .max_file_size(max_upload);
+        let reader = futures::io::Cursor::new(bytes.to_vec());
+        match async_graphql::http::receive_batch_body(content_type, reader, options).await {
+            Ok(async_graphql::BatchRequest::Single(r)) => r,
+            Ok(async_graphql::BatchRequest::Batch(_)) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadRequest,
+                    "batched requests are not supported; send one operation per request",
+                );
+            }
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::BadRequest,
+                    &format!("bad multipart request: {e}"),
                 );
             }
         }
@@ -302,7 +364,11 @@ async fn execute(
             );
         }
     };
-    let mut response = edge.schema.execute(request.data(caller).data(client)).await;
+    let loaders = Loaders::new(&edge.state.db);
+    let mut response = edge
+        .schema
+        .execute(request.data(caller).data(client).data(loaders))
+        .await;
     ensure_codes(&mut response);
     let mut res = axum::Json(&response).into_response();
     if let Some(cache) = response.cache_control.value() {

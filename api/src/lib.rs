@@ -9,6 +9,8 @@
 //! [`http`] (axum routes), [`cli`] (the subcommands other than `serve`).
 
 pub mod auth;
+pub mod bus;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -16,8 +18,10 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod identity;
+pub mod objects;
 pub mod ratelimit;
 pub mod redis;
+pub mod seed;
 pub mod state;
 pub mod telemetry;
 

@@ -1,4 +1,4 @@
-//! `api serve | migrate | seed-demo | create-admin | gen-keys | export-schema`
+//! `api serve | migrate | seed-demo | create-admin | gen-keys | gateway-keys | export-schema`
 
 use anyhow::Context;
 use api::cli::{Cli, Command};
@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
             password,
         } => api::cli::create_admin(&services, &email, &password).await,
         Command::GenKeys { dir } => api::cli::gen_keys(&dir),
+        Command::GatewayKeys { keys, out } => api::cli::gateway_keys(*keys, &out),
         Command::ExportSchema => {
             print!("{}", api::graphql::sdl());
             Ok(())

@@ -7,8 +7,10 @@ use sea_orm::DatabaseConnection;
 use crate::auth::jwt::Keys;
 use crate::auth::password::Hasher;
 use crate::auth::session::Sessions;
+use crate::bus::Bus;
 use crate::config::Config;
 use crate::redis::KeySpace;
+use object_store::ObjectStore;
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -21,24 +23,41 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub hasher: Hasher,
     pub sessions: Sessions,
+    pub bus: Bus,
+    pub objects: Arc<dyn ObjectStore>,
 }
 
 impl AppState {
-    /// Connects to PostgreSQL, Redis and NATS and loads the keys.
+    /// Connects to PostgreSQL, Redis and NATS, loads the keys, and creates or updates the
+    /// JetStream streams.
     pub async fn connect(config: Config) -> anyhow::Result<AppState> {
-        use anyhow::Context;
         let db = crate::db::connect(
             &config.services.database_url,
             config.services.database_max_connections,
         )
         .await?;
+        Self::connect_with_db(config, db).await
+    }
+
+    /// Like [`AppState::connect`], with a database pool made by the caller (tests count its
+    /// statements).
+    pub async fn connect_with_db(
+        config: Config,
+        db: DatabaseConnection,
+    ) -> anyhow::Result<AppState> {
+        use anyhow::Context;
         let redis = crate::redis::connect(&config.services.redis_url).await?;
         let nats = async_nats::ConnectOptions::new()
             .name("store-api")
             .connect(config.services.nats_url.as_str())
             .await
             .context("connecting to NATS")?;
-        Self::from_parts(config, db, redis, nats)
+        let state = Self::from_parts(config, db, redis, nats)?;
+        state
+            .bus
+            .ensure_streams(state.config.services.nats_stream_replicas)
+            .await?;
+        Ok(state)
     }
 
     pub fn from_parts(
@@ -48,6 +67,8 @@ impl AppState {
         nats: async_nats::Client,
     ) -> anyhow::Result<AppState> {
         let keys = Arc::new(Keys::from_config(&config.jwt)?);
+        let bus = Bus::new(nats.clone(), &config.services.nats_prefix);
+        let objects = crate::objects::local(&config.services.object_store_dir)?;
         let keyspace = KeySpace::new(config.services.redis_namespace.clone());
         let sessions = Sessions::new(
             redis.clone(),
@@ -64,6 +85,8 @@ impl AppState {
             nats,
             keys,
             sessions,
+            bus,
+            objects,
         })
     }
 }

@@ -52,6 +52,8 @@ struct VerifyingKey {
     kid: String,
     key: DecodingKey,
     jwk: serde_json::Value,
+    /// SubjectPublicKeyInfo PEM, for verifiers that import PEM only (the gateway's njs).
+    pem: String,
 }
 
 /// The key material of this process: one signing key (optional: a verifier-only process has
@@ -148,12 +150,16 @@ impl Keys {
         let n = jwk["n"].as_str().unwrap_or_default().to_owned();
         let e = jwk["e"].as_str().unwrap_or_default().to_owned();
         let key = DecodingKey::from_rsa_components(&n, &e).context("building a decoding key")?;
+        let pem = public
+            .to_public_key_pem(LineEnding::LF)
+            .context("encoding a public key")?;
         self.verifying.insert(
             kid.clone(),
             VerifyingKey {
                 kid: kid.clone(),
                 key,
                 jwk,
+                pem,
             },
         );
         Ok(kid)
@@ -173,6 +179,20 @@ impl Keys {
         serde_json::json!({
             "keys": self.verifying.values().map(|k| k.jwk.clone()).collect::<Vec<_>>()
         })
+    }
+
+    /// Every verifying key as (kid, SubjectPublicKeyInfo PEM): what `api gateway-keys` writes
+    /// for the gateway, whose njs can import only PEM/SPKI keys.
+    pub fn public_pems(&self) -> Vec<(String, String)> {
+        self.verifying
+            .values()
+            .map(|k| (k.kid.clone(), k.pem.clone()))
+            .collect()
+    }
+
+    /// The `iss` and `aud` this process issues and accepts.
+    pub fn issuer_audience(&self) -> (&str, &str) {
+        (&self.issuer, &self.audience)
     }
 
     /// Signs an access token for `principal`, valid from now for the configured lifetime.

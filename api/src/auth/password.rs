@@ -56,7 +56,7 @@ impl Hasher {
         let _permit = self.permits.acquire().await.context("hasher closed")?;
         tokio::task::spawn_blocking(move || hash_blocking(&password))
             .await
-        .context("password hashing task")?
+            .context("password hashing task")?
     }
 
     /// `true` when `password` matches `phc`. A malformed stored hash is an error, not a mismatch.

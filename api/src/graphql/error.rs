@@ -24,6 +24,7 @@ impl ErrorExtensions for ApiError {
             match self {
                 ApiError::Validation(v) => ext.set("field", v.field()),
                 ApiError::BadInput { field, .. } => ext.set("field", *field),
+                ApiError::Catalog(c) => ext.set("field", c.field()),
                 ApiError::RateLimited { retry_after_secs } => {
                     ext.set("retryAfterSeconds", *retry_after_secs)
                 }

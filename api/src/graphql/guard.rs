@@ -28,6 +28,12 @@ impl RoleGuard {
         }
     }
 
+    pub const fn publisher() -> RoleGuard {
+        RoleGuard {
+            roles: &[Role::Publisher],
+        }
+    }
+
     pub const fn signed_in() -> RoleGuard {
         RoleGuard { roles: &Role::ALL }
     }

@@ -2,14 +2,15 @@
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
+use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
 use crate::graphql::identity::{IdentityMutation, IdentityQuery};
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(IdentityQuery);
+pub struct Query(IdentityQuery, CatalogQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(IdentityMutation);
+pub struct Mutation(IdentityMutation, CatalogMutation);
 
 pub type StoreSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -1,6 +1,7 @@
 //! `TestApp::spawn()`: an api wired to its own database and Redis namespace.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use api::AppState;
 use api::config::{Config, Rate};
@@ -132,9 +133,13 @@ async fn create_test_database() -> String {
 pub struct TestApp {
     pub state: AppState,
     pub router: Router,
+    /// SQL statements this app's pool has run (reset it before measuring).
+    pub statements: Arc<AtomicUsize>,
     db_name: String,
     redis_url: String,
     namespace: String,
+    nats_prefix: String,
+    objects_dir: std::path::PathBuf,
 }
 
 impl TestApp {
@@ -151,11 +156,16 @@ impl TestApp {
                 .try_init();
         }
         let db_name = create_test_database().await;
-        let namespace = format!("test:{}", uuid::Uuid::new_v4().simple());
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let namespace = format!("test:{id}");
+        let nats_prefix = format!("t{}", &id[..12]);
+        let objects_dir = std::env::temp_dir().join(format!("store-test-{id}"));
         let mut args = api::config::serve_args_from_env().expect("config");
         args.services.database_url = server_url(&db_name);
         args.services.database_max_connections = 5;
         args.services.redis_namespace = namespace.clone();
+        args.services.nats_prefix = nats_prefix.clone();
+        args.services.object_store_dir = objects_dir.clone();
         args.gateway_secret = Some(GATEWAY_SECRET.to_owned());
         args.gateway_secret_file = None;
         args.jwt_private_key = Some(test_private_key().to_owned());
@@ -166,15 +176,54 @@ impl TestApp {
         let mut config = args.into_config().expect("config");
         tweak(&mut config);
         let redis_url = config.services.redis_url.clone();
-        let state = AppState::connect(config).await.expect("connect services");
+        let statements = Arc::new(AtomicUsize::new(0));
+        let mut db = api::db::connect(
+            &config.services.database_url,
+            config.services.database_max_connections,
+        )
+        .await
+        .expect("connect database");
+        let counter = statements.clone();
+        db.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            if std::env::var("TEST_SQL").is_ok() {
+                eprintln!(
+                    "SQL: {}",
+                    info.statement.sql.chars().take(120).collect::<String>()
+                );
+            }
+        });
+        let state = AppState::connect_with_db(config, db)
+            .await
+            .expect("connect services");
         let router = api::http::router(state.clone());
         TestApp {
             state,
             router,
+            statements,
             db_name,
             redis_url,
             namespace,
+            nats_prefix,
+            objects_dir,
         }
+    }
+
+    /// Serves the api on 127.0.0.1 (a free port) on a task of the test's runtime, as `api serve`
+    /// does (with the peer address); returns the address.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the api");
+        let addr = listener.local_addr().expect("local address");
+        let app = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        addr
     }
 
     /// Sends a raw HTTP request to the api.
@@ -278,6 +327,9 @@ impl Drop for TestApp {
         let db_name = self.db_name.clone();
         let redis_url = self.redis_url.clone();
         let namespace = self.namespace.clone();
+        let nats_url = self.state.config.services.nats_url.clone();
+        let streams = ["CMD", "EVT"].map(|s| format!("{}_{s}", self.nats_prefix));
+        let _ = std::fs::remove_dir_all(&self.objects_dir);
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -291,6 +343,12 @@ impl Drop for TestApp {
                         ))
                         .await;
                     admin.close().await.ok();
+                }
+                if let Ok(nats) = async_nats::connect(nats_url.as_str()).await {
+                    let js = async_nats::jetstream::new(nats);
+                    for stream in &streams {
+                        let _ = js.delete_stream(stream).await;
+                    }
                 }
                 if let Ok(client) = api::redis::connect(&redis_url).await {
                     let mut cursor = "0".to_owned();

@@ -3,7 +3,9 @@
 //! namespace, so tests run in parallel and leave nothing behind.
 
 mod admin;
+mod catalog;
 mod edge;
+mod gateway;
 mod helpers;
 mod schema;
 mod sessions;

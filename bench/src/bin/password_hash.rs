@@ -61,9 +61,15 @@ async fn main() -> anyhow::Result<()> {
     println!("argon2id m=19456 KiB t=2 p=1, {rounds} rounds, {cores} cores");
     println!("  baseline (direct, one thread)      {base:8.2} ms/hash   1.00x");
     let seq = per_op(sequential, rounds);
-    println!("  Hasher, one at a time             {seq:8.2} ms/hash   {:.2}x", seq / base);
+    println!(
+        "  Hasher, one at a time             {seq:8.2} ms/hash   {:.2}x",
+        seq / base
+    );
     let ver = per_op(verify, rounds);
-    println!("  Hasher verify, one at a time      {ver:8.2} ms/verify {:.2}x", ver / base);
+    println!(
+        "  Hasher verify, one at a time      {ver:8.2} ms/verify {:.2}x",
+        ver / base
+    );
     let par = per_op(parallel, rounds * cores);
     println!(
         "  Hasher, {cores} at a time (throughput) {par:8.2} ms/hash   {:.2}x  ({:.1} hashes/s)",

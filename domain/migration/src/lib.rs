@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_context_schemas;
 mod m20261124_000002_identity;
+mod m20261124_000003_catalog;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_context_schemas::Migration),
             Box::new(m20261124_000002_identity::Migration),
+            Box::new(m20261124_000003_catalog::Migration),
         ]
     }
 }

@@ -1,0 +1,754 @@
+//! Catalog: products, editions, reviews and wishlists (the api is the only writer of the
+//! `catalog` schema), and the search read side.
+
+pub mod search;
+
+use chrono::{NaiveDate, Utc};
+use domain::catalog::entity::{edition, product, review, wishlist};
+use domain::catalog::{self as rules, Actor, CatalogError, EditionKind, Ownership, ProductStatus};
+use domain::fulfillment::{AdjustStock, MAX_STOCK, StockMode};
+use domain::identity::Role;
+use domain::messaging::Envelope;
+use domain::money::{Currency, Money};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QuerySelect, SqlErr, Statement, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Fields of a new product.
+#[derive(Clone, Debug, Default)]
+pub struct ProductInput {
+    pub title: String,
+    pub slug: Option<String>,
+    pub description: String,
+    pub genres: Vec<String>,
+    pub platforms: Vec<String>,
+    pub tags: Vec<String>,
+    pub release_date: Option<NaiveDate>,
+    pub age_rating: Option<i32>,
+    pub system_requirements: String,
+}
+
+/// Changes to a product; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ProductPatch {
+    pub title: Option<String>,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub genres: Option<Vec<String>>,
+    pub platforms: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub release_date: Option<Option<NaiveDate>>,
+    pub age_rating: Option<Option<i32>>,
+    pub system_requirements: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EditionInput {
+    pub kind: EditionKind,
+    pub name: String,
+    pub sku: String,
+    pub price_minor: i64,
+    pub currency: String,
+    pub weight_grams: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EditionPatch {
+    pub name: Option<String>,
+    pub sku: Option<String>,
+    pub price_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub weight_grams: Option<i32>,
+}
+
+fn unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+fn price(state: &AppState, minor: i64, currency: &str) -> ApiResult<Money> {
+    let currency = Currency::parse(currency).map_err(CatalogError::Price)?;
+    if currency != state.config.currency {
+        return Err(ApiError::BadInput {
+            field: "currency",
+            message: format!(
+                "prices in this store are in {}",
+                state.config.currency.as_str()
+            ),
+        });
+    }
+    Ok(Money::price(minor, currency).map_err(CatalogError::Price)?)
+}
+
+/// Only publishers edit products, and only their own.
+pub fn require_publisher(p: &Principal) -> ApiResult<()> {
+    if p.role == Role::Publisher {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only publishers manage products"))
+    }
+}
+
+/// Loads a product for a change by its publisher, locking the row for the transaction.
+async fn own_product(
+    txn: &DatabaseTransaction,
+    me: &Principal,
+    id: Uuid,
+) -> ApiResult<product::Model> {
+    require_publisher(me)?;
+    let p = product::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    if p.publisher_id != me.id {
+        return Err(ApiError::Forbidden(
+            "this product belongs to another publisher",
+        ));
+    }
+    Ok(p)
+}
+
+async fn refresh_price_from(txn: &DatabaseTransaction, product_id: Uuid) -> ApiResult<()> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "UPDATE catalog.product SET price_from_minor = \
+         (SELECT min(price_minor) FROM catalog.edition WHERE product_id = $1), updated_at = now() \
+         WHERE id = $1",
+        [product_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Creates a draft product of the calling publisher. Without a slug, one is made from the title
+/// (with a suffix if taken); a slug given explicitly must be free.
+pub async fn create_product(
+    state: &AppState,
+    me: &Principal,
+    input: ProductInput,
+) -> ApiResult<product::Model> {
+    require_publisher(me)?;
+    let title = rules::parse_title(&input.title)?;
+    let explicit = input.slug.is_some();
+    let base_slug = match &input.slug {
+        Some(s) => rules::parse_slug(s)?,
+        None => rules::slugify(&title),
+    };
+    let genres = rules::parse_genres(&input.genres)?;
+    let platforms = rules::parse_platforms(&input.platforms)?;
+    let tags = rules::parse_tags(&input.tags)?;
+    let description = rules::parse_description(&input.description)?;
+    let requirements = rules::parse_system_requirements(&input.system_requirements)?;
+    let age_rating = input.age_rating.map(rules::parse_age_rating).transpose()?;
+    let now = Utc::now();
+    for attempt in 0..5 {
+        let slug = if attempt == 0 {
+            base_slug.clone()
+        } else {
+            let suffix = &domain::id::new_id().simple().to_string()[26..];
+            let stem: String = base_slug.chars().take(80 - suffix.len() - 1).collect();
+            format!("{}-{suffix}", stem.trim_end_matches('-'))
+        };
+        let model = product::ActiveModel {
+            id: Set(domain::id::new_id()),
+            publisher_id: Set(me.id),
+            slug: Set(slug),
+            title: Set(title.clone()),
+            description: Set(description.clone()),
+            genres: Set(genres.clone()),
+            platforms: Set(platforms.clone()),
+            tags: Set(tags.clone()),
+            release_date: Set(input.release_date),
+            age_rating: Set(age_rating),
+            cover_image: Set(None),
+            screenshots: Set(vec![]),
+            system_requirements: Set(requirements.clone()),
+            status: Set(ProductStatus::Draft.as_str().to_owned()),
+            moderation_reason: Set(None),
+            moderated_by: Set(None),
+            price_from_minor: Set(None),
+            currency: Set(state.config.currency.as_str().to_owned()),
+            rating_count: Set(0),
+            rating_sum: Set(0),
+            published_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        match model.insert(&state.db).await {
+            Ok(m) => {
+                tracing::info!(product.id = %m.id, publisher.id = %me.id, "product created");
+                return Ok(m);
+            }
+            Err(e) if unique_violation(&e) && !explicit => continue,
+            Err(e) if unique_violation(&e) => {
+                return Err(ApiError::BadInput {
+                    field: "slug",
+                    message: "this slug is taken by another product".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::BadInput {
+        field: "slug",
+        message: "could not find a free slug; give one explicitly".into(),
+    })
+}
+
+pub async fn update_product(
+    state: &AppState,
+    me: &Principal,
+    id: Uuid,
+    patch: ProductPatch,
+) -> ApiResult<product::Model> {
+    let txn = state.db.begin().await?;
+    let current = own_product(&txn, me, id).await?;
+    let mut p: product::ActiveModel = current.into();
+    if let Some(t) = &patch.title {
+        p.title = Set(rules::parse_title(t)?);
+    }
+    if let Some(s) = &patch.slug {
+        p.slug = Set(rules::parse_slug(s)?);
+    }
+    if let Some(d) = &patch.description {
+        p.description = Set(rules::parse_description(d)?);
+    }
+    if let Some(g) = &patch.genres {
+        p.genres = Set(rules::parse_genres(g)?);
+    }
+    if let Some(pl) = &patch.platforms {
+        p.platforms = Set(rules::parse_platforms(pl)?);
+    }
+    if let Some(t) = &patch.tags {
+        p.tags = Set(rules::parse_tags(t)?);
+    }
+    if let Some(r) = patch.release_date {
+        p.release_date = Set(r);
+    }
+    if let Some(a) = patch.age_rating {
+        p.age_rating = Set(a.map(rules::parse_age_rating).transpose()?);
+    }
+    if let Some(r) = &patch.system_requirements {
+        p.system_requirements = Set(rules::parse_system_requirements(r)?);
+    }
+    p.updated_at = Set(Utc::now());
+    let updated = match p.update(&txn).await {
+        Ok(m) => m,
+        Err(e) if unique_violation(&e) => {
+            return Err(ApiError::BadInput {
+                field: "slug",
+                message: "this slug is taken by another product".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    txn.commit().await?;
+    Ok(updated)
+}
+
+async fn edition_count(txn: &DatabaseTransaction, product_id: Uuid) -> ApiResult<usize> {
+    let n = edition::Entity::find()
+        .filter(edition::Column::ProductId.eq(product_id))
+        .count(txn)
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+fn status_of(p: &product::Model) -> ApiResult<ProductStatus> {
+    ProductStatus::parse(&p.status)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored product status {}", p.status)))
+}
+
+/// The publisher publishes or unlists their product.
+pub async fn set_status(
+    state: &AppState,
+    me: &Principal,
+    id: Uuid,
+    to: ProductStatus,
+) -> ApiResult<product::Model> {
+    let txn = state.db.begin().await?;
+    let current = own_product(&txn, me, id).await?;
+    let from = status_of(&current)?;
+    let editions = edition_count(&txn, id).await?;
+    rules::transition(
+        from,
+        to,
+        Actor::Owner,
+        current.moderation_reason.is_some(),
+        editions,
+    )?;
+    let first_publish = current.published_at.is_none() && to == ProductStatus::Published;
+    let mut p: product::ActiveModel = current.into();
+    p.status = Set(to.as_str().to_owned());
+    if first_publish {
+        p.published_at = Set(Some(Utc::now()));
+    }
+    p.updated_at = Set(Utc::now());
+    let updated = p.update(&txn).await?;
+    txn.commit().await?;
+    tracing::info!(product.id = %id, status = to.as_str(), "product status changed");
+    Ok(updated)
+}
+
+/// Admin moderation: unlist any product with a reason its publisher sees, or restore it.
+pub async fn moderate(
+    state: &AppState,
+    admin: &Principal,
+    id: Uuid,
+    unlist: bool,
+    reason: Option<String>,
+) -> ApiResult<product::Model> {
+    if admin.role != Role::Admin {
+        return Err(ApiError::Forbidden("only admins moderate products"));
+    }
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if unlist && reason.is_none() {
+        return Err(ApiError::BadInput {
+            field: "reason",
+            message: "say why the product is unlisted; its publisher will see it".into(),
+        });
+    }
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+        return Err(ApiError::BadInput {
+            field: "reason",
+            message: "the reason must have at most 1000 characters".into(),
+        });
+    }
+    let txn = state.db.begin().await?;
+    let current = product::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    let from = status_of(&current)?;
+    let editions = edition_count(&txn, id).await?;
+    let to = if unlist {
+        ProductStatus::Unlisted
+    } else {
+        ProductStatus::Published
+    };
+    rules::transition(
+        from,
+        to,
+        Actor::Admin,
+        current.moderation_reason.is_some(),
+        editions,
+    )?;
+    let first_publish = current.published_at.is_none() && to == ProductStatus::Published;
+    let mut p: product::ActiveModel = current.into();
+    p.status = Set(to.as_str().to_owned());
+    p.moderation_reason = Set(if unlist { reason.clone() } else { None });
+    p.moderated_by = Set(if unlist { Some(admin.id) } else { None });
+    if first_publish {
+        p.published_at = Set(Some(Utc::now()));
+    }
+    p.updated_at = Set(Utc::now());
+    let updated = p.update(&txn).await?;
+    txn.commit().await?;
+    tracing::info!(product.id = %id, admin.id = %admin.id, unlisted = unlist, "product moderated");
+    Ok(updated)
+}
+
+pub async fn add_edition(
+    state: &AppState,
+    me: &Principal,
+    product_id: Uuid,
+    input: EditionInput,
+) -> ApiResult<edition::Model> {
+    let name = rules::parse_edition_name(&input.name)?;
+    let sku = rules::parse_sku(&input.sku)?;
+    let money = price(state, input.price_minor, &input.currency)?;
+    let weight = rules::check_weight(input.kind, input.weight_grams)?;
+    let txn = state.db.begin().await?;
+    own_product(&txn, me, product_id).await?;
+    let now = Utc::now();
+    let model = edition::ActiveModel {
+        id: Set(domain::id::new_id()),
+        product_id: Set(product_id),
+        kind: Set(input.kind.as_str().to_owned()),
+        name: Set(name),
+        sku: Set(sku),
+        price_minor: Set(money.minor),
+        currency: Set(money.currency.as_str().to_owned()),
+        weight_grams: Set(weight),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let created = match model.insert(&txn).await {
+        Ok(m) => m,
+        Err(e) if unique_violation(&e) => {
+            return Err(ApiError::BadInput {
+                field: "sku",
+                message: "this SKU is already used".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    refresh_price_from(&txn, product_id).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Loads an edition and its product for a change by the product's publisher.
+async fn own_edition(
+    txn: &DatabaseTransaction,
+    me: &Principal,
+    id: Uuid,
+) -> ApiResult<(edition::Model, product::Model)> {
+    require_publisher(me)?;
+    let e = edition::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(ApiError::NotFound("edition"))?;
+    let p = own_product(txn, me, e.product_id).await?;
+    Ok((e, p))
+}
+
+pub async fn update_edition(
+    state: &AppState,
+    me: &Principal,
+    id: Uuid,
+    patch: EditionPatch,
+) -> ApiResult<edition::Model> {
+    let txn = state.db.begin().await?;
+    let (current, _) = own_edition(&txn, me, id).await?;
+    let kind = EditionKind::parse(&current.kind)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored edition kind")))?;
+    let mut e: edition::ActiveModel = current.clone().into();
+    if let Some(n) = &patch.name {
+        e.name = Set(rules::parse_edition_name(n)?);
+    }
+    if let Some(s) = &patch.sku {
+        e.sku = Set(rules::parse_sku(s)?);
+    }
+    if patch.price_minor.is_some() || patch.currency.is_some() {
+        let minor = patch.price_minor.unwrap_or(current.price_minor);
+        let currency = patch.currency.as_deref().unwrap_or(&current.currency);
+        let money = price(state, minor, currency)?;
+        e.price_minor = Set(money.minor);
+        e.currency = Set(money.currency.as_str().to_owned());
+    }
+    if let Some(w) = patch.weight_grams {
+        e.weight_grams = Set(rules::check_weight(kind, Some(w))?);
+    }
+    e.updated_at = Set(Utc::now());
+    let updated = match e.update(&txn).await {
+        Ok(m) => m,
+        Err(err) if unique_violation(&err) => {
+            return Err(ApiError::BadInput {
+                field: "sku",
+                message: "this SKU is already used".into(),
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
+    refresh_price_from(&txn, updated.product_id).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Editions can be removed while their product is a draft; a product that was on sale keeps
+/// its editions (orders and libraries refer to them) and is unlisted instead.
+pub async fn remove_edition(state: &AppState, me: &Principal, id: Uuid) -> ApiResult<()> {
+    let txn = state.db.begin().await?;
+    let (e, p) = own_edition(&txn, me, id).await?;
+    if status_of(&p)? != ProductStatus::Draft {
+        return Err(ApiError::Conflict(
+            "editions of a product that was published stay; unlist the product instead".into(),
+        ));
+    }
+    edition::Entity::delete_by_id(e.id).exec(&txn).await?;
+    refresh_price_from(&txn, p.id).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Asks fulfillment to change the stock of a physical edition (`cmd.fulfillment.adjust_stock`).
+/// The fulfillment participant applies it (never below what is reserved).
+pub async fn adjust_stock(
+    state: &AppState,
+    me: &Principal,
+    edition_id: Uuid,
+    mode: StockMode,
+    quantity: i64,
+) -> ApiResult<Envelope<AdjustStock>> {
+    let valid = match mode {
+        StockMode::Set => (0..=MAX_STOCK).contains(&quantity),
+        StockMode::Add => quantity != 0 && quantity.abs() <= MAX_STOCK,
+    };
+    if !valid {
+        return Err(ApiError::BadInput {
+            field: "quantity",
+            message: format!(
+                "set a stock between 0 and {MAX_STOCK}, or add a non-zero change of at most {MAX_STOCK}"
+            ),
+        });
+    }
+    let txn = state.db.begin().await?;
+    let (e, p) = own_edition(&txn, me, edition_id).await?;
+    txn.commit().await?;
+    if e.kind != EditionKind::Physical.as_str() {
+        return Err(ApiError::BadInput {
+            field: "editionId",
+            message: "only physical editions have stock".into(),
+        });
+    }
+    let envelope = Envelope::new(
+        AdjustStock {
+            edition_id,
+            product_id: p.id,
+            publisher_id: me.id,
+            mode,
+            quantity,
+        },
+        edition_id,
+        Some(me.id),
+    );
+    state.bus.publish(&envelope).await?;
+    Ok(envelope)
+}
+
+/// Whether `account` owns `product`. The library context does not exist yet, so ownership is
+/// not tracked; the library issue replaces this with a look-up of entitlements.
+pub async fn ownership(_state: &AppState, _account: Uuid, _product: Uuid) -> ApiResult<Ownership> {
+    Ok(Ownership::NotTracked)
+}
+
+async fn published_product(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    lock: bool,
+) -> ApiResult<product::Model> {
+    let mut q = product::Entity::find_by_id(id);
+    if lock {
+        q = q.lock_exclusive();
+    }
+    q.one(db)
+        .await?
+        .filter(|p| p.status == ProductStatus::Published.as_str())
+        .ok_or(ApiError::NotFound("product"))
+}
+
+/// Writes (or rewrites) the caller's review of a product; one per person and product.
+pub async fn write_review(
+    state: &AppState,
+    me: &Principal,
+    product_id: Uuid,
+    rating: i32,
+    body: &str,
+) -> ApiResult<review::Model> {
+    let rating = rules::parse_rating(rating)?;
+    let body = rules::parse_review_body(body)?;
+    let txn = state.db.begin().await?;
+    // Locking the product serialises reviews of it, so the rating sums stay exact.
+    let p = published_product(&txn, product_id, true).await?;
+    if p.publisher_id == me.id {
+        return Err(ApiError::Forbidden(
+            "publishers cannot review their own products",
+        ));
+    }
+    if !rules::may_review(ownership(state, me.id, product_id).await?) {
+        return Err(ApiError::Forbidden(
+            "only owners of a product can review it",
+        ));
+    }
+    let existing = review::Entity::find()
+        .filter(review::Column::ProductId.eq(product_id))
+        .filter(review::Column::AuthorId.eq(me.id))
+        .one(&txn)
+        .await?;
+    let now = Utc::now();
+    let (saved, sum_delta, count_delta) = match existing {
+        Some(old) => {
+            let delta = i32::from(rating) - i32::from(old.rating);
+            let mut r: review::ActiveModel = old.into();
+            r.rating = Set(rating);
+            r.body = Set(body);
+            r.updated_at = Set(now);
+            (r.update(&txn).await?, delta, 0)
+        }
+        None => {
+            let r = review::ActiveModel {
+                id: Set(domain::id::new_id()),
+                product_id: Set(product_id),
+                author_id: Set(me.id),
+                rating: Set(rating),
+                body: Set(body),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            (r.insert(&txn).await?, i32::from(rating), 1)
+        }
+    };
+    txn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "UPDATE catalog.product SET rating_sum = rating_sum + $2, rating_count = rating_count + $3 WHERE id = $1",
+        [product_id.into(), sum_delta.into(), count_delta.into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+pub async fn delete_review(state: &AppState, me: &Principal, product_id: Uuid) -> ApiResult<bool> {
+    let txn = state.db.begin().await?;
+    product::Entity::find_by_id(product_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    let Some(old) = review::Entity::find()
+        .filter(review::Column::ProductId.eq(product_id))
+        .filter(review::Column::AuthorId.eq(me.id))
+        .one(&txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    review::Entity::delete_by_id(old.id).exec(&txn).await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "UPDATE catalog.product SET rating_sum = rating_sum - $2, rating_count = rating_count - 1 WHERE id = $1",
+        [product_id.into(), i32::from(old.rating).into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+pub async fn add_to_wishlist(state: &AppState, me: &Principal, product_id: Uuid) -> ApiResult<()> {
+    published_product(&state.db, product_id, false).await?;
+    state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "INSERT INTO catalog.wishlist (account_id, product_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [me.id.into(), product_id.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_from_wishlist(
+    state: &AppState,
+    me: &Principal,
+    product_id: Uuid,
+) -> ApiResult<bool> {
+    let res = wishlist::Entity::delete_many()
+        .filter(wishlist::Column::AccountId.eq(me.id))
+        .filter(wishlist::Column::ProductId.eq(product_id))
+        .exec(&state.db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+/// Which image of a product an upload is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageSlot {
+    Cover,
+    Screenshot,
+}
+
+/// Stores an image in the object store and attaches it to the product.
+pub async fn attach_image(
+    state: &AppState,
+    me: &Principal,
+    product_id: Uuid,
+    slot: ImageSlot,
+    bytes: Vec<u8>,
+) -> ApiResult<product::Model> {
+    let max = state.config.media.max_image_bytes;
+    if bytes.len() > max {
+        return Err(ApiError::BadInput {
+            field: "file",
+            message: format!("the image is larger than {} KiB", max / 1024),
+        });
+    }
+    let Some(format) = crate::objects::ImageFormat::sniff(&bytes) else {
+        return Err(ApiError::BadInput {
+            field: "file",
+            message: "upload a PNG, JPEG or WebP image".into(),
+        });
+    };
+    // Check ownership before writing anything.
+    {
+        let txn = state.db.begin().await?;
+        let p = own_product(&txn, me, product_id).await?;
+        if slot == ImageSlot::Screenshot && p.screenshots.len() >= rules::MAX_SCREENSHOTS {
+            return Err(CatalogError::TooManyScreenshots.into());
+        }
+        txn.commit().await?;
+    }
+    let key = format!(
+        "products/{product_id}/{}.{}",
+        domain::id::new_id(),
+        format.extension()
+    );
+    use object_store::ObjectStoreExt;
+    state
+        .objects
+        .put(&object_store::path::Path::from(key.as_str()), bytes.into())
+        .await
+        .map_err(|e| anyhow::anyhow!("storing an image: {e}"))?;
+    let txn = state.db.begin().await?;
+    let current = own_product(&txn, me, product_id).await?;
+    let mut screenshots = current.screenshots.clone();
+    let mut p: product::ActiveModel = current.into();
+    match slot {
+        ImageSlot::Cover => p.cover_image = Set(Some(key)),
+        ImageSlot::Screenshot => {
+            if screenshots.len() >= rules::MAX_SCREENSHOTS {
+                return Err(CatalogError::TooManyScreenshots.into());
+            }
+            screenshots.push(key);
+            p.screenshots = Set(screenshots);
+        }
+    }
+    p.updated_at = Set(Utc::now());
+    let updated = p.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Detaches an image (by its key) from the product; the stored object stays for caches.
+pub async fn detach_image(
+    state: &AppState,
+    me: &Principal,
+    product_id: Uuid,
+    key: &str,
+) -> ApiResult<product::Model> {
+    let txn = state.db.begin().await?;
+    let current = own_product(&txn, me, product_id).await?;
+    let mut p: product::ActiveModel = current.clone().into();
+    if current.cover_image.as_deref() == Some(key) {
+        p.cover_image = Set(None);
+    } else if current.screenshots.iter().any(|s| s == key) {
+        p.screenshots = Set(current
+            .screenshots
+            .into_iter()
+            .filter(|s| s != key)
+            .collect());
+    } else {
+        return Err(ApiError::NotFound("image"));
+    }
+    p.updated_at = Set(Utc::now());
+    let updated = p.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Whether `caller` may see `p`: everyone sees published products; its publisher and admins
+/// see it in every state.
+pub fn visible_to(p: &product::Model, caller: Option<&Principal>) -> bool {
+    p.status == ProductStatus::Published.as_str()
+        || caller.is_some_and(|c| c.role == Role::Admin || c.id == p.publisher_id)
+}

@@ -1,0 +1,289 @@
+use async_graphql::{Context, Object, Upload};
+use domain::fulfillment::StockMode;
+use std::io::Read;
+use uuid::Uuid;
+
+use super::types::{
+    CreateProductInput, Edition, EditionInput, ImageKind, ModerationAction, Product, Review,
+    StockCommand, StockModeGql, UpdateEditionInput, UpdateProductInput,
+};
+use crate::catalog::{self, EditionPatch, ImageSlot, ProductInput, ProductPatch};
+use crate::error::ApiError;
+use crate::graphql::guard::{RoleGuard, principal};
+use crate::state::AppState;
+use domain::catalog::ProductStatus;
+
+#[derive(Default)]
+pub struct CatalogMutation;
+
+fn maybe<T>(m: async_graphql::MaybeUndefined<T>) -> Option<Option<T>> {
+    match m {
+        async_graphql::MaybeUndefined::Undefined => None,
+        async_graphql::MaybeUndefined::Null => Some(None),
+        async_graphql::MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+#[Object]
+impl CatalogMutation {
+    /// Publisher: a new product, as a draft.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        let input = ProductInput {
+            title: input.title,
+            slug: input.slug,
+            description: input.description,
+            genres: input.genres,
+            platforms: input.platforms,
+            tags: input.tags,
+            release_date: input.release_date,
+            age_rating: input.age_rating,
+            system_requirements: input.system_requirements,
+        };
+        Ok(catalog::create_product(state, me, input).await?.into())
+    }
+
+    /// Publisher: changes their product's fields.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        input: UpdateProductInput,
+    ) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        let patch = ProductPatch {
+            title: input.title,
+            slug: input.slug,
+            description: input.description,
+            genres: input.genres,
+            platforms: input.platforms,
+            tags: input.tags,
+            release_date: maybe(input.release_date),
+            age_rating: maybe(input.age_rating),
+            system_requirements: input.system_requirements,
+        };
+        Ok(catalog::update_product(state, me, id, patch).await?.into())
+    }
+
+    /// Publisher: puts their product on sale (it needs an edition).
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn publish_product(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        Ok(catalog::set_status(state, me, id, ProductStatus::Published)
+            .await?
+            .into())
+    }
+
+    /// Publisher: takes their product off the store (owners keep what they bought).
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn unlist_product(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        Ok(catalog::set_status(state, me, id, ProductStatus::Unlisted)
+            .await?
+            .into())
+    }
+
+    /// Admin: unlists any product with a reason its publisher sees, or restores it.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn moderate_product(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        action: ModerationAction,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        let unlist = action == ModerationAction::Unlist;
+        Ok(catalog::moderate(state, me, id, unlist, reason)
+            .await?
+            .into())
+    }
+
+    /// Publisher: a new edition of their product.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn add_edition(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+        input: EditionInput,
+    ) -> async_graphql::Result<Edition> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        let input = catalog::EditionInput {
+            kind: input.kind.into(),
+            name: input.name,
+            sku: input.sku,
+            price_minor: input.price.amount_minor,
+            currency: input.price.currency,
+            weight_grams: input.weight_grams,
+        };
+        Ok(catalog::add_edition(state, me, product_id, input)
+            .await?
+            .into())
+    }
+
+    /// Publisher: changes an edition (name, SKU, price, weight).
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn update_edition(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        input: UpdateEditionInput,
+    ) -> async_graphql::Result<Edition> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        let patch = EditionPatch {
+            name: input.name,
+            sku: input.sku,
+            price_minor: input.price.as_ref().map(|p| p.amount_minor),
+            currency: input.price.map(|p| p.currency),
+            weight_grams: input.weight_grams,
+        };
+        Ok(catalog::update_edition(state, me, id, patch).await?.into())
+    }
+
+    /// Publisher: removes an edition of a product that is still a draft.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn remove_edition(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        catalog::remove_edition(state, me, id).await?;
+        Ok(true)
+    }
+
+    /// Publisher: changes the stock of a physical edition. Fulfillment applies the change
+    /// (never below what is reserved); the product page shows it once applied.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn set_stock(
+        &self,
+        ctx: &Context<'_>,
+        edition_id: Uuid,
+        mode: StockModeGql,
+        quantity: i64,
+    ) -> async_graphql::Result<StockCommand> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        let m = match mode {
+            StockModeGql::Set => StockMode::Set,
+            StockModeGql::Add => StockMode::Add,
+        };
+        let envelope = catalog::adjust_stock(state, me, edition_id, m, quantity).await?;
+        Ok(StockCommand {
+            command_id: envelope.id,
+            edition_id,
+            mode,
+            quantity,
+        })
+    }
+
+    /// Publisher: uploads a cover or a screenshot (PNG, JPEG or WebP; multipart request).
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn upload_product_image(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+        kind: ImageKind,
+        file: Upload,
+    ) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        let max = state.config.media.max_image_bytes;
+        let upload = file.value(ctx).map_err(|_| ApiError::BadInput {
+            field: "file",
+            message: "the file is missing from the request".into(),
+        })?;
+        let mut bytes = Vec::new();
+        upload
+            .into_read()
+            .take(u64::try_from(max).unwrap_or(u64::MAX) + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading an upload: {e}")))?;
+        let slot = match kind {
+            ImageKind::Cover => ImageSlot::Cover,
+            ImageKind::Screenshot => ImageSlot::Screenshot,
+        };
+        Ok(catalog::attach_image(state, me, product_id, slot, bytes)
+            .await?
+            .into())
+    }
+
+    /// Publisher: removes an image (by its key) from their product.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn remove_product_image(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+        key: String,
+    ) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        Ok(catalog::detach_image(state, me, product_id, &key)
+            .await?
+            .into())
+    }
+
+    /// Writes or rewrites the caller's review (rating 1–5) of a product they own.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn write_review(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+        rating: i32,
+        body: Option<String>,
+    ) -> async_graphql::Result<Review> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        Ok(
+            catalog::write_review(state, me, product_id, rating, body.as_deref().unwrap_or(""))
+                .await?
+                .into(),
+        )
+    }
+
+    /// Deletes the caller's review of a product; `false` when there was none.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn delete_review(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+    ) -> async_graphql::Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        Ok(catalog::delete_review(state, me, product_id).await?)
+    }
+
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn add_to_wishlist(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+    ) -> async_graphql::Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        catalog::add_to_wishlist(state, me, product_id).await?;
+        Ok(true)
+    }
+
+    /// `false` when the product was not on the wishlist.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn remove_from_wishlist(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+    ) -> async_graphql::Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        let me = principal(ctx)?;
+        Ok(catalog::remove_from_wishlist(state, me, product_id).await?)
+    }
+}

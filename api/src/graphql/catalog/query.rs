@@ -1,0 +1,257 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use domain::catalog::entity::{product, review};
+use domain::catalog::{GENRES, PLATFORMS};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::loaders::{Loaders, loader_error};
+use super::types::{
+    FacetValue, Facets, Product, ProductFilter, ProductSort, ProductStatusGql, Review, Vocabulary,
+};
+use crate::catalog::search::{self, Scope, Sort};
+use crate::catalog::visible_to;
+use crate::error::ApiError;
+use crate::graphql::guard::{RoleGuard, caller, principal};
+use crate::graphql::identity::query::MAX_PAGE;
+use crate::state::AppState;
+
+#[derive(Default)]
+pub struct CatalogQuery;
+
+fn page_size(first: i32) -> Result<u64, ApiError> {
+    if (1..=MAX_PAGE).contains(&first) {
+        Ok(u64::try_from(first).unwrap_or(20))
+    } else {
+        Err(ApiError::BadInput {
+            field: "first",
+            message: format!("first must be between 1 and {MAX_PAGE}"),
+        })
+    }
+}
+
+fn sort_of(s: ProductSort) -> Sort {
+    match s {
+        ProductSort::Relevance => Sort::Relevance,
+        ProductSort::Newest => Sort::Newest,
+        ProductSort::PriceAsc => Sort::PriceAsc,
+        ProductSort::PriceDesc => Sort::PriceDesc,
+        ProductSort::Rating => Sort::Rating,
+    }
+}
+
+async fn list(
+    ctx: &Context<'_>,
+    scope: Scope,
+    filter: Option<ProductFilter>,
+    sort: ProductSort,
+    first: i32,
+    after: Option<String>,
+) -> async_graphql::Result<Connection<String, Product>> {
+    let state = ctx.data::<AppState>()?;
+    let first = page_size(first)?;
+    let page = search::products(
+        &state.db,
+        &scope,
+        &filter.unwrap_or_default().into(),
+        sort_of(sort),
+        first,
+        after.as_deref(),
+    )
+    .await?;
+    if let Ok(loaders) = ctx.data::<Loaders>() {
+        let models: Vec<_> = page.items.iter().map(|(m, _)| m.clone()).collect();
+        let look = ctx.look_ahead();
+        for node in [look.field("edges").field("node"), look.field("nodes")] {
+            if node.exists() {
+                loaders
+                    .prime_products(node, &models)
+                    .await
+                    .map_err(loader_error)?;
+            }
+        }
+    }
+    let mut conn = Connection::new(after.is_some(), page.has_next);
+    conn.edges.extend(
+        page.items
+            .into_iter()
+            .map(|(m, cursor)| Edge::new(cursor, Product::from(m))),
+    );
+    Ok(conn)
+}
+
+#[Object]
+impl CatalogQuery {
+    /// The storefront: published products, filtered, sorted and paged by cursor.
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ProductFilter>,
+        #[graphql(default_with = "ProductSort::Relevance")] sort: ProductSort,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Product>> {
+        list(ctx, Scope::Public, filter, sort, first, after).await
+    }
+
+    /// One product by id or slug. Published products are public; their publisher and admins
+    /// see every state.
+    async fn product(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<Uuid>,
+        slug: Option<String>,
+    ) -> async_graphql::Result<Product> {
+        let state = ctx.data::<AppState>()?;
+        let q = match (id, slug) {
+            (Some(id), None) => product::Entity::find_by_id(id),
+            (None, Some(slug)) => product::Entity::find().filter(product::Column::Slug.eq(slug)),
+            _ => {
+                return Err(ApiError::BadInput {
+                    field: "id",
+                    message: "give either an id or a slug".into(),
+                }
+                .into());
+            }
+        };
+        let found = q.one(&state.db).await.map_err(ApiError::from)?;
+        match found {
+            Some(p) if visible_to(&p, caller(ctx).principal()) => Ok(p.into()),
+            _ => Err(ApiError::NotFound("product").into()),
+        }
+    }
+
+    /// Genre, platform, tag and edition-kind counts of the published products matching `filter`.
+    async fn facets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ProductFilter>,
+    ) -> async_graphql::Result<Facets> {
+        let state = ctx.data::<AppState>()?;
+        let f = search::facets(&state.db, &filter.unwrap_or_default().into()).await?;
+        let conv = |v: Vec<search::FacetCount>| {
+            v.into_iter()
+                .map(|c| FacetValue {
+                    value: c.value,
+                    count: c.count,
+                })
+                .collect()
+        };
+        Ok(Facets {
+            genres: conv(f.genres),
+            platforms: conv(f.platforms),
+            tags: conv(f.tags),
+            edition_kinds: conv(f.edition_kinds),
+        })
+    }
+
+    /// Every genre the catalog files products under.
+    async fn genres(&self) -> Vec<Vocabulary> {
+        GENRES
+            .iter()
+            .map(|(slug, label)| Vocabulary {
+                slug: (*slug).to_owned(),
+                label: (*label).to_owned(),
+            })
+            .collect()
+    }
+
+    /// Every platform products may run on.
+    async fn platforms(&self) -> Vec<Vocabulary> {
+        PLATFORMS
+            .iter()
+            .map(|(slug, label)| Vocabulary {
+                slug: (*slug).to_owned(),
+                label: (*label).to_owned(),
+            })
+            .collect()
+    }
+
+    /// Reviews of a published product, newest first.
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Uuid,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Review>> {
+        let state = ctx.data::<AppState>()?;
+        let first = page_size(first)?;
+        let mut q = review::Entity::find()
+            .filter(review::Column::ProductId.eq(product_id))
+            .order_by_desc(review::Column::Id)
+            .limit(first + 1);
+        if let Some(a) = &after {
+            let id: Uuid = B64
+                .decode(a)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.strip_prefix("review:").and_then(|i| i.parse().ok()))
+                .ok_or(ApiError::BadInput {
+                    field: "after",
+                    message: "the cursor is not valid".into(),
+                })?;
+            q = q.filter(review::Column::Id.lt(id));
+        }
+        let mut rows = q.all(&state.db).await.map_err(ApiError::from)?;
+        let more = rows.len() as u64 > first;
+        rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+        let mut conn = Connection::new(after.is_some(), more);
+        conn.edges.extend(
+            rows.into_iter()
+                .map(|r| Edge::new(B64.encode(format!("review:{}", r.id)), Review::from(r))),
+        );
+        Ok(conn)
+    }
+
+    /// Publisher: their own products in every state, newest first.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn my_products(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ProductFilter>,
+        #[graphql(default_with = "ProductSort::Newest")] sort: ProductSort,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Product>> {
+        let me = principal(ctx)?.id;
+        list(ctx, Scope::Publisher(me), filter, sort, first, after).await
+    }
+
+    /// Admin: every product, optionally of one status (moderation).
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn all_products(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<ProductStatusGql>,
+        filter: Option<ProductFilter>,
+        #[graphql(default_with = "ProductSort::Newest")] sort: ProductSort,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Product>> {
+        let scope = Scope::All(status.map(Into::into));
+        list(ctx, scope, filter, sort, first, after).await
+    }
+
+    /// The caller's wishlist (published products only).
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn wishlist(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Product>> {
+        let me = principal(ctx)?.id;
+        list(
+            ctx,
+            Scope::Wishlist(me),
+            None,
+            ProductSort::Newest,
+            first,
+            after,
+        )
+        .await
+    }
+}

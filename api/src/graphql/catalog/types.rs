@@ -1,0 +1,475 @@
+use async_graphql::{ComplexObject, Context, Enum, InputObject, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::catalog::entity::{edition, product, review};
+use domain::catalog::{EditionKind, ProductStatus};
+use domain::money::{Currency, Money as DomainMoney};
+use uuid::Uuid;
+
+use super::loaders::{Loaders, loader_error};
+use crate::graphql::guard::caller;
+use crate::state::AppState;
+
+/// An amount of money: integer minor units (cents) and the ISO 4217 currency.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Money {
+    pub amount_minor: i64,
+    pub currency: String,
+    /// Display text, e.g. `19.99 EUR`.
+    pub formatted: String,
+}
+
+impl Money {
+    pub fn new(minor: i64, currency: &str) -> Money {
+        let formatted = Currency::parse(currency)
+            .map(|c| DomainMoney { minor, currency: c }.format())
+            .unwrap_or_else(|_| format!("{minor} {currency}"));
+        Money {
+            amount_minor: minor,
+            currency: currency.to_owned(),
+            formatted,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "EditionKind")]
+pub enum EditionKindGql {
+    Digital,
+    Physical,
+}
+
+impl From<EditionKindGql> for EditionKind {
+    fn from(k: EditionKindGql) -> Self {
+        match k {
+            EditionKindGql::Digital => EditionKind::Digital,
+            EditionKindGql::Physical => EditionKind::Physical,
+        }
+    }
+}
+
+impl EditionKindGql {
+    fn from_stored(s: &str) -> EditionKindGql {
+        if s == EditionKind::Physical.as_str() {
+            EditionKindGql::Physical
+        } else {
+            EditionKindGql::Digital
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "ProductStatus")]
+pub enum ProductStatusGql {
+    Draft,
+    Published,
+    Unlisted,
+}
+
+impl From<ProductStatusGql> for ProductStatus {
+    fn from(s: ProductStatusGql) -> Self {
+        match s {
+            ProductStatusGql::Draft => ProductStatus::Draft,
+            ProductStatusGql::Published => ProductStatus::Published,
+            ProductStatusGql::Unlisted => ProductStatus::Unlisted,
+        }
+    }
+}
+
+impl ProductStatusGql {
+    fn from_stored(s: &str) -> ProductStatusGql {
+        match ProductStatus::parse(s) {
+            Some(ProductStatus::Published) => ProductStatusGql::Published,
+            Some(ProductStatus::Unlisted) => ProductStatusGql::Unlisted,
+            _ => ProductStatusGql::Draft,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ProductSort {
+    /// Best match of the search text first (newest first without one).
+    Relevance,
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    /// Highest average rating first.
+    Rating,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    Cover,
+    Screenshot,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "StockMode")]
+pub enum StockModeGql {
+    /// The stock on hand becomes the quantity.
+    Set,
+    /// The quantity (may be negative) is added to the stock on hand.
+    Add,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ModerationAction {
+    /// Hide the product from the store; the publisher sees the reason.
+    Unlist,
+    /// Put a moderated product back on sale.
+    Restore,
+}
+
+/// The publisher of a product, as the public sees it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Publisher {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RatingSummary {
+    /// Average of the ratings, 1–5; `null` without reviews.
+    pub average: Option<f64>,
+    pub count: i32,
+}
+
+/// A media file (image) of a product.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Image {
+    /// Key in the object store; pass it to `removeProductImage`.
+    pub key: String,
+    pub url: String,
+}
+
+/// A product of the catalog.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Product {
+    pub id: Uuid,
+    pub slug: String,
+    pub title: String,
+    /// Markdown.
+    pub description: String,
+    pub genres: Vec<String>,
+    pub platforms: Vec<String>,
+    pub tags: Vec<String>,
+    pub release_date: Option<NaiveDate>,
+    /// PEGI age rating (3, 7, 12, 16, 18).
+    pub age_rating: Option<i32>,
+    /// Markdown.
+    pub system_requirements: String,
+    pub status: ProductStatusGql,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub model: product::Model,
+}
+
+impl From<product::Model> for Product {
+    fn from(m: product::Model) -> Self {
+        Product {
+            id: m.id,
+            slug: m.slug.clone(),
+            title: m.title.clone(),
+            description: m.description.clone(),
+            genres: m.genres.clone(),
+            platforms: m.platforms.clone(),
+            tags: m.tags.clone(),
+            release_date: m.release_date,
+            age_rating: m.age_rating.map(i32::from),
+            system_requirements: m.system_requirements.clone(),
+            status: ProductStatusGql::from_stored(&m.status),
+            published_at: m.published_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            model: m,
+        }
+    }
+}
+
+fn media_url(ctx: &Context<'_>, key: &str) -> String {
+    let base = ctx
+        .data::<AppState>()
+        .map(|s| s.config.media.base_url.clone())
+        .unwrap_or_else(|_| "/media".to_owned());
+    format!("{base}/{key}")
+}
+
+#[ComplexObject]
+impl Product {
+    async fn publisher(&self, ctx: &Context<'_>) -> async_graphql::Result<Publisher> {
+        let loaders = ctx.data::<Loaders>()?;
+        let name = loaders
+            .names
+            .load_one(self.model.publisher_id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        Ok(Publisher {
+            id: self.model.publisher_id,
+            name,
+        })
+    }
+
+    /// Editions on sale, cheapest first.
+    async fn editions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Edition>> {
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders
+            .editions
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Edition::from)
+            .collect())
+    }
+
+    /// The lowest price of its editions.
+    async fn price_from(&self) -> Option<Money> {
+        self.model
+            .price_from_minor
+            .map(|m| Money::new(m, &self.model.currency))
+    }
+
+    async fn rating(&self) -> RatingSummary {
+        let count = self.model.rating_count;
+        RatingSummary {
+            average: (count > 0).then(|| f64::from(self.model.rating_sum) / f64::from(count)),
+            count,
+        }
+    }
+
+    async fn cover(&self, ctx: &Context<'_>) -> Option<Image> {
+        self.model.cover_image.as_ref().map(|k| Image {
+            key: k.clone(),
+            url: media_url(ctx, k),
+        })
+    }
+
+    async fn screenshots(&self, ctx: &Context<'_>) -> Vec<Image> {
+        self.model
+            .screenshots
+            .iter()
+            .map(|k| Image {
+                key: k.clone(),
+                url: media_url(ctx, k),
+            })
+            .collect()
+    }
+
+    /// Why an admin unlisted the product; only its publisher and admins see it.
+    async fn moderation_reason(&self, ctx: &Context<'_>) -> Option<String> {
+        let me = caller(ctx).principal()?;
+        (me.id == self.model.publisher_id || me.role == domain::identity::Role::Admin)
+            .then(|| self.model.moderation_reason.clone())
+            .flatten()
+    }
+}
+
+/// A purchasable version of a product.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Edition {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub kind: EditionKindGql,
+    pub name: String,
+    pub sku: String,
+    pub price: Money,
+    /// Shipping weight of a physical edition.
+    pub weight_grams: Option<i32>,
+}
+
+impl From<edition::Model> for Edition {
+    fn from(e: edition::Model) -> Self {
+        Edition {
+            price: Money::new(e.price_minor, &e.currency),
+            kind: EditionKindGql::from_stored(&e.kind),
+            id: e.id,
+            product_id: e.product_id,
+            name: e.name,
+            sku: e.sku,
+            weight_grams: e.weight_grams,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Edition {
+    /// Copies available to order (physical editions); `null` for digital ones.
+    async fn stock(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
+        if self.kind != EditionKindGql::Physical {
+            return Ok(None);
+        }
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(Some(
+            loaders
+                .stock
+                .load_one(self.id)
+                .await
+                .map_err(loader_error)?
+                .unwrap_or(0),
+        ))
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Review {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub rating: i32,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub author_id: Uuid,
+}
+
+impl From<review::Model> for Review {
+    fn from(r: review::Model) -> Self {
+        Review {
+            id: r.id,
+            product_id: r.product_id,
+            rating: i32::from(r.rating),
+            body: r.body,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            author_id: r.author_id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Review {
+    /// Display name of the author.
+    async fn author_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let loaders = ctx.data::<Loaders>()?;
+        Ok(loaders
+            .names
+            .load_one(self.author_id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default())
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FacetValue {
+    pub value: String,
+    pub count: i64,
+}
+
+/// Counts of published products per genre, platform, tag and edition kind.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Facets {
+    pub genres: Vec<FacetValue>,
+    pub platforms: Vec<FacetValue>,
+    /// The 40 most used tags.
+    pub tags: Vec<FacetValue>,
+    pub edition_kinds: Vec<FacetValue>,
+}
+
+/// A genre or platform the catalog knows.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Vocabulary {
+    pub slug: String,
+    pub label: String,
+}
+
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct ProductFilter {
+    /// Full-text search, tolerant of typos.
+    pub text: Option<String>,
+    pub genre: Option<String>,
+    pub platform: Option<String>,
+    pub edition_kind: Option<EditionKindGql>,
+    /// Lowest "price from", minor units.
+    pub min_price: Option<i64>,
+    /// Highest "price from", minor units.
+    pub max_price: Option<i64>,
+    pub publisher_id: Option<Uuid>,
+}
+
+impl From<ProductFilter> for crate::catalog::search::Filter {
+    fn from(f: ProductFilter) -> Self {
+        crate::catalog::search::Filter {
+            text: f.text,
+            genre: f.genre,
+            platform: f.platform,
+            edition_kind: f.edition_kind.map(Into::into),
+            min_price: f.min_price,
+            max_price: f.max_price,
+            publisher: f.publisher_id,
+        }
+    }
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct CreateProductInput {
+    pub title: String,
+    /// Made from the title when absent.
+    pub slug: Option<String>,
+    #[graphql(default)]
+    pub description: String,
+    #[graphql(default)]
+    pub genres: Vec<String>,
+    #[graphql(default)]
+    pub platforms: Vec<String>,
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    pub release_date: Option<NaiveDate>,
+    pub age_rating: Option<i32>,
+    #[graphql(default)]
+    pub system_requirements: String,
+}
+
+/// Fields left out stay as they are.
+#[derive(InputObject, Clone, Debug)]
+pub struct UpdateProductInput {
+    pub title: Option<String>,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub genres: Option<Vec<String>>,
+    pub platforms: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub release_date: async_graphql::MaybeUndefined<NaiveDate>,
+    pub age_rating: async_graphql::MaybeUndefined<i32>,
+    pub system_requirements: Option<String>,
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct MoneyInput {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct EditionInput {
+    pub kind: EditionKindGql,
+    pub name: String,
+    pub sku: String,
+    pub price: MoneyInput,
+    /// Required for physical editions, absent for digital ones.
+    pub weight_grams: Option<i32>,
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct UpdateEditionInput {
+    pub name: Option<String>,
+    pub sku: Option<String>,
+    pub price: Option<MoneyInput>,
+    pub weight_grams: Option<i32>,
+}
+
+/// A stock change handed to fulfillment.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StockCommand {
+    /// Id of the `cmd.fulfillment.adjust_stock` message.
+    pub command_id: Uuid,
+    pub edition_id: Uuid,
+    pub mode: StockModeGql,
+    pub quantity: i64,
+}

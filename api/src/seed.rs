@@ -1,0 +1,289 @@
+//! Demo data for `api seed-demo`: a realistic catalog of 160 products from the two demo
+//! publishers, with digital and physical editions, reviews, and stock commands for fulfillment.
+//! Deterministic and idempotent: products are keyed by slug, and a second run adds nothing.
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use domain::catalog::{GENRES, PLATFORMS, slugify};
+use domain::fulfillment::{AdjustStock, StockMode};
+use domain::messaging::Envelope;
+use domain::money::Currency;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait, Value};
+use uuid::Uuid;
+
+use crate::bus::Bus;
+
+const FIRST: [&str; 20] = [
+    "Crimson", "Silent", "Iron", "Hollow", "Neon", "Last", "Frozen", "Wild", "Hidden", "Broken",
+    "Solar", "Emerald", "Shadow", "Electric", "Ancient", "Lucky", "Velvet", "Quantum", "Paper",
+    "Midnight",
+];
+const SECOND: [&str; 20] = [
+    "Frontier", "Harbor", "Kingdom", "Circuit", "Orchard", "Odyssey", "Citadel", "Garden",
+    "Protocol", "Voyage", "Foundry", "Legends", "Outpost", "Atlas", "Canvas", "Tides", "Engine",
+    "Archive", "Summit", "Carnival",
+];
+const TAGS: [&str; 24] = [
+    "open world",
+    "co-op",
+    "singleplayer",
+    "multiplayer",
+    "pixel art",
+    "story rich",
+    "roguelike",
+    "sandbox",
+    "crafting",
+    "turn-based",
+    "fantasy",
+    "sci-fi",
+    "cozy",
+    "difficult",
+    "relaxing",
+    "local co-op",
+    "controller support",
+    "offline",
+    "cross-platform",
+    "moddable",
+    "atmospheric",
+    "hand-drawn",
+    "procedural",
+    "early access",
+];
+const SOFTWARE: [&str; 4] = ["productivity", "developer-tools", "creative", "education"];
+
+/// splitmix64: a tiny deterministic generator, so the demo catalog is the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % (n as u64)).unwrap_or(0)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick_some<'a>(&mut self, items: &[&'a str], min: usize, max: usize) -> Vec<&'a str> {
+        let n = min + self.below(max - min + 1);
+        let mut out: Vec<&str> = Vec::new();
+        while out.len() < n {
+            let item = items[self.below(items.len())];
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+        out
+    }
+}
+
+async fn account_id(db: &DatabaseConnection, email: &str) -> anyhow::Result<Option<Uuid>> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT id FROM identity.account WHERE email_normalized = $1",
+            [email.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get::<Uuid>("", "id")).transpose()?)
+}
+
+fn text_array(items: &[&str]) -> Value {
+    Value::Array(
+        sea_orm::sea_query::ArrayType::String,
+        Some(Box::new(
+            items
+                .iter()
+                .map(|s| Value::String(Some((*s).to_owned())))
+                .collect(),
+        )),
+    )
+}
+
+/// Seeds the demo catalog; returns how many products were created by this run.
+pub async fn catalog(
+    db: &DatabaseConnection,
+    bus: &Bus,
+    currency: Currency,
+) -> anyhow::Result<usize> {
+    let publishers = [
+        ("NEB", account_id(db, "nebula@store.test").await?),
+        ("ATL", account_id(db, "atlas@store.test").await?),
+    ];
+    let reviewers = [
+        account_id(db, "alice@store.test").await?,
+        account_id(db, "bob@store.test").await?,
+    ];
+    let game_genres: Vec<&str> = GENRES
+        .iter()
+        .map(|(g, _)| *g)
+        .filter(|g| !SOFTWARE.contains(g))
+        .collect();
+    let platforms: Vec<&str> = PLATFORMS.iter().map(|(p, _)| *p).collect();
+    let mut created = 0;
+    let mut stock = Vec::new();
+    let txn = db.begin().await?;
+    for i in 0..160usize {
+        let mut rng = Rng(0x5EED_0000 + i as u64);
+        let (code, publisher) = publishers[i % 2];
+        let Some(publisher) = publisher else { continue };
+        let title = format!("{} {}", FIRST[i % 20], SECOND[(i / 20 + i * 7) % 20]);
+        let title = if i >= 20 * 20 {
+            format!("{title} {i}")
+        } else {
+            title
+        };
+        let software = i % 9 == 0;
+        let genres = if software {
+            rng.pick_some(&SOFTWARE, 1, 2)
+        } else {
+            rng.pick_some(&game_genres, 1, 3)
+        };
+        let plats = rng.pick_some(&platforms, 1, 4);
+        let tags = rng.pick_some(&TAGS, 2, 6);
+        let slug = slugify(&title);
+        let description = format!(
+            "**{title}** is a {} {} for {}.\n\n\
+             - {}\n- {}\n\nMade by a small team that cares about every detail.",
+            tags[0],
+            if software { "tool" } else { "game" },
+            plats.join(", "),
+            tags.iter().skip(1).copied().collect::<Vec<_>>().join(", "),
+            if software {
+                "Works offline"
+            } else {
+                "Hours of play"
+            },
+        );
+        let release = NaiveDate::from_ymd_opt(
+            2015 + (i % 12) as i32,
+            1 + (i % 12) as u32,
+            1 + (i % 28) as u32,
+        );
+        let published_at = Utc
+            .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+            .single()
+            .unwrap_or_else(Utc::now)
+            - Duration::hours(i as i64 * 7);
+        let age = [3i16, 7, 12, 16, 18][rng.below(5)];
+        let id = domain::id::new_id();
+        let inserted = txn
+            .execute_raw(Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "INSERT INTO catalog.product (id, publisher_id, slug, title, description, genres, platforms, tags, \
+                 release_date, age_rating, system_requirements, status, currency, published_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'published', $12, $13) \
+                 ON CONFLICT (slug) DO NOTHING",
+                [
+                    id.into(),
+                    publisher.into(),
+                    slug.clone().into(),
+                    title.clone().into(),
+                    description.into(),
+                    text_array(&genres),
+                    text_array(&plats),
+                    text_array(&tags),
+                    release.into(),
+                    age.into(),
+                    "- 64-bit processor\n- 8 GB RAM\n- 10 GB free space".into(),
+                    currency.as_str().into(),
+                    published_at.into(),
+                ],
+            ))
+            .await?;
+        if inserted.rows_affected() == 0 {
+            continue;
+        }
+        created += 1;
+        let base = 499 + 100 * rng.below(65) as i64;
+        let mut editions = vec![("digital", "Standard", base, None)];
+        if rng.chance(40) {
+            editions.push(("digital", "Deluxe", base + 1000, None));
+        }
+        if !software && rng.chance(35) {
+            let weight = 800 + 100 * rng.below(18) as i32;
+            editions.push((
+                "physical",
+                "Collector's Box",
+                base + 4000 + 500 * rng.below(9) as i64,
+                Some(weight),
+            ));
+        }
+        for (n, (kind, name, price, weight)) in editions.into_iter().enumerate() {
+            let edition_id = domain::id::new_id();
+            txn.execute_raw(Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "INSERT INTO catalog.edition (id, product_id, kind, name, sku, price_minor, currency, weight_grams) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                [
+                    edition_id.into(),
+                    id.into(),
+                    kind.into(),
+                    name.into(),
+                    format!("{code}-{i:04}-{n}").into(),
+                    price.into(),
+                    currency.as_str().into(),
+                    weight.into(),
+                ],
+            ))
+            .await?;
+            if kind == "physical" {
+                stock.push((edition_id, id, publisher, 5 + rng.below(60) as i64));
+            }
+        }
+        for (r, reviewer) in reviewers.iter().enumerate() {
+            if let Some(author) = reviewer
+                && rng.chance(55)
+            {
+                let rating = 2 + rng.below(4) as i16;
+                txn.execute_raw(Statement::from_sql_and_values(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "INSERT INTO catalog.review (id, product_id, author_id, rating, body) VALUES ($1, $2, $3, $4, $5)",
+                    [
+                        domain::id::new_id().into(),
+                        id.into(),
+                        (*author).into(),
+                        rating.into(),
+                        ["Great fun with friends.", "Beautiful, but a little short.", "Exactly what I hoped for."][(i + r) % 3].into(),
+                    ],
+                ))
+                .await?;
+            }
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "UPDATE catalog.product SET \
+             price_from_minor = (SELECT min(price_minor) FROM catalog.edition WHERE product_id = $1), \
+             rating_count = (SELECT count(*) FROM catalog.review WHERE product_id = $1), \
+             rating_sum = (SELECT coalesce(sum(rating), 0) FROM catalog.review WHERE product_id = $1) \
+             WHERE id = $1",
+            [id.into()],
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    // Stock belongs to fulfillment: ask for it with commands, applied by the participant.
+    for (edition_id, product_id, publisher_id, quantity) in stock {
+        let mut envelope = Envelope::new(
+            AdjustStock {
+                edition_id,
+                product_id,
+                publisher_id,
+                mode: StockMode::Set,
+                quantity,
+            },
+            edition_id,
+            Some(publisher_id),
+        );
+        // Stable id per edition: a re-published seed command is dropped as a duplicate.
+        envelope.id = Uuid::from_u128(edition_id.as_u128() ^ 0x5EED_5EED_5EED_5EED);
+        bus.publish(&envelope).await?;
+    }
+    Ok(created)
+}

@@ -1,0 +1,1029 @@
+//! The real nginx with the repository's `nginx.conf` (rendered as `cargo xtask dev` renders it)
+//! in front of a real api, or in front of an upstream that echoes what it receives.
+//!
+//! nginx, its njs module, curl and openssl must be installed (`cargo xtask test` installs them);
+//! if one is missing these tests fail, they never skip.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+use crate::helpers::*;
+
+const DOWNLOAD_SECRET: &str = "test-download-secret";
+
+fn repo_root() -> &'static Path {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR"));
+    api.parent().unwrap_or(api)
+}
+
+/// Fails (never skips) when a program the gateway tests need is missing.
+fn require(program: &str) {
+    let found = Command::new("sh")
+        .args([
+            "-c",
+            &format!("command -v {program} || test -x /usr/sbin/{program}"),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "`{program}` is not installed: the gateway tests run the real nginx. Run `cargo xtask \
+         test` (as root it installs nginx libnginx-mod-http-js libnginx-mod-http-brotli-filter \
+         curl openssl) or install those Debian packages."
+    );
+}
+
+fn nginx_program() -> String {
+    require("nginx");
+    assert!(
+        Path::new("/usr/lib/nginx/modules/ngx_http_js_module.so").exists(),
+        "the nginx njs module is missing: install the Debian package libnginx-mod-http-js \
+         (`cargo xtask test` does it when run as root)"
+    );
+    if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx".to_owned()
+    } else {
+        "nginx".to_owned()
+    }
+}
+
+/// The `${NAME}`s listed in the header of nginx.conf (the one list of variable names).
+fn template_variables(template: &str) -> Vec<String> {
+    template
+        .lines()
+        .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .filter_map(|l| {
+            let rest = l.trim_start_matches('#').trim_start().strip_prefix("${")?;
+            let (name, _) = rest.split_once('}')?;
+            Some(name.to_owned())
+        })
+        .collect()
+}
+
+/// envsubst with a list: replaces `${NAME}` for the listed names only.
+fn render(template: &str, values: &[(String, String)]) -> String {
+    let names = template_variables(template);
+    let mut out = template.to_owned();
+    for name in &names {
+        let value = values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no value for ${{{name}}}"));
+        out = out.replace(&format!("${{{name}}}"), &value);
+    }
+    for (k, _) in values {
+        assert!(names.contains(k), "{k} is not a variable of nginx.conf");
+    }
+    out
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn tmp_dir(what: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{what}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run a command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A self-signed certificate for localhost / 127.0.0.1, made once per test process.
+fn tls_files() -> &'static (PathBuf, PathBuf) {
+    static TLS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    TLS.get_or_init(|| {
+        require("openssl");
+        let dir = tmp_dir("gateway-tls");
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        run_ok(
+            Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", "/CN=localhost"])
+                .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+        );
+        (cert, key)
+    })
+}
+
+/// The test key set (the same key as every `TestApp`).
+fn test_keys() -> &'static api::auth::jwt::Keys {
+    static KEYS: OnceLock<api::auth::jwt::Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        api::auth::jwt::Keys::from_config(&api::config::JwtConfig {
+            private_key_pem: Some(secrecy::SecretString::from(test_private_key().to_owned())),
+            extra_public_keys_pem: None,
+            issuer: "store".to_owned(),
+            audience: "store-api".to_owned(),
+            access_ttl: Duration::from_secs(600),
+        })
+        .expect("keys")
+    })
+}
+
+/// What `api gateway-keys` writes.
+fn keys_json(keys: &api::auth::jwt::Keys) -> String {
+    let map: serde_json::Map<String, Value> = keys
+        .public_pems()
+        .into_iter()
+        .map(|(kid, pem)| (kid, Value::String(pem)))
+        .collect();
+    Value::Object(map).to_string()
+}
+
+/// A running nginx with the rendered nginx.conf.
+struct Gateway {
+    child: Child,
+    dir: PathBuf,
+    https: u16,
+    http: u16,
+}
+
+impl Gateway {
+    fn start(upstream: SocketAddr, overrides: &[(&str, &str)]) -> Gateway {
+        let nginx = nginx_program();
+        require("curl");
+        let (cert, key) = tls_files();
+        let dir = tmp_dir("gateway");
+        for sub in ["run", "spa", "downloads/builds"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("dirs");
+        }
+        std::fs::write(dir.join("keys.json"), keys_json(test_keys())).expect("keys");
+        std::fs::write(
+            dir.join("spa/index.html"),
+            "<!doctype html><title>Store</title>",
+        )
+        .expect("index");
+        std::fs::write(dir.join("spa/app-0123456789abcdef.js"), "console.log(1)\n").expect("js");
+        let build: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join("downloads/builds/game.bin"), build).expect("download");
+        let (https, http) = (free_port(), free_port());
+        let p = |path: &Path| path.display().to_string();
+        let mut values: Vec<(String, String)> = [
+            ("GATEWAY_HTTPS_LISTEN", format!("127.0.0.1:{https}")),
+            ("GATEWAY_HTTP_LISTEN", format!("127.0.0.1:{http}")),
+            ("GATEWAY_PUBLIC_HTTPS_PORT", https.to_string()),
+            ("GATEWAY_RUN_DIR", p(&dir.join("run"))),
+            ("GATEWAY_ACCESS_LOG", p(&dir.join("access.log"))),
+            ("GATEWAY_ERROR_LOG", p(&dir.join("error.log"))),
+            ("GATEWAY_TLS_CERT", p(cert)),
+            ("GATEWAY_TLS_KEY", p(key)),
+            ("GATEWAY_HSTS_MAX_AGE", "63072000".to_owned()),
+            ("GATEWAY_NJS_DIR", p(&repo_root().join("gateway"))),
+            ("GATEWAY_KEYS_FILE", p(&dir.join("keys.json"))),
+            ("JWT_ISSUER", "store".to_owned()),
+            ("JWT_AUDIENCE", "store-api".to_owned()),
+            ("API_UPSTREAM", upstream.to_string()),
+            ("GATEWAY_SECRET", GATEWAY_SECRET.to_owned()),
+            ("GATEWAY_SPA_DIR", p(&dir.join("spa"))),
+            ("GATEWAY_DOWNLOADS_DIR", p(&dir.join("downloads"))),
+            ("GATEWAY_DOWNLOAD_SECRET", DOWNLOAD_SECRET.to_owned()),
+            ("GATEWAY_MAX_BODY", "256k".to_owned()),
+            ("GATEWAY_AUTH_RATE", "600r/m".to_owned()),
+            ("GATEWAY_AUTH_BURST", "100".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in overrides {
+            let slot = values
+                .iter_mut()
+                .find(|(name, _)| name == k)
+                .unwrap_or_else(|| panic!("unknown variable {k}"));
+            slot.1 = (*v).to_owned();
+        }
+        let template = std::fs::read_to_string(repo_root().join("nginx.conf")).expect("nginx.conf");
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, render(&template, &values)).expect("write conf");
+        let mut child = Command::new(nginx)
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).expect("stderr"))
+            .spawn()
+            .expect("start nginx");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let up = TcpStream::connect(("127.0.0.1", https)).is_ok()
+                && TcpStream::connect(("127.0.0.1", http)).is_ok();
+            if up {
+                break;
+            }
+            let exited = child.try_wait().expect("try_wait");
+            if exited.is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let log = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+                panic!(
+                    "nginx did not start ({exited:?}):\n{}\n{}",
+                    log("stderr.log"),
+                    log("error.log")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Gateway {
+            child,
+            dir,
+            https,
+            http,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.https)
+    }
+
+    fn log(&self, file: &str) -> String {
+        std::fs::read_to_string(self.dir.join(file)).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // SIGTERM to the master: it stops its workers (SIGKILL would orphan them).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An HTTP response as curl saw it.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// Runs curl (`-k -i`) on a blocking thread, so a server on this test's runtime keeps running.
+async fn curl(args: Vec<String>) -> Reply {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("curl")
+            .args(["-sS", "-k", "-i", "--max-time", "10"])
+            .args(&args)
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Skip interim responses (100 Continue).
+        let mut rest = text.as_str();
+        loop {
+            let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+            let mut lines = head.lines();
+            let status: u16 = lines
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "curl {args:?}: no response: {text} {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            if status == 100 {
+                rest = body;
+                continue;
+            }
+            let headers = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            return Reply {
+                status,
+                headers,
+                body: body.to_owned(),
+            };
+        }
+    })
+    .await
+    .expect("curl thread")
+}
+
+fn s(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// `curl` arguments of a GraphQL POST with extra headers.
+fn gql_args(url: &str, query: &str, headers: &[(&str, &str)]) -> Vec<String> {
+    let mut args = s(&[url, "-H", "content-type: application/json", "--data-binary"]);
+    args.push(json!({ "query": query }).to_string());
+    for (k, v) in headers {
+        args.push("-H".to_owned());
+        args.push(format!("{k}: {v}"));
+    }
+    args
+}
+
+// ---------------------------------------------------------------------------------------------
+// An upstream that answers every request with what it received (method, target, headers, body)
+// as JSON; to a WebSocket upgrade it answers 101 with that JSON, hex-encoded, in `X-Echo`.
+
+async fn echo_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind echo");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(echo_connection(stream));
+        }
+    });
+    addr
+}
+
+async fn echo_connection(stream: tokio::net::TcpStream) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers: Vec<(String, String)> = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let seen = json!({
+            "method": parts.next(),
+            "target": parts.next(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+        })
+        .to_string();
+        let upgrade = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("upgrade") && v.eq_ignore_ascii_case("websocket"));
+        let stream = reader.get_mut();
+        if upgrade {
+            let hex: String = seen.bytes().map(|b| format!("{b:02x}")).collect();
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Echo: {hex}\r\n\r\n"
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            return;
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            seen.len()
+        );
+        if stream.write_all(head.as_bytes()).await.is_err()
+            || stream.write_all(seen.as_bytes()).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The headers the upstream received with a name (any case).
+fn seen_headers<'a>(seen: &'a Value, name: &str) -> Vec<&'a str> {
+    seen["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter(|h| h[0].as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+        .filter_map(|h| h[1].as_str())
+        .collect()
+}
+
+fn decode_echo(hex: &str) -> Value {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    serde_json::from_slice(&bytes).expect("echo json")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims(sub: uuid::Uuid) -> Value {
+    let t = now();
+    json!({
+        "iss": "store", "aud": "store-api", "sub": sub, "role": "user", "name": "Ada Lovelace",
+        "iat": t, "nbf": t, "exp": t + 600, "jti": uuid::Uuid::new_v4(),
+    })
+}
+
+fn kid() -> String {
+    test_keys().signing_kid().expect("kid").to_owned()
+}
+
+fn sign(claims: &Value, kid: &str) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let key = EncodingKey::from_rsa_pem(test_private_key().as_bytes()).expect("key");
+    jsonwebtoken::encode(&header, claims, &key).expect("sign")
+}
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+/// Every kind of token the gateway must refuse, by name.
+fn bad_tokens() -> Vec<(&'static str, String)> {
+    let sub = uuid::Uuid::new_v4();
+    let good = claims(sub);
+    let kid = kid();
+    let t = now();
+    let public_pem = test_keys().public_pems()[0].1.clone();
+    let part = |v: &Value| B64.encode(v.to_string());
+    let none_header = json!({ "alg": "none", "typ": "JWT", "kid": kid });
+    let hs256 = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(
+            &header,
+            &good,
+            &EncodingKey::from_secret(public_pem.as_bytes()),
+        )
+        .expect("hs256")
+    };
+    let tampered = {
+        let token = sign(&good, &kid);
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = part(&with(good.clone(), "role", json!("admin")));
+        parts.join(".")
+    };
+    let mut flipped = sign(&good, &kid).into_bytes();
+    let last = flipped.len() - 2;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    vec![
+        (
+            "alg none",
+            format!("{}.{}.", part(&none_header), part(&good)),
+        ),
+        (
+            "alg none with a signature",
+            format!("{}.{}.c2ln", part(&none_header), part(&good)),
+        ),
+        ("HS256 signed with the public key", hs256),
+        ("unknown kid", sign(&good, "not-a-known-kid")),
+        (
+            "wrong aud",
+            sign(&with(good.clone(), "aud", json!("other")), &kid),
+        ),
+        (
+            "wrong iss",
+            sign(&with(good.clone(), "iss", json!("evil")), &kid),
+        ),
+        (
+            "expired",
+            sign(&with(good.clone(), "exp", json!(t - 60)), &kid),
+        ),
+        (
+            "not yet valid",
+            sign(&with(good.clone(), "nbf", json!(t + 120)), &kid),
+        ),
+        ("tampered claims", tampered),
+        (
+            "flipped signature",
+            String::from_utf8(flipped).expect("ascii"),
+        ),
+        ("garbage", "not.a.token".to_owned()),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_token_passes_and_the_api_sees_the_user() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let gw = Gateway::start(addr, &[]);
+    let url = gw.url("/graphql");
+
+    // Sign up through the gateway, then ask who we are.
+    let input = json!({ "email": "ada@example.org", "password": PASSWORD, "displayName": "Ada" });
+    let mut args = s(&[
+        &url,
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+    ]);
+    args.push(json!({ "query": SIGN_UP, "variables": { "input": input } }).to_string());
+    let signed_up = curl(args).await;
+    assert_eq!(signed_up.status, 200, "{signed_up:?}");
+    let v = signed_up.json();
+    assert_no_errors(&v);
+    let token = v["data"]["signUp"]["accessToken"].as_str().expect("token");
+    let id = v["data"]["signUp"]["account"]["id"].as_str().expect("id");
+
+    let bearer = format!("Bearer {token}");
+    let me = curl(gql_args(&url, ME, &[("authorization", &bearer)])).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.json()["data"]["me"]["email"], "ada@example.org");
+    assert_eq!(me.json()["data"]["me"]["id"], id);
+
+    // Spoofed identity headers without a token: anonymous, whatever they say.
+    let spoofed = curl(gql_args(
+        &url,
+        ME,
+        &[
+            ("X-User-Id", id),
+            ("x-user-role", "admin"),
+            ("X-GATEWAY-SECRET", GATEWAY_SECRET),
+        ],
+    ))
+    .await;
+    assert_eq!(spoofed.json()["data"]["me"], Value::Null, "{spoofed:?}");
+
+    // Directly to the api (no gateway): X-User-* without the secret is anonymous too.
+    let direct = curl(gql_args(
+        &format!("http://{addr}/graphql"),
+        ME,
+        &[
+            ("x-user-id", id),
+            ("x-user-role", "user"),
+            ("x-user-name", "Ada"),
+        ],
+    ))
+    .await;
+    assert_eq!(direct.status, 200, "{direct:?}");
+    assert_eq!(direct.json()["data"]["me"], Value::Null, "{direct:?}");
+
+    // An expired token of this user: 401 from the gateway.
+    let expired = sign(
+        &with(claims(id.parse().expect("uuid")), "exp", json!(now() - 60)),
+        &kid(),
+    );
+    let refused = curl(gql_args(
+        &url,
+        ME,
+        &[("authorization", &format!("Bearer {expired}"))],
+    ))
+    .await;
+    assert_eq!(refused.status, 401);
+
+    // The access log holds neither tokens nor query strings.
+    let log = gw.log("access.log");
+    assert!(log.contains(r#""path":"/graphql""#), "{log}");
+    assert!(!log.contains(token) && !log.contains("eyJ"), "{log}");
+}
+
+#[tokio::test]
+async fn spoofed_user_headers_never_reach_the_api() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(upstream, &[]);
+    let sub = uuid::Uuid::new_v4();
+    let token = sign(&claims(sub), &kid());
+    let bearer = format!("Bearer {token}");
+    let spoof: &[(&str, &str)] = &[
+        ("X-User-Id", "00000000-0000-0000-0000-000000000001"),
+        ("x-user-id", "00000000-0000-0000-0000-000000000002"),
+        ("X-USER-ROLE", "admin"),
+        ("x-User-Role", "admin"),
+        ("X-User-Name", "Mallory"),
+        ("X-User-Token-Iat", "99999999999"),
+        ("x-user-token-iat", "99999999999"),
+        ("X-User-Foo", "bar"),
+        ("X-Gateway-Secret", "guessed-secret-0123456789"),
+        ("X-Real-IP", "6.6.6.6"),
+    ];
+    for http in ["--http1.1", "--http2"] {
+        for route in ["/graphql", "/schema.graphql", "/.well-known/jwks.json"] {
+            // Anonymous: no X-User-* at all reaches the upstream.
+            let mut args = gql_args(&gw.url(route), "{ __typename }", spoof);
+            args.push(http.to_owned());
+            let anon = curl(args).await;
+            assert_eq!(anon.status, 200, "{route} {anon:?}");
+            let seen = anon.json();
+            let names: Vec<String> = seen["headers"]
+                .as_array()
+                .expect("headers")
+                .iter()
+                .filter_map(|h| h[0].as_str())
+                .map(str::to_ascii_lowercase)
+                .collect();
+            assert!(
+                !names.iter().any(|n| n.starts_with("x-user-")),
+                "{http} {route}: {seen:#}"
+            );
+            assert_eq!(seen_headers(&seen, "x-gateway-secret"), [GATEWAY_SECRET]);
+            assert_eq!(seen_headers(&seen, "x-real-ip"), ["127.0.0.1"]);
+        }
+        // With a token: exactly the verified user, once each.
+        let mut args = gql_args(
+            &gw.url("/graphql"),
+            "{ __typename }",
+            &[spoof, &[("Authorization", bearer.as_str())]].concat(),
+        );
+        args.push(http.to_owned());
+        let authed = curl(args).await;
+        assert_eq!(authed.status, 200, "{authed:?}");
+        let seen = authed.json();
+        assert_eq!(
+            seen_headers(&seen, "x-user-id"),
+            [sub.to_string()],
+            "{seen:#}"
+        );
+        assert_eq!(seen_headers(&seen, "x-user-role"), ["user"]);
+        assert_eq!(seen_headers(&seen, "x-user-name"), ["Ada Lovelace"]);
+        assert_eq!(seen_headers(&seen, "x-user-token-iat").len(), 1);
+        assert!(seen_headers(&seen, "x-user-foo").is_empty());
+        assert!(
+            seen_headers(&seen, "authorization").is_empty(),
+            "token forwarded"
+        );
+        assert_eq!(seen_headers(&seen, "x-gateway-secret"), [GATEWAY_SECRET]);
+        assert_eq!(seen_headers(&seen, "x-real-ip"), ["127.0.0.1"]);
+        assert_eq!(
+            seen["body"],
+            json!({ "query": "{ __typename }" }).to_string()
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_get_401_invalid_token() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(upstream, &[]);
+    let mut cases = bad_tokens();
+    cases.push(("empty bearer", String::new()));
+    for (what, token) in &cases {
+        for header in [format!("Bearer {token}"), format!("bearer {token}")] {
+            let reply = curl(gql_args(
+                &gw.url("/graphql"),
+                "{ __typename }",
+                &[("Authorization", &header)],
+            ))
+            .await;
+            assert_eq!(reply.status, 401, "{what}: {reply:?}");
+            assert_eq!(
+                reply.header("www-authenticate"),
+                Some(r#"Bearer error="invalid_token""#),
+                "{what}"
+            );
+            assert_eq!(
+                reply.json()["errors"][0]["extensions"]["code"],
+                "UNAUTHENTICATED"
+            );
+        }
+    }
+    let basic = curl(gql_args(
+        &gw.url("/graphql"),
+        "{ __typename }",
+        &[("Authorization", "Basic YTpi")],
+    ))
+    .await;
+    assert_eq!(basic.status, 401, "{basic:?}");
+    // The good token of the same shape passes (so the refusals above are about the token).
+    let good = sign(&claims(uuid::Uuid::new_v4()), &kid());
+    let ok = curl(gql_args(
+        &gw.url("/graphql"),
+        "{ __typename }",
+        &[("Authorization", &format!("Bearer {good}"))],
+    ))
+    .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+}
+
+fn ws_args(url: &str, headers: &[(&str, &str)]) -> Vec<String> {
+    let mut args = s(&[
+        url,
+        "--http1.1",
+        "--max-time",
+        "2",
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "-H",
+        "Sec-WebSocket-Protocol: graphql-transport-ws",
+    ]);
+    for (k, v) in headers {
+        args.push("-H".to_owned());
+        args.push(format!("{k}: {v}"));
+    }
+    args
+}
+
+#[tokio::test]
+async fn the_websocket_upgrade_is_authenticated() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(upstream, &[]);
+    let sub = uuid::Uuid::new_v4();
+    let token = sign(&claims(sub), &kid());
+    let ws = gw.url("/graphql/ws");
+
+    for (what, bad) in bad_tokens() {
+        let reply = curl(ws_args(&format!("{ws}?access_token={bad}"), &[])).await;
+        assert_eq!(reply.status, 401, "query {what}: {reply:?}");
+        let reply = curl(ws_args(&ws, &[("Authorization", &format!("Bearer {bad}"))])).await;
+        assert_eq!(reply.status, 401, "header {what}: {reply:?}");
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+    }
+
+    for args in [
+        ws_args(
+            &format!("{ws}?access_token={token}"),
+            &[("X-User-Role", "admin")],
+        ),
+        ws_args(
+            &ws,
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("x-user-id", "x"),
+            ],
+        ),
+    ] {
+        let reply = curl(args).await;
+        assert_eq!(reply.status, 101, "{reply:?}");
+        let seen = decode_echo(reply.header("x-echo").expect("echo"));
+        assert_eq!(seen["target"], "/graphql/ws", "the query string is dropped");
+        assert_eq!(seen_headers(&seen, "x-user-id"), [sub.to_string()]);
+        assert_eq!(seen_headers(&seen, "x-user-role"), ["user"]);
+        assert_eq!(seen_headers(&seen, "upgrade"), ["websocket"]);
+        assert_eq!(
+            seen_headers(&seen, "sec-websocket-protocol"),
+            ["graphql-transport-ws"]
+        );
+        assert!(seen_headers(&seen, "authorization").is_empty());
+    }
+    // Anonymous upgrades pass, anonymous.
+    let anon = curl(ws_args(&ws, &[("X-User-Id", &sub.to_string())])).await;
+    assert_eq!(anon.status, 101, "{anon:?}");
+    let seen = decode_echo(anon.header("x-echo").expect("echo"));
+    assert!(seen_headers(&seen, "x-user-id").is_empty());
+
+    let log = gw.log("access.log") + &gw.log("error.log");
+    assert!(
+        !log.contains("access_token") && !log.contains(&token),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_sign_up_and_top_up_are_rate_limited_per_address() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(
+        upstream,
+        &[("GATEWAY_AUTH_RATE", "1r/m"), ("GATEWAY_AUTH_BURST", "2")],
+    );
+    let url = gw.url("/graphql");
+    let sign_in = r#"mutation { signIn(input: {email: "a@b.c", password: "x"}) { accessToken } }"#;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(curl(gql_args(&url, sign_in, &[])).await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    // Other operations are not limited; the other limited mutations share the limit.
+    assert_eq!(
+        curl(gql_args(&url, "{ __typename }", &[])).await.status,
+        200
+    );
+    for query in [
+        "mutation { a: signUp(input: {}) { accessToken } }",
+        "mutation { topUpWallet(amount: 1) { id } }",
+    ] {
+        assert_eq!(
+            curl(gql_args(&url, query, &[])).await.status,
+            429,
+            "{query}"
+        );
+    }
+    // A JSON escape does not hide the field name.
+    let mut args = s(&[
+        &url,
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+    ]);
+    args.push(r#"{"query":"mutation { \u0073ignIn(input: {}) { accessToken } }"}"#.to_owned());
+    assert_eq!(curl(args).await.status, 429);
+}
+
+#[tokio::test]
+async fn tls_1_0_and_1_1_are_refused() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(upstream, &[]);
+    let connect = format!("127.0.0.1:{}", gw.https);
+    let handshake = |version: &str| {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &connect, version])
+            // Let the client offer old versions at all (OpenSSL 3 refuses them by default).
+            .args(["-cipher", "DEFAULT@SECLEVEL=0"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl s_client");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    for old in ["-tls1", "-tls1_1"] {
+        let (ok, out) = handshake(old);
+        assert!(!ok, "{old} accepted: {out}");
+        assert!(out.contains("alert protocol version"), "{old}: {out}");
+    }
+    for new in ["-tls1_2", "-tls1_3"] {
+        let (ok, out) = handshake(new);
+        assert!(ok, "{new} refused: {out}");
+    }
+    // HTTP/2 is negotiated; plain HTTP redirects to HTTPS.
+    let h2 = curl(s(&[&gw.url("/"), "--http2"])).await;
+    assert!(h2.headers.is_empty() || h2.status == 200, "{h2:?}");
+    let redirect = curl(s(&[&format!("http://127.0.0.1:{}/library?x=1", gw.http)])).await;
+    assert_eq!(redirect.status, 301);
+    assert_eq!(
+        redirect.header("location"),
+        Some(format!("https://127.0.0.1:{}/library?x=1", gw.https).as_str())
+    );
+}
+
+#[tokio::test]
+async fn spa_headers_limits_and_signed_downloads() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(upstream, &[]);
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_version}"])
+        .arg(gw.url("/"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2", "HTTP/2");
+
+    // A client route falls back to index.html, which always revalidates.
+    let route = curl(s(&[&gw.url("/library/some-game")])).await;
+    assert_eq!(route.status, 200);
+    assert!(route.body.contains("<title>Store</title>"));
+    assert_eq!(route.header("cache-control"), Some("no-cache"));
+    for (name, value) in [
+        (
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(route.header(name), Some(value), "{name}");
+    }
+    let csp = route.header("content-security-policy").expect("csp");
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval';"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+
+    // Hashed assets are immutable; a missing one is a 404, not index.html.
+    let asset = curl(s(&[&gw.url("/app-0123456789abcdef.js")])).await;
+    assert_eq!(asset.status, 200);
+    assert_eq!(
+        asset.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let missing = curl(s(&[&gw.url("/app-fedcba9876543210.js")])).await;
+    assert_eq!(missing.status, 404);
+
+    // Body-size limit (256k).
+    let big = format!("{{\"query\":\"{}\"}}", " ".repeat(300 * 1024));
+    let path = gw.dir.join("big.json");
+    std::fs::write(&path, big).expect("write");
+    let too_big = curl(s(&[
+        &gw.url("/graphql"),
+        "-H",
+        "content-type: application/json",
+        "--data-binary",
+        &format!("@{}", path.display()),
+    ]))
+    .await;
+    assert_eq!(too_big.status, 413);
+
+    // Signed downloads.
+    let uri = "/downloads/builds/game.bin";
+    let link = |expires: i64, secret: &str| {
+        let md5 = run_ok(Command::new("sh").args([
+            "-c",
+            &format!(
+                "printf '%s' '{expires}{uri} {secret}' | openssl md5 -binary | openssl base64 | tr +/ -_ | tr -d ="
+            ),
+        ]));
+        gw.url(&format!("{uri}?md5={}&expires={expires}", md5.trim()))
+    };
+    let valid = link(now() + 600, DOWNLOAD_SECRET);
+    let whole = curl(s(&[&valid])).await;
+    assert_eq!(whole.status, 200, "{whole:?}");
+    assert_eq!(whole.header("content-length"), Some("100000"));
+    let ranged = curl(s(&[&valid, "-r", "1000-1999"])).await;
+    assert_eq!(ranged.status, 206, "{ranged:?}");
+    assert_eq!(
+        ranged.header("content-range"),
+        Some("bytes 1000-1999/100000")
+    );
+    let forged = curl(s(&[&link(now() + 600, "guess")])).await;
+    assert_eq!(forged.status, 403);
+    let expired = curl(s(&[&link(now() - 1, DOWNLOAD_SECRET)])).await;
+    assert_eq!(expired.status, 410);
+    let unsigned = curl(s(&[&gw.url(uri)])).await;
+    assert_eq!(unsigned.status, 403);
+    // The log has paths only.
+    assert!(!gw.log("access.log").contains("md5="));
+}
+
+#[test]
+fn every_placeholder_of_nginx_conf_is_listed_in_its_header() {
+    let template = std::fs::read_to_string(repo_root().join("nginx.conf")).expect("nginx.conf");
+    let names = template_variables(&template);
+    assert!(names.len() >= 10, "{names:?}");
+    let body: String = template
+        .lines()
+        .skip_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut rest = body.as_str();
+    while let Some(at) = rest.find("${") {
+        let name: String = rest[at + 2..].chars().take_while(|c| *c != '}').collect();
+        assert!(
+            names.contains(&name),
+            "${{{name}}} is not in the header list"
+        );
+        rest = &rest[at + 2..];
+    }
+}

@@ -1,0 +1,7 @@
+//! Catalog: products, editions, reviews, wishlists.
+
+mod model;
+pub use model::*;
+
+#[cfg(feature = "server")]
+pub mod entity;
