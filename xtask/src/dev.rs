@@ -35,13 +35,15 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd::Cmd;
 use crate::services::{self, Kind};
 
-const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
+/// The api listens on loopback only; the gateway is the way in (see `gateway::DEV_*`).
+const DEFAULT_LISTEN_ADDR: &str = crate::gateway::DEV_API_LISTEN;
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a child may take to exit after SIGINT/SIGTERM before it gets a harder signal.
 const GRACE: Duration = Duration::from_secs(10);
 
 pub fn run(release: bool) -> Result<()> {
     let services = services::ensure()?;
+    crate::gateway::ensure_installed()?;
     let mut janitor = Janitor::spawn(&services.started())?;
     let mut env = services.env();
 
@@ -71,9 +73,11 @@ pub fn run(release: bool) -> Result<()> {
             path_string(&keys.join("jwt-public.pem"))?,
         ));
     }
-    if env::var_os("GATEWAY_SECRET").is_none() {
-        env.push(("GATEWAY_SECRET", gateway_secret()?));
-    }
+    let secret = match env::var("GATEWAY_SECRET") {
+        Ok(secret) => secret,
+        Err(_) => gateway_secret()?,
+    };
+    env.push(("GATEWAY_SECRET", secret.clone()));
     let listen = env::var("API_LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN_ADDR.to_owned());
     env.push(("API_LISTEN_ADDR", listen.clone()));
 
@@ -85,33 +89,48 @@ pub fn run(release: bool) -> Result<()> {
     crate::web::ensure_web_tools()?;
     let spa = crate::web::build_spa(release)?;
 
+    // The gateway: the public keys as its njs reads them, then nginx.conf rendered for here.
+    let keys_file = crate::root().join("target/dev/gateway/keys.json");
+    Cmd::new(&api)
+        .arg("gateway-keys")
+        .arg("--out")
+        .arg(&keys_file)
+        .envs(&env)
+        .run()?;
+    let upstream = connect_addr(&listen)?.to_string();
+    let gateway = crate::gateway::prepare(&upstream, &keys_file, &spa, &secret)?;
+
     // Every long-running process of the store. They stay in our process group, so a Ctrl-C
     // in the terminal reaches each of them directly (see the module documentation).
     let mut children = Vec::new();
     let api_child = Cmd::new(&api).arg("serve").envs(&env).spawn()?;
     janitor.watch(&api_child)?;
     children.push(("api", api_child));
-    // ---- TO DO: the gateway (nginx, serving `spa` and proxying to the api) and the saga
-    // participants (`bin_dir.join("saga")`) start here, the same way:
+    let gateway_child = crate::gateway::command(&gateway).spawn()?;
+    janitor.watch(&gateway_child)?;
+    children.push(("gateway", gateway_child));
+    // ---- TO DO: the saga participants (`bin_dir.join("saga")`) start here, the same way:
     //     let child = Cmd::new(...).envs(&env).spawn()?;
     //     janitor.watch(&child)?;
     //     children.push(("saga", child));
-    // and the "running" message below then points at the gateway instead of the api.
 
     let health = wait_healthy(&listen, &mut children);
     if health.is_ok() {
-        let base = format!("http://{}", connect_addr(&listen)?);
+        let direct = format!("http://{}", connect_addr(&listen)?);
+        let base = format!("https://{}", connect_addr(&gateway.https_listen)?);
+        let ca = crate::root().join("target/dev/tls/ca.crt");
         println!();
         println!("The store is running (stop it with Ctrl-C):");
-        println!("  GraphQL API, with GraphiQL in a browser:  {base}/graphql");
+        println!("  the store (SPA + GraphQL, through the gateway):  {base}/");
+        println!("  GraphQL endpoint:                               {base}/graphql");
         println!(
-            "  SPA built into:  {} (served once the gateway is added)",
-            spa.display()
+            "  GraphiQL (api directly, loopback only; the gateway's CSP blocks it): {direct}/graphql"
         );
         println!("  demo accounts:   printed above by `api seed-demo`");
         println!("Try it:");
         println!(
-            "  curl -s {base}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ __typename }}\"}}'"
+            "  curl -s --cacert {} {base}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ __typename }}\"}}'",
+            ca.display()
         );
         println!();
     }

@@ -2,7 +2,9 @@
 //! See [`USAGE`].
 
 mod cmd;
+mod deploy;
 mod dev;
+mod gateway;
 mod services;
 mod test;
 mod web;
@@ -19,11 +21,15 @@ Usage: cargo xtask <command>
 Commands:
   dev [--release]                run the whole store on this machine until Ctrl-C: find or
                                  start PostgreSQL, Redis and NATS, build, migrate, seed the demo
-                                 data, build the SPA, start the api
-  test [--quick] [-- ARGS...]    cargo fmt --check, clippy (native and wasm32), then
-                                 `cargo test --workspace ARGS...` against real services;
+                                 data, build the SPA, start the api and the nginx gateway
+                                 (https://127.0.0.1:8443; nginx installed with apt-get when root)
+  test [--quick] [-- ARGS...]    cargo fmt --check, clippy (native and wasm32), deploy-check,
+                                 then `cargo test --workspace ARGS...` against real services;
                                  --quick runs only the tests
   services [status|start|stop]   show, start or stop the private service instances
+  deploy-check                   validate k8s/ and compose.yaml offline (kustomize, Kubernetes
+                                 and CRD schemas, docker compose config, no dangling names);
+                                 a step of `test` too (tools pinned in k8s/tools/requirements.txt)
   help                           this text
 
 Environment (defaults in brackets):
@@ -33,7 +39,10 @@ Environment (defaults in brackets):
       A default that does not answer is replaced by a private instance under
       target/services/ on port 55432, 56379 or 54222 (installed with apt-get when root).
       XTASK_FORCE_PRIVATE=1 always uses the private instances.
-  API_LISTEN_ADDR [127.0.0.1:8080]
+  API_LISTEN_ADDR [127.0.0.1:8081 under `dev`: only the gateway should reach it]
+  GATEWAY_* , JWT_ISSUER, JWT_AUDIENCE  the variables listed at the top of nginx.conf
+      (e.g. GATEWAY_HTTPS_LISTEN [127.0.0.1:8443], GATEWAY_HTTP_LISTEN [127.0.0.1:8000],
+      GATEWAY_TLS_CERT/GATEWAY_TLS_KEY [a local CA and certificate made in target/dev/tls/])
   JWT_PRIVATE_KEY_FILE, JWT_PUBLIC_KEY_FILE  [target/dev/keys/jwt-{private,public}.pem]
   GATEWAY_SECRET  [made once into target/dev/gateway-secret]
 ";
@@ -84,6 +93,10 @@ fn run() -> Result<()> {
             }
             test::run(quick, cargo_test_args)
         }
+        "deploy-check" => match rest {
+            [] => deploy::check(),
+            _ => bail!("usage: cargo xtask deploy-check"),
+        },
         "services" => match rest {
             [] => services::status(),
             [action] if action == "status" => services::status(),

