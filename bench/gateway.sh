@@ -9,9 +9,9 @@
 #   static      the gateway serving a static file holding the same bytes as the api's answer
 # and prints requests/s and the ratios to `direct`.
 #
-# There is no catalog yet: the query is an introspection query whose answer has about the size
-# of a 20-product page (~4-5 KB of JSON), computed by the api without PostgreSQL, so the api
-# path is cheaper than a real catalog query and the gateway's share looks larger, not smaller.
+# The query is the storefront's first page: 20 products of the seeded demo catalog with their
+# editions, prices, stock, publisher and rating (`QUERY=...` runs another one, e.g. the cheap
+# `{ __typename }`, to see the gateway's fixed cost against an api that does almost nothing).
 #
 # Needs PostgreSQL, Redis and NATS (the defaults, or DATABASE_URL / REDIS_URL / NATS_URL),
 # nginx with libnginx-mod-http-js and wrk (`apt-get install wrk`). Loopback only.
@@ -66,7 +66,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 mkdir -p "$WORK/spa" "$WORK/downloads"
 echo '<!doctype html>' >"$WORK/spa/index.html"
 
-QUERY='{ __schema { types { name kind description } } }'
+QUERY=${QUERY:-'{ products(first: 20) { edges { cursor node { id slug title priceFrom { formatted } rating { average count } publisher { name } editions { id kind name price { amountMinor formatted } stock } } } pageInfo { hasNextPage endCursor } } }'}
 BODY="{\"query\":\"$QUERY\"}"
 TOKEN=$(curl -sf "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' \
     -d '{"query":"mutation { signIn(input: {email: \"alice@store.test\", password: \"user-demo-password\"}) { accessToken } }"}' \
@@ -86,6 +86,7 @@ render() {
     export JWT_ISSUER=store JWT_AUDIENCE=store-api API_UPSTREAM=$API_LISTEN_ADDR
     export GATEWAY_SPA_DIR=$WORK/spa GATEWAY_DOWNLOADS_DIR=$WORK/downloads
     export GATEWAY_DOWNLOAD_SECRET=bench GATEWAY_MAX_BODY=256k GATEWAY_AUTH_RATE=10r/m GATEWAY_AUTH_BURST=10
+    export GATEWAY_MAX_UPLOAD=11m GATEWAY_MEDIA_DIR=$WORK/media GATEWAY_TRUSTED_PROXIES=127.0.0.1/32
     local names
     names=$(perl -ne 'last unless /^#|^\s*$/; print "$1|" if /^#\s+\$\{([A-Z0-9_]+)\}/' "$ROOT/nginx.conf")
     perl -pe "s/\\\$\\{(${names%|})\\}/\$ENV{\$1}/g" "$ROOT/nginx.conf" >"$dir/nginx.conf"

@@ -196,7 +196,8 @@ pub fn prepare(
     let prefix = root.join("target/dev/gateway");
     let run = prefix.join("run");
     let downloads = root.join("target/dev/downloads");
-    for dir in [&run, &downloads] {
+    let objects = root.join("target/dev/objects/products");
+    for dir in [&run, &downloads, &objects] {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let (cert, key) = tls()?;
@@ -224,6 +225,13 @@ pub fn prepare(
         ("GATEWAY_DOWNLOADS_DIR", text(&downloads)),
         ("GATEWAY_DOWNLOAD_SECRET", gateway_secret.to_owned()),
         ("GATEWAY_MAX_BODY", "256k".to_owned()),
+        ("GATEWAY_MAX_UPLOAD", "11m".to_owned()),
+        // The api's OBJECT_STORE_DIR (its default, relative to the workspace root).
+        (
+            "GATEWAY_MEDIA_DIR",
+            text(&root.join(env::var("OBJECT_STORE_DIR").unwrap_or_else(|_| "target/dev/objects".into()))),
+        ),
+        ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
         ("GATEWAY_AUTH_RATE", "10r/m".to_owned()),
         ("GATEWAY_AUTH_BURST", "10".to_owned()),
     ];

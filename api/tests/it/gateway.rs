@@ -208,6 +208,9 @@ impl Gateway {
             ("GATEWAY_DOWNLOADS_DIR", p(&dir.join("downloads"))),
             ("GATEWAY_DOWNLOAD_SECRET", DOWNLOAD_SECRET.to_owned()),
             ("GATEWAY_MAX_BODY", "256k".to_owned()),
+            ("GATEWAY_MAX_UPLOAD", "11m".to_owned()),
+            ("GATEWAY_MEDIA_DIR", p(&dir.join("media"))),
+            ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
             ("GATEWAY_AUTH_RATE", "600r/m".to_owned()),
             ("GATEWAY_AUTH_BURST", "100".to_owned()),
         ]
@@ -1026,4 +1029,90 @@ fn every_placeholder_of_nginx_conf_is_listed_in_its_header() {
         );
         rest = &rest[at + 2..];
     }
+}
+
+#[tokio::test]
+async fn images_are_uploaded_on_their_own_path_and_served_from_the_object_store() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let media = app.state.config.services.object_store_dir.display().to_string();
+    let gw = Gateway::start(addr, &[("GATEWAY_MEDIA_DIR", &media)]);
+    let new = api::identity::NewAccount::parse(
+        "pub@store.test",
+        PASSWORD,
+        "Pub",
+        domain::identity::Role::Publisher,
+    )
+    .expect("valid");
+    api::identity::insert_account(&app.state.db, &app.state.hasher, new, None)
+        .await
+        .expect("publisher");
+    let signed_in = app.sign_in("pub@store.test", PASSWORD).await;
+    let token = signed_in["data"]["signIn"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let created = app
+        .gql(
+            Some(&token),
+            "mutation { createProduct(input: { title: \"Pictured\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let id = created["data"]["createProduct"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let png: Vec<u8> = [b"\x89PNG\r\n\x1a\n".as_slice(), &[7u8; 300 * 1024]].concat();
+    let file = tmp_dir("upload").join("cover.png");
+    std::fs::write(&file, &png).expect("png");
+    let operations = json!({
+        "query": "mutation($f: Upload!, $p: UUID!) { uploadProductImage(productId: $p, kind: COVER, file: $f) { cover { key url } } }",
+        "variables": { "f": null, "p": id },
+    });
+    let bearer = format!("authorization: Bearer {token}");
+    let upload = |path: &str| {
+        s(&[
+            &gw.url(path),
+            "-H",
+            &bearer,
+            "-H",
+            "Apollo-Require-Preflight: true",
+            "-F",
+            &format!("operations={operations}"),
+            "-F",
+            r#"map={"0":["variables.f"]}"#,
+            "-F",
+            &format!("0=@{};type=image/png", file.display()),
+        ])
+    };
+
+    // 300 KiB is over /graphql's body limit, under /graphql/upload's.
+    let on_graphql = curl(upload("/graphql")).await;
+    let uploaded = curl(upload("/graphql/upload")).await;
+    let v = uploaded.json();
+    let url = v["data"]["uploadProductImage"]["cover"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{uploaded:?}"))
+        .to_owned();
+    let served = tokio::task::spawn_blocking({
+        let url = gw.url(&url);
+        move || {
+            Command::new("curl")
+                .args(["-sS", "-k", "--max-time", "10", &url])
+                .output()
+                .expect("curl")
+                .stdout
+        }
+    })
+    .await
+    .expect("thread");
+    let head = curl(s(&["-I", &gw.url(&url)])).await;
+
+    assert_eq!(on_graphql.status, 413);
+    assert_eq!(uploaded.status, 200, "{uploaded:?}");
+    assert!(url.starts_with(&format!("/media/products/{id}/")), "{url}");
+    assert_eq!(served, png, "the gateway serves the stored bytes");
+    assert_eq!(head.header("cache-control"), Some("max-age=31536000"));
+    assert_eq!(head.header("content-type"), Some("image/png"));
 }

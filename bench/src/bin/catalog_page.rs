@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
     let state = api::AppState::connect_with_db(serve.into_config()?, db.clone()).await?;
     let schema = api::graphql::build_schema(state);
 
-    for (label, text) in [("browse (newest)", None), ("search \"frontier\"", Some("frontier"))] {
+    for (label, text) in [("browse (newest)", None), ("search \"game\"", Some("game"))] {
         for _ in 0..20 {
             page(&schema, &db, text).await;
             bare(&db, text).await?;
