@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use domain::catalog::entity::edition;
@@ -88,18 +89,24 @@ pub struct Loaders {
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Loaders {
+        // No batching delay: list resolvers prime the loaders with every key of the page at
+        // once (`load_many`), so waiting for more keys would only add latency (tokio's timer
+        // rounds any delay up to a millisecond, per loader level).
         Loaders {
             editions: DataLoader::with_cache(
                 EditionsByProduct(db.clone()),
                 tokio::spawn,
                 HashMapCache::default(),
-            ),
+            )
+            .delay(Duration::ZERO),
             names: DataLoader::with_cache(
                 AccountNames(db.clone()),
                 tokio::spawn,
                 HashMapCache::default(),
-            ),
-            stock: DataLoader::with_cache(Stock(db.clone()), tokio::spawn, HashMapCache::default()),
+            )
+            .delay(Duration::ZERO),
+            stock: DataLoader::with_cache(Stock(db.clone()), tokio::spawn, HashMapCache::default())
+                .delay(Duration::ZERO),
         }
     }
 

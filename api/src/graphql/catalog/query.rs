@@ -198,6 +198,21 @@ impl CatalogQuery {
         let mut rows = q.all(&state.db).await.map_err(ApiError::from)?;
         let more = rows.len() as u64 > first;
         rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+        let look = ctx.look_ahead();
+        if look
+            .field("edges")
+            .field("node")
+            .field("authorName")
+            .exists()
+            || look.field("nodes").field("authorName").exists()
+        {
+            let loaders = ctx.data::<Loaders>()?;
+            loaders
+                .names
+                .load_many(rows.iter().map(|r| r.author_id))
+                .await
+                .map_err(loader_error)?;
+        }
         let mut conn = Connection::new(after.is_some(), more);
         conn.edges.extend(
             rows.into_iter()
