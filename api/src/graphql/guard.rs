@@ -16,6 +16,13 @@ pub fn principal<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {
     caller(ctx).principal().ok_or(ApiError::SignInRequired)
 }
 
+/// The shared state and the signed-in caller: what every authorised resolver starts with.
+pub fn acting<'a>(
+    ctx: &'a Context<'_>,
+) -> async_graphql::Result<(&'a crate::state::AppState, &'a Principal)> {
+    Ok((ctx.data::<crate::state::AppState>()?, principal(ctx)?))
+}
+
 /// Lets through only signed-in callers whose role is one of `roles`.
 pub struct RoleGuard {
     roles: &'static [Role],

@@ -9,8 +9,7 @@ use super::types::{
 };
 use crate::catalog::{self, EditionPatch, ImageSlot, ProductInput, ProductPatch};
 use crate::error::ApiError;
-use crate::graphql::guard::{RoleGuard, principal};
-use crate::state::AppState;
+use crate::graphql::guard::{RoleGuard, acting};
 use domain::catalog::ProductStatus;
 
 #[derive(Default)]
@@ -33,8 +32,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: CreateProductInput,
     ) -> async_graphql::Result<Product> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         let input = ProductInput {
             title: input.title,
             slug: input.slug,
@@ -57,8 +55,7 @@ impl CatalogMutation {
         id: Uuid,
         input: UpdateProductInput,
     ) -> async_graphql::Result<Product> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         let patch = ProductPatch {
             title: input.title,
             slug: input.slug,
@@ -76,8 +73,7 @@ impl CatalogMutation {
     /// Publisher: puts their product on sale (it needs an edition).
     #[graphql(guard = "RoleGuard::publisher()")]
     async fn publish_product(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Product> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         Ok(catalog::set_status(state, me, id, ProductStatus::Published)
             .await?
             .into())
@@ -86,8 +82,7 @@ impl CatalogMutation {
     /// Publisher: takes their product off the store (owners keep what they bought).
     #[graphql(guard = "RoleGuard::publisher()")]
     async fn unlist_product(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Product> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         Ok(catalog::set_status(state, me, id, ProductStatus::Unlisted)
             .await?
             .into())
@@ -102,8 +97,7 @@ impl CatalogMutation {
         action: ModerationAction,
         reason: Option<String>,
     ) -> async_graphql::Result<Product> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         let unlist = action == ModerationAction::Unlist;
         Ok(catalog::moderate(state, me, id, unlist, reason)
             .await?
@@ -118,8 +112,7 @@ impl CatalogMutation {
         product_id: Uuid,
         input: EditionInput,
     ) -> async_graphql::Result<Edition> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         let input = catalog::EditionInput {
             kind: input.kind.into(),
             name: input.name,
@@ -141,8 +134,7 @@ impl CatalogMutation {
         id: Uuid,
         input: UpdateEditionInput,
     ) -> async_graphql::Result<Edition> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         let patch = EditionPatch {
             name: input.name,
             sku: input.sku,
@@ -156,8 +148,7 @@ impl CatalogMutation {
     /// Publisher: removes an edition of a product that is still a draft.
     #[graphql(guard = "RoleGuard::publisher()")]
     async fn remove_edition(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<bool> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         catalog::remove_edition(state, me, id).await?;
         Ok(true)
     }
@@ -172,8 +163,7 @@ impl CatalogMutation {
         mode: StockModeGql,
         quantity: i64,
     ) -> async_graphql::Result<StockCommand> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         let m = match mode {
             StockModeGql::Set => StockMode::Set,
             StockModeGql::Add => StockMode::Add,
@@ -196,8 +186,7 @@ impl CatalogMutation {
         kind: ImageKind,
         file: Upload,
     ) -> async_graphql::Result<Product> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         let max = state.config.media.max_image_bytes;
         let upload = file.value(ctx).map_err(|_| ApiError::BadInput {
             field: "file",
@@ -226,8 +215,7 @@ impl CatalogMutation {
         product_id: Uuid,
         key: String,
     ) -> async_graphql::Result<Product> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         Ok(catalog::detach_image(state, me, product_id, &key)
             .await?
             .into())
@@ -242,8 +230,7 @@ impl CatalogMutation {
         rating: i32,
         body: Option<String>,
     ) -> async_graphql::Result<Review> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         Ok(
             catalog::write_review(state, me, product_id, rating, body.as_deref().unwrap_or(""))
                 .await?
@@ -258,8 +245,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         product_id: Uuid,
     ) -> async_graphql::Result<bool> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         Ok(catalog::delete_review(state, me, product_id).await?)
     }
 
@@ -269,8 +255,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         product_id: Uuid,
     ) -> async_graphql::Result<bool> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         catalog::add_to_wishlist(state, me, product_id).await?;
         Ok(true)
     }
@@ -282,8 +267,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         product_id: Uuid,
     ) -> async_graphql::Result<bool> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         Ok(catalog::remove_from_wishlist(state, me, product_id).await?)
     }
 }

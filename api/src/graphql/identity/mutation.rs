@@ -5,7 +5,7 @@ use super::types::{
     Account, AccountStatusGql, AuthPayload, CreateAccountInput, SignInInput, SignUpInput,
 };
 use crate::auth::caller::ClientAddr;
-use crate::graphql::guard::{RoleGuard, principal};
+use crate::graphql::guard::{RoleGuard, acting};
 use crate::identity::{self, NewAccount};
 use crate::state::AppState;
 
@@ -74,8 +74,7 @@ impl IdentityMutation {
     /// Ends every session of the caller, on every device. Returns how many were ended.
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn sign_out_everywhere(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let state = ctx.data::<AppState>()?;
-        let me = principal(ctx)?;
+        let (state, me) = acting(ctx)?;
         Ok(state.sessions.end_all(me.id).await?)
     }
 
@@ -86,8 +85,7 @@ impl IdentityMutation {
         ctx: &Context<'_>,
         input: CreateAccountInput,
     ) -> async_graphql::Result<Account> {
-        let state = ctx.data::<AppState>()?;
-        let actor = principal(ctx)?;
+        let (state, actor) = acting(ctx)?;
         let new = NewAccount::parse(
             &input.email,
             &input.password,
@@ -109,8 +107,7 @@ impl IdentityMutation {
         status: AccountStatusGql,
         reason: Option<String>,
     ) -> async_graphql::Result<Account> {
-        let state = ctx.data::<AppState>()?;
-        let actor = principal(ctx)?;
+        let (state, actor) = acting(ctx)?;
         Ok(
             identity::set_status(state, actor, account_id, status.into(), reason)
                 .await?
