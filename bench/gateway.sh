@@ -49,6 +49,8 @@ fi
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/store_bench}
 export REDIS_NAMESPACE=bench
+# Streams of its own: the seed publishes stock commands, which must not reach another database.
+export NATS_PREFIX=benchgw
 export GATEWAY_SECRET=bench-gateway-secret-0123456789
 export JWT_PRIVATE_KEY_FILE=$WORK/keys/jwt-private.pem
 export API_LISTEN_ADDR=127.0.0.1:$(free_port)

@@ -72,6 +72,20 @@ fn unique_violation(e: &sea_orm::DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// A unique violation is the client's `BAD_USER_INPUT` on `field`; other errors stay internal.
+fn taken(field: &'static str, message: &str) -> impl FnOnce(sea_orm::DbErr) -> ApiError {
+    move |e| {
+        if unique_violation(&e) {
+            ApiError::BadInput {
+                field,
+                message: message.to_owned(),
+            }
+        } else {
+            e.into()
+        }
+    }
+}
+
 fn price(state: &AppState, minor: i64, currency: &str) -> ApiResult<Money> {
     let currency = Currency::parse(currency).map_err(CatalogError::Price)?;
     if currency != state.config.currency {
@@ -187,13 +201,7 @@ pub async fn create_product(
                 return Ok(m);
             }
             Err(e) if unique_violation(&e) && !explicit => continue,
-            Err(e) if unique_violation(&e) => {
-                return Err(ApiError::BadInput {
-                    field: "slug",
-                    message: "this slug is taken by another product".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(taken("slug", "this slug is taken by another product")(e)),
         }
     }
     Err(ApiError::BadInput {
@@ -239,16 +247,10 @@ pub async fn update_product(
         p.system_requirements = Set(rules::parse_system_requirements(r)?);
     }
     p.updated_at = Set(Utc::now());
-    let updated = match p.update(&txn).await {
-        Ok(m) => m,
-        Err(e) if unique_violation(&e) => {
-            return Err(ApiError::BadInput {
-                field: "slug",
-                message: "this slug is taken by another product".into(),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let updated = p
+        .update(&txn)
+        .await
+        .map_err(taken("slug", "this slug is taken by another product"))?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -383,16 +385,10 @@ pub async fn add_edition(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let created = match model.insert(&txn).await {
-        Ok(m) => m,
-        Err(e) if unique_violation(&e) => {
-            return Err(ApiError::BadInput {
-                field: "sku",
-                message: "this SKU is already used".into(),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let created = model
+        .insert(&txn)
+        .await
+        .map_err(taken("sku", "this SKU is already used"))?;
     refresh_price_from(&txn, product_id).await?;
     txn.commit().await?;
     Ok(created)
@@ -441,16 +437,10 @@ pub async fn update_edition(
         e.weight_grams = Set(rules::check_weight(kind, Some(w))?);
     }
     e.updated_at = Set(Utc::now());
-    let updated = match e.update(&txn).await {
-        Ok(m) => m,
-        Err(err) if unique_violation(&err) => {
-            return Err(ApiError::BadInput {
-                field: "sku",
-                message: "this SKU is already used".into(),
-            });
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let updated = e
+        .update(&txn)
+        .await
+        .map_err(taken("sku", "this SKU is already used"))?;
     refresh_price_from(&txn, updated.product_id).await?;
     txn.commit().await?;
     Ok(updated)
@@ -517,10 +507,13 @@ pub async fn adjust_stock(
     Ok(envelope)
 }
 
-/// Whether `account` owns `product`. The library context does not exist yet, so ownership is
-/// not tracked; the library issue replaces this with a look-up of entitlements.
-pub async fn ownership(_state: &AppState, _account: Uuid, _product: Uuid) -> ApiResult<Ownership> {
-    Ok(Ownership::NotTracked)
+/// Whether `account` owns `product`: an entitlement in its library covers it.
+pub async fn ownership(state: &AppState, account: Uuid, product: Uuid) -> ApiResult<Ownership> {
+    Ok(if crate::library::owns(state, account, product).await? {
+        Ownership::Owned
+    } else {
+        Ownership::NotOwned
+    })
 }
 
 async fn published_product(

@@ -112,6 +112,12 @@ pub struct ServeArgs {
     /// Public URL prefix under which the gateway serves stored media (images).
     #[arg(long, env = "MEDIA_BASE_URL", default_value = "/media")]
     pub media_base_url: String,
+    /// Smallest wallet top-up, minor units.
+    #[arg(long, env = "TOP_UP_MIN_MINOR", default_value_t = domain::billing::DEFAULT_MIN_TOP_UP)]
+    pub top_up_min_minor: i64,
+    /// Largest wallet top-up, minor units.
+    #[arg(long, env = "TOP_UP_MAX_MINOR", default_value_t = domain::billing::DEFAULT_MAX_TOP_UP)]
+    pub top_up_max_minor: i64,
     /// On first start, create this admin if no admin exists yet (with `BOOTSTRAP_ADMIN_PASSWORD`).
     #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
@@ -155,6 +161,8 @@ pub struct Config {
     pub bootstrap_admin: Option<(String, SecretString)>,
     pub media: MediaConfig,
     pub currency: domain::money::Currency,
+    /// Smallest and largest wallet top-up, minor units.
+    pub top_up: (i64, i64),
 }
 
 #[derive(Clone, Debug)]
@@ -231,8 +239,12 @@ impl ServeArgs {
         {
             bail!("NATS_PREFIX may hold only letters, digits, `_` and `-`");
         }
+        if self.top_up_min_minor <= 0 || self.top_up_max_minor < self.top_up_min_minor {
+            bail!("TOP_UP_MIN_MINOR must be positive and at most TOP_UP_MAX_MINOR");
+        }
         Ok(Config {
             currency,
+            top_up: (self.top_up_min_minor, self.top_up_max_minor),
             media: MediaConfig {
                 max_image_bytes: self.max_image_bytes,
                 base_url: self.media_base_url.trim_end_matches('/').to_owned(),

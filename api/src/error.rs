@@ -55,6 +55,8 @@ pub enum ApiError {
     Db(#[from] sea_orm::DbErr),
     #[error("redis error: {0}")]
     Redis(#[from] fred::error::Error),
+    #[error("message bus error: {0}")]
+    Bus(#[from] domain::bus::BusError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -77,7 +79,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
-            ApiError::Db(_) | ApiError::Redis(_) | ApiError::Internal(_) => {
+            ApiError::Db(_) | ApiError::Redis(_) | ApiError::Bus(_) | ApiError::Internal(_) => {
                 ErrorCode::InternalServerError
             }
         }

@@ -1,10 +1,17 @@
 //! The GraphQL schema: one module per bounded context, merged at the root.
 
+pub mod billing;
 pub mod catalog;
+pub mod deadletter;
 pub mod error;
 pub mod guard;
 pub mod identity;
+pub mod library;
 pub mod limits;
+pub mod notification;
+pub mod ordering;
+pub mod paging;
 pub mod schema;
+pub mod subscription;
 
 pub use schema::{StoreSchema, build_schema, sdl};

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         // Same handler; a path of its own so the gateway can allow large (upload) bodies here
         // and keep the small limit on /graphql.
         .route("/graphql/upload", post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/schema.graphql", get(schema_sdl))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
@@ -383,6 +384,79 @@ async fn execute(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
+}
+
+/// Subscriptions over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`).
+///
+/// The caller is decided as for HTTP: the upgrade request's gateway headers (with the shared
+/// secret) or `Authorization` header; when those leave the socket anonymous, a bearer token in
+/// the `connection_init` payload (`{ "Authorization": "Bearer …" }`) is verified instead. A bad
+/// token in the upgrade request is a 401; a bad token in the payload closes the socket.
+async fn graphql_ws(
+    State(edge): State<Edge>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+    req: Request,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (caller, client) = match authenticate(&edge.state, req.headers(), peer).await {
+        Ok(c) => c,
+        Err(InvalidToken) => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                "the access token is invalid or expired",
+            );
+        }
+    };
+    let schema = edge.schema.clone();
+    let state = edge.state.clone();
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let caller = match (&caller, init_token(&payload)) {
+                        (Caller::Anonymous, Some(token)) => {
+                            let mut headers = HeaderMap::new();
+                            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                                .map_err(|_| async_graphql::Error::new("invalid token"))?;
+                            headers.insert(header::AUTHORIZATION, value);
+                            authenticate(&state, &headers, peer)
+                                .await
+                                .map_err(|InvalidToken| {
+                                    async_graphql::Error::new(
+                                        "the access token is invalid or expired",
+                                    )
+                                })?
+                                .0
+                        }
+                        _ => caller,
+                    };
+                    let mut data = async_graphql::Data::default();
+                    data.insert(caller);
+                    data.insert(client);
+                    data.insert(Loaders::new(&state.db));
+                    Ok(data)
+                })
+                .serve()
+                .await;
+        })
+}
+
+/// The bearer token of a `connection_init` payload (`Authorization` or `authorization`).
+fn init_token(payload: &serde_json::Value) -> Option<String> {
+    let auth = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))?
+        .as_str()?;
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))?;
+    Some(token.trim().to_owned())
 }
 
 async fn schema_sdl() -> impl IntoResponse {

@@ -9,16 +9,22 @@
 //! [`http`] (axum routes), [`cli`] (the subcommands other than `serve`).
 
 pub mod auth;
+pub mod billing;
 pub mod bus;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod deadletter;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod idempotency;
 pub mod identity;
+pub mod library;
+pub mod notification;
 pub mod objects;
+pub mod ordering;
 pub mod ratelimit;
 pub mod redis;
 pub mod seed;

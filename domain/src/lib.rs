@@ -1,11 +1,18 @@
 #![doc = include_str!("../README.md")]
 
+pub mod billing;
+#[cfg(feature = "server")]
+pub mod bus;
 pub mod catalog;
 pub mod error_code;
 pub mod fulfillment;
 pub mod id;
 pub mod identity;
+pub mod keys;
+pub mod library;
 pub mod messaging;
 pub mod money;
+pub mod notification;
+pub mod ordering;
 
 pub use error_code::ErrorCode;

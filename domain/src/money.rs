@@ -13,9 +13,23 @@ pub enum MoneyError {
     OutOfRange,
 }
 
-/// An ISO 4217 currency code (three upper-case letters).
+/// An ISO 4217 currency code (three upper-case letters); `"EUR"` on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
+
+impl TryFrom<String> for Currency {
+    type Error = MoneyError;
+    fn try_from(s: String) -> Result<Currency, MoneyError> {
+        Currency::parse(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_owned()
+    }
+}
 
 impl Currency {
     pub const EUR: Currency = Currency(*b"EUR");
@@ -109,6 +123,15 @@ mod tests {
             .format(),
             "-0.05 EUR"
         );
+    }
+
+    #[test]
+    fn currencies_are_text_on_the_wire() {
+        assert_eq!(
+            serde_json::to_string(&Currency::EUR).expect("json"),
+            "\"EUR\""
+        );
+        assert!(serde_json::from_str::<Currency>("\"eur\"").is_err());
     }
 
     proptest! {

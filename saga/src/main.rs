@@ -1,10 +1,15 @@
 //! `saga run <participant>|all`: the saga participants of the store.
 //!
-//! Each participant (ordering, billing, fulfillment, library, notification) will be a durable
-//! JetStream pull consumer writing only its own context's tables. This binary is the skeleton:
-//! it knows the participants' names and the command shape; the handlers arrive with the saga issue.
+//! Every participant is a set of durable JetStream pull consumers writing only its own
+//! context's schema. `all` runs every participant in this process (one machine);
+//! `saga run billing` runs one (a Deployment per participant in a cluster).
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use saga::{Participant, Runtime, Settings};
 
 #[derive(Parser)]
 #[command(name = "saga", version, about = "The store's saga participants")]
@@ -19,6 +24,8 @@ enum Command {
     Run {
         #[arg(value_enum)]
         participant: Which,
+        #[command(flatten)]
+        config: Config,
     },
 }
 
@@ -32,28 +39,159 @@ enum Which {
     Notification,
 }
 
-const PARTICIPANTS: [Which; 5] = [
-    Which::Ordering,
-    Which::Billing,
-    Which::Fulfillment,
-    Which::Library,
-    Which::Notification,
-];
+/// Configuration, from the environment (the same variables as the api where they overlap).
+#[derive(clap::Args, Clone, Debug)]
+struct Config {
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/store"
+    )]
+    database_url: String,
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    database_max_connections: u32,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = "store")]
+    redis_namespace: String,
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    #[arg(long, env = "NATS_PREFIX", default_value = "")]
+    nats_prefix: String,
+    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
+    nats_stream_replicas: usize,
+    #[arg(long, env = "STORE_CURRENCY", default_value = "EUR")]
+    store_currency: String,
+    /// Deliveries of a message before it goes to the dead letters.
+    /// Address of the health endpoints (`/healthz`, `/readyz`) for the cluster's probes.
+    #[arg(long, env = "SAGA_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
+    health_addr: std::net::SocketAddr,
+    #[arg(long, env = "SAGA_MAX_DELIVER", default_value_t = 10)]
+    max_deliver: i64,
+    /// First retry delay after a transient failure, ms (doubled per delivery).
+    #[arg(long, env = "SAGA_RETRY_BASE_MS", default_value_t = 500)]
+    retry_base_ms: u64,
+    /// Longest retry delay, ms.
+    #[arg(long, env = "SAGA_RETRY_MAX_MS", default_value_t = 60_000)]
+    retry_max_ms: u64,
+    /// Seconds JetStream waits for an ack before redelivering.
+    #[arg(long, env = "SAGA_ACK_WAIT_SECS", default_value_t = 30)]
+    ack_wait_secs: u64,
+    /// Messages each consumer handles at once.
+    #[arg(long, env = "SAGA_CONCURRENCY", default_value_t = 16)]
+    concurrency: usize,
+}
 
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
-    let Cli {
-        command: Command::Run { participant },
-    } = Cli::parse();
-    let selected: Vec<Which> = if participant == Which::All {
-        PARTICIPANTS.to_vec()
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    if json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     } else {
-        vec![participant]
-    };
-    for p in &selected {
-        tracing::info!(participant = ?p, "participant has no handlers yet");
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
-    anyhow::bail!("the saga participants are not implemented yet (see the saga issue)")
+    let Cli {
+        command: Command::Run {
+            participant,
+            config,
+        },
+    } = Cli::parse();
+    let selected: Vec<Participant> = match participant {
+        Which::All => Participant::ALL.to_vec(),
+        Which::Ordering => vec![Participant::Ordering],
+        Which::Billing => vec![Participant::Billing],
+        Which::Fulfillment => vec![Participant::Fulfillment],
+        Which::Library => vec![Participant::Library],
+        Which::Notification => vec![Participant::Notification],
+    };
+    let (rt, nats) = connect(&config).await?;
+    rt.ensure_streams().await?;
+    let health = tokio::spawn(saga::health::serve(
+        config.health_addr,
+        rt.db.clone(),
+        rt.redis.clone(),
+        nats,
+    ));
+    tokio::spawn(async move {
+        if let Ok(Err(e)) = health.await {
+            tracing::error!(error = %format!("{e:#}"), "health endpoints stopped");
+        }
+    });
+    saga::run(rt, &selected, shutdown()).await
+}
+
+async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
+    let currency = domain::money::Currency::parse(&c.store_currency)
+        .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
+    let mut opts = sea_orm::ConnectOptions::new(c.database_url.clone());
+    opts.max_connections(c.database_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    let db = sea_orm::Database::connect(opts)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let redis_config =
+        fred::prelude::Config::from_url(&c.redis_url).context("parsing REDIS_URL")?;
+    let redis = fred::prelude::Builder::from_config(redis_config)
+        .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
+            0, 100, 5_000, 2,
+        ))
+        .build_pool(2)
+        .context("building the Redis pool")?;
+    fred::interfaces::ClientLike::init(&redis)
+        .await
+        .context("connecting to Redis")?;
+    let nats = async_nats::ConnectOptions::new()
+        .name("store-saga")
+        .connect(c.nats_url.as_str())
+        .await
+        .context("connecting to NATS")?;
+    let bus = domain::bus::Bus::new(nats.clone(), &c.nats_prefix);
+    let settings = Settings {
+        max_deliver: c.max_deliver.max(1),
+        retry_base: Duration::from_millis(c.retry_base_ms),
+        retry_max: Duration::from_millis(c.retry_max_ms),
+        ack_wait: Duration::from_secs(c.ack_wait_secs.max(1)),
+        concurrency: c.concurrency.max(1),
+        currency,
+        stream_replicas: c.nats_stream_replicas,
+    };
+    let rt = Runtime::new(
+        db,
+        bus,
+        redis,
+        c.redis_namespace.clone(),
+        Arc::new(saga::provider::Sandbox::default()),
+        settings,
+    );
+    Ok((rt, nats))
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
 }

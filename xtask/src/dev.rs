@@ -109,10 +109,13 @@ pub fn run(release: bool) -> Result<()> {
     let gateway_child = crate::gateway::command(&gateway).spawn()?;
     janitor.watch(&gateway_child)?;
     children.push(("gateway", gateway_child));
-    // ---- TO DO: the saga participants (`bin_dir.join("saga")`) start here, the same way:
-    //     let child = Cmd::new(...).envs(&env).spawn()?;
-    //     janitor.watch(&child)?;
-    //     children.push(("saga", child));
+    // Every saga participant in one process (`saga run <participant>` runs one, as in a cluster).
+    let saga_child = Cmd::new(bin_dir.join("saga"))
+        .args(["run", "all"])
+        .envs(&env)
+        .spawn()?;
+    janitor.watch(&saga_child)?;
+    children.push(("saga", saga_child));
 
     let health = wait_healthy(&listen, &mut children);
     if health.is_ok() {

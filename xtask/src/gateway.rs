@@ -229,7 +229,9 @@ pub fn prepare(
         // The api's OBJECT_STORE_DIR (its default, relative to the workspace root).
         (
             "GATEWAY_MEDIA_DIR",
-            text(&root.join(env::var("OBJECT_STORE_DIR").unwrap_or_else(|_| "target/dev/objects".into()))),
+            text(&root.join(
+                env::var("OBJECT_STORE_DIR").unwrap_or_else(|_| "target/dev/objects".into()),
+            )),
         ),
         ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
         ("GATEWAY_AUTH_RATE", "10r/m".to_owned()),

@@ -1,21 +1,42 @@
 //! Root of the schema.
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
+use crate::graphql::billing::{BillingMutation, BillingQuery};
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
+use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
 use crate::graphql::identity::{IdentityMutation, IdentityQuery};
+use crate::graphql::library::LibraryQuery;
+use crate::graphql::notification::{NotificationMutation, NotificationQuery};
+use crate::graphql::ordering::{OrderingMutation, OrderingQuery};
+use crate::graphql::subscription::Subscription;
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(IdentityQuery, CatalogQuery);
+pub struct Query(
+    IdentityQuery,
+    CatalogQuery,
+    OrderingQuery,
+    BillingQuery,
+    LibraryQuery,
+    NotificationQuery,
+    DeadLetterQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(IdentityMutation, CatalogMutation);
+pub struct Mutation(
+    IdentityMutation,
+    CatalogMutation,
+    OrderingMutation,
+    BillingMutation,
+    NotificationMutation,
+    DeadLetterMutation,
+);
 
-pub type StoreSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type StoreSchema = Schema<Query, Mutation, Subscription>;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
 }
 
 /// The schema with its limits and the shared state.

@@ -1035,7 +1035,13 @@ fn every_placeholder_of_nginx_conf_is_listed_in_its_header() {
 async fn images_are_uploaded_on_their_own_path_and_served_from_the_object_store() {
     let app = TestApp::spawn().await;
     let addr = app.serve().await;
-    let media = app.state.config.services.object_store_dir.display().to_string();
+    let media = app
+        .state
+        .config
+        .services
+        .object_store_dir
+        .display()
+        .to_string();
     let gw = Gateway::start(addr, &[("GATEWAY_MEDIA_DIR", &media)]);
     let new = api::identity::NewAccount::parse(
         "pub@store.test",

@@ -385,6 +385,91 @@ impl Drop for TestApp {
     }
 }
 
+/// The saga participants of one test, on the test's runtime; stopped when dropped.
+pub struct SagaHandle(tokio::task::JoinHandle<()>);
+
+impl Drop for SagaHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Saga settings for tests: quick retries, few deliveries.
+pub fn saga_settings() -> saga::Settings {
+    saga::Settings {
+        max_deliver: 5,
+        retry_base: std::time::Duration::from_millis(50),
+        retry_max: std::time::Duration::from_millis(400),
+        ack_wait: std::time::Duration::from_secs(5),
+        concurrency: 8,
+        ..saga::Settings::default()
+    }
+}
+
+impl TestApp {
+    /// Runs every saga participant with this test's database, NATS prefix and Redis namespace.
+    pub async fn start_saga(&self, settings: saga::Settings) -> SagaHandle {
+        let rt = saga::Runtime::new(
+            self.state.db.clone(),
+            self.state.bus.clone(),
+            self.state.redis.clone(),
+            self.namespace.clone(),
+            Arc::new(saga::provider::Sandbox::default()),
+            saga::Settings {
+                currency: self.state.config.currency,
+                ..settings
+            },
+        );
+        // Create the consumers before returning, so nothing published afterwards is missed.
+        let mut tasks = Vec::new();
+        for p in saga::Participant::ALL {
+            tasks.extend(saga::consumer::start(&rt, p).await.expect("consumers"));
+        }
+        let handle = tokio::spawn(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for t in tasks {
+                set.spawn(t);
+            }
+            for p in saga::Participant::ALL {
+                set.spawn(saga::outbox::relay(rt.clone(), p));
+            }
+            while set.join_next().await.is_some() {}
+        });
+        SagaHandle(handle)
+    }
+}
+
+impl TestApp {
+    /// Puts `product` (its first edition) in the library of the caller of `token`, as the
+    /// library participant would after a paid order (test setup without running the saga).
+    pub async fn grant_product(&self, token: &str, product: &str) {
+        let me = self.gql(Some(token), ME, json!({})).await;
+        let account: uuid::Uuid = me["data"]["me"]["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("account id");
+        let product: uuid::Uuid = product.parse().expect("product id");
+        let mut key = [0u8; 20];
+        key.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..16].repeat(2)[..20]);
+        self.state
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "INSERT INTO library.entitlement (id, account_id, product_id, edition_id, order_id, license_key) \
+                 SELECT $1, $2, $3, e.id, $4, $5 FROM catalog.edition e WHERE e.product_id = $3 LIMIT 1",
+                [
+                    uuid::Uuid::now_v7().into(),
+                    account.into(),
+                    product.into(),
+                    uuid::Uuid::now_v7().into(),
+                    domain::library::license_key(key).into(),
+                ],
+            ))
+            .await
+            .expect("grant");
+    }
+}
+
 pub fn assert_no_errors(v: &Value) {
     assert!(v.get("errors").is_none(), "unexpected errors: {v:#}");
 }

@@ -7,6 +7,7 @@ mod catalog;
 mod edge;
 mod gateway;
 mod helpers;
+mod saga;
 mod schema;
 mod sessions;
 mod signup;

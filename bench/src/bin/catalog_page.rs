@@ -109,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
         }
         let (b50, f50) = (quantile(&base, 0.5), quantile(&full, 0.5));
         println!("{label}: 20-product page, {rounds} rounds, {per_page} SQL statements per page");
-        println!("  baseline (products statement only)  median {b50:6.2} ms  p90 {:6.2} ms  1.00x", quantile(&base, 0.9));
+        println!(
+            "  baseline (products statement only)  median {b50:6.2} ms  p90 {:6.2} ms  1.00x",
+            quantile(&base, 0.9)
+        );
         println!(
             "  GraphQL page, in-process            median {f50:6.2} ms  p90 {:6.2} ms  {:.2}x",
             quantile(&full, 0.9),

@@ -7,6 +7,9 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_context_schemas;
 mod m20261124_000002_identity;
 mod m20261124_000003_catalog;
+mod m20261124_000004_saga;
+
+pub use m20261124_000004_saga::PARTICIPANTS;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_context_schemas::Migration),
             Box::new(m20261124_000002_identity::Migration),
             Box::new(m20261124_000003_catalog::Migration),
+            Box::new(m20261124_000004_saga::Migration),
         ]
     }
 }

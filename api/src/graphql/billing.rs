@@ -1,0 +1,158 @@
+//! Billing in GraphQL: `wallet`, `topUpWallet`.
+
+use async_graphql::connection::Connection;
+use async_graphql::{ComplexObject, Context, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::billing as service;
+use crate::error::ApiError;
+use crate::graphql::catalog::types::Money;
+use crate::graphql::guard::{RoleGuard, acting};
+use crate::graphql::paging;
+use crate::state::AppState;
+
+/// The caller's wallet, in the store's currency.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Wallet {
+    pub balance: Money,
+    pub currency: String,
+    /// Number of ledger entries so far (the balance's version).
+    pub version: i64,
+    #[graphql(skip)]
+    pub account: Uuid,
+}
+
+/// One ledger entry: `CREDIT` (top-up), `DEBIT` (order) or `REFUND`.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LedgerEntry {
+    pub id: Uuid,
+    pub kind: String,
+    /// The order or top-up.
+    pub reference: Uuid,
+    /// Signed: negative for a debit.
+    pub amount: Money,
+    pub balance_after: Money,
+    pub created_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl Wallet {
+    /// Ledger entries, newest first.
+    async fn entries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, LedgerEntry>> {
+        let state = ctx.data::<AppState>()?;
+        let first = paging::page_size(first)?;
+        let before = paging::decode::<i64>("entry", after.as_deref())?;
+        let rows = service::entries(state, self.account, before, first + 1).await?;
+        let currency = self.currency.clone();
+        Ok(paging::page(
+            rows,
+            first,
+            after.is_some(),
+            |e| paging::encode("entry", &e.version.to_string()),
+            |e| LedgerEntry {
+                id: e.id,
+                kind: e.kind.to_uppercase(),
+                reference: e.reference,
+                amount: Money::new(e.amount_minor, &currency),
+                balance_after: Money::new(e.balance_after, &currency),
+                created_at: e.created_at,
+            },
+        ))
+    }
+}
+
+/// A requested top-up: `PENDING` until billing settles it, then `CREDITED` or `DECLINED`.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct TopUp {
+    pub id: Uuid,
+    pub amount: Money,
+}
+
+#[ComplexObject]
+impl TopUp {
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let state = ctx.data::<AppState>()?;
+        Ok(service::find_top_up(state, self.id)
+            .await?
+            .map_or_else(|| "PENDING".to_owned(), |(_, r)| r.status))
+    }
+
+    /// Why it was declined, e.g. `CARD_DECLINED`.
+    async fn reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(service::find_top_up(state, self.id)
+            .await?
+            .and_then(|(_, r)| r.reason))
+    }
+}
+
+#[derive(Default)]
+pub struct BillingQuery;
+
+#[Object]
+impl BillingQuery {
+    /// The caller's wallet.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn wallet(&self, ctx: &Context<'_>) -> async_graphql::Result<Wallet> {
+        let (state, me) = acting(ctx)?;
+        let b = service::balance(state, me.id).await?;
+        let currency = state.config.currency.as_str().to_owned();
+        Ok(Wallet {
+            balance: Money::new(b.minor, &currency),
+            currency,
+            version: b.version,
+            account: me.id,
+        })
+    }
+
+    /// A top-up of the caller.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn top_up(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<TopUp> {
+        let (state, me) = acting(ctx)?;
+        let (account, row) = service::find_top_up(state, id)
+            .await?
+            .ok_or(ApiError::NotFound("top-up"))?;
+        if account != me.id {
+            return Err(ApiError::NotFound("top-up").into());
+        }
+        Ok(TopUp {
+            id,
+            amount: Money::new(row.amount_minor, state.config.currency.as_str()),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct BillingMutation;
+
+#[Object]
+impl BillingMutation {
+    /// Adds money to the caller's wallet from a payment method. In the sandbox the payment
+    /// method is a test card number: `4242424242424242` approves, `4000000000000002` declines,
+    /// `4000000000000119` fails twice with a processing error, then approves. `amount` is in
+    /// minor units of the store's currency (cents).
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn top_up_wallet(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "amount")] amount_minor: i64,
+        payment_method: String,
+        idempotency_key: String,
+    ) -> async_graphql::Result<TopUp> {
+        let (state, me) = acting(ctx)?;
+        let id =
+            service::top_up(state, me, amount_minor, &payment_method, &idempotency_key).await?;
+        Ok(TopUp {
+            id,
+            amount: Money::new(amount_minor, state.config.currency.as_str()),
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! Ordering in GraphQL: `placeOrder`, `order(id)`, `myOrders`.
+
+use async_graphql::connection::Connection;
+use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::identity::Role;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::graphql::catalog::types::Money;
+use crate::graphql::guard::{RoleGuard, acting};
+use crate::graphql::paging;
+use crate::ordering::{self as service, LineInput, OrderRow};
+use crate::state::AppState;
+
+#[derive(InputObject, Clone, Debug)]
+pub struct OrderLineInput {
+    pub edition_id: Uuid,
+    /// 1 for a digital edition.
+    pub quantity: i32,
+}
+
+/// An order line with the price and names as they were when the order was placed.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OrderLine {
+    pub edition_id: Uuid,
+    pub product_id: Uuid,
+    pub product_title: String,
+    pub edition_name: String,
+    /// `DIGITAL` or `PHYSICAL`.
+    pub kind: String,
+    pub quantity: i32,
+    pub unit_price: Money,
+    pub subtotal: Money,
+}
+
+pub(crate) fn line(l: domain::ordering::OrderLine, currency: &str) -> OrderLine {
+    OrderLine {
+        edition_id: l.edition_id,
+        product_id: l.product_id,
+        subtotal: Money::new(l.subtotal().unwrap_or(i64::MAX), currency),
+        unit_price: Money::new(l.unit_price_minor, currency),
+        product_title: l.product_title,
+        edition_name: l.edition_name,
+        kind: l.kind.to_uppercase(),
+        quantity: l.quantity,
+    }
+}
+
+/// One step of the saga as the order saw it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TimelineStep {
+    /// `PLACED`, `PAYMENT_CAPTURED`, `PAYMENT_DECLINED`, `ITEMS_GRANTED`, `COMPLETED`, `CANCELLED`.
+    pub step: String,
+    /// The participant that took the step.
+    pub participant: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// An order. Right after `placeOrder` the ordering participant may not have stored it yet:
+/// its status is then `PLACED`.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct Order {
+    pub id: Uuid,
+    #[graphql(skip)]
+    pub row: Option<OrderRow>,
+}
+
+impl Order {
+    async fn current(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<OrderRow>> {
+        if let Some(r) = &self.row {
+            return Ok(Some(r.clone()));
+        }
+        let state = ctx.data::<AppState>()?;
+        Ok(service::find_order(state, self.id).await?)
+    }
+}
+
+#[ComplexObject]
+impl Order {
+    /// `PLACED`, `PAID`, `COMPLETED` or `CANCELLED`.
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self
+            .current(ctx)
+            .await?
+            .map_or_else(|| "PLACED".to_owned(), |r| r.status))
+    }
+
+    /// Why a cancelled order ended, e.g. `INSUFFICIENT_FUNDS`.
+    async fn cancel_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.current(ctx).await?.and_then(|r| r.cancel_reason))
+    }
+
+    async fn total(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Money>> {
+        Ok(self
+            .current(ctx)
+            .await?
+            .map(|r| Money::new(r.total_minor, &r.currency)))
+    }
+
+    async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.current(ctx).await?.map(|r| r.created_at))
+    }
+
+    async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
+        let state = ctx.data::<AppState>()?;
+        let currency = self
+            .current(ctx)
+            .await?
+            .map_or_else(|| state.config.currency.as_str().to_owned(), |r| r.currency);
+        Ok(service::order_lines(state, self.id)
+            .await?
+            .into_iter()
+            .map(|l| line(l, &currency))
+            .collect())
+    }
+
+    /// The saga's steps, oldest first.
+    async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimelineStep>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(service::timeline(state, self.id)
+            .await?
+            .into_iter()
+            .map(|s| TimelineStep {
+                step: s.step,
+                participant: s.participant,
+                detail: s.detail,
+                at: s.at,
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct OrderingQuery;
+
+#[Object]
+impl OrderingQuery {
+    /// An order of the caller (admins see every order).
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn order(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Order> {
+        let (state, me) = acting(ctx)?;
+        let row = service::find_order(state, id)
+            .await?
+            .filter(|r| r.account_id == me.id || me.role == Role::Admin)
+            .ok_or(ApiError::NotFound("order"))?;
+        Ok(Order {
+            id: row.id,
+            row: Some(row),
+        })
+    }
+
+    /// The caller's orders, newest first.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn my_orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Order>> {
+        let (state, me) = acting(ctx)?;
+        let first = paging::page_size(first)?;
+        let cursor = paging::decode::<Uuid>("order", after.as_deref())?;
+        let rows = service::my_orders(state, me.id, cursor, first + 1).await?;
+        Ok(paging::page(
+            rows,
+            first,
+            after.is_some(),
+            |r| paging::encode("order", &r.id.to_string()),
+            |r| Order {
+                id: r.id,
+                row: Some(r),
+            },
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct OrderingMutation;
+
+#[Object]
+impl OrderingMutation {
+    /// Places an order of digital editions, paid from the wallet. The answer comes at once
+    /// (`PLACED`); the saga completes or cancels it moments later (see `orderUpdated`). The
+    /// same `idempotencyKey` with the same lines answers the same order; with other lines it is
+    /// a `CONFLICT`.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn place_order(
+        &self,
+        ctx: &Context<'_>,
+        lines: Vec<OrderLineInput>,
+        idempotency_key: String,
+    ) -> async_graphql::Result<Order> {
+        let (state, me) = acting(ctx)?;
+        let lines: Vec<LineInput> = lines
+            .into_iter()
+            .map(|l| LineInput {
+                edition_id: l.edition_id,
+                quantity: l.quantity,
+            })
+            .collect();
+        let id = service::place_order(state, me, &lines, &idempotency_key).await?;
+        Ok(Order { id, row: None })
+    }
+}

@@ -1,0 +1,321 @@
+//! Ordering on the api side: checking and publishing `placeOrder`, reading orders. The
+//! `ordering` schema is written only by the ordering participant.
+
+use std::collections::HashMap;
+
+use domain::catalog::entity::{edition, product};
+use domain::catalog::{EditionKind, ProductStatus};
+use domain::messaging::Envelope;
+use domain::ordering::{LineError, OrderLine, PlaceOrder, check_lines};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, Value};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::{self, Record};
+use crate::state::AppState;
+
+/// A requested line.
+#[derive(Clone, Debug)]
+pub struct LineInput {
+    pub edition_id: Uuid,
+    pub quantity: i32,
+}
+
+pub fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+}
+
+fn line_error(e: LineError) -> ApiError {
+    ApiError::BadInput {
+        field: "lines",
+        message: e.to_string(),
+    }
+}
+
+/// Places an order: checks the lines, snapshots prices, publishes `cmd.ordering.place` with
+/// `Nats-Msg-Id` = the order id (derived from the account and the idempotency key), and returns
+/// the order id. The participant creates the order a moment later.
+pub async fn place_order(
+    state: &AppState,
+    me: &Principal,
+    lines: &[LineInput],
+    key: &str,
+) -> ApiResult<Uuid> {
+    idempotency::check_key(key)?;
+    if lines.is_empty() || lines.len() > domain::ordering::MAX_LINES {
+        return Err(line_error(LineError::LineCount));
+    }
+    let canonical: Vec<String> = lines
+        .iter()
+        .map(|l| format!("{}x{}", l.edition_id, l.quantity))
+        .collect();
+    let input_hash = idempotency::hash(&["placeOrder", &canonical.join(",")]);
+    if let Some(id) = idempotency::lookup(state, me.id, key, &input_hash).await? {
+        return Ok(id);
+    }
+    let order_id = idempotency::derived_id("order", me.id, key);
+    // Redis may have lost the record: the order itself remembers its lines.
+    if let Some(existing) = existing_lines(state, order_id).await? {
+        let mut asked: Vec<(Uuid, i32)> =
+            lines.iter().map(|l| (l.edition_id, l.quantity)).collect();
+        asked.sort();
+        return if existing == asked {
+            Ok(order_id)
+        } else {
+            Err(idempotency::reused())
+        };
+    }
+
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.edition_id).collect();
+    let editions: HashMap<Uuid, edition::Model> = edition::Entity::find()
+        .filter(edition::Column::Id.is_in(ids.clone()))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
+    let product_ids: Vec<Uuid> = editions.values().map(|e| e.product_id).collect();
+    let products: HashMap<Uuid, product::Model> = product::Entity::find()
+        .filter(product::Column::Id.is_in(product_ids.clone()))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let mut shape = Vec::with_capacity(lines.len());
+    let mut snapshot = Vec::with_capacity(lines.len());
+    for l in lines {
+        let Some(e) = editions.get(&l.edition_id) else {
+            return Err(ApiError::NotFound("edition"));
+        };
+        let Some(p) = products
+            .get(&e.product_id)
+            .filter(|p| p.status == ProductStatus::Published.as_str())
+        else {
+            return Err(ApiError::NotFound("edition"));
+        };
+        let physical = EditionKind::parse(&e.kind) == Some(EditionKind::Physical);
+        shape.push((l.edition_id, l.quantity, physical));
+        if e.currency != state.config.currency.as_str() {
+            return Err(ApiError::Conflict(
+                "this edition is priced in another currency".into(),
+            ));
+        }
+        snapshot.push(OrderLine {
+            edition_id: e.id,
+            product_id: p.id,
+            publisher_id: p.publisher_id,
+            kind: e.kind.clone(),
+            product_title: p.title.clone(),
+            edition_name: e.name.clone(),
+            unit_price_minor: e.price_minor,
+            quantity: l.quantity,
+        });
+    }
+    check_lines(&shape).map_err(line_error)?;
+    if snapshot.iter().any(OrderLine::is_physical) {
+        return Err(ApiError::BadInput {
+            field: "lines",
+            message: "physical editions cannot be ordered yet (shipping arrives in a later \
+                      release); order digital editions only"
+                .into(),
+        });
+    }
+    let owned = owned_products(state, me.id, &product_ids).await?;
+    if let Some(p) = snapshot.iter().find(|l| owned.contains(&l.product_id)) {
+        return Err(ApiError::Conflict(format!(
+            "you already own “{}”",
+            p.product_title
+        )));
+    }
+    let record = Record {
+        hash: input_hash,
+        id: order_id,
+    };
+    if let Some(id) = idempotency::claim(state, me.id, key, &record).await? {
+        return Ok(id);
+    }
+    let mut envelope = Envelope::new(
+        PlaceOrder {
+            order_id,
+            account_id: me.id,
+            idempotency_key: key.to_owned(),
+            currency: state.config.currency,
+            lines: snapshot,
+        },
+        order_id,
+        Some(me.id),
+    );
+    envelope.trace = Some(domain::bus::new_traceparent());
+    if let Err(e) = state
+        .bus
+        .publish_with_id(&envelope, &order_id.to_string())
+        .await
+    {
+        idempotency::release(state, me.id, key).await;
+        return Err(e.into());
+    }
+    tracing::info!(order.id = %order_id, "order placed");
+    Ok(order_id)
+}
+
+/// The (edition, quantity) pairs of an existing order, sorted.
+async fn existing_lines(state: &AppState, order: Uuid) -> ApiResult<Option<Vec<(Uuid, i32)>>> {
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT edition_id, quantity FROM ordering.order_line WHERE order_id = $1",
+            [order.into()],
+        ))
+        .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push((r.try_get("", "edition_id")?, r.try_get("", "quantity")?));
+    }
+    out.sort();
+    Ok(Some(out))
+}
+
+/// Which of `products` the account owns (has an entitlement for).
+pub async fn owned_products(
+    state: &AppState,
+    account: Uuid,
+    products: &[Uuid],
+) -> ApiResult<Vec<Uuid>> {
+    if products.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT DISTINCT product_id FROM library.entitlement WHERE account_id = $1 AND product_id = ANY($2)",
+            [account.into(), products.to_vec().into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| r.try_get("", "product_id").map_err(ApiError::from))
+        .collect()
+}
+
+/// An order as the read side sees it.
+#[derive(Clone, Debug)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub status: String,
+    pub cancel_reason: Option<String>,
+    pub total_minor: i64,
+    pub currency: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+const ORDER_COLUMNS: &str =
+    "id, account_id, status, cancel_reason, total_minor, currency, created_at, updated_at";
+
+fn order_row(r: &sea_orm::QueryResult) -> ApiResult<OrderRow> {
+    Ok(OrderRow {
+        id: r.try_get("", "id")?,
+        account_id: r.try_get("", "account_id")?,
+        status: r.try_get("", "status")?,
+        cancel_reason: r.try_get("", "cancel_reason")?,
+        total_minor: r.try_get("", "total_minor")?,
+        currency: r.try_get("", "currency")?,
+        created_at: r.try_get("", "created_at")?,
+        updated_at: r.try_get("", "updated_at")?,
+    })
+}
+
+pub async fn find_order(state: &AppState, id: Uuid) -> ApiResult<Option<OrderRow>> {
+    let row = state
+        .db
+        .query_one_raw(stmt(
+            &format!(r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE id = $1"#),
+            [id.into()],
+        ))
+        .await?;
+    row.as_ref().map(order_row).transpose()
+}
+
+/// The caller's orders, newest first, after the cursor `after` (an order id).
+pub async fn my_orders(
+    state: &AppState,
+    account: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> ApiResult<Vec<OrderRow>> {
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            &format!(
+                r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE account_id = $1
+                   AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"#
+            ),
+            [
+                account.into(),
+                after.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .await?;
+    rows.iter().map(order_row).collect()
+}
+
+pub async fn order_lines(state: &AppState, order: Uuid) -> ApiResult<Vec<OrderLine>> {
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT edition_id, product_id, publisher_id, kind, product_title, edition_name, unit_price_minor, quantity \
+             FROM ordering.order_line WHERE order_id = $1 ORDER BY line_no",
+            [order.into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(OrderLine {
+                edition_id: r.try_get("", "edition_id")?,
+                product_id: r.try_get("", "product_id")?,
+                publisher_id: r.try_get("", "publisher_id")?,
+                kind: r.try_get("", "kind")?,
+                product_title: r.try_get("", "product_title")?,
+                edition_name: r.try_get("", "edition_name")?,
+                unit_price_minor: r.try_get("", "unit_price_minor")?,
+                quantity: r.try_get("", "quantity")?,
+            })
+        })
+        .collect()
+}
+
+/// One step of an order's timeline.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub step: String,
+    pub participant: String,
+    pub detail: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn timeline(state: &AppState, order: Uuid) -> ApiResult<Vec<Step>> {
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT step, participant, detail, occurred_at FROM ordering.order_step WHERE order_id = $1 \
+             ORDER BY occurred_at, id",
+            [order.into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Step {
+                step: r.try_get("", "step")?,
+                participant: r.try_get("", "participant")?,
+                detail: r.try_get("", "detail")?,
+                at: r.try_get("", "occurred_at")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,210 @@
+//! Billing: wallets, the append-only ledger, top-ups and the payment provider's rules.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::messaging::Message;
+use crate::money::Currency;
+use crate::ordering::OrderLine;
+
+/// Smallest top-up, minor units (5.00).
+pub const DEFAULT_MIN_TOP_UP: i64 = 500;
+/// Largest top-up, minor units (500.00).
+pub const DEFAULT_MAX_TOP_UP: i64 = 50_000;
+
+/// Why a payment was declined (the wire reason is `as_str`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeclineReason {
+    InsufficientFunds,
+    WalletFrozen,
+    CurrencyMismatch,
+}
+
+impl DeclineReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeclineReason::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            DeclineReason::WalletFrozen => "WALLET_FROZEN",
+            DeclineReason::CurrencyMismatch => "CURRENCY_MISMATCH",
+        }
+    }
+}
+
+/// The kinds of ledger entries. Each happens at most once per reference (order or top-up):
+/// `UNIQUE (kind, reference)` in the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// Money in from a top-up (reference: the top-up).
+    Credit,
+    /// Money out for an order (reference: the order).
+    Debit,
+    /// Money back for a cancelled order (reference: the order).
+    Refund,
+}
+
+impl EntryKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Credit => "credit",
+            EntryKind::Debit => "debit",
+            EntryKind::Refund => "refund",
+        }
+    }
+}
+
+/// `cmd.billing.top_up`. The top-up id is derived from (account, idempotency key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUp {
+    pub top_up_id: Uuid,
+    pub account_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    /// A payment method token of the provider (for the sandbox: a test card number).
+    pub payment_method: String,
+}
+
+impl Message for TopUp {
+    const TYPE: &'static str = "billing.top_up";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        "cmd.billing.top_up".to_owned()
+    }
+}
+
+/// `evt.billing.payment_captured.<order>`: the wallet was debited. Carries the lines, so that
+/// library grants without reading another context's tables.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCaptured {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+}
+
+impl Message for PaymentCaptured {
+    const TYPE: &'static str = "billing.payment_captured";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.billing.payment_captured.{}", self.order_id)
+    }
+}
+
+/// `evt.billing.payment_declined.<order>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDeclined {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub reason: DeclineReason,
+}
+
+impl Message for PaymentDeclined {
+    const TYPE: &'static str = "billing.payment_declined";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.billing.payment_declined.{}", self.order_id)
+    }
+}
+
+/// `evt.billing.wallet_credited.<account>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletCredited {
+    pub top_up_id: Uuid,
+    pub account_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub balance_minor: i64,
+}
+
+impl Message for WalletCredited {
+    const TYPE: &'static str = "billing.wallet_credited";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.billing.wallet_credited.{}", self.account_id)
+    }
+}
+
+/// `evt.billing.top_up_declined.<account>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpDeclined {
+    pub top_up_id: Uuid,
+    pub account_id: Uuid,
+    pub amount_minor: i64,
+    pub reason: String,
+}
+
+impl Message for TopUpDeclined {
+    const TYPE: &'static str = "billing.top_up_declined";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.billing.top_up_declined.{}", self.account_id)
+    }
+}
+
+/// Test cards of the sandbox payment provider (the numbers people know from card sandboxes).
+pub mod sandbox {
+    /// Approves.
+    pub const CARD_APPROVE: &str = "4242424242424242";
+    /// Declines (`card_declined`).
+    pub const CARD_DECLINE: &str = "4000000000000002";
+    /// Fails with a transient processing error on the first two attempts of a top-up, then
+    /// approves: shows the retry with backoff.
+    pub const CARD_TRANSIENT: &str = "4000000000000119";
+    /// How many attempts of a top-up with [`CARD_TRANSIENT`] fail.
+    pub const TRANSIENT_FAILURES: u32 = 2;
+
+    /// What the sandbox answers for `card` at attempt `attempt` (1-based).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Outcome {
+        Approved,
+        Declined(&'static str),
+        Transient,
+    }
+
+    pub fn outcome(card: &str, attempt: u32) -> Outcome {
+        let digits: String = card.chars().filter(char::is_ascii_digit).collect();
+        match digits.as_str() {
+            CARD_APPROVE => Outcome::Approved,
+            CARD_DECLINE => Outcome::Declined("CARD_DECLINED"),
+            CARD_TRANSIENT if attempt <= TRANSIENT_FAILURES => Outcome::Transient,
+            CARD_TRANSIENT => Outcome::Approved,
+            _ => Outcome::Declined("UNKNOWN_CARD"),
+        }
+    }
+}
+
+/// Whether a top-up amount is within the store's limits.
+pub fn check_top_up(amount_minor: i64, min: i64, max: i64) -> bool {
+    (min..=max).contains(&amount_minor)
+}
+
+/// The last four digits of a payment method, for logs and the ledger (never the whole number).
+pub fn last4(payment_method: &str) -> String {
+    let digits: Vec<char> = payment_method
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits[digits.len().saturating_sub(4)..].iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sandbox::*;
+    use super::*;
+
+    #[test]
+    fn sandbox_cards() {
+        assert_eq!(outcome(CARD_APPROVE, 1), Outcome::Approved);
+        assert_eq!(outcome("4242 4242 4242 4242", 1), Outcome::Approved);
+        assert_eq!(outcome(CARD_DECLINE, 1), Outcome::Declined("CARD_DECLINED"));
+        assert_eq!(outcome(CARD_TRANSIENT, 1), Outcome::Transient);
+        assert_eq!(outcome(CARD_TRANSIENT, 2), Outcome::Transient);
+        assert_eq!(outcome(CARD_TRANSIENT, 3), Outcome::Approved);
+        assert_eq!(last4(CARD_APPROVE), "4242");
+        assert_eq!(last4("12"), "12");
+        assert!(check_top_up(500, 500, 50_000));
+        assert!(!check_top_up(499, 500, 50_000));
+        assert!(!check_top_up(50_001, 500, 50_000));
+    }
+}

@@ -1,0 +1,279 @@
+//! Billing: debits wallets for placed orders and credits them for top-ups.
+//!
+//! The balance lives in `billing.wallet` and changes only in the transaction that appends the
+//! matching ledger entry; `UNIQUE (kind, reference)` makes each debit or credit happen at most
+//! once per order or top-up, and `CHECK (balance_minor >= 0)` keeps it from ever going
+//! negative. After a commit the derived `balance:{account}` in Redis is refreshed (best effort;
+//! the api rebuilds it from the wallet on a miss).
+
+use anyhow::anyhow;
+use domain::billing::{
+    DeclineReason, EntryKind, PaymentCaptured, PaymentDeclined, TopUp, TopUpDeclined,
+    WalletCredited,
+};
+use domain::messaging::Message;
+use domain::ordering::OrderPlaced;
+use fred::interfaces::LuaInterface;
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use crate::consumer::{Failure, Incoming};
+use crate::outbox::{Tx, stmt};
+use crate::provider::{Charge, ChargeOutcome};
+use crate::runtime::{Participant, Runtime};
+
+const ME: Participant = Participant::Billing;
+
+pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
+    match msg.kind() {
+        OrderPlaced::TYPE => debit(rt, msg, msg.data()?).await,
+        TopUp::TYPE => top_up(rt, msg, msg.data()?).await,
+        other => Err(Failure::Poison(format!(
+            "billing does not handle `{other}`"
+        ))),
+    }
+}
+
+async fn ensure_wallet(tx: &Tx, rt: &Runtime, account: Uuid) -> Result<(), Failure> {
+    tx.txn
+        .execute_raw(stmt(
+            "INSERT INTO billing.wallet (account_id, currency) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [
+                account.into(),
+                rt.settings.currency.as_str().to_owned().into(),
+            ],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Moves `amount` (signed) into the wallet and appends the ledger entry; `None` when the
+/// wallet refuses (frozen, or the balance would go negative).
+async fn post(
+    tx: &Tx,
+    account: Uuid,
+    kind: EntryKind,
+    reference: Uuid,
+    amount: i64,
+) -> Result<Option<(i64, i64)>, Failure> {
+    let row = tx
+        .txn
+        .query_one_raw(stmt(
+            "UPDATE billing.wallet SET balance_minor = balance_minor + $2, version = version + 1, updated_at = now() \
+             WHERE account_id = $1 AND NOT frozen AND balance_minor + $2 >= 0 RETURNING balance_minor, version",
+            [account.into(), amount.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let balance: i64 = row.try_get("", "balance_minor")?;
+    let version: i64 = row.try_get("", "version")?;
+    tx.txn
+        .execute_raw(stmt(
+            "INSERT INTO billing.ledger_entry (id, account_id, kind, reference, amount_minor, balance_after, version) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            [
+                domain::id::new_id().into(),
+                account.into(),
+                kind.as_str().to_owned().into(),
+                reference.into(),
+                amount.into(),
+                balance.into(),
+                version.into(),
+            ],
+        ))
+        .await?;
+    Ok(Some((balance, version)))
+}
+
+async fn already_posted(tx: &Tx, kind: EntryKind, reference: Uuid) -> Result<bool, Failure> {
+    Ok(tx
+        .txn
+        .query_one_raw(stmt(
+            "SELECT 1 AS one FROM billing.ledger_entry WHERE kind = $1 AND reference = $2",
+            [kind.as_str().to_owned().into(), reference.into()],
+        ))
+        .await?
+        .is_some())
+}
+
+/// Refreshes `balance:{account}` (never overwriting a newer version).
+pub async fn cache_balance(rt: &Runtime, account: Uuid, balance: i64, version: i64) {
+    let key = domain::keys::balance(&rt.redis_ns, account);
+    let res: Result<i64, _> = rt
+        .redis
+        .eval(
+            domain::keys::SET_BALANCE_LUA,
+            vec![key],
+            vec![
+                balance.to_string(),
+                version.to_string(),
+                domain::keys::BALANCE_TTL_SECS.to_string(),
+            ],
+        )
+        .await;
+    if let Err(e) = res {
+        tracing::warn!(error = %e, "could not refresh the cached balance");
+    }
+}
+
+#[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
+async fn debit(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Failure> {
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    if ev.needs_shipping {
+        // Physical orders are debited on `StockReserved` (fulfillment, a later issue).
+        return tx.commit(rt).await;
+    }
+    if already_posted(&tx, EntryKind::Debit, ev.order_id).await? {
+        return tx.commit(rt).await;
+    }
+    ensure_wallet(&tx, rt, ev.account_id).await?;
+    let declined = |reason| PaymentDeclined {
+        order_id: ev.order_id,
+        account_id: ev.account_id,
+        reason,
+    };
+    if ev.currency != rt.settings.currency {
+        tx.emit(declined(DeclineReason::CurrencyMismatch), msg)?;
+        return tx.commit(rt).await;
+    }
+    let posted = post(
+        &tx,
+        ev.account_id,
+        EntryKind::Debit,
+        ev.order_id,
+        -ev.total_minor,
+    )
+    .await?;
+    match posted {
+        Some((balance, version)) => {
+            tx.emit(
+                PaymentCaptured {
+                    order_id: ev.order_id,
+                    account_id: ev.account_id,
+                    amount_minor: ev.total_minor,
+                    currency: ev.currency,
+                    lines: ev.lines,
+                },
+                msg,
+            )?;
+            tx.commit(rt).await?;
+            tracing::info!(amount_minor = ev.total_minor, "payment captured");
+            cache_balance(rt, ev.account_id, balance, version).await;
+            Ok(())
+        }
+        None => {
+            let frozen = tx
+                .txn
+                .query_one_raw(stmt(
+                    "SELECT frozen FROM billing.wallet WHERE account_id = $1",
+                    [ev.account_id.into()],
+                ))
+                .await?
+                .map(|r| r.try_get::<bool>("", "frozen"))
+                .transpose()?
+                .unwrap_or(false);
+            let reason = if frozen {
+                DeclineReason::WalletFrozen
+            } else {
+                DeclineReason::InsufficientFunds
+            };
+            tracing::info!(reason = reason.as_str(), "payment declined");
+            tx.emit(declined(reason), msg)?;
+            tx.commit(rt).await
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(top_up.id = %cmd.top_up_id))]
+async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure> {
+    if cmd.amount_minor <= 0 {
+        return Err(Failure::Poison("a top-up must be positive".into()));
+    }
+    // The provider is called outside the transaction (it may be slow); it is idempotent by
+    // the top-up id, so a redelivery that calls it again charges nothing twice.
+    let charge = Charge {
+        top_up_id: cmd.top_up_id,
+        amount_minor: cmd.amount_minor,
+        currency: cmd.currency.as_str().to_owned(),
+        payment_method: cmd.payment_method.clone(),
+    };
+    let outcome = rt
+        .provider
+        .charge(&charge)
+        .await
+        .map_err(|e| Failure::Transient(anyhow!(e)))?;
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    let (status, reason) = match &outcome {
+        ChargeOutcome::Approved => ("CREDITED", None),
+        ChargeOutcome::Declined(r) => ("DECLINED", Some(r.clone())),
+    };
+    let recorded = tx
+        .txn
+        .execute_raw(stmt(
+            "INSERT INTO billing.top_up (id, account_id, amount_minor, currency, card_last4, status, reason) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (id) DO NOTHING",
+            [
+                cmd.top_up_id.into(),
+                cmd.account_id.into(),
+                cmd.amount_minor.into(),
+                cmd.currency.as_str().to_owned().into(),
+                domain::billing::last4(&cmd.payment_method).into(),
+                status.to_owned().into(),
+                reason.clone().into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    if recorded == 0 {
+        // The same top-up sent again (another message id): already settled.
+        return tx.commit(rt).await;
+    }
+    match outcome {
+        ChargeOutcome::Approved => {
+            ensure_wallet(&tx, rt, cmd.account_id).await?;
+            let Some((balance, version)) = post(
+                &tx,
+                cmd.account_id,
+                EntryKind::Credit,
+                cmd.top_up_id,
+                cmd.amount_minor,
+            )
+            .await?
+            else {
+                return Err(Failure::Transient(anyhow!("the wallet is frozen")));
+            };
+            tx.emit(
+                WalletCredited {
+                    top_up_id: cmd.top_up_id,
+                    account_id: cmd.account_id,
+                    amount_minor: cmd.amount_minor,
+                    currency: cmd.currency,
+                    balance_minor: balance,
+                },
+                msg,
+            )?;
+            tx.commit(rt).await?;
+            tracing::info!(amount_minor = cmd.amount_minor, "wallet credited");
+            cache_balance(rt, cmd.account_id, balance, version).await;
+            Ok(())
+        }
+        ChargeOutcome::Declined(reason) => {
+            tx.emit(
+                TopUpDeclined {
+                    top_up_id: cmd.top_up_id,
+                    account_id: cmd.account_id,
+                    amount_minor: cmd.amount_minor,
+                    reason,
+                },
+                msg,
+            )?;
+            tx.commit(rt).await
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The saga participants of the store (DESIGN §3–§4): ordering, billing, fulfillment, library
+//! and notification. Each is a set of durable JetStream pull consumers writing only its own
+//! context's schema, plus a relay publishing its outbox.
+//!
+//! Module map: [`runtime`] (what every participant shares, the settings), [`consumer`] (the
+//! consume loop: inbox, retries with backoff, dead letters), [`outbox`] (the transaction a
+//! handler works in and the relay), [`provider`] (the payment provider port and its sandbox),
+//! and one module per participant with only the handlers of what that context reacts to.
+
+pub mod billing;
+pub mod consumer;
+pub mod fulfillment;
+pub mod health;
+pub mod library;
+pub mod notification;
+pub mod ordering;
+pub mod outbox;
+pub mod provider;
+pub mod runtime;
+
+pub use consumer::Failure;
+pub use runtime::{Participant, Runtime, Settings};
+
+/// Runs `participants` until `shutdown` resolves: their consumers and outbox relays.
+pub async fn run(
+    rt: Runtime,
+    participants: &[Participant],
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for &p in participants {
+        let consumers = consumer::start(&rt, p).await?;
+        for c in consumers {
+            tasks.spawn(c);
+        }
+        tasks.spawn(outbox::relay(rt.clone(), p));
+        tracing::info!(participant = p.name(), "participant started");
+    }
+    tokio::select! {
+        () = shutdown => {
+            tasks.abort_all();
+            Ok(())
+        }
+        Some(res) = tasks.join_next() => {
+            tasks.abort_all();
+            match res {
+                Ok(Ok(())) => anyhow::bail!("a participant task ended"),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(anyhow::anyhow!("a participant task failed: {e}")),
+            }
+        }
+    }
+}
+
+/// Spawns `participants` on the current runtime (tests, benchmarks); dropping or aborting the
+/// handle stops them.
+pub fn spawn(rt: Runtime, participants: Vec<Participant>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = run(rt, &participants, std::future::pending()).await {
+            tracing::error!(error = %format!("{e:#}"), "participants stopped");
+        }
+    })
+}

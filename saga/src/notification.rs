@@ -1,0 +1,177 @@
+//! Notification: one notification per meaningful event, for the buyer and (for a sale) each
+//! publisher. The unread counter `notif:unread:{account}` in Redis is dropped after each
+//! change and rebuilt from the table by the api on its next read.
+
+use domain::billing::{TopUpDeclined, WalletCredited};
+use domain::messaging::Message;
+use domain::money::Money;
+use domain::notification::{MarkRead, NotificationCreated, NotificationKind};
+use domain::ordering::{OrderCancelled, OrderCompleted};
+use fred::interfaces::KeysInterface;
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use crate::consumer::{Failure, Incoming};
+use crate::outbox::{Tx, stmt};
+use crate::runtime::{Participant, Runtime};
+
+const ME: Participant = Participant::Notification;
+
+struct Note {
+    account: Uuid,
+    kind: NotificationKind,
+    title: String,
+    body: String,
+    order: Option<Uuid>,
+}
+
+pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
+    let notes = match msg.kind() {
+        OrderCompleted::TYPE => {
+            let ev: OrderCompleted = msg.data()?;
+            let total = Money {
+                minor: ev.total_minor,
+                currency: ev.currency,
+            };
+            let mut notes = vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::OrderCompleted,
+                title: "Your order is complete".into(),
+                body: format!(
+                    "{} item(s) for {} are in your library.",
+                    ev.lines.len(),
+                    total.format()
+                ),
+                order: Some(ev.order_id),
+            }];
+            let mut publishers: Vec<Uuid> = ev.lines.iter().map(|l| l.publisher_id).collect();
+            publishers.sort();
+            publishers.dedup();
+            for publisher in publishers {
+                let sold: Vec<String> = ev
+                    .lines
+                    .iter()
+                    .filter(|l| l.publisher_id == publisher)
+                    .map(|l| format!("{} ({})", l.product_title, l.edition_name))
+                    .collect();
+                notes.push(Note {
+                    account: publisher,
+                    kind: NotificationKind::Sale,
+                    title: "You made a sale".into(),
+                    body: format!("Sold: {}.", sold.join(", ")),
+                    order: Some(ev.order_id),
+                });
+            }
+            notes
+        }
+        OrderCancelled::TYPE => {
+            let ev: OrderCancelled = msg.data()?;
+            vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::OrderCancelled,
+                title: "Your order was cancelled".into(),
+                body: match ev.reason.as_str() {
+                    "INSUFFICIENT_FUNDS" => {
+                        "Your wallet balance did not cover the order; nothing was charged.".into()
+                    }
+                    "WALLET_FROZEN" => "Your wallet is frozen; nothing was charged.".into(),
+                    other => format!("Reason: {other}. Nothing was charged."),
+                },
+                order: Some(ev.order_id),
+            }]
+        }
+        WalletCredited::TYPE => {
+            let ev: WalletCredited = msg.data()?;
+            let amount = Money {
+                minor: ev.amount_minor,
+                currency: ev.currency,
+            };
+            vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::WalletCredited,
+                title: "Wallet topped up".into(),
+                body: format!("{} was added to your wallet.", amount.format()),
+                order: None,
+            }]
+        }
+        TopUpDeclined::TYPE => {
+            let ev: TopUpDeclined = msg.data()?;
+            vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::TopUpDeclined,
+                title: "Top-up declined".into(),
+                body: format!("The payment was declined ({}).", ev.reason),
+                order: None,
+            }]
+        }
+        MarkRead::TYPE => return mark_read(rt, msg, msg.data()?).await,
+        other => {
+            return Err(Failure::Poison(format!(
+                "notification does not handle `{other}`"
+            )));
+        }
+    };
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    let accounts: Vec<Uuid> = notes.iter().map(|n| n.account).collect();
+    for n in notes {
+        let id = domain::id::new_id();
+        tx.txn
+            .execute_raw(stmt(
+                "INSERT INTO notification.notification (id, account_id, kind, title, body, order_id) \
+                 VALUES ($1,$2,$3,$4,$5,$6)",
+                [
+                    id.into(),
+                    n.account.into(),
+                    n.kind.as_str().to_owned().into(),
+                    n.title.clone().into(),
+                    n.body.clone().into(),
+                    n.order.into(),
+                ],
+            ))
+            .await?;
+        tx.emit(
+            NotificationCreated {
+                notification_id: id,
+                account_id: n.account,
+                kind: n.kind,
+                title: n.title,
+                body: n.body,
+                order_id: n.order,
+            },
+            msg,
+        )?;
+    }
+    tx.commit(rt).await?;
+    forget_unread(rt, &accounts).await;
+    Ok(())
+}
+
+async fn mark_read(rt: &Runtime, msg: &Incoming, cmd: MarkRead) -> Result<(), Failure> {
+    let Some(tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    tx.txn
+        .execute_raw(stmt(
+            "UPDATE notification.notification SET read_at = now() \
+             WHERE account_id = $1 AND read_at IS NULL AND created_at <= $2",
+            [cmd.account_id.into(), cmd.up_to.into()],
+        ))
+        .await?;
+    tx.commit(rt).await?;
+    forget_unread(rt, &[cmd.account_id]).await;
+    Ok(())
+}
+
+/// Drops the derived unread counters; the api rebuilds them from the table.
+async fn forget_unread(rt: &Runtime, accounts: &[Uuid]) {
+    let keys: Vec<String> = accounts
+        .iter()
+        .map(|a| domain::keys::unread(&rt.redis_ns, *a))
+        .collect();
+    let res: Result<i64, _> = rt.redis.del(keys).await;
+    if let Err(e) = res {
+        tracing::warn!(error = %e, "could not drop the unread counters");
+    }
+}

@@ -1,0 +1,232 @@
+//! The transaction a handler works in, and the relay that publishes the outbox.
+//!
+//! [`Tx::begin`] opens a transaction and records the message in the participant's inbox
+//! (`INSERT … ON CONFLICT DO NOTHING`): if the id is already there the message was handled and
+//! the handler does nothing. The handler changes state in the transaction and queues events
+//! with [`Tx::emit`]; [`Tx::commit`] writes them to the outbox and commits, all at once.
+//!
+//! The relay publishes unpublished outbox rows with `Nats-Msg-Id` = the event id and marks them
+//! published after JetStream's ack. It starts from the table, so it survives restarts; a crash
+//! between the publish and the mark publishes again, which JetStream's duplicate window and the
+//! receivers' inboxes make harmless. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
+//! replicas of a participant share the work.
+
+use std::time::Duration;
+
+use domain::bus::RawMessage;
+use domain::messaging::{Envelope, Message};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
+};
+use uuid::Uuid;
+
+use crate::consumer::{Failure, Incoming};
+use crate::runtime::{Participant, Runtime};
+
+/// An event waiting in a transaction for its outbox row.
+struct Pending {
+    id: Uuid,
+    subject: String,
+    kind: String,
+    correlation_id: Uuid,
+    trace: String,
+    payload: serde_json::Value,
+}
+
+/// A handler's transaction: inbox row written, outbox rows queued.
+pub struct Tx {
+    pub txn: DatabaseTransaction,
+    participant: Participant,
+    pending: Vec<Pending>,
+    replay_of: Option<Uuid>,
+}
+
+/// Shorthand for a raw statement.
+pub fn stmt(sql: impl Into<String>, values: impl IntoIterator<Item = Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+impl Tx {
+    /// Opens the transaction of `msg`; `None` when the inbox already has it (then the replay
+    /// marker, if any, is still set).
+    pub async fn begin(
+        rt: &Runtime,
+        p: Participant,
+        msg: &Incoming,
+    ) -> Result<Option<Tx>, Failure> {
+        let txn = rt.db.begin().await?;
+        let inserted = txn
+            .execute_raw(stmt(
+                format!(
+                    "INSERT INTO {}.inbox (message_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    p.name()
+                ),
+                [msg.envelope.id.into(), msg.kind().to_owned().into()],
+            ))
+            .await?
+            .rows_affected();
+        let tx = Tx {
+            txn,
+            participant: p,
+            pending: Vec::new(),
+            replay_of: msg.replay_of,
+        };
+        if inserted == 0 {
+            tracing::info!("already handled; nothing to do");
+            tx.mark_replayed().await?;
+            tx.txn.commit().await?;
+            return Ok(None);
+        }
+        Ok(Some(tx))
+    }
+
+    async fn mark_replayed(&self) -> Result<(), Failure> {
+        if let Some(id) = self.replay_of {
+            self.txn
+                .execute_raw(stmt(
+                    format!(
+                        "UPDATE {}.dead_letter SET replayed_at = coalesce(replayed_at, now()) WHERE id = $1",
+                        self.participant.name()
+                    ),
+                    [id.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues `data` as an event caused by `cause` (same correlation, the trace continued).
+    pub fn emit<T: Message>(&mut self, data: T, cause: &Incoming) -> Result<(), Failure> {
+        let mut env = Envelope::new(data, cause.envelope.correlation_id, cause.envelope.actor);
+        env.causation_id = Some(cause.envelope.id);
+        let trace = domain::bus::child_traceparent(cause.trace.as_deref());
+        env.trace = Some(trace.clone());
+        let payload = serde_json::to_value(&env)
+            .map_err(|e| Failure::Poison(format!("encoding {}: {e}", T::TYPE)))?;
+        self.pending.push(Pending {
+            id: env.id,
+            subject: env.subject(),
+            kind: env.kind,
+            correlation_id: env.correlation_id,
+            trace,
+            payload,
+        });
+        Ok(())
+    }
+
+    /// Writes the outbox rows, marks a replayed dead letter, commits, and wakes the relay.
+    pub async fn commit(self, rt: &Runtime) -> Result<(), Failure> {
+        let name = self.participant.name();
+        for ev in &self.pending {
+            self.txn
+                .execute_raw(stmt(
+                    format!(
+                        "INSERT INTO {name}.outbox (id, subject, kind, correlation_id, trace, payload) \
+                         VALUES ($1, $2, $3, $4, $5, $6)"
+                    ),
+                    [
+                        ev.id.into(),
+                        ev.subject.clone().into(),
+                        ev.kind.clone().into(),
+                        ev.correlation_id.into(),
+                        ev.trace.clone().into(),
+                        ev.payload.clone().into(),
+                    ],
+                ))
+                .await?;
+        }
+        self.mark_replayed().await?;
+        let wake = !self.pending.is_empty();
+        self.txn.commit().await?;
+        if wake {
+            rt.wake_relay(self.participant);
+        }
+        Ok(())
+    }
+}
+
+/// Publishes the outbox of `p` forever: at once when woken, otherwise every second.
+pub async fn relay(rt: Runtime, p: Participant) -> anyhow::Result<()> {
+    loop {
+        match publish_batch(&rt, p).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(participant = p.name(), error = %format!("{e:#}"), "outbox relay failed; retrying");
+            }
+        }
+        tokio::select! {
+            () = rt.relay_waker(p).notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Publishes up to 200 unpublished rows; returns how many.
+pub async fn publish_batch(rt: &Runtime, p: Participant) -> anyhow::Result<usize> {
+    let name = p.name();
+    let txn = rt.db.begin().await?;
+    let rows = txn
+        .query_all_raw(stmt(
+            format!(
+                "SELECT id, subject, kind, correlation_id, trace, payload::text AS payload FROM {name}.outbox \
+                 WHERE published_at IS NULL ORDER BY created_at LIMIT 200 FOR UPDATE SKIP LOCKED"
+            ),
+            [],
+        ))
+        .await?;
+    if rows.is_empty() {
+        txn.commit().await?;
+        return Ok(0);
+    }
+    struct Row {
+        id: Uuid,
+        subject: String,
+        kind: String,
+        correlation: String,
+        trace: Option<String>,
+        payload: String,
+    }
+    let mut batch = Vec::with_capacity(rows.len());
+    for r in rows {
+        batch.push(Row {
+            id: r.try_get("", "id")?,
+            subject: r.try_get("", "subject")?,
+            kind: r.try_get("", "kind")?,
+            correlation: r.try_get::<Uuid>("", "correlation_id")?.to_string(),
+            trace: r.try_get("", "trace")?,
+            payload: r.try_get("", "payload")?,
+        });
+    }
+    let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();
+    let publishes = batch.iter().zip(&ids).map(|(r, id)| {
+        rt.bus.publish_raw(RawMessage {
+            subject: &r.subject,
+            msg_id: id,
+            kind: &r.kind,
+            correlation_id: Some(&r.correlation),
+            trace: r.trace.as_deref(),
+            replay_of: None,
+            payload: r.payload.clone().into_bytes(),
+        })
+    });
+    let results = futures::future::join_all(publishes).await;
+    let published: Vec<Uuid> = batch
+        .iter()
+        .zip(&results)
+        .filter(|(_, res)| res.is_ok())
+        .map(|(r, _)| r.id)
+        .collect();
+    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+        tracing::warn!(participant = name, error = %e, "some outbox rows were not published");
+    }
+    if !published.is_empty() {
+        txn.execute_raw(stmt(
+            format!("UPDATE {name}.outbox SET published_at = now() WHERE id = ANY($1)"),
+            [published.clone().into()],
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(published.len())
+}

@@ -1,0 +1,156 @@
+//! What every participant shares: database, bus, Redis, the payment provider, the settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use domain::bus::Bus;
+use domain::money::Currency;
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+
+use crate::provider::PaymentProvider;
+
+/// The participants (one per context that reacts to messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Participant {
+    Ordering,
+    Billing,
+    Fulfillment,
+    Library,
+    Notification,
+}
+
+impl Participant {
+    pub const ALL: [Participant; 5] = [
+        Participant::Ordering,
+        Participant::Billing,
+        Participant::Fulfillment,
+        Participant::Library,
+        Participant::Notification,
+    ];
+
+    /// The context's name: its schema, its durable consumers' prefix.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Participant::Ordering => "ordering",
+            Participant::Billing => "billing",
+            Participant::Fulfillment => "fulfillment",
+            Participant::Library => "library",
+            Participant::Notification => "notification",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Participant> {
+        Participant::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Participant::Ordering => 0,
+            Participant::Billing => 1,
+            Participant::Fulfillment => 2,
+            Participant::Library => 3,
+            Participant::Notification => 4,
+        }
+    }
+
+    /// The subject an admin's replay of one of this participant's dead letters goes to.
+    pub fn replay_subject(self) -> String {
+        format!("cmd.{}.replay", self.name())
+    }
+}
+
+/// Tunables of the consumers (environment variables of `saga run`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Deliveries of one message before it goes to the dead letters.
+    pub max_deliver: i64,
+    /// Delay before the first redelivery after a transient failure; doubled each time.
+    pub retry_base: Duration,
+    /// Longest delay between redeliveries.
+    pub retry_max: Duration,
+    /// How long JetStream waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Messages one consumer handles at once.
+    pub concurrency: usize,
+    /// The store's currency (wallets are in it).
+    pub currency: Currency,
+    /// Replicas of the streams, when this process creates them.
+    pub stream_replicas: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            max_deliver: 10,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(60),
+            ack_wait: Duration::from_secs(30),
+            concurrency: 16,
+            currency: Currency::EUR,
+            stream_replicas: 1,
+        }
+    }
+}
+
+impl Settings {
+    /// The delay before delivery number `delivered + 1`: exponential, capped.
+    pub fn backoff(&self, delivered: i64) -> Duration {
+        let exp = u32::try_from(delivered.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+        self.retry_base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.retry_max)
+    }
+}
+
+/// Cheap to clone: every field is a handle.
+#[derive(Clone)]
+pub struct Runtime {
+    pub db: DatabaseConnection,
+    pub bus: Bus,
+    pub redis: fred::prelude::Pool,
+    /// Prefix of every Redis key (`REDIS_NAMESPACE`).
+    pub redis_ns: String,
+    pub provider: Arc<dyn PaymentProvider>,
+    pub settings: Arc<Settings>,
+    relay_wakers: Arc<[Notify; 5]>,
+}
+
+impl Runtime {
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Bus,
+        redis: fred::prelude::Pool,
+        redis_ns: String,
+        provider: Arc<dyn PaymentProvider>,
+        settings: Settings,
+    ) -> Runtime {
+        Runtime {
+            db,
+            bus,
+            redis,
+            redis_ns,
+            provider,
+            settings: Arc::new(settings),
+            relay_wakers: Arc::new(std::array::from_fn(|_| Notify::new())),
+        }
+    }
+
+    /// Tells the relay of `p` that its outbox has new rows.
+    pub fn wake_relay(&self, p: Participant) {
+        self.relay_wakers[p.index()].notify_one();
+    }
+
+    pub(crate) fn relay_waker(&self, p: Participant) -> &Notify {
+        &self.relay_wakers[p.index()]
+    }
+
+    /// Creates (or updates) the streams.
+    pub async fn ensure_streams(&self) -> anyhow::Result<()> {
+        self.bus
+            .ensure_streams(self.settings.stream_replicas)
+            .await
+            .context("creating the JetStream streams")
+    }
+}
