@@ -47,6 +47,9 @@ pub enum ApiError {
     /// `CONFLICT`: e.g. an e-mail address that is already registered.
     #[error("{0}")]
     Conflict(String),
+    /// `OUT_OF_STOCK`: a physical edition has not enough stock (as far as the read side knows).
+    #[error("{0}")]
+    OutOfStock(String),
     /// `RATE_LIMITED`, with `extensions.retryAfterSeconds`.
     #[error("too many attempts; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -78,6 +81,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::OutOfStock(_) => ErrorCode::OutOfStock,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Db(_) | ApiError::Redis(_) | ApiError::Bus(_) | ApiError::Internal(_) => {
                 ErrorCode::InternalServerError

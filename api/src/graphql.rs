@@ -4,6 +4,7 @@ pub mod billing;
 pub mod catalog;
 pub mod deadletter;
 pub mod error;
+pub mod fulfillment;
 pub mod guard;
 pub mod identity;
 pub mod library;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod deadletter;
 pub mod error;
+pub mod fulfillment;
 pub mod graphql;
 pub mod http;
 pub mod idempotency;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use domain::catalog::entity::{edition, product};
 use domain::catalog::{EditionKind, ProductStatus};
+use domain::fulfillment::ShippingAddress;
 use domain::messaging::Envelope;
 use domain::ordering::{LineError, OrderLine, PlaceOrder, check_lines};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, Value};
@@ -40,6 +41,7 @@ pub async fn place_order(
     state: &AppState,
     me: &Principal,
     lines: &[LineInput],
+    address: Option<ShippingAddress>,
     key: &str,
 ) -> ApiResult<Uuid> {
     idempotency::check_key(key)?;
@@ -50,7 +52,15 @@ pub async fn place_order(
         .iter()
         .map(|l| format!("{}x{}", l.edition_id, l.quantity))
         .collect();
-    let input_hash = idempotency::hash(&["placeOrder", &canonical.join(",")]);
+    let joined = canonical.join(",");
+    // Digital orders hash as before addresses existed (stored records stay valid).
+    let address_json = address
+        .as_ref()
+        .map(|a| serde_json::to_string(a).unwrap_or_default());
+    let input_hash = match &address_json {
+        Some(a) => idempotency::hash(&["placeOrder", &joined, a]),
+        None => idempotency::hash(&["placeOrder", &joined]),
+    };
     if let Some(id) = idempotency::lookup(state, me.id, key, &input_hash).await? {
         return Ok(id);
     }
@@ -114,16 +124,45 @@ pub async fn place_order(
         });
     }
     check_lines(&shape).map_err(line_error)?;
-    if snapshot.iter().any(OrderLine::is_physical) {
+    let physical: Vec<&OrderLine> = snapshot.iter().filter(|l| l.is_physical()).collect();
+    match (physical.is_empty(), address.is_some()) {
+        (false, false) => {
+            return Err(ApiError::BadInput {
+                field: "shippingAddress",
+                message: "an order with physical editions needs a shipping address".into(),
+            });
+        }
+        (true, true) => {
+            return Err(ApiError::BadInput {
+                field: "shippingAddress",
+                message: "only orders with physical editions take a shipping address".into(),
+            });
+        }
+        _ => {}
+    }
+    if physical
+        .iter()
+        .any(|l| l.publisher_id != physical[0].publisher_id)
+    {
         return Err(ApiError::BadInput {
             field: "lines",
-            message: "physical editions cannot be ordered yet (shipping arrives in a later \
-                      release); order digital editions only"
+            message: "the physical editions of one order must come from one publisher (they \
+                      ship in one parcel); order the others separately"
                 .into(),
         });
     }
+    if let Some(short) = short_of_stock(state, &physical).await? {
+        return Err(ApiError::OutOfStock(format!(
+            "“{}” ({}) is out of stock",
+            short.product_title, short.edition_name
+        )));
+    }
     let owned = owned_products(state, me.id, &product_ids).await?;
-    if let Some(p) = snapshot.iter().find(|l| owned.contains(&l.product_id)) {
+    // A boxed copy may be bought again; a digital product only once.
+    if let Some(p) = snapshot
+        .iter()
+        .find(|l| !l.is_physical() && owned.contains(&l.product_id))
+    {
         return Err(ApiError::Conflict(format!(
             "you already own “{}”",
             p.product_title
@@ -143,6 +182,7 @@ pub async fn place_order(
             idempotency_key: key.to_owned(),
             currency: state.config.currency,
             lines: snapshot,
+            shipping_address: address,
         },
         order_id,
         Some(me.id),
@@ -158,6 +198,37 @@ pub async fn place_order(
     }
     tracing::info!(order.id = %order_id, "order placed");
     Ok(order_id)
+}
+
+/// The first physical line the read side already knows cannot be served (no inventory row, or
+/// fewer copies available than asked). Fulfillment decides for good when it reserves.
+async fn short_of_stock<'a>(
+    state: &AppState,
+    physical: &[&'a OrderLine],
+) -> ApiResult<Option<&'a OrderLine>> {
+    if physical.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<Uuid> = physical.iter().map(|l| l.edition_id).collect();
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT edition_id, on_hand - reserved AS available FROM fulfillment.inventory \
+             WHERE edition_id = ANY($1)",
+            [ids.into()],
+        ))
+        .await?;
+    let mut available = HashMap::new();
+    for r in rows {
+        available.insert(
+            r.try_get::<Uuid>("", "edition_id")?,
+            r.try_get::<i32>("", "available")?,
+        );
+    }
+    Ok(physical
+        .iter()
+        .find(|l| available.get(&l.edition_id).copied().unwrap_or(0) < l.quantity)
+        .copied())
 }
 
 /// The (edition, quantity) pairs of an existing order, sorted.

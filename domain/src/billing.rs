@@ -107,6 +107,26 @@ impl Message for PaymentDeclined {
     }
 }
 
+/// `evt.billing.payment_refunded.<order>`: the debit of a cancelled order went back to the
+/// wallet (a `refund` ledger entry, at most one per order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefunded {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    /// Why the order was cancelled, e.g. `CANCELLED_BY_BUYER`.
+    pub reason: String,
+}
+
+impl Message for PaymentRefunded {
+    const TYPE: &'static str = "billing.payment_refunded";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.billing.payment_refunded.{}", self.order_id)
+    }
+}
+
 /// `evt.billing.wallet_credited.<account>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletCredited {

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     Conflict,
     /// The wallet balance does not cover the amount.
     InsufficientFunds,
+    /// A physical edition has not enough stock for the order.
+    OutOfStock,
     /// Too many attempts; try again later.
     RateLimited,
     /// Something failed on our side; details are in the server log, not in the answer.
@@ -33,7 +35,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::BadRequest,
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
@@ -43,6 +45,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::Conflict,
         ErrorCode::InsufficientFunds,
+        ErrorCode::OutOfStock,
         ErrorCode::RateLimited,
         ErrorCode::InternalServerError,
     ];
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            ErrorCode::OutOfStock => "OUT_OF_STOCK",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
         }

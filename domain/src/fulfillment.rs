@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::messaging::Message;
+use crate::money::Currency;
+use crate::ordering::OrderLine;
 
 /// How a stock change applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +38,344 @@ impl Message for AdjustStock {
     }
 }
 
+/// Where the physical lines of an order go. Built only through [`ShippingAddress::parse`],
+/// which trims every field and checks it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingAddress {
+    pub name: String,
+    /// ISO 3166-1 alpha-2, upper case (`DE`, `FR`).
+    pub country: String,
+    /// State, province or county; may be empty where a country has none.
+    pub region: String,
+    pub city: String,
+    pub postal_code: String,
+    pub street: String,
+    /// International format: `+` and 7 to 15 digits (spaces, dashes, dots and parentheses
+    /// allowed between them).
+    pub phone: String,
+}
+
+/// A shipping address field that breaks its rule; `field` is the GraphQL input field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AddressError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn text(field: &'static str, value: &str, min: usize, max: usize) -> Result<String, AddressError> {
+    let v = value.trim();
+    let n = v.chars().count();
+    if n < min || n > max || v.chars().any(char::is_control) {
+        return Err(AddressError {
+            field,
+            message: if min > 0 {
+                format!("{field} must be 1 to {max} characters, without control characters")
+            } else {
+                format!("{field} must be at most {max} characters, without control characters")
+            },
+        });
+    }
+    Ok(v.to_owned())
+}
+
+impl ShippingAddress {
+    /// Checks and normalises each field (the country to upper case, the phone without
+    /// separators).
+    pub fn parse(
+        name: &str,
+        country: &str,
+        region: &str,
+        city: &str,
+        postal_code: &str,
+        street: &str,
+        phone: &str,
+    ) -> Result<ShippingAddress, AddressError> {
+        let country_code = country.trim().to_ascii_uppercase();
+        if country_code.len() != 2 || !country_code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(AddressError {
+                field: "country",
+                message: "country must be a two-letter ISO 3166-1 code, e.g. DE".into(),
+            });
+        }
+        let postal = postal_code.trim();
+        if postal.is_empty()
+            || postal.len() > 12
+            || !postal
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-')
+        {
+            return Err(AddressError {
+                field: "postalCode",
+                message: "postalCode must be 1 to 12 letters, digits, spaces or dashes".into(),
+            });
+        }
+        let raw_phone = phone.trim();
+        let digits: String = raw_phone.chars().filter(char::is_ascii_digit).collect();
+        let separators_only = raw_phone
+            .chars()
+            .skip(1)
+            .all(|c| c.is_ascii_digit() || " -.()".contains(c));
+        if !raw_phone.starts_with('+') || !separators_only || !(7..=15).contains(&digits.len()) {
+            return Err(AddressError {
+                field: "phone",
+                message: "phone must be in international format: + and 7 to 15 digits".into(),
+            });
+        }
+        Ok(ShippingAddress {
+            name: text("name", name, 1, 100)?,
+            country: country_code,
+            region: text("region", region, 0, 100)?,
+            city: text("city", city, 1, 100)?,
+            postal_code: postal.to_ascii_uppercase(),
+            street: text("street", street, 1, 200)?,
+            phone: format!("+{digits}"),
+        })
+    }
+}
+
+/// `evt.fulfillment.stock_reserved.<order>`: every physical line of the order is reserved.
+/// Carries what billing needs to debit the order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockReserved {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub lines: Vec<OrderLine>,
+    pub total_minor: i64,
+    pub currency: Currency,
+}
+
+impl Message for StockReserved {
+    const TYPE: &'static str = "fulfillment.stock_reserved";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.stock_reserved.{}", self.order_id)
+    }
+}
+
+/// `evt.fulfillment.stock_unavailable.<order>`: some physical line could not be reserved;
+/// nothing was reserved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockUnavailable {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    /// The editions short of stock.
+    pub edition_ids: Vec<Uuid>,
+}
+
+impl Message for StockUnavailable {
+    const TYPE: &'static str = "fulfillment.stock_unavailable";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.stock_unavailable.{}", self.order_id)
+    }
+}
+
+/// Longest carrier name and tracking number.
+pub const MAX_TRACKING_LEN: usize = 100;
+
+/// `cmd.fulfillment.ship`: a publisher dispatched the physical lines of an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipOrder {
+    pub order_id: Uuid,
+    /// The publisher shipping: must be the publisher of every physical line.
+    pub publisher_id: Uuid,
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+impl Message for ShipOrder {
+    const TYPE: &'static str = "fulfillment.ship";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        "cmd.fulfillment.ship".to_owned()
+    }
+}
+
+/// A physical line as shipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippedLine {
+    pub edition_id: Uuid,
+    pub product_id: Uuid,
+    pub publisher_id: Uuid,
+    pub quantity: i32,
+}
+
+/// `evt.fulfillment.shipment_dispatched.<order>`: the parcel left; the reserved copies left the
+/// stock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentDispatched {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub publisher_id: Uuid,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub lines: Vec<ShippedLine>,
+}
+
+impl Message for ShipmentDispatched {
+    const TYPE: &'static str = "fulfillment.shipment_dispatched";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.shipment_dispatched.{}", self.order_id)
+    }
+}
+
+/// `evt.fulfillment.shipment_rejected.<order>`: a `ShipOrder` that could not apply (the order
+/// is not awaiting shipment, e.g. cancelled a moment before, or not the publisher's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRejected {
+    pub order_id: Uuid,
+    pub publisher_id: Uuid,
+    /// `NOT_AWAITING_SHIPMENT` or `NOT_YOUR_ORDER`.
+    pub reason: String,
+}
+
+impl Message for ShipmentRejected {
+    const TYPE: &'static str = "fulfillment.shipment_rejected";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.shipment_rejected.{}", self.order_id)
+    }
+}
+
+/// `evt.fulfillment.ready_to_ship.<order>`: the order is paid and its reservation waits for
+/// the publisher (shipment `AWAITING_SHIPMENT`). Ordering moves the order to
+/// `AWAITING_SHIPMENT` on it, so a publisher who sees that status can ship at once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyToShip {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub lines: Vec<ShippedLine>,
+}
+
+impl Message for ReadyToShip {
+    const TYPE: &'static str = "fulfillment.ready_to_ship";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.ready_to_ship.{}", self.order_id)
+    }
+}
+
+/// Default time a publisher has to ship a paid order (7 days).
+pub const DEFAULT_SHIPPING_DEADLINE_SECS: u64 = 7 * 24 * 3600;
+
+/// `cmd.fulfillment.remind`: half the shipping deadline of an order is gone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemindShipment {
+    pub order_id: Uuid,
+    pub deadline_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Message for RemindShipment {
+    const TYPE: &'static str = "fulfillment.remind";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        "cmd.fulfillment.remind".to_owned()
+    }
+}
+
+/// `evt.fulfillment.shipping_reminder.<order>`: the publishers of an order awaiting shipment
+/// are reminded (once) that its deadline is half gone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingReminder {
+    pub order_id: Uuid,
+    pub publisher_ids: Vec<Uuid>,
+    pub deadline_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Message for ShippingReminder {
+    const TYPE: &'static str = "fulfillment.shipping_reminder";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.shipping_reminder.{}", self.order_id)
+    }
+}
+
+/// `cmd.fulfillment.cancel`: an order awaiting shipment is to be cancelled (by its buyer, or
+/// because the shipping deadline passed). Fulfillment decides against a racing shipment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelShipment {
+    pub order_id: Uuid,
+    /// `CANCELLED_BY_BUYER` or `SHIPPING_DEADLINE_PASSED`.
+    pub reason: String,
+}
+
+impl Message for CancelShipment {
+    const TYPE: &'static str = "fulfillment.cancel";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        "cmd.fulfillment.cancel".to_owned()
+    }
+}
+
+/// Cancel reason: the buyer cancelled before dispatch.
+pub const CANCELLED_BY_BUYER: &str = "CANCELLED_BY_BUYER";
+/// Cancel reason: the publisher did not ship in time.
+pub const SHIPPING_DEADLINE_PASSED: &str = "SHIPPING_DEADLINE_PASSED";
+
+/// `evt.fulfillment.shipment_cancelled.<order>`: the reservation of a paid order was released
+/// before dispatch; billing refunds, library revokes, ordering cancels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentCancelled {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub reason: String,
+}
+
+impl Message for ShipmentCancelled {
+    const TYPE: &'static str = "fulfillment.shipment_cancelled";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.shipment_cancelled.{}", self.order_id)
+    }
+}
+
+/// `evt.fulfillment.cancel_rejected.<order>`: a `CancelShipment` that could not apply (the
+/// parcel left first, or the order is not awaiting shipment).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRejected {
+    pub order_id: Uuid,
+    /// The shipment's status then.
+    pub status: String,
+}
+
+impl Message for CancelRejected {
+    const TYPE: &'static str = "fulfillment.cancel_rejected";
+    const VERSION: u32 = 1;
+    fn subject(&self) -> String {
+        format!("evt.fulfillment.cancel_rejected.{}", self.order_id)
+    }
+}
+
+/// The cancel reason of an order whose physical lines could not be reserved.
+pub const OUT_OF_STOCK: &str = "OUT_OF_STOCK";
+
+/// Where the shipment of an order is (`fulfillment.shipment.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShipmentStatus {
+    /// Stock reserved, payment pending.
+    Reserved,
+    /// Paid; the publisher may ship.
+    AwaitingShipment,
+    /// Dispatched. Terminal.
+    Shipped,
+    /// Reservation given back (declined, cancelled, out of stock). Terminal.
+    Released,
+}
+
+impl ShipmentStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ShipmentStatus::Reserved => "RESERVED",
+            ShipmentStatus::AwaitingShipment => "AWAITING_SHIPMENT",
+            ShipmentStatus::Shipped => "SHIPPED",
+            ShipmentStatus::Released => "RELEASED",
+        }
+    }
+}
+
 #[cfg(feature = "server")]
 pub mod entity {
     //! Entities of the `fulfillment` schema (written by the fulfillment participant only).
@@ -56,5 +396,59 @@ pub mod entity {
         }
 
         impl ActiveModelBehavior for ActiveModel {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> [&'static str; 7] {
+        [
+            " Ada Lovelace ",
+            "de",
+            "Berlin",
+            "Berlin",
+            "10115",
+            "Invalidenstr. 1",
+            "+49 30 1234-5678",
+        ]
+    }
+
+    fn parse(f: [&str; 7]) -> Result<ShippingAddress, AddressError> {
+        ShippingAddress::parse(f[0], f[1], f[2], f[3], f[4], f[5], f[6])
+    }
+
+    #[test]
+    fn a_good_address_is_normalised() {
+        let a = parse(ok()).expect("valid");
+        assert_eq!(a.name, "Ada Lovelace");
+        assert_eq!(a.country, "DE");
+        assert_eq!(a.phone, "+493012345678");
+        let mut no_region = ok();
+        no_region[2] = "";
+        assert!(parse(no_region).is_ok());
+    }
+
+    #[test]
+    fn each_field_is_checked() {
+        let long = "x".repeat(201);
+        for (i, bad, field) in [
+            (0, "  ", "name"),
+            (1, "DEU", "country"),
+            (1, "1A", "country"),
+            (3, "", "city"),
+            (4, "", "postalCode"),
+            (4, "10115/2", "postalCode"),
+            (5, long.as_str(), "street"),
+            (5, "line\u{0}break", "street"),
+            (6, "030 123456", "phone"),
+            (6, "+49 12", "phone"),
+            (6, "+49 30 abc 12345", "phone"),
+        ] {
+            let mut f = ok();
+            f[i] = bad;
+            assert_eq!(parse(f).map_err(|e| e.field), Err(field), "{bad:?}");
+        }
     }
 }

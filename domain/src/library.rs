@@ -6,17 +6,21 @@ use uuid::Uuid;
 use crate::messaging::Message;
 
 /// `evt.library.items_granted.<order>`: every digital line of the order is in the buyer's
-/// library.
+/// library (after the payment), or, with `physical`, every physical line (after dispatch).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemsGranted {
     pub order_id: Uuid,
     pub account_id: Uuid,
     pub entitlement_ids: Vec<Uuid>,
+    /// The physical lines (granted on `ShipmentDispatched`).
+    #[serde(default)]
+    pub physical: bool,
 }
 
 impl Message for ItemsGranted {
     const TYPE: &'static str = "library.items_granted";
-    const VERSION: u32 = 1;
+    /// 2: `physical`.
+    const VERSION: u32 = 2;
     fn subject(&self) -> String {
         format!("evt.library.items_granted.{}", self.order_id)
     }

@@ -15,6 +15,14 @@ pub enum NotificationKind {
     TopUpDeclined,
     /// To a publisher: a product of theirs was sold.
     Sale,
+    /// To a publisher: a paid order waits for them to ship it.
+    ShipmentToSend,
+    /// To a publisher: half the shipping deadline of an order is gone.
+    ShippingReminder,
+    /// To a buyer: the parcel left (with the tracking number).
+    ShipmentDispatched,
+    /// To a buyer: the payment of a cancelled order went back to the wallet.
+    PaymentRefunded,
 }
 
 impl NotificationKind {
@@ -25,6 +33,10 @@ impl NotificationKind {
             NotificationKind::WalletCredited => "WALLET_CREDITED",
             NotificationKind::TopUpDeclined => "TOP_UP_DECLINED",
             NotificationKind::Sale => "SALE",
+            NotificationKind::ShipmentToSend => "SHIPMENT_TO_SEND",
+            NotificationKind::ShippingReminder => "SHIPPING_REMINDER",
+            NotificationKind::ShipmentDispatched => "SHIPMENT_DISPATCHED",
+            NotificationKind::PaymentRefunded => "PAYMENT_REFUNDED",
         }
     }
 }

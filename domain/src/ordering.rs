@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::fulfillment::ShippingAddress;
 use crate::messaging::Message;
 use crate::money::Currency;
 
@@ -47,6 +48,24 @@ pub fn total(lines: &[OrderLine]) -> Option<i64> {
     lines
         .iter()
         .try_fold(0i64, |acc, l| acc.checked_add(l.subtotal()?))
+}
+
+/// Why ordering refuses an order at creation: the buyer already owns one of its digital
+/// products, or has it in another order that is not cancelled.
+pub const ALREADY_OWNED_OR_PENDING: &str = "ALREADY_OWNED_OR_PENDING";
+
+/// The products an order claims for its buyer (`ordering.product_claim`): those of its digital
+/// lines, distinct and sorted (claims are taken in this order, so two orders claiming the same
+/// products cannot deadlock). Physical copies are not claimed: a buyer may buy a box twice.
+pub fn claimed_products(lines: &[OrderLine]) -> Vec<Uuid> {
+    let mut products: Vec<Uuid> = lines
+        .iter()
+        .filter(|l| !l.is_physical())
+        .map(|l| l.product_id)
+        .collect();
+    products.sort();
+    products.dedup();
+    products
 }
 
 /// Why a line input is refused at placement.
@@ -92,11 +111,15 @@ pub struct PlaceOrder {
     pub idempotency_key: String,
     pub currency: Currency,
     pub lines: Vec<OrderLine>,
+    /// Where the physical lines go (present exactly when there are physical lines).
+    #[serde(default)]
+    pub shipping_address: Option<ShippingAddress>,
 }
 
 impl Message for PlaceOrder {
     const TYPE: &'static str = "ordering.place";
-    const VERSION: u32 = 1;
+    /// 2: `shipping_address`.
+    const VERSION: u32 = 2;
     fn subject(&self) -> String {
         "cmd.ordering.place".to_owned()
     }
@@ -111,11 +134,15 @@ pub struct OrderPlaced {
     pub total_minor: i64,
     pub currency: Currency,
     pub needs_shipping: bool,
+    /// Where the physical lines go (when `needs_shipping`).
+    #[serde(default)]
+    pub shipping_address: Option<ShippingAddress>,
 }
 
 impl Message for OrderPlaced {
     const TYPE: &'static str = "ordering.order_placed";
-    const VERSION: u32 = 1;
+    /// 2: `shipping_address`.
+    const VERSION: u32 = 2;
     fn subject(&self) -> String {
         format!("evt.ordering.order_placed.{}", self.order_id)
     }
@@ -165,6 +192,8 @@ pub enum OrderStatus {
     Placed,
     /// Paid; waiting for the items to be granted.
     Paid,
+    /// Paid, digital lines granted; the physical lines wait for the publisher to ship.
+    AwaitingShipment,
     /// Every line delivered. Terminal.
     Completed,
     /// Ended without a sale (e.g. payment declined). Terminal.
@@ -176,6 +205,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Placed => "PLACED",
             OrderStatus::Paid => "PAID",
+            OrderStatus::AwaitingShipment => "AWAITING_SHIPMENT",
             OrderStatus::Completed => "COMPLETED",
             OrderStatus::Cancelled => "CANCELLED",
         }
@@ -185,6 +215,7 @@ impl OrderStatus {
         [
             OrderStatus::Placed,
             OrderStatus::Paid,
+            OrderStatus::AwaitingShipment,
             OrderStatus::Completed,
             OrderStatus::Cancelled,
         ]
@@ -201,18 +232,36 @@ impl OrderStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderState {
     pub status: OrderStatus,
+    /// The order has physical lines (fixed at placement).
+    pub needs_shipping: bool,
+    /// Fulfillment reserved the physical lines.
+    pub reserved: bool,
     pub paid: bool,
     pub granted: bool,
+    /// The publisher dispatched the physical lines.
+    pub shipped: bool,
+    /// The physical lines are in the buyer's library.
+    pub delivered: bool,
+    /// The payment went back (the order was cancelled before dispatch).
+    pub refunded: bool,
+    /// Fulfillment holds the paid physical lines for the publisher (`ReadyToShip`).
+    pub ready: bool,
     pub cancel_reason: Option<String>,
 }
 
 impl OrderState {
     /// A freshly placed order.
-    pub fn placed() -> OrderState {
+    pub fn placed(needs_shipping: bool) -> OrderState {
         OrderState {
             status: OrderStatus::Placed,
+            needs_shipping,
+            reserved: false,
             paid: false,
             granted: false,
+            shipped: false,
+            delivered: false,
+            refunded: false,
+            ready: false,
             cancel_reason: None,
         }
     }
@@ -221,21 +270,41 @@ impl OrderState {
 /// The facts the ordering participant reacts to (from other participants' events).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OrderFact {
+    /// Every physical line is reserved (orders that need shipping).
+    StockReserved,
+    /// A physical line could not be reserved; nothing was reserved or charged.
+    StockUnavailable,
     PaymentCaptured,
     PaymentDeclined {
         reason: String,
     },
     /// Every digital line of the order is granted.
     ItemsGranted,
+    /// Paid, and fulfillment holds the physical lines for the publisher to ship.
+    ReadyToShip,
+    /// The publisher dispatched the physical lines.
+    Shipped,
+    /// Every physical line of the order is granted (after dispatch).
+    PhysicalGranted,
+    /// Cancelled before dispatch (buyer or deadline) and the payment refunded.
+    Refunded {
+        reason: String,
+    },
 }
 
 impl OrderFact {
     /// The step's name in the order's timeline.
     pub fn step(&self) -> &'static str {
         match self {
+            OrderFact::StockReserved => "STOCK_RESERVED",
+            OrderFact::StockUnavailable => "STOCK_UNAVAILABLE",
             OrderFact::PaymentCaptured => "PAYMENT_CAPTURED",
             OrderFact::PaymentDeclined { .. } => "PAYMENT_DECLINED",
             OrderFact::ItemsGranted => "ITEMS_GRANTED",
+            OrderFact::ReadyToShip => "READY_TO_SHIP",
+            OrderFact::Shipped => "SHIPPED",
+            OrderFact::PhysicalGranted => "PHYSICAL_ITEMS_GRANTED",
+            OrderFact::Refunded { .. } => "PAYMENT_REFUNDED",
         }
     }
 }
@@ -247,6 +316,8 @@ pub enum Effect {
     Timeline(&'static str),
     /// Emit `OrderCompleted`.
     Complete,
+    /// The order now waits for the publisher to ship (timeline step `AWAITING_SHIPMENT`).
+    AwaitShipment,
     /// Emit `OrderCancelled { reason }`.
     Cancel { reason: String },
 }
@@ -259,15 +330,34 @@ pub enum Effect {
 ///   capture still lands in the timeline when it does.
 /// - A terminal order never changes status again; a late fact only lands in the timeline.
 /// - A decline after a capture (impossible in a correct run) leaves the order as it is.
+/// - An order that needs shipping does not complete on `ItemsGranted` (its digital lines): it
+///   waits for the shipment (`AWAITING_SHIPMENT`). `StockUnavailable` cancels it with
+///   `OUT_OF_STOCK` (nothing was charged: billing debits only on `StockReserved`).
 pub fn apply(state: &OrderState, fact: &OrderFact) -> (OrderState, Vec<Effect>) {
     let mut next = state.clone();
     let mut effects = Vec::new();
     let new_fact = match fact {
         OrderFact::PaymentCaptured => !state.paid,
         OrderFact::ItemsGranted => !state.granted,
+        // Only an order still waiting for its payment (or its stock) can be declined.
         OrderFact::PaymentDeclined { .. } => {
-            state.cancel_reason.is_none() && !state.paid && !state.granted
+            state.status == OrderStatus::Placed
+                && state.cancel_reason.is_none()
+                && !state.paid
+                && !state.granted
         }
+        OrderFact::StockUnavailable => {
+            state.status == OrderStatus::Placed
+                && state.cancel_reason.is_none()
+                && !state.paid
+                && !state.granted
+                && !state.reserved
+        }
+        OrderFact::StockReserved => !state.reserved,
+        OrderFact::Shipped => !state.shipped,
+        OrderFact::PhysicalGranted => !state.delivered,
+        OrderFact::Refunded { .. } => !state.refunded,
+        OrderFact::ReadyToShip => !state.ready,
     };
     if !new_fact {
         return (next, effects);
@@ -282,13 +372,40 @@ pub fn apply(state: &OrderState, fact: &OrderFact) -> (OrderState, Vec<Effect>) 
         }
         OrderFact::ItemsGranted => {
             next.granted = true;
-            if !next.status.is_terminal() {
+            if next.needs_shipping && next.delivered {
+                if !next.status.is_terminal() {
+                    next.status = OrderStatus::Completed;
+                    effects.push(Effect::Complete);
+                }
+            } else if next.needs_shipping {
+                await_shipment(&mut next, &mut effects);
+            } else if !next.status.is_terminal() {
                 next.status = OrderStatus::Completed;
                 effects.push(Effect::Complete);
             }
         }
-        OrderFact::PaymentDeclined { reason } => {
+        OrderFact::PaymentDeclined { .. } | OrderFact::StockUnavailable => {
+            let reason = match fact {
+                OrderFact::PaymentDeclined { reason } => reason.clone(),
+                _ => crate::fulfillment::OUT_OF_STOCK.to_owned(),
+            };
             if next.status == OrderStatus::Placed {
+                next.status = OrderStatus::Cancelled;
+                next.cancel_reason = Some(reason.clone());
+                effects.push(Effect::Cancel { reason });
+            }
+        }
+        OrderFact::StockReserved => next.reserved = true,
+        OrderFact::ReadyToShip => {
+            next.ready = true;
+            await_shipment(&mut next, &mut effects);
+        }
+        OrderFact::Shipped => next.shipped = true,
+        OrderFact::Refunded { reason } => {
+            next.refunded = true;
+            // Fulfillment cancels only what was not shipped, so the order cannot have completed;
+            // should it have (a broken run), it stays completed.
+            if !next.status.is_terminal() {
                 next.status = OrderStatus::Cancelled;
                 next.cancel_reason = Some(reason.clone());
                 effects.push(Effect::Cancel {
@@ -296,8 +413,27 @@ pub fn apply(state: &OrderState, fact: &OrderFact) -> (OrderState, Vec<Effect>) 
                 });
             }
         }
+        OrderFact::PhysicalGranted => {
+            next.delivered = true;
+            // The digital lines may still be on their way; the order completes with the last.
+            if next.granted && !next.status.is_terminal() {
+                next.status = OrderStatus::Completed;
+                effects.push(Effect::Complete);
+            }
+        }
     }
     (next, effects)
+}
+
+/// An order that needs shipping waits for the publisher once its digital lines are granted and
+/// fulfillment holds its paid physical lines (so a buyer who sees `AWAITING_SHIPMENT` has the
+/// digital lines, and may cancel).
+fn await_shipment(next: &mut OrderState, effects: &mut Vec<Effect>) {
+    if next.granted && next.ready && matches!(next.status, OrderStatus::Placed | OrderStatus::Paid)
+    {
+        next.status = OrderStatus::AwaitingShipment;
+        effects.push(Effect::AwaitShipment);
+    }
 }
 
 #[cfg(test)]
@@ -306,7 +442,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn run(facts: &[OrderFact]) -> (OrderState, Vec<Effect>) {
-        let mut state = OrderState::placed();
+        run_from(OrderState::placed(false), facts)
+    }
+
+    fn run_from(mut state: OrderState, facts: &[OrderFact]) -> (OrderState, Vec<Effect>) {
         let mut all = Vec::new();
         for f in facts {
             let (next, effects) = apply(&state, f);
@@ -378,6 +517,31 @@ mod tests {
         assert_eq!(check_lines(&[(a, 1, false), (b, 3, true)]), Ok(()));
     }
 
+    #[test]
+    fn claims_cover_digital_products_once_in_order() {
+        let line = |product: u128, kind: &str| OrderLine {
+            edition_id: Uuid::from_u128(product * 10),
+            product_id: Uuid::from_u128(product),
+            publisher_id: Uuid::from_u128(99),
+            kind: kind.into(),
+            product_title: "t".into(),
+            edition_name: "e".into(),
+            unit_price_minor: 100,
+            quantity: 1,
+        };
+        let lines = [
+            line(3, "digital"),
+            line(1, "digital"),
+            line(2, "physical"),
+            line(3, "digital"),
+        ];
+        assert_eq!(
+            claimed_products(&lines),
+            vec![Uuid::from_u128(1), Uuid::from_u128(3)]
+        );
+        assert!(claimed_products(&[line(2, "physical")]).is_empty());
+    }
+
     proptest! {
         /// Payment and grant in any order, each delivered up to three times: the order
         /// completes, and `OrderCompleted` is emitted exactly once.
@@ -391,6 +555,74 @@ mod tests {
             prop_assert!(e.contains(&Effect::Complete));
             let steps = e.iter().filter(|x| matches!(x, Effect::Timeline(_))).count();
             prop_assert_eq!(steps, 2);
+        }
+
+        /// An order that needs shipping: reservation, payment, grant of the digital lines and
+        /// fulfillment's readiness in any order, duplicated: it waits for the shipment, once,
+        /// and never completes.
+        #[test]
+        fn shipping_orders_wait_for_the_shipment(
+            seq in arrivals(vec![
+                OrderFact::StockReserved,
+                OrderFact::PaymentCaptured,
+                OrderFact::ItemsGranted,
+                OrderFact::ReadyToShip,
+            ])
+        ) {
+            let (s, e) = run_from(OrderState::placed(true), &seq);
+            prop_assert_eq!(s.status, OrderStatus::AwaitingShipment);
+            prop_assert_eq!(terminal_effects(&e), 0);
+            prop_assert_eq!(e.iter().filter(|x| **x == Effect::AwaitShipment).count(), 1);
+            let steps = e.iter().filter(|x| matches!(x, Effect::Timeline(_))).count();
+            prop_assert_eq!(steps, 4);
+        }
+
+        /// The whole life of a shipped order, in any order and duplicated: completed once.
+        #[test]
+        fn shipped_orders_complete_once(
+            seq in arrivals(vec![
+                OrderFact::StockReserved,
+                OrderFact::PaymentCaptured,
+                OrderFact::ItemsGranted,
+                OrderFact::ReadyToShip,
+                OrderFact::Shipped,
+                OrderFact::PhysicalGranted,
+            ])
+        ) {
+            let (s, e) = run_from(OrderState::placed(true), &seq);
+            prop_assert_eq!(s.status, OrderStatus::Completed);
+            prop_assert_eq!(terminal_effects(&e), 1);
+            prop_assert!(e.contains(&Effect::Complete));
+        }
+
+        /// A paid order cancelled before dispatch, every fact in any order and duplicated:
+        /// cancelled once, with the refund's reason, never completed.
+        #[test]
+        fn refunded_orders_cancel_once(
+            seq in arrivals(vec![
+                OrderFact::StockReserved,
+                OrderFact::PaymentCaptured,
+                OrderFact::ItemsGranted,
+                OrderFact::ReadyToShip,
+                OrderFact::Refunded { reason: "CANCELLED_BY_BUYER".into() },
+            ])
+        ) {
+            let (s, e) = run_from(OrderState::placed(true), &seq);
+            prop_assert_eq!(s.status, OrderStatus::Cancelled);
+            prop_assert_eq!(s.cancel_reason.as_deref(), Some("CANCELLED_BY_BUYER"));
+            prop_assert_eq!(terminal_effects(&e), 1);
+            prop_assert!(!e.contains(&Effect::Complete));
+        }
+
+        /// Stock unavailable, delivered up to three times: cancelled once, `OUT_OF_STOCK`.
+        #[test]
+        fn missing_stock_cancels_once(
+            seq in arrivals(vec![OrderFact::StockUnavailable])
+        ) {
+            let (s, e) = run_from(OrderState::placed(true), &seq);
+            prop_assert_eq!(s.status, OrderStatus::Cancelled);
+            prop_assert_eq!(s.cancel_reason.as_deref(), Some(crate::fulfillment::OUT_OF_STOCK));
+            prop_assert_eq!(terminal_effects(&e), 1);
         }
 
         /// A decline delivered up to three times cancels exactly once.
@@ -407,16 +639,23 @@ mod tests {
         /// never changes, and replaying the whole sequence again changes nothing.
         #[test]
         fn any_sequence_is_stable(
+            needs_shipping in any::<bool>(),
             seq in proptest::collection::vec(
                 prop_oneof![
                     Just(OrderFact::PaymentCaptured),
                     Just(OrderFact::ItemsGranted),
                     Just(OrderFact::PaymentDeclined { reason: "X".into() }),
+                    Just(OrderFact::StockReserved),
+                    Just(OrderFact::StockUnavailable),
+                    Just(OrderFact::Shipped),
+                    Just(OrderFact::PhysicalGranted),
+                    Just(OrderFact::Refunded { reason: "Y".into() }),
+                    Just(OrderFact::ReadyToShip),
                 ],
                 0..8,
             )
         ) {
-            let mut state = OrderState::placed();
+            let mut state = OrderState::placed(needs_shipping);
             let mut terminal: Option<OrderStatus> = None;
             let mut ends = 0;
             for f in &seq {

@@ -8,11 +8,13 @@
 
 use anyhow::anyhow;
 use domain::billing::{
-    DeclineReason, EntryKind, PaymentCaptured, PaymentDeclined, TopUp, TopUpDeclined,
-    WalletCredited,
+    DeclineReason, EntryKind, PaymentCaptured, PaymentDeclined, PaymentRefunded, TopUp,
+    TopUpDeclined, WalletCredited,
 };
+use domain::fulfillment::{ShipmentCancelled, StockReserved};
 use domain::messaging::Message;
-use domain::ordering::OrderPlaced;
+use domain::money::Currency;
+use domain::ordering::{OrderLine, OrderPlaced};
 use fred::interfaces::LuaInterface;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -26,8 +28,34 @@ const ME: Participant = Participant::Billing;
 
 pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
     match msg.kind() {
-        OrderPlaced::TYPE => debit(rt, msg, msg.data()?).await,
+        OrderPlaced::TYPE => {
+            let ev: OrderPlaced = msg.data()?;
+            if ev.needs_shipping {
+                // Debited on `StockReserved`, once fulfillment holds the physical lines.
+                return skip(rt, msg).await;
+            }
+            let order = Payable {
+                order_id: ev.order_id,
+                account_id: ev.account_id,
+                lines: ev.lines,
+                total_minor: ev.total_minor,
+                currency: ev.currency,
+            };
+            debit(rt, msg, order).await
+        }
+        StockReserved::TYPE => {
+            let ev: StockReserved = msg.data()?;
+            let order = Payable {
+                order_id: ev.order_id,
+                account_id: ev.account_id,
+                lines: ev.lines,
+                total_minor: ev.total_minor,
+                currency: ev.currency,
+            };
+            debit(rt, msg, order).await
+        }
         TopUp::TYPE => top_up(rt, msg, msg.data()?).await,
+        ShipmentCancelled::TYPE => refund(rt, msg, msg.data()?).await,
         other => Err(Failure::Poison(format!(
             "billing does not handle `{other}`"
         ))),
@@ -118,15 +146,28 @@ pub async fn cache_balance(rt: &Runtime, account: Uuid, balance: i64, version: i
     }
 }
 
+/// An order to debit (from `OrderPlaced` without shipping, or `StockReserved`).
+struct Payable {
+    order_id: Uuid,
+    account_id: Uuid,
+    lines: Vec<OrderLine>,
+    total_minor: i64,
+    currency: Currency,
+}
+
+/// Records the message as handled, with no effect.
+async fn skip(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
+    match Tx::begin(rt, ME, msg).await? {
+        Some(tx) => tx.commit(rt).await,
+        None => Ok(()),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
-async fn debit(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Failure> {
+async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure> {
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    if ev.needs_shipping {
-        // Physical orders are debited on `StockReserved` (fulfillment, a later issue).
-        return tx.commit(rt).await;
-    }
     if already_posted(&tx, EntryKind::Debit, ev.order_id).await? {
         return tx.commit(rt).await;
     }
@@ -276,4 +317,87 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
             tx.commit(rt).await
         }
     }
+}
+
+/// Gives the debit of a cancelled order back: a `refund` entry of the same amount (`UNIQUE
+/// (kind, reference)`: at most once per order) → `PaymentRefunded`.
+#[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
+async fn refund(rt: &Runtime, msg: &Incoming, ev: ShipmentCancelled) -> Result<(), Failure> {
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    if already_posted(&tx, EntryKind::Refund, ev.order_id).await? {
+        return tx.commit(rt).await;
+    }
+    let debit = tx
+        .txn
+        .query_one_raw(stmt(
+            "SELECT account_id, amount_minor FROM billing.ledger_entry WHERE kind = 'debit' AND reference = $1",
+            [ev.order_id.into()],
+        ))
+        .await?;
+    let Some(debit) = debit else {
+        // Fulfillment cancels only paid orders; the debit must be there.
+        return Err(Failure::Transient(anyhow!(
+            "no debit of order {} to refund",
+            ev.order_id
+        )));
+    };
+    let account: Uuid = debit.try_get("", "account_id")?;
+    let amount = -debit.try_get::<i64>("", "amount_minor")?;
+    if amount == 0 {
+        // A free order: nothing to give back (a refund entry must be positive).
+        tx.emit(
+            PaymentRefunded {
+                order_id: ev.order_id,
+                account_id: account,
+                amount_minor: 0,
+                currency: rt.settings.currency,
+                reason: ev.reason,
+            },
+            msg,
+        )?;
+        return tx.commit(rt).await;
+    }
+    // A refund is owed even to a frozen wallet: credit it directly.
+    let row = tx
+        .txn
+        .query_one_raw(stmt(
+            "UPDATE billing.wallet SET balance_minor = balance_minor + $2, version = version + 1, updated_at = now() \
+             WHERE account_id = $1 RETURNING balance_minor, version, currency",
+            [account.into(), amount.into()],
+        ))
+        .await?
+        .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
+    let balance: i64 = row.try_get("", "balance_minor")?;
+    let version: i64 = row.try_get("", "version")?;
+    let currency: String = row.try_get("", "currency")?;
+    tx.txn
+        .execute_raw(stmt(
+            "INSERT INTO billing.ledger_entry (id, account_id, kind, reference, amount_minor, balance_after, version) \
+             VALUES ($1,$2,'refund',$3,$4,$5,$6)",
+            [
+                domain::id::new_id().into(),
+                account.into(),
+                ev.order_id.into(),
+                amount.into(),
+                balance.into(),
+                version.into(),
+            ],
+        ))
+        .await?;
+    tx.emit(
+        PaymentRefunded {
+            order_id: ev.order_id,
+            account_id: account,
+            amount_minor: amount,
+            currency: Currency::parse(&currency).map_err(|e| Failure::Poison(e.to_string()))?,
+            reason: ev.reason,
+        },
+        msg,
+    )?;
+    tx.commit(rt).await?;
+    tracing::info!(amount_minor = amount, "payment refunded");
+    cache_balance(rt, account, balance, version).await;
+    Ok(())
 }

@@ -82,18 +82,39 @@ pub fn subscriptions(p: Participant) -> Vec<(&'static str, String)> {
     let mut subs = vec![cmd];
     match p {
         Participant::Ordering => subs.extend([
+            evt("fulfillment.stock_reserved"),
+            evt("fulfillment.stock_unavailable"),
+            evt("fulfillment.ready_to_ship"),
+            evt("fulfillment.shipment_dispatched"),
             evt("billing.payment_captured"),
+            evt("billing.payment_refunded"),
             evt("billing.payment_declined"),
             evt("library.items_granted"),
         ]),
-        Participant::Billing => subs.push(evt("ordering.order_placed")),
-        Participant::Fulfillment => {}
-        Participant::Library => subs.push(evt("billing.payment_captured")),
+        Participant::Billing => subs.extend([
+            evt("ordering.order_placed"),
+            evt("fulfillment.stock_reserved"),
+            evt("fulfillment.shipment_cancelled"),
+        ]),
+        Participant::Fulfillment => subs.extend([
+            evt("ordering.order_placed"),
+            evt("billing.payment_captured"),
+            evt("billing.payment_declined"),
+        ]),
+        Participant::Library => subs.extend([
+            evt("billing.payment_captured"),
+            evt("fulfillment.shipment_dispatched"),
+            evt("billing.payment_refunded"),
+        ]),
         Participant::Notification => subs.extend([
             evt("ordering.order_completed"),
             evt("ordering.order_cancelled"),
             evt("billing.wallet_credited"),
             evt("billing.top_up_declined"),
+            evt("billing.payment_refunded"),
+            evt("fulfillment.ready_to_ship"),
+            evt("fulfillment.shipment_dispatched"),
+            evt("fulfillment.shipping_reminder"),
         ]),
     }
     subs

@@ -19,7 +19,7 @@ pub mod provider;
 pub mod runtime;
 
 pub use consumer::Failure;
-pub use runtime::{Participant, Runtime, Settings};
+pub use runtime::{Clock, Participant, Runtime, Settings};
 
 /// Runs `participants` until `shutdown` resolves: their consumers and outbox relays.
 pub async fn run(
@@ -34,6 +34,9 @@ pub async fn run(
             tasks.spawn(c);
         }
         tasks.spawn(outbox::relay(rt.clone(), p));
+        if p == Participant::Fulfillment {
+            tasks.spawn(fulfillment::deadlines(rt.clone()));
+        }
         tracing::info!(participant = p.name(), "participant started");
     }
     tokio::select! {

@@ -80,6 +80,13 @@ struct Config {
     /// Messages each consumer handles at once.
     #[arg(long, env = "SAGA_CONCURRENCY", default_value_t = 16)]
     concurrency: usize,
+    /// Seconds a publisher has to ship a paid order (reminded at half, cancelled with a refund
+    /// at the end); at least 60.
+    #[arg(long, env = "SHIPPING_DEADLINE_SECS", default_value_t = domain::fulfillment::DEFAULT_SHIPPING_DEADLINE_SECS)]
+    shipping_deadline_secs: u64,
+    /// Seconds between two looks for orders past half or all of their shipping deadline.
+    #[arg(long, env = "SHIPPING_DEADLINE_SWEEP_SECS", default_value_t = 60)]
+    deadline_sweep_secs: u64,
 }
 
 #[tokio::main]
@@ -165,6 +172,9 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         concurrency: c.concurrency.max(1),
         currency,
         stream_replicas: c.nats_stream_replicas,
+        shipping_deadline: Duration::from_secs(c.shipping_deadline_secs.max(60)),
+        deadline_sweep: Duration::from_secs(c.deadline_sweep_secs.max(1)),
+        clock: saga::Clock::default(),
     };
     let rt = Runtime::new(
         db,

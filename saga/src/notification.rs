@@ -2,7 +2,8 @@
 //! publisher. The unread counter `notif:unread:{account}` in Redis is dropped after each
 //! change and rebuilt from the table by the api on its next read.
 
-use domain::billing::{TopUpDeclined, WalletCredited};
+use domain::billing::{PaymentRefunded, TopUpDeclined, WalletCredited};
+use domain::fulfillment::{ReadyToShip, ShipmentDispatched, ShippingReminder};
 use domain::messaging::Message;
 use domain::money::Money;
 use domain::notification::{MarkRead, NotificationCreated, NotificationKind};
@@ -75,6 +76,24 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                         "Your wallet balance did not cover the order; nothing was charged.".into()
                     }
                     "WALLET_FROZEN" => "Your wallet is frozen; nothing was charged.".into(),
+                    domain::fulfillment::OUT_OF_STOCK => {
+                        "An edition of your order is out of stock; nothing was charged.".into()
+                    }
+                    domain::fulfillment::CANCELLED_BY_BUYER => {
+                        "You cancelled the order before it was shipped; your payment is refunded \
+                         to your wallet."
+                            .into()
+                    }
+                    domain::fulfillment::SHIPPING_DEADLINE_PASSED => {
+                        "The publisher did not ship in time; your payment is refunded to your \
+                         wallet."
+                            .into()
+                    }
+                    domain::ordering::ALREADY_OWNED_OR_PENDING => {
+                        "You already own this product or have it in another order; nothing was \
+                         charged."
+                            .into()
+                    }
                     other => format!("Reason: {other}. Nothing was charged."),
                 },
                 order: Some(ev.order_id),
@@ -102,6 +121,69 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 title: "Top-up declined".into(),
                 body: format!("The payment was declined ({}).", ev.reason),
                 order: None,
+            }]
+        }
+        PaymentRefunded::TYPE => {
+            let ev: PaymentRefunded = msg.data()?;
+            let amount = Money {
+                minor: ev.amount_minor,
+                currency: ev.currency,
+            };
+            vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::PaymentRefunded,
+                title: "Payment refunded".into(),
+                body: format!("{} went back to your wallet.", amount.format()),
+                order: Some(ev.order_id),
+            }]
+        }
+        ReadyToShip::TYPE => {
+            let ev: ReadyToShip = msg.data()?;
+            publishers_of(&ev.lines)
+                .into_iter()
+                .map(|p| Note {
+                    account: p,
+                    kind: NotificationKind::ShipmentToSend,
+                    title: "A new order to ship".into(),
+                    body: format!(
+                        "{} cop(ies) are paid and wait for you to ship them.",
+                        ev.lines
+                            .iter()
+                            .filter(|l| l.publisher_id == p)
+                            .map(|l| i64::from(l.quantity))
+                            .sum::<i64>()
+                    ),
+                    order: Some(ev.order_id),
+                })
+                .collect()
+        }
+        ShippingReminder::TYPE => {
+            let ev: ShippingReminder = msg.data()?;
+            ev.publisher_ids
+                .iter()
+                .map(|p| Note {
+                    account: *p,
+                    kind: NotificationKind::ShippingReminder,
+                    title: "An order still waits to be shipped".into(),
+                    body: format!(
+                        "Ship it before {}, or it is cancelled and refunded.",
+                        ev.deadline_at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    order: Some(ev.order_id),
+                })
+                .collect()
+        }
+        ShipmentDispatched::TYPE => {
+            let ev: ShipmentDispatched = msg.data()?;
+            vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::ShipmentDispatched,
+                title: "Your order is on its way".into(),
+                body: format!(
+                    "Shipped with {}, tracking number {}.",
+                    ev.carrier, ev.tracking_number
+                ),
+                order: Some(ev.order_id),
             }]
         }
         MarkRead::TYPE => return mark_read(rt, msg, msg.data()?).await,
@@ -174,4 +256,11 @@ async fn forget_unread(rt: &Runtime, accounts: &[Uuid]) {
     if let Err(e) = res {
         tracing::warn!(error = %e, "could not drop the unread counters");
     }
+}
+
+fn publishers_of(lines: &[domain::fulfillment::ShippedLine]) -> Vec<Uuid> {
+    let mut publishers: Vec<Uuid> = lines.iter().map(|l| l.publisher_id).collect();
+    publishers.sort();
+    publishers.dedup();
+    publishers
 }

@@ -2,12 +2,13 @@
 //! state machine of [`domain::ordering::apply`] as payments and grants arrive.
 
 use anyhow::anyhow;
-use domain::billing::{PaymentCaptured, PaymentDeclined};
+use domain::billing::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
+use domain::fulfillment::{ReadyToShip, ShipmentDispatched, StockReserved, StockUnavailable};
 use domain::library::ItemsGranted;
 use domain::messaging::Message;
 use domain::ordering::{
-    Effect, OrderCancelled, OrderCompleted, OrderFact, OrderLine, OrderPlaced, OrderState,
-    OrderStatus, PlaceOrder, apply, total,
+    ALREADY_OWNED_OR_PENDING, Effect, OrderCancelled, OrderCompleted, OrderFact, OrderLine,
+    OrderPlaced, OrderState, OrderStatus, PlaceOrder, apply, claimed_products, total,
 };
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -41,17 +42,55 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             };
             fact(rt, msg, d.order_id, f, "billing", Some(reason)).await
         }
-        ItemsGranted::TYPE => {
-            let d: ItemsGranted = msg.data()?;
+        StockReserved::TYPE => {
+            let d: StockReserved = msg.data()?;
+            let f = OrderFact::StockReserved;
+            fact(rt, msg, d.order_id, f, "fulfillment", None).await
+        }
+        StockUnavailable::TYPE => {
+            let d: StockUnavailable = msg.data()?;
+            let detail = d
+                .edition_ids
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let f = OrderFact::StockUnavailable;
+            fact(rt, msg, d.order_id, f, "fulfillment", Some(detail)).await
+        }
+        PaymentRefunded::TYPE => {
+            let d: PaymentRefunded = msg.data()?;
+            let f = OrderFact::Refunded {
+                reason: d.reason.clone(),
+            };
+            fact(rt, msg, d.order_id, f, "billing", Some(d.reason)).await
+        }
+        ReadyToShip::TYPE => {
+            let d: ReadyToShip = msg.data()?;
+            let f = OrderFact::ReadyToShip;
+            fact(rt, msg, d.order_id, f, "fulfillment", None).await
+        }
+        ShipmentDispatched::TYPE => {
+            let d: ShipmentDispatched = msg.data()?;
+            let detail = format!("{} {}", d.carrier, d.tracking_number);
             fact(
                 rt,
                 msg,
                 d.order_id,
-                OrderFact::ItemsGranted,
-                "library",
-                None,
+                OrderFact::Shipped,
+                "fulfillment",
+                Some(detail),
             )
             .await
+        }
+        ItemsGranted::TYPE => {
+            let d: ItemsGranted = msg.data()?;
+            let f = if d.physical {
+                OrderFact::PhysicalGranted
+            } else {
+                OrderFact::ItemsGranted
+            };
+            fact(rt, msg, d.order_id, f, "library", None).await
         }
         other => Err(Failure::Poison(format!(
             "ordering does not handle `{other}`"
@@ -70,6 +109,11 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
         return Ok(());
     };
     let needs_shipping = cmd.lines.iter().any(OrderLine::is_physical);
+    if needs_shipping != cmd.shipping_address.is_some() {
+        return Err(Failure::Poison(
+            "an order has a shipping address exactly when it has physical lines".into(),
+        ));
+    }
     let created = tx
         .txn
         .execute_raw(stmt(
@@ -112,6 +156,36 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
             .await?;
     }
     step(&tx, cmd.order_id, "PLACED", "ordering", None).await?;
+    if !claim(&tx, &cmd).await? {
+        // Another order of this buyer holds one of the products (or the buyer owns it): the
+        // order ends here, before anything is reserved or charged.
+        tracing::info!("refused: a product is already owned or in another order");
+        let reason = ALREADY_OWNED_OR_PENDING.to_owned();
+        tx.txn
+            .execute_raw(stmt(
+                r#"UPDATE ordering."order" SET status = 'CANCELLED', cancel_reason = $2, updated_at = now()
+                   WHERE id = $1"#,
+                [cmd.order_id.into(), reason.clone().into()],
+            ))
+            .await?;
+        step(
+            &tx,
+            cmd.order_id,
+            "CANCELLED",
+            "ordering",
+            Some(reason.clone()),
+        )
+        .await?;
+        tx.emit(
+            OrderCancelled {
+                order_id: cmd.order_id,
+                account_id: cmd.account_id,
+                reason,
+            },
+            msg,
+        )?;
+        return tx.commit(rt).await;
+    }
     tx.emit(
         OrderPlaced {
             order_id: cmd.order_id,
@@ -120,10 +194,45 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
             total_minor,
             currency: cmd.currency,
             needs_shipping,
+            shipping_address: cmd.shipping_address,
         },
         msg,
     )?;
     tx.commit(rt).await
+}
+
+/// Claims the order's digital products for its buyer (`ordering.product_claim`, primary key
+/// (account, product)). A concurrent transaction claiming the same product waits for this one
+/// and then finds the row, so at most one order per buyer and product is ever alive. `false`
+/// (and no claim left behind) when a product is already claimed by another order.
+async fn claim(tx: &Tx, cmd: &PlaceOrder) -> Result<bool, Failure> {
+    for product in claimed_products(&cmd.lines) {
+        let claimed = tx
+            .txn
+            .execute_raw(stmt(
+                "INSERT INTO ordering.product_claim (account_id, product_id, order_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account_id, product_id) DO NOTHING",
+                [cmd.account_id.into(), product.into(), cmd.order_id.into()],
+            ))
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            release_claims(tx, cmd.order_id).await?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Gives back the products an order claimed (the order is cancelled).
+async fn release_claims(tx: &Tx, order: Uuid) -> Result<(), Failure> {
+    tx.txn
+        .execute_raw(stmt(
+            "DELETE FROM ordering.product_claim WHERE order_id = $1",
+            [order.into()],
+        ))
+        .await?;
+    Ok(())
 }
 
 async fn step(
@@ -164,8 +273,8 @@ async fn fact(
     let row = tx
         .txn
         .query_one_raw(stmt(
-            r#"SELECT account_id, status, paid, granted, cancel_reason, total_minor, currency
-               FROM ordering."order" WHERE id = $1 FOR UPDATE"#,
+            r#"SELECT account_id, status, needs_shipping, reserved, paid, granted, shipped, delivered,
+               refunded, ready, cancel_reason, total_minor, currency FROM ordering."order" WHERE id = $1 FOR UPDATE"#,
             [order.into()],
         ))
         .await?;
@@ -178,8 +287,14 @@ async fn fact(
     let state = OrderState {
         status: OrderStatus::parse(&status)
             .ok_or_else(|| Failure::Poison(format!("unknown status {status}")))?,
+        needs_shipping: row.try_get("", "needs_shipping")?,
+        reserved: row.try_get("", "reserved")?,
         paid: row.try_get("", "paid")?,
         granted: row.try_get("", "granted")?,
+        shipped: row.try_get("", "shipped")?,
+        delivered: row.try_get("", "delivered")?,
+        refunded: row.try_get("", "refunded")?,
+        ready: row.try_get("", "ready")?,
         cancel_reason: row.try_get("", "cancel_reason")?,
     };
     let account_id: Uuid = row.try_get("", "account_id")?;
@@ -188,13 +303,18 @@ async fn fact(
         tx.txn
             .execute_raw(stmt(
                 r#"UPDATE ordering."order" SET status = $2, paid = $3, granted = $4, cancel_reason = $5,
-                   updated_at = now() WHERE id = $1"#,
+                   reserved = $6, shipped = $7, delivered = $8, refunded = $9, ready = $10, updated_at = now() WHERE id = $1"#,
                 [
                     order.into(),
                     next.status.as_str().to_owned().into(),
                     next.paid.into(),
                     next.granted.into(),
                     next.cancel_reason.clone().into(),
+                    next.reserved.into(),
+                    next.shipped.into(),
+                    next.delivered.into(),
+                    next.refunded.into(),
+                    next.ready.into(),
                 ],
             ))
             .await?;
@@ -218,7 +338,11 @@ async fn fact(
                     msg,
                 )?;
             }
+            Effect::AwaitShipment => {
+                step(&tx, order, "AWAITING_SHIPMENT", "ordering", None).await?;
+            }
             Effect::Cancel { reason } => {
+                release_claims(&tx, order).await?;
                 step(&tx, order, "CANCELLED", "ordering", Some(reason.clone())).await?;
                 tx.emit(
                     OrderCancelled {

@@ -61,6 +61,23 @@ impl Participant {
     }
 }
 
+/// The participants' clock: real time plus an offset that tests move forward (deadlines).
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Arc<std::sync::atomic::AtomicI64>);
+
+impl Clock {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let offset = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        chrono::Utc::now() + chrono::Duration::milliseconds(offset)
+    }
+
+    /// Moves this clock (and every clone of it) forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Tunables of the consumers (environment variables of `saga run`).
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -78,6 +95,12 @@ pub struct Settings {
     pub currency: Currency,
     /// Replicas of the streams, when this process creates them.
     pub stream_replicas: usize,
+    /// How long a publisher has to ship a paid order: reminded at half, cancelled with a
+    /// refund at the end.
+    pub shipping_deadline: Duration,
+    /// How often fulfillment looks for orders past half or all of their deadline.
+    pub deadline_sweep: Duration,
+    pub clock: Clock,
 }
 
 impl Default for Settings {
@@ -90,6 +113,11 @@ impl Default for Settings {
             concurrency: 16,
             currency: Currency::EUR,
             stream_replicas: 1,
+            shipping_deadline: Duration::from_secs(
+                domain::fulfillment::DEFAULT_SHIPPING_DEADLINE_SECS,
+            ),
+            deadline_sweep: Duration::from_secs(60),
+            clock: Clock::default(),
         }
     }
 }

@@ -13,6 +13,43 @@ use crate::graphql::paging;
 use crate::ordering::{self as service, LineInput, OrderRow};
 use crate::state::AppState;
 
+/// Where the physical lines of an order go. Each field is checked on its own (a refusal names
+/// it in `extensions.field`).
+#[derive(InputObject, Clone, Debug)]
+pub struct ShippingAddressInput {
+    /// The recipient, 1–100 characters.
+    pub name: String,
+    /// ISO 3166-1 alpha-2 code, e.g. `DE`.
+    pub country: String,
+    /// State, province or county (may be empty).
+    #[graphql(default)]
+    pub region: String,
+    pub city: String,
+    pub postal_code: String,
+    /// Street and number, 1–200 characters.
+    pub street: String,
+    /// International format, e.g. `+49 30 1234567`.
+    pub phone: String,
+}
+
+impl ShippingAddressInput {
+    fn parse(&self) -> Result<domain::fulfillment::ShippingAddress, ApiError> {
+        domain::fulfillment::ShippingAddress::parse(
+            &self.name,
+            &self.country,
+            &self.region,
+            &self.city,
+            &self.postal_code,
+            &self.street,
+            &self.phone,
+        )
+        .map_err(|e| ApiError::BadInput {
+            field: e.field,
+            message: e.message,
+        })
+    }
+}
+
 #[derive(InputObject, Clone, Debug)]
 pub struct OrderLineInput {
     pub edition_id: Uuid,
@@ -50,7 +87,9 @@ pub(crate) fn line(l: domain::ordering::OrderLine, currency: &str) -> OrderLine 
 /// One step of the saga as the order saw it.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct TimelineStep {
-    /// `PLACED`, `PAYMENT_CAPTURED`, `PAYMENT_DECLINED`, `ITEMS_GRANTED`, `COMPLETED`, `CANCELLED`.
+    /// `PLACED`, `STOCK_RESERVED`, `STOCK_UNAVAILABLE`, `PAYMENT_CAPTURED`, `PAYMENT_DECLINED`,
+    /// `ITEMS_GRANTED`, `READY_TO_SHIP`, `AWAITING_SHIPMENT`, `SHIPPED` (detail: carrier and
+    /// tracking number), `PHYSICAL_ITEMS_GRANTED`, `PAYMENT_REFUNDED`, `COMPLETED`, `CANCELLED`.
     pub step: String,
     /// The participant that took the step.
     pub participant: String,
@@ -80,7 +119,7 @@ impl Order {
 
 #[ComplexObject]
 impl Order {
-    /// `PLACED`, `PAID`, `COMPLETED` or `CANCELLED`.
+    /// `PLACED`, `PAID`, `AWAITING_SHIPMENT`, `COMPLETED` or `CANCELLED`.
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         Ok(self
             .current(ctx)
@@ -115,6 +154,16 @@ impl Order {
             .into_iter()
             .map(|l| line(l, &currency))
             .collect())
+    }
+
+    /// The shipment of the physical lines (address, carrier, tracking number); `null` for a
+    /// digital order.
+    async fn shipment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::graphql::fulfillment::Shipment>> {
+        let state = ctx.data::<AppState>()?;
+        crate::graphql::fulfillment::of_order(state, self.id).await
     }
 
     /// The saga's steps, oldest first.
@@ -182,18 +231,25 @@ pub struct OrderingMutation;
 
 #[Object]
 impl OrderingMutation {
-    /// Places an order of digital editions, paid from the wallet. The answer comes at once
-    /// (`PLACED`); the saga completes or cancels it moments later (see `orderUpdated`). The
-    /// same `idempotencyKey` with the same lines answers the same order; with other lines it is
-    /// a `CONFLICT`.
+    /// Places an order, paid from the wallet. The answer comes at once (`PLACED`); the saga
+    /// completes or cancels it moments later (see `orderUpdated`). An order with physical
+    /// editions needs a `shippingAddress`, reserves the copies before payment (`OUT_OF_STOCK`
+    /// when the stock is known to be short) and waits in `AWAITING_SHIPMENT` for the publisher
+    /// to ship. The same `idempotencyKey` with the same input answers the same order; with
+    /// other input it is a `CONFLICT`.
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn place_order(
         &self,
         ctx: &Context<'_>,
         lines: Vec<OrderLineInput>,
+        shipping_address: Option<ShippingAddressInput>,
         idempotency_key: String,
     ) -> async_graphql::Result<Order> {
         let (state, me) = acting(ctx)?;
+        let address = shipping_address
+            .as_ref()
+            .map(ShippingAddressInput::parse)
+            .transpose()?;
         let lines: Vec<LineInput> = lines
             .into_iter()
             .map(|l| LineInput {
@@ -201,7 +257,7 @@ impl OrderingMutation {
                 quantity: l.quantity,
             })
             .collect();
-        let id = service::place_order(state, me, &lines, &idempotency_key).await?;
+        let id = service::place_order(state, me, &lines, address, &idempotency_key).await?;
         Ok(Order { id, row: None })
     }
 }

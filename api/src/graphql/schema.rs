@@ -5,6 +5,7 @@ use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use crate::graphql::billing::{BillingMutation, BillingQuery};
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
 use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
+use crate::graphql::fulfillment::{FulfillmentMutation, FulfillmentQuery};
 use crate::graphql::identity::{IdentityMutation, IdentityQuery};
 use crate::graphql::library::LibraryQuery;
 use crate::graphql::notification::{NotificationMutation, NotificationQuery};
@@ -17,6 +18,7 @@ pub struct Query(
     IdentityQuery,
     CatalogQuery,
     OrderingQuery,
+    FulfillmentQuery,
     BillingQuery,
     LibraryQuery,
     NotificationQuery,
@@ -28,6 +30,7 @@ pub struct Mutation(
     IdentityMutation,
     CatalogMutation,
     OrderingMutation,
+    FulfillmentMutation,
     BillingMutation,
     NotificationMutation,
     DeadLetterMutation,

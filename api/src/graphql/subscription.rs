@@ -29,6 +29,16 @@ pub struct OrderUpdate {
     pub order: Order,
 }
 
+/// Something changed in a publisher's list of orders to ship.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ShipmentUpdate {
+    /// `fulfillment.ready_to_ship` (a new order to ship), `fulfillment.shipment_dispatched`
+    /// or `fulfillment.shipment_cancelled` (it left the list).
+    pub event: String,
+    pub order_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
 /// A publisher's sale: the lines of one completed order that are theirs.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Sale {
@@ -118,6 +128,43 @@ impl Subscription {
             })
         });
         Ok(futures::stream::once(async move { first }).chain(events))
+    }
+
+    /// Publishers: the live side of `pendingShipments`: one update each time an order of
+    /// theirs starts or stops waiting for shipment (refetch `pendingShipments` on it).
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn shipments_updated(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = ShipmentUpdate>> {
+        let (state, me) = acting(ctx)?;
+        let me = me.id;
+        let state = state.clone();
+        let sub = subscribe(&state, "evt.fulfillment.*.*").await?;
+        Ok(sub.filter_map(move |m| {
+            let state = state.clone();
+            async move {
+                let env: Envelope<serde_json::Value> = serde_json::from_slice(&m.payload).ok()?;
+                if !matches!(
+                    env.kind.as_str(),
+                    "fulfillment.ready_to_ship"
+                        | "fulfillment.shipment_dispatched"
+                        | "fulfillment.shipment_cancelled"
+                ) {
+                    return None;
+                }
+                let order: Uuid = env.data["order_id"].as_str()?.parse().ok()?;
+                // Only orders with lines of this publisher.
+                let lines = crate::fulfillment::publisher_lines(&state, order, me)
+                    .await
+                    .ok()?;
+                (!lines.is_empty()).then_some(ShipmentUpdate {
+                    event: env.kind,
+                    order_id: order,
+                    at: env.occurred_at,
+                })
+            }
+        }))
     }
 
     /// Publishers: each completed sale of their products.

@@ -433,6 +433,7 @@ impl TestApp {
             for p in saga::Participant::ALL {
                 set.spawn(saga::outbox::relay(rt.clone(), p));
             }
+            set.spawn(saga::fulfillment::deadlines(rt.clone()));
             while set.join_next().await.is_some() {}
         });
         SagaHandle(handle)

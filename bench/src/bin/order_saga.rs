@@ -232,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
                 edition_id: e,
                 quantity: 1,
             }];
-            let id = api::ordering::place_order(state, p, &lines, &format!("o-{e}")).await?;
+            let id = api::ordering::place_order(state, p, &lines, None, &format!("o-{e}")).await?;
             Ok::<_, api::ApiError>((id, t))
         }
     })

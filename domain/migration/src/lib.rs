@@ -8,6 +8,7 @@ mod m20261124_000001_context_schemas;
 mod m20261124_000002_identity;
 mod m20261124_000003_catalog;
 mod m20261124_000004_saga;
+mod m20261124_000005_physical_orders;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_identity::Migration),
             Box::new(m20261124_000003_catalog::Migration),
             Box::new(m20261124_000004_saga::Migration),
+            Box::new(m20261124_000005_physical_orders::Migration),
         ]
     }
 }

@@ -1,0 +1,269 @@
+//! Fulfillment on the api side: shipments as the read side sees them (`fulfillment.shipment`,
+//! written by the fulfillment participant) and `shipOrder`, which sends `cmd.fulfillment.ship`
+//! and waits for fulfillment's answer, so that a publisher who loses a race with a cancellation
+//! hears about it.
+
+use std::time::Duration;
+
+use domain::fulfillment::{
+    CANCELLED_BY_BUYER, CancelRejected, CancelShipment, MAX_TRACKING_LEN, ShipOrder,
+    ShipmentCancelled, ShipmentDispatched, ShipmentRejected, ShippingAddress,
+};
+use domain::messaging::{Envelope, Message};
+use domain::ordering::OrderLine;
+use futures::StreamExt;
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::ordering::stmt;
+use crate::state::AppState;
+
+/// How long `shipOrder` waits for fulfillment's answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
+/// The shipment of an order.
+#[derive(Clone, Debug)]
+pub struct ShipmentRow {
+    pub order_id: Uuid,
+    pub account_id: Uuid,
+    pub status: String,
+    pub address: ShippingAddress,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub shipped_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+const SHIPMENT_COLUMNS: &str = "s.order_id, s.account_id, s.status, s.address::text AS address, \
+     s.carrier, s.tracking_number, s.paid_at, s.shipped_at";
+
+fn shipment_row(r: &sea_orm::QueryResult) -> ApiResult<ShipmentRow> {
+    let address: String = r.try_get("", "address")?;
+    Ok(ShipmentRow {
+        order_id: r.try_get("", "order_id")?,
+        account_id: r.try_get("", "account_id")?,
+        status: r.try_get("", "status")?,
+        address: serde_json::from_str(&address)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored address: {e}")))?,
+        carrier: r.try_get("", "carrier")?,
+        tracking_number: r.try_get("", "tracking_number")?,
+        paid_at: r.try_get("", "paid_at")?,
+        shipped_at: r.try_get("", "shipped_at")?,
+    })
+}
+
+pub async fn shipment(state: &AppState, order: Uuid) -> ApiResult<Option<ShipmentRow>> {
+    let row = state
+        .db
+        .query_one_raw(stmt(
+            &format!("SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.order_id = $1"),
+            [order.into()],
+        ))
+        .await?;
+    row.as_ref().map(shipment_row).transpose()
+}
+
+/// The publisher's orders awaiting shipment, oldest payment first.
+pub async fn pending_shipments(
+    state: &AppState,
+    publisher: Uuid,
+    limit: u64,
+) -> ApiResult<Vec<ShipmentRow>> {
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            &format!(
+                "SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.status = 'AWAITING_SHIPMENT' \
+                 AND EXISTS (SELECT 1 FROM fulfillment.reservation r WHERE r.order_id = s.order_id \
+                 AND r.publisher_id = $1) ORDER BY s.paid_at, s.order_id LIMIT $2"
+            ),
+            [
+                publisher.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .await?;
+    rows.iter().map(shipment_row).collect()
+}
+
+/// The physical lines of an order that belong to `publisher`.
+pub async fn publisher_lines(
+    state: &AppState,
+    order: Uuid,
+    publisher: Uuid,
+) -> ApiResult<Vec<OrderLine>> {
+    Ok(crate::ordering::order_lines(state, order)
+        .await?
+        .into_iter()
+        .filter(|l| l.is_physical() && l.publisher_id == publisher)
+        .collect())
+}
+
+fn tracking_field(field: &'static str, value: &str) -> ApiResult<String> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > MAX_TRACKING_LEN || v.chars().any(char::is_control) {
+        return Err(ApiError::BadInput {
+            field,
+            message: format!("{field} must be 1 to {MAX_TRACKING_LEN} characters"),
+        });
+    }
+    Ok(v.to_owned())
+}
+
+/// A publisher ships an order of theirs that awaits shipment. Fulfillment decides (a
+/// cancellation may win the race); the answer is its decision, or the order as it is when no
+/// answer came in time.
+pub async fn ship_order(
+    state: &AppState,
+    me: &Principal,
+    order: Uuid,
+    carrier: &str,
+    tracking_number: &str,
+) -> ApiResult<()> {
+    let carrier = tracking_field("carrier", carrier)?;
+    let tracking_number = tracking_field("trackingNumber", tracking_number)?;
+    let Some(shipment) = shipment(state, order).await? else {
+        return Err(ApiError::NotFound("shipment"));
+    };
+    let publishers = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT DISTINCT publisher_id FROM fulfillment.reservation WHERE order_id = $1",
+            [order.into()],
+        ))
+        .await?;
+    let mut mine = !publishers.is_empty();
+    for r in &publishers {
+        mine &= r.try_get::<Uuid>("", "publisher_id")? == me.id;
+    }
+    if !mine {
+        return Err(ApiError::Forbidden(
+            "only the publisher of the order's physical editions can ship it",
+        ));
+    }
+    if shipment.status != "AWAITING_SHIPMENT" {
+        return Err(not_awaiting(&shipment.status));
+    }
+    let command = ShipOrder {
+        order_id: order,
+        publisher_id: me.id,
+        carrier,
+        tracking_number,
+    };
+    let answer = send_and_wait(state, me, order, command).await?;
+    match answer {
+        Some(env) if env.kind == ShipmentRejected::TYPE => {
+            let reason = env.data["reason"].as_str().unwrap_or("").to_owned();
+            if reason == "NOT_YOUR_ORDER" {
+                Err(ApiError::Forbidden(
+                    "only the publisher of the order's physical editions can ship it",
+                ))
+            } else {
+                let now = shipment_status(state, order).await?;
+                Err(not_awaiting(&now))
+            }
+        }
+        Some(env) if env.kind == ShipmentDispatched::TYPE => Ok(()),
+        _ => {
+            tracing::warn!(order.id = %order, "no answer from fulfillment in time; the shipment is pending");
+            Ok(())
+        }
+    }
+}
+
+async fn shipment_status(state: &AppState, order: Uuid) -> ApiResult<String> {
+    Ok(shipment(state, order)
+        .await?
+        .map_or_else(|| "UNKNOWN".to_owned(), |s| s.status))
+}
+
+fn not_awaiting(status: &str) -> ApiError {
+    ApiError::Conflict(match status {
+        "SHIPPED" => "the order has already been shipped".to_owned(),
+        "RELEASED" => "the order was cancelled; there is nothing to ship".to_owned(),
+        _ => format!("the order is not awaiting shipment (its shipment is {status})"),
+    })
+}
+
+/// Publishes a fulfillment command about `order` and waits (up to [`ANSWER_WAIT`]) for the
+/// event fulfillment emits because of it; `None` when none came in time.
+async fn send_and_wait<T: Message>(
+    state: &AppState,
+    me: &Principal,
+    order: Uuid,
+    command: T,
+) -> ApiResult<Option<Envelope<serde_json::Value>>> {
+    // Listen before sending, so the answer cannot be missed.
+    let mut answers = state
+        .nats
+        .subscribe(state.bus.subject(&format!("evt.fulfillment.*.{order}")))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("subscribing to the answer: {e}")))?;
+    let mut envelope = Envelope::new(command, order, Some(me.id));
+    envelope.trace = Some(domain::bus::new_traceparent());
+    let command_id = envelope.id;
+    state.bus.publish(&envelope).await?;
+    Ok(tokio::time::timeout(ANSWER_WAIT, async {
+        while let Some(m) = answers.next().await {
+            let Ok(env) = serde_json::from_slice::<Envelope<serde_json::Value>>(&m.payload) else {
+                continue;
+            };
+            if env.causation_id == Some(command_id) {
+                return Some(env);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten())
+}
+
+/// The buyer cancels an order awaiting shipment: fulfillment releases the reservation (unless
+/// the parcel left first: `CONFLICT`), then billing refunds, library revokes the order's digital
+/// lines and ordering cancels it.
+pub async fn cancel_order(state: &AppState, me: &Principal, order: Uuid) -> ApiResult<()> {
+    let Some(row) = crate::ordering::find_order(state, order)
+        .await?
+        .filter(|o| o.account_id == me.id)
+    else {
+        return Err(ApiError::NotFound("order"));
+    };
+    let shipment = shipment(state, order).await?;
+    let awaiting = row.status == "AWAITING_SHIPMENT"
+        && shipment
+            .as_ref()
+            .is_some_and(|s| s.status == "AWAITING_SHIPMENT");
+    if !awaiting {
+        return Err(ApiError::Conflict(
+            match shipment.map(|s| s.status).as_deref() {
+                Some("SHIPPED") => "the order has already been shipped".to_owned(),
+                _ => format!(
+                    "only an order awaiting shipment can be cancelled (this one is {})",
+                    row.status
+                ),
+            },
+        ));
+    }
+    let command = CancelShipment {
+        order_id: order,
+        reason: CANCELLED_BY_BUYER.to_owned(),
+    };
+    match send_and_wait(state, me, order, command).await? {
+        Some(env) if env.kind == CancelRejected::TYPE => {
+            let now = shipment_status(state, order).await?;
+            Err(ApiError::Conflict(if now == "SHIPPED" {
+                "the order has already been shipped".to_owned()
+            } else {
+                format!("the order can no longer be cancelled (its shipment is {now})")
+            }))
+        }
+        Some(env) if env.kind == ShipmentCancelled::TYPE => Ok(()),
+        _ => {
+            tracing::warn!(order.id = %order, "no answer from fulfillment in time; the cancellation is pending");
+            Ok(())
+        }
+    }
+}
