@@ -1,6 +1,10 @@
 //! The store's single-page app: Leptos, rendered in the browser, built by trunk into `dist/`.
 
+mod api;
 mod app;
+mod components;
+mod pages;
+mod state;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -1,0 +1,76 @@
+//! Every operation of the app, typed by `graphql_client` from `web/queries/*.graphql` against
+//! `api/schema.graphql`: a schema change that breaks a query breaks this crate's build.
+
+use graphql_client::GraphQLQuery;
+
+/// The schema's `UUID` scalar, as the JSON string it travels as.
+#[expect(clippy::upper_case_acronyms, reason = "the schema's scalar name")]
+pub type UUID = String;
+/// The schema's `DateTime` scalar (RFC 3339).
+pub type DateTime = String;
+/// The schema's `NaiveDate` scalar (`YYYY-MM-DD`).
+pub type NaiveDate = String;
+/// The schema's `Upload` scalar: `null` in the variables, the file travels as a multipart part.
+pub type Upload = ();
+
+macro_rules! operation {
+    ($name:ident, $file:tt) => {
+        #[derive(GraphQLQuery)]
+        #[graphql(
+                                                    schema_path = "../api/schema.graphql",
+                                                    query_path = $file,
+                                                    response_derives = "Debug, Clone, PartialEq",
+                                                    variables_derives = "Debug, Clone, PartialEq"
+                                                )]
+        pub struct $name;
+    };
+}
+
+operation!(SignIn, "queries/identity.graphql");
+operation!(SignUp, "queries/identity.graphql");
+operation!(RefreshSession, "queries/identity.graphql");
+operation!(SignOut, "queries/identity.graphql");
+operation!(SignOutEverywhere, "queries/identity.graphql");
+
+operation!(Products, "queries/catalog.graphql");
+operation!(Facets, "queries/catalog.graphql");
+operation!(ProductPage, "queries/catalog.graphql");
+operation!(Reviews, "queries/catalog.graphql");
+operation!(OwnsProduct, "queries/catalog.graphql");
+operation!(WriteReview, "queries/catalog.graphql");
+operation!(AddToWishlist, "queries/catalog.graphql");
+operation!(RemoveFromWishlist, "queries/catalog.graphql");
+operation!(Wishlist, "queries/catalog.graphql");
+
+operation!(PlaceOrder, "queries/orders.graphql");
+operation!(OrderPage, "queries/orders.graphql");
+operation!(MyOrders, "queries/orders.graphql");
+
+operation!(WalletPage, "queries/wallet.graphql");
+operation!(TopUpWallet, "queries/wallet.graphql");
+operation!(TopUpStatus, "queries/wallet.graphql");
+
+operation!(LibraryPage, "queries/library.graphql");
+
+operation!(UnreadCount, "queries/notifications.graphql");
+operation!(NotificationList, "queries/notifications.graphql");
+operation!(MarkNotificationsRead, "queries/notifications.graphql");
+
+operation!(OrderUpdated, "queries/orders.graphql");
+operation!(NotificationReceived, "queries/notifications.graphql");
+
+operation!(AdminAccounts, "queries/admin.graphql");
+operation!(CreateAccount, "queries/admin.graphql");
+operation!(SetAccountStatus, "queries/admin.graphql");
+operation!(AdminProducts, "queries/admin.graphql");
+operation!(ModerateProduct, "queries/admin.graphql");
+operation!(DeadLetters, "queries/admin.graphql");
+operation!(ReplayDeadLetter, "queries/admin.graphql");
+
+operation!(MyProducts, "queries/publisher.graphql");
+operation!(CreateProduct, "queries/publisher.graphql");
+operation!(AddEdition, "queries/publisher.graphql");
+operation!(PublishProduct, "queries/publisher.graphql");
+operation!(SetStock, "queries/publisher.graphql");
+operation!(UploadProductImage, "queries/publisher.graphql");
+operation!(SalesFeed, "queries/publisher.graphql");

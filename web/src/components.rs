@@ -1,0 +1,180 @@
+//! Small pieces shared by the pages.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// A polite loading line for `Transition`/`Suspense` fallbacks.
+#[component]
+pub fn Loading(#[prop(optional, into)] label: Option<String>) -> impl IntoView {
+    view! {
+        <p class="state state--loading" role="status" aria-live="polite">
+            <span class="spinner" aria-hidden="true"></span>
+            {label.unwrap_or_else(|| "Loading…".to_owned())}
+        </p>
+    }
+}
+
+/// The fallback of an `ErrorBoundary`: every error, in an alert.
+pub fn error_fallback(errors: ArcRwSignal<Errors>) -> impl IntoView {
+    view! {
+        <div class="alert alert--error" role="alert">
+            <p>"Something went wrong."</p>
+            <ul>
+                {move || {
+                    errors
+                        .get()
+                        .into_iter()
+                        .map(|(_, error)| view! { <li>{error.to_string()}</li> })
+                        .collect_view()
+                }}
+            </ul>
+        </div>
+    }
+}
+
+/// An empty state: nothing to show, and what to do about it.
+#[component]
+pub fn Empty(#[prop(into)] title: String, children: Children) -> impl IntoView {
+    view! {
+        <div class="state state--empty">
+            <p class="state__title">{title}</p>
+            {children()}
+        </div>
+    }
+}
+
+/// A star rating out of five, readable by screen readers.
+#[component]
+pub fn Stars(
+    average: Option<f64>,
+    count: i64,
+    /// Leave out the number of reviews (one review's own rating).
+    #[prop(optional)]
+    bare: bool,
+) -> impl IntoView {
+    match average {
+        Some(average) => {
+            let rounded = average.round().clamp(0.0, 5.0) as usize;
+            let stars = format!("{}{}", "★".repeat(rounded), "☆".repeat(5 - rounded));
+            view! {
+                <span class="stars" title=format!("{average:.1} out of 5")>
+                    <span aria-hidden="true">{stars}</span>
+                    <span class="visually-hidden">{format!("Rated {average:.1} out of 5")}</span>
+                    {(!bare).then(|| view! { " " <span class="stars__count">{format!("({count})")}</span> })}
+                </span>
+            }
+            .into_any()
+        }
+        None => view! { <span class="stars stars--none">"No reviews yet"</span> }.into_any(),
+    }
+}
+
+/// "2026-11-24T21:38:16Z" → "2026-11-24 21:38".
+pub fn short_time(rfc3339: &str) -> String {
+    let date = rfc3339.get(..10).unwrap_or(rfc3339);
+    let time = rfc3339.get(11..16).unwrap_or("");
+    format!("{date} {time}").trim().to_owned()
+}
+
+/// A stand-in for a missing cover: the title's first letter.
+#[component]
+pub fn CoverPlaceholder(title: String) -> impl IntoView {
+    let initial = title
+        .chars()
+        .next()
+        .map(|c| c.to_uppercase().to_string())
+        .unwrap_or_default();
+    view! {
+        <span class="cover-placeholder" aria-hidden="true">
+            {initial}
+        </span>
+    }
+}
+
+/// The Markdown the catalog stores, in the small subset its texts use: paragraphs, `- ` lists and
+/// `**bold**`. Everything is rendered as text (no HTML passes through).
+#[component]
+pub fn Markdown(text: String) -> impl IntoView {
+    let blocks = text
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|block| {
+            let lines: Vec<&str> = block.lines().map(str::trim).collect();
+            if lines.iter().all(|l| l.starts_with("- ") || l.starts_with("* ")) {
+                view! {
+                    <ul>
+                        {lines.into_iter().map(|l| view! { <li>{inline(&l[2..])}</li> }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            } else {
+                view! { <p>{inline(&lines.join(" "))}</p> }.into_any()
+            }
+        })
+        .collect_view();
+    view! { <div class="markdown">{blocks}</div> }
+}
+
+/// `**bold**` spans of one line.
+fn inline(text: &str) -> impl IntoView + use<> {
+    text.split("**")
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                view! { <strong>{part.to_owned()}</strong> }.into_any()
+            } else {
+                part.to_owned().into_any()
+            }
+        })
+        .collect_view()
+}
+
+/// Moves the keyboard focus to the first field marked invalid, once the errors are rendered.
+pub fn focus_first_invalid() {
+    request_animation_frame(|| {
+        let field = document()
+            .query_selector("[aria-invalid=\"true\"]")
+            .ok()
+            .flatten()
+            .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(field) = field {
+            let _ = field.focus();
+        }
+    });
+}
+
+/// Shows `children` to the signed-in, a sign-in prompt (coming back here after) to visitors.
+#[component]
+pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
+    let auth = crate::state::use_auth();
+    // A memo: refreshing the session sets the account again, which must not rebuild the page.
+    let signed_in = Memo::new(move |_| auth.signed_in());
+    let location = leptos_router::hooks::use_location();
+    move || {
+        if signed_in.get() {
+            children().into_any()
+        } else if auth.restoring.get() {
+            view! { <Loading /> }.into_any()
+        } else {
+            let here = location.pathname.get_untracked();
+            let href = format!(
+                "{}?next={}",
+                crate::app::Page::SignIn.href(),
+                js_sys::encode_uri_component(&here)
+            );
+            view! {
+                <div class="state">
+                    <p class="state__title">"Please sign in"</p>
+                    <p>"This page is about your account."</p>
+                    <p>
+                        <a class="button button--primary" href=href>
+                            "Sign in"
+                        </a>
+                    </p>
+                </div>
+            }
+            .into_any()
+        }
+    }
+}

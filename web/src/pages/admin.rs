@@ -1,0 +1,333 @@
+//! Admin: accounts (search, create a publisher or admin, ban and reinstate), product moderation,
+//! and dead letters with replay.
+
+use domain::identity::{DisplayName, Email, Password};
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::api::queries::{
+    AdminAccounts, AdminProducts, CreateAccount, DeadLetters, ModerateProduct, ReplayDeadLetter,
+    SetAccountStatus, admin_accounts, admin_products, create_account, dead_letters,
+    moderate_product, replay_dead_letter, set_account_status,
+};
+use crate::api::session::enum_name;
+use crate::api::{self, ApiError};
+use crate::app::Page;
+use crate::components::{Empty, Loading, error_fallback, short_time};
+
+#[component]
+pub fn Admin() -> impl IntoView {
+    view! {
+        <section class="page" aria-labelledby="admin-title">
+            <h1 id="admin-title">"Administration"</h1>
+            <Accounts />
+            <Moderation />
+            <DeadLetterList />
+        </section>
+    }
+}
+
+fn alert(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoView + use<> {
+    result.map(|r| match r {
+        Ok(()) => view! { <p class="alert alert--ok" role="status">{ok}</p> }.into_any(),
+        Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
+    })
+}
+
+#[component]
+fn Accounts() -> impl IntoView {
+    let search = RwSignal::new(String::new());
+    let version = RwSignal::new(0_u32);
+    let accounts = LocalResource::new(move || {
+        version.track();
+        let search = Some(search.get()).filter(|s| !s.trim().is_empty());
+        async move {
+            api::request::<AdminAccounts>(admin_accounts::Variables { search, first: 50 })
+                .await
+                .map(|data| data.accounts.nodes)
+        }
+    });
+    let set_status = Action::new_local(move |(id, ban): &(String, bool)| {
+        let vars = set_account_status::Variables {
+            account_id: id.clone(),
+            status: if *ban {
+                set_account_status::AccountStatus::BANNED
+            } else {
+                set_account_status::AccountStatus::ACTIVE
+            },
+            reason: None,
+        };
+        async move {
+            let result = api::request::<SetAccountStatus>(vars).await.map(|_| ());
+            version.update(|v| *v += 1);
+            result
+        }
+    });
+    view! {
+        <section aria-labelledby="accounts-title">
+            <h2 id="accounts-title">"Accounts"</h2>
+            <CreateAccountForm version />
+            <div class="field">
+                <label for="account-search">"Search by e-mail or name"</label>
+                <input
+                    id="account-search"
+                    type="search"
+                    on:change=move |ev| search.set(event_target_value(&ev))
+                />
+            </div>
+            {move || alert(set_status.value().get(), "Account updated.")}
+            <Transition fallback=|| view! { <Loading /> }>
+                <ErrorBoundary fallback=error_fallback>
+                    {move || Suspend::new(async move {
+                        accounts
+                            .await
+                            .map(|accounts| {
+                                view! {
+                                    <table class="table">
+                                        <thead>
+                                            <tr>
+                                                <th scope="col">"Name"</th>
+                                                <th scope="col">"E-mail"</th>
+                                                <th scope="col">"Role"</th>
+                                                <th scope="col">"Status"</th>
+                                                <th scope="col">
+                                                    <span class="visually-hidden">"Action"</span>
+                                                </th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {accounts
+                                                .into_iter()
+                                                .map(|a| {
+                                                    let status = enum_name(&a.status);
+                                                    let banned = status == "BANNED";
+                                                    let id = a.id.clone();
+                                                    view! {
+                                                        <tr>
+                                                            <td>{a.display_name}</td>
+                                                            <td>{a.email}</td>
+                                                            <td>{enum_name(&a.role)}</td>
+                                                            <td>{status}</td>
+                                                            <td>
+                                                                <button
+                                                                    class="button button--ghost"
+                                                                    type="button"
+                                                                    on:click=move |_| {
+                                                                        set_status.dispatch((id.clone(), !banned));
+                                                                    }
+                                                                >
+                                                                    {if banned { "Reinstate" } else { "Ban" }}
+                                                                </button>
+                                                            </td>
+                                                        </tr>
+                                                    }
+                                                })
+                                                .collect_view()}
+                                        </tbody>
+                                    </table>
+                                }
+                            })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn CreateAccountForm(version: RwSignal<u32>) -> impl IntoView {
+    let email = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new(String::from("PUBLISHER"));
+    let invalid = RwSignal::new(None::<String>);
+    let create = Action::new_local(move |input: &create_account::CreateAccountInput| {
+        let input = input.clone();
+        async move {
+            let result = api::request::<CreateAccount>(create_account::Variables { input })
+                .await
+                .map(|_| ());
+            version.update(|v| *v += 1);
+            result
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let checked = (|| {
+            let email = Email::parse(&email.get_untracked()).map_err(|e| e.to_string())?;
+            let name = DisplayName::parse(&name.get_untracked()).map_err(|e| e.to_string())?;
+            let password = Password::parse(&password.get_untracked()).map_err(|e| e.to_string())?;
+            Ok::<_, String>((email, name, password))
+        })();
+        match checked {
+            Err(message) => invalid.set(Some(message)),
+            Ok((email, name, password)) => {
+                invalid.set(None);
+                create.dispatch(create_account::CreateAccountInput {
+                    email: email.as_str().to_owned(),
+                    display_name: name.as_str().to_owned(),
+                    password: password.expose().to_owned(),
+                    role: if role.get_untracked() == "ADMIN" {
+                        create_account::StaffRole::ADMIN
+                    } else {
+                        create_account::StaffRole::PUBLISHER
+                    },
+                });
+            }
+        }
+    };
+    view! {
+        <form class="form form--card" on:submit=on_submit novalidate=true aria-labelledby="create-account-title">
+            <h3 id="create-account-title">"Create a publisher or admin"</h3>
+            <div class="field">
+                <label for="new-email">"E-mail"</label>
+                <input id="new-email" type="email" autocomplete="off" prop:value=email on:input=move |ev| email.set(event_target_value(&ev)) />
+            </div>
+            <div class="field">
+                <label for="new-name">"Name"</label>
+                <input id="new-name" type="text" autocomplete="off" prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) />
+            </div>
+            <div class="field">
+                <label for="new-password">"Initial password"</label>
+                <input id="new-password" type="password" autocomplete="new-password" prop:value=password on:input=move |ev| password.set(event_target_value(&ev)) />
+            </div>
+            <div class="field">
+                <label for="new-role">"Role"</label>
+                <select id="new-role" on:change=move |ev| role.set(event_target_value(&ev))>
+                    <option value="PUBLISHER">"Publisher"</option>
+                    <option value="ADMIN">"Admin"</option>
+                </select>
+            </div>
+            {move || invalid.get().map(|m| view! { <p class="alert alert--error" role="alert">{m}</p> })}
+            {move || alert(create.value().get(), "Account created.")}
+            <button class="button button--primary" type="submit" disabled=move || create.pending().get()>
+                "Create account"
+            </button>
+        </form>
+    }
+}
+
+#[component]
+fn Moderation() -> impl IntoView {
+    let version = RwSignal::new(0_u32);
+    let products = LocalResource::new(move || {
+        version.track();
+        async move {
+            api::request::<AdminProducts>(admin_products::Variables {
+                status: None,
+                first: 50,
+            })
+            .await
+            .map(|data| data.all_products.nodes)
+        }
+    });
+    let moderate = Action::new_local(move |(id, unlist): &(String, bool)| {
+        let vars = moderate_product::Variables {
+            id: id.clone(),
+            action: if *unlist {
+                moderate_product::ModerationAction::UNLIST
+            } else {
+                moderate_product::ModerationAction::RESTORE
+            },
+            reason: unlist.then(|| "Unlisted by a moderator".to_owned()),
+        };
+        async move {
+            let result = api::request::<ModerateProduct>(vars).await.map(|_| ());
+            version.update(|v| *v += 1);
+            result
+        }
+    });
+    view! {
+        <section aria-labelledby="moderation-title">
+            <h2 id="moderation-title">"Products"</h2>
+            {move || alert(moderate.value().get(), "Product updated.")}
+            <Transition fallback=|| view! { <Loading /> }>
+                <ErrorBoundary fallback=error_fallback>
+                    {move || Suspend::new(async move {
+                        products.await.map(|products| view! {
+                            <ul class="list">
+                                {products.into_iter().map(|p| {
+                                    let status = enum_name(&p.status);
+                                    let unlisted = status == "UNLISTED";
+                                    let id = p.id.clone();
+                                    view! {
+                                        <li class="list__item">
+                                            <A href=Page::Product(p.slug).href()>{p.title}</A>
+                                            <span class="muted">{p.publisher.name}</span>
+                                            <span>{status}{p.moderation_reason.map(|r| format!(" — {r}"))}</span>
+                                            <button class="button button--ghost" type="button" on:click=move |_| { moderate.dispatch((id.clone(), !unlisted)); }>
+                                                {if unlisted { "Restore" } else { "Unlist" }}
+                                            </button>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn DeadLetterList() -> impl IntoView {
+    let version = RwSignal::new(0_u32);
+    let letters = LocalResource::new(move || {
+        version.track();
+        async move {
+            api::request::<DeadLetters>(dead_letters::Variables { first: 50 })
+                .await
+                .map(|data| data.dead_letters.nodes)
+        }
+    });
+    let replay = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move {
+            let result = api::request::<ReplayDeadLetter>(replay_dead_letter::Variables { id })
+                .await
+                .map(|_| ());
+            version.update(|v| *v += 1);
+            result
+        }
+    });
+    view! {
+        <section aria-labelledby="dead-letters-title">
+            <h2 id="dead-letters-title">"Dead letters"</h2>
+            {move || alert(replay.value().get(), "Sent again.")}
+            <Transition fallback=|| view! { <Loading /> }>
+                <ErrorBoundary fallback=error_fallback>
+                    {move || Suspend::new(async move {
+                        letters.await.map(|letters| {
+                            if letters.is_empty() {
+                                return view! { <Empty title="No dead letters"><p>"Every message was handled."</p></Empty> }.into_any();
+                            }
+                            view! {
+                                <ul class="list">
+                                    {letters.into_iter().map(|d| {
+                                        let id = d.id.clone();
+                                        view! {
+                                            <li class="list__item">
+                                                <div>
+                                                    <p><strong>{d.participant}</strong> " · " <code>{d.subject}</code></p>
+                                                    <p class="muted">{format!("{} · {} deliveries · {}", d.kind.unwrap_or_default(), d.deliveries, short_time(&d.failed_at))}</p>
+                                                    <p>{d.error}</p>
+                                                </div>
+                                                {match d.replayed_at {
+                                                    Some(at) => view! { <span class="muted">{format!("replayed {}", short_time(&at))}</span> }.into_any(),
+                                                    None => view! {
+                                                        <button class="button" type="button" on:click=move |_| { replay.dispatch(id.clone()); }>"Replay"</button>
+                                                    }.into_any(),
+                                                }}
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+        </section>
+    }
+}

@@ -1,0 +1,339 @@
+//! A product: cover and screenshots, editions with prices and stock, rating, reviews, add to
+//! cart, wishlist, and a review form for owners.
+
+use domain::catalog::{GENRES, PLATFORMS};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::queries::{
+    AddToWishlist, OwnsProduct, ProductPage as ProductQuery, Reviews, WriteReview, add_to_wishlist,
+    owns_product, product_page, reviews, write_review,
+};
+use crate::api::session::enum_name;
+use crate::api::{self, ApiError};
+use crate::app::Page;
+use crate::components::{CoverPlaceholder, Loading, Markdown, Stars, error_fallback, short_time};
+use crate::state::{CartLine, use_auth, use_cart};
+
+type Product = product_page::ProductPageProduct;
+
+fn labels(vocabulary: &[(&str, &str)], slugs: &[String]) -> String {
+    slugs
+        .iter()
+        .map(|slug| {
+            vocabulary
+                .iter()
+                .find(|(s, _)| s == slug)
+                .map_or(slug.as_str(), |(_, label)| label)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[component]
+pub fn ProductPage() -> impl IntoView {
+    let params = use_params_map();
+    let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
+    let product = LocalResource::new(move || {
+        let slug = slug();
+        async move {
+            api::request::<ProductQuery>(product_page::Variables { slug })
+                .await
+                .map(|data| data.product)
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <Loading /> }>
+            <ErrorBoundary fallback=error_fallback>
+                {move || Suspend::new(async move {
+                    product.await.map(|product| view! { <ProductView product /> })
+                })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn ProductView(product: Product) -> impl IntoView {
+    let auth = use_auth();
+    let product_id = product.id.clone();
+    let wishlist = Action::new_local(move |id: &String| {
+        let product_id = id.clone();
+        async move { api::request::<AddToWishlist>(add_to_wishlist::Variables { product_id }).await }
+    });
+    let Product {
+        id,
+        slug,
+        title,
+        description,
+        genres,
+        platforms,
+        release_date,
+        age_rating,
+        system_requirements,
+        publisher,
+        editions,
+        rating,
+        cover,
+        screenshots,
+    } = product;
+    view! {
+        <article class="product" aria-labelledby="product-title">
+            <nav class="breadcrumbs" aria-label="Breadcrumbs">
+                <A href=Page::Store.href()>"Store"</A>
+                " › "
+                <span aria-current="page">{title.clone()}</span>
+            </nav>
+            <div class="product__top">
+                <div class="product__media">
+                    {match cover {
+                        Some(c) => view! { <img class="product__cover" src=c.url alt=format!("Cover of {title}") /> }.into_any(),
+                        None => view! { <CoverPlaceholder title=title.clone() /> }.into_any(),
+                    }}
+                </div>
+                <div class="product__summary">
+                    <h1 id="product-title">{title.clone()}</h1>
+                    <p class="product__publisher">"by " {publisher.name}</p>
+                    <Stars average=rating.average count=rating.count />
+                    <dl class="facts">
+                        <dt>"Genres"</dt>
+                        <dd>{labels(&GENRES, &genres)}</dd>
+                        <dt>"Platforms"</dt>
+                        <dd>{labels(&PLATFORMS, &platforms)}</dd>
+                        {release_date.map(|d| view! { <dt>"Released"</dt><dd>{d}</dd> })}
+                        {age_rating.map(|a| view! { <dt>"Age rating"</dt><dd>{format!("PEGI {a}")}</dd> })}
+                    </dl>
+                    <Editions editions slug=slug title=title.clone() />
+                    <Show when=move || auth.signed_in()>
+                        <button
+                            class="button button--ghost"
+                            type="button"
+                            disabled=move || wishlist.pending().get() || wishlist.value().with(|v| matches!(v, Some(Ok(_))))
+                            on:click={
+                                let product_id = product_id.clone();
+                                move |_| {
+                                    wishlist.dispatch(product_id.clone());
+                                }
+                            }
+                        >
+                            {move || match wishlist.value().get() {
+                                Some(Ok(_)) => "♥ On your wishlist",
+                                _ => "♡ Add to wishlist",
+                            }}
+                        </button>
+                    </Show>
+                    {move || wishlist.value().get().and_then(Result::err).map(|e| view! { <p class="alert alert--error" role="alert">{e.message}</p> })}
+                </div>
+            </div>
+            <Show when={
+                let empty = screenshots.is_empty();
+                move || !empty
+            }>
+                <h2>"Screenshots"</h2>
+                <ul class="screenshots">
+                    {screenshots
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| view! { <li><img src=s.url.clone() alt=format!("Screenshot {}", i + 1) loading="lazy" /></li> })
+                        .collect_view()}
+                </ul>
+            </Show>
+            <section class="product__text">
+                <h2>"About"</h2>
+                <Markdown text=description />
+                <Show when={
+                    let empty = system_requirements.trim().is_empty();
+                    move || !empty
+                }>
+                    <h2>"System requirements"</h2>
+                    <Markdown text=system_requirements.clone() />
+                </Show>
+            </section>
+            <ReviewsSection product_id=id />
+        </article>
+    }
+}
+
+#[component]
+fn Editions(
+    editions: Vec<product_page::ProductPageProductEditions>,
+    slug: String,
+    title: String,
+) -> impl IntoView {
+    let cart = use_cart();
+    if editions.is_empty() {
+        return view! { <p class="state state--empty">"Not on sale at the moment."</p> }.into_any();
+    }
+    view! {
+        <ul class="editions" aria-label="Editions">
+            {editions
+                .into_iter()
+                .map(|edition| {
+                    let kind = enum_name(&edition.kind);
+                    let physical = kind == "PHYSICAL";
+                    let out_of_stock = physical && edition.stock.unwrap_or(0) <= 0;
+                    let stock = match (physical, edition.stock) {
+                        (false, _) => "Digital · instant delivery".to_owned(),
+                        (true, Some(n)) if n > 0 => format!("Physical · {n} in stock"),
+                        (true, _) => "Physical · out of stock".to_owned(),
+                    };
+                    let line = CartLine {
+                        edition_id: edition.id.clone(),
+                        product_slug: slug.clone(),
+                        product_title: title.clone(),
+                        edition_name: edition.name.clone(),
+                        kind,
+                        unit_price_minor: edition.price.amount_minor,
+                        currency: edition.price.currency.clone(),
+                        quantity: 1,
+                    };
+                    let edition_id = edition.id.clone();
+                    let in_cart = move || cart.0.with(|lines| lines.iter().any(|l| l.edition_id == edition_id));
+                    view! {
+                        <li class="edition">
+                            <div>
+                                <p class="edition__name">{edition.name}</p>
+                                <p class="edition__stock">{stock}</p>
+                            </div>
+                            <p class="edition__price">{edition.price.formatted}</p>
+                            <button
+                                class="button button--primary"
+                                type="button"
+                                disabled=out_of_stock
+                                on:click=move |_| cart.add(line.clone())
+                            >
+                                {move || if in_cart() { "Add another" } else { "Add to cart" }}
+                            </button>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+        <Show when=move || { cart.count() > 0 }>
+            <p><A href=Page::Cart.href()>"Go to the cart"</A></p>
+        </Show>
+    }
+    .into_any()
+}
+
+#[component]
+fn ReviewsSection(product_id: String) -> impl IntoView {
+    let auth = use_auth();
+    let written = RwSignal::new(0_u32);
+    let list = {
+        let product_id = product_id.clone();
+        LocalResource::new(move || {
+            written.track();
+            let product_id = product_id.clone();
+            async move {
+                api::request::<Reviews>(reviews::Variables {
+                    product_id,
+                    first: 20,
+                    after: None,
+                })
+                .await
+                .map(|data| data.reviews.nodes)
+            }
+        })
+    };
+    let owns = {
+        let product_id = product_id.clone();
+        LocalResource::new(move || {
+            let signed_in = auth.signed_in();
+            let product_id = product_id.clone();
+            async move {
+                if !signed_in {
+                    return false;
+                }
+                api::request::<OwnsProduct>(owns_product::Variables { product_id })
+                    .await
+                    .is_ok_and(|data| data.owns_product)
+            }
+        })
+    };
+    view! {
+        <section class="reviews" aria-labelledby="reviews-title">
+            <h2 id="reviews-title">"Reviews"</h2>
+            <Show when=move || owns.get().unwrap_or(false)>
+                <ReviewForm product_id=product_id.clone() written />
+            </Show>
+            <Transition fallback=|| view! { <Loading label="Loading reviews…" /> }>
+                <ErrorBoundary fallback=error_fallback>
+                    {move || Suspend::new(async move {
+                        list.await.map(|reviews| {
+                            if reviews.is_empty() {
+                                return view! { <p class="state state--empty">"No reviews yet."</p> }.into_any();
+                            }
+                            view! {
+                                <ul class="review-list">
+                                    {reviews
+                                        .into_iter()
+                                        .map(|r| view! {
+                                            <li class="review">
+                                                <p class="review__head">
+                                                    <Stars average=Some(r.rating as f64) count=1 bare=true />
+                                                    " " <strong>{r.author_name}</strong>
+                                                    " · " <time datetime=r.created_at.clone()>{short_time(&r.created_at)}</time>
+                                                </p>
+                                                <p>{r.body}</p>
+                                            </li>
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            }
+                            .into_any()
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ReviewForm(product_id: String, written: RwSignal<u32>) -> impl IntoView {
+    let rating = RwSignal::new(String::from("5"));
+    let body = RwSignal::new(String::new());
+    let save = Action::new_local(move |(product_id, rating, body): &(String, i64, String)| {
+        let vars = write_review::Variables {
+            product_id: product_id.clone(),
+            rating: *rating,
+            body: (!body.trim().is_empty()).then(|| body.clone()),
+        };
+        async move {
+            let result = api::request::<WriteReview>(vars).await.map(|_| ());
+            if result.is_ok() {
+                written.update(|n| *n += 1);
+            }
+            result
+        }
+    });
+    view! {
+        <form
+            class="form form--inline"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                let stars = rating.get_untracked().parse().unwrap_or(5);
+                save.dispatch((product_id.clone(), stars, body.get_untracked()));
+            }
+        >
+            <h3>"Your review"</h3>
+            <div class="field">
+                <label for="rating">"Rating"</label>
+                <select id="rating" on:change=move |ev| rating.set(event_target_value(&ev)) prop:value=rating>
+                    {(1..=5).rev().map(|n| view! { <option value=n.to_string()>{format!("{n} / 5")}</option> }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="review-body">"Review"</label>
+                <textarea id="review-body" rows="4" prop:value=body on:input=move |ev| body.set(event_target_value(&ev))></textarea>
+            </div>
+            <button class="button" type="submit" disabled=move || save.pending().get()>"Save review"</button>
+            {move || save.value().get().map(|r: Result<(), ApiError>| match r {
+                Ok(()) => view! { <p class="alert alert--ok" role="status">"Thank you for your review."</p> }.into_any(),
+                Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
+            })}
+        </form>
+    }
+}

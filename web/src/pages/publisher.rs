@@ -1,0 +1,343 @@
+//! Publisher: their products in every state, a new product with its first edition, publishing,
+//! and stock of physical editions.
+
+use domain::catalog::{GENRES, PLATFORMS};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use send_wrapper::SendWrapper;
+
+use crate::api::queries::{
+    AddEdition, CreateProduct, MyProducts, PublishProduct, SetStock, add_edition, create_product,
+    my_products, publish_product, set_stock,
+};
+use crate::api::queries::{SalesFeed, sales_feed, upload_product_image};
+use crate::api::session::enum_name;
+use crate::api::upload::upload_product_image;
+use crate::api::ws;
+use crate::api::{self, ApiError};
+use crate::app::Page;
+use crate::components::{Empty, Loading, error_fallback, short_time};
+
+fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoView + use<> {
+    result.map(|r| match r {
+        Ok(()) => view! { <p class="alert alert--ok" role="status">{ok}</p> }.into_any(),
+        Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
+    })
+}
+
+#[component]
+pub fn Publisher() -> impl IntoView {
+    let version = RwSignal::new(0_u32);
+    let products = LocalResource::new(move || {
+        version.track();
+        async move {
+            api::request::<MyProducts>(my_products::Variables { first: 100 })
+                .await
+                .map(|data| data.my_products.nodes)
+        }
+    });
+    let publish = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move {
+            let result = api::request::<PublishProduct>(publish_product::Variables { id })
+                .await
+                .map(|_| ());
+            version.update(|v| *v += 1);
+            result
+        }
+    });
+    view! {
+        <section class="page" aria-labelledby="publisher-title">
+            <h1 id="publisher-title">"Your products"</h1>
+            <LiveSales />
+            {move || outcome(publish.value().get(), "Published.")}
+            <Transition fallback=|| view! { <Loading /> }>
+                <ErrorBoundary fallback=error_fallback>
+                    {move || Suspend::new(async move {
+                        products.await.map(|products| {
+                            if products.is_empty() {
+                                return view! { <Empty title="No products yet"><p>"Create your first one below."</p></Empty> }.into_any();
+                            }
+                            view! {
+                                <ul class="list">
+                                    {products.into_iter().map(|p| {
+                                        let status = enum_name(&p.status);
+                                        let draft = status == "DRAFT";
+                                        let id = p.id.clone();
+                                        view! {
+                                            <li class="list__item publisher-product">
+                                                <div>
+                                                    <h2 class="library__title"><A href=Page::Product(p.slug).href()>{p.title}</A></h2>
+                                                    <p class="muted">{status}{p.moderation_reason.map(|r| format!(" — {r}"))}</p>
+                                                    <CoverUpload product_id=id.clone() cover=p.cover.map(|c| c.url) />
+                                                    <ul class="editions">
+                                                        {p.editions.into_iter().map(|e| view! { <EditionRow edition=e version /> }).collect_view()}
+                                                    </ul>
+                                                </div>
+                                                {draft.then(|| view! {
+                                                    <button class="button button--primary" type="button" on:click=move |_| { publish.dispatch(id.clone()); }>"Publish"</button>
+                                                })}
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+            <NewProduct version />
+        </section>
+    }
+}
+
+#[component]
+fn EditionRow(
+    edition: my_products::MyProductsMyProductsNodesEditions,
+    version: RwSignal<u32>,
+) -> impl IntoView {
+    let physical = enum_name(&edition.kind) == "PHYSICAL";
+    let quantity = RwSignal::new(edition.stock.unwrap_or(0).to_string());
+    let id = edition.id.clone();
+    let save = Action::new_local(move |(edition_id, quantity): &(String, i64)| {
+        let vars = set_stock::Variables {
+            edition_id: edition_id.clone(),
+            mode: set_stock::StockMode::SET,
+            quantity: *quantity,
+        };
+        async move {
+            let result = api::request::<SetStock>(vars).await.map(|_| ());
+            version.update(|v| *v += 1);
+            result
+        }
+    });
+    let input_id = format!("stock-{}", edition.id);
+    view! {
+        <li class="edition">
+            <div>
+                <p class="edition__name">{edition.name}</p>
+                <p class="edition__stock">{format!("SKU {}", edition.sku)}</p>
+            </div>
+            <p class="edition__price">{edition.price.formatted}</p>
+            {physical.then(|| view! {
+                <form class="stock-form" on:submit=move |ev| {
+                    ev.prevent_default();
+                    if let Ok(n) = quantity.get_untracked().trim().parse::<i64>() {
+                        save.dispatch((id.clone(), n));
+                    }
+                }>
+                    <label for=input_id.clone()>"Stock"</label>
+                    <input id=input_id class="qty" type="number" min="0" prop:value=quantity on:input=move |ev| quantity.set(event_target_value(&ev)) />
+                    <button class="button" type="submit" disabled=move || save.pending().get()>"Set"</button>
+                    {move || outcome(save.value().get(), "Sent to fulfillment.")}
+                </form>
+            })}
+        </li>
+    }
+}
+
+#[component]
+fn NewProduct(version: RwSignal<u32>) -> impl IntoView {
+    let title = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let genre = RwSignal::new(String::from(GENRES[0].0));
+    let platform = RwSignal::new(String::from(PLATFORMS[0].0));
+    let kind = RwSignal::new(String::from("DIGITAL"));
+    let edition_name = RwSignal::new(String::from("Standard"));
+    let sku = RwSignal::new(String::new());
+    let price = RwSignal::new(String::from("19.99"));
+    let create = Action::new_local(move |(): &()| {
+        let product = create_product::CreateProductInput {
+            title: title.get_untracked().trim().to_owned(),
+            slug: None,
+            description: description.get_untracked(),
+            genres: vec![genre.get_untracked()],
+            platforms: vec![platform.get_untracked()],
+            tags: Vec::new(),
+            release_date: None,
+            age_rating: None,
+            system_requirements: String::new(),
+        };
+        let physical = kind.get_untracked() == "PHYSICAL";
+        let price_minor = price
+            .get_untracked()
+            .trim()
+            .replace(',', ".")
+            .parse::<f64>()
+            .map(|v| (v * 100.0).round() as i64);
+        let edition = (edition_name.get_untracked(), sku.get_untracked());
+        async move {
+            let Ok(amount_minor) = price_minor else {
+                return Err(ApiError {
+                    message: "Enter a price like 19.99.".to_owned(),
+                    code: None,
+                    field: Some("price".to_owned()),
+                });
+            };
+            let product_id =
+                api::request::<CreateProduct>(create_product::Variables { input: product })
+                    .await?
+                    .create_product
+                    .id;
+            let input = add_edition::EditionInput {
+                kind: if physical {
+                    add_edition::EditionKind::PHYSICAL
+                } else {
+                    add_edition::EditionKind::DIGITAL
+                },
+                name: edition.0,
+                sku: edition.1,
+                price: add_edition::MoneyInput {
+                    amount_minor,
+                    currency: "EUR".to_owned(),
+                },
+                weight_grams: physical.then_some(250),
+            };
+            let result = api::request::<AddEdition>(add_edition::Variables { product_id, input })
+                .await
+                .map(|_| ());
+            version.update(|v| *v += 1);
+            result
+        }
+    });
+    let text = |id: &'static str, label: &'static str, value: RwSignal<String>| {
+        view! {
+            <div class="field">
+                <label for=id>{label}</label>
+                <input id=id type="text" required=true prop:value=value on:input=move |ev| value.set(event_target_value(&ev)) />
+            </div>
+        }
+    };
+    view! {
+        <form class="form form--card" aria-labelledby="new-product-title" on:submit=move |ev| { ev.prevent_default(); create.dispatch(()); }>
+            <h2 id="new-product-title">"New product"</h2>
+            {text("p-title", "Title", title)}
+            <div class="field">
+                <label for="p-description">"Description (Markdown)"</label>
+                <textarea id="p-description" rows="4" prop:value=description on:input=move |ev| description.set(event_target_value(&ev))></textarea>
+            </div>
+            <div class="field">
+                <label for="p-genre">"Genre"</label>
+                <select id="p-genre" on:change=move |ev| genre.set(event_target_value(&ev))>
+                    {GENRES.iter().map(|(slug, label)| view! { <option value=*slug>{*label}</option> }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="p-platform">"Platform"</label>
+                <select id="p-platform" on:change=move |ev| platform.set(event_target_value(&ev))>
+                    {PLATFORMS.iter().map(|(slug, label)| view! { <option value=*slug>{*label}</option> }).collect_view()}
+                </select>
+            </div>
+            <fieldset class="field field--kind">
+                <legend>"First edition"</legend>
+                <label class="chip"><input type="radio" name="p-kind" value="DIGITAL" checked=true on:change=move |_| kind.set("DIGITAL".to_owned()) />"Digital"</label>
+                <label class="chip"><input type="radio" name="p-kind" value="PHYSICAL" on:change=move |_| kind.set("PHYSICAL".to_owned()) />"Physical"</label>
+            </fieldset>
+            {text("p-edition", "Edition name", edition_name)}
+            {text("p-sku", "SKU", sku)}
+            {text("p-price", "Price (EUR)", price)}
+            {move || outcome(create.value().get(), "Created as a draft: publish it from the list above.")}
+            <button class="button button--primary" type="submit" disabled=move || create.pending().get()>"Create draft"</button>
+        </form>
+    }
+}
+
+/// The cover and its upload, with a progress bar.
+#[component]
+fn CoverUpload(product_id: String, cover: Option<String>) -> impl IntoView {
+    let sent = RwSignal::new(None::<f64>);
+    let cover = RwSignal::new(cover);
+    let input_id = format!("cover-{product_id}");
+    let upload = Action::new_local(
+        move |(product_id, file): &(String, SendWrapper<web_sys::File>)| {
+            let product_id = product_id.clone();
+            let file = file.clone();
+            async move {
+                sent.set(Some(0.0));
+                let result = upload_product_image(
+                    &product_id,
+                    upload_product_image::ImageKind::COVER,
+                    &file,
+                    move |fraction| sent.set(Some(fraction)),
+                )
+                .await;
+                sent.set(None);
+                result.map(|url| {
+                    if url.is_some() {
+                        cover.set(url);
+                    }
+                })
+            }
+        },
+    );
+    view! {
+        <div class="upload">
+            {move || cover.get().map(|url| view! { <img class="publisher-product__cover" src=url alt="Current cover" /> })}
+            <label for=input_id.clone()>"Cover image (PNG, JPEG or WebP)"</label>
+            <input
+                id=input_id
+                type="file"
+                accept="image/png,image/jpeg,image/webp"
+                on:change=move |ev| {
+                    let input: web_sys::HtmlInputElement = event_target(&ev);
+                    if let Some(file) = input.files().and_then(|files| files.get(0)) {
+                        upload.dispatch((product_id.clone(), SendWrapper::new(file)));
+                    }
+                }
+            />
+            {move || sent.get().map(|fraction| view! {
+                <progress max="100" value=(fraction * 100.0).round() aria-label="Upload progress">
+                    {format!("{:.0}%", fraction * 100.0)}
+                </progress>
+            })}
+            {move || outcome(upload.value().get(), "Cover uploaded.")}
+        </div>
+    }
+}
+
+/// Sales of the publisher's products as they complete (the `salesFeed` subscription).
+#[component]
+fn LiveSales() -> impl IntoView {
+    let sales = RwSignal::new(Vec::<sales_feed::SalesFeedSalesFeed>::new());
+    let live = StoredValue::new_local(None::<ws::Handle>);
+    Effect::new(move |_| {
+        let handle = ws::subscribe::<SalesFeed>(sales_feed::Variables {}, move |data| {
+            sales.try_update(|list| {
+                list.insert(0, data.sales_feed);
+                list.truncate(20);
+            });
+        });
+        live.set_value(Some(handle));
+    });
+    view! {
+        <section class="live-sales" aria-labelledby="live-sales-title">
+            <h2 id="live-sales-title">"Live sales"</h2>
+            <ul class="list" aria-live="polite">
+                {move || {
+                    let list = sales.get();
+                    if list.is_empty() {
+                        return view! { <li class="muted">"Sales appear here as they happen."</li> }.into_any();
+                    }
+                    list.into_iter()
+                        .map(|sale| {
+                            let what = sale
+                                .lines
+                                .iter()
+                                .map(|l| format!("{} × {} ({})", l.quantity, l.product_title, l.edition_name))
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            view! {
+                                <li class="list__item sale">
+                                    <span>{what}</span>
+                                    <strong>{sale.amount.formatted}</strong>
+                                    <time class="muted" datetime=sale.at.clone()>{short_time(&sale.at)}</time>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                        .into_any()
+                }}
+            </ul>
+        </section>
+    }
+}

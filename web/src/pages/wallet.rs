@@ -1,0 +1,194 @@
+//! The wallet: balance, top-up with the sandbox's test cards as hints, and the ledger.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+
+use crate::api::queries::{
+    TopUpStatus, TopUpWallet, WalletPage as WalletQuery, top_up_status, top_up_wallet, wallet_page,
+};
+use crate::api::{self, ApiError};
+use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::state::idempotency_key;
+
+/// The sandbox's test cards, shown as hints.
+const TEST_CARDS: [(&str, &str); 3] = [
+    ("4242424242424242", "approves"),
+    ("4000000000000002", "is declined"),
+    ("4000000000000119", "fails twice, then approves"),
+];
+
+#[component]
+pub fn WalletPage() -> impl IntoView {
+    let version = RwSignal::new(0_u32);
+    let wallet = LocalResource::new(move || {
+        version.track();
+        async move {
+            api::request::<WalletQuery>(wallet_page::Variables { first: 50 })
+                .await
+                .map(|data| data.wallet)
+        }
+    });
+    view! {
+        <section class="page" aria-labelledby="wallet-title">
+            <h1 id="wallet-title">"Wallet"</h1>
+            <div class="wallet">
+                <div class="wallet__main">
+                <Transition fallback=|| view! { <Loading /> }>
+                    <ErrorBoundary fallback=error_fallback>
+                        {move || Suspend::new(async move {
+                            wallet.await.map(|w| view! {
+                                <div class="wallet__balance">
+                                    <p class="muted">"Balance"</p>
+                                    <p class="wallet__amount" aria-live="polite">{w.balance.formatted}</p>
+                                </div>
+                                <h2>"History"</h2>
+                                {if w.entries.nodes.is_empty() {
+                                    view! { <Empty title="No transactions yet"><p>"Top up to start shopping."</p></Empty> }.into_any()
+                                } else {
+                                    view! {
+                                        <table class="table">
+                                            <caption class="visually-hidden">"Ledger"</caption>
+                                            <thead><tr>
+                                                <th scope="col">"Date"</th><th scope="col">"Kind"</th>
+                                                <th scope="col" class="num">"Amount"</th><th scope="col" class="num">"Balance"</th>
+                                            </tr></thead>
+                                            <tbody>
+                                                {w.entries.nodes.into_iter().map(|e| view! {
+                                                    <tr>
+                                                        <td>{short_time(&e.created_at)}</td>
+                                                        <td>{e.kind}</td>
+                                                        <td class="num">{e.amount.formatted}</td>
+                                                        <td class="num">{e.balance_after.formatted}</td>
+                                                    </tr>
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    }.into_any()
+                                }}
+                            })
+                        })}
+                    </ErrorBoundary>
+                </Transition>
+                </div>
+                <TopUpForm version />
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
+    let amount = RwSignal::new(String::from("50"));
+    let card = RwSignal::new(String::from(TEST_CARDS[0].0));
+    let error = RwSignal::new(None::<String>);
+    // One key per top-up the user means to make; a new one after each settled top-up.
+    let key = StoredValue::new(idempotency_key());
+    let top_up = Action::new_local(move |(minor, card): &(i64, String)| {
+        let vars = top_up_wallet::Variables {
+            amount: *minor,
+            payment_method: card.clone(),
+            idempotency_key: key.get_value(),
+        };
+        async move {
+            let mut top_up = api::request::<TopUpWallet>(vars).await?.top_up_wallet;
+            let (mut status, mut reason) = (top_up.status.clone(), top_up.reason.take());
+            // Billing settles it moments later: ask a few times.
+            for _ in 0..20 {
+                if status != "PENDING" {
+                    break;
+                }
+                sleep(Duration::from_millis(700)).await;
+                let now = api::request::<TopUpStatus>(top_up_status::Variables {
+                    id: top_up.id.clone(),
+                })
+                .await?
+                .top_up;
+                (status, reason) = (now.status, now.reason);
+            }
+            key.set_value(idempotency_key());
+            version.update(|v| *v += 1);
+            Ok::<_, ApiError>((status, reason, top_up.amount.formatted))
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let minor = amount
+            .get_untracked()
+            .trim()
+            .replace(',', ".")
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v > 0.0 && *v <= 10_000.0)
+            .map(|v| (v * 100.0).round() as i64);
+        let card_number: String = card
+            .get_untracked()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        match minor {
+            None => error.set(Some("Enter an amount between 0.01 and 10000.".to_owned())),
+            Some(_) if card_number.len() < 12 => error.set(Some("Enter a card number.".to_owned())),
+            Some(minor) => {
+                top_up.dispatch((minor, card_number));
+            }
+        }
+    };
+    view! {
+        <form class="form wallet__topup" on:submit=on_submit novalidate=true aria-labelledby="topup-title">
+            <h2 id="topup-title">"Top up"</h2>
+            <div class="field">
+                <label for="amount">"Amount (EUR)"</label>
+                <input id="amount" type="number" min="1" step="0.01" inputmode="decimal" required=true
+                    prop:value=amount on:input=move |ev| amount.set(event_target_value(&ev)) />
+            </div>
+            <div class="field">
+                <label for="card">"Card number"</label>
+                <input id="card" type="text" inputmode="numeric" autocomplete="cc-number" required=true aria-describedby="card-hint"
+                    prop:value=card on:input=move |ev| card.set(event_target_value(&ev)) />
+                <div class="field__hint" id="card-hint">
+                    <p>"Sandbox test cards:"</p>
+                    <ul>
+                        {TEST_CARDS.into_iter().map(|(number, what)| view! {
+                            <li>
+                                <button type="button" class="link" on:click=move |_| card.set(number.to_owned())>
+                                    <code>{number}</code>
+                                </button>
+                                {format!(" {what}")}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </div>
+            </div>
+            {move || error.get().map(|m| view! { <p class="alert alert--error" role="alert">{m}</p> })}
+            <button class="button button--primary" type="submit" disabled=move || top_up.pending().get()>
+                {move || if top_up.pending().get() { "Processing…" } else { "Top up" }}
+            </button>
+            {move || top_up.value().get().map(|result| match result {
+                Ok((status, _, amount)) if status == "CREDITED" => view! {
+                    <p class="alert alert--ok" role="status">{format!("{amount} added to your wallet.")}</p>
+                }.into_any(),
+                Ok((status, reason, _)) if status == "DECLINED" => view! {
+                    <p class="alert alert--error" role="alert">{format!("Declined: {}", reason.unwrap_or_default())}</p>
+                }.into_any(),
+                Ok((status, _, _)) => view! {
+                    <p class="alert" role="status">{format!("Top-up {}: check back in a moment.", status.to_lowercase())}</p>
+                }.into_any(),
+                Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
+            })}
+        </form>
+    }
+}
+
+/// Waits `duration` (a timer, not a busy loop).
+async fn sleep(duration: Duration) {
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    set_timeout(
+        move || {
+            let _ = tx.send(());
+        },
+        duration,
+    );
+    let _ = rx.await;
+}
