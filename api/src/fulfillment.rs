@@ -58,7 +58,7 @@ pub async fn shipment(state: &AppState, order: Uuid) -> ApiResult<Option<Shipmen
     let row = state
         .db
         .query_one_raw(stmt(
-            &format!("SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.order_id = $1"),
+            format!("SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.order_id = $1"),
             [order.into()],
         ))
         .await?;
@@ -74,7 +74,7 @@ pub async fn pending_shipments(
     let rows = state
         .db
         .query_all_raw(stmt(
-            &format!(
+            format!(
                 "SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.status = 'AWAITING_SHIPMENT' \
                  AND EXISTS (SELECT 1 FROM fulfillment.reservation r WHERE r.order_id = s.order_id \
                  AND r.publisher_id = $1) ORDER BY s.paid_at, s.order_id LIMIT $2"

@@ -8,7 +8,7 @@ use domain::catalog::{EditionKind, ProductStatus};
 use domain::fulfillment::ShippingAddress;
 use domain::messaging::Envelope;
 use domain::ordering::{LineError, OrderLine, PlaceOrder, check_lines};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -23,9 +23,7 @@ pub struct LineInput {
     pub quantity: i32,
 }
 
-pub fn stmt(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
-    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
-}
+pub use domain::sql::stmt;
 
 fn line_error(e: LineError) -> ApiError {
     ApiError::BadInput {
@@ -305,7 +303,7 @@ pub async fn find_order(state: &AppState, id: Uuid) -> ApiResult<Option<OrderRow
     let row = state
         .db
         .query_one_raw(stmt(
-            &format!(r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE id = $1"#),
+            format!(r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE id = $1"#),
             [id.into()],
         ))
         .await?;
@@ -322,7 +320,7 @@ pub async fn my_orders(
     let rows = state
         .db
         .query_all_raw(stmt(
-            &format!(
+            format!(
                 r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE account_id = $1
                    AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"#
             ),
@@ -337,28 +335,7 @@ pub async fn my_orders(
 }
 
 pub async fn order_lines(state: &AppState, order: Uuid) -> ApiResult<Vec<OrderLine>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT edition_id, product_id, publisher_id, kind, product_title, edition_name, unit_price_minor, quantity \
-             FROM ordering.order_line WHERE order_id = $1 ORDER BY line_no",
-            [order.into()],
-        ))
-        .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(OrderLine {
-                edition_id: r.try_get("", "edition_id")?,
-                product_id: r.try_get("", "product_id")?,
-                publisher_id: r.try_get("", "publisher_id")?,
-                kind: r.try_get("", "kind")?,
-                product_title: r.try_get("", "product_title")?,
-                edition_name: r.try_get("", "edition_name")?,
-                unit_price_minor: r.try_get("", "unit_price_minor")?,
-                quantity: r.try_get("", "quantity")?,
-            })
-        })
-        .collect()
+    Ok(domain::ordering::load_lines(&state.db, order).await?)
 }
 
 /// One step of an order's timeline.

@@ -14,5 +14,7 @@ pub mod messaging;
 pub mod money;
 pub mod notification;
 pub mod ordering;
+#[cfg(feature = "server")]
+pub mod sql;
 
 pub use error_code::ErrorCode;

@@ -43,6 +43,35 @@ impl OrderLine {
     }
 }
 
+/// The lines of `order`, in their order (read by the api and by the participants).
+#[cfg(feature = "server")]
+pub async fn load_lines(
+    db: &impl sea_orm::ConnectionTrait,
+    order: Uuid,
+) -> Result<Vec<OrderLine>, sea_orm::DbErr> {
+    let rows = db
+        .query_all_raw(crate::sql::stmt(
+            "SELECT edition_id, product_id, publisher_id, kind, product_title, edition_name, unit_price_minor, quantity \
+             FROM ordering.order_line WHERE order_id = $1 ORDER BY line_no",
+            [order.into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(OrderLine {
+                edition_id: r.try_get("", "edition_id")?,
+                product_id: r.try_get("", "product_id")?,
+                publisher_id: r.try_get("", "publisher_id")?,
+                kind: r.try_get("", "kind")?,
+                product_title: r.try_get("", "product_title")?,
+                edition_name: r.try_get("", "edition_name")?,
+                unit_price_minor: r.try_get("", "unit_price_minor")?,
+                quantity: r.try_get("", "quantity")?,
+            })
+        })
+        .collect()
+}
+
 /// The total of `lines`; `None` on overflow (which validation makes impossible in practice).
 pub fn total(lines: &[OrderLine]) -> Option<i64> {
     lines

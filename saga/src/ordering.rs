@@ -359,26 +359,5 @@ async fn fact(
 }
 
 async fn load_lines(tx: &Tx, order: Uuid) -> Result<Vec<OrderLine>, Failure> {
-    let rows = tx
-        .txn
-        .query_all_raw(stmt(
-            "SELECT edition_id, product_id, publisher_id, kind, product_title, edition_name, unit_price_minor, quantity \
-             FROM ordering.order_line WHERE order_id = $1 ORDER BY line_no",
-            [order.into()],
-        ))
-        .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(OrderLine {
-                edition_id: r.try_get("", "edition_id")?,
-                product_id: r.try_get("", "product_id")?,
-                publisher_id: r.try_get("", "publisher_id")?,
-                kind: r.try_get("", "kind")?,
-                product_title: r.try_get("", "product_title")?,
-                edition_name: r.try_get("", "edition_name")?,
-                unit_price_minor: r.try_get("", "unit_price_minor")?,
-                quantity: r.try_get("", "quantity")?,
-            })
-        })
-        .collect()
+    Ok(domain::ordering::load_lines(&tx.txn, order).await?)
 }

@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use domain::bus::RawMessage;
 use domain::messaging::{Envelope, Message};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
 use crate::consumer::{Failure, Incoming};
@@ -41,10 +39,7 @@ pub struct Tx {
     replay_of: Option<Uuid>,
 }
 
-/// Shorthand for a raw statement.
-pub fn stmt(sql: impl Into<String>, values: impl IntoIterator<Item = Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
+pub use domain::sql::stmt;
 
 impl Tx {
     /// Opens the transaction of `msg`; `None` when the inbox already has it (then the replay
