@@ -1,6 +1,5 @@
 use std::collections::HashSet;
 
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -65,17 +64,10 @@ async fn an_admin_creates_a_publisher_who_can_sign_in_and_it_is_audited() {
         .await;
     let signed_in = app.sign_in("pub@store.test", PASSWORD).await;
     let audit = app
-        .state
-        .db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
+        .scalar(
             "SELECT count(*)::bigint AS n FROM identity.audit_log WHERE action = 'account.create'",
-        ))
-        .await
-        .expect("query")
-        .expect("row")
-        .try_get::<i64>("", "n")
-        .expect("n");
+        )
+        .await;
 
     assert_no_errors(&created);
     assert_eq!(created["data"]["createAccount"]["role"], "PUBLISHER");

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use axum::body::Body;
 use axum::http::Request;
 use domain::identity::Role;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -21,20 +21,7 @@ const LIST: &str = "query($f: ProductFilter, $s: ProductSort = RELEVANCE, $first
 /// A publisher account (made as an admin would), signed in: (token, id).
 async fn publisher(app: &TestApp, name: &str) -> (String, String) {
     let email = format!("{}@publisher.test", name.to_lowercase().replace(' ', "-"));
-    let new =
-        api::identity::NewAccount::parse(&email, PASSWORD, name, Role::Publisher).expect("valid");
-    let account = api::identity::insert_account(&app.state.db, &app.state.hasher, new, None)
-        .await
-        .expect("publisher");
-    let v = app.sign_in(&email, PASSWORD).await;
-    assert_no_errors(&v);
-    (
-        v["data"]["signIn"]["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
-        account.id.to_string(),
-    )
+    app.staff(&email, name, Role::Publisher).await
 }
 
 async fn user(app: &TestApp, name: &str) -> String {
@@ -130,20 +117,6 @@ async fn search(app: &TestApp, filter: Value) -> Vec<String> {
         .await;
     assert_no_errors(&v);
     titles(&v)
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.state
-        .db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            sql,
-        ))
-        .await
-        .expect("query")
-        .expect("row")
-        .try_get::<i64>("", "n")
-        .expect("n")
 }
 
 #[tokio::test]
@@ -464,7 +437,8 @@ async fn drafts_are_private_and_every_mutation_checks_role_and_ownership() {
     assert_eq!(error_code(&unknown), "NOT_FOUND");
     assert_eq!(unchanged["data"]["product"]["title"], "Secret Draft");
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM catalog.edition").await,
+        app.scalar("SELECT count(*) AS n FROM catalog.edition")
+            .await,
         1
     );
 }
@@ -594,11 +568,13 @@ async fn bad_catalog_input_names_the_field_and_writes_nothing() {
         assert_eq!(v["errors"][0]["extensions"]["field"], field, "{v}");
     }
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM catalog.product").await,
+        app.scalar("SELECT count(*) AS n FROM catalog.product")
+            .await,
         1
     );
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM catalog.edition").await,
+        app.scalar("SELECT count(*) AS n FROM catalog.edition")
+            .await,
         1
     );
 }
@@ -986,26 +962,20 @@ async fn the_demo_seed_makes_a_catalog_once() {
         .await
         .expect("seed again");
 
-    let products = count(
-        &app,
-        "SELECT count(*) AS n FROM catalog.product WHERE status = 'published'",
-    )
-    .await;
-    let physical = count(
-        &app,
-        "SELECT count(DISTINCT product_id) AS n FROM catalog.edition WHERE kind = 'physical'",
-    )
-    .await;
-    let publishers = count(
-        &app,
-        "SELECT count(DISTINCT publisher_id) AS n FROM catalog.product",
-    )
-    .await;
-    let genres = count(
-        &app,
-        "SELECT count(DISTINCT g) AS n FROM catalog.product, unnest(genres) g",
-    )
-    .await;
+    let products = app
+        .scalar("SELECT count(*) AS n FROM catalog.product WHERE status = 'published'")
+        .await;
+    let physical = app
+        .scalar(
+            "SELECT count(DISTINCT product_id) AS n FROM catalog.edition WHERE kind = 'physical'",
+        )
+        .await;
+    let publishers = app
+        .scalar("SELECT count(DISTINCT publisher_id) AS n FROM catalog.product")
+        .await;
+    let genres = app
+        .scalar("SELECT count(DISTINCT g) AS n FROM catalog.product, unnest(genres) g")
+        .await;
     let page = app
         .gql(None, LIST, json!({ "first": 20, "s": "RATING" }))
         .await;

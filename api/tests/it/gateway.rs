@@ -1043,21 +1043,9 @@ async fn images_are_uploaded_on_their_own_path_and_served_from_the_object_store(
         .display()
         .to_string();
     let gw = Gateway::start(addr, &[("GATEWAY_MEDIA_DIR", &media)]);
-    let new = api::identity::NewAccount::parse(
-        "pub@store.test",
-        PASSWORD,
-        "Pub",
-        domain::identity::Role::Publisher,
-    )
-    .expect("valid");
-    api::identity::insert_account(&app.state.db, &app.state.hasher, new, None)
-        .await
-        .expect("publisher");
-    let signed_in = app.sign_in("pub@store.test", PASSWORD).await;
-    let token = signed_in["data"]["signIn"]["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let (token, _) = app
+        .staff("pub@store.test", "Pub", domain::identity::Role::Publisher)
+        .await;
     let created = app
         .gql(
             Some(&token),

@@ -305,18 +305,44 @@ impl TestApp {
             .to_owned()
     }
 
-    pub async fn count_accounts(&self) -> i64 {
-        let row = self
-            .state
+    /// A staff account (made as an admin or the CLI would), signed in: (access token, id).
+    pub async fn staff(
+        &self,
+        email: &str,
+        name: &str,
+        role: domain::identity::Role,
+    ) -> (String, String) {
+        let new = api::identity::NewAccount::parse(email, PASSWORD, name, role).expect("valid");
+        let account = api::identity::insert_account(&self.state.db, &self.state.hasher, new, None)
+            .await
+            .expect("staff account");
+        let v = self.sign_in(email, PASSWORD).await;
+        assert_no_errors(&v);
+        let token = v["data"]["signIn"]["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        (token, account.id.to_string())
+    }
+
+    /// The `n` column of a one-row query.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        self.state
             .db
             .query_one_raw(Statement::from_string(
                 sea_orm::DatabaseBackend::Postgres,
-                "SELECT count(*)::bigint AS n FROM identity.account",
+                sql,
             ))
             .await
-            .expect("count")
-            .expect("row");
-        row.try_get::<i64>("", "n").expect("n")
+            .expect("query")
+            .expect("row")
+            .try_get::<i64>("", "n")
+            .expect("n")
+    }
+
+    pub async fn count_accounts(&self) -> i64 {
+        self.scalar("SELECT count(*)::bigint AS n FROM identity.account")
+            .await
     }
 }
 

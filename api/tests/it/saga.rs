@@ -40,18 +40,13 @@ async fn shop(settings: saga::Settings) -> Shop {
     let app = TestApp::spawn_with(|c| c.services.database_max_connections = 12).await;
     let saga = app.start_saga(settings).await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let email = format!("pub-{tag}@publisher.test");
-    let new = api::identity::NewAccount::parse(&email, PASSWORD, "Nebula Games", Role::Publisher)
-        .expect("valid");
-    api::identity::insert_account(&app.state.db, &app.state.hasher, new, None)
-        .await
-        .expect("publisher");
-    let v = app.sign_in(&email, PASSWORD).await;
-    assert_no_errors(&v);
-    let publisher = v["data"]["signIn"]["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let (publisher, _) = app
+        .staff(
+            &format!("pub-{tag}@publisher.test"),
+            "Nebula Games",
+            Role::Publisher,
+        )
+        .await;
     let buyer = app
         .sign_up(&format!("buyer-{tag}@user.test"), "Buyer")
         .await["accessToken"]
@@ -152,22 +147,8 @@ impl Shop {
     }
 
     async fn sql_i64(&self, sql: &str) -> i64 {
-        scalar(&self.app, sql).await
+        self.app.scalar(sql).await
     }
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    app.state
-        .db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            sql,
-        ))
-        .await
-        .expect("query")
-        .expect("row")
-        .try_get::<i64>("", "n")
-        .expect("n")
 }
 
 /// Polls `f` (every 50 ms, up to 20 s) until it gives a value.
@@ -196,9 +177,7 @@ async fn quiesce() {
 
 /// The ledger invariants, over every wallet of the test's database.
 async fn check_invariants(app: &TestApp) {
-    let broken_sums = scalar(
-        app,
-        "SELECT count(*)::bigint AS n FROM billing.wallet w WHERE w.balance_minor <> \
+    let broken_sums = app.scalar("SELECT count(*)::bigint AS n FROM billing.wallet w WHERE w.balance_minor <> \
          (SELECT coalesce(sum(amount_minor), 0) FROM billing.ledger_entry e WHERE e.account_id = w.account_id) \
          OR w.version <> (SELECT count(*) FROM billing.ledger_entry e WHERE e.account_id = w.account_id)",
     )
@@ -207,16 +186,12 @@ async fn check_invariants(app: &TestApp) {
         broken_sums, 0,
         "a wallet's balance is not the sum of its ledger"
     );
-    let double_debits = scalar(
-        app,
-        "SELECT count(*)::bigint AS n FROM (SELECT reference FROM billing.ledger_entry WHERE kind = 'debit' \
+    let double_debits = app.scalar("SELECT count(*)::bigint AS n FROM (SELECT reference FROM billing.ledger_entry WHERE kind = 'debit' \
          GROUP BY reference HAVING count(*) > 1) d",
     )
     .await;
     assert_eq!(double_debits, 0, "an order was debited twice");
-    let unpaid_grants = scalar(
-        app,
-        "SELECT count(*)::bigint AS n FROM library.entitlement g WHERE NOT EXISTS \
+    let unpaid_grants = app.scalar("SELECT count(*)::bigint AS n FROM library.entitlement g WHERE NOT EXISTS \
          (SELECT 1 FROM billing.ledger_entry e WHERE e.kind = 'debit' AND e.reference = g.order_id)",
     )
     .await;
@@ -224,15 +199,11 @@ async fn check_invariants(app: &TestApp) {
         unpaid_grants, 0,
         "an entitlement was granted without a debit"
     );
-    let negative = scalar(
-        app,
-        "SELECT count(*)::bigint AS n FROM billing.wallet WHERE balance_minor < 0",
-    )
-    .await;
+    let negative = app
+        .scalar("SELECT count(*)::bigint AS n FROM billing.wallet WHERE balance_minor < 0")
+        .await;
     assert_eq!(negative, 0);
-    let twice_alive = scalar(
-        app,
-        r#"SELECT count(*)::bigint AS n FROM (SELECT o.account_id, l.product_id FROM ordering."order" o
+    let twice_alive = app.scalar(r#"SELECT count(*)::bigint AS n FROM (SELECT o.account_id, l.product_id FROM ordering."order" o
            JOIN ordering.order_line l ON l.order_id = o.id WHERE o.status <> 'CANCELLED' AND l.kind = 'digital'
            GROUP BY 1, 2 HAVING count(*) > 1) d"#,
     )
@@ -241,13 +212,13 @@ async fn check_invariants(app: &TestApp) {
         twice_alive, 0,
         "a buyer has a digital product in two orders that are not cancelled"
     );
-    let owned_twice = scalar(
-        app,
-        "SELECT count(*)::bigint AS n FROM (SELECT 1 FROM library.entitlement g \
+    let owned_twice = app
+        .scalar(
+            "SELECT count(*)::bigint AS n FROM (SELECT 1 FROM library.entitlement g \
          JOIN catalog.edition e ON e.id = g.edition_id WHERE e.kind = 'digital' \
          GROUP BY g.account_id, g.product_id HAVING count(*) > 1) d",
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         owned_twice, 0,
         "a buyer was granted a digital product twice"
@@ -1174,9 +1145,7 @@ impl Shop {
 /// Stock invariants: nothing reserved beyond what is on hand, and `reserved` is the sum of the
 /// reservations of shipments still holding stock.
 async fn check_stock(app: &TestApp) {
-    let broken = scalar(
-        app,
-        "SELECT count(*)::bigint AS n FROM fulfillment.inventory i WHERE i.reserved < 0 OR i.reserved > i.on_hand \
+    let broken = app.scalar("SELECT count(*)::bigint AS n FROM fulfillment.inventory i WHERE i.reserved < 0 OR i.reserved > i.on_hand \
          OR i.reserved <> (SELECT coalesce(sum(r.quantity), 0) FROM fulfillment.reservation r \
             JOIN fulfillment.shipment s ON s.order_id = r.order_id \
             WHERE r.edition_id = i.edition_id AND s.status IN ('RESERVED', 'AWAITING_SHIPMENT'))",
@@ -1443,17 +1412,7 @@ const SHIPMENT: &str = "query($id: UUID!) { order(id: $id) { status shipment { s
 /// A publisher account of its own, signed in: its token.
 async fn another_publisher(app: &TestApp, name: &str) -> String {
     let email = format!("pub-{}@publisher.test", uuid::Uuid::new_v4().simple());
-    let new =
-        api::identity::NewAccount::parse(&email, PASSWORD, name, Role::Publisher).expect("valid");
-    api::identity::insert_account(&app.state.db, &app.state.hasher, new, None)
-        .await
-        .expect("publisher");
-    let v = app.sign_in(&email, PASSWORD).await;
-    assert_no_errors(&v);
-    v["data"]["signIn"]["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned()
+    app.staff(&email, name, Role::Publisher).await.0
 }
 
 /// The publisher sees the order to ship, ships it (another publisher and the buyer may not),
