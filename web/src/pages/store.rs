@@ -275,22 +275,8 @@ pub fn Storefront() -> impl IntoView {
                     >
                         <option value="">"All genres"</option>
                         {move || {
-                            let counts = facet_options(true);
-                            GENRES
-                                .iter()
-                                .map(|(slug, name)| {
-                                    let count = counts
-                                        .iter()
-                                        .find(|(value, _)| value == slug)
-                                        .map_or(0, |(_, count)| *count);
-                                    let selected = filter.with(|f| f.genre == *slug);
-                                    view! {
-                                        <option value=*slug selected=selected>
-                                            {format!("{name} ({count})")}
-                                        </option>
-                                    }
-                                })
-                                .collect_view()
+                            let selected = filter.with(|f| f.genre.clone());
+                            vocabulary_options(&GENRES, &facet_options(true), &selected)
                         }}
                     </select>
                 </div>
@@ -302,22 +288,8 @@ pub fn Storefront() -> impl IntoView {
                     >
                         <option value="">"All platforms"</option>
                         {move || {
-                            let counts = facet_options(false);
-                            PLATFORMS
-                                .iter()
-                                .map(|(slug, name)| {
-                                    let count = counts
-                                        .iter()
-                                        .find(|(value, _)| value == slug)
-                                        .map_or(0, |(_, count)| *count);
-                                    let selected = filter.with(|f| f.platform == *slug);
-                                    view! {
-                                        <option value=*slug selected=selected>
-                                            {format!("{name} ({count})")}
-                                        </option>
-                                    }
-                                })
-                                .collect_view()
+                            let selected = filter.with(|f| f.platform.clone());
+                            vocabulary_options(&PLATFORMS, &facet_options(false), &selected)
                         }}
                     </select>
                 </div>
@@ -478,4 +450,26 @@ fn ProductCard(card: Card) -> impl IntoView {
             </A>
         </li>
     }
+}
+
+/// The `<option>`s of a vocabulary (genres, platforms), each with its facet count.
+fn vocabulary_options(
+    vocabulary: &'static [(&'static str, &'static str)],
+    counts: &[(String, i64)],
+    selected: &str,
+) -> impl IntoView + use<> {
+    vocabulary
+        .iter()
+        .map(|(slug, name)| {
+            let count = counts
+                .iter()
+                .find(|(value, _)| value == slug)
+                .map_or(0, |(_, count)| *count);
+            view! {
+                <option value=*slug selected=selected == *slug>
+                    {format!("{name} ({count})")}
+                </option>
+            }
+        })
+        .collect_view()
 }
