@@ -88,7 +88,7 @@ render() {
     export JWT_ISSUER=store JWT_AUDIENCE=store-api API_UPSTREAM=$API_LISTEN_ADDR
     export GATEWAY_SPA_DIR=$WORK/spa GATEWAY_DOWNLOADS_DIR=$WORK/downloads
     export GATEWAY_DOWNLOAD_SECRET=bench GATEWAY_MAX_BODY=256k GATEWAY_AUTH_RATE=10r/m GATEWAY_AUTH_BURST=10
-    export GATEWAY_MAX_UPLOAD=11m GATEWAY_MEDIA_DIR=$WORK/media GATEWAY_TRUSTED_PROXIES=127.0.0.1/32
+    export GATEWAY_MAX_UPLOAD=11m GATEWAY_MAX_BUILD_BYTES=8g GATEWAY_MEDIA_DIR=$WORK/media GATEWAY_TRUSTED_PROXIES=127.0.0.1/32
     local names
     names=$(perl -ne 'last unless /^#|^\s*$/; print "$1|" if /^#\s+\$\{([A-Z0-9_]+)\}/' "$ROOT/nginx.conf")
     perl -pe "s/\\\$\\{(${names%|})\\}/\$ENV{\$1}/g" "$ROOT/nginx.conf" >"$dir/nginx.conf"

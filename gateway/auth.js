@@ -1,9 +1,9 @@
 // Access-token verification at the edge, for Debian's njs 0.7.9 (see nginx.conf).
 //
-// `gate` is the `js_content` handler of /graphql and /graphql/ws. It verifies the access token
-// (RS256 with crypto.subtle: `alg` exactly RS256, a known `kid`, `iss`, `aud`, `exp`, `nbf`),
-// stores the caller in the `js_var` variables $jwt_user_* and internally redirects to the named
-// location that proxies to the api:
+// `gate` is the `js_content` handler of /graphql and /graphql/ws (`check`, below, serves
+// /uploads/builds/). It verifies the access token (RS256 with crypto.subtle: `alg` exactly
+// RS256, a known `kid`, `iss`, `aud`, `exp`, `nbf`), stores the caller in the `js_var` variables
+// $jwt_user_* and internally redirects to the named location that proxies to the api:
 //   @api          ordinary requests
 //   @api_limited  POST /graphql whose document names signIn / signUp / topUp* (limit_req)
 //   @api_ws       the WebSocket upgrade of /graphql/ws (query string dropped: it may hold the token)
@@ -155,9 +155,13 @@ async function gate(r) {
     r.internalRedirect(route(r));
 }
 
-// The other design measured (auth_request to a js_content location): answers 204 with the
-// caller in X-Auth-* response headers, or 401. Not used by nginx.conf: bench/gateway.sh renders
-// a variant of the configuration with it to compare the two.
+// The other design (auth_request to a js_content location): answers 204 with the caller in
+// X-Auth-* response headers, or 401. nginx.conf uses it for build uploads (/uploads/builds/),
+// whose bodies must stream to the api: js_content reads the whole body before it runs, an auth
+// subrequest never reads it. auth_request does not pass on the WWW-Authenticate header that njs
+// sets, so nginx.conf answers a refused upload with `deny` (the 401 of `gate`) as its error page.
+// bench/gateway.sh renders a variant of the configuration that uses `check` for /graphql too, to
+// compare the two designs.
 async function check(r) {
     const found = tokenOf(r);
     if (found.bad) {
@@ -183,4 +187,4 @@ async function check(r) {
     r.return(204);
 }
 
-export default { gate, check };
+export default { gate, check, deny };

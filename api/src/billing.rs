@@ -204,3 +204,89 @@ pub async fn find_top_up(state: &AppState, id: Uuid) -> ApiResult<Option<(Uuid, 
     })
     .transpose()
 }
+
+/// A publisher's revenue on one day (UTC): sales and refunds, net of the platform fee.
+#[derive(Clone, Debug)]
+pub struct RevenueDay {
+    pub day: chrono::NaiveDate,
+    pub gross_minor: i64,
+    pub fee_minor: i64,
+    pub net_minor: i64,
+    pub sales: i64,
+    pub refunds: i64,
+}
+
+/// A publisher's revenue over the last `days` days (each day present, oldest first) and
+/// all-time totals, from `billing.revenue_entry`.
+#[derive(Clone, Debug)]
+pub struct Revenue {
+    pub days: Vec<RevenueDay>,
+    pub gross_minor: i64,
+    pub fee_minor: i64,
+    pub net_minor: i64,
+    pub refunded_minor: i64,
+    pub sales: i64,
+    pub refunds: i64,
+}
+
+/// Longest period of the revenue chart, days.
+pub const MAX_REVENUE_DAYS: i32 = 366;
+
+pub async fn revenue(state: &AppState, publisher: Uuid, days: i32) -> ApiResult<Revenue> {
+    if !(1..=MAX_REVENUE_DAYS).contains(&days) {
+        return Err(ApiError::BadInput {
+            field: "days",
+            message: format!("between 1 and {MAX_REVENUE_DAYS} days"),
+        });
+    }
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT d::date AS day, \
+                    COALESCE(sum(e.gross_minor), 0)::bigint AS gross, \
+                    COALESCE(sum(e.fee_minor), 0)::bigint AS fee, \
+                    COALESCE(sum(e.net_minor), 0)::bigint AS net, \
+                    count(*) FILTER (WHERE e.kind = 'sale') AS sales, \
+                    count(*) FILTER (WHERE e.kind = 'reversal') AS refunds \
+             FROM generate_series((now() AT TIME ZONE 'UTC')::date - ($2::int - 1), (now() AT TIME ZONE 'UTC')::date, interval '1 day') AS d \
+             LEFT JOIN billing.revenue_entry e ON e.publisher_id = $1 \
+                  AND (e.created_at AT TIME ZONE 'UTC')::date = d::date \
+             GROUP BY d ORDER BY d",
+            [publisher.into(), days.into()],
+        ))
+        .await?;
+    let days = rows
+        .into_iter()
+        .map(|r| {
+            Ok(RevenueDay {
+                day: r.try_get("", "day")?,
+                gross_minor: r.try_get("", "gross")?,
+                fee_minor: r.try_get("", "fee")?,
+                net_minor: r.try_get("", "net")?,
+                sales: r.try_get("", "sales")?,
+                refunds: r.try_get("", "refunds")?,
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let totals = state
+        .db
+        .query_one_raw(stmt(
+            "SELECT COALESCE(sum(gross_minor), 0)::bigint AS gross, COALESCE(sum(fee_minor), 0)::bigint AS fee, \
+                    COALESCE(sum(net_minor), 0)::bigint AS net, \
+                    COALESCE(-sum(net_minor) FILTER (WHERE kind = 'reversal'), 0)::bigint AS refunded, \
+                    count(*) FILTER (WHERE kind = 'sale') AS sales, count(*) FILTER (WHERE kind = 'reversal') AS refunds \
+             FROM billing.revenue_entry WHERE publisher_id = $1",
+            [publisher.into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("an aggregate returned no row"))?;
+    Ok(Revenue {
+        days,
+        gross_minor: totals.try_get("", "gross")?,
+        fee_minor: totals.try_get("", "fee")?,
+        net_minor: totals.try_get("", "net")?,
+        refunded_minor: totals.try_get("", "refunded")?,
+        sales: totals.try_get("", "sales")?,
+        refunds: totals.try_get("", "refunds")?,
+    })
+}

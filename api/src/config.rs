@@ -112,12 +112,32 @@ pub struct ServeArgs {
     /// Public URL prefix under which the gateway serves stored media (images).
     #[arg(long, env = "MEDIA_BASE_URL", default_value = "/media")]
     pub media_base_url: String,
+    /// Largest build (installer, archive) a publisher may upload, bytes.
+    #[arg(long, env = "MAX_BUILD_BYTES", default_value_t = 8 << 30)]
+    pub max_build_bytes: u64,
+    /// Secret of signed download links, the gateway's `GATEWAY_DOWNLOAD_SECRET` (>= 16
+    /// characters). Without it no download link can be made.
+    #[arg(long, env = "DOWNLOAD_LINK_SECRET", hide_env_values = true)]
+    pub download_link_secret: Option<String>,
+    /// File holding the download-link secret; wins over `DOWNLOAD_LINK_SECRET`.
+    #[arg(long, env = "DOWNLOAD_LINK_SECRET_FILE")]
+    pub download_link_secret_file: Option<PathBuf>,
+    /// Lifetime of a signed download link, seconds.
+    #[arg(long, env = "DOWNLOAD_LINK_TTL_SECS", default_value_t = 300)]
+    pub download_link_ttl_secs: u64,
     /// Smallest wallet top-up, minor units.
     #[arg(long, env = "TOP_UP_MIN_MINOR", default_value_t = domain::billing::DEFAULT_MIN_TOP_UP)]
     pub top_up_min_minor: i64,
     /// Largest wallet top-up, minor units.
     #[arg(long, env = "TOP_UP_MAX_MINOR", default_value_t = domain::billing::DEFAULT_MAX_TOP_UP)]
     pub top_up_max_minor: i64,
+    /// Days after completion within which a never-downloaded order is refunded at once (later,
+    /// or downloaded: an admin decides).
+    #[arg(long, env = "REFUND_WINDOW_DAYS", default_value_t = domain::refund::DEFAULT_WINDOW_DAYS)]
+    pub refund_window_days: u32,
+    /// Whether a downloaded order is still refunded at once within the window.
+    #[arg(long, env = "REFUND_ALLOW_DOWNLOADED", default_value_t = false)]
+    pub refund_allow_downloaded: bool,
     /// On first start, create this admin if no admin exists yet (with `BOOTSTRAP_ADMIN_PASSWORD`).
     #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
@@ -160,15 +180,27 @@ pub struct Config {
     pub limits: GraphqlLimits,
     pub bootstrap_admin: Option<(String, SecretString)>,
     pub media: MediaConfig,
+    pub builds: BuildsConfig,
     pub currency: domain::money::Currency,
     /// Smallest and largest wallet top-up, minor units.
     pub top_up: (i64, i64),
+    pub refund_policy: domain::refund::Policy,
 }
 
 #[derive(Clone, Debug)]
 pub struct MediaConfig {
     pub max_image_bytes: usize,
     pub base_url: String,
+}
+
+/// Builds and their signed downloads (DESIGN §7).
+#[derive(Clone, Debug)]
+pub struct BuildsConfig {
+    /// Largest build, bytes.
+    pub max_bytes: u64,
+    /// Shared with the gateway (`secure_link_md5`); `None`: downloads are not configured.
+    pub link_secret: Option<SecretString>,
+    pub link_ttl: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -213,6 +245,22 @@ impl ServeArgs {
         {
             bail!("GATEWAY_SECRET must have at least 16 characters");
         }
+        let download_link_secret =
+            match (&self.download_link_secret_file, self.download_link_secret) {
+                (Some(path), _) => Some(read_secret_file(path, "the download-link secret")?),
+                (None, s) => s.filter(|s| !s.is_empty()),
+            };
+        if let Some(s) = &download_link_secret
+            && s.len() < 16
+        {
+            bail!("DOWNLOAD_LINK_SECRET must have at least 16 characters");
+        }
+        if self.max_build_bytes == 0 {
+            bail!("MAX_BUILD_BYTES must be positive");
+        }
+        if self.download_link_ttl_secs == 0 {
+            bail!("DOWNLOAD_LINK_TTL_SECS must be positive");
+        }
         let private_key_pem = match (&self.jwt_private_key_file, self.jwt_private_key) {
             (Some(path), _) => Some(read_secret_file(path, "the JWT private key")?),
             (None, k) => k,
@@ -245,9 +293,18 @@ impl ServeArgs {
         Ok(Config {
             currency,
             top_up: (self.top_up_min_minor, self.top_up_max_minor),
+            refund_policy: domain::refund::Policy {
+                window_days: self.refund_window_days,
+                allow_downloaded: self.refund_allow_downloaded,
+            },
             media: MediaConfig {
                 max_image_bytes: self.max_image_bytes,
                 base_url: self.media_base_url.trim_end_matches('/').to_owned(),
+            },
+            builds: BuildsConfig {
+                max_bytes: self.max_build_bytes,
+                link_secret: download_link_secret.map(SecretString::from),
+                link_ttl: Duration::from_secs(self.download_link_ttl_secs),
             },
             services: self.services,
             listen_addr: self.listen_addr,

@@ -1,6 +1,7 @@
 //! The GraphQL schema: one module per bounded context, merged at the root.
 
 pub mod billing;
+pub mod builds;
 pub mod catalog;
 pub mod deadletter;
 pub mod error;
@@ -12,6 +13,8 @@ pub mod limits;
 pub mod notification;
 pub mod ordering;
 pub mod paging;
+pub mod refund;
+pub mod revenue;
 pub mod schema;
 pub mod subscription;
 

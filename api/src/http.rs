@@ -6,6 +6,10 @@
 //! - Parse, alias and body-size limits are checked here; depth and complexity by the schema.
 //! - The caller comes from `X-User-*` only when the request carries the gateway's shared secret;
 //!   otherwise those headers are ignored and a bearer token, if any, is verified here.
+//! - `PUT /uploads/builds/{id}` streams the file of a build (see [`uploads`]); the caller is
+//!   decided the same way.
+
+mod uploads;
 
 use std::net::SocketAddr;
 
@@ -16,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use domain::ErrorCode;
 use domain::identity::Role;
 use secrecy::ExposeSecret;
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         // and keep the small limit on /graphql.
         .route("/graphql/upload", post(graphql))
         .route("/graphql/ws", get(graphql_ws))
+        .route("/uploads/builds/{id}", put(uploads::put_build))
         .route("/schema.graphql", get(schema_sdl))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))

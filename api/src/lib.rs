@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod billing;
+pub mod builds;
 pub mod bus;
 pub mod catalog;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod objects;
 pub mod ordering;
 pub mod ratelimit;
 pub mod redis;
+pub mod refund;
 pub mod seed;
 pub mod state;
 pub mod telemetry;

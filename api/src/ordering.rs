@@ -261,7 +261,7 @@ pub async fn owned_products(
     let rows = state
         .db
         .query_all_raw(stmt(
-            "SELECT DISTINCT product_id FROM library.entitlement WHERE account_id = $1 AND product_id = ANY($2)",
+            "SELECT DISTINCT product_id FROM library.entitlement WHERE account_id = $1 AND product_id = ANY($2) AND revoked_at IS NULL",
             [account.into(), products.to_vec().into()],
         ))
         .await?;
@@ -325,6 +325,33 @@ pub async fn my_orders(
                    AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"#
             ),
             [
+                account.into(),
+                after.into(),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .await?;
+    rows.iter().map(order_row).collect()
+}
+
+/// Every order (admins), newest first, optionally of one status or one buyer.
+pub async fn all_orders(
+    state: &AppState,
+    status: Option<&str>,
+    account: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> ApiResult<Vec<OrderRow>> {
+    let rows = state
+        .db
+        .query_all_raw(stmt(
+            format!(
+                r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE ($1::text IS NULL OR status = $1)
+                   AND ($2::uuid IS NULL OR account_id = $2) AND ($3::uuid IS NULL OR id < $3)
+                   ORDER BY id DESC LIMIT $4"#
+            ),
+            [
+                status.map(str::to_owned).into(),
                 account.into(),
                 after.into(),
                 i64::try_from(limit).unwrap_or(i64::MAX).into(),

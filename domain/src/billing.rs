@@ -115,13 +115,21 @@ pub struct PaymentRefunded {
     pub account_id: Uuid,
     pub amount_minor: i64,
     pub currency: Currency,
-    /// Why the order was cancelled, e.g. `CANCELLED_BY_BUYER`.
+    /// Why the order was cancelled, e.g. `CANCELLED_BY_BUYER`, or `REFUND_APPROVED`.
     pub reason: String,
+    /// The refund request this settles (a completed order refunded); `None` for the refund
+    /// of an order cancelled before dispatch.
+    #[serde(default)]
+    pub refund_request: Option<Uuid>,
 }
+
+/// The reason of a [`PaymentRefunded`] that settles a refund request.
+pub const REFUND_APPROVED: &str = "REFUND_APPROVED";
 
 impl Message for PaymentRefunded {
     const TYPE: &'static str = "billing.payment_refunded";
-    const VERSION: u32 = 1;
+    /// 2: `refund_request`.
+    const VERSION: u32 = 2;
     fn subject(&self) -> String {
         format!("evt.billing.payment_refunded.{}", self.order_id)
     }
@@ -160,6 +168,31 @@ impl Message for TopUpDeclined {
     fn subject(&self) -> String {
         format!("evt.billing.top_up_declined.{}", self.account_id)
     }
+}
+
+/// Default platform fee on each sale, in basis points (15 %).
+pub const DEFAULT_PLATFORM_FEE_BPS: u32 = 1500;
+
+/// The platform's fee on a sale of `gross` minor units at `bps` basis points, rounded half
+/// up to a whole minor unit (so gross = fee + publisher's net exactly).
+pub fn platform_fee(gross: i64, bps: u32) -> i64 {
+    let fee = (i128::from(gross) * i128::from(bps.min(10_000)) + 5_000) / 10_000;
+    i64::try_from(fee).unwrap_or(gross)
+}
+
+/// A publisher's share of a sale: (gross, fee, net) of each publisher's lines, publishers in
+/// ascending id order.
+pub fn revenue_shares(lines: &[OrderLine], bps: u32) -> Vec<(Uuid, i64, i64, i64)> {
+    let mut by: std::collections::BTreeMap<Uuid, i64> = std::collections::BTreeMap::new();
+    for l in lines {
+        *by.entry(l.publisher_id).or_default() += l.subtotal().unwrap_or(0);
+    }
+    by.into_iter()
+        .map(|(p, gross)| {
+            let fee = platform_fee(gross, bps);
+            (p, gross, fee, gross - fee)
+        })
+        .collect()
 }
 
 /// Test cards of the sandbox payment provider (the numbers people know from card sandboxes).
@@ -226,5 +259,32 @@ mod tests {
         assert!(check_top_up(500, 500, 50_000));
         assert!(!check_top_up(499, 500, 50_000));
         assert!(!check_top_up(50_001, 500, 50_000));
+    }
+
+    #[test]
+    fn fees_round_half_up_and_add_up() {
+        assert_eq!(platform_fee(1999, 1500), 300); // 299.85
+        assert_eq!(platform_fee(10, 1500), 2); // 1.5
+        assert_eq!(platform_fee(0, 1500), 0);
+        assert_eq!(platform_fee(1000, 0), 0);
+        assert_eq!(platform_fee(1000, 20_000), 1000);
+        let line = |p: u128, price| OrderLine {
+            edition_id: Uuid::from_u128(p * 10),
+            product_id: Uuid::from_u128(p * 100),
+            publisher_id: Uuid::from_u128(p),
+            kind: "digital".into(),
+            product_title: "t".into(),
+            edition_name: "e".into(),
+            unit_price_minor: price,
+            quantity: 1,
+        };
+        let shares = revenue_shares(&[line(2, 500), line(1, 1000), line(2, 499)], 1500);
+        assert_eq!(
+            shares,
+            vec![
+                (Uuid::from_u128(1), 1000, 150, 850),
+                (Uuid::from_u128(2), 999, 150, 849)
+            ]
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod messaging;
 pub mod money;
 pub mod notification;
 pub mod ordering;
+pub mod refund;
 #[cfg(feature = "server")]
 pub mod sql;
 

@@ -23,6 +23,18 @@ pub enum NotificationKind {
     ShipmentDispatched,
     /// To a buyer: the payment of a cancelled order went back to the wallet.
     PaymentRefunded,
+    /// To a buyer: a refund request outside the policy waits for an admin.
+    RefundRequested,
+    /// To a buyer: an admin denied the refund request.
+    RefundDenied,
+    /// To a buyer: the order is refunded (its items left the library, the money is back).
+    OrderRefunded,
+    /// To a publisher: a sale of theirs was refunded (its revenue reversed).
+    SaleRefunded,
+    /// To a publisher: a batch of gift keys is ready.
+    GiftKeysReady,
+    /// To the account that redeemed a gift key: the product is in the library.
+    KeyRedeemed,
 }
 
 impl NotificationKind {
@@ -37,6 +49,12 @@ impl NotificationKind {
             NotificationKind::ShippingReminder => "SHIPPING_REMINDER",
             NotificationKind::ShipmentDispatched => "SHIPMENT_DISPATCHED",
             NotificationKind::PaymentRefunded => "PAYMENT_REFUNDED",
+            NotificationKind::RefundRequested => "REFUND_REQUESTED",
+            NotificationKind::RefundDenied => "REFUND_DENIED",
+            NotificationKind::OrderRefunded => "ORDER_REFUNDED",
+            NotificationKind::SaleRefunded => "SALE_REFUNDED",
+            NotificationKind::GiftKeysReady => "GIFT_KEYS_READY",
+            NotificationKind::KeyRedeemed => "KEY_REDEEMED",
         }
     }
 }

@@ -227,6 +227,8 @@ pub enum OrderStatus {
     Completed,
     /// Ended without a sale (e.g. payment declined). Terminal.
     Cancelled,
+    /// Completed, then refunded (entitlements revoked, payment returned). Terminal.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -237,6 +239,7 @@ impl OrderStatus {
             OrderStatus::AwaitingShipment => "AWAITING_SHIPMENT",
             OrderStatus::Completed => "COMPLETED",
             OrderStatus::Cancelled => "CANCELLED",
+            OrderStatus::Refunded => "REFUNDED",
         }
     }
 
@@ -247,13 +250,19 @@ impl OrderStatus {
             OrderStatus::AwaitingShipment,
             OrderStatus::Completed,
             OrderStatus::Cancelled,
+            OrderStatus::Refunded,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
     }
 
+    /// No saga step moves the order any more (a completed order may still be refunded
+    /// through a refund request, which is not part of the order saga).
     pub fn is_terminal(self) -> bool {
-        matches!(self, OrderStatus::Completed | OrderStatus::Cancelled)
+        matches!(
+            self,
+            OrderStatus::Completed | OrderStatus::Cancelled | OrderStatus::Refunded
+        )
     }
 }
 
@@ -319,6 +328,9 @@ pub enum OrderFact {
     Refunded {
         reason: String,
     },
+    /// A refund request of the completed order was approved, its entitlements revoked and
+    /// its payment returned.
+    RefundSettled,
 }
 
 impl OrderFact {
@@ -334,6 +346,7 @@ impl OrderFact {
             OrderFact::Shipped => "SHIPPED",
             OrderFact::PhysicalGranted => "PHYSICAL_ITEMS_GRANTED",
             OrderFact::Refunded { .. } => "PAYMENT_REFUNDED",
+            OrderFact::RefundSettled => "REFUNDED",
         }
     }
 }
@@ -349,6 +362,8 @@ pub enum Effect {
     AwaitShipment,
     /// Emit `OrderCancelled { reason }`.
     Cancel { reason: String },
+    /// Emit `OrderRefunded` (a completed order was refunded).
+    Refund,
 }
 
 /// The order state machine: what `fact` does to `state`.
@@ -385,7 +400,7 @@ pub fn apply(state: &OrderState, fact: &OrderFact) -> (OrderState, Vec<Effect>) 
         OrderFact::StockReserved => !state.reserved,
         OrderFact::Shipped => !state.shipped,
         OrderFact::PhysicalGranted => !state.delivered,
-        OrderFact::Refunded { .. } => !state.refunded,
+        OrderFact::Refunded { .. } | OrderFact::RefundSettled => !state.refunded,
         OrderFact::ReadyToShip => !state.ready,
     };
     if !new_fact {
@@ -440,6 +455,14 @@ pub fn apply(state: &OrderState, fact: &OrderFact) -> (OrderState, Vec<Effect>) 
                 effects.push(Effect::Cancel {
                     reason: reason.clone(),
                 });
+            }
+        }
+        OrderFact::RefundSettled => {
+            next.refunded = true;
+            // Approved only for completed orders; anything else keeps its status.
+            if next.status == OrderStatus::Completed {
+                next.status = OrderStatus::Refunded;
+                effects.push(Effect::Refund);
             }
         }
         OrderFact::PhysicalGranted => {
@@ -643,6 +666,27 @@ mod tests {
             prop_assert!(!e.contains(&Effect::Complete));
         }
 
+        /// A completed order whose refund settles (the event delivered up to three times):
+        /// refunded once; a refund that settles before the order completed (impossible: only
+        /// completed orders are approved) changes no status.
+        #[test]
+        fn completed_orders_refund_once(
+            seq in arrivals(vec![
+                OrderFact::PaymentCaptured,
+                OrderFact::ItemsGranted,
+            ]),
+            refunds in 1usize..=3,
+        ) {
+            let (done, _) = run(&seq);
+            prop_assert_eq!(done.status, OrderStatus::Completed);
+            let (s, e) = run_from(done, &vec![OrderFact::RefundSettled; refunds]);
+            prop_assert_eq!(s.status, OrderStatus::Refunded);
+            prop_assert_eq!(e.iter().filter(|x| **x == Effect::Refund).count(), 1);
+            let (early, e) = run(&[OrderFact::RefundSettled, OrderFact::PaymentCaptured]);
+            prop_assert_eq!(early.status, OrderStatus::Paid);
+            prop_assert!(!e.contains(&Effect::Refund));
+        }
+
         /// Stock unavailable, delivered up to three times: cancelled once, `OUT_OF_STOCK`.
         #[test]
         fn missing_stock_cancels_once(
@@ -679,6 +723,7 @@ mod tests {
                     Just(OrderFact::Shipped),
                     Just(OrderFact::PhysicalGranted),
                     Just(OrderFact::Refunded { reason: "Y".into() }),
+                    Just(OrderFact::RefundSettled),
                     Just(OrderFact::ReadyToShip),
                 ],
                 0..8,
@@ -687,11 +732,15 @@ mod tests {
             let mut state = OrderState::placed(needs_shipping);
             let mut terminal: Option<OrderStatus> = None;
             let mut ends = 0;
+            let mut refunds = 0;
             for f in &seq {
                 let (next, effects) = apply(&state, f);
                 ends += terminal_effects(&effects);
+                refunds += effects.iter().filter(|e| **e == Effect::Refund).count();
                 if let Some(t) = terminal {
-                    prop_assert_eq!(next.status, t);
+                    // The one move out of a terminal status: a completed order refunded.
+                    let refunded = t == OrderStatus::Completed && next.status == OrderStatus::Refunded;
+                    prop_assert!(next.status == t || refunded, "{:?} -> {:?}", t, next.status);
                 }
                 if next.status.is_terminal() {
                     terminal = Some(next.status);
@@ -699,6 +748,8 @@ mod tests {
                 state = next;
             }
             prop_assert!(ends <= 1);
+            prop_assert!(refunds <= 1);
+            prop_assert_eq!(refunds == 1, state.status == OrderStatus::Refunded);
             let (again, effects) = seq.iter().fold((state.clone(), Vec::new()), |(s, mut all), f| {
                 let (n, e) = apply(&s, f);
                 all.extend(e);

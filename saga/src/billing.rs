@@ -14,7 +14,8 @@ use domain::billing::{
 use domain::fulfillment::{ShipmentCancelled, StockReserved};
 use domain::messaging::Message;
 use domain::money::Currency;
-use domain::ordering::{OrderLine, OrderPlaced};
+use domain::ordering::{OrderCompleted, OrderLine, OrderPlaced};
+use domain::refund::EntitlementsRevoked;
 use fred::interfaces::LuaInterface;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -55,7 +56,16 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             debit(rt, msg, order).await
         }
         TopUp::TYPE => top_up(rt, msg, msg.data()?).await,
-        ShipmentCancelled::TYPE => refund(rt, msg, msg.data()?).await,
+        ShipmentCancelled::TYPE => {
+            let ev: ShipmentCancelled = msg.data()?;
+            refund(rt, msg, ev.order_id, ev.reason, None).await
+        }
+        EntitlementsRevoked::TYPE => {
+            let ev: EntitlementsRevoked = msg.data()?;
+            let reason = domain::billing::REFUND_APPROVED.to_owned();
+            refund(rt, msg, ev.order_id, reason, Some(ev.request_id)).await
+        }
+        OrderCompleted::TYPE => record_sale(rt, msg, msg.data()?).await,
         other => Err(Failure::Poison(format!(
             "billing does not handle `{other}`"
         ))),
@@ -319,41 +329,52 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     }
 }
 
-/// Gives the debit of a cancelled order back: a `refund` entry of the same amount (`UNIQUE
-/// (kind, reference)`: at most once per order) → `PaymentRefunded`.
-#[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
-async fn refund(rt: &Runtime, msg: &Incoming, ev: ShipmentCancelled) -> Result<(), Failure> {
+/// Gives the debit of an order back: a `refund` entry of the same amount (`UNIQUE (kind,
+/// reference)`: at most once per order) → `PaymentRefunded`. For a cancelled order (before
+/// dispatch) that is all; for a refund request of a completed order (`refund_request`) the
+/// publishers' revenue of the sale is reversed in the same transaction.
+#[tracing::instrument(skip_all, fields(order.id = %order))]
+async fn refund(
+    rt: &Runtime,
+    msg: &Incoming,
+    order: Uuid,
+    reason: String,
+    refund_request: Option<Uuid>,
+) -> Result<(), Failure> {
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    if already_posted(&tx, EntryKind::Refund, ev.order_id).await? {
+    if already_posted(&tx, EntryKind::Refund, order).await? {
         return tx.commit(rt).await;
     }
     let debit = tx
         .txn
         .query_one_raw(stmt(
             "SELECT account_id, amount_minor FROM billing.ledger_entry WHERE kind = 'debit' AND reference = $1",
-            [ev.order_id.into()],
+            [order.into()],
         ))
         .await?;
     let Some(debit) = debit else {
-        // Fulfillment cancels only paid orders; the debit must be there.
+        // Only paid orders are cancelled or refunded; the debit must be there.
         return Err(Failure::Transient(anyhow!(
-            "no debit of order {} to refund",
-            ev.order_id
+            "no debit of order {order} to refund"
         )));
     };
+    if refund_request.is_some() {
+        reverse_revenue(&tx, order).await?;
+    }
     let account: Uuid = debit.try_get("", "account_id")?;
     let amount = -debit.try_get::<i64>("", "amount_minor")?;
     if amount == 0 {
         // A free order: nothing to give back (a refund entry must be positive).
         tx.emit(
             PaymentRefunded {
-                order_id: ev.order_id,
+                order_id: order,
                 account_id: account,
                 amount_minor: 0,
                 currency: rt.settings.currency,
-                reason: ev.reason,
+                reason,
+                refund_request,
             },
             msg,
         )?;
@@ -379,7 +400,7 @@ async fn refund(rt: &Runtime, msg: &Incoming, ev: ShipmentCancelled) -> Result<(
             [
                 domain::id::new_id().into(),
                 account.into(),
-                ev.order_id.into(),
+                order.into(),
                 amount.into(),
                 balance.into(),
                 version.into(),
@@ -388,16 +409,78 @@ async fn refund(rt: &Runtime, msg: &Incoming, ev: ShipmentCancelled) -> Result<(
         .await?;
     tx.emit(
         PaymentRefunded {
-            order_id: ev.order_id,
+            order_id: order,
             account_id: account,
             amount_minor: amount,
             currency: Currency::parse(&currency).map_err(|e| Failure::Poison(e.to_string()))?,
-            reason: ev.reason,
+            reason,
+            refund_request,
         },
         msg,
     )?;
     tx.commit(rt).await?;
     tracing::info!(amount_minor = amount, "payment refunded");
     cache_balance(rt, account, balance, version).await;
+    Ok(())
+}
+
+/// Each publisher of a completed order earns its lines minus the platform fee: one `sale` row
+/// per (order, publisher), at most once (`UNIQUE (kind, order_id, publisher_id)`).
+#[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
+async fn record_sale(rt: &Runtime, msg: &Incoming, ev: OrderCompleted) -> Result<(), Failure> {
+    let Some(tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    let bps = rt.settings.platform_fee_bps;
+    for (publisher, gross, fee, net) in domain::billing::revenue_shares(&ev.lines, bps) {
+        tx.txn
+            .execute_raw(stmt(
+                "INSERT INTO billing.revenue_entry (id, publisher_id, order_id, kind, gross_minor, fee_minor, net_minor, currency, fee_bps) \
+                 VALUES ($1,$2,$3,'sale',$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
+                [
+                    domain::id::new_id().into(),
+                    publisher.into(),
+                    ev.order_id.into(),
+                    gross.into(),
+                    fee.into(),
+                    net.into(),
+                    ev.currency.as_str().to_owned().into(),
+                    i32::try_from(bps).unwrap_or(10_000).into(),
+                ],
+            ))
+            .await?;
+    }
+    tx.commit(rt).await?;
+    tracing::info!("revenue recorded");
+    Ok(())
+}
+
+/// The exact negatives of the order's `sale` rows (the fee of the day of the sale, whatever
+/// the fee is now). The sale is recorded when billing handles `OrderCompleted`, which a refund
+/// (only of completed orders) may overtake: then this waits for it (retried).
+async fn reverse_revenue(tx: &Tx, order: Uuid) -> Result<(), Failure> {
+    let sales = tx
+        .txn
+        .query_one_raw(stmt(
+            "SELECT count(*) AS n FROM billing.revenue_entry WHERE order_id = $1 AND kind = 'sale'",
+            [order.into()],
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    if sales == 0 {
+        return Err(Failure::Transient(anyhow!(
+            "the sale of order {order} is not recorded yet"
+        )));
+    }
+    tx.txn
+        .execute_raw(stmt(
+            "INSERT INTO billing.revenue_entry (id, publisher_id, order_id, kind, gross_minor, fee_minor, net_minor, currency, fee_bps) \
+             SELECT gen_random_uuid(), publisher_id, order_id, 'reversal', -gross_minor, -fee_minor, -net_minor, currency, fee_bps \
+             FROM billing.revenue_entry WHERE order_id = $1 AND kind = 'sale' ON CONFLICT DO NOTHING",
+            [order.into()],
+        ))
+        .await?;
     Ok(())
 }

@@ -93,8 +93,10 @@ pub fn subscriptions(p: Participant) -> Vec<(&'static str, String)> {
         ]),
         Participant::Billing => subs.extend([
             evt("ordering.order_placed"),
+            evt("ordering.order_completed"),
             evt("fulfillment.stock_reserved"),
             evt("fulfillment.shipment_cancelled"),
+            evt("library.entitlements_revoked"),
         ]),
         Participant::Fulfillment => subs.extend([
             evt("ordering.order_placed"),
@@ -105,10 +107,16 @@ pub fn subscriptions(p: Participant) -> Vec<(&'static str, String)> {
             evt("billing.payment_captured"),
             evt("fulfillment.shipment_dispatched"),
             evt("billing.payment_refunded"),
+            evt("ordering.refund_approved"),
         ]),
         Participant::Notification => subs.extend([
             evt("ordering.order_completed"),
             evt("ordering.order_cancelled"),
+            evt("ordering.refund_requested"),
+            evt("ordering.refund_denied"),
+            evt("ordering.order_refunded"),
+            evt("library.gift_keys_generated"),
+            evt("library.key_redeemed"),
             evt("billing.wallet_credited"),
             evt("billing.top_up_declined"),
             evt("billing.payment_refunded"),

@@ -1,9 +1,15 @@
-//! Library: grants the digital lines of a paid order, each with its own license key.
+//! Library: grants the digital lines of a paid order, each with its own license key; revokes
+//! them (keys deactivated) when the order is cancelled or refunded; generates publishers' gift
+//! keys and redeems them, each at most once.
 
 use domain::billing::{PaymentCaptured, PaymentRefunded};
 use domain::fulfillment::ShipmentDispatched;
-use domain::library::{ItemsGranted, license_key};
+use domain::library::{
+    GenerateGiftKeys, GiftKeysGenerated, ItemsGranted, KeyRedeemed, RedeemKey, RedeemRefusal,
+    license_key,
+};
 use domain::messaging::Message;
+use domain::refund::{EntitlementsRevoked, RefundApproved};
 use rand::RngCore;
 use sea_orm::ConnectionTrait;
 
@@ -25,7 +31,33 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 .collect();
             grant(rt, msg, ev.order_id, ev.account_id, lines, false).await
         }
-        PaymentRefunded::TYPE => revoke(rt, msg, msg.data()?).await,
+        PaymentRefunded::TYPE => {
+            let ev: PaymentRefunded = msg.data()?;
+            let Some(tx) = Tx::begin(rt, ME, msg).await? else {
+                return Ok(());
+            };
+            revoke(&tx, ev.order_id).await?;
+            tx.commit(rt).await
+        }
+        RefundApproved::TYPE => {
+            let ev: RefundApproved = msg.data()?;
+            let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+                return Ok(());
+            };
+            let entitlement_ids = revoke(&tx, ev.order_id).await?;
+            tx.emit(
+                EntitlementsRevoked {
+                    request_id: ev.request_id,
+                    order_id: ev.order_id,
+                    account_id: ev.account_id,
+                    entitlement_ids,
+                },
+                msg,
+            )?;
+            tx.commit(rt).await
+        }
+        GenerateGiftKeys::TYPE => generate_gift_keys(rt, msg, msg.data()?).await,
+        RedeemKey::TYPE => redeem(rt, msg, msg.data()?).await,
         ShipmentDispatched::TYPE => {
             let ev: ShipmentDispatched = msg.data()?;
             let lines = ev
@@ -108,28 +140,167 @@ async fn grant(
     Ok(())
 }
 
-/// A refunded order loses what it granted (its digital lines; its physical lines were never
-/// shipped, so never granted).
-#[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
-async fn revoke(rt: &Runtime, msg: &Incoming, ev: PaymentRefunded) -> Result<(), Failure> {
-    let Some(tx) = Tx::begin(rt, ME, msg).await? else {
-        return Ok(());
-    };
+/// A cancelled or refunded order loses what it granted (for a cancelled order: its digital
+/// lines; its physical lines were never shipped, so never granted). The entitlements stay, with
+/// `revoked_at`: their keys remain unique and are shown as deactivated. Returns every
+/// entitlement of the order (also those revoked by an earlier delivery).
+#[tracing::instrument(skip_all, fields(order.id = %order))]
+async fn revoke(tx: &Tx, order: uuid::Uuid) -> Result<Vec<uuid::Uuid>, Failure> {
     tx.txn
         .execute_raw(stmt(
             "INSERT INTO library.revoked_order (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            [ev.order_id.into()],
+            [order.into()],
         ))
         .await?;
     let revoked = tx
         .txn
         .execute_raw(stmt(
-            "DELETE FROM library.entitlement WHERE order_id = $1",
-            [ev.order_id.into()],
+            "UPDATE library.entitlement SET revoked_at = now() WHERE order_id = $1 AND revoked_at IS NULL",
+            [order.into()],
         ))
         .await?
         .rows_affected();
-    tx.commit(rt).await?;
+    let rows = tx
+        .txn
+        .query_all_raw(stmt(
+            "SELECT id FROM library.entitlement WHERE order_id = $1 ORDER BY id",
+            [order.into()],
+        ))
+        .await?;
     tracing::info!(revoked, "entitlements revoked");
+    rows.iter()
+        .map(|r| r.try_get("", "id").map_err(Failure::from))
+        .collect()
+}
+
+/// A batch of gift keys for one edition (the batch id makes a repeated command one batch).
+#[tracing::instrument(skip_all, fields(batch.id = %cmd.batch_id))]
+async fn generate_gift_keys(
+    rt: &Runtime,
+    msg: &Incoming,
+    cmd: GenerateGiftKeys,
+) -> Result<(), Failure> {
+    if !(1..=domain::library::MAX_GIFT_KEYS).contains(&cmd.quantity) {
+        return Err(Failure::Poison(format!(
+            "a batch holds 1 to {} keys",
+            domain::library::MAX_GIFT_KEYS
+        )));
+    }
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    let created = tx
+        .txn
+        .execute_raw(stmt(
+            "INSERT INTO library.gift_key_batch (id, publisher_id, product_id, edition_id, quantity, label) \
+             VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
+            [
+                cmd.batch_id.into(),
+                cmd.publisher_id.into(),
+                cmd.product_id.into(),
+                cmd.edition_id.into(),
+                cmd.quantity.into(),
+                cmd.label.clone().into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    if created == 0 {
+        return tx.commit(rt).await;
+    }
+    let ids: Vec<uuid::Uuid> = (0..cmd.quantity).map(|_| domain::id::new_id()).collect();
+    let keys: Vec<String> = (0..cmd.quantity).map(|_| new_key()).collect();
+    // One statement for the whole batch; a key colliding with any other fails the transaction
+    // and the redelivery draws new keys.
+    tx.txn
+        .execute_raw(stmt(
+            "INSERT INTO library.gift_key (id, batch_id, key) SELECT i, $1, k FROM unnest($2::uuid[], $3::text[]) AS t(i, k)",
+            [cmd.batch_id.into(), ids.into(), keys.into()],
+        ))
+        .await?;
+    tx.emit(
+        GiftKeysGenerated {
+            batch_id: cmd.batch_id,
+            publisher_id: cmd.publisher_id,
+            product_id: cmd.product_id,
+            quantity: cmd.quantity,
+        },
+        msg,
+    )?;
+    tx.commit(rt).await?;
+    tracing::info!(quantity = cmd.quantity, "gift keys generated");
     Ok(())
+}
+
+/// Redeems a gift key: the key row is locked, so of two accounts redeeming one key at once
+/// exactly one gets the entitlement (and the key stays unused when the account owns the
+/// product already).
+#[tracing::instrument(skip_all, fields(redemption.id = %cmd.redemption_id))]
+async fn redeem(rt: &Runtime, msg: &Incoming, cmd: RedeemKey) -> Result<(), Failure> {
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    let key = tx
+        .txn
+        .query_one_raw(stmt(
+            "SELECT k.id, k.redeemed_by, b.product_id, b.edition_id FROM library.gift_key k \
+             JOIN library.gift_key_batch b ON b.id = k.batch_id WHERE k.key = $1 FOR UPDATE OF k",
+            [cmd.key.clone().into()],
+        ))
+        .await?;
+    let outcome = match key {
+        None => Err(RedeemRefusal::UnknownKey),
+        Some(row) => {
+            let key_id: uuid::Uuid = row.try_get("", "id")?;
+            let redeemed_by: Option<uuid::Uuid> = row.try_get("", "redeemed_by")?;
+            let product: uuid::Uuid = row.try_get("", "product_id")?;
+            let edition: uuid::Uuid = row.try_get("", "edition_id")?;
+            let owned = tx
+                .txn
+                .query_one_raw(stmt(
+                    "SELECT 1 AS one FROM library.entitlement WHERE account_id = $1 AND product_id = $2 AND revoked_at IS NULL",
+                    [cmd.account_id.into(), product.into()],
+                ))
+                .await?
+                .is_some();
+            if redeemed_by.is_some() {
+                Err(RedeemRefusal::AlreadyRedeemed)
+            } else if owned {
+                Err(RedeemRefusal::AlreadyOwned)
+            } else {
+                tx.txn
+                    .execute_raw(stmt(
+                        "UPDATE library.gift_key SET redeemed_by = $2, redeemed_at = now() WHERE id = $1",
+                        [key_id.into(), cmd.account_id.into()],
+                    ))
+                    .await?;
+                let entitlement = domain::id::new_id();
+                tx.txn
+                    .execute_raw(stmt(
+                        "INSERT INTO library.entitlement (id, account_id, product_id, edition_id, gift_key_id, license_key) \
+                         VALUES ($1,$2,$3,$4,$5,$6)",
+                        [
+                            entitlement.into(),
+                            cmd.account_id.into(),
+                            product.into(),
+                            edition.into(),
+                            key_id.into(),
+                            cmd.key.clone().into(),
+                        ],
+                    ))
+                    .await?;
+                Ok((entitlement, product))
+            }
+        }
+    };
+    tracing::info!(redeemed = outcome.is_ok(), "gift key");
+    tx.emit(
+        KeyRedeemed {
+            redemption_id: cmd.redemption_id,
+            account_id: cmd.account_id,
+            outcome,
+        },
+        msg,
+    )?;
+    tx.commit(rt).await
 }

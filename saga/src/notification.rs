@@ -4,10 +4,12 @@
 
 use domain::billing::{PaymentRefunded, TopUpDeclined, WalletCredited};
 use domain::fulfillment::{ReadyToShip, ShipmentDispatched, ShippingReminder};
+use domain::library::{GiftKeysGenerated, KeyRedeemed};
 use domain::messaging::Message;
 use domain::money::Money;
 use domain::notification::{MarkRead, NotificationCreated, NotificationKind};
 use domain::ordering::{OrderCancelled, OrderCompleted};
+use domain::refund::{OrderRefunded, RefundDenied, RefundRequested};
 use fred::interfaces::KeysInterface;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -123,6 +125,10 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 order: None,
             }]
         }
+        PaymentRefunded::TYPE if msg.data::<PaymentRefunded>()?.refund_request.is_some() => {
+            // A refund request settled: `OrderRefunded` tells the buyer, once the order is.
+            Vec::new()
+        }
         PaymentRefunded::TYPE => {
             let ev: PaymentRefunded = msg.data()?;
             let amount = Money {
@@ -185,6 +191,92 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 ),
                 order: Some(ev.order_id),
             }]
+        }
+        RefundRequested::TYPE => {
+            let ev: RefundRequested = msg.data()?;
+            vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::RefundRequested,
+                title: "Your refund request is under review".into(),
+                body: format!(
+                    "It is outside the automatic refund policy ({}); an admin will decide.",
+                    ev.policy_note
+                ),
+                order: Some(ev.order_id),
+            }]
+        }
+        RefundDenied::TYPE => {
+            let ev: RefundDenied = msg.data()?;
+            vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::RefundDenied,
+                title: "Your refund request was denied".into(),
+                body: if ev.note.is_empty() {
+                    "The order stays in your library.".into()
+                } else {
+                    format!("{} The order stays in your library.", ev.note)
+                },
+                order: Some(ev.order_id),
+            }]
+        }
+        OrderRefunded::TYPE => {
+            let ev: OrderRefunded = msg.data()?;
+            let total = Money {
+                minor: ev.total_minor,
+                currency: ev.currency,
+            };
+            let mut notes = vec![Note {
+                account: ev.account_id,
+                kind: NotificationKind::OrderRefunded,
+                title: "Your order is refunded".into(),
+                body: format!(
+                    "{} went back to your wallet; the order's items left your library.",
+                    total.format()
+                ),
+                order: Some(ev.order_id),
+            }];
+            let mut publishers: Vec<Uuid> = ev.lines.iter().map(|l| l.publisher_id).collect();
+            publishers.sort();
+            publishers.dedup();
+            for publisher in publishers {
+                let titles: Vec<String> = ev
+                    .lines
+                    .iter()
+                    .filter(|l| l.publisher_id == publisher)
+                    .map(|l| format!("{} ({})", l.product_title, l.edition_name))
+                    .collect();
+                notes.push(Note {
+                    account: publisher,
+                    kind: NotificationKind::SaleRefunded,
+                    title: "A sale was refunded".into(),
+                    body: format!("Refunded: {}; its revenue is reversed.", titles.join(", ")),
+                    order: Some(ev.order_id),
+                });
+            }
+            notes
+        }
+        GiftKeysGenerated::TYPE => {
+            let ev: GiftKeysGenerated = msg.data()?;
+            vec![Note {
+                account: ev.publisher_id,
+                kind: NotificationKind::GiftKeysReady,
+                title: "Gift keys ready".into(),
+                body: format!("{} gift key(s) are ready to hand out.", ev.quantity),
+                order: None,
+            }]
+        }
+        KeyRedeemed::TYPE => {
+            let ev: KeyRedeemed = msg.data()?;
+            match ev.outcome {
+                Ok(_) => vec![Note {
+                    account: ev.account_id,
+                    kind: NotificationKind::KeyRedeemed,
+                    title: "Key redeemed".into(),
+                    body: "The product is in your library.".into(),
+                    order: None,
+                }],
+                Err(_) => Vec::new(),
+            }
         }
         MarkRead::TYPE => return mark_read(rt, msg, msg.data()?).await,
         other => {

@@ -10,6 +10,10 @@ use domain::ordering::{
     ALREADY_OWNED_OR_PENDING, Effect, OrderCancelled, OrderCompleted, OrderFact, OrderLine,
     OrderPlaced, OrderState, OrderStatus, PlaceOrder, apply, claimed_products, total,
 };
+use domain::refund::{
+    DecideRefund, OrderRefunded, RefundApproved, RefundDenied, RefundRequested, RefundStatus,
+    RequestRefund,
+};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
@@ -60,11 +64,17 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
         }
         PaymentRefunded::TYPE => {
             let d: PaymentRefunded = msg.data()?;
-            let f = OrderFact::Refunded {
-                reason: d.reason.clone(),
+            let f = if d.refund_request.is_some() {
+                OrderFact::RefundSettled
+            } else {
+                OrderFact::Refunded {
+                    reason: d.reason.clone(),
+                }
             };
             fact(rt, msg, d.order_id, f, "billing", Some(d.reason)).await
         }
+        RequestRefund::TYPE => request_refund(rt, msg, msg.data()?).await,
+        DecideRefund::TYPE => decide_refund(rt, msg, msg.data()?).await,
         ReadyToShip::TYPE => {
             let d: ReadyToShip = msg.data()?;
             let f = OrderFact::ReadyToShip;
@@ -303,7 +313,9 @@ async fn fact(
         tx.txn
             .execute_raw(stmt(
                 r#"UPDATE ordering."order" SET status = $2, paid = $3, granted = $4, cancel_reason = $5,
-                   reserved = $6, shipped = $7, delivered = $8, refunded = $9, ready = $10, updated_at = now() WHERE id = $1"#,
+                   reserved = $6, shipped = $7, delivered = $8, refunded = $9, ready = $10, updated_at = now(),
+                   completed_at = CASE WHEN $2 = 'COMPLETED' AND completed_at IS NULL THEN now() ELSE completed_at END
+                   WHERE id = $1"#,
                 [
                     order.into(),
                     next.status.as_str().to_owned().into(),
@@ -341,6 +353,23 @@ async fn fact(
             Effect::AwaitShipment => {
                 step(&tx, order, "AWAITING_SHIPMENT", "ordering", None).await?;
             }
+            Effect::Refund => {
+                // The buyer no longer owns the products: they may buy them again.
+                release_claims(&tx, order).await?;
+                let lines = load_lines(&tx, order).await?;
+                let currency: String = row.try_get("", "currency")?;
+                tx.emit(
+                    OrderRefunded {
+                        order_id: order,
+                        account_id,
+                        lines,
+                        total_minor: row.try_get("", "total_minor")?,
+                        currency: domain::money::Currency::parse(&currency)
+                            .map_err(|e| Failure::Poison(e.to_string()))?,
+                    },
+                    msg,
+                )?;
+            }
             Effect::Cancel { reason } => {
                 release_claims(&tx, order).await?;
                 step(&tx, order, "CANCELLED", "ordering", Some(reason.clone())).await?;
@@ -360,4 +389,170 @@ async fn fact(
 
 async fn load_lines(tx: &Tx, order: Uuid) -> Result<Vec<OrderLine>, Failure> {
     Ok(domain::ordering::load_lines(&tx.txn, order).await?)
+}
+
+/// A buyer asks for the refund of a completed order. The api checked the ownership and the
+/// policy; here the request is recorded once per order (`UNIQUE (order_id)`) and, within the
+/// policy, approved at once. An order that is not (or no longer) completed gets no request.
+#[tracing::instrument(skip_all, fields(order.id = %cmd.order_id))]
+async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Result<(), Failure> {
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    let order = tx
+        .txn
+        .query_one_raw(stmt(
+            r#"SELECT account_id, status FROM ordering."order" WHERE id = $1 FOR UPDATE"#,
+            [cmd.order_id.into()],
+        ))
+        .await?;
+    let Some(order) = order else {
+        return Err(Failure::Poison(format!(
+            "order {} is not known",
+            cmd.order_id
+        )));
+    };
+    let owner: Uuid = order.try_get("", "account_id")?;
+    let status: String = order.try_get("", "status")?;
+    if owner != cmd.account_id || status != OrderStatus::Completed.as_str() {
+        tracing::warn!(%status, "refund request refused: not the buyer's completed order");
+        return tx.commit(rt).await;
+    }
+    let status = if cmd.within_policy {
+        RefundStatus::Approved
+    } else {
+        RefundStatus::PendingReview
+    };
+    let created = tx
+        .txn
+        .execute_raw(stmt(
+            "INSERT INTO ordering.refund_request (id, order_id, account_id, reason, within_policy, policy_note, status, decided_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7, CASE WHEN $5 THEN now() END) ON CONFLICT (order_id) DO NOTHING",
+            [
+                cmd.request_id.into(),
+                cmd.order_id.into(),
+                cmd.account_id.into(),
+                cmd.reason.clone().into(),
+                cmd.within_policy.into(),
+                cmd.policy_note.clone().into(),
+                status.as_str().to_owned().into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    if created == 0 {
+        tracing::info!("the order has a refund request already");
+        return tx.commit(rt).await;
+    }
+    step(
+        &tx,
+        cmd.order_id,
+        "REFUND_REQUESTED",
+        "ordering",
+        Some(cmd.reason.clone()),
+    )
+    .await?;
+    if cmd.within_policy {
+        step(
+            &tx,
+            cmd.order_id,
+            "REFUND_APPROVED",
+            "ordering",
+            Some(cmd.policy_note),
+        )
+        .await?;
+        tx.emit(
+            RefundApproved {
+                request_id: cmd.request_id,
+                order_id: cmd.order_id,
+                account_id: cmd.account_id,
+                approved_by: None,
+            },
+            msg,
+        )?;
+    } else {
+        tx.emit(
+            RefundRequested {
+                request_id: cmd.request_id,
+                order_id: cmd.order_id,
+                account_id: cmd.account_id,
+                reason: cmd.reason,
+                policy_note: cmd.policy_note,
+            },
+            msg,
+        )?;
+    }
+    tracing::info!(status = status.as_str(), "refund requested");
+    tx.commit(rt).await
+}
+
+/// An admin decides a request that waits for review; a decided request stays decided.
+#[tracing::instrument(skip_all, fields(order.id = %cmd.order_id))]
+async fn decide_refund(rt: &Runtime, msg: &Incoming, cmd: DecideRefund) -> Result<(), Failure> {
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
+        return Ok(());
+    };
+    let status = if cmd.approve {
+        RefundStatus::Approved
+    } else {
+        RefundStatus::Denied
+    };
+    let row = tx
+        .txn
+        .query_one_raw(stmt(
+            "UPDATE ordering.refund_request SET status = $2, decided_by = $3, decision_note = $4, decided_at = now() \
+             WHERE order_id = $1 AND status = 'PENDING_REVIEW' RETURNING id, account_id",
+            [
+                cmd.order_id.into(),
+                status.as_str().to_owned().into(),
+                cmd.admin_id.into(),
+                cmd.note.clone().into(),
+            ],
+        ))
+        .await?;
+    let Some(row) = row else {
+        tracing::info!("no refund request waits for review");
+        return tx.commit(rt).await;
+    };
+    let request_id: Uuid = row.try_get("", "id")?;
+    let account_id: Uuid = row.try_get("", "account_id")?;
+    if cmd.approve {
+        step(
+            &tx,
+            cmd.order_id,
+            "REFUND_APPROVED",
+            "admin",
+            Some(cmd.note),
+        )
+        .await?;
+        tx.emit(
+            RefundApproved {
+                request_id,
+                order_id: cmd.order_id,
+                account_id,
+                approved_by: Some(cmd.admin_id),
+            },
+            msg,
+        )?;
+    } else {
+        step(
+            &tx,
+            cmd.order_id,
+            "REFUND_DENIED",
+            "admin",
+            Some(cmd.note.clone()),
+        )
+        .await?;
+        tx.emit(
+            RefundDenied {
+                request_id,
+                order_id: cmd.order_id,
+                account_id,
+                note: cmd.note,
+            },
+            msg,
+        )?;
+    }
+    tracing::info!(status = status.as_str(), "refund decided");
+    tx.commit(rt).await
 }

@@ -100,6 +100,8 @@ pub struct Settings {
     pub shipping_deadline: Duration,
     /// How often fulfillment looks for orders past half or all of their deadline.
     pub deadline_sweep: Duration,
+    /// The platform's fee on each sale, basis points (billing).
+    pub platform_fee_bps: u32,
     pub clock: Clock,
 }
 
@@ -117,6 +119,7 @@ impl Default for Settings {
                 domain::fulfillment::DEFAULT_SHIPPING_DEADLINE_SECS,
             ),
             deadline_sweep: Duration::from_secs(60),
+            platform_fee_bps: domain::billing::DEFAULT_PLATFORM_FEE_BPS,
             clock: Clock::default(),
         }
     }

@@ -41,6 +41,12 @@ impl RoleGuard {
         }
     }
 
+    pub const fn publisher_or_admin() -> RoleGuard {
+        RoleGuard {
+            roles: &[Role::Publisher, Role::Admin],
+        }
+    }
+
     pub const fn signed_in() -> RoleGuard {
         RoleGuard { roles: &Role::ALL }
     }

@@ -1,4 +1,5 @@
-//! Library in GraphQL: `library`, `ownsProduct`.
+//! Library in GraphQL: `library`, `ownsProduct`, gift keys (`generateGiftKeys`,
+//! `giftKeyBatches`, `redeemKey`).
 
 use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, Object, SimpleObject};
@@ -21,7 +22,8 @@ pub struct LibraryItem {
     pub id: Uuid,
     pub product_id: Uuid,
     pub edition_id: Uuid,
-    pub order_id: Uuid,
+    /// The order that bought it; `null` for a product added with a gift key.
+    pub order_id: Option<Uuid>,
     /// `XXXXX-XXXXX-XXXXX-XXXXX`, unique.
     pub license_key: String,
     pub granted_at: DateTime<Utc>,
@@ -36,6 +38,15 @@ impl LibraryItem {
             .await
             .map_err(ApiError::from)?
             .map(Product::from))
+    }
+
+    /// The current build of each platform of the product (what `downloadLink` gives without
+    /// a `buildId`), by platform.
+    async fn current_builds(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::builds::Build>> {
+        crate::graphql::builds::current_builds(ctx, self.product_id).await
     }
 
     async fn edition(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Edition>> {
@@ -92,5 +103,153 @@ impl LibraryQuery {
             Some(me) => Ok(service::owns(state, me.id, product_id).await?),
             None => Ok(false),
         }
+    }
+}
+
+/// One gift key of a batch.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GiftKey {
+    /// `XXXXX-XXXXX-XXXXX-XXXXX`.
+    pub key: String,
+    pub redeemed: bool,
+    pub redeemed_at: Option<DateTime<Utc>>,
+}
+
+/// A batch of gift keys for one edition of a publisher's product.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct GiftKeyBatch {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub edition_id: Uuid,
+    pub quantity: i32,
+    pub label: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[ComplexObject]
+impl GiftKeyBatch {
+    /// `false` while the keys are being generated (moments after `generateGiftKeys`).
+    async fn ready(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.keys(ctx).await?.len() == usize::try_from(self.quantity).unwrap_or(0))
+    }
+
+    async fn keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GiftKey>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(service::batch_keys(state, self.id)
+            .await?
+            .into_iter()
+            .map(|k| GiftKey {
+                key: k.key,
+                redeemed: k.redeemed_at.is_some(),
+                redeemed_at: k.redeemed_at,
+            })
+            .collect())
+    }
+
+    async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(product::Entity::find_by_id(self.product_id)
+            .one(&state.db)
+            .await
+            .map_err(ApiError::from)?
+            .map(Product::from))
+    }
+}
+
+/// The outcome of `redeemKey`.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Redemption {
+    /// `REDEEMED`, or `PENDING` when the answer takes longer than a few seconds (it then
+    /// arrives as a notification).
+    pub status: String,
+    /// The new library item (when redeemed).
+    pub entitlement_id: Option<Uuid>,
+    pub product_id: Option<Uuid>,
+}
+
+#[derive(Default)]
+pub struct GiftKeyQuery;
+
+#[Object]
+impl GiftKeyQuery {
+    /// The caller's batches of gift keys, newest first (publishers).
+    #[graphql(guard = "RoleGuard::publisher_or_admin()")]
+    async fn gift_key_batches(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Option<Uuid>,
+    ) -> async_graphql::Result<Vec<GiftKeyBatch>> {
+        let (state, me) = acting(ctx)?;
+        Ok(service::batches(state, me.id, product_id)
+            .await?
+            .into_iter()
+            .map(|b| GiftKeyBatch {
+                id: b.id,
+                product_id: b.product_id,
+                edition_id: b.edition_id,
+                quantity: b.quantity,
+                label: b.label,
+                created_at: Some(b.created_at),
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct LibraryMutation;
+
+#[Object]
+impl LibraryMutation {
+    /// Makes a batch of 1–1000 gift keys for an edition of the caller's product. Each key adds
+    /// the product to the library of whoever redeems it first. The keys appear moments later
+    /// (`ready`).
+    #[graphql(guard = "RoleGuard::publisher_or_admin()")]
+    async fn generate_gift_keys(
+        &self,
+        ctx: &Context<'_>,
+        edition_id: Uuid,
+        quantity: i32,
+        #[graphql(default)] label: String,
+    ) -> async_graphql::Result<GiftKeyBatch> {
+        let (state, me) = acting(ctx)?;
+        let id = service::generate_gift_keys(state, me, edition_id, quantity, &label).await?;
+        let edition = edition::Entity::find_by_id(edition_id)
+            .one(&state.db)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("edition"))?;
+        Ok(GiftKeyBatch {
+            id,
+            product_id: edition.product_id,
+            edition_id,
+            quantity,
+            label: label.trim().to_owned(),
+            created_at: None,
+        })
+    }
+
+    /// Adds the product of a gift key to the caller's library, once per key (any case, with
+    /// or without dashes). `NOT_FOUND` for an unknown key, `CONFLICT` for a key redeemed
+    /// already or a product the caller owns (the key then stays unused).
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn redeem_key(
+        &self,
+        ctx: &Context<'_>,
+        key: String,
+    ) -> async_graphql::Result<Redemption> {
+        let (state, me) = acting(ctx)?;
+        Ok(match service::redeem(state, me, &key).await? {
+            service::Redemption::Redeemed(entitlement, product) => Redemption {
+                status: "REDEEMED".into(),
+                entitlement_id: Some(entitlement),
+                product_id: Some(product),
+            },
+            service::Redemption::Pending(_) => Redemption {
+                status: "PENDING".into(),
+                entitlement_id: None,
+                product_id: None,
+            },
+        })
     }
 }

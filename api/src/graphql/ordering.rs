@@ -89,7 +89,9 @@ pub(crate) fn line(l: domain::ordering::OrderLine, currency: &str) -> OrderLine 
 pub struct TimelineStep {
     /// `PLACED`, `STOCK_RESERVED`, `STOCK_UNAVAILABLE`, `PAYMENT_CAPTURED`, `PAYMENT_DECLINED`,
     /// `ITEMS_GRANTED`, `READY_TO_SHIP`, `AWAITING_SHIPMENT`, `SHIPPED` (detail: carrier and
-    /// tracking number), `PHYSICAL_ITEMS_GRANTED`, `PAYMENT_REFUNDED`, `COMPLETED`, `CANCELLED`.
+    /// tracking number), `PHYSICAL_ITEMS_GRANTED`, `PAYMENT_REFUNDED`, `COMPLETED`,
+    /// `CANCELLED`, and for a refund request `REFUND_REQUESTED`, `REFUND_APPROVED` or
+    /// `REFUND_DENIED`, then `REFUNDED`.
     pub step: String,
     /// The participant that took the step.
     pub participant: String,
@@ -119,7 +121,7 @@ impl Order {
 
 #[ComplexObject]
 impl Order {
-    /// `PLACED`, `PAID`, `AWAITING_SHIPMENT`, `COMPLETED` or `CANCELLED`.
+    /// `PLACED`, `PAID`, `AWAITING_SHIPMENT`, `COMPLETED`, `CANCELLED` or `REFUNDED`.
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         Ok(self
             .current(ctx)
@@ -164,6 +166,22 @@ impl Order {
     ) -> async_graphql::Result<Option<crate::graphql::fulfillment::Shipment>> {
         let state = ctx.data::<AppState>()?;
         crate::graphql::fulfillment::of_order(state, self.id).await
+    }
+
+    /// The order's refund request, if the buyer asked for one.
+    async fn refund_request(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::graphql::refund::RefundRequest>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(crate::refund::of_order(state, self.id)
+            .await?
+            .map(Into::into))
+    }
+
+    /// The account that placed the order.
+    async fn account_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Uuid>> {
+        Ok(self.current(ctx).await?.map(|r| r.account_id))
     }
 
     /// The saga's steps, oldest first.
@@ -213,6 +231,48 @@ impl OrderingQuery {
         let first = paging::page_size(first)?;
         let cursor = paging::decode::<Uuid>("order", after.as_deref())?;
         let rows = service::my_orders(state, me.id, cursor, first + 1).await?;
+        Ok(paging::page(
+            rows,
+            first,
+            after.is_some(),
+            |r| paging::encode("order", &r.id.to_string()),
+            |r| Order {
+                id: r.id,
+                row: Some(r),
+            },
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct OrderingAdminQuery;
+
+#[Object]
+impl OrderingAdminQuery {
+    /// Every order, newest first (admins), optionally of one status or one buyer.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<String>,
+        account_id: Option<Uuid>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Order>> {
+        let (state, _) = acting(ctx)?;
+        if let Some(s) = status.as_deref()
+            && domain::ordering::OrderStatus::parse(s).is_none()
+        {
+            return Err(ApiError::BadInput {
+                field: "status",
+                message: format!("unknown order status {s}"),
+            }
+            .into());
+        }
+        let first = paging::page_size(first)?;
+        let cursor = paging::decode::<Uuid>("order", after.as_deref())?;
+        let rows =
+            service::all_orders(state, status.as_deref(), account_id, cursor, first + 1).await?;
         Ok(paging::page(
             rows,
             first,

@@ -3,13 +3,16 @@
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 use crate::graphql::billing::{BillingMutation, BillingQuery};
+use crate::graphql::builds::BuildMutation;
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
 use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
 use crate::graphql::fulfillment::{FulfillmentMutation, FulfillmentQuery};
 use crate::graphql::identity::{IdentityMutation, IdentityQuery};
-use crate::graphql::library::LibraryQuery;
+use crate::graphql::library::{GiftKeyQuery, LibraryMutation, LibraryQuery};
 use crate::graphql::notification::{NotificationMutation, NotificationQuery};
-use crate::graphql::ordering::{OrderingMutation, OrderingQuery};
+use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
+use crate::graphql::refund::{RefundMutation, RefundQuery};
+use crate::graphql::revenue::RevenueQuery;
 use crate::graphql::subscription::Subscription;
 use crate::state::AppState;
 
@@ -21,6 +24,10 @@ pub struct Query(
     FulfillmentQuery,
     BillingQuery,
     LibraryQuery,
+    GiftKeyQuery,
+    RefundQuery,
+    RevenueQuery,
+    OrderingAdminQuery,
     NotificationQuery,
     DeadLetterQuery,
 );
@@ -29,9 +36,12 @@ pub struct Query(
 pub struct Mutation(
     IdentityMutation,
     CatalogMutation,
+    BuildMutation,
     OrderingMutation,
     FulfillmentMutation,
     BillingMutation,
+    LibraryMutation,
+    RefundMutation,
     NotificationMutation,
     DeadLetterMutation,
 );

@@ -1,5 +1,7 @@
 //! `TestApp::spawn()`: an api wired to its own database and Redis namespace.
 
+pub mod gateway;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -168,6 +170,8 @@ impl TestApp {
         args.services.object_store_dir = objects_dir.clone();
         args.gateway_secret = Some(GATEWAY_SECRET.to_owned());
         args.gateway_secret_file = None;
+        args.download_link_secret = Some(gateway::DOWNLOAD_SECRET.to_owned());
+        args.download_link_secret_file = None;
         args.jwt_private_key = Some(test_private_key().to_owned());
         args.jwt_private_key_file = None;
         args.jwt_public_keys_file = None;
@@ -494,6 +498,77 @@ impl TestApp {
             ))
             .await
             .expect("grant");
+    }
+}
+
+impl TestApp {
+    /// Buys one copy of a digital edition through the saga (which must be running, see
+    /// [`TestApp::start_saga`]): tops the wallet up by `price` (at least the smallest top-up),
+    /// places the order and waits until it is `COMPLETED`. Returns the order id.
+    pub async fn buy(&self, token: &str, edition: &str, price: i64) -> String {
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let top_up = self
+            .gql(
+                Some(token),
+                "mutation($a: Int!, $k: String!) { topUpWallet(amount: $a, paymentMethod: \"4242424242424242\", idempotencyKey: $k) { id } }",
+                json!({ "a": price.max(500), "k": format!("top-{key}") }),
+            )
+            .await;
+        assert_no_errors(&top_up);
+        let balance = "{ wallet { balance { amountMinor } } }";
+        wait_until("the top-up", || async {
+            let v = self.gql(Some(token), balance, json!({})).await;
+            (v["data"]["wallet"]["balance"]["amountMinor"].as_i64() >= Some(price)).then_some(())
+        })
+        .await;
+        let placed = self
+            .gql(
+                Some(token),
+                "mutation($l: [OrderLineInput!]!, $k: String!) { placeOrder(lines: $l, idempotencyKey: $k) { id } }",
+                json!({ "l": [{ "editionId": edition, "quantity": 1 }], "k": format!("order-{key}") }),
+            )
+            .await;
+        assert_no_errors(&placed);
+        let id = placed["data"]["placeOrder"]["id"]
+            .as_str()
+            .expect("order id")
+            .to_owned();
+        let status = wait_until("the order to settle", || async {
+            let v = self
+                .gql(
+                    Some(token),
+                    "query($id: UUID!) { order(id: $id) { status } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            let s = v["data"]["order"]["status"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            (s == "COMPLETED" || s == "CANCELLED").then_some(s)
+        })
+        .await;
+        assert_eq!(status, "COMPLETED", "order {id}");
+        id
+    }
+}
+
+/// Polls `f` (every 50 ms, up to 20 s) until it gives a value.
+pub async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -3,10 +3,12 @@
 //! namespace, so tests run in parallel and leave nothing behind.
 
 mod admin;
+mod builds;
 mod catalog;
 mod edge;
 mod gateway;
 mod helpers;
+mod refunds;
 mod saga;
 mod schema;
 mod sessions;

@@ -13,31 +13,43 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const PLACE: &str = "mutation($l: [OrderLineInput!]!, $k: String!) { placeOrder(lines: $l, idempotencyKey: $k) { id status } }";
-const ORDER: &str = "query($id: UUID!) { order(id: $id) { id status cancelReason total { amountMinor } lines { productTitle quantity unitPrice { amountMinor } } timeline { step participant detail } } }";
+pub(crate) const PLACE: &str = "mutation($l: [OrderLineInput!]!, $k: String!) { placeOrder(lines: $l, idempotencyKey: $k) { id status } }";
+pub(crate) const ORDER: &str = "query($id: UUID!) { order(id: $id) { id status cancelReason total { amountMinor } lines { productTitle quantity unitPrice { amountMinor } } timeline { step participant detail } } }";
 const TOP_UP: &str = "mutation($a: Int!, $m: String!, $k: String!) { topUpWallet(amount: $a, paymentMethod: $m, idempotencyKey: $k) { id status } }";
-const WALLET: &str = "{ wallet { balance { amountMinor } currency version entries(first: 10) { edges { node { kind amount { amountMinor } balanceAfter { amountMinor } } } } } }";
-const LIBRARY: &str = "{ library(first: 50) { edges { node { licenseKey grantedAt product { title } edition { name } } } } }";
-const NOTIFICATIONS: &str =
+pub(crate) const WALLET: &str = "{ wallet { balance { amountMinor } currency version entries(first: 10) { edges { node { kind amount { amountMinor } balanceAfter { amountMinor } } } } } }";
+pub(crate) const LIBRARY: &str = "{ library(first: 50) { edges { node { licenseKey grantedAt product { title } edition { name } } } } }";
+pub(crate) const NOTIFICATIONS: &str =
     "{ notifications(first: 20) { edges { node { kind title read } } } unreadNotificationCount }";
 const DEAD_LETTERS: &str = "{ deadLetters(first: 20) { edges { node { id participant kind error deliveries replayedAt } } } }";
 
-const CARD_OK: &str = "4242424242424242";
+pub(crate) const CARD_OK: &str = "4242424242424242";
 const CARD_DECLINED: &str = "4000000000000002";
 const CARD_FLAKY: &str = "4000000000000119";
 
 static SKU: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-struct Shop {
-    app: TestApp,
+pub(crate) struct Shop {
+    pub(crate) app: TestApp,
     _saga: SagaHandle,
-    publisher: String,
-    buyer: String,
+    pub(crate) publisher: String,
+    pub(crate) buyer: String,
 }
 
 /// An app with the saga running, a publisher and a buyer (tokens).
-async fn shop(settings: saga::Settings) -> Shop {
-    let app = TestApp::spawn_with(|c| c.services.database_max_connections = 12).await;
+pub(crate) async fn shop(settings: saga::Settings) -> Shop {
+    shop_with(settings, |_| {}).await
+}
+
+/// Like [`shop`], with a tweak of the api's configuration.
+pub(crate) async fn shop_with(
+    settings: saga::Settings,
+    tweak: impl FnOnce(&mut api::config::Config),
+) -> Shop {
+    let app = TestApp::spawn_with(|c| {
+        c.services.database_max_connections = 12;
+        tweak(c);
+    })
+    .await;
     let saga = app.start_saga(settings).await;
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let (publisher, _) = app
@@ -63,7 +75,12 @@ async fn shop(settings: saga::Settings) -> Shop {
 
 impl Shop {
     /// A published product with one edition; returns (product id, edition id).
-    async fn product(&self, title: &str, price: i64, physical: bool) -> (String, String) {
+    pub(crate) async fn product(
+        &self,
+        title: &str,
+        price: i64,
+        physical: bool,
+    ) -> (String, String) {
         let app = &self.app;
         let v = app
             .gql(
@@ -108,7 +125,7 @@ impl Shop {
         (id, edition)
     }
 
-    async fn place(&self, token: &str, editions: &[&str], key: &str) -> Value {
+    pub(crate) async fn place(&self, token: &str, editions: &[&str], key: &str) -> Value {
         let lines: Vec<Value> = editions
             .iter()
             .map(|e| json!({ "editionId": e, "quantity": 1 }))
@@ -118,7 +135,7 @@ impl Shop {
             .await
     }
 
-    async fn top_up(&self, amount: i64, card: &str, key: &str) -> Value {
+    pub(crate) async fn top_up(&self, amount: i64, card: &str, key: &str) -> Value {
         self.app
             .gql(
                 Some(&self.buyer),
@@ -128,7 +145,7 @@ impl Shop {
             .await
     }
 
-    async fn balance(&self) -> i64 {
+    pub(crate) async fn balance(&self) -> i64 {
         let v = self.app.gql(Some(&self.buyer), WALLET, json!({})).await;
         assert_no_errors(&v);
         v["data"]["wallet"]["balance"]["amountMinor"]
@@ -137,7 +154,7 @@ impl Shop {
     }
 
     /// Waits until the order reaches a final status; returns the order.
-    async fn settled(&self, token: &str, id: &str) -> Value {
+    pub(crate) async fn settled(&self, token: &str, id: &str) -> Value {
         wait_for(&format!("order {id} to settle"), || async {
             let v = self.app.gql(Some(token), ORDER, json!({ "id": id })).await;
             let status = v["data"]["order"]["status"].as_str().unwrap_or("");
@@ -152,7 +169,7 @@ impl Shop {
 }
 
 /// Polls `f` (every 50 ms, up to 20 s) until it gives a value.
-async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -171,12 +188,12 @@ where
 }
 
 /// Lets in-flight messages settle (for checks that something did *not* happen).
-async fn quiesce() {
+pub(crate) async fn quiesce() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
 }
 
 /// The ledger invariants, over every wallet of the test's database.
-async fn check_invariants(app: &TestApp) {
+pub(crate) async fn check_invariants(app: &TestApp) {
     let broken_sums = app.scalar("SELECT count(*)::bigint AS n FROM billing.wallet w WHERE w.balance_minor <> \
          (SELECT coalesce(sum(amount_minor), 0) FROM billing.ledger_entry e WHERE e.account_id = w.account_id) \
          OR w.version <> (SELECT count(*) FROM billing.ledger_entry e WHERE e.account_id = w.account_id)",
@@ -191,7 +208,7 @@ async fn check_invariants(app: &TestApp) {
     )
     .await;
     assert_eq!(double_debits, 0, "an order was debited twice");
-    let unpaid_grants = app.scalar("SELECT count(*)::bigint AS n FROM library.entitlement g WHERE NOT EXISTS \
+    let unpaid_grants = app.scalar("SELECT count(*)::bigint AS n FROM library.entitlement g WHERE g.order_id IS NOT NULL AND NOT EXISTS \
          (SELECT 1 FROM billing.ledger_entry e WHERE e.kind = 'debit' AND e.reference = g.order_id)",
     )
     .await;
@@ -204,7 +221,7 @@ async fn check_invariants(app: &TestApp) {
         .await;
     assert_eq!(negative, 0);
     let twice_alive = app.scalar(r#"SELECT count(*)::bigint AS n FROM (SELECT o.account_id, l.product_id FROM ordering."order" o
-           JOIN ordering.order_line l ON l.order_id = o.id WHERE o.status <> 'CANCELLED' AND l.kind = 'digital'
+           JOIN ordering.order_line l ON l.order_id = o.id WHERE o.status NOT IN ('CANCELLED', 'REFUNDED') AND l.kind = 'digital'
            GROUP BY 1, 2 HAVING count(*) > 1) d"#,
     )
     .await;
@@ -215,7 +232,7 @@ async fn check_invariants(app: &TestApp) {
     let owned_twice = app
         .scalar(
             "SELECT count(*)::bigint AS n FROM (SELECT 1 FROM library.entitlement g \
-         JOIN catalog.edition e ON e.id = g.edition_id WHERE e.kind = 'digital' \
+         JOIN catalog.edition e ON e.id = g.edition_id WHERE e.kind = 'digital' AND g.revoked_at IS NULL \
          GROUP BY g.account_id, g.product_id HAVING count(*) > 1) d",
         )
         .await;
@@ -225,7 +242,7 @@ async fn check_invariants(app: &TestApp) {
     );
 }
 
-fn kinds(v: &Value) -> Vec<String> {
+pub(crate) fn kinds(v: &Value) -> Vec<String> {
     v["data"]["notifications"]["edges"]
         .as_array()
         .map(|a| {

@@ -9,6 +9,7 @@ mod m20261124_000002_identity;
 mod m20261124_000003_catalog;
 mod m20261124_000004_saga;
 mod m20261124_000005_physical_orders;
+mod m20261124_000006_delivery_refunds;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_catalog::Migration),
             Box::new(m20261124_000004_saga::Migration),
             Box::new(m20261124_000005_physical_orders::Migration),
+            Box::new(m20261124_000006_delivery_refunds::Migration),
         ]
     }
 }

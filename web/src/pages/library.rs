@@ -117,7 +117,7 @@ fn LibraryCard(item: library_page::LibraryPageLibraryNodes) -> impl IntoView {
                         }}
                     </span>
                 </div>
-                <p><A href=Page::Order(item.order_id).href()>"Order"</A></p>
+                {item.order_id.map(|id| view! { <p><A href=Page::Order(id).href()>"Order"</A></p> })}
             </div>
         </li>
     }

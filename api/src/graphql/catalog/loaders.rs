@@ -85,6 +85,7 @@ pub struct Loaders {
     pub editions: DataLoader<EditionsByProduct, HashMapCache>,
     pub names: DataLoader<AccountNames, HashMapCache>,
     pub stock: DataLoader<Stock, HashMapCache>,
+    pub builds: DataLoader<crate::graphql::builds::BuildsByProduct, HashMapCache>,
 }
 
 impl Loaders {
@@ -107,6 +108,12 @@ impl Loaders {
             .delay(Duration::ZERO),
             stock: DataLoader::with_cache(Stock(db.clone()), tokio::spawn, HashMapCache::default())
                 .delay(Duration::ZERO),
+            builds: DataLoader::with_cache(
+                crate::graphql::builds::BuildsByProduct(db.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            )
+            .delay(Duration::ZERO),
         }
     }
 
@@ -120,6 +127,9 @@ impl Loaders {
         let editions = node.field("editions");
         let publishers: Vec<Uuid> = products.iter().map(|p| p.publisher_id).collect();
         let want_publisher = node.field("publisher").exists();
+        if node.field("builds").exists() {
+            self.builds.load_many(ids.iter().copied()).await?;
+        }
         let (loaded, _) = futures::future::try_join(
             async {
                 if editions.exists() {

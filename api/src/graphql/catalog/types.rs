@@ -259,6 +259,16 @@ impl Product {
             .collect()
     }
 
+    /// Downloadable builds, newest first: every one for its publisher and admins, the `READY`
+    /// ones for everyone else (owners get links with `downloadLink`).
+    async fn builds(
+        &self,
+        ctx: &Context<'_>,
+        platform: Option<String>,
+    ) -> async_graphql::Result<Vec<crate::graphql::builds::Build>> {
+        crate::graphql::builds::product_builds(ctx, &self.model, platform).await
+    }
+
     /// Why an admin unlisted the product; only its publisher and admins see it.
     async fn moderation_reason(&self, ctx: &Context<'_>) -> Option<String> {
         let me = caller(ctx).principal()?;

@@ -1,0 +1,95 @@
+//! Publisher revenue in GraphQL: `publisherRevenue` (the dashboard's figures and chart).
+
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::NaiveDate;
+use domain::identity::Role;
+use uuid::Uuid;
+
+use crate::billing as service;
+use crate::error::ApiError;
+use crate::graphql::catalog::types::Money;
+use crate::graphql::guard::{RoleGuard, acting};
+
+/// A publisher's revenue on one day (UTC).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RevenueDay {
+    pub day: NaiveDate,
+    /// Sales minus refunds, before the platform fee.
+    pub gross: Money,
+    pub fee: Money,
+    /// What the publisher earned that day (negative when refunds outweigh sales).
+    pub net: Money,
+    pub sales: i64,
+    pub refunds: i64,
+}
+
+/// A publisher's revenue: what each completed sale earned after the platform fee, with
+/// refunds reversed.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PublisherRevenue {
+    pub publisher_id: Uuid,
+    /// All time, refunds deducted.
+    pub gross: Money,
+    pub fee: Money,
+    pub net: Money,
+    /// Net revenue given back by refunds, all time.
+    pub refunded: Money,
+    pub sales: i64,
+    pub refunds: i64,
+    /// Every day of the period, oldest first (days without sales are zero).
+    pub days: Vec<RevenueDay>,
+}
+
+#[derive(Default)]
+pub struct RevenueQuery;
+
+#[Object]
+impl RevenueQuery {
+    /// The caller's revenue over the last `days` days (1–366); admins pass `publisherId`.
+    #[graphql(guard = "RoleGuard::publisher_or_admin()")]
+    async fn publisher_revenue(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 30)] days: i32,
+        publisher_id: Option<Uuid>,
+    ) -> async_graphql::Result<PublisherRevenue> {
+        let (state, me) = acting(ctx)?;
+        let publisher = match (me.role, publisher_id) {
+            (Role::Admin, Some(p)) => p,
+            (Role::Admin, None) => {
+                return Err(ApiError::BadInput {
+                    field: "publisherId",
+                    message: "name the publisher".into(),
+                }
+                .into());
+            }
+            (_, Some(p)) if p != me.id => {
+                return Err(ApiError::Forbidden("a publisher sees only their own revenue").into());
+            }
+            _ => me.id,
+        };
+        let r = service::revenue(state, publisher, days).await?;
+        let c = state.config.currency.as_str();
+        Ok(PublisherRevenue {
+            publisher_id: publisher,
+            gross: Money::new(r.gross_minor, c),
+            fee: Money::new(r.fee_minor, c),
+            net: Money::new(r.net_minor, c),
+            refunded: Money::new(r.refunded_minor, c),
+            sales: r.sales,
+            refunds: r.refunds,
+            days: r
+                .days
+                .into_iter()
+                .map(|d| RevenueDay {
+                    day: d.day,
+                    gross: Money::new(d.gross_minor, c),
+                    fee: Money::new(d.fee_minor, c),
+                    net: Money::new(d.net_minor, c),
+                    sales: d.sales,
+                    refunds: d.refunds,
+                })
+                .collect(),
+        })
+    }
+}
