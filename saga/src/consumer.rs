@@ -11,7 +11,11 @@
 //! - a transient failure is `nak`ed with an exponential delay; on the last allowed delivery it
 //!   goes to the dead letters instead;
 //! - the ack comes after the commit. A crash between the two redelivers the message, which the
-//!   inbox then turns into a no-op.
+//!   inbox then turns into a no-op;
+//! - a message whose last delivery got no answer at all (the participant stopped while handling
+//!   it) is reported by JetStream in a `MAX_DELIVERIES` advisory; a watcher per participant
+//!   (one replica of each, through a queue group) stores it in the dead letters then, unless
+//!   the inbox shows it was handled.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -178,7 +182,148 @@ pub async fn start(rt: &Runtime, p: Participant) -> anyhow::Result<Vec<Task>> {
         let rt = rt.clone();
         tasks.push(Box::pin(consume(rt, p, consumer, name)));
     }
+    // Subscribed before returning, like the consumers: no advisory is missed after start.
+    let client = rt.bus.jetstream().client();
+    let group = format!("saga-exhausted-{}-{}", rt.bus.prefix(), p.name());
+    let advisories = client
+        .queue_subscribe(ADVISORY_MAX_DELIVERIES.to_owned(), group)
+        .await
+        .context("subscribing to JetStream's max-deliveries advisories")?;
+    tasks.push(Box::pin(watch_exhausted(rt.clone(), p, advisories)));
     Ok(tasks)
+}
+
+/// JetStream's advisory subject when a consumer's message used up `max_deliver` unanswered
+/// (stream and consumer are the last two tokens).
+const ADVISORY_MAX_DELIVERIES: &str = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.*.*";
+
+/// The part of the advisory the watcher reads.
+#[derive(serde::Deserialize)]
+struct MaxDeliveries {
+    stream: String,
+    consumer: String,
+    stream_seq: u64,
+    deliveries: i64,
+}
+
+async fn watch_exhausted(
+    rt: Runtime,
+    p: Participant,
+    mut advisories: async_nats::Subscriber,
+) -> anyhow::Result<()> {
+    while let Some(advisory) = advisories.next().await {
+        if let Err(e) = exhausted(&rt, p, &advisory.payload).await {
+            tracing::error!(participant = p.name(), error = %format!("{e:#}"), "could not store an exhausted message");
+        }
+    }
+    anyhow::bail!("the advisory subscription of {} ended", p.name())
+}
+
+/// Stores a message that ran out of deliveries without an answer in the dead letters.
+async fn exhausted(rt: &Runtime, p: Participant, payload: &[u8]) -> anyhow::Result<()> {
+    let advisory: MaxDeliveries =
+        serde_json::from_slice(payload).context("decoding the advisory")?;
+    let cmd = rt.bus.stream_name("CMD");
+    let ours = (advisory.stream == cmd || advisory.stream == rt.bus.stream_name("EVT"))
+        && advisory.consumer.starts_with(&format!("{}-", p.name()));
+    if !ours {
+        return Ok(());
+    }
+    let stream = rt.bus.jetstream().get_stream(&advisory.stream).await?;
+    let msg = stream
+        .get_raw_message(advisory.stream_seq)
+        .await
+        .with_context(|| {
+            format!(
+                "reading message {} of {}",
+                advisory.stream_seq, advisory.stream
+            )
+        })?;
+    let envelope: Option<Envelope<serde_json::Value>> = serde_json::from_slice(&msg.payload).ok();
+    if let Some(env) = &envelope {
+        // Handled, but the ack was lost; or dead-lettered already (the last attempt stored it
+        // and only its `term` was lost).
+        let known = rt
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!(
+                    "SELECT 1 AS one FROM {ctx}.inbox WHERE message_id = $1 \
+                     UNION ALL SELECT 1 FROM {ctx}.dead_letter WHERE message_id = $1 AND replayed_at IS NULL",
+                    ctx = p.name()
+                ),
+                [env.id.into()],
+            ))
+            .await?;
+        if known.is_some() {
+            return Ok(());
+        }
+    }
+    let subject = rt.bus.unprefixed(msg.subject.as_str()).to_owned();
+    let failure = Failure::Transient(anyhow::anyhow!(
+        "no answer after {} deliveries (the participant stopped while handling it)",
+        advisory.deliveries
+    ));
+    tracing::error!(participant = p.name(), %subject, error = %failure, "message goes to the dead letters");
+    insert_dead_letter(
+        rt,
+        p,
+        DeadLetter {
+            subject: &subject,
+            message_id: envelope.as_ref().map(|e| e.id),
+            kind: envelope.as_ref().map(|e| e.kind.as_str()),
+            payload: String::from_utf8_lossy(&msg.payload).into_owned(),
+            error: failure.to_string(),
+            delivered: advisory.deliveries,
+        },
+    )
+    .await?;
+    // A command is work: once in the dead letters it leaves the work queue (a replay sends a
+    // new copy). Events stay in their stream.
+    if advisory.stream == cmd
+        && let Err(e) = stream.delete_message(advisory.stream_seq).await
+    {
+        tracing::warn!(error = %e, "could not remove the exhausted command from its stream");
+    }
+    Ok(())
+}
+
+/// One row of a participant's dead letters.
+struct DeadLetter<'a> {
+    subject: &'a str,
+    message_id: Option<Uuid>,
+    kind: Option<&'a str>,
+    payload: String,
+    error: String,
+    delivered: i64,
+}
+
+async fn insert_dead_letter(
+    rt: &Runtime,
+    p: Participant,
+    row: DeadLetter<'_>,
+) -> Result<(), sea_orm::DbErr> {
+    let sql = format!(
+        "INSERT INTO {}.dead_letter (id, message_id, subject, kind, payload, error, deliveries) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        p.name()
+    );
+    rt.db
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [
+                domain::id::new_id().into(),
+                row.message_id.into(),
+                row.subject.to_owned().into(),
+                row.kind.map(str::to_owned).into(),
+                row.payload.into(),
+                row.error.into(),
+                i32::try_from(row.delivered).unwrap_or(i32::MAX).into(),
+            ],
+        ))
+        .await?;
+    Ok(())
 }
 
 async fn consume(
@@ -314,28 +459,19 @@ async fn dead_letter_with(
     failure: &Failure,
 ) {
     tracing::error!(error = %failure, "message goes to the dead letters");
-    let payload = String::from_utf8_lossy(&msg.payload).into_owned();
-    let sql = format!(
-        "INSERT INTO {}.dead_letter (id, message_id, subject, kind, payload, error, deliveries) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        p.name()
-    );
-    let res = rt
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [
-                domain::id::new_id().into(),
-                message_id.into(),
-                subject.to_owned().into(),
-                kind.map(str::to_owned).into(),
-                payload.into(),
-                failure.to_string().into(),
-                i32::try_from(delivered).unwrap_or(i32::MAX).into(),
-            ],
-        ))
-        .await;
+    let res = insert_dead_letter(
+        rt,
+        p,
+        DeadLetter {
+            subject,
+            message_id,
+            kind,
+            payload: String::from_utf8_lossy(&msg.payload).into_owned(),
+            error: failure.to_string(),
+            delivered,
+        },
+    )
+    .await;
     let ack = match res {
         Ok(_) => AckKind::Term,
         Err(e) => {

@@ -139,7 +139,7 @@ pub struct TestApp {
     pub statements: Arc<AtomicUsize>,
     db_name: String,
     redis_url: String,
-    namespace: String,
+    pub namespace: String,
     nats_prefix: String,
     objects_dir: std::path::PathBuf,
 }

@@ -1919,3 +1919,111 @@ async fn redelivered_physical_events_change_nothing() {
     check_invariants(app).await;
     check_stock(app).await;
 }
+
+/// A message whose last delivery gets no answer at all (the participant died while handling
+/// it: no ack, no nak, no dead letter written) still reaches the dead letters, through
+/// JetStream's max-deliveries advisory.
+#[tokio::test]
+async fn a_message_whose_last_delivery_gets_no_answer_reaches_the_dead_letters() {
+    use async_nats::jetstream::consumer::PullConsumer;
+    let app = TestApp::spawn().await;
+    let settings = saga::Settings {
+        max_deliver: 2,
+        ack_wait: Duration::from_secs(1),
+        currency: app.state.config.currency,
+        ..saga_settings()
+    };
+    let rt = saga::Runtime::new(
+        app.state.db.clone(),
+        app.state.bus.clone(),
+        app.state.redis.clone(),
+        app.namespace.clone(),
+        std::sync::Arc::new(saga::provider::Sandbox::default()),
+        settings,
+    );
+    // The notification participant's consumers exist, but only its advisory watcher (the last
+    // task) runs: every delivery is "lost in a crash".
+    let mut tasks = saga::consumer::start(&rt, saga::Participant::Notification)
+        .await
+        .expect("consumers");
+    let watcher = tokio::spawn(tasks.pop().expect("the watcher"));
+    drop(tasks);
+
+    let cmd = domain::notification::MarkRead {
+        account_id: uuid::Uuid::now_v7(),
+        up_to: chrono::Utc::now(),
+    };
+    let env = domain::messaging::Envelope::new(cmd, uuid::Uuid::now_v7(), None);
+    app.state.bus.publish(&env).await.expect("publish");
+    let stream_name = app.state.bus.stream_name("CMD");
+    let stream = app
+        .state
+        .bus
+        .jetstream()
+        .get_stream(&stream_name)
+        .await
+        .expect("stream");
+    let consumer: PullConsumer = stream
+        .get_consumer("notification-cmd_notification")
+        .await
+        .expect("consumer");
+    for delivery in 1..=2 {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .expect("fetch");
+        let msg = batch
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("delivery {delivery}"))
+            .expect("message");
+        assert_eq!(msg.info().expect("info").delivered, delivery);
+        // No answer; wait for the ack deadline to pass.
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+    }
+    // A consumer that goes on pulling (as a restarted participant does) gets nothing more:
+    // the server notices the message is exhausted and says so in the advisory.
+    let mut rest = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("fetch");
+    assert!(rest.next().await.is_none(), "a third delivery");
+    let row = wait_for("the dead letter", || async {
+        app.state
+            .db
+            .query_one_raw(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT message_id, kind, error, deliveries FROM notification.dead_letter"
+                    .to_owned(),
+            ))
+            .await
+            .expect("query")
+    })
+    .await;
+    let id: uuid::Uuid = row.try_get("", "message_id").expect("id");
+    let error: String = row.try_get("", "error").expect("error");
+    let deliveries: i32 = row.try_get("", "deliveries").expect("deliveries");
+    assert_eq!(id, env.id);
+    assert_eq!(
+        row.try_get::<String>("", "kind").expect("kind"),
+        "notification.mark_read"
+    );
+    assert!(error.contains("no answer after 2 deliveries"), "{error}");
+    assert_eq!(deliveries, 2);
+    // The exhausted command left the work queue: only one row however long we wait.
+    quiesce().await;
+    assert_eq!(
+        app.scalar("SELECT count(*)::bigint AS n FROM notification.dead_letter")
+            .await,
+        1
+    );
+    let info = stream.get_info().await.expect("info");
+    assert_eq!(info.state.messages, 0, "the command is still queued");
+    watcher.abort();
+}
