@@ -1,45 +1,30 @@
 //! `cargo xtask dev`: runs the whole store on this machine until Ctrl-C.
 //!
-//! # How Ctrl-C stops everything
-//!
-//! On Ctrl-C the terminal sends SIGINT to its whole foreground process group. The children
-//! started here (the api, later the gateway and saga participants) stay in xtask's process
-//! group, so they receive that SIGINT themselves and shut down.
-//!
-//! xtask cannot catch SIGINT (std has no signal API, unsafe code is forbidden in this workspace
-//! and xtask takes no dependency for it), so it dies at once. The cleanup is therefore done by
-//! a *janitor*: a second xtask process (`xtask __janitor <services>`) started at the beginning
-//! in a process group of its own, so no Ctrl-C reaches it. Its standard input is a pipe from
-//! this process, on which this process writes the PID of each child it starts. When this
-//! process ends, in whatever way (Ctrl-C, a failed step, the api exiting, even SIGKILL), the
-//! kernel closes the pipe and the janitor reads end-of-file. It then waits for the children to
-//! exit (they got the SIGINT too), sends SIGTERM and then SIGKILL to any that lingers, and
-//! finally stops the private service instances that *this run* started (instances that were
-//! found running, private or not, are left alone). When the api exits by itself, this process
-//! stops the other children, closes the pipe and waits for the janitor, so the output stays in
-//! order.
+//! Ctrl-C reaches the api, the gateway and the saga participants directly (they stay in xtask's
+//! process group); the [janitor](crate::janitor) then stops whatever lingers and the private
+//! service instances this run started. When the api exits by itself, this process stops the
+//! other children, closes the janitor's pipe and waits for it, so the output stays in order.
 
 use std::env;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::Path;
-use std::process::{Child, ChildStdin, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
 use crate::cmd::Cmd;
-use crate::services::{self, Kind};
+use crate::janitor::{GRACE, Janitor};
+use crate::services;
 
 /// The api listens on loopback only; the gateway is the way in (see `gateway::DEV_*`).
 const DEFAULT_LISTEN_ADDR: &str = crate::gateway::DEV_API_LISTEN;
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a child may take to exit after SIGINT/SIGTERM before it gets a harder signal.
-const GRACE: Duration = Duration::from_secs(10);
 
 pub fn run(release: bool) -> Result<()> {
     let services = services::ensure()?;
@@ -47,77 +32,41 @@ pub fn run(release: bool) -> Result<()> {
     let mut janitor = Janitor::spawn(&services.started())?;
     let mut env = services.env();
 
-    let mut build = Cmd::new("cargo").args(["build", "-p", "api", "-p", "saga"]);
-    if release {
-        build = build.arg("--release");
-    }
-    build.envs(&env).run()?;
-    let bin_dir = crate::target_dir().join(if release { "release" } else { "debug" });
+    let bin_dir = build_servers(&env, release)?;
     let api = bin_dir.join("api");
 
     if env::var_os("JWT_PRIVATE_KEY_FILE").is_none() {
-        let keys = crate::root().join("target/dev/keys");
-        fs::create_dir_all(&keys).with_context(|| format!("cannot create {}", keys.display()))?;
-        // Creates the key pair only if it is absent.
-        Cmd::new(&api)
-            .args(["gen-keys", "--dir"])
-            .arg(&keys)
-            .envs(&env)
-            .run()?;
-        env.push((
-            "JWT_PRIVATE_KEY_FILE",
-            path_string(&keys.join("jwt-private.pem"))?,
-        ));
-        env.push((
-            "JWT_PUBLIC_KEY_FILE",
-            path_string(&keys.join("jwt-public.pem"))?,
-        ));
+        // Made once, kept across runs.
+        env.extend(jwt_keys(
+            &api,
+            &crate::root().join("target/dev/keys"),
+            &env,
+        )?);
     }
     let secret = match env::var("GATEWAY_SECRET") {
         Ok(secret) => secret,
         Err(_) => gateway_secret()?,
     };
     env.push(("GATEWAY_SECRET", secret.clone()));
+    // Download links: the api signs with what the gateway checks (gateway.rs's default for
+    // GATEWAY_DOWNLOAD_SECRET is the gateway secret).
+    env.push((
+        "DOWNLOAD_LINK_SECRET",
+        env::var("GATEWAY_DOWNLOAD_SECRET").unwrap_or_else(|_| secret.clone()),
+    ));
     let listen = env::var("API_LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN_ADDR.to_owned());
     env.push(("API_LISTEN_ADDR", listen.clone()));
 
-    // Creates the database if missing and applies the migrations.
-    Cmd::new(&api).arg("migrate").envs(&env).run()?;
-    // Idempotent; prints the demo accounts and their passwords.
-    Cmd::new(&api).arg("seed-demo").envs(&env).run()?;
+    migrate_and_seed(&api, &env)?;
 
     crate::web::ensure_web_tools()?;
     let spa = crate::web::build_spa(release)?;
 
-    // The gateway: the public keys as its njs reads them, then nginx.conf rendered for here.
-    let keys_file = crate::root().join("target/dev/gateway/keys.json");
-    Cmd::new(&api)
-        .arg("gateway-keys")
-        .arg("--out")
-        .arg(&keys_file)
-        .envs(&env)
-        .run()?;
-    let upstream = connect_addr(&listen)?.to_string();
-    let gateway = crate::gateway::prepare(&upstream, &keys_file, &spa, &secret)?;
+    let site = crate::gateway::Site::dev();
+    let gateway = prepare_gateway(&api, &env, &site, &listen, &spa, &secret)?;
 
-    // Every long-running process of the store. They stay in our process group, so a Ctrl-C
-    // in the terminal reaches each of them directly (see the module documentation).
-    let mut children = Vec::new();
-    let api_child = Cmd::new(&api).arg("serve").envs(&env).spawn()?;
-    janitor.watch(&api_child)?;
-    children.push(("api", api_child));
-    let gateway_child = crate::gateway::command(&gateway).spawn()?;
-    janitor.watch(&gateway_child)?;
-    children.push(("gateway", gateway_child));
-    // Every saga participant in one process (`saga run <participant>` runs one, as in a cluster).
-    let saga_child = Cmd::new(bin_dir.join("saga"))
-        .args(["run", "all"])
-        .envs(&env)
-        .spawn()?;
-    janitor.watch(&saga_child)?;
-    children.push(("saga", saga_child));
-
-    let health = wait_healthy(&listen, &mut children);
+    let mut children = start_store(&bin_dir, &env, &gateway, &mut janitor, None)?;
+    let health = wait_http_ok(connect_addr(&listen)?, "/healthz", "the api", &mut children);
     if health.is_ok() {
         let direct = format!("http://{}", connect_addr(&listen)?);
         let base = format!("https://{}", connect_addr(&gateway.https_listen)?);
@@ -139,30 +88,144 @@ pub fn run(release: bool) -> Result<()> {
     }
     let result = health.and_then(|()| wait_any(&mut children));
     stop_children(&mut children);
-    janitor.finish();
-    result
+    let cleaned = janitor.finish();
+    result.and(cleaned)
 }
 
-/// Waits until `GET /healthz` answers 200, failing early if a child exits.
-fn wait_healthy(listen: &str, children: &mut [(&str, Child)]) -> Result<()> {
-    let addr = connect_addr(listen)?;
+/// Builds the api and the saga binaries; returns the directory holding them.
+pub fn build_servers(env: &[(&str, String)], release: bool) -> Result<PathBuf> {
+    let mut build = Cmd::new("cargo").args(["build", "-p", "api", "-p", "saga"]);
+    if release {
+        build = build.arg("--release");
+    }
+    build.envs(env).run()?;
+    Ok(crate::target_dir().join(if release { "release" } else { "debug" }))
+}
+
+/// Makes the RS256 key pair of access tokens in `dir` unless it is there (`api gen-keys`);
+/// returns the variables that point the api at it.
+pub fn jwt_keys(
+    api: &Path,
+    dir: &Path,
+    env: &[(&str, String)],
+) -> Result<Vec<(&'static str, String)>> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Cmd::new(api)
+        .args(["gen-keys", "--dir"])
+        .arg(dir)
+        .envs(env)
+        .run()?;
+    Ok(vec![
+        (
+            "JWT_PRIVATE_KEY_FILE",
+            path_string(&dir.join("jwt-private.pem"))?,
+        ),
+        (
+            "JWT_PUBLIC_KEY_FILE",
+            path_string(&dir.join("jwt-public.pem"))?,
+        ),
+    ])
+}
+
+/// Creates the database if missing, applies the migrations and seeds the demo accounts and
+/// catalog (idempotent; prints the demo accounts and their passwords).
+pub fn migrate_and_seed(api: &Path, env: &[(&str, String)]) -> Result<()> {
+    Cmd::new(api).arg("migrate").envs(env).run()?;
+    Cmd::new(api).arg("seed-demo").envs(env).run()
+}
+
+/// The gateway: the public keys as its njs reads them (`api gateway-keys`, into the site's
+/// prefix directory), then nginx.conf rendered for `site` in front of the api at `listen`.
+pub fn prepare_gateway(
+    api: &Path,
+    env: &[(&str, String)],
+    site: &crate::gateway::Site,
+    listen: &str,
+    spa: &Path,
+    secret: &str,
+) -> Result<crate::gateway::Rendered> {
+    fs::create_dir_all(&site.prefix)
+        .with_context(|| format!("cannot create {}", site.prefix.display()))?;
+    let keys_file = site.prefix.join("keys.json");
+    Cmd::new(api)
+        .arg("gateway-keys")
+        .arg("--out")
+        .arg(&keys_file)
+        .envs(env)
+        .run()?;
+    let upstream = connect_addr(listen)?.to_string();
+    crate::gateway::prepare(site, &upstream, &keys_file, spa, secret)
+}
+
+/// Starts every long-running process of the store: the api, the gateway and the saga
+/// participants, each announced to the janitor. They stay in our process group, so a Ctrl-C in
+/// the terminal reaches each of them directly (see [`crate::janitor`]). With `logs`, each
+/// writes its output to `<logs>/<name>.log` instead of ours.
+pub fn start_store(
+    bin_dir: &Path,
+    env: &[(&str, String)],
+    gateway: &crate::gateway::Rendered,
+    janitor: &mut Janitor,
+    logs: Option<&Path>,
+) -> Result<Vec<(&'static str, Child)>> {
+    let commands = [
+        ("api", Cmd::new(bin_dir.join("api")).arg("serve").envs(env)),
+        ("gateway", crate::gateway::command(gateway)),
+        // Every saga participant in one process (`saga run <participant>` runs one, as in a
+        // cluster).
+        (
+            "saga",
+            Cmd::new(bin_dir.join("saga"))
+                .args(["run", "all"])
+                .envs(env),
+        ),
+    ];
+    let mut children = Vec::new();
+    for (name, mut command) in commands {
+        if let Some(dir) = logs {
+            let path = dir.join(format!("{name}.log"));
+            let log =
+                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            command = command
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log);
+        }
+        let child = command.spawn()?;
+        let watched = janitor.watch(&child);
+        children.push((name, child));
+        if let Err(error) = watched {
+            stop_children(&mut children);
+            return Err(error);
+        }
+    }
+    Ok(children)
+}
+
+/// Waits until `GET path` at `addr` answers 200, failing early if a child exits.
+pub fn wait_http_ok(
+    addr: SocketAddr,
+    path: &str,
+    what: &str,
+    children: &mut [(&str, Child)],
+) -> Result<()> {
     let deadline = Instant::now() + HEALTH_TIMEOUT;
-    while !healthy(addr) {
+    while !http_ok(addr, path) {
         check_running(children)?;
         if Instant::now() >= deadline {
-            bail!("the api did not answer GET http://{addr}/healthz within {HEALTH_TIMEOUT:?}");
+            bail!("{what} did not answer GET http://{addr}{path} within {HEALTH_TIMEOUT:?}");
         }
         sleep(Duration::from_millis(200));
     }
     Ok(())
 }
 
-/// Whether `GET /healthz` answers with status 200 (raw HTTP/1.1 over TCP).
-fn healthy(addr: SocketAddr) -> bool {
+/// Whether `GET path` answers with status 200 (raw HTTP/1.1 over TCP).
+pub fn http_ok(addr: SocketAddr, path: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     // Read the whole (small) response up to the server's close: closing with unread data would
     // make the server see a connection reset.
     let mut response = Vec::new();
@@ -176,7 +239,7 @@ fn healthy(addr: SocketAddr) -> bool {
 }
 
 /// The address to reach a listen address at (an unspecified address means loopback).
-fn connect_addr(listen: &str) -> Result<SocketAddr> {
+pub fn connect_addr(listen: &str) -> Result<SocketAddr> {
     let mut addr = listen
         .to_socket_addrs()
         .with_context(|| format!("bad API_LISTEN_ADDR {listen}"))?
@@ -192,7 +255,7 @@ fn connect_addr(listen: &str) -> Result<SocketAddr> {
 }
 
 /// Fails if a child has exited.
-fn check_running(children: &mut [(&str, Child)]) -> Result<()> {
+pub fn check_running(children: &mut [(&str, Child)]) -> Result<()> {
     for (name, child) in children.iter_mut() {
         if let Some(status) = child.try_wait()? {
             bail!("the {name} exited ({status})");
@@ -218,7 +281,7 @@ fn wait_any(children: &mut [(&str, Child)]) -> Result<()> {
 }
 
 /// Stops the children that still run: SIGTERM, then SIGKILL after a grace period.
-fn stop_children(children: &mut [(&str, Child)]) {
+pub fn stop_children(children: &mut [(&str, Child)]) {
     for (_, child) in children.iter_mut() {
         if matches!(child.try_wait(), Ok(None)) {
             services::send_signal(child.id(), "TERM");
@@ -247,16 +310,7 @@ fn gateway_secret() -> Result<String> {
             return Ok(secret.to_owned());
         }
     }
-    let mut bytes = [0_u8; 32];
-    File::open("/dev/urandom")
-        .and_then(|mut random| random.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom")?;
-    let secret = bytes
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        });
+    let secret = random_hex(32)?;
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -271,86 +325,24 @@ fn gateway_secret() -> Result<String> {
     Ok(secret)
 }
 
-fn path_string(path: &Path) -> Result<String> {
+/// `bytes` random bytes (from /dev/urandom) in hex.
+pub fn random_hex(bytes: usize) -> Result<String> {
+    let mut random = vec![0_u8; bytes];
+    File::open("/dev/urandom")
+        .and_then(|mut source| source.read_exact(&mut random))
+        .context("cannot read /dev/urandom")?;
+    Ok(random
+        .iter()
+        .fold(String::with_capacity(2 * bytes), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        }))
+}
+
+pub fn path_string(path: &Path) -> Result<String> {
     path.to_str()
         .map(str::to_owned)
         .with_context(|| format!("{} is not UTF-8", path.display()))
-}
-
-/// The janitor seen from `dev` (see the module documentation).
-struct Janitor {
-    child: Child,
-    pipe: Option<ChildStdin>,
-}
-
-impl Janitor {
-    /// Starts the janitor, which stops the private instances `started` when we end.
-    fn spawn(started: &[Kind]) -> Result<Self> {
-        let exe = env::current_exe().context("cannot find the xtask executable")?;
-        let mut child = Cmd::new(exe)
-            .arg("__janitor")
-            .args(started.iter().map(|kind| kind.name()))
-            .stdin(Stdio::piped())
-            .own_process_group()
-            .spawn_quiet()?;
-        let pipe = child.stdin.take();
-        Ok(Self { child, pipe })
-    }
-
-    /// Tells the janitor about a child to wait for (and to stop if it lingers).
-    fn watch(&mut self, child: &Child) -> Result<()> {
-        let pipe = self.pipe.as_mut().context("the janitor has finished")?;
-        writeln!(pipe, "{}", child.id()).context("cannot talk to the janitor")
-    }
-
-    /// Closes the pipe, which makes the janitor clean up, and waits for it.
-    fn finish(mut self) {
-        drop(self.pipe.take());
-        let _ = self.child.wait();
-    }
-}
-
-/// `xtask __janitor <service>...`: the janitor itself (see the module documentation). Reads
-/// child PIDs from stdin until end-of-file, then stops those children and the named services.
-pub fn janitor(args: &[String]) -> Result<()> {
-    let kinds = args
-        .iter()
-        .map(|name| Kind::from_name(name).with_context(|| format!("unknown service {name}")))
-        .collect::<Result<Vec<_>>>()?;
-    let mut pids = Vec::new();
-    // Ends when every writer of the pipe is gone, i.e. when `dev` has ended.
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        if let Ok(pid) = line.trim().parse::<u32>() {
-            pids.push(pid);
-        }
-    }
-    // The children got the terminal's SIGINT too (if that is why `dev` ended): give them time
-    // to shut down, then insist.
-    let deadline = Instant::now() + GRACE;
-    for &pid in &pids {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if !services::wait_gone(pid, left) {
-            services::send_signal(pid, "TERM");
-        }
-    }
-    for &pid in &pids {
-        if !services::wait_gone(pid, GRACE) {
-            services::send_signal(pid, "KILL");
-        }
-    }
-    let mut result = Ok(());
-    for kind in kinds.into_iter().rev() {
-        match services::stop(kind) {
-            Ok(Some(_)) => println!(
-                "{:<9} stopped  (private instance started by this run)",
-                kind.name()
-            ),
-            Ok(None) => {}
-            Err(error) => result = Err(error),
-        }
-    }
-    result
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The nginx gateway for `cargo xtask dev`: installs nginx and its modules when missing, makes a
+//! The nginx gateway for `cargo xtask dev` and `e2e`: installs nginx and its modules when missing, makes a
 //! local CA and a server certificate, and renders the repository's `nginx.conf` template.
 //!
 //! The template's variables are the `${NAME}`s listed in its header comment (the one list, also
@@ -177,6 +177,25 @@ fn tls() -> Result<(PathBuf, PathBuf)> {
     Ok((cert, key))
 }
 
+/// Where a gateway keeps its files, and the values it must use whatever the environment says.
+pub struct Site {
+    /// nginx's prefix directory: the rendered nginx.conf, `run/`, the keys file.
+    pub prefix: PathBuf,
+    /// Template values that win over the environment and the dev defaults.
+    pub fixed: Vec<(&'static str, String)>,
+}
+
+impl Site {
+    /// The gateway of `cargo xtask dev`: files in `target/dev/gateway`, every value from the
+    /// environment or its dev default.
+    pub fn dev() -> Self {
+        Self {
+            prefix: crate::root().join("target/dev/gateway"),
+            fixed: Vec::new(),
+        }
+    }
+}
+
 /// A rendered gateway: nginx's prefix directory and configuration file.
 pub struct Rendered {
     pub prefix: PathBuf,
@@ -184,31 +203,34 @@ pub struct Rendered {
     pub https_listen: String,
 }
 
-/// Writes `target/dev/gateway/nginx.conf` from the template, the keys file of `api gateway-keys`
-/// (`keys_file`) and the api's address.
+/// Writes `<site.prefix>/nginx.conf` from the template, the keys file of `api gateway-keys`
+/// (`keys_file`) and the api's address. Each value comes from `site.fixed`, else from the
+/// environment variable of its name, else from the dev default.
 pub fn prepare(
+    site: &Site,
     api_upstream: &str,
     keys_file: &Path,
     spa: &Path,
     gateway_secret: &str,
 ) -> Result<Rendered> {
     let root = crate::root();
-    let prefix = root.join("target/dev/gateway");
-    let run = prefix.join("run");
-    let downloads = root.join("target/dev/downloads");
-    let objects = root.join("target/dev/objects/products");
-    for dir in [&run, &downloads, &objects] {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    let value = |name: &str, default: String| {
+        site.fixed
+            .iter()
+            .find(|(fixed, _)| *fixed == name)
+            .map(|(_, value)| value.clone())
+            .or_else(|| env::var(name).ok())
+            .unwrap_or(default)
+    };
     let (cert, key) = tls()?;
     let text = |p: &Path| p.display().to_string();
-    let https_listen = env::var("GATEWAY_HTTPS_LISTEN").unwrap_or_else(|_| DEV_HTTPS_LISTEN.into());
+    let https_listen = value("GATEWAY_HTTPS_LISTEN", DEV_HTTPS_LISTEN.into());
     let https_port = https_listen.rsplit(':').next().unwrap_or("8443").to_owned();
     let defaults: Vec<(&str, String)> = vec![
         ("GATEWAY_HTTPS_LISTEN", https_listen.clone()),
         ("GATEWAY_HTTP_LISTEN", DEV_HTTP_LISTEN.to_owned()),
         ("GATEWAY_PUBLIC_HTTPS_PORT", https_port),
-        ("GATEWAY_RUN_DIR", text(&run)),
+        ("GATEWAY_RUN_DIR", text(&site.prefix.join("run"))),
         ("GATEWAY_ACCESS_LOG", "/dev/stdout".to_owned()),
         ("GATEWAY_ERROR_LOG", "/dev/stderr".to_owned()),
         ("GATEWAY_TLS_CERT", text(&cert)),
@@ -222,8 +244,19 @@ pub fn prepare(
         ("API_UPSTREAM", api_upstream.to_owned()),
         ("GATEWAY_SECRET", gateway_secret.to_owned()),
         ("GATEWAY_SPA_DIR", text(spa)),
-        ("GATEWAY_DOWNLOADS_DIR", text(&downloads)),
+        // The api's OBJECT_STORE_DIR: the api signs links to its builds/.
+        (
+            "GATEWAY_DOWNLOADS_DIR",
+            text(&root.join(
+                env::var("OBJECT_STORE_DIR").unwrap_or_else(|_| "target/dev/objects".into()),
+            )),
+        ),
+        // The api gets the same value as DOWNLOAD_LINK_SECRET (dev.rs).
         ("GATEWAY_DOWNLOAD_SECRET", gateway_secret.to_owned()),
+        (
+            "GATEWAY_MAX_BUILD_BYTES",
+            env::var("MAX_BUILD_BYTES").unwrap_or_else(|_| "8g".into()),
+        ),
         ("GATEWAY_MAX_BODY", "256k".to_owned()),
         ("GATEWAY_MAX_UPLOAD", "11m".to_owned()),
         // The api's OBJECT_STORE_DIR (its default, relative to the workspace root).
@@ -239,13 +272,27 @@ pub fn prepare(
     ];
     let values: Vec<(String, String)> = defaults
         .into_iter()
-        .map(|(name, default)| (name.to_owned(), env::var(name).unwrap_or(default)))
+        .map(|(name, default)| (name.to_owned(), value(name, default)))
         .collect();
+    let resolved = |name: &str| {
+        values
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| PathBuf::from(value))
+            .unwrap_or_default()
+    };
+    for dir in [
+        resolved("GATEWAY_RUN_DIR"),
+        resolved("GATEWAY_DOWNLOADS_DIR"),
+        resolved("GATEWAY_MEDIA_DIR").join("products"),
+    ] {
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let template_path = root.join("nginx.conf");
     let template = fs::read_to_string(&template_path)
         .with_context(|| format!("cannot read {}", template_path.display()))?;
     let rendered = render(&template, &values)?;
-    let conf = prefix.join("nginx.conf");
+    let conf = site.prefix.join("nginx.conf");
     // It holds the gateway secret: owner-only.
     OpenOptions::new()
         .write(true)
@@ -259,13 +306,13 @@ pub fn prepare(
         .arg("-t")
         .arg("-q")
         .arg("-p")
-        .arg(&prefix)
+        .arg(&site.prefix)
         .arg("-c")
         .arg(&conf)
         .run()
         .context("the rendered gateway configuration is invalid")?;
     Ok(Rendered {
-        prefix,
+        prefix: site.prefix.clone(),
         conf,
         https_listen,
     })

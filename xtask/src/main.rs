@@ -4,10 +4,13 @@
 mod cmd;
 mod deploy;
 mod dev;
+mod e2e;
 mod gateway;
+mod janitor;
 mod services;
 mod test;
 mod web;
+mod wire;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,9 +26,16 @@ Commands:
                                  start PostgreSQL, Redis and NATS, build, migrate, seed the demo
                                  data, build the SPA, start the api and the nginx gateway
                                  (https://127.0.0.1:8443; nginx installed with apt-get when root)
-  test [--quick] [-- ARGS...]    cargo fmt --check, clippy (native and wasm32), deploy-check,
-                                 then `cargo test --workspace ARGS...` against real services;
-                                 --quick runs only the tests
+  test [--quick] [--no-e2e] [-- ARGS...]
+                                 cargo fmt --check, clippy (native and wasm32), deploy-check,
+                                 `cargo test --workspace` against real services, then the
+                                 browser test (as `e2e`); --quick runs only the tests,
+                                 --no-e2e skips the browser test, and so do ARGS (a filter for
+                                 `cargo test --workspace ARGS...`)
+  e2e                            only the browser test of e2e/ (headless Chromium, playwright)
+                                 against a whole store of its own: own database, Redis
+                                 namespace, NATS prefix and free ports, removed afterwards;
+                                 logs in target/e2e/logs/, screenshots in target/e2e/shots/
   services [status|start|stop]   show, start or stop the private service instances
   deploy-check                   validate k8s/ and compose.yaml offline (kustomize, Kubernetes
                                  and CRD schemas, docker compose config, no dangling names);
@@ -78,10 +88,12 @@ fn run() -> Result<()> {
         }
         "test" => {
             let mut quick = false;
+            let mut e2e = true;
             let mut cargo_test_args: &[String] = &[];
             for (index, arg) in rest.iter().enumerate() {
                 match arg.as_str() {
                     "--quick" => quick = true,
+                    "--no-e2e" => e2e = false,
                     "--" => {
                         cargo_test_args = &rest[index + 1..];
                         break;
@@ -91,8 +103,12 @@ fn run() -> Result<()> {
                     ),
                 }
             }
-            test::run(quick, cargo_test_args)
+            test::run(quick, e2e && cargo_test_args.is_empty(), cargo_test_args)
         }
+        "e2e" => match rest {
+            [] => test::e2e_only(),
+            _ => bail!("usage: cargo xtask e2e"),
+        },
         "deploy-check" => match rest {
             [] => deploy::check(),
             _ => bail!("usage: cargo xtask deploy-check"),
@@ -104,8 +120,8 @@ fn run() -> Result<()> {
             [action] if action == "stop" => services::stop_all(),
             _ => bail!("usage: cargo xtask services [status|start|stop]"),
         },
-        // Internal: started by `dev` (see dev.rs).
-        "__janitor" => dev::janitor(rest),
+        // Internal: started by `dev` and `e2e` (see janitor.rs).
+        "__janitor" => janitor::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

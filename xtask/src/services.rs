@@ -326,7 +326,7 @@ fn probe(kind: Kind, url: &str) -> Result<String> {
 
 /// Host and port of a URL such as `scheme://user:password@host:port/path?query`. For a list of
 /// servers (`nats://a:4222,nats://b:4222`), the first one.
-fn host_port(url: &str, default_port: u16) -> Result<(String, u16)> {
+pub fn host_port(url: &str, default_port: u16) -> Result<(String, u16)> {
     let first = url.split(',').next().unwrap_or(url).trim();
     let rest = first.split_once("://").map_or(first, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
@@ -356,7 +356,7 @@ fn host_port(url: &str, default_port: u16) -> Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
-fn connect(host: &str, port: u16) -> Result<TcpStream> {
+pub fn connect(host: &str, port: u16) -> Result<TcpStream> {
     let addrs = (host, port)
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve {host}"))?;
@@ -443,7 +443,7 @@ fn nats_jetstream(stream: TcpStream) -> Result<bool> {
 }
 
 /// The URL with its password, if any, replaced by `***`.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -764,7 +764,7 @@ fn postgres_uid() -> Result<u32> {
 
 /// The directory with `initdb` and `pg_ctl`: the newest /usr/lib/postgresql/<major>/bin (the one
 /// matching an existing data directory first), else the directory of `pg_ctl` on the PATH.
-fn pg_bin_dir() -> Option<PathBuf> {
+pub fn pg_bin_dir() -> Option<PathBuf> {
     let usable =
         |dir: &Path| is_executable(&dir.join("initdb")) && is_executable(&dir.join("pg_ctl"));
     let wanted = pg_data_dir()
@@ -853,7 +853,7 @@ fn installed(kind: Kind) -> bool {
 
 /// A program on the PATH or in the usual system directories (a non-root PATH often lacks the
 /// sbin ones, where Debian puts nats-server).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = env::var_os("PATH").unwrap_or_default();
     let system = [
         "/usr/local/sbin",
@@ -896,7 +896,7 @@ fn tail(path: &Path, lines: usize) -> String {
 }
 
 /// A path as shown to the user: relative to the workspace root when inside it.
-fn shown_path(path: &Path) -> String {
+pub fn shown_path(path: &Path) -> String {
     path.strip_prefix(crate::root())
         .unwrap_or(path)
         .display()

@@ -11,8 +11,9 @@ use crate::services;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// `quick` skips the format and lint checks; `cargo_test_args` go to `cargo test --workspace`.
-pub fn run(quick: bool, cargo_test_args: &[String]) -> Result<()> {
+/// `quick` skips the format and lint checks; `e2e` runs the browser test after `cargo test`;
+/// `cargo_test_args` go to `cargo test --workspace`.
+pub fn run(quick: bool, e2e: bool, cargo_test_args: &[String]) -> Result<()> {
     let services = services::ensure()?;
     let env = services.env();
     // The gateway tests run the real nginx.
@@ -68,11 +69,62 @@ pub fn run(quick: bool, cargo_test_args: &[String]) -> Result<()> {
         }
     }
     let status = child.wait().context("waiting for cargo test")?;
+    let cargo_line = total.line();
+    // The browser test counts as one test. It runs even when `cargo test` failed, so that one
+    // run reports every failure.
+    let browser = e2e.then(|| {
+        let result = crate::e2e::run(&services);
+        match &result {
+            Ok(true) => total.passed += 1,
+            Ok(false) => total.failed += 1,
+            Err(error) => {
+                eprintln!("error: the browser test could not run: {error:#}");
+                total.failed += 1;
+            }
+        }
+        result
+    });
+    println!();
+    println!("cargo test:  {}", cargo_line.trim_start_matches("tests: "));
+    match &browser {
+        None => println!("browser e2e: not run"),
+        Some(Ok(true)) => println!("browser e2e: passed (1 test)"),
+        Some(Ok(false)) => {
+            println!("browser e2e: FAILED (1 test; target/e2e/logs/, target/e2e/shots/)")
+        }
+        Some(Err(_)) => println!("browser e2e: could not run (counted as 1 failed test)"),
+    }
     println!("{}", total.line());
+    let mut failures = Vec::new();
     if !status.success() {
-        bail!("cargo test failed");
+        failures.push("cargo test failed");
+    }
+    match browser {
+        Some(Err(_)) => failures.push("the browser test could not run (see above)"),
+        Some(Ok(false)) => failures.push("the browser test failed"),
+        _ => {}
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
     }
     println!("all checks passed");
+    Ok(())
+}
+
+/// `cargo xtask e2e`: the browser test alone.
+pub fn e2e_only() -> Result<()> {
+    let services = services::ensure()?;
+    let passed = crate::e2e::run(&services)?;
+    let mut total = Totals::default();
+    if passed {
+        total.passed = 1;
+    } else {
+        total.failed = 1;
+    }
+    println!("{}", total.line());
+    if !passed {
+        bail!("the browser test failed");
+    }
     Ok(())
 }
 

@@ -37,16 +37,23 @@ pub fn ensure_web_tools() -> Result<()> {
 /// Builds the SPA with trunk (offline; release builds use the `wasm-release` cargo profile, chosen
 /// by `data-cargo-profile-release` in `web/index.html`) and returns the `web/dist` directory.
 pub fn build_spa(release: bool) -> Result<PathBuf> {
+    let dist = workspace_root().join("web").join("dist");
+    build_spa_to(release, &dist)?;
+    Ok(dist)
+}
+
+/// Builds the SPA as [`build_spa`] does, into `dist` (trunk's `--dist`) instead of `web/dist`.
+pub fn build_spa_to(release: bool, dist: &Path) -> Result<()> {
     ensure_web_tools()?;
     let root = workspace_root();
     let web = root.join("web");
-    let dist = web.join("dist");
 
     let mut trunk = Command::new("trunk");
     trunk
         .current_dir(&web)
         .env("PATH", tool_path(&root)?)
-        .args(["build", "--offline", "--skip-version-check"]);
+        .args(["build", "--offline", "--skip-version-check", "--dist"])
+        .arg(dist);
     if release {
         trunk.arg("--release");
     }
@@ -68,7 +75,7 @@ pub fn build_spa(release: bool) -> Result<PathBuf> {
     );
     externalize_loader(&index)?;
     eprintln!("web: built {} in {:.0?}", dist.display(), started.elapsed());
-    Ok(dist)
+    Ok(())
 }
 
 /// Moves the inline `<script type="module">` trunk writes into index.html (it loads the wasm)
@@ -304,7 +311,7 @@ fn ensure_binaryen(root: &Path) -> Result<()> {
 }
 
 /// Makes sure `npm` runs; as root, installs Debian's `nodejs` and `npm` if it does not.
-fn ensure_npm() -> Result<()> {
+pub fn ensure_npm() -> Result<()> {
     if tool_version(Command::new("npm").arg("--version")).is_some() {
         return Ok(());
     }
