@@ -51,6 +51,150 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL).
     ExportSchema,
+    /// Removes what a throwaway store made (a database, a Redis namespace's keys, a NATS
+    /// prefix's streams), or with `--check` only lists what is left of them.
+    Purge(PurgeArgs),
+}
+
+/// What `api purge` removes. Only what is named here: none falls back on `DATABASE_URL`,
+/// `REDIS_NAMESPACE` or `NATS_PREFIX`, so the store's own data is never a default.
+#[derive(clap::Args, Debug)]
+pub struct PurgeArgs {
+    /// PostgreSQL URL of a database to drop (`WITH (FORCE)`): never the server's own
+    /// (`postgres`, `template0`, `template1`) nor the configured one (`DATABASE_URL`'s).
+    #[arg(long, env = "PURGE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis URL of the namespace to empty.
+    #[arg(
+        long,
+        env = "PURGE_REDIS_URL",
+        hide_env_values = true,
+        requires = "redis_namespace"
+    )]
+    pub redis_url: Option<String>,
+    /// Redis namespace whose keys (`{namespace}:*`) to delete.
+    #[arg(long, env = "PURGE_REDIS_NAMESPACE", requires = "redis_url")]
+    pub redis_namespace: Option<String>,
+    /// NATS URL of the prefix's streams.
+    #[arg(
+        long,
+        env = "PURGE_NATS_URL",
+        hide_env_values = true,
+        requires = "nats_prefix"
+    )]
+    pub nats_url: Option<String>,
+    /// NATS subject prefix whose JetStream streams (`{prefix}_*`) to delete.
+    #[arg(long, env = "PURGE_NATS_PREFIX", requires = "nats_url")]
+    pub nats_prefix: Option<String>,
+    /// Removes nothing: fails, listing them, when any of these is still there.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `api purge`: removes (or with `--check` looks for) each thing named, going on after a
+/// failure; fails when one could not be removed, or with `--check` when one is still there.
+pub async fn purge(args: &PurgeArgs) -> anyhow::Result<()> {
+    let mut left = Vec::new();
+    let mut failed = 0;
+    let mut outcome = |part: &str, result: anyhow::Result<()>| {
+        if let Err(e) = result {
+            eprintln!("purge: {part}: {e:#}");
+            failed += 1;
+        }
+    };
+    if let Some(url) = &args.database_url {
+        outcome("database", purge_database(url, args.check, &mut left).await);
+    }
+    if let (Some(url), Some(namespace)) = (&args.redis_url, &args.redis_namespace) {
+        outcome(
+            "redis",
+            purge_redis(url, namespace, args.check, &mut left).await,
+        );
+    }
+    if let (Some(url), Some(prefix)) = (&args.nats_url, &args.nats_prefix) {
+        outcome("nats", purge_nats(url, prefix, args.check, &mut left).await);
+    }
+    if failed > 0 {
+        anyhow::bail!("purge: {failed} part(s) failed");
+    }
+    if !left.is_empty() {
+        anyhow::bail!("still there: {}", left.join("; "));
+    }
+    Ok(())
+}
+
+async fn purge_database(url: &str, check: bool, left: &mut Vec<String>) -> anyhow::Result<()> {
+    let (_, name) = crate::db::split_database_url(url)?;
+    if check {
+        if crate::purge::database_exists(url).await? {
+            left.push(format!("the database {name}"));
+        } else {
+            println!("purge: no database {name}");
+        }
+        return Ok(());
+    }
+    let configured = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| crate::config::DEFAULT_DATABASE_URL.to_owned());
+    if let Ok((_, configured)) = crate::db::split_database_url(&configured) {
+        anyhow::ensure!(
+            name != configured,
+            "refusing to drop `{name}`: it is the configured database (DATABASE_URL)"
+        );
+    }
+    if crate::purge::drop_database(url).await? {
+        println!("purge: dropped the database {name}");
+    } else {
+        println!("purge: no database {name}");
+    }
+    Ok(())
+}
+
+async fn purge_redis(
+    url: &str,
+    namespace: &str,
+    check: bool,
+    left: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    use fred::prelude::*;
+    let redis = crate::redis::connect(url).await?;
+    let result = if check {
+        crate::purge::namespace_keys(redis.next(), namespace)
+            .await
+            .map(|keys| match keys.len() {
+                0 => println!("purge: no Redis keys {namespace}:*"),
+                n => left.push(format!("{n} Redis keys {namespace}:*")),
+            })
+    } else {
+        crate::purge::delete_namespace(redis.next(), namespace)
+            .await
+            .map(|n| println!("purge: deleted {n} Redis keys {namespace}:*"))
+    };
+    redis.quit().await.ok();
+    result
+}
+
+async fn purge_nats(
+    url: &str,
+    prefix: &str,
+    check: bool,
+    left: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let jetstream = crate::purge::jetstream(url).await?;
+    if check {
+        let streams = crate::purge::prefix_streams(&jetstream, prefix).await?;
+        if streams.is_empty() {
+            println!("purge: no NATS streams {prefix}_*");
+        } else {
+            left.push(format!("the NATS streams {}", streams.join(", ")));
+        }
+    } else {
+        let streams = crate::purge::delete_streams(&jetstream, prefix).await?;
+        println!(
+            "purge: deleted the NATS streams of prefix {prefix} [{}]",
+            streams.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Names of the files `gen-keys` writes.

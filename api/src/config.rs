@@ -8,15 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 
+/// `DATABASE_URL` when unset: the store's database on the local PostgreSQL.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/store";
+
 /// Where the shared services are. Used by every subcommand.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServiceArgs {
     /// PostgreSQL URL of the store's database (created by `api migrate` if missing).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/store"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
     /// Largest number of pooled PostgreSQL connections of this process.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]

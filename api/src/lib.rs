@@ -6,7 +6,8 @@
 //! Module map: [`config`] (typed configuration from the environment), [`state`] (what every
 //! request shares), [`auth`] (passwords, access tokens, refresh sessions, callers),
 //! [`identity`] (account rules and storage), [`graphql`] (schema, errors, guards),
-//! [`http`] (axum routes), [`cli`] (the subcommands other than `serve`).
+//! [`http`] (axum routes), [`cli`] (the subcommands other than `serve`), [`purge`] (removing
+//! what a throwaway store made).
 
 pub mod auth;
 pub mod billing;
@@ -27,6 +28,7 @@ pub mod library;
 pub mod notification;
 pub mod objects;
 pub mod ordering;
+pub mod purge;
 pub mod ratelimit;
 pub mod redis;
 pub mod refund;

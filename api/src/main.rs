@@ -1,4 +1,4 @@
-//! `api serve | migrate | seed-demo | create-admin | gen-keys | gateway-keys | export-schema`
+//! `api serve | migrate | seed-demo | create-admin | gen-keys | gateway-keys | export-schema | purge`
 
 use anyhow::Context;
 use api::cli::{Cli, Command};
@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
         } => api::cli::create_admin(&services, &email, &password).await,
         Command::GenKeys { dir } => api::cli::gen_keys(&dir),
         Command::GatewayKeys { keys, out } => api::cli::gateway_keys(*keys, &out),
+        Command::Purge(args) => api::cli::purge(&args).await,
         Command::ExportSchema => {
             print!("{}", api::graphql::sdl());
             Ok(())

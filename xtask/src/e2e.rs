@@ -21,8 +21,8 @@
 //! test's screenshots go to `target/e2e/shots/` (both kept until the next run). Everything else
 //! is removed when the run ends, however it ends (the test fails, a step fails, Ctrl-C): the
 //! [janitor](crate::janitor) stops the processes, drops the database, deletes the namespace's
-//! keys and the prefix's streams and removes the run's directory. After a normal end xtask
-//! checks that they are gone.
+//! keys and the prefix's streams (`api purge`, with the api just built) and removes the run's
+//! directory. After a normal end xtask checks that they are gone (`api purge --check`).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -35,9 +35,8 @@ use anyhow::{Context as _, Result, bail, ensure};
 use crate::cmd::Cmd;
 use crate::dev;
 use crate::gateway::{self, Site};
-use crate::janitor::{GRACE, Janitor};
+use crate::janitor::{self, GRACE, Janitor};
 use crate::services::{self, Services};
-use crate::wire;
 
 /// The browser test, run from the workspace root. Change it here when the entry changes.
 pub const BROWSER_TEST: &[&str] = &["node", "e2e/spa.test.mjs"];
@@ -60,6 +59,7 @@ struct Run {
     dir: PathBuf,
     logs: PathBuf,
     shots: PathBuf,
+    database: String,
     database_url: String,
     redis_url: String,
     namespace: String,
@@ -88,12 +88,14 @@ pub fn run(services: &Services) -> Result<bool> {
     };
     let id = std::process::id();
     let e2e = crate::root().join("target/e2e");
+    let database = format!("store_e2e_{id}");
     let run = Run {
         id,
         dir: e2e.join(format!("run-{id}")),
         logs: e2e.join("logs"),
         shots: e2e.join("shots"),
-        database_url: wire::with_database(&url_of("DATABASE_URL")?, &format!("store_e2e_{id}"))?,
+        database_url: services::with_database(&url_of("DATABASE_URL")?, &database)?,
+        database,
         redis_url: url_of("REDIS_URL")?,
         namespace: format!("e2e:{id}"),
         nats_url: url_of("NATS_URL")?,
@@ -111,19 +113,21 @@ pub fn run(services: &Services) -> Result<bool> {
     }
 
     let bin_dir = dev::build_servers(&service_env, false)?;
+    let api = bin_dir.join("api");
 
     // From here on, everything made is announced to the janitor first.
     let mut children = Vec::new();
     let outcome = stack_and_test(
         &run,
         &bin_dir,
+        &api,
         &chromium,
         &node.node,
         &mut janitor,
         &mut children,
     );
     dev::stop_children(&mut children);
-    let cleaned = janitor.finish().and_then(|()| verify_clean(&run));
+    let cleaned = janitor.finish().and_then(|()| verify_clean(&run, &api));
     let passed = match (outcome, cleaned) {
         (Ok(passed), Ok(())) => passed,
         (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),
@@ -143,19 +147,19 @@ pub fn run(services: &Services) -> Result<bool> {
 fn stack_and_test(
     run: &Run,
     bin_dir: &Path,
+    api: &Path,
     chromium: &Path,
     node: &Path,
     janitor: &mut Janitor,
     children: &mut Vec<(&'static str, Child)>,
 ) -> Result<bool> {
     janitor.dir(&run.dir)?;
+    janitor.api(api)?;
     janitor.database(&run.database_url)?;
     janitor.redis(&run.redis_url, &run.namespace)?;
     janitor.nats(&run.nats_url, &run.prefix)?;
     // Leftovers of an earlier run with the same PID, killed too hard to clean up.
-    wire::drop_database(&run.database_url)?;
-    wire::redis_delete_namespace(&run.redis_url, &run.namespace)?;
-    wire::nats_delete_streams(&run.nats_url, &run.prefix)?;
+    janitor::purge(api, &run.purge_vars(), false)?;
     let _ = std::fs::remove_dir_all(&run.dir);
 
     let spa = run.dir.join("dist");
@@ -167,7 +171,6 @@ fn stack_and_test(
     let secret = dev::random_hex(32)?;
     let admin_password = dev::random_hex(16)?;
     let objects = run.dir.join("objects");
-    let api = bin_dir.join("api");
     let mut env: Vec<(&str, String)> = vec![
         ("DATABASE_URL", run.database_url.clone()),
         ("REDIS_URL", run.redis_url.clone()),
@@ -189,10 +192,10 @@ fn stack_and_test(
     ] {
         env.push((limit, API_RATE_LIMIT.to_owned()));
     }
-    env.extend(dev::jwt_keys(&api, &run.dir.join("keys"), &env)?);
+    env.extend(dev::jwt_keys(api, &run.dir.join("keys"), &env)?);
 
-    dev::migrate_and_seed(&api, &env)?;
-    Cmd::new(&api)
+    dev::migrate_and_seed(api, &env)?;
+    Cmd::new(api)
         .args(["create-admin", "--email", ADMIN_EMAIL])
         .envs(&env)
         .env("CREATE_ADMIN_PASSWORD", &admin_password)
@@ -222,7 +225,7 @@ fn stack_and_test(
         ],
         prefix,
     };
-    let rendered = dev::prepare_gateway(&api, &env, &site, &listen, &spa, &secret)?;
+    let rendered = dev::prepare_gateway(api, &env, &site, &listen, &spa, &secret)?;
 
     children.extend(dev::start_store(
         bin_dir,
@@ -241,7 +244,7 @@ fn stack_and_test(
         "e2e: the store of run {} is up at {base} in {:.0?} (database {}, Redis namespace {}, NATS prefix {})",
         run.id,
         stack_started.elapsed(),
-        wire::database_name(&run.database_url)?,
+        run.database,
         run.namespace,
         run.prefix,
     );
@@ -354,28 +357,27 @@ fn print_logs(logs: &Path) {
     println!("-----");
 }
 
-/// Checks that the run left nothing: no database, no Redis key, no stream.
-fn verify_clean(run: &Run) -> Result<()> {
-    let database = wire::database_name(&run.database_url)?;
-    ensure!(
-        !wire::database_exists(&run.database_url)?,
-        "the database {database} is still there"
-    );
-    let keys = wire::redis_count_namespace(&run.redis_url, &run.namespace)?;
-    ensure!(
-        keys == 0,
-        "{keys} Redis keys {}:* are still there",
-        run.namespace
-    );
-    let streams = wire::nats_stream_names(&run.nats_url, &run.prefix)?;
-    ensure!(
-        streams.is_empty(),
-        "NATS streams are still there: {}",
-        streams.join(", ")
-    );
+impl Run {
+    /// What `api purge` removes after the run (see [`janitor::purge`]).
+    fn purge_vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PURGE_DATABASE_URL", self.database_url.clone()),
+            ("PURGE_REDIS_URL", self.redis_url.clone()),
+            ("PURGE_REDIS_NAMESPACE", self.namespace.clone()),
+            ("PURGE_NATS_URL", self.nats_url.clone()),
+            ("PURGE_NATS_PREFIX", self.prefix.clone()),
+        ]
+    }
+}
+
+/// Checks that the run left nothing: no database, no Redis key, no stream (`api purge
+/// --check`), no directory.
+fn verify_clean(run: &Run, api: &Path) -> Result<()> {
+    janitor::purge(api, &run.purge_vars(), true).context("the run left something behind")?;
     ensure!(!run.dir.exists(), "{} is still there", run.dir.display());
     println!(
-        "e2e: checked: no database {database}, no Redis keys {}:*, no NATS streams {}_*, no {}",
+        "e2e: checked: no database {}, no Redis keys {}:*, no NATS streams {}_*, no {}",
+        run.database,
         run.namespace,
         run.prefix,
         services::shown_path(&run.dir)

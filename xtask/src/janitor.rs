@@ -11,9 +11,12 @@
 //! line per thing to clean up, *before* it makes that thing:
 //!
 //! - `<pid>`: a child to wait for, then to stop (SIGTERM, then SIGKILL) if it lingers;
+//! - `api <path>`: the api binary that removes the resources announced after it (`api purge`,
+//!   see [`purge`]);
 //! - `database <url>`: a PostgreSQL database to drop (`DROP DATABASE … WITH (FORCE)`);
 //! - `redis <url> <namespace>`: a Redis namespace whose keys (`<namespace>:*`) to delete;
-//! - `nats <url> <prefix>`: a NATS subject prefix whose JetStream streams to delete;
+//! - `nats <url> <prefix>`: a NATS subject prefix whose JetStream streams (`<prefix>_*`) to
+//!   delete;
 //! - `dir <path>`: a directory to remove.
 //!
 //! When xtask ends, in whatever way (Ctrl-C, a failed step, even SIGKILL), the kernel closes the
@@ -68,6 +71,13 @@ impl Janitor {
         self.tell(&child.id().to_string())
     }
 
+    /// The api binary whose `purge` removes the databases, namespaces and prefixes announced
+    /// after this.
+    pub fn api(&mut self, path: &Path) -> Result<()> {
+        let path = path.to_str().context("the api's path is not UTF-8")?;
+        self.tell(&format!("api {path}"))
+    }
+
     /// A database to drop; `url` names it.
     pub fn database(&mut self, url: &str) -> Result<()> {
         self.tell(&format!("database {url}"))
@@ -106,6 +116,7 @@ impl Janitor {
 /// One thing to clean up, as announced on the pipe.
 #[derive(Debug, PartialEq, Eq)]
 enum Task {
+    Api(String),
     Database(String),
     Redis(String, String),
     Nats(String, String),
@@ -130,6 +141,7 @@ fn parse(line: &str, pids: &mut Vec<u32>, tasks: &mut Vec<Task>) {
             .next()
             .zip(args.next())
             .map(|(url, prefix)| Task::Nats(url.to_owned(), prefix.to_owned())),
+        "api" if !rest.is_empty() => Some(Task::Api(rest.to_owned())),
         "dir" if !rest.is_empty() => Some(Task::Dir(rest.to_owned())),
         _ => None,
     };
@@ -169,8 +181,11 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let mut failed = false;
+    let mut api = None;
     for task in &tasks {
-        if let Err(error) = clean(task) {
+        if let Task::Api(path) = task {
+            api = Some(Path::new(path));
+        } else if let Err(error) = clean(task, api) {
             eprintln!("cleanup: {error:#}");
             failed = true;
         }
@@ -194,33 +209,41 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn clean(task: &Task) -> Result<()> {
-    match task {
-        Task::Database(url) => {
-            crate::wire::drop_database(url)?;
-            println!(
-                "cleanup: dropped database {}",
-                crate::wire::database_name(url)?
-            );
-        }
-        Task::Redis(url, namespace) => {
-            let deleted = crate::wire::redis_delete_namespace(url, namespace)?;
-            println!("cleanup: deleted {deleted} Redis keys {namespace}:*");
-        }
-        Task::Nats(url, prefix) => {
-            let streams = crate::wire::nats_delete_streams(url, prefix)?;
-            println!(
-                "cleanup: deleted the NATS streams of prefix {prefix} [{}]",
-                streams.join(", ")
-            );
-        }
-        Task::Dir(path) => match std::fs::remove_dir_all(path) {
-            Ok(()) => println!("cleanup: removed {}", services::shown_path(Path::new(path))),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error).with_context(|| format!("cannot remove {path}")),
-        },
+/// `api purge` (with `--check`, only looks): removes the database, Redis namespace and NATS
+/// prefix that `vars` name (`PURGE_DATABASE_URL`, `PURGE_REDIS_URL` and
+/// `PURGE_REDIS_NAMESPACE`, `PURGE_NATS_URL` and `PURGE_NATS_PREFIX`), or with `check` fails
+/// when one is still there. Variables rather than arguments: no URL shows in a process list.
+pub fn purge(api: &Path, vars: &[(&str, String)], check: bool) -> Result<()> {
+    let mut purge = Cmd::new(api).arg("purge");
+    if check {
+        purge = purge.arg("--check");
     }
-    Ok(())
+    purge.envs(vars).env("RUST_LOG", "warn").run()
+}
+
+fn clean(task: &Task, api: Option<&Path>) -> Result<()> {
+    let vars = match task {
+        Task::Database(url) => vec![("PURGE_DATABASE_URL", url.clone())],
+        Task::Redis(url, namespace) => vec![
+            ("PURGE_REDIS_URL", url.clone()),
+            ("PURGE_REDIS_NAMESPACE", namespace.clone()),
+        ],
+        Task::Nats(url, prefix) => vec![
+            ("PURGE_NATS_URL", url.clone()),
+            ("PURGE_NATS_PREFIX", prefix.clone()),
+        ],
+        Task::Dir(path) => {
+            match std::fs::remove_dir_all(path) {
+                Ok(()) => println!("cleanup: removed {}", services::shown_path(Path::new(path))),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error).with_context(|| format!("cannot remove {path}")),
+            }
+            return Ok(());
+        }
+        Task::Api(_) => return Ok(()),
+    };
+    let api = api.context("no api binary was announced to remove it with")?;
+    purge(api, &vars, false)
 }
 
 #[cfg(test)]
@@ -232,6 +255,7 @@ mod tests {
         let (mut pids, mut tasks) = (Vec::new(), Vec::new());
         for line in [
             "42",
+            "api /w/target/debug/api",
             "database postgres://postgres@127.0.0.1:5432/store_e2e_1",
             "redis redis://127.0.0.1:6379 e2e:1",
             "nats nats://127.0.0.1:4222 e2e_1",
@@ -244,6 +268,7 @@ mod tests {
         assert_eq!(
             tasks,
             [
+                Task::Api("/w/target/debug/api".into()),
                 Task::Database("postgres://postgres@127.0.0.1:5432/store_e2e_1".into()),
                 Task::Redis("redis://127.0.0.1:6379".into(), "e2e:1".into()),
                 Task::Nats("nats://127.0.0.1:4222".into(), "e2e_1".into()),

@@ -10,7 +10,6 @@ mod janitor;
 mod services;
 mod test;
 mod web;
-mod wire;
 
 use std::env;
 use std::path::{Path, PathBuf};

@@ -458,6 +458,17 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The PostgreSQL URL with its database replaced by `name` (the query, if any, kept).
+pub fn with_database(url: &str, name: &str) -> Result<String> {
+    let (_, rest) = url
+        .split_once("://")
+        .with_context(|| format!("{} is not a URL", redact(url)))?;
+    let end = url.len() - rest.len() + rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (server, tail) = url.split_at(end);
+    let query = tail.find(['?', '#']).map_or("", |at| &tail[at..]);
+    Ok(format!("{server}/{name}{query}"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Private instances
 
@@ -905,7 +916,7 @@ pub fn shown_path(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{host_port, redact};
+    use super::{host_port, redact, with_database};
 
     #[test]
     fn host_and_port_of_urls() -> anyhow::Result<()> {
@@ -928,6 +939,27 @@ mod tests {
         );
         assert_eq!(host_port("127.0.0.1:4222", 1)?, ("127.0.0.1".into(), 4222));
         assert!(host_port("postgres:///store", 5432).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn database_urls() -> anyhow::Result<()> {
+        assert_eq!(
+            with_database(
+                "postgres://postgres@127.0.0.1:5432/store?sslmode=disable",
+                "store_e2e_1"
+            )?,
+            "postgres://postgres@127.0.0.1:5432/store_e2e_1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u:p%40ss@db/x", "postgres")?,
+            "postgres://u:p%40ss@db/postgres"
+        );
+        assert_eq!(
+            with_database("postgres://db:5432", "y")?,
+            "postgres://db:5432/y"
+        );
+        assert!(with_database("db:5432/x", "y").is_err());
         Ok(())
     }
 

@@ -27,7 +27,8 @@ fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/store".to_owned())
 }
 
-fn server_url(name: &str) -> String {
+/// The URL of the database `name` on the server of `DATABASE_URL`.
+pub fn server_url(name: &str) -> String {
     let (maintenance, _) =
         api::db::split_database_url(&database_url()).expect("DATABASE_URL is valid");
     let (base, query) = maintenance
@@ -354,11 +355,11 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // Runs even when the test panicked: drop the database and this test's Redis keys on a
         // thread of its own (Drop cannot await, and the test's runtime may be shutting down).
-        let db_name = self.db_name.clone();
+        let database_url = server_url(&self.db_name);
         let redis_url = self.redis_url.clone();
         let namespace = self.namespace.clone();
         let nats_url = self.state.config.services.nats_url.clone();
-        let streams = ["CMD", "EVT"].map(|s| format!("{}_{s}", self.nats_prefix));
+        let nats_prefix = self.nats_prefix.clone();
         let _ = std::fs::remove_dir_all(&self.objects_dir);
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -366,48 +367,13 @@ impl Drop for TestApp {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                if let Ok(admin) = Database::connect(server_url("postgres")).await {
-                    let _ = admin
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"
-                        ))
-                        .await;
-                    admin.close().await.ok();
+                let _ = api::purge::drop_database(&database_url).await;
+                if let Ok(jetstream) = api::purge::jetstream(&nats_url).await {
+                    let _ = api::purge::delete_streams(&jetstream, &nats_prefix).await;
                 }
-                if let Ok(nats) = async_nats::connect(nats_url.as_str()).await {
-                    let js = async_nats::jetstream::new(nats);
-                    for stream in &streams {
-                        let _ = js.delete_stream(stream).await;
-                    }
-                }
-                if let Ok(client) = api::redis::connect(&redis_url).await {
-                    let mut cursor = "0".to_owned();
-                    loop {
-                        let (next, keys): (String, Vec<String>) = match client
-                            .custom(
-                                fred::cmd!("SCAN"),
-                                vec![
-                                    cursor.clone(),
-                                    "MATCH".into(),
-                                    format!("{namespace}:*"),
-                                    "COUNT".into(),
-                                    "500".into(),
-                                ],
-                            )
-                            .await
-                        {
-                            Ok(v) => v,
-                            Err(_) => break,
-                        };
-                        if !keys.is_empty() {
-                            let _: Result<i64, _> = client.del(keys).await;
-                        }
-                        if next == "0" {
-                            break;
-                        }
-                        cursor = next;
-                    }
-                    let _ = client.quit().await;
+                if let Ok(redis) = api::redis::connect(&redis_url).await {
+                    let _ = api::purge::delete_namespace(redis.next(), &namespace).await;
+                    let _ = redis.quit().await;
                 }
             });
         });

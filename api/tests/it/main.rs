@@ -8,6 +8,7 @@ mod catalog;
 mod edge;
 mod gateway;
 mod helpers;
+mod purge;
 mod refunds;
 mod saga;
 mod schema;

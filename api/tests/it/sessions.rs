@@ -170,38 +170,9 @@ async fn a_flushed_redis_ends_sessions_but_loses_no_account() {
     let app = TestApp::spawn().await;
     let user = app.sign_up("ada@example.org", "Ada").await;
     // Drop this test's namespace only (the Redis may be shared).
-    // SCAN to the end: one page may miss keys when the shared Redis holds many.
-    let keys: Vec<String> = {
-        use fred::prelude::*;
-        let mut all = Vec::new();
-        let mut cursor = "0".to_owned();
-        loop {
-            let (next, keys): (String, Vec<String>) = app
-                .state
-                .redis
-                .custom(
-                    fred::cmd!("SCAN"),
-                    vec![
-                        cursor.clone(),
-                        "MATCH".into(),
-                        format!("{}:*", app.state.keyspace.namespace()),
-                        "COUNT".into(),
-                        "1000".into(),
-                    ],
-                )
-                .await
-                .expect("scan");
-            all.extend(keys);
-            if next == "0" {
-                break all;
-            }
-            cursor = next;
-        }
-    };
-    {
-        use fred::prelude::*;
-        let _: i64 = app.state.redis.del(keys).await.expect("del");
-    }
+    api::purge::delete_namespace(app.state.redis.next(), &app.namespace)
+        .await
+        .expect("delete the namespace");
 
     let refresh = app
         .gql(None, REFRESH, json!({ "t": user["refreshToken"] }))
