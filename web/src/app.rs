@@ -38,6 +38,8 @@ pub enum Page {
     Notifications,
     Publisher,
     Admin,
+    AdminOrders,
+    AdminRefunds,
 }
 
 impl Page {
@@ -58,6 +60,8 @@ impl Page {
             Page::Notifications => "/notifications".to_owned(),
             Page::Publisher => "/publisher".to_owned(),
             Page::Admin => "/admin".to_owned(),
+            Page::AdminOrders => "/admin/orders".to_owned(),
+            Page::AdminRefunds => "/admin/refunds".to_owned(),
         }
     }
 }
@@ -86,6 +90,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("notifications") view=|| view! { <SignedIn><pages::notifications::Notifications /></SignedIn> } />
                     <Route path=path!("publisher") view=|| view! { <SignedIn><pages::publisher::Publisher /></SignedIn> } />
                     <Route path=path!("admin") view=|| view! { <SignedIn><pages::admin::Admin /></SignedIn> } />
+                    <Route path=path!("admin/orders") view=|| view! { <SignedIn><pages::admin_orders::AdminOrders /></SignedIn> } />
+                    <Route path=path!("admin/refunds") view=|| view! { <SignedIn><pages::refunds::AdminRefunds /></SignedIn> } />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -152,8 +158,18 @@ fn Header() -> impl IntoView {
                         </Show>
                         <Show when=move || role() == "ADMIN">
                             <li>
-                                <A href=Page::Admin.href() attr:class="nav__link">
+                                <A href=Page::Admin.href() exact=true attr:class="nav__link">
                                     "Admin"
+                                </A>
+                            </li>
+                            <li>
+                                <A href=Page::AdminOrders.href() attr:class="nav__link">
+                                    "All orders"
+                                </A>
+                            </li>
+                            <li>
+                                <A href=Page::AdminRefunds.href() attr:class="nav__link">
+                                    "Refunds"
                                 </A>
                             </li>
                         </Show>
@@ -242,10 +258,11 @@ fn Bell() -> impl IntoView {
     let tick = changed.0;
     let live = StoredValue::new_local(None::<ws::Handle>);
     Effect::new(move |_| {
-        let handle =
-            ws::subscribe::<NotificationReceived>(notification_received::Variables {}, move |_| {
-                changed.bump()
-            });
+        let handle = ws::subscribe_resuming::<NotificationReceived>(
+            notification_received::Variables {},
+            move |_| changed.bump(),
+            move || changed.bump(),
+        );
         live.set_value(Some(handle));
     });
     let count = LocalResource::new(move || {

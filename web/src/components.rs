@@ -178,3 +178,89 @@ pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
         }
     }
 }
+
+/// Field errors of a form: (field, message).
+pub type FieldErrors = Vec<(&'static str, String)>;
+
+/// Moves an API error onto its field (`extensions.field`), or returns it for the form-wide
+/// alert.
+pub fn place_error(
+    error: &crate::api::ApiError,
+    fields: RwSignal<FieldErrors>,
+    fields_known: &[&'static str],
+) -> Option<String> {
+    match error
+        .field
+        .as_deref()
+        .and_then(|f| fields_known.iter().find(|k| **k == f))
+    {
+        Some(field) => {
+            fields.set(vec![(*field, error.message.clone())]);
+            focus_first_invalid();
+            None
+        }
+        None => Some(error.message.clone()),
+    }
+}
+
+/// A labelled input with its hint and error message, wired for screen readers. `field` names
+/// the input in the form's errors (the API's `extensions.field`); it defaults to `id`.
+#[component]
+pub fn Field(
+    id: &'static str,
+    label: &'static str,
+    #[prop(optional)] field: Option<&'static str>,
+    #[prop(default = "text")] kind: &'static str,
+    autocomplete: &'static str,
+    value: RwSignal<String>,
+    errors: RwSignal<FieldErrors>,
+    #[prop(optional_no_strip)] hint: Option<String>,
+    #[prop(default = true)] required: bool,
+    #[prop(optional)] maxlength: Option<u32>,
+) -> impl IntoView {
+    let field = field.unwrap_or(id);
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let error = move || {
+        errors.with(|errors| {
+            errors
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map(|(_, m)| m.clone())
+        })
+    };
+    let has_error = move || errors.with(|e| e.iter().any(|(f, _)| *f == field));
+    let described_by = {
+        let (error_id, hint_id) = (error_id.clone(), hint_id.clone());
+        let has_hint = hint.is_some();
+        move || {
+            let mut ids = Vec::new();
+            if has_hint {
+                ids.push(hint_id.clone());
+            }
+            if has_error() {
+                ids.push(error_id.clone());
+            }
+            ids.join(" ")
+        }
+    };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                name=field
+                type=kind
+                autocomplete=autocomplete
+                required=required
+                maxlength=maxlength
+                aria-invalid=move || has_error().to_string()
+                aria-describedby=described_by
+                prop:value=value
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+            {hint.map(|hint| view! { <p class="field__hint" id=hint_id>{hint}</p> })}
+            {move || error().map(|message| view! { <p class="field__error" id=error_id.clone()>{message}</p> })}
+        </div>
+    }
+}

@@ -1,12 +1,19 @@
 //! The app's pages, one module per area.
 
 pub mod admin;
+pub mod admin_orders;
 pub mod auth;
+pub mod builds;
 pub mod cart;
+pub mod downloads;
+pub mod giftkeys;
 pub mod library;
+pub mod notice;
 pub mod notifications;
 pub mod orders;
 pub mod product;
 pub mod publisher;
+pub mod refunds;
+pub mod revenue;
 pub mod store;
 pub mod wallet;

@@ -8,8 +8,8 @@ use crate::api::session::{self, Account};
 
 const CART_KEY: &str = "store.cart";
 
-/// Who is signed in; `None` when anonymous. `restoring` is true while a stored session is being
-/// refreshed after a reload.
+/// Who is signed in; `None` when anonymous. `restoring` is true while a stored session whose
+/// account is not known yet (stored by an older version of the app) is being refreshed.
 #[derive(Clone, Copy)]
 pub struct Auth {
     pub account: RwSignal<Option<Account>>,
@@ -27,23 +27,31 @@ pub fn use_auth() -> Auth {
     expect_context::<Auth>()
 }
 
-/// Creates the account state, binds it to the session and restores a stored session.
+/// Creates the account state from the stored session (no request: the stored access token is
+/// used while valid and refreshed when a request needs it) and binds it to the session.
 pub fn provide_auth() {
+    let account = session::stored_account();
+    let restoring = account.is_none() && session::has_stored_session();
     let auth = Auth {
-        account: RwSignal::new(None),
-        restoring: RwSignal::new(session::has_stored_session()),
+        account: RwSignal::new(account),
+        restoring: RwSignal::new(restoring),
     };
     session::bind_account_signal(auth.account);
     provide_context(auth);
-    // Signing out in another tab removes the refresh token: follow it here.
+    // Signing in or out in another tab changes the stored session: follow it here.
     let _ = window_event_listener(leptos::ev::storage, move |event| {
-        if event.key().as_deref() == Some(session::REFRESH_KEY) && event.new_value().is_none() {
-            session::signed_out_elsewhere();
+        let key = event.key();
+        // `None`: the whole storage was cleared.
+        if key.is_none()
+            || key.as_deref() == Some(session::REFRESH_KEY)
+            || key.as_deref() == Some(session::SESSION_KEY)
+        {
+            session::changed_elsewhere();
         }
     });
-    if auth.restoring.get_untracked() {
+    if restoring {
         leptos::task::spawn_local(async move {
-            let _ = session::refresh().await;
+            let _ = session::refresh(None).await;
             auth.restoring.set(false);
         });
     }

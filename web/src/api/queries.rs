@@ -45,6 +45,7 @@ operation!(Wishlist, "queries/catalog.graphql");
 operation!(PlaceOrder, "queries/orders.graphql");
 operation!(OrderPage, "queries/orders.graphql");
 operation!(MyOrders, "queries/orders.graphql");
+operation!(CancelOrder, "queries/orders.graphql");
 
 operation!(WalletPage, "queries/wallet.graphql");
 operation!(TopUpWallet, "queries/wallet.graphql");
@@ -74,3 +75,27 @@ operation!(PublishProduct, "queries/publisher.graphql");
 operation!(SetStock, "queries/publisher.graphql");
 operation!(UploadProductImage, "queries/publisher.graphql");
 operation!(SalesFeed, "queries/publisher.graphql");
+operation!(PendingShipments, "queries/publisher.graphql");
+operation!(ShipOrder, "queries/publisher.graphql");
+operation!(ShipmentsUpdated, "queries/publisher.graphql");
+
+operation!(ProductBuilds, "queries/delivery.graphql");
+operation!(CreateBuild, "queries/delivery.graphql");
+operation!(SetCurrentBuild, "queries/delivery.graphql");
+operation!(DownloadLink, "queries/delivery.graphql");
+operation!(GiftKeyEditions, "queries/delivery.graphql");
+operation!(GiftKeyBatches, "queries/delivery.graphql");
+operation!(GenerateGiftKeys, "queries/delivery.graphql");
+operation!(RedeemKey, "queries/delivery.graphql");
+operation!(RedeemedProduct, "queries/delivery.graphql");
+
+operation!(OrderRefund, "queries/refunds.graphql");
+operation!(RequestRefund, "queries/refunds.graphql");
+operation!(RefundRequests, "queries/refunds.graphql");
+operation!(RefundOrderSummary, "queries/refunds.graphql");
+operation!(DecideRefund, "queries/refunds.graphql");
+
+operation!(PublisherRevenue, "queries/revenue.graphql");
+
+operation!(AdminOrders, "queries/admin_orders.graphql");
+operation!(AdminOrderTimeline, "queries/admin_orders.graphql");

@@ -1,7 +1,14 @@
-//! The session: the access token lives in memory only, the refresh token in `localStorage` so a
-//! reload keeps the user signed in. Refreshes are serialised within the tab (one shared future)
-//! and across tabs (Web Locks, when the browser has them): each refresh token works once, and
-//! presenting a used one ends the whole session.
+//! The session. Both tokens live in `localStorage`, shared by the app's tabs: the refresh token,
+//! and the access token with the moment it stops being usable and the account it belongs to. A
+//! reload or a new tab therefore uses the stored access token while it is valid instead of
+//! rotating the refresh token: each refresh token works once, presenting a used one ends the whole
+//! session family, and a refresh cut off by a page load (its answer lost with the page) would do
+//! exactly that on the next load.
+//!
+//! Refreshes are serialised within the tab (one shared future) and across tabs (Web Locks, when
+//! the browser has them). Holding the lock, a refresh first looks again at what is stored:
+//! when another tab has refreshed meanwhile, its token is used and nothing is sent. The new
+//! refresh token is written to storage (before anything else) while the lock is still held.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,6 +16,7 @@ use std::rc::Rc;
 use futures::FutureExt;
 use futures::future::{LocalBoxFuture, Shared};
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
@@ -17,10 +25,16 @@ use super::{ApiError, request_anonymous};
 
 /// The `localStorage` key of the refresh token.
 pub const REFRESH_KEY: &str = "store.refreshToken";
+/// The `localStorage` key of the access token, its expiry and its account ([`Stored`]).
+pub const SESSION_KEY: &str = "store.session";
 const LOCK_NAME: &str = "store.refresh";
+/// An access token this close to its end (milliseconds) is refreshed before use, so that it
+/// does not expire on its way through the gateway.
+const EXPIRY_MARGIN_MS: f64 = 60_000.0;
 
 /// The signed-in account, as the UI needs it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Account {
     pub id: String,
     pub email: String,
@@ -36,10 +50,27 @@ pub struct NewSession {
     pub account: Account,
 }
 
+/// What `localStorage` keeps under [`SESSION_KEY`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    access_token: String,
+    /// When the token stops being usable, in this browser's clock (`Date.now()`, ms): the
+    /// token's own lifetime (`exp - iat`) counted from when it arrived, so a wrong clock on
+    /// the device does not matter.
+    expires_at: f64,
+    account: Account,
+}
+
+impl Stored {
+    fn fresh(&self) -> bool {
+        self.expires_at - js_sys::Date::now() > EXPIRY_MARGIN_MS
+    }
+}
+
 type RefreshFuture = Shared<LocalBoxFuture<'static, Result<String, ApiError>>>;
 
 thread_local! {
-    static ACCESS_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
     static IN_FLIGHT: RefCell<Option<RefreshFuture>> = const { RefCell::new(None) };
     static ACCOUNT: RefCell<Option<RwSignal<Option<Account>>>> = const { RefCell::new(None) };
 }
@@ -51,7 +82,10 @@ pub fn bind_account_signal(signal: RwSignal<Option<Account>>) {
 
 fn set_account(account: Option<Account>) {
     if let Some(signal) = ACCOUNT.with(|slot| *slot.borrow()) {
-        signal.set(account);
+        // Setting an equal account would rebuild whatever reads it.
+        if signal.with_untracked(|current| *current != account) {
+            signal.set(account);
+        }
     }
 }
 
@@ -63,14 +97,27 @@ fn stored_refresh_token() -> Option<String> {
     storage()?.get_item(REFRESH_KEY).ok()?
 }
 
-fn store_refresh_token(token: Option<&str>) {
-    if let Some(storage) = storage() {
-        // Storage can be full or disabled; the session then lasts as long as the tab.
-        let _ = match token {
-            Some(token) => storage.set_item(REFRESH_KEY, token),
-            None => storage.remove_item(REFRESH_KEY),
-        };
+fn stored() -> Option<Stored> {
+    let json = storage()?.get_item(SESSION_KEY).ok()??;
+    serde_json::from_str(&json).ok()
+}
+
+/// How long an access token is valid (ms), from its `exp - iat`; 0 when it cannot be read.
+fn lifetime_ms(token: &str) -> f64 {
+    #[derive(Deserialize)]
+    struct Claims {
+        exp: f64,
+        iat: f64,
     }
+    let claims = token.split('.').nth(1).and_then(|payload| {
+        let mut b64 = payload.replace('-', "+").replace('_', "/");
+        while b64.len() % 4 != 0 {
+            b64.push('=');
+        }
+        let json = web_sys::window()?.atob(&b64).ok()?;
+        serde_json::from_str::<Claims>(&json).ok()
+    });
+    claims.map_or(0.0, |c| ((c.exp - c.iat) * 1000.0).max(0.0))
 }
 
 /// Whether a refresh token is stored (the user may be signed in after a reload).
@@ -78,56 +125,96 @@ pub fn has_stored_session() -> bool {
     stored_refresh_token().is_some()
 }
 
-/// Keeps a session that sign-in, sign-up or a refresh just returned.
+/// The account of the stored session, when both tokens are stored (no request needed).
+pub fn stored_account() -> Option<Account> {
+    has_stored_session()
+        .then(stored)
+        .flatten()
+        .map(|stored| stored.account)
+}
+
+/// Keeps a session that sign-in, sign-up or a refresh just returned. The refresh token is
+/// written first: it is the one whose loss ends the session.
 pub fn start(session: NewSession) {
-    ACCESS_TOKEN.with(|slot| *slot.borrow_mut() = Some(session.access_token));
-    store_refresh_token(Some(&session.refresh_token));
+    let expires_at = js_sys::Date::now() + lifetime_ms(&session.access_token);
+    let stored = Stored {
+        access_token: session.access_token,
+        expires_at,
+        account: session.account.clone(),
+    };
+    if let Some(storage) = storage() {
+        // Storage can be full or disabled; the session then ends with the page.
+        let _ = storage.set_item(REFRESH_KEY, &session.refresh_token);
+        let _ = storage.set_item(
+            SESSION_KEY,
+            &serde_json::to_string(&stored).unwrap_or_default(),
+        );
+    }
     set_account(Some(session.account));
 }
 
 /// Forgets the session locally (tokens and account).
 pub fn clear() {
-    ACCESS_TOKEN.with(|slot| *slot.borrow_mut() = None);
-    store_refresh_token(None);
-    set_account(None);
-}
-
-/// The access token in memory, if any.
-pub fn access_token() -> Option<String> {
-    ACCESS_TOKEN.with(|slot| slot.borrow().clone())
-}
-
-/// Another tab signed out (it removed the refresh token): forget the session here too.
-pub fn signed_out_elsewhere() {
-    ACCESS_TOKEN.with(|slot| *slot.borrow_mut() = None);
-    set_account(None);
-}
-
-/// The access token, refreshing first when only a refresh token is at hand (after a reload).
-pub async fn access_token_or_refresh() -> Option<String> {
-    if let Some(token) = ACCESS_TOKEN.with(|slot| slot.borrow().clone()) {
-        return Some(token);
+    if let Some(storage) = storage() {
+        let _ = storage.remove_item(REFRESH_KEY);
+        let _ = storage.remove_item(SESSION_KEY);
     }
+    set_account(None);
+}
+
+/// Another tab changed the session (`storage` event): follow it here.
+pub fn changed_elsewhere() {
+    set_account(stored_account());
+}
+
+/// A usable access token: the stored one while it is valid, else a refreshed one; `None` for
+/// visitors (and when the api refused the refresh: the session has ended). An error when the
+/// session could not be renewed just now (the network, a `429`, a `5xx`): the session stays, and
+/// sending the request anonymously instead would only earn a misleading "sign in".
+pub async fn access_token_or_refresh() -> Result<Option<String>, ApiError> {
     if !has_stored_session() {
-        return None;
+        return Ok(None);
     }
-    refresh().await.ok()
+    match stored() {
+        Some(stored) if stored.fresh() => Ok(Some(stored.access_token)),
+        _ => match refresh(None).await {
+            Ok(token) => Ok(Some(token)),
+            Err(error) if error.is_unauthenticated() => Ok(None),
+            Err(error) => Err(error),
+        },
+    }
 }
 
-/// Trades the stored refresh token for a new pair, once at a time; on failure the session ends.
-pub async fn refresh() -> Result<String, ApiError> {
+/// A new access token, trading the stored refresh token for a new pair, once at a time; on a
+/// refusal the session ends. `stale` is the token the gateway just refused (a `401`): a stored
+/// token other than it, still valid, was refreshed by someone else meanwhile and is used as is.
+pub async fn refresh(stale: Option<String>) -> Result<String, ApiError> {
     let future = IN_FLIGHT.with(|slot| {
         slot.borrow_mut()
-            .get_or_insert_with(|| with_lock(refresh_now()).boxed_local().shared())
+            .get_or_insert_with(|| {
+                async move {
+                    let result = with_lock(refresh_now(stale)).await.unwrap_or_else(|| {
+                        Err(ApiError::new("The session could not be renewed.", None))
+                    });
+                    // Done: the next caller starts anew (and then finds the fresh token).
+                    IN_FLIGHT.with(|slot| *slot.borrow_mut() = None);
+                    result
+                }
+                .boxed_local()
+                .shared()
+            })
             .clone()
     });
-    let result = future.await;
-    IN_FLIGHT.with(|slot| *slot.borrow_mut() = None);
-    result
+    future.await
 }
 
-async fn refresh_now() -> Result<String, ApiError> {
-    // Read inside the lock: another tab may have rotated the token a moment ago.
+async fn refresh_now(stale: Option<String>) -> Result<String, ApiError> {
+    // Read inside the lock: another tab may have rotated the tokens a moment ago.
+    if let Some(stored) = stored().filter(|s| s.fresh() && Some(&s.access_token) != stale.as_ref())
+    {
+        set_account(Some(stored.account));
+        return Ok(stored.access_token);
+    }
     let Some(refresh_token) = stored_refresh_token() else {
         clear();
         return Err(ApiError::unauthenticated());
@@ -149,8 +236,11 @@ async fn refresh_now() -> Result<String, ApiError> {
             Ok(access)
         }
         Err(error) => {
-            // Only a refused token ends the session; a network error leaves it for the next try.
-            if error.code.is_some() {
+            // Only the api refusing the token (`UNAUTHENTICATED`: unknown, expired, revoked or
+            // already used) ends the session. A network error, a `429` of the gateway or a
+            // `5xx` leave the stored session for the next try: forgetting it then signed the
+            // user out although the server still held the session.
+            if error.is_unauthenticated() {
                 clear();
             }
             Err(error)
@@ -159,19 +249,24 @@ async fn refresh_now() -> Result<String, ApiError> {
 }
 
 /// Runs `work` holding the cross-tab lock `store.refresh` (navigator.locks), or directly where
-/// the browser has no Web Locks.
-async fn with_lock(
-    work: impl Future<Output = Result<String, ApiError>> + 'static,
-) -> Result<String, ApiError> {
+/// the browser has no Web Locks; `None` only if the lock was granted and then lost before the
+/// work finished (the page is going away).
+async fn with_lock<T: 'static>(work: impl Future<Output = T> + 'static) -> Option<T> {
     let Some((locks, request)) = web_locks() else {
-        return work.await;
+        return Some(work.await);
     };
     let result = Rc::new(RefCell::new(None));
     let slot = Rc::clone(&result);
+    let work = Rc::new(RefCell::new(Some(work.boxed_local())));
+    let queued = Rc::clone(&work);
     let callback: Closure<dyn FnMut(JsValue) -> js_sys::Promise> =
         Closure::once(move |_lock: JsValue| {
             wasm_bindgen_futures::future_to_promise(async move {
-                *slot.borrow_mut() = Some(work.await);
+                let work = queued.borrow_mut().take();
+                if let Some(work) = work {
+                    let value = work.await;
+                    *slot.borrow_mut() = Some(value);
+                }
                 Ok(JsValue::UNDEFINED)
             })
         });
@@ -183,10 +278,16 @@ async fn with_lock(
         let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
     drop(callback);
-    result
-        .borrow_mut()
-        .take()
-        .unwrap_or_else(|| Err(ApiError::unauthenticated()))
+    let done = result.borrow_mut().take();
+    if done.is_some() {
+        return done;
+    }
+    // The lock could not be taken (the callback never ran): do the work without it.
+    let work = work.borrow_mut().take();
+    match work {
+        Some(work) => Some(work.await),
+        None => None,
+    }
 }
 
 fn web_locks() -> Option<(JsValue, js_sys::Function)> {
@@ -199,13 +300,18 @@ fn web_locks() -> Option<(JsValue, js_sys::Function)> {
     Some((locks, request.dyn_into().ok()?))
 }
 
-/// Ends this session on the server (best effort) and locally.
+/// Ends this session on the server (best effort) and locally. Holds the refresh lock, so it
+/// neither races a refresh of this tab nor one of another tab.
 pub async fn sign_out() {
-    if let Some(refresh_token) = stored_refresh_token() {
-        let _ = request_anonymous::<SignOut>(super::queries::sign_out::Variables { refresh_token })
-            .await;
-    }
-    clear();
+    with_lock(async {
+        if let Some(refresh_token) = stored_refresh_token() {
+            let _ =
+                request_anonymous::<SignOut>(super::queries::sign_out::Variables { refresh_token })
+                    .await;
+        }
+        clear();
+    })
+    .await;
 }
 
 /// Ends every session of the account, on every device, then this one locally.
@@ -218,7 +324,7 @@ pub async fn sign_out_everywhere() {
 }
 
 /// The GraphQL name of a generated enum value (`USER`, `DIGITAL`…).
-pub fn enum_name(value: &impl serde::Serialize) -> String {
+pub fn enum_name(value: &impl Serialize) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

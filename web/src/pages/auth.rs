@@ -7,44 +7,10 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::queries::{SignIn as SignInOp, SignUp as SignUpOp, sign_in, sign_up};
+use crate::api::request_anonymous;
 use crate::api::session::{self, Account, NewSession, enum_name};
-use crate::api::{ApiError, request_anonymous};
 use crate::app::Page;
-use crate::components::focus_first_invalid;
-
-/// Field errors of a form: (field, message).
-type FieldErrors = Vec<(&'static str, String)>;
-
-fn error_for(errors: RwSignal<FieldErrors>, field: &'static str) -> impl Fn() -> Option<String> {
-    move || {
-        errors.with(|errors| {
-            errors
-                .iter()
-                .find(|(f, _)| *f == field)
-                .map(|(_, m)| m.clone())
-        })
-    }
-}
-
-/// Moves an API error onto its field, or returns it for the form-wide alert.
-fn place_error(
-    error: &ApiError,
-    fields: RwSignal<FieldErrors>,
-    fields_known: &[&'static str],
-) -> Option<String> {
-    match error
-        .field
-        .as_deref()
-        .and_then(|f| fields_known.iter().find(|k| **k == f))
-    {
-        Some(field) => {
-            fields.set(vec![(*field, error.message.clone())]);
-            focus_first_invalid();
-            None
-        }
-        None => Some(error.message.clone()),
-    }
-}
+use crate::components::{Field, FieldErrors, focus_first_invalid, place_error};
 
 /// Where to go after signing in: `?next=/path` (same origin only) or the store.
 fn next_page() -> impl Fn() -> String {
@@ -54,55 +20,6 @@ fn next_page() -> impl Fn() -> String {
             .with_untracked(|q| q.get("next"))
             .filter(|next| next.starts_with('/') && !next.starts_with("//"))
             .unwrap_or_else(|| Page::Store.href())
-    }
-}
-
-/// A labelled input with its error message, wired for screen readers.
-#[component]
-fn Field(
-    id: &'static str,
-    label: &'static str,
-    #[prop(default = "text")] kind: &'static str,
-    autocomplete: &'static str,
-    value: RwSignal<String>,
-    errors: RwSignal<FieldErrors>,
-    #[prop(optional)] hint: Option<String>,
-) -> impl IntoView {
-    let error_id = format!("{id}-error");
-    let hint_id = format!("{id}-hint");
-    let error = error_for(errors, id);
-    let has_error = move || errors.with(|e| e.iter().any(|(f, _)| *f == id));
-    let described_by = {
-        let (error_id, hint_id) = (error_id.clone(), hint_id.clone());
-        let has_hint = hint.is_some();
-        move || {
-            let mut ids = Vec::new();
-            if has_hint {
-                ids.push(hint_id.clone());
-            }
-            if has_error() {
-                ids.push(error_id.clone());
-            }
-            ids.join(" ")
-        }
-    };
-    view! {
-        <div class="field">
-            <label for=id>{label}</label>
-            <input
-                id=id
-                name=id
-                type=kind
-                autocomplete=autocomplete
-                required=true
-                aria-invalid=move || has_error().to_string()
-                aria-describedby=described_by
-                prop:value=value
-                on:input=move |ev| value.set(event_target_value(&ev))
-            />
-            {hint.map(|hint| view! { <p class="field__hint" id=hint_id>{hint}</p> })}
-            {move || error().map(|message| view! { <p class="field__error" id=error_id.clone()>{message}</p> })}
-        </div>
     }
 }
 
@@ -260,7 +177,7 @@ pub fn SignUp() -> impl IntoView {
                     autocomplete="new-password"
                     value=password
                     errors=fields
-                    hint=format!("At least {MIN_PASSWORD_LEN} characters.")
+                    hint=Some(format!("At least {MIN_PASSWORD_LEN} characters."))
                 />
                 <button class="button button--primary" type="submit" disabled=move || submit.pending().get()>
                     {move || if submit.pending().get() { "Creating…" } else { "Create account" }}

@@ -1,15 +1,17 @@
 //! The cart (kept in `localStorage`) and the checkout: one idempotency key per checkout, so a
 //! double click or a retry answers the same order.
 
+use domain::ErrorCode;
+use domain::fulfillment::ShippingAddress;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
+use crate::api;
 use crate::api::queries::{PlaceOrder, place_order};
-use crate::api::{self, ApiError};
 use crate::app::Page;
-use crate::components::Empty;
-use crate::state::{format_minor, idempotency_key, use_auth, use_cart};
+use crate::components::{Empty, Field, FieldErrors, Loading, focus_first_invalid, place_error};
+use crate::state::{CartLine, format_minor, idempotency_key, use_auth, use_cart};
 
 #[component]
 pub fn CartPage() -> impl IntoView {
@@ -115,6 +117,120 @@ fn CartLines(editable: bool) -> impl IntoView {
     }
 }
 
+/// The shipping address fields: (HTML id, the API's field name, label, autocomplete, hint).
+const ADDRESS_FIELDS: [(&str, &str, &str, &str, &str); 7] = [
+    ("ship-name", "name", "Full name", "shipping name", ""),
+    (
+        "ship-street",
+        "street",
+        "Street and number",
+        "shipping street-address",
+        "",
+    ),
+    (
+        "ship-postal",
+        "postalCode",
+        "Postal code",
+        "shipping postal-code",
+        "",
+    ),
+    ("ship-city", "city", "City", "shipping address-level2", ""),
+    (
+        "ship-region",
+        "region",
+        "State, province or county (optional)",
+        "shipping address-level1",
+        "",
+    ),
+    (
+        "ship-country",
+        "country",
+        "Country",
+        "shipping country",
+        "Two-letter code, e.g. DE, FR, US.",
+    ),
+    (
+        "ship-phone",
+        "phone",
+        "Phone",
+        "shipping tel",
+        "International format, e.g. +49 30 1234567: the carrier may call.",
+    ),
+];
+
+/// The address as typed, one signal per field (in the order of [`ADDRESS_FIELDS`]).
+#[derive(Clone, Copy)]
+struct AddressForm([RwSignal<String>; 7]);
+
+impl AddressForm {
+    fn new() -> AddressForm {
+        AddressForm(std::array::from_fn(|_| RwSignal::new(String::new())))
+    }
+
+    fn value(&self, field: &str) -> String {
+        ADDRESS_FIELDS
+            .iter()
+            .position(|(_, f, ..)| *f == field)
+            .map(|i| self.0[i].get_untracked())
+            .unwrap_or_default()
+    }
+
+    fn input(&self) -> place_order::ShippingAddressInput {
+        place_order::ShippingAddressInput {
+            name: self.value("name"),
+            country: self.value("country"),
+            region: self.value("region"),
+            city: self.value("city"),
+            postal_code: self.value("postalCode"),
+            street: self.value("street"),
+            phone: self.value("phone"),
+        }
+    }
+
+    /// Every field that breaks the domain's rule, each with the domain's message: each field
+    /// is checked on its own against an otherwise valid address.
+    fn errors(&self) -> FieldErrors {
+        let typed = self.input();
+        let valid = place_order::ShippingAddressInput {
+            name: "A".into(),
+            country: "DE".into(),
+            region: String::new(),
+            city: "B".into(),
+            postal_code: "1".into(),
+            street: "C".into(),
+            phone: "+4930123456".into(),
+        };
+        let parse = |a: &place_order::ShippingAddressInput| {
+            ShippingAddress::parse(
+                &a.name,
+                &a.country,
+                &a.region,
+                &a.city,
+                &a.postal_code,
+                &a.street,
+                &a.phone,
+            )
+        };
+        let mut errors = FieldErrors::new();
+        for (_, field, ..) in ADDRESS_FIELDS {
+            let mut one = valid.clone();
+            match field {
+                "name" => one.name = typed.name.clone(),
+                "country" => one.country = typed.country.clone(),
+                "region" => one.region = typed.region.clone(),
+                "city" => one.city = typed.city.clone(),
+                "postalCode" => one.postal_code = typed.postal_code.clone(),
+                "street" => one.street = typed.street.clone(),
+                _ => one.phone = typed.phone.clone(),
+            }
+            if let Err(e) = parse(&one) {
+                errors.push((field, e.message));
+            }
+        }
+        errors
+    }
+}
+
 #[component]
 pub fn Checkout() -> impl IntoView {
     let auth = use_auth();
@@ -122,10 +238,15 @@ pub fn Checkout() -> impl IntoView {
     let navigate = use_navigate();
     // One key for this checkout: every retry of the same cart answers the same order.
     let key = StoredValue::new(idempotency_key());
+    let address = AddressForm::new();
+    let fields = RwSignal::new(FieldErrors::new());
+    let alert = RwSignal::new(None::<String>);
+    let physical = Memo::new(move |_| cart.0.with(|lines| lines.iter().any(CartLine::is_physical)));
     let place = Action::new_local(move |(): &()| {
         let lines = cart.0.get_untracked();
         let navigate = navigate.clone();
         let idempotency_key = key.get_value();
+        let shipping_address = physical.get_untracked().then(|| address.input());
         async move {
             let lines = lines
                 .iter()
@@ -134,17 +255,44 @@ pub fn Checkout() -> impl IntoView {
                     quantity: l.quantity,
                 })
                 .collect();
-            let order = api::request::<PlaceOrder>(place_order::Variables {
+            let result = api::request::<PlaceOrder>(place_order::Variables {
                 lines,
+                shipping_address,
                 idempotency_key,
             })
-            .await?
-            .place_order;
-            cart.clear();
-            navigate(&Page::Order(order.id).href(), Default::default());
-            Ok::<_, ApiError>(())
+            .await;
+            match result {
+                Ok(data) => {
+                    cart.clear();
+                    navigate(&Page::Order(data.place_order.id).href(), Default::default());
+                }
+                Err(error) => {
+                    if error.code == Some(ErrorCode::Conflict) {
+                        // The key answered another cart or address: the next try is a new order.
+                        key.set_value(crate::state::idempotency_key());
+                    }
+                    let known: Vec<&'static str> = ADDRESS_FIELDS.iter().map(|f| f.1).collect();
+                    alert.set(place_error(&error, fields, &known));
+                }
+            }
         }
     });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        alert.set(None);
+        if physical.get_untracked() {
+            let errors = address.errors();
+            let ok = errors.is_empty();
+            fields.set(errors);
+            if !ok {
+                focus_first_invalid();
+                return;
+            }
+        } else {
+            fields.set(FieldErrors::new());
+        }
+        place.dispatch(());
+    };
     view! {
         <section class="page" aria-labelledby="checkout-title">
             <h1 id="checkout-title">"Checkout"</h1>
@@ -157,6 +305,9 @@ pub fn Checkout() -> impl IntoView {
                     }
                     .into_any();
                 }
+                if auth.restoring.get() {
+                    return view! { <Loading /> }.into_any();
+                }
                 if !auth.signed_in() {
                     let next = format!("{}?next={}", Page::SignIn.href(), Page::Checkout.href());
                     return view! {
@@ -167,28 +318,44 @@ pub fn Checkout() -> impl IntoView {
                     }
                     .into_any();
                 }
-                let physical = cart.0.with(|lines| lines.iter().any(|l| l.is_physical()));
                 view! {
                     <CartLines editable=false />
-                    {physical.then(|| view! {
-                        <p class="alert">"Physical editions ship to the address on your account."</p>
-                    })}
-                    <p class="muted">"Paid from your wallet. "<A href=Page::Wallet.href()>"Top up"</A></p>
-                    {move || place.value().get().and_then(Result::err).map(|e| view! {
-                        <p class="alert alert--error" role="alert">{e.message}</p>
-                    })}
-                    <div class="actions">
-                        <button
-                            class="button button--primary"
-                            type="button"
-                            disabled=move || place.pending().get()
-                            on:click=move |_| {
-                                place.dispatch(());
-                            }
-                        >
-                            {move || if place.pending().get() { "Placing the order…" } else { "Place order" }}
-                        </button>
-                    </div>
+                    <form class="form checkout" on:submit=on_submit novalidate=true aria-labelledby="checkout-title">
+                        <Show when=move || physical.get()>
+                            <fieldset class="form form--card address">
+                                <legend>"Shipping address"</legend>
+                                <p class="muted">"Physical editions are shipped by their publisher to this address."</p>
+                                {ADDRESS_FIELDS
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, (id, field, label, autocomplete, hint))| {
+                                        let hint = (!hint.is_empty()).then(|| (*hint).to_owned());
+                                        view! {
+                                            <Field
+                                                id=*id
+                                                field=*field
+                                                label=*label
+                                                kind=if *field == "phone" { "tel" } else { "text" }
+                                                autocomplete=*autocomplete
+                                                value=address.0[i]
+                                                errors=fields
+                                                hint=hint
+                                                required=*field != "region"
+                                                maxlength=if *field == "country" { 2 } else { 200 }
+                                            />
+                                        }
+                                    })
+                                    .collect_view()}
+                            </fieldset>
+                        </Show>
+                        <p class="muted">"Paid from your wallet. "<A href=Page::Wallet.href()>"Top up"</A></p>
+                        {move || alert.get().map(|m| view! { <p class="alert alert--error" role="alert">{m}</p> })}
+                        <div class="actions">
+                            <button class="button button--primary" type="submit" disabled=move || place.pending().get()>
+                                {move || if place.pending().get() { "Placing the order…" } else { "Place order" }}
+                            </button>
+                        </div>
+                    </form>
                 }
                 .into_any()
             }}

@@ -12,9 +12,11 @@ use crate::api::queries::{
 use crate::api::session::enum_name;
 use crate::app::Page;
 use crate::components::{CoverPlaceholder, Empty, Loading, error_fallback, short_time};
+use crate::pages::downloads::Downloads;
+use crate::pages::giftkeys::RedeemKeyForm;
 
 /// Copies `text` with `navigator.clipboard.writeText`; false when the browser refuses.
-async fn copy_to_clipboard(text: String) -> bool {
+pub(crate) async fn copy_to_clipboard(text: String) -> bool {
     let navigator = window().navigator();
     let Ok(clipboard) = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard")) else {
         return false;
@@ -36,17 +38,23 @@ async fn copy_to_clipboard(text: String) -> bool {
 
 #[component]
 pub fn Library() -> impl IntoView {
-    let items = LocalResource::new(|| async {
-        api::request::<LibraryPage>(library_page::Variables {
-            first: 100,
-            after: None,
-        })
-        .await
-        .map(|data| data.library.nodes)
+    // Bumped when a redeemed gift key added a product.
+    let redeemed = RwSignal::new(0_u32);
+    let items = LocalResource::new(move || {
+        redeemed.track();
+        async {
+            api::request::<LibraryPage>(library_page::Variables {
+                first: 100,
+                after: None,
+            })
+            .await
+            .map(|data| data.library.nodes)
+        }
     });
     view! {
         <section class="page" aria-labelledby="library-title">
             <h1 id="library-title">"Library"</h1>
+            <RedeemKeyForm redeemed />
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
@@ -117,6 +125,7 @@ fn LibraryCard(item: library_page::LibraryPageLibraryNodes) -> impl IntoView {
                         }}
                     </span>
                 </div>
+                <Downloads product_id=item.product_id builds=item.current_builds />
                 {item.order_id.map(|id| view! { <p><A href=Page::Order(id).href()>"Order"</A></p> })}
             </div>
         </li>

@@ -8,7 +8,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::queries::{
-    MyOrders, OrderPage as OrderQuery, OrderUpdated, my_orders, order_page, order_updated,
+    CancelOrder, MyOrders, OrderPage as OrderQuery, OrderUpdated, cancel_order, my_orders,
+    order_page, order_updated,
 };
 use crate::api::ws;
 use crate::api::{self, ApiError};
@@ -17,17 +18,24 @@ use crate::components::{Empty, Loading, error_fallback, short_time};
 
 /// How often an unfinished order is asked for again, in case the subscription is down.
 const POLL: Duration = Duration::from_secs(4);
+/// The same for an order waiting for its publisher to ship (that can take days).
+const POLL_AWAITING_SHIPMENT: Duration = Duration::from_secs(30);
 
 fn is_final(status: &str) -> bool {
-    matches!(status, "COMPLETED" | "CANCELLED")
+    matches!(status, "COMPLETED" | "CANCELLED" | "REFUNDED")
 }
 
 /// What a cancel reason means to the buyer (the code stays visible for support).
 fn reason_text(code: &str) -> String {
     let text = match code {
         "INSUFFICIENT_FUNDS" => "Your wallet did not cover the order",
+        "WALLET_FROZEN" => "Your wallet is frozen; contact support",
         "OUT_OF_STOCK" => "An item went out of stock",
         "PAYMENT_DECLINED" => "The payment was declined",
+        "CANCELLED_BY_BUYER" => "You cancelled the order; the payment went back to your wallet",
+        "SHIPPING_DEADLINE_PASSED" => {
+            "The publisher did not ship in time; the payment went back to your wallet"
+        }
         _ => "The order could not be completed",
     };
     format!("{text} ({code}).")
@@ -37,6 +45,7 @@ fn status_class(status: &str) -> &'static str {
     match status {
         "COMPLETED" => "status status--ok",
         "CANCELLED" => "status status--bad",
+        "REFUNDED" => "status status--neutral",
         _ => "status status--pending",
     }
 }
@@ -95,10 +104,14 @@ pub fn OrderPage() -> impl IntoView {
     let live = StoredValue::new_local(None::<ws::Handle>);
     Effect::new(move |_| {
         let order_id = params.with(|p| p.get("id").unwrap_or_default());
-        let handle =
-            ws::subscribe::<OrderUpdated>(order_updated::Variables { order_id }, move |_| {
-                tick.try_update(|t| *t += 1);
-            });
+        let refetch = move || {
+            tick.try_update(|t| *t += 1);
+        };
+        let handle = ws::subscribe_resuming::<OrderUpdated>(
+            order_updated::Variables { order_id },
+            move |_| refetch(),
+            refetch,
+        );
         live.set_value(Some(handle));
     });
     let order = LocalResource::new(move || {
@@ -109,30 +122,170 @@ pub fn OrderPage() -> impl IntoView {
                 .await?
                 .order;
             if !is_final(&order.status) {
+                let wait = if order.status == "AWAITING_SHIPMENT" {
+                    POLL_AWAITING_SHIPMENT
+                } else {
+                    POLL
+                };
                 set_timeout(
                     move || {
                         tick.try_update(|t| *t += 1);
                     },
-                    POLL,
+                    wait,
                 );
             }
             Ok::<_, ApiError>(order)
         }
     });
+    // Kept here, not in the view: a refetch rebuilds the view and must not forget them.
+    let cancel = Cancel {
+        confirming: RwSignal::new(false),
+        action: Action::new_local(move |order_id: &String| {
+            let order_id = order_id.clone();
+            async move {
+                let result = api::request::<CancelOrder>(cancel_order::Variables { order_id })
+                    .await
+                    .map(|_| ());
+                tick.try_update(|t| *t += 1);
+                result
+            }
+        }),
+    };
+    // The refund panel loads data of its own: it is made once the order is final (and again
+    // when that changes), not with every refetch of the order, which would drop it while its
+    // request is still pending (and the disposed resource would panic when awaited).
+    let settled = Memo::new(move |_| {
+        order
+            .get()
+            .and_then(Result::ok)
+            .filter(|o| is_final(&o.status))
+            .map(|o| (o.id, o.status))
+    });
     view! {
         <section class="page" aria-labelledby="order-title">
             <Transition fallback=|| view! { <Loading label="Loading the order…" /> }>
                 <ErrorBoundary fallback=error_fallback>
-                    {move || Suspend::new(async move { order.await.map(|order| view! { <OrderView order /> }) })}
+                    {move || Suspend::new(async move { order.await.map(|order| view! { <OrderView order cancel /> }) })}
                 </ErrorBoundary>
             </Transition>
+            {move || settled.get().map(|(order_id, _)| view! { <crate::pages::refunds::RefundPanel order_id /> })}
+        </section>
+    }
+}
+
+/// The buyer's cancellation of an order awaiting shipment: asked, then confirmed.
+#[derive(Clone, Copy)]
+struct Cancel {
+    confirming: RwSignal<bool>,
+    action: Action<String, Result<(), ApiError>>,
+}
+
+/// What a shipment's status means to the buyer.
+fn shipment_text(status: &str) -> &'static str {
+    match status {
+        "RESERVED" => "Copies reserved; waiting for the payment",
+        "AWAITING_SHIPMENT" => "Paid; waiting for the publisher to ship",
+        "SHIPPED" => "Shipped",
+        "RELEASED" => "Not shipped: the copies went back to the stock",
+        _ => "Unknown",
+    }
+}
+
+#[component]
+fn ShipmentView(
+    shipment: order_page::OrderPageOrderShipment,
+    order_id: String,
+    awaiting: bool,
+    cancel: Cancel,
+) -> impl IntoView {
+    let a = shipment.address;
+    let place = [a.postal_code, a.city]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let country = [a.region, a.country]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order_for_cancel = order_id;
+    view! {
+        <section class="shipment" aria-labelledby="shipment-title">
+            <h2 id="shipment-title">"Shipping"</h2>
+            <dl class="facts shipment__facts">
+                <dt>"Status"</dt>
+                <dd class="shipment__status" data-status=shipment.status.clone()>{shipment_text(&shipment.status)}</dd>
+                <dt>"Ship to"</dt>
+                <dd>
+                    <address>
+                        {a.name}<br />{a.street}<br />{place}<br />{country}<br />{a.phone}
+                    </address>
+                </dd>
+                {shipment.carrier.map(|c| view! { <dt>"Carrier"</dt><dd class="shipment__carrier">{c}</dd> })}
+                {shipment.tracking_number.map(|t| view! { <dt>"Tracking number"</dt><dd><code class="shipment__tracking">{t}</code></dd> })}
+                {shipment.shipped_at.map(|t| view! { <dt>"Shipped"</dt><dd><time datetime=t.clone()>{short_time(&t)}</time></dd> })}
+            </dl>
+            {awaiting.then(|| view! {
+                <div class="cancel-order">
+                    {move || {
+                        let order_id = order_for_cancel.clone();
+                        if matches!(cancel.action.value().get(), Some(Ok(()))) {
+                            view! {
+                                <p class="alert" role="status">"Cancellation requested: the order ends and the refund follows in a moment."</p>
+                            }
+                            .into_any()
+                        } else if cancel.confirming.get() {
+                            view! {
+                                <div class="alert" role="group" aria-labelledby="cancel-question">
+                                    <p id="cancel-question">"Cancel this order? The payment goes back to your wallet and the copies back to the stock."</p>
+                                    <div class="actions">
+                                        <button
+                                            class="button button--danger"
+                                            type="button"
+                                            disabled=move || cancel.action.pending().get()
+                                            on:click=move |_| {
+                                                cancel.action.dispatch(order_id.clone());
+                                                cancel.confirming.set(false);
+                                            }
+                                        >
+                                            "Yes, cancel the order"
+                                        </button>
+                                        <button class="button button--ghost" type="button" on:click=move |_| cancel.confirming.set(false)>
+                                            "Keep the order"
+                                        </button>
+                                    </div>
+                                </div>
+                            }
+                            .into_any()
+                        } else {
+                            view! {
+                                <button
+                                    class="button"
+                                    type="button"
+                                    disabled=move || cancel.action.pending().get()
+                                    on:click=move |_| cancel.confirming.set(true)
+                                >
+                                    {move || if cancel.action.pending().get() { "Cancelling…" } else { "Cancel order" }}
+                                </button>
+                            }
+                            .into_any()
+                        }
+                    }}
+                </div>
+            })}
+            {move || cancel.action.value().get().and_then(Result::err).map(|e| view! {
+                <p class="alert alert--error" role="alert">{e.message}</p>
+            })}
         </section>
     }
 }
 
 #[component]
-fn OrderView(order: order_page::OrderPageOrder) -> impl IntoView {
+fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView {
     let done = is_final(&order.status);
+    let awaiting = order.status == "AWAITING_SHIPMENT";
+    let order_id = order.id.clone();
     view! {
         <h1 id="order-title">"Order " <code>{order.id.clone()}</code></h1>
         <p class="order__status" role="status" aria-live="polite">
@@ -157,6 +310,7 @@ fn OrderView(order: order_page::OrderPageOrder) -> impl IntoView {
             </tbody>
             <tfoot><tr><th scope="row" colspan="2">"Total"</th><td class="num">{order.total.map(|t| t.formatted).unwrap_or_default()}</td></tr></tfoot>
         </table>
+        {order.shipment.map(|shipment| view! { <ShipmentView shipment order_id awaiting cancel /> })}
         <h2>"Timeline"</h2>
         <ol class="timeline">
             {order.timeline.into_iter().map(|s| view! {

@@ -1,5 +1,5 @@
-//! Publisher: their products in every state, a new product with its first edition, publishing,
-//! and stock of physical editions.
+//! Publisher: orders to ship (live), their products in every state, a new product with its first
+//! edition, publishing, and stock of physical editions.
 
 use domain::catalog::{GENRES, PLATFORMS};
 use leptos::prelude::*;
@@ -10,13 +10,18 @@ use crate::api::queries::{
     AddEdition, CreateProduct, MyProducts, PublishProduct, SetStock, add_edition, create_product,
     my_products, publish_product, set_stock,
 };
-use crate::api::queries::{SalesFeed, sales_feed, upload_product_image};
+use crate::api::queries::{
+    PendingShipments, SalesFeed, ShipOrder, ShipmentsUpdated, pending_shipments, sales_feed,
+    ship_order, shipments_updated, upload_product_image,
+};
 use crate::api::session::enum_name;
 use crate::api::upload::upload_product_image;
 use crate::api::ws;
 use crate::api::{self, ApiError};
 use crate::app::Page;
-use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::components::{
+    Empty, FieldErrors, Loading, error_fallback, focus_first_invalid, short_time,
+};
 
 fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoView + use<> {
     result.map(|r| match r {
@@ -28,6 +33,8 @@ fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoV
 #[component]
 pub fn Publisher() -> impl IntoView {
     let version = RwSignal::new(0_u32);
+    // Bumped by each live sale: the revenue figures are fetched again.
+    let sale_tick = RwSignal::new(0_u32);
     let products = LocalResource::new(move || {
         version.track();
         async move {
@@ -48,8 +55,11 @@ pub fn Publisher() -> impl IntoView {
     });
     view! {
         <section class="page" aria-labelledby="publisher-title">
-            <h1 id="publisher-title">"Your products"</h1>
-            <LiveSales />
+            <h1 id="publisher-title">"Publisher"</h1>
+            <PendingShipmentList />
+            <crate::pages::revenue::Revenue sale_tick />
+            <LiveSales sale_tick />
+            <h2>"Your products"</h2>
             {move || outcome(publish.value().get(), "Published.")}
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
@@ -73,6 +83,7 @@ pub fn Publisher() -> impl IntoView {
                                                     <ul class="editions">
                                                         {p.editions.into_iter().map(|e| view! { <EditionRow edition=e version /> }).collect_view()}
                                                     </ul>
+                                                    <crate::pages::builds::Builds product_id=id.clone() />
                                                 </div>
                                                 {draft.then(|| view! {
                                                     <button class="button button--primary" type="button" on:click=move |_| { publish.dispatch(id.clone()); }>"Publish"</button>
@@ -87,6 +98,7 @@ pub fn Publisher() -> impl IntoView {
                 </ErrorBoundary>
             </Transition>
             <NewProduct version />
+            <crate::pages::giftkeys::GiftKeys />
         </section>
     }
 }
@@ -166,7 +178,18 @@ fn NewProduct(version: RwSignal<u32>) -> impl IntoView {
             .parse::<f64>()
             .map(|v| (v * 100.0).round() as i64);
         let edition = (edition_name.get_untracked(), sku.get_untracked());
+        // The catalog's rules, checked before anything is created: a draft without its
+        // edition would be left behind otherwise.
+        let checked = domain::catalog::parse_title(&product.title)
+            .and_then(|_| domain::catalog::parse_edition_name(&edition.0))
+            .and_then(|_| domain::catalog::parse_sku(&edition.1))
+            .map_err(|e| ApiError {
+                message: e.to_string(),
+                code: None,
+                field: None,
+            });
         async move {
+            checked?;
             let Ok(amount_minor) = price_minor else {
                 return Err(ApiError {
                     message: "Enter a price like 19.99.".to_owned(),
@@ -297,7 +320,7 @@ fn CoverUpload(product_id: String, cover: Option<String>) -> impl IntoView {
 
 /// Sales of the publisher's products as they complete (the `salesFeed` subscription).
 #[component]
-fn LiveSales() -> impl IntoView {
+fn LiveSales(sale_tick: RwSignal<u32>) -> impl IntoView {
     let sales = RwSignal::new(Vec::<sales_feed::SalesFeedSalesFeed>::new());
     let live = StoredValue::new_local(None::<ws::Handle>);
     Effect::new(move |_| {
@@ -306,6 +329,7 @@ fn LiveSales() -> impl IntoView {
                 list.insert(0, data.sales_feed);
                 list.truncate(20);
             });
+            sale_tick.try_update(|t| *t += 1);
         });
         live.set_value(Some(handle));
     });
@@ -339,5 +363,246 @@ fn LiveSales() -> impl IntoView {
                 }}
             </ul>
         </section>
+    }
+}
+
+/// How often the list of orders to ship is asked for again, in case the socket is down.
+const SHIPMENTS_POLL: std::time::Duration = std::time::Duration::from_secs(60);
+
+type Pending = pending_shipments::PendingShipmentsPendingShipments;
+
+/// Orders with the publisher's physical editions, paid and waiting to be shipped: kept live by
+/// the `shipmentsUpdated` subscription (each update refetches the list).
+#[component]
+fn PendingShipmentList() -> impl IntoView {
+    let version = RwSignal::new(0_u32);
+    let list = RwSignal::new(None::<Result<Vec<Pending>, ApiError>>);
+    let shipped = RwSignal::new(None::<String>);
+    let live = StoredValue::new_local(None::<ws::Handle>);
+    Effect::new(move |_| {
+        let refetch = move || {
+            version.try_update(|v| *v += 1);
+        };
+        let handle = ws::subscribe_resuming::<ShipmentsUpdated>(
+            shipments_updated::Variables {},
+            move |_| refetch(),
+            refetch,
+        );
+        live.set_value(Some(handle));
+    });
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            version.try_update(|v| *v += 1);
+        },
+        SHIPMENTS_POLL,
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+    // Each answer replaces the list; the rows are keyed by order, so a form being filled in
+    // stays as it is when another order arrives.
+    let fetched = LocalResource::new(move || {
+        version.track();
+        async move {
+            api::request::<PendingShipments>(pending_shipments::Variables { first: 50 })
+                .await
+                .map(|data| data.pending_shipments)
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = fetched.get() {
+            list.set(Some(result));
+        }
+    });
+    let rows = move || {
+        list.with(|l| match l {
+            Some(Ok(rows)) => rows.clone(),
+            _ => Vec::new(),
+        })
+    };
+    view! {
+        <section class="pending-shipments" aria-labelledby="pending-title">
+            <h2 id="pending-title">
+                "Pending shipments"
+                {move || list.with(|l| match l {
+                    Some(Ok(rows)) if !rows.is_empty() => format!(" ({})", rows.len()),
+                    _ => String::new(),
+                })}
+            </h2>
+            <div aria-live="polite">
+                {move || shipped.get().map(|m| view! { <p class="alert alert--ok" role="status">{m}</p> })}
+            </div>
+            {move || match list.get() {
+                None => view! { <Loading label="Loading the orders to ship…" /> }.into_any(),
+                Some(Err(e)) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
+                Some(Ok(rows)) if rows.is_empty() => view! {
+                    <p class="muted">"No orders to ship. Paid orders of your physical editions appear here as they come in."</p>
+                }
+                .into_any(),
+                Some(Ok(_)) => ().into_any(),
+            }}
+            <ul class="list" aria-label="Orders to ship">
+                <For each=rows key=|p| p.order_id.clone() let(pending)>
+                    <PendingRow pending shipped version />
+                </For>
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn PendingRow(
+    pending: Pending,
+    shipped: RwSignal<Option<String>>,
+    version: RwSignal<u32>,
+) -> impl IntoView {
+    let order_id = pending.order_id.clone();
+    let short = order_id.chars().take(8).collect::<String>();
+    let carrier = RwSignal::new(String::new());
+    let tracking = RwSignal::new(String::new());
+    let errors = RwSignal::new(FieldErrors::new());
+    let alert = RwSignal::new(None::<String>);
+    let ship = Action::new_local(move |vars: &ship_order::Variables| {
+        let vars = vars.clone();
+        async move {
+            let summary = format!(
+                "Order {} shipped with {} (tracking number {}).",
+                vars.order_id.chars().take(8).collect::<String>(),
+                vars.carrier,
+                vars.tracking_number
+            );
+            match api::request::<ShipOrder>(vars).await {
+                Ok(_) => {
+                    shipped.set(Some(summary));
+                    version.update(|v| *v += 1);
+                }
+                Err(error) => {
+                    match error.field.as_deref() {
+                        Some("carrier") => errors.set(vec![("carrier", error.message)]),
+                        Some("trackingNumber") => {
+                            errors.set(vec![("trackingNumber", error.message)]);
+                        }
+                        _ => alert.set(Some(error.message)),
+                    }
+                    focus_first_invalid();
+                }
+            }
+        }
+    });
+    let on_submit = {
+        let order_id = order_id.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            alert.set(None);
+            let mut found = FieldErrors::new();
+            let check = |field: &'static str, label: &str, value: &str, found: &mut FieldErrors| {
+                let n = value.trim().chars().count();
+                if n == 0 || n > domain::fulfillment::MAX_TRACKING_LEN {
+                    found.push((
+                        field,
+                        format!(
+                            "{label} must be 1 to {} characters",
+                            domain::fulfillment::MAX_TRACKING_LEN
+                        ),
+                    ));
+                }
+            };
+            check(
+                "carrier",
+                "The carrier",
+                &carrier.get_untracked(),
+                &mut found,
+            );
+            check(
+                "trackingNumber",
+                "The tracking number",
+                &tracking.get_untracked(),
+                &mut found,
+            );
+            let ok = found.is_empty();
+            errors.set(found);
+            if !ok {
+                focus_first_invalid();
+                return;
+            }
+            ship.dispatch(ship_order::Variables {
+                order_id: order_id.clone(),
+                carrier: carrier.get_untracked().trim().to_owned(),
+                tracking_number: tracking.get_untracked().trim().to_owned(),
+            });
+        }
+    };
+    let a = pending.address;
+    let error_of = move |field: &'static str| {
+        move || errors.with(|e| e.iter().find(|(f, _)| *f == field).map(|(_, m)| m.clone()))
+    };
+    let invalid = move |field: &'static str| {
+        move || {
+            errors
+                .with(|e| e.iter().any(|(f, _)| *f == field))
+                .to_string()
+        }
+    };
+    let carrier_id = format!("carrier-{order_id}");
+    let tracking_id = format!("tracking-{order_id}");
+    let carrier_error_id = format!("{carrier_id}-error");
+    let tracking_error_id = format!("{tracking_id}-error");
+    let (carrier_error_id2, tracking_error_id2) =
+        (carrier_error_id.clone(), tracking_error_id.clone());
+    let carriers_id = format!("carriers-{order_id}");
+    view! {
+        <li class="list__item pending-shipment" data-order-id=order_id.clone()>
+            <div>
+                <h3 class="library__title">{format!("Order {short}")}</h3>
+                <p class="muted">{pending.paid_at.as_deref().map(|t| format!("Paid {}", short_time(t))).unwrap_or_default()}</p>
+                <ul class="pending-shipment__lines">
+                    {pending.lines.into_iter().map(|l| view! {
+                        <li>{format!("{} × {} ({})", l.quantity, l.product_title, l.edition_name)}</li>
+                    }).collect_view()}
+                </ul>
+                <address>
+                    {a.name}<br />{a.street}<br />{format!("{} {}", a.postal_code, a.city)}<br />
+                    {[a.region, a.country].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ")}<br />
+                    {a.phone}
+                </address>
+            </div>
+            <form class="ship-form" novalidate=true aria-label=format!("Ship order {short}") on:submit=on_submit>
+                <div class="field">
+                    <label for=carrier_id.clone()>"Carrier"</label>
+                    <input
+                        id=carrier_id
+                        type="text"
+                        list=carriers_id.clone()
+                        required=true
+                        maxlength=domain::fulfillment::MAX_TRACKING_LEN
+                        aria-invalid=invalid("carrier")
+                        aria-describedby=move || if invalid("carrier")() == "true" { carrier_error_id.clone() } else { String::new() }
+                        prop:value=carrier
+                        on:input=move |ev| carrier.set(event_target_value(&ev))
+                    />
+                    <datalist id=carriers_id>
+                        {["DHL", "DPD", "FedEx", "GLS", "La Poste", "Royal Mail", "UPS", "USPS"].map(|c| view! { <option value=c></option> })}
+                    </datalist>
+                    {move || error_of("carrier")().map(|m| view! { <p class="field__error" id=carrier_error_id2.clone()>{m}</p> })}
+                </div>
+                <div class="field">
+                    <label for=tracking_id.clone()>"Tracking number"</label>
+                    <input
+                        id=tracking_id
+                        type="text"
+                        required=true
+                        maxlength=domain::fulfillment::MAX_TRACKING_LEN
+                        aria-invalid=invalid("trackingNumber")
+                        aria-describedby=move || if invalid("trackingNumber")() == "true" { tracking_error_id.clone() } else { String::new() }
+                        prop:value=tracking
+                        on:input=move |ev| tracking.set(event_target_value(&ev))
+                    />
+                    {move || error_of("trackingNumber")().map(|m| view! { <p class="field__error" id=tracking_error_id2.clone()>{m}</p> })}
+                </div>
+                {move || alert.get().map(|m| view! { <p class="alert alert--error" role="alert">{m}</p> })}
+                <button class="button button--primary" type="submit" disabled=move || ship.pending().get()>
+                    {move || if ship.pending().get() { "Shipping…" } else { "Mark as shipped" }}
+                </button>
+            </form>
+        </li>
     }
 }
