@@ -39,7 +39,7 @@ use crate::janitor::{self, GRACE, Janitor};
 use crate::services::{self, Services};
 
 /// The browser test, run from the workspace root. Change it here when the entry changes.
-pub const BROWSER_TEST: &[&str] = &["node", "e2e/spa.test.mjs"];
+pub const BROWSER_TEST: &[&str] = &["node", "e2e/run.mjs"];
 /// The browser the test drives (Debian's package `chromium`), unless `CHROMIUM` names another.
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// playwright-core's oldest supported Node.js (its `engines`).
