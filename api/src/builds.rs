@@ -369,38 +369,75 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let declared = declared_sha256
-        .map(|s| {
-            parse_sha256(s).ok_or_else(|| {
-                bad(
-                    "X-Content-SHA256",
-                    "X-Content-SHA256 must be 64 hexadecimal digits",
-                )
+    let checked = async {
+        let declared = declared_sha256
+            .map(|s| {
+                parse_sha256(s).ok_or_else(|| {
+                    bad(
+                        "X-Content-SHA256",
+                        "X-Content-SHA256 must be 64 hexadecimal digits",
+                    )
+                })
             })
-        })
-        .transpose()?;
-    let build = find(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound("build"))?;
-    managed_product(&state.db, me, build.product_id, false).await?;
-    if build.status == BuildStatus::Ready {
-        return Err(ApiError::Conflict(
-            "this build is uploaded already; announce a new build instead".into(),
-        ));
+            .transpose()?;
+        let build = find(&state.db, id)
+            .await?
+            .ok_or(ApiError::NotFound("build"))?;
+        managed_product(&state.db, me, build.product_id, false).await?;
+        if build.status == BuildStatus::Ready {
+            return Err(ApiError::Conflict(
+                "this build is uploaded already; announce a new build instead".into(),
+            ));
+        }
+        if let Some(n) = content_length
+            && i64::try_from(n).ok() != Some(build.size_bytes)
+        {
+            return Err(size_mismatch(
+                build.size_bytes,
+                n,
+                i64::try_from(n).map_or(true, |n| n > build.size_bytes),
+            ));
+        }
+        Ok((build, declared))
     }
-    if let Some(n) = content_length
-        && i64::try_from(n).ok() != Some(build.size_bytes)
-    {
-        return Err(size_mismatch(
-            build.size_bytes,
-            n,
-            i64::try_from(n).map_or(true, |n| n > build.size_bytes),
-        ));
-    }
+    .await;
+    let mut body = body;
+    let (build, declared) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            drain(&mut body).await;
+            return Err(e);
+        }
+    };
     let state = state.clone();
-    tokio::spawn(async move { receive(&state, build, declared, body).await })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("the upload task failed: {e}")))?
+    tokio::spawn(async move {
+        let result = receive(&state, build, declared, &mut body).await;
+        if result.is_err() {
+            drain(&mut body).await;
+        }
+        result
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the upload task failed: {e}")))?
+}
+
+/// Reads what is left of a refused upload's body (at most 64 MiB, for at most 10 s) before the
+/// answer goes out: a connection closed with its request body unread makes a streaming proxy
+/// (the gateway, `proxy_request_buffering off`) answer 502 instead of the refusal.
+async fn drain<S, E>(body: &mut S)
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut left: u64 = 64 << 20;
+    let reading = async {
+        while let Some(Ok(chunk)) = body.next().await {
+            left = left.saturating_sub(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), reading).await;
 }
 
 async fn receive<S, E>(
