@@ -81,6 +81,7 @@ pub struct Batch {
 /// One gift key of a batch.
 #[derive(Clone, Debug)]
 pub struct GiftKey {
+    pub batch_id: Uuid,
     pub key: String,
     pub redeemed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -170,18 +171,23 @@ pub async fn batches(
         .collect()
 }
 
-/// The keys of a batch, in a stable order.
-pub async fn batch_keys(state: &AppState, batch: Uuid) -> ApiResult<Vec<GiftKey>> {
+/// The keys of `batches`, in one statement (a page of batches is one round trip), in a stable
+/// order.
+pub async fn batch_keys(state: &AppState, batches: &[Uuid]) -> ApiResult<Vec<GiftKey>> {
+    if batches.is_empty() {
+        return Ok(Vec::new());
+    }
     let rows = state
         .db
         .query_all_raw(stmt(
-            "SELECT key, redeemed_at FROM library.gift_key WHERE batch_id = $1 ORDER BY id",
-            [batch.into()],
+            "SELECT batch_id, key, redeemed_at FROM library.gift_key WHERE batch_id = ANY($1) ORDER BY id",
+            [batches.to_vec().into()],
         ))
         .await?;
     rows.into_iter()
         .map(|r| {
             Ok(GiftKey {
+                batch_id: r.try_get("", "batch_id")?,
                 key: r.try_get("", "key")?,
                 redeemed_at: r.try_get("", "redeemed_at")?,
             })

@@ -183,12 +183,10 @@ pub fn platform_fee(gross: i64, bps: u32) -> i64 {
 /// A publisher's share of a sale: (gross, fee, net) of each publisher's lines, publishers in
 /// ascending id order.
 pub fn revenue_shares(lines: &[OrderLine], bps: u32) -> Vec<(Uuid, i64, i64, i64)> {
-    let mut by: std::collections::BTreeMap<Uuid, i64> = std::collections::BTreeMap::new();
-    for l in lines {
-        *by.entry(l.publisher_id).or_default() += l.subtotal().unwrap_or(0);
-    }
-    by.into_iter()
-        .map(|(p, gross)| {
+    crate::ordering::by_publisher(lines)
+        .into_iter()
+        .map(|(p, mine)| {
+            let gross = mine.iter().map(|l| l.subtotal().unwrap_or(0)).sum::<i64>();
             let fee = platform_fee(gross, bps);
             (p, gross, fee, gross - fee)
         })

@@ -72,6 +72,16 @@ pub async fn load_lines(
         .collect()
 }
 
+/// The lines of each publisher, publishers in ascending id order (one sale or refund per
+/// publisher: revenue, notifications).
+pub fn by_publisher(lines: &[OrderLine]) -> std::collections::BTreeMap<Uuid, Vec<&OrderLine>> {
+    let mut by: std::collections::BTreeMap<Uuid, Vec<&OrderLine>> = Default::default();
+    for l in lines {
+        by.entry(l.publisher_id).or_default().push(l);
+    }
+    by
+}
+
 /// The total of `lines`; `None` on overflow (which validation makes impossible in practice).
 pub fn total(lines: &[OrderLine]) -> Option<i64> {
     lines

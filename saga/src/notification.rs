@@ -47,16 +47,7 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 ),
                 order: Some(ev.order_id),
             }];
-            let mut publishers: Vec<Uuid> = ev.lines.iter().map(|l| l.publisher_id).collect();
-            publishers.sort();
-            publishers.dedup();
-            for publisher in publishers {
-                let sold: Vec<String> = ev
-                    .lines
-                    .iter()
-                    .filter(|l| l.publisher_id == publisher)
-                    .map(|l| format!("{} ({})", l.product_title, l.edition_name))
-                    .collect();
+            for (publisher, sold) in titles_by_publisher(&ev.lines) {
                 notes.push(Note {
                     account: publisher,
                     kind: NotificationKind::Sale,
@@ -235,16 +226,7 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 ),
                 order: Some(ev.order_id),
             }];
-            let mut publishers: Vec<Uuid> = ev.lines.iter().map(|l| l.publisher_id).collect();
-            publishers.sort();
-            publishers.dedup();
-            for publisher in publishers {
-                let titles: Vec<String> = ev
-                    .lines
-                    .iter()
-                    .filter(|l| l.publisher_id == publisher)
-                    .map(|l| format!("{} ({})", l.product_title, l.edition_name))
-                    .collect();
+            for (publisher, titles) in titles_by_publisher(&ev.lines) {
                 notes.push(Note {
                     account: publisher,
                     kind: NotificationKind::SaleRefunded,
@@ -348,6 +330,20 @@ async fn forget_unread(rt: &Runtime, accounts: &[Uuid]) {
     if let Err(e) = res {
         tracing::warn!(error = %e, "could not drop the unread counters");
     }
+}
+
+/// "Title (Edition)" of each line, per publisher.
+fn titles_by_publisher(lines: &[domain::ordering::OrderLine]) -> Vec<(Uuid, Vec<String>)> {
+    domain::ordering::by_publisher(lines)
+        .into_iter()
+        .map(|(p, mine)| {
+            let titles = mine
+                .iter()
+                .map(|l| format!("{} ({})", l.product_title, l.edition_name))
+                .collect();
+            (p, titles)
+        })
+        .collect()
 }
 
 fn publishers_of(lines: &[domain::fulfillment::ShippedLine]) -> Vec<Uuid> {

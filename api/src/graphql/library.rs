@@ -125,26 +125,15 @@ pub struct GiftKeyBatch {
     pub quantity: i32,
     pub label: String,
     pub created_at: Option<DateTime<Utc>>,
+    /// Empty while they are being generated.
+    pub keys: Vec<GiftKey>,
 }
 
 #[ComplexObject]
 impl GiftKeyBatch {
     /// `false` while the keys are being generated (moments after `generateGiftKeys`).
-    async fn ready(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        Ok(self.keys(ctx).await?.len() == usize::try_from(self.quantity).unwrap_or(0))
-    }
-
-    async fn keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GiftKey>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(service::batch_keys(state, self.id)
-            .await?
-            .into_iter()
-            .map(|k| GiftKey {
-                key: k.key,
-                redeemed: k.redeemed_at.is_some(),
-                redeemed_at: k.redeemed_at,
-            })
-            .collect())
+    async fn ready(&self) -> bool {
+        self.keys.len() == usize::try_from(self.quantity).unwrap_or(0)
     }
 
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
@@ -181,10 +170,21 @@ impl GiftKeyQuery {
         product_id: Option<Uuid>,
     ) -> async_graphql::Result<Vec<GiftKeyBatch>> {
         let (state, me) = acting(ctx)?;
-        Ok(service::batches(state, me.id, product_id)
-            .await?
+        let batches = service::batches(state, me.id, product_id).await?;
+        let ids: Vec<Uuid> = batches.iter().map(|b| b.id).collect();
+        let mut keys: std::collections::HashMap<Uuid, Vec<GiftKey>> =
+            std::collections::HashMap::new();
+        for k in service::batch_keys(state, &ids).await? {
+            keys.entry(k.batch_id).or_default().push(GiftKey {
+                key: k.key,
+                redeemed: k.redeemed_at.is_some(),
+                redeemed_at: k.redeemed_at,
+            });
+        }
+        Ok(batches
             .into_iter()
             .map(|b| GiftKeyBatch {
+                keys: keys.remove(&b.id).unwrap_or_default(),
                 id: b.id,
                 product_id: b.product_id,
                 edition_id: b.edition_id,
@@ -226,6 +226,7 @@ impl LibraryMutation {
             quantity,
             label: label.trim().to_owned(),
             created_at: None,
+            keys: Vec::new(),
         })
     }
 
