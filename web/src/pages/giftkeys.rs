@@ -41,6 +41,10 @@ fn generate_known(code: ErrorCode) -> Option<&'static str> {
 pub fn GiftKeys() -> impl IntoView {
     let reload = RwSignal::new(0_u32);
     let polling = StoredValue::new(false);
+    // Batches asked for but not listed yet: the library participant writes a batch's row a
+    // moment after `generateGiftKeys` answers, so the list is asked for again until it shows
+    // every one of them (an empty or fully ready list says nothing about a batch not yet written).
+    let awaited = StoredValue::new(Vec::<String>::new());
     let editions = LocalResource::new(|| async {
         api::request::<GiftKeyEditions>(gift_key_editions::Variables { first: 100 })
             .await
@@ -52,9 +56,13 @@ pub fn GiftKeys() -> impl IntoView {
             let result = api::request::<GiftKeyBatches>(gift_key_batches::Variables {})
                 .await
                 .map(|data| data.gift_key_batches);
+            if let Ok(list) = &result {
+                awaited.update_value(|ids| ids.retain(|id| list.iter().all(|b| &b.id != id)));
+            }
             let generating = result
                 .as_ref()
-                .is_ok_and(|list| list.iter().any(|b| !b.ready));
+                .is_ok_and(|list| list.iter().any(|b| !b.ready))
+                || awaited.with_value(|ids| !ids.is_empty());
             // One timer at a time, however many loads overlap.
             if generating && !polling.get_value() {
                 polling.set_value(true);
@@ -94,7 +102,7 @@ pub fn GiftKeys() -> impl IntoView {
                         Ok(products) if products.iter().all(|p| p.editions.is_empty()) => view! {
                             <p class="muted">"Add an edition to a product to make gift keys for it."</p>
                         }.into_any(),
-                        Ok(products) => view! { <GenerateForm products reload /> }.into_any(),
+                        Ok(products) => view! { <GenerateForm products reload awaited /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -102,6 +110,12 @@ pub fn GiftKeys() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match batches.await {
                         Err(error) => load_error(&error, reload).into_any(),
+                        Ok(list) if list.is_empty() && awaited.with_value(|ids| !ids.is_empty()) => view! {
+                            <p class="batch__pending" role="status">
+                                <span class="spinner" aria-hidden="true"></span>
+                                "Generating the keys…"
+                            </p>
+                        }.into_any(),
                         Ok(list) if list.is_empty() => view! {
                             <Empty title="No gift keys yet">
                                 <p>"Generate a batch above to hand out copies (press, giveaways)."</p>
@@ -123,6 +137,7 @@ pub fn GiftKeys() -> impl IntoView {
 fn GenerateForm(
     products: Vec<gift_key_editions::GiftKeyEditionsMyProductsNodes>,
     reload: RwSignal<u32>,
+    awaited: StoredValue<Vec<String>>,
 ) -> impl IntoView {
     let first = products
         .iter()
@@ -138,12 +153,13 @@ fn GenerateForm(
         let vars = vars.clone();
         let count = vars.quantity;
         async move {
-            let result = api::request::<GenerateGiftKeys>(vars).await.map(|_| count);
-            if result.is_ok() {
+            let result = api::request::<GenerateGiftKeys>(vars).await;
+            if let Ok(data) = &result {
+                awaited.update_value(|ids| ids.push(data.generate_gift_keys.id.clone()));
                 label.set(String::new());
                 reload.update(|v| *v += 1);
             }
-            result
+            result.map(|_| count)
         }
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {

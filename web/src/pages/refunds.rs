@@ -52,6 +52,9 @@ fn request_known(code: ErrorCode) -> Option<&'static str> {
 #[component]
 pub fn RefundPanel(order_id: String) -> impl IntoView {
     let reload = RwSignal::new(0_u32);
+    // Set when `requestRefund` answered: the refund participant writes the request's row a
+    // moment later, so the order is asked for again until it shows one (or is refunded).
+    let awaited = StoredValue::new(false);
     let id = order_id.clone();
     let order = LocalResource::new(move || {
         reload.track();
@@ -68,9 +71,16 @@ pub fn RefundPanel(order_id: String) -> impl IntoView {
                 .filter(|o| o.status != "REFUNDED")
                 .and_then(|o| o.refund_request.as_ref())
                 .map(|r| enum_name(&r.status));
+            if order
+                .as_ref()
+                .is_ok_and(|o| o.status == "REFUNDED" || o.refund_request.is_some())
+            {
+                awaited.set_value(false);
+            }
             let wait = match request.as_deref() {
                 Some("APPROVED") => Some(REFUNDING_POLL),
                 Some("PENDING_REVIEW") => Some(REVIEW_POLL),
+                _ if awaited.get_value() => Some(REFUNDING_POLL),
                 _ => None,
             };
             if let Some(wait) = wait {
@@ -108,8 +118,17 @@ pub fn RefundPanel(order_id: String) -> impl IntoView {
                                         <p class="alert alert--ok">"This order was refunded: the payment is back in the wallet."</p>
                                     </section>
                                 }.into_any(),
+                                (None, "COMPLETED") if mine && awaited.get_value() => view! {
+                                    <section class="refund" aria-labelledby="refund-title">
+                                        <h2 id="refund-title">"Refund request"</h2>
+                                        <p class="batch__pending" role="status">
+                                            <span class="spinner" aria-hidden="true"></span>
+                                            "Sending your request…"
+                                        </p>
+                                    </section>
+                                }.into_any(),
                                 (None, "COMPLETED") if mine && !physical => view! {
-                                    <RequestForm order_id=order.id reload />
+                                    <RequestForm order_id=order.id reload awaited />
                                 }.into_any(),
                                 (None, "COMPLETED") if mine => view! {
                                     <p class="muted refund__note">"Orders with boxed copies are not refunded online: contact the store."</p>
@@ -174,7 +193,11 @@ fn RequestState(
 }
 
 #[component]
-fn RequestForm(order_id: String, reload: RwSignal<u32>) -> impl IntoView {
+fn RequestForm(
+    order_id: String,
+    reload: RwSignal<u32>,
+    awaited: StoredValue<bool>,
+) -> impl IntoView {
     let reason = RwSignal::new(String::new());
     let empty = RwSignal::new(false);
     let request = Action::new_local(move |(order_id, reason): &(String, String)| {
@@ -185,6 +208,7 @@ fn RequestForm(order_id: String, reload: RwSignal<u32>) -> impl IntoView {
         async move {
             let result = api::request::<RequestRefund>(variables).await.map(|_| ());
             if result.is_ok() {
+                awaited.set_value(true);
                 reload.update(|v| *v += 1);
             }
             result
@@ -263,6 +287,9 @@ pub fn AdminRefunds() -> impl IntoView {
     let after = RwSignal::new(None::<String>);
     let reload = RwSignal::new(0_u32);
     let notice = RwSignal::new(None::<String>);
+    // Orders decided on this page whose request the refund participant has not updated yet:
+    // they show no buttons, and the list is asked for again until none is left.
+    let decided = StoredValue::new(std::collections::HashSet::<String>::new());
     let requests = LocalResource::new(move || {
         reload.track();
         let status = match status.get().as_str() {
@@ -279,7 +306,25 @@ pub fn AdminRefunds() -> impl IntoView {
                 after,
             })
             .await
-            .map(|data| data.refund_requests)
+            .map(|data| {
+                let page = data.refund_requests;
+                decided.update_value(|ids| {
+                    ids.retain(|id| {
+                        page.nodes
+                            .iter()
+                            .any(|r| &r.order_id == id && enum_name(&r.status) == "PENDING_REVIEW")
+                    });
+                });
+                if decided.with_value(|ids| !ids.is_empty()) {
+                    set_timeout(
+                        move || {
+                            reload.try_update(|v| *v += 1);
+                        },
+                        REFUNDING_POLL,
+                    );
+                }
+                page
+            })
         }
     });
     view! {
@@ -322,7 +367,7 @@ pub fn AdminRefunds() -> impl IntoView {
                             } else {
                                 view! {
                                     <ul class="list refund-requests">
-                                        {page.nodes.into_iter().map(|request| view! { <RequestCard request reload notice /> }).collect_view()}
+                                        {page.nodes.into_iter().map(|request| view! { <RequestCard request reload notice decided /> }).collect_view()}
                                     </ul>
                                 }.into_any()
                             };
@@ -383,10 +428,12 @@ fn RequestCard(
     request: refund_requests::RefundRequestsRefundRequestsNodes,
     reload: RwSignal<u32>,
     notice: RwSignal<Option<String>>,
+    decided: StoredValue<std::collections::HashSet<String>>,
 ) -> impl IntoView {
     let status = enum_name(&request.status);
     let (text, class) = status_text(&status);
-    let pending = status == "PENDING_REVIEW";
+    let sent = decided.with_value(|ids| ids.contains(&request.order_id));
+    let pending = status == "PENDING_REVIEW" && !sent;
     let order_id = request.order_id.clone();
     let summary_id = order_id.clone();
     let summary = LocalResource::new(move || {
@@ -442,7 +489,13 @@ fn RequestCard(
                     })}
                 </dl>
             </div>
-            {pending.then(|| view! { <Decide order_id=request.order_id.clone() reload notice /> })}
+            {pending.then(|| view! { <Decide order_id=request.order_id.clone() reload notice decided /> })}
+            {(sent && status == "PENDING_REVIEW").then(|| view! {
+                <p class="batch__pending" role="status">
+                    <span class="spinner" aria-hidden="true"></span>
+                    "Decision sent: recording it…"
+                </p>
+            })}
         </li>
     }
 }
@@ -452,6 +505,7 @@ fn Decide(
     order_id: String,
     reload: RwSignal<u32>,
     notice: RwSignal<Option<String>>,
+    decided: StoredValue<std::collections::HashSet<String>>,
 ) -> impl IntoView {
     let note = RwSignal::new(String::new());
     let note_id = format!("note-{order_id}");
@@ -464,8 +518,12 @@ fn Decide(
         let short = variables.order_id.chars().take(8).collect::<String>();
         let approve = variables.approve;
         async move {
+            let order_id = variables.order_id.clone();
             let result = api::request::<DecideRefund>(variables).await.map(|_| ());
             if result.is_ok() {
+                decided.update_value(|ids| {
+                    ids.insert(order_id);
+                });
                 notice.set(Some(if approve {
                     format!("Approved the refund of order {short}: it is being refunded.")
                 } else {
