@@ -278,9 +278,15 @@ try {
   });
 
   await step('(a) the order completes live; its timeline', async () => {
-    await page.locator('.status', { hasText: 'COMPLETED' }).waitFor({ timeout: 30000 });
+    await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
     await page.locator('.timeline__step').first().waitFor();
     assert.ok((live.orderUpdated ?? 0) > 0, 'the order page got no subscription message');
+    // Words for people: a short order number (not a UUID), steps without codes, its own title.
+    assert.match(await page.locator('#order-title').innerText(), /^Order [0-9A-F]{8}$/);
+    const timeline = await page.locator('.timeline').innerText();
+    assert.ok(!/[A-Z]+_[A-Z]+|by (billing|library|ordering)/.test(timeline), `the timeline shows codes: ${timeline}`);
+    assert.match(timeline, /Paid from your wallet/);
+    assert.match(await page.title(), /^Order [0-9A-F]{8} · Store$/);
     await shot(page, 'order-timeline');
     await navigateInApp(page, '/orders');
     await page.locator('.list__item').first().waitFor();
@@ -331,7 +337,7 @@ try {
     await navigateInApp(poor.page, '/checkout');
     await poor.page.getByRole('button', { name: 'Place order' }).click();
     await poor.page.waitForURL(/\/orders\//);
-    await poor.page.locator('.status', { hasText: 'CANCELLED' }).waitFor({ timeout: 30000 });
+    await poor.page.locator('.status', { hasText: 'Cancelled' }).waitFor({ timeout: 30000 });
     await poor.page.getByText('Your wallet did not cover the order').waitFor();
     await poor.page.getByText('INSUFFICIENT_FUNDS').first().waitFor();
     await shot(poor.page, 'order-cancelled-no-funds');
@@ -379,7 +385,8 @@ try {
     };
     await edition.getByLabel('Stock').fill('100');
     await edition.getByRole('button', { name: 'Set' }).click();
-    await edition.getByText('Sent to fulfillment.').waitFor();
+    // The page waits for fulfillment to apply the command, then says so above the list.
+    await pub.page.getByRole('status').filter({ hasText: `Stock of ${physical.edition} set to 100.` }).waitFor();
     console.log(`     physical edition "${physical.edition}" of ${physical.path}`);
   });
 
@@ -452,7 +459,7 @@ try {
     await p.getByRole('button', { name: 'Place order' }).click();
     await p.waitForURL(/\/orders\//);
     buyerOrder = orderIdOf(p);
-    await p.locator('.status', { hasText: 'AWAITING_SHIPMENT' }).waitFor({ timeout: 30000 });
+    await p.locator('.status', { hasText: 'Paid, waiting to be shipped' }).waitFor({ timeout: 30000 });
     await p.locator('.shipment__status', { hasText: 'waiting for the publisher to ship' }).waitFor();
     await p.getByRole('button', { name: 'Cancel order' }).waitFor();
     await p.locator('.shipment address', { hasText: 'Erika Mustermann' }).waitFor();
@@ -482,10 +489,10 @@ try {
 
   await step('(b) the buyer\'s order completes with carrier and tracking number', async () => {
     const p = buyer.page;
-    await p.locator('.status', { hasText: 'COMPLETED' }).waitFor({ timeout: 30000 });
+    await p.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
     await p.locator('.shipment__carrier', { hasText: 'DHL' }).waitFor();
     await p.locator('.shipment__tracking', { hasText: `E2E-${runId}` }).waitFor();
-    await p.locator('.timeline__step', { hasText: 'SHIPPED' }).first().waitFor();
+    await p.locator('.timeline__step', { hasText: 'Shipped' }).first().waitFor();
     assert.equal(await p.getByRole('button', { name: 'Cancel order' }).count(), 0);
     assert.ok((buyerLive.orderUpdated ?? 0) > 0);
     await shot(p, 'order-shipped');
@@ -505,13 +512,13 @@ try {
     await p.getByRole('button', { name: 'Place order' }).click();
     await p.waitForURL(/\/orders\//);
     const order = orderIdOf(p);
-    await p.locator('.status', { hasText: 'AWAITING_SHIPMENT' }).waitFor({ timeout: 30000 });
+    await p.locator('.status', { hasText: 'Paid, waiting to be shipped' }).waitFor({ timeout: 30000 });
     await pub.page.locator(`li[data-order-id="${order}"]`).waitFor({ timeout: 20000 });
     await p.getByRole('button', { name: 'Cancel order' }).click();
     await p.getByRole('button', { name: 'Keep the order' }).click();
     await p.getByRole('button', { name: 'Cancel order' }).click();
     await p.getByRole('button', { name: 'Yes, cancel the order' }).click();
-    await p.locator('.status', { hasText: 'CANCELLED' }).waitFor({ timeout: 30000 });
+    await p.locator('.status', { hasText: 'Cancelled' }).waitFor({ timeout: 30000 });
     await p.getByText('You cancelled the order').waitFor();
     await shot(p, 'order-cancelled-by-buyer');
     // It leaves the publisher's list live, and the money comes back.
@@ -575,7 +582,7 @@ try {
     await page.locator('.edition').first().getByRole('button').click();
     await navigateInApp(page, '/checkout');
     await page.getByRole('button', { name: 'Place order' }).click();
-    await page.locator('.status', { hasText: 'COMPLETED' }).waitFor({ timeout: 30000 });
+    await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
     await p.locator('.sale').first().waitFor({ timeout: 20000 });
     await shot(p, 'publisher-sale');
     watched.delete(p);

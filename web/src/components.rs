@@ -264,3 +264,15 @@ pub fn Field(
         </div>
     }
 }
+
+/// Waits `duration` (a timer, not a busy loop).
+pub async fn sleep(duration: std::time::Duration) {
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    set_timeout(
+        move || {
+            let _ = tx.send(());
+        },
+        duration,
+    );
+    let _ = rx.await;
+}

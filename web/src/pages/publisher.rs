@@ -33,6 +33,8 @@ fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoV
 #[component]
 pub fn Publisher() -> impl IntoView {
     let version = RwSignal::new(0_u32);
+    // The last stock change, kept above the list (the list is rebuilt when it changes).
+    let stock_notice = RwSignal::new(None::<String>);
     // Bumped by each live sale: the revenue figures are fetched again.
     let sale_tick = RwSignal::new(0_u32);
     let products = LocalResource::new(move || {
@@ -61,6 +63,7 @@ pub fn Publisher() -> impl IntoView {
             <LiveSales sale_tick />
             <h2>"Your products"</h2>
             {move || outcome(publish.value().get(), "Published.")}
+            {move || stock_notice.get().map(|text| view! { <p class="alert alert--ok" role="status">{text}</p> })}
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
@@ -81,7 +84,7 @@ pub fn Publisher() -> impl IntoView {
                                                     <p class="muted">{status}{p.moderation_reason.map(|r| format!(" — {r}"))}</p>
                                                     <CoverUpload product_id=id.clone() cover=p.cover.map(|c| c.url) />
                                                     <ul class="editions">
-                                                        {p.editions.into_iter().map(|e| view! { <EditionRow edition=e version /> }).collect_view()}
+                                                        {p.editions.into_iter().map(|e| view! { <EditionRow edition=e version stock_notice /> }).collect_view()}
                                                     </ul>
                                                     <crate::pages::builds::Builds product_id=id.clone() />
                                                 </div>
@@ -103,24 +106,53 @@ pub fn Publisher() -> impl IntoView {
     }
 }
 
+/// How often, and how many times, the list is read after a stock change until it shows it.
+const STOCK_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+const STOCK_POLLS: u32 = 20;
+
 #[component]
 fn EditionRow(
     edition: my_products::MyProductsMyProductsNodesEditions,
     version: RwSignal<u32>,
+    stock_notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let physical = enum_name(&edition.kind) == "PHYSICAL";
     let quantity = RwSignal::new(edition.stock.unwrap_or(0).to_string());
     let id = edition.id.clone();
+    let name = edition.name.clone();
     let save = Action::new_local(move |(edition_id, quantity): &(String, i64)| {
         let vars = set_stock::Variables {
             edition_id: edition_id.clone(),
             mode: set_stock::StockMode::SET,
             quantity: *quantity,
         };
+        let (edition_id, wanted, name) = (edition_id.clone(), *quantity, name.clone());
         async move {
-            let result = api::request::<SetStock>(vars).await.map(|_| ());
+            api::request::<SetStock>(vars).await?;
+            // Fulfillment applies the command a moment later: the list is shown again once
+            // it holds the new stock (or after a few seconds, whatever it holds then).
+            for _ in 0..STOCK_POLLS {
+                crate::components::sleep(STOCK_POLL).await;
+                let applied = api::request::<MyProducts>(my_products::Variables { first: 100 })
+                    .await
+                    .is_ok_and(|data| {
+                        data.my_products
+                            .nodes
+                            .iter()
+                            .flat_map(|p| &p.editions)
+                            .any(|e| e.id == edition_id && e.stock == Some(wanted))
+                    });
+                if applied {
+                    stock_notice.set(Some(format!("Stock of {name} set to {wanted}.")));
+                    version.update(|v| *v += 1);
+                    return Ok(());
+                }
+            }
+            stock_notice.set(Some(format!(
+                "Stock of {name}: {wanted} was sent to fulfillment; the list shows it once applied."
+            )));
             version.update(|v| *v += 1);
-            result
+            Ok::<(), ApiError>(())
         }
     });
     let input_id = format!("stock-{}", edition.id);
@@ -141,7 +173,8 @@ fn EditionRow(
                     <label for=input_id.clone()>"Stock"</label>
                     <input id=input_id class="qty" type="number" min="0" prop:value=quantity on:input=move |ev| quantity.set(event_target_value(&ev)) />
                     <button class="button" type="submit" disabled=move || save.pending().get()>"Set"</button>
-                    {move || outcome(save.value().get(), "Sent to fulfillment.")}
+                    {move || save.pending().get().then(|| view! { <p class="muted" role="status">"Saving…"</p> })}
+                    {move || save.value().get().and_then(Result::err).map(|e| view! { <p class="alert alert--error" role="alert">{e.message}</p> })}
                 </form>
             })}
         </li>

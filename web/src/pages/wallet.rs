@@ -57,7 +57,7 @@ pub fn WalletPage() -> impl IntoView {
                                                 {w.entries.nodes.into_iter().map(|e| view! {
                                                     <tr>
                                                         <td>{short_time(&e.created_at)}</td>
-                                                        <td>{e.kind}</td>
+                                                        <td>{ledger_text(&e.kind, &e.reference)}</td>
                                                         <td class="num">{e.amount.formatted}</td>
                                                         <td class="num">{e.balance_after.formatted}</td>
                                                     </tr>
@@ -98,7 +98,7 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
                 if status != "PENDING" {
                     break;
                 }
-                sleep(Duration::from_millis(700)).await;
+                crate::components::sleep(Duration::from_millis(700)).await;
                 let now = api::request::<TopUpStatus>(top_up_status::Variables {
                     id: top_up.id.clone(),
                 })
@@ -181,14 +181,27 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
     }
 }
 
-/// Waits `duration` (a timer, not a busy loop).
-async fn sleep(duration: Duration) {
-    let (tx, rx) = futures::channel::oneshot::channel::<()>();
-    set_timeout(
-        move || {
-            let _ = tx.send(());
-        },
-        duration,
-    );
-    let _ = rx.await;
+/// A ledger entry as the wallet's owner reads it: what it was and for which order, with a link.
+fn ledger_text(kind: &str, reference: &str) -> impl IntoView + use<> {
+    let what = crate::words::ledger_kind(&kind.to_uppercase());
+    match kind.to_uppercase().as_str() {
+        "DEBIT" | "REFUND" => {
+            let of = if kind.eq_ignore_ascii_case("debit") {
+                " for order "
+            } else {
+                " of order "
+            };
+            let href = crate::app::Page::Order(reference.to_owned()).href();
+            let number = crate::words::order_number(reference);
+            view! {
+                {what}
+                {of}
+                <leptos_router::components::A href=href>
+                    {number}
+                </leptos_router::components::A>
+            }
+            .into_any()
+        }
+        _ => view! { {what} }.into_any(),
+    }
 }
