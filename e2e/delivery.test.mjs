@@ -69,7 +69,7 @@ async function buy(page, path) {
   await page.getByRole('link', { name: 'Checkout' }).click();
   await page.getByRole('button', { name: 'Place order' }).click();
   await page.waitForURL(/\/orders\//);
-  await page.locator('.status', { hasText: 'COMPLETED' }).waitFor({ timeout: 30000 });
+  await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
   return page.url().split('/orders/')[1];
 }
 const shot = (page, name) => page.screenshot({ path: path.join(shots, `delivery-${name}.png`), fullPage: true });
@@ -168,7 +168,7 @@ try {
     await buyer.getByText('Tell us why').waitFor();
     await buyer.getByLabel('Reason').fill('Changed my mind');
     await buyer.getByRole('button', { name: 'Request a refund' }).click();
-    await buyer.locator('.page .status', { hasText: 'REFUNDED' }).first().waitFor({ timeout: 30000 });
+    await buyer.locator('.page .status', { hasText: 'Refunded' }).first().waitFor({ timeout: 30000 });
     console.log('   panel:', (await buyer.locator('.refund').innerText()).replace(/\n/g, ' | '));
     await shot(buyer, 'refunded');
   });
@@ -203,7 +203,7 @@ try {
     await shot(admin, 'refunds');
     await card.getByRole('button', { name: 'Approve' }).click();
     await admin.getByText('Approved the refund of order').waitFor();
-    await v.locator('.page .status', { hasText: 'REFUNDED' }).first().waitFor({ timeout: 40000 });
+    await v.locator('.page .status', { hasText: 'Refunded' }).first().waitFor({ timeout: 40000 });
     console.log('   buyer 2 panel:', (await v.locator('.refund').innerText()).replace(/\n/g, ' | '));
   });
   await step('admin: all orders, filter, expand the timeline, page', async () => {

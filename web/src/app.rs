@@ -98,9 +98,43 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// The tab's title of a path, until the page names itself more precisely (a product, an order).
+fn title_of(path: &str) -> &'static str {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    match first {
+        "" => "",
+        "products" => "Product",
+        "sign-in" => "Sign in",
+        "sign-up" => "Create an account",
+        "cart" => "Cart",
+        "checkout" => "Checkout",
+        "orders" if path.trim_end_matches('/') == "/orders" => "Your orders",
+        "orders" => "Order",
+        "wallet" => "Wallet",
+        "library" => "Library",
+        "wishlist" => "Wishlist",
+        "notifications" => "Notifications",
+        "publisher" => "Publisher",
+        "admin" => match path.trim_end_matches('/') {
+            "/admin/orders" => "All orders",
+            "/admin/refunds" => "Refund requests",
+            _ => "Admin",
+        },
+        _ => "Page not found",
+    }
+}
+
 /// Header, the page, footer.
 #[component]
 fn Layout(children: Children) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |_| {
+        crate::words::set_title(title_of(&location.pathname.get()));
+    });
     view! {
         <a class="skip-link" href="#main">
             "Skip to content"
@@ -211,11 +245,20 @@ fn AccountMenu() -> impl IntoView {
             navigate(&Page::Store.href(), Default::default());
         }
     });
+    // The menu closes when a page is chosen (it would stay open over the next page).
+    let menu = NodeRef::<leptos::html::Details>::new();
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |_| {
+        location.pathname.track();
+        if let Some(details) = menu.get_untracked() {
+            details.set_open(false);
+        }
+    });
     view! {
         {move || match auth.account.get() {
             Some(account) => {
                 view! {
-                    <details class="account">
+                    <details class="account" node_ref=menu>
                         <summary class="nav__link">{account.display_name}</summary>
                         <ul class="account__menu">
                             <li><A href=Page::Orders.href()>"Orders"</A></li>

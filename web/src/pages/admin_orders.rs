@@ -182,7 +182,7 @@ fn OrderRow(order: admin_orders::AdminOrdersOrdersNodes) -> impl IntoView {
                 >
                     {format!("Order {short}")}
                 </button>
-                <span class=status_class(&order.status)>{order.status.clone()}</span>
+                <span class=status_class(&order.status) data-status=order.status.clone()>{crate::words::order_status(&order.status)}</span>
                 <span>{order.total.map(|t| t.formatted).unwrap_or_default()}</span>
                 <span class="muted">{order.created_at.as_deref().map(short_time).unwrap_or_default()}</span>
                 <p class="muted admin-order__items">{items}</p>
@@ -226,7 +226,10 @@ fn OrderDetail(id: String) -> impl IntoView {
                             {order.timeline.into_iter().map(|s| view! {
                                 <li class="timeline__step">
                                     <time datetime=s.at.clone()>{short_time(&s.at)}</time>
-                                    <strong>{s.step}</strong>
+                                    " "
+                                    <strong>{crate::words::timeline_step(&s.step, true).unwrap_or_default()}</strong>
+                                    " "
+                                    <code class="muted">{s.step}</code>
                                     <span class="muted">{format!(" by {}", s.participant)}</span>
                                     {s.detail.map(|d| view! { <p class="timeline__detail">{d}</p> })}
                                 </li>

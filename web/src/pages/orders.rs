@@ -15,6 +15,7 @@ use crate::api::ws;
 use crate::api::{self, ApiError};
 use crate::app::Page;
 use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::words;
 
 /// How often an unfinished order is asked for again, in case the subscription is down.
 const POLL: Duration = Duration::from_secs(4);
@@ -25,7 +26,7 @@ fn is_final(status: &str) -> bool {
     matches!(status, "COMPLETED" | "CANCELLED" | "REFUNDED")
 }
 
-/// What a cancel reason means to the buyer (the code stays visible for support).
+/// What a cancel reason means to the buyer (support sees the code on the admin pages).
 fn reason_text(code: &str) -> String {
     let text = match code {
         "INSUFFICIENT_FUNDS" => "Your wallet did not cover the order",
@@ -38,7 +39,7 @@ fn reason_text(code: &str) -> String {
         }
         _ => "The order could not be completed",
     };
-    format!("{text} ({code}).")
+    format!("{text}.")
 }
 
 fn status_class(status: &str) -> &'static str {
@@ -79,8 +80,8 @@ pub fn Orders() -> impl IntoView {
                                 <ul class="list">
                                     {orders.into_iter().map(|o| view! {
                                         <li class="list__item">
-                                            <A href=Page::Order(o.id.clone()).href()>{format!("Order {}", &o.id[..8.min(o.id.len())])}</A>
-                                            <span class=status_class(&o.status)>{o.status.clone()}</span>
+                                            <A href=Page::Order(o.id.clone()).href()>{format!("Order {}", words::order_number(&o.id))}</A>
+                                            <span class=status_class(&o.status) data-status=o.status.clone()>{words::order_status(&o.status)}</span>
                                             <span>{o.total.map(|t| t.formatted).unwrap_or_default()}</span>
                                             <span class="muted">{o.created_at.as_deref().map(short_time).unwrap_or_default()}</span>
                                         </li>
@@ -286,10 +287,16 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
     let done = is_final(&order.status);
     let awaiting = order.status == "AWAITING_SHIPMENT";
     let order_id = order.id.clone();
+    let has_digital = order.lines.iter().any(|l| l.kind != "PHYSICAL");
+    words::set_title(&format!("Order {}", words::order_number(&order.id)));
     view! {
-        <h1 id="order-title">"Order " <code>{order.id.clone()}</code></h1>
+        <h1 id="order-title">{format!("Order {}", words::order_number(&order.id))}</h1>
+        <p class="muted order__meta">
+            {order.created_at.as_deref().map(|at| format!("Placed {} · ", short_time(at)))}
+            {words::items(order.lines.iter().map(|l| usize::try_from(l.quantity).unwrap_or(0)).sum())}
+        </p>
         <p class="order__status" role="status" aria-live="polite">
-            <span class=status_class(&order.status)>{order.status.clone()}</span>
+            <span class=status_class(&order.status) data-status=order.status.clone()>{words::order_status(&order.status)}</span>
             {(!done).then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
         </p>
         {order.cancel_reason.map(|r| view! { <p class="alert alert--error">{reason_text(&r)}</p> })}
@@ -313,13 +320,16 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
         {order.shipment.map(|shipment| view! { <ShipmentView shipment order_id awaiting cancel /> })}
         <h2>"Timeline"</h2>
         <ol class="timeline">
-            {order.timeline.into_iter().map(|s| view! {
-                <li class="timeline__step">
-                    <time datetime=s.at.clone()>{short_time(&s.at)}</time>
-                    <strong>{s.step}</strong>
-                    <span class="muted">{format!(" by {}", s.participant)}</span>
-                    {s.detail.map(|d| view! { <p class="timeline__detail">{d}</p> })}
-                </li>
+            {order.timeline.into_iter().filter_map(|s| {
+                let text = words::timeline_step(&s.step, has_digital)?;
+                Some(view! {
+                    <li class="timeline__step" data-step=s.step.clone()>
+                        <time datetime=s.at.clone()>{short_time(&s.at)}</time>
+                        " "
+                        <strong>{text}</strong>
+                        {s.detail.map(|d| view! { <p class="timeline__detail">{d}</p> })}
+                    </li>
+                })
             }).collect_view()}
         </ol>
     }

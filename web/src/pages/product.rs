@@ -47,10 +47,28 @@ pub fn ProductPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading /> }>
             <ErrorBoundary fallback=error_fallback>
                 {move || Suspend::new(async move {
-                    product.await.map(|product| view! { <ProductView product /> })
+                    match product.await {
+                        Err(error) if error.code == Some(domain::ErrorCode::NotFound) => {
+                            crate::words::set_title("Product not found");
+                            Ok(view! { <ProductNotFound /> }.into_any())
+                        }
+                        result => result.map(|product| view! { <ProductView product /> }.into_any()),
+                    }
                 })}
             </ErrorBoundary>
         </Transition>
+    }
+}
+
+/// A product address that leads nowhere (a mistyped link, or a product no longer sold).
+#[component]
+fn ProductNotFound() -> impl IntoView {
+    view! {
+        <section class="page not-found" aria-labelledby="not-found-title">
+            <h1 id="not-found-title">"This product is not here"</h1>
+            <p>"The link may be mistyped, or the product is no longer sold in the store."</p>
+            <p><A href=Page::Store.href()>"Browse the store"</A></p>
+        </section>
     }
 }
 
@@ -78,6 +96,24 @@ fn ProductView(product: Product) -> impl IntoView {
         cover,
         screenshots,
     } = product;
+    crate::words::set_title(&title);
+    // Whether the signed-in caller owns it: then the page says so instead of selling it again.
+    let owns = {
+        let product_id = product_id.clone();
+        LocalResource::new(move || {
+            let signed_in = auth.signed_in();
+            let product_id = product_id.clone();
+            async move {
+                if !signed_in {
+                    return false;
+                }
+                api::request::<OwnsProduct>(owns_product::Variables { product_id })
+                    .await
+                    .is_ok_and(|data| data.owns_product)
+            }
+        })
+    };
+    let owned = Signal::derive(move || owns.get().unwrap_or(false));
     view! {
         <article class="product" aria-labelledby="product-title">
             <nav class="breadcrumbs" aria-label="Breadcrumbs">
@@ -104,7 +140,22 @@ fn ProductView(product: Product) -> impl IntoView {
                         {release_date.map(|d| view! { <dt>"Released"</dt><dd>{d}</dd> })}
                         {age_rating.map(|a| view! { <dt>"Age rating"</dt><dd>{format!("PEGI {a}")}</dd> })}
                     </dl>
-                    <Editions editions slug=slug title=title.clone() />
+                    <Show
+                        when=move || owned.get()
+                        fallback={
+                            let (slug, title) = (slug.clone(), title.clone());
+                            move || view! { <Editions editions=editions.clone() slug=slug.clone() title=title.clone() /> }
+                        }
+                    >
+                        <div class="owned alert alert--ok" role="status">
+                            <p><strong>"In your library"</strong></p>
+                            <p>
+                                "You own this. "
+                                <A href=Page::Library.href()>"Download or play it from your library"</A>
+                                "."
+                            </p>
+                        </div>
+                    </Show>
                     <Show when=move || auth.signed_in()>
                         <button
                             class="button button--ghost"
@@ -150,7 +201,7 @@ fn ProductView(product: Product) -> impl IntoView {
                     <Markdown text=system_requirements.clone() />
                 </Show>
             </section>
-            <ReviewsSection product_id=id />
+            <ReviewsSection product_id=id owned />
         </article>
     }
 }
@@ -218,8 +269,7 @@ fn Editions(
 }
 
 #[component]
-fn ReviewsSection(product_id: String) -> impl IntoView {
-    let auth = use_auth();
+fn ReviewsSection(product_id: String, owned: Signal<bool>) -> impl IntoView {
     let written = RwSignal::new(0_u32);
     let list = {
         let product_id = product_id.clone();
@@ -237,25 +287,10 @@ fn ReviewsSection(product_id: String) -> impl IntoView {
             }
         })
     };
-    let owns = {
-        let product_id = product_id.clone();
-        LocalResource::new(move || {
-            let signed_in = auth.signed_in();
-            let product_id = product_id.clone();
-            async move {
-                if !signed_in {
-                    return false;
-                }
-                api::request::<OwnsProduct>(owns_product::Variables { product_id })
-                    .await
-                    .is_ok_and(|data| data.owns_product)
-            }
-        })
-    };
     view! {
         <section class="reviews" aria-labelledby="reviews-title">
             <h2 id="reviews-title">"Reviews"</h2>
-            <Show when=move || owns.get().unwrap_or(false)>
+            <Show when=move || owned.get()>
                 <ReviewForm product_id=product_id.clone() written />
             </Show>
             <Transition fallback=|| view! { <Loading label="Loading reviews…" /> }>
