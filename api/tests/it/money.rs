@@ -4,11 +4,11 @@
 //! saga participant on the test's database, NATS prefix and Redis namespace.
 
 use domain::bus::RawMessage;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::refunds::{DECIDE, REQUEST, completed_order, reaches};
-use crate::saga::{check_invariants, shop_with, wait_for};
+use crate::saga::{CARD_OK, ORDER, Shop, check_invariants, shop_with, wait_for};
 
 /// Two publishes of one message id inside the duplicate window: JetStream stores the first and
 /// reports the second as a duplicate of it; another id is stored.
@@ -105,6 +105,114 @@ async fn two_concurrent_refund_decisions_give_one_success_and_one_conflict() {
             assert_eq!(told, Some("DENIED"));
             reaches(&shop, &order, "COMPLETED").await;
         }
+    }
+    check_invariants(app).await;
+}
+
+const PLACE_SHIPPED: &str = "mutation($l: [OrderLineInput!]!, $a: ShippingAddressInput, $k: String!) { placeOrder(lines: $l, shippingAddress: $a, idempotencyKey: $k) { id status } }";
+
+fn address() -> Value {
+    json!({ "name": "Ada Lovelace", "country": "de", "region": "", "city": "Berlin",
+            "postalCode": "10115", "street": "Invalidenstr. 1", "phone": "+49 30 1234567" })
+}
+
+/// Sets the stock of a physical edition and waits until fulfillment applied it.
+async fn set_stock(shop: &Shop, edition: &str, quantity: i64) {
+    let v = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            "mutation($e: UUID!, $q: Int!) { setStock(editionId: $e, mode: SET, quantity: $q) { commandId } }",
+            json!({ "e": edition, "q": quantity }),
+        )
+        .await;
+    assert_no_errors(&v);
+    wait_for("the stock", || async {
+        (shop
+            .app
+            .scalar(&format!(
+                "SELECT coalesce((SELECT on_hand FROM fulfillment.inventory WHERE edition_id = '{edition}'), -1)::bigint AS n"
+            ))
+            .await
+            == quantity)
+            .then_some(())
+    })
+    .await;
+}
+
+/// Tops the buyer's wallet up by `amount` and waits for the credit.
+async fn fund(shop: &Shop, amount: i64, key: &str) {
+    let before = shop.balance().await;
+    assert_no_errors(&shop.top_up(amount, CARD_OK, key).await);
+    wait_for("the top-up", || async {
+        (shop.balance().await == before + amount).then_some(())
+    })
+    .await;
+}
+
+async fn order_status(shop: &Shop, order: &str) -> String {
+    let v = shop
+        .app
+        .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
+        .await;
+    v["data"]["order"]["status"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Five `placeOrder` calls with one key and one input, sent together (staggered by a few
+/// milliseconds, so that the later ones arrive while the first one's order takes its last copy
+/// and grants its digital line), over many rounds: every call answers the same order, never
+/// `CONFLICT` ("you already own …") nor `OUT_OF_STOCK`, and each key makes one order.
+#[tokio::test]
+async fn five_concurrent_calls_with_one_key_answer_one_order() {
+    let shop = shop_with(saga_settings(), |_| {}).await;
+    let app = &shop.app;
+    const ROUNDS: usize = 12;
+    fund(&shop, 2 * 100 * ROUNDS as i64, "fund-replays").await;
+    for round in 0..ROUNDS {
+        let (_, digital) = shop.product(&format!("Replayed{round}"), 100, false).await;
+        let (_, boxed) = shop
+            .product(&format!("ReplayedBox{round}"), 100, true)
+            .await;
+        set_stock(&shop, &boxed, 1).await;
+        let key = format!("replay-{round}");
+        let lines = json!([
+            { "editionId": digital, "quantity": 1 },
+            { "editionId": boxed, "quantity": 1 },
+        ]);
+
+        let buyer = shop.buyer.as_str();
+        let calls = (0..5u64).map(|i| {
+            let vars = json!({ "l": lines, "a": address(), "k": key });
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(i * i * 15)).await;
+                app.gql(Some(buyer), PLACE_SHIPPED, vars).await
+            }
+        });
+        let answers = futures::future::join_all(calls).await;
+
+        let ids: Vec<&str> = answers
+            .iter()
+            .map(|a| {
+                assert_no_errors(a);
+                a["data"]["placeOrder"]["id"].as_str().expect("id")
+            })
+            .collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        let order = ids[0].to_owned();
+        wait_for("the order to await shipment", || async {
+            (order_status(&shop, &order).await == "AWAITING_SHIPMENT").then_some(())
+        })
+        .await;
+        assert_eq!(
+            app.scalar(&format!(
+                r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE idempotency_key = '{key}'"#
+            ))
+            .await,
+            1
+        );
     }
     check_invariants(app).await;
 }
