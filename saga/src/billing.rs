@@ -58,12 +58,18 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
         TopUp::TYPE => top_up(rt, msg, msg.data()?).await,
         ShipmentCancelled::TYPE => {
             let ev: ShipmentCancelled = msg.data()?;
-            refund(rt, msg, ev.order_id, ev.reason, None).await
+            let what = if ev.refund_digital {
+                Refunded::Everything
+            } else {
+                Refunded::AllButDigital
+            };
+            refund(rt, msg, ev.order_id, ev.reason, None, what).await
         }
         EntitlementsRevoked::TYPE => {
             let ev: EntitlementsRevoked = msg.data()?;
             let reason = domain::billing::REFUND_APPROVED.to_owned();
-            refund(rt, msg, ev.order_id, reason, Some(ev.request_id)).await
+            let request = Some(ev.request_id);
+            refund(rt, msg, ev.order_id, reason, request, Refunded::Everything).await
         }
         OrderCompleted::TYPE => record_sale(rt, msg, msg.data()?).await,
         other => Err(Failure::Poison(format!(
@@ -329,9 +335,21 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     }
 }
 
-/// Gives the debit of an order back: a `refund` entry of the same amount (`UNIQUE (kind,
-/// reference)`: at most once per order) → `PaymentRefunded`. For a cancelled order (before
-/// dispatch) that is all; for a refund request of a completed order (`refund_request`) the
+/// What a refund gives back of an order's debit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refunded {
+    /// The whole debit.
+    Everything,
+    /// A cancellation before dispatch where the refund policy keeps the digital lines with
+    /// the buyer (downloaded, or out of the window): the boxes only.
+    AllButDigital,
+}
+
+/// Gives the debit of an order back: a `refund` entry (`UNIQUE (kind, reference)`: at most
+/// once per order) → `PaymentRefunded`. For a cancelled order (before dispatch) that is the
+/// physical lines, plus the digital ones when the policy allowed it; the digital lines the
+/// buyer keeps are a sale, recorded for their publishers in the same transaction. For a refund
+/// request of a completed order (`refund_request`) the whole debit goes back and the
 /// publishers' revenue of the sale is reversed in the same transaction.
 #[tracing::instrument(skip_all, fields(order.id = %order))]
 async fn refund(
@@ -340,6 +358,7 @@ async fn refund(
     order: Uuid,
     reason: String,
     refund_request: Option<Uuid>,
+    what: Refunded,
 ) -> Result<(), Failure> {
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
@@ -364,9 +383,19 @@ async fn refund(
         reverse_revenue(&tx, order).await?;
     }
     let account: Uuid = debit.try_get("", "account_id")?;
-    let amount = -debit.try_get::<i64>("", "amount_minor")?;
+    let paid = -debit.try_get::<i64>("", "amount_minor")?;
+    let (amount, digital_kept) = match what {
+        Refunded::Everything => (paid, false),
+        Refunded::AllButDigital => {
+            let lines = domain::ordering::load_lines(&tx.txn, order).await?;
+            let (amount, kept) = domain::billing::cancellation_refund(&lines, paid, false);
+            record_revenue(&tx, rt, order, &kept, rt.settings.currency).await?;
+            (amount, !kept.is_empty())
+        }
+    };
     if amount == 0 {
-        // A free order: nothing to give back (a refund entry must be positive).
+        // A free order (or nothing but kept lines): nothing to give back (a refund entry must
+        // be positive).
         tx.emit(
             PaymentRefunded {
                 order_id: order,
@@ -375,6 +404,7 @@ async fn refund(
                 currency: rt.settings.currency,
                 reason,
                 refund_request,
+                digital_kept,
             },
             msg,
         )?;
@@ -415,11 +445,12 @@ async fn refund(
             currency: Currency::parse(&currency).map_err(|e| Failure::Poison(e.to_string()))?,
             reason,
             refund_request,
+            digital_kept,
         },
         msg,
     )?;
     tx.commit(rt).await?;
-    tracing::info!(amount_minor = amount, "payment refunded");
+    tracing::info!(amount_minor = amount, digital_kept, "payment refunded");
     cache_balance(rt, account, balance, version).await;
     Ok(())
 }
@@ -431,8 +462,22 @@ async fn record_sale(rt: &Runtime, msg: &Incoming, ev: OrderCompleted) -> Result
     let Some(tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
+    record_revenue(&tx, rt, ev.order_id, &ev.lines, ev.currency).await?;
+    tx.commit(rt).await?;
+    tracing::info!("revenue recorded");
+    Ok(())
+}
+
+/// The `sale` rows of `lines` of `order`, one per publisher, at most once.
+async fn record_revenue(
+    tx: &Tx,
+    rt: &Runtime,
+    order: Uuid,
+    lines: &[OrderLine],
+    currency: Currency,
+) -> Result<(), Failure> {
     let bps = rt.settings.platform_fee_bps;
-    for (publisher, gross, fee, net) in domain::billing::revenue_shares(&ev.lines, bps) {
+    for (publisher, gross, fee, net) in domain::billing::revenue_shares(lines, bps) {
         tx.txn
             .execute_raw(stmt(
                 "INSERT INTO billing.revenue_entry (id, publisher_id, order_id, kind, gross_minor, fee_minor, net_minor, currency, fee_bps) \
@@ -440,18 +485,16 @@ async fn record_sale(rt: &Runtime, msg: &Incoming, ev: OrderCompleted) -> Result
                 [
                     domain::id::new_id().into(),
                     publisher.into(),
-                    ev.order_id.into(),
+                    order.into(),
                     gross.into(),
                     fee.into(),
                     net.into(),
-                    ev.currency.as_str().to_owned().into(),
+                    currency.as_str().to_owned().into(),
                     i32::try_from(bps).unwrap_or(10_000).into(),
                 ],
             ))
             .await?;
     }
-    tx.commit(rt).await?;
-    tracing::info!("revenue recorded");
     Ok(())
 }
 

@@ -392,6 +392,7 @@ async fn cancel(rt: &Runtime, msg: &Incoming, cmd: CancelShipment) -> Result<(),
             order_id: cmd.order_id,
             account_id: row.try_get("", "account_id")?,
             reason: cmd.reason,
+            refund_digital: cmd.refund_digital,
         },
         msg,
     )?;
@@ -467,6 +468,8 @@ async fn sweep(rt: &Runtime) -> anyhow::Result<()> {
                 CancelShipment {
                     order_id: order,
                     reason: SHIPPING_DEADLINE_PASSED.to_owned(),
+                    // The buyer asked for nothing: the digital lines they have stay theirs.
+                    refund_digital: false,
                 },
                 order,
                 None,

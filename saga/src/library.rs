@@ -36,7 +36,12 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             let Some(tx) = Tx::begin(rt, ME, msg).await? else {
                 return Ok(());
             };
-            revoke(&tx, ev.order_id).await?;
+            if ev.digital_kept {
+                // Only the boxes were refunded (never granted: they were not shipped).
+                tracing::info!(order.id = %ev.order_id, "digital lines kept; nothing to revoke");
+            } else {
+                revoke(&tx, ev.order_id).await?;
+            }
             tx.commit(rt).await
         }
         RefundApproved::TYPE => {

@@ -126,11 +126,20 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 minor: ev.amount_minor,
                 currency: ev.currency,
             };
+            let body = if ev.digital_kept {
+                format!(
+                    "{} went back to your wallet. The digital items of the order stay in your \
+                     library (downloaded, or bought longer ago than the refund window).",
+                    amount.format()
+                )
+            } else {
+                format!("{} went back to your wallet.", amount.format())
+            };
             vec![Note {
                 account: ev.account_id,
                 kind: NotificationKind::PaymentRefunded,
                 title: "Payment refunded".into(),
-                body: format!("{} went back to your wallet.", amount.format()),
+                body,
                 order: Some(ev.order_id),
             }]
         }

@@ -216,3 +216,223 @@ async fn five_concurrent_calls_with_one_key_answer_one_order() {
     }
     check_invariants(app).await;
 }
+
+const CREATE_BUILD: &str =
+    "mutation($i: CreateBuildInput!) { createBuild(input: $i) { id uploadPath } }";
+const SET_CURRENT: &str = "mutation($b: UUID!) { setCurrentBuild(buildId: $b) { id isCurrent } }";
+const LINK: &str =
+    "mutation($p: UUID!) { downloadLink(productId: $p, platform: \"windows\") { url } }";
+const OWNS: &str = "query($p: UUID!) { ownsProduct(productId: $p) }";
+const CANCEL: &str = "mutation($o: UUID!) { cancelOrder(orderId: $o) { id } }";
+
+/// Announces, uploads (straight to the api) and makes current a small Windows build of
+/// `product`, so that its owners can ask for download links.
+async fn ready_build(shop: &Shop, product: &str) {
+    let bytes = b"MZ a tiny game".to_vec();
+    let v = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            CREATE_BUILD,
+            json!({ "i": { "productId": product, "platform": "windows", "versionLabel": "1.0.0",
+                           "releaseNotes": "First.", "fileName": "game.exe", "sizeBytes": bytes.len() } }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let build = v["data"]["createBuild"].clone();
+    let path = build["uploadPath"].as_str().expect("upload path");
+    let put = axum::http::Request::put(path)
+        .header("authorization", format!("Bearer {}", shop.publisher))
+        .header("content-length", bytes.len())
+        .body(axum::body::Body::from(bytes))
+        .expect("request");
+    let (status, _, body) = shop.app.send(put).await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{body}");
+    let current = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            SET_CURRENT,
+            json!({ "b": build["id"] }),
+        )
+        .await;
+    assert_no_errors(&current);
+}
+
+async fn owns(shop: &Shop, product: &str) -> bool {
+    let v = shop
+        .app
+        .gql(Some(&shop.buyer), OWNS, json!({ "p": product }))
+        .await;
+    assert_no_errors(&v);
+    v["data"]["ownsProduct"].as_bool().expect("bool")
+}
+
+/// A mixed order (a box and a digital edition) whose digital build was downloaded, cancelled
+/// before dispatch: the box is refunded and restocked, the digital line stays in the library,
+/// paid (its publisher earns it), and is still downloadable.
+#[tokio::test]
+async fn cancelling_a_mixed_order_refunds_the_box_and_keeps_a_downloaded_digital_line() {
+    let shop = shop_with(saga_settings(), |_| {}).await;
+    let app = &shop.app;
+    let (_, boxed) = shop.product("KeptBox", 3000, true).await;
+    let (game, digital) = shop.product("KeptGame", 1000, false).await;
+    ready_build(&shop, &game).await;
+    set_stock(&shop, &boxed, 5).await;
+    fund(&shop, 10_000, "fund-kept").await;
+    let placed = app
+        .gql(
+            Some(&shop.buyer),
+            PLACE_SHIPPED,
+            json!({ "l": [{ "editionId": boxed, "quantity": 1 }, { "editionId": digital, "quantity": 1 }],
+                    "a": address(), "k": "kept" }),
+        )
+        .await;
+    assert_no_errors(&placed);
+    let order = placed["data"]["placeOrder"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    wait_for("the order to await shipment", || async {
+        (order_status(&shop, &order).await == "AWAITING_SHIPMENT").then_some(())
+    })
+    .await;
+    let first_link = app.gql(Some(&shop.buyer), LINK, json!({ "p": game })).await;
+    assert_no_errors(&first_link);
+
+    let cancelled = app
+        .gql(Some(&shop.buyer), CANCEL, json!({ "o": order }))
+        .await;
+    let done = wait_for("the cancellation", || async {
+        let v = app
+            .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
+            .await;
+        (v["data"]["order"]["status"] == "CANCELLED").then(|| v["data"]["order"].clone())
+    })
+    .await;
+    wait_for("the refund of the box", || async {
+        (shop.balance().await == 9000).then_some(())
+    })
+    .await;
+    let link_after = app.gql(Some(&shop.buyer), LINK, json!({ "p": game })).await;
+    let again = app
+        .gql(
+            Some(&shop.buyer),
+            crate::saga::PLACE,
+            json!({ "l": [{ "editionId": digital, "quantity": 1 }], "k": "kept-again" }),
+        )
+        .await;
+
+    assert_no_errors(&cancelled);
+    assert_eq!(done["cancelReason"], "CANCELLED_BY_BUYER");
+    assert!(
+        owns(&shop, &game).await,
+        "the downloaded game left the library"
+    );
+    assert_no_errors(&link_after);
+    assert_eq!(error_code(&again), "CONFLICT", "{again:#}");
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT coalesce(sum(amount_minor), 0)::bigint AS n FROM billing.ledger_entry \
+             WHERE kind = 'refund' AND reference = '{order}'"
+        ))
+        .await,
+        3000
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT coalesce(sum(gross_minor), 0)::bigint AS n FROM billing.revenue_entry \
+             WHERE kind = 'sale' AND order_id = '{order}'"
+        ))
+        .await,
+        1000,
+        "the kept digital line is a sale of its publisher"
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT (on_hand * 10 + reserved)::bigint AS n FROM fulfillment.inventory WHERE edition_id = '{boxed}'"
+        ))
+        .await,
+        50
+    );
+    check_invariants(app).await;
+}
+
+/// `requestRefund` and the first `downloadLink` of a completed order sent at the same instant,
+/// 30 times: never both a refund and a link. Either the link wins (the request then waits for
+/// an admin, the order stays completed) or the refund does (the link is a `CONFLICT`, and the
+/// order ends refunded).
+#[tokio::test]
+async fn a_refund_and_a_first_download_at_the_same_instant_never_both_succeed() {
+    let shop = shop_with(saga_settings(), |_| {}).await;
+    let app = &shop.app;
+    const ROUNDS: usize = 30;
+    fund(&shop, 100 * ROUNDS as i64, "fund-race").await;
+    let (mut refunds, mut links) = (Vec::new(), 0);
+    for round in 0..ROUNDS {
+        let (game, edition) = shop.product(&format!("Raced{round}"), 100, false).await;
+        ready_build(&shop, &game).await;
+        let placed = shop
+            .place(&shop.buyer, &[&edition], &format!("raced-{round}"))
+            .await;
+        assert_no_errors(&placed);
+        let order = placed["data"]["placeOrder"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let done = shop.settled(&shop.buyer, &order).await;
+        assert_eq!(done["status"], "COMPLETED", "{done:#}");
+
+        let (refund, link) = tokio::join!(
+            app.gql(
+                Some(&shop.buyer),
+                REQUEST,
+                json!({ "o": order, "r": "Changed my mind" }),
+            ),
+            app.gql(Some(&shop.buyer), LINK, json!({ "p": game })),
+        );
+
+        assert_no_errors(&refund);
+        let approved = refund["data"]["requestRefund"]["status"] == "APPROVED";
+        let linked = link.get("errors").is_none();
+        assert!(
+            approved ^ linked,
+            "round {round}: refund {refund:#}, link {link:#}"
+        );
+        if approved {
+            // `CONFLICT` at the gate, or `FORBIDDEN` should the revocation already be done.
+            assert!(
+                matches!(error_code(&link), "CONFLICT" | "FORBIDDEN"),
+                "{link:#}"
+            );
+            refunds.push(order);
+        } else {
+            assert_eq!(refund["data"]["requestRefund"]["status"], "PENDING_REVIEW");
+            links += 1;
+        }
+    }
+    for order in &refunds {
+        reaches(&shop, order, "REFUNDED").await;
+    }
+    eprintln!(
+        "refund won {} of {ROUNDS} rounds, the link {links}",
+        refunds.len()
+    );
+    assert_eq!(
+        app.scalar(
+            r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'REFUNDED'"#
+        )
+        .await,
+        refunds.len() as i64
+    );
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*)::bigint AS n FROM catalog.download d JOIN library.entitlement g \
+             ON g.id = d.entitlement_id WHERE g.revoked_at IS NOT NULL"
+        )
+        .await,
+        0,
+        "a refunded purchase was downloaded"
+    );
+    check_invariants(app).await;
+}
