@@ -436,3 +436,95 @@ async fn a_refund_and_a_first_download_at_the_same_instant_never_both_succeed() 
     );
     check_invariants(app).await;
 }
+
+/// The payment's grant and a cancellation's revocation of one order arriving together, for 60
+/// orders at once: whichever library handles first, no order is left with its items granted.
+#[tokio::test]
+async fn a_grant_and_a_revocation_of_one_order_never_leave_it_granted() {
+    use domain::billing::{PaymentCaptured, PaymentRefunded};
+    use domain::messaging::Envelope;
+    use domain::money::Currency;
+    use domain::ordering::OrderLine;
+    use uuid::Uuid;
+
+    let app = TestApp::spawn().await;
+    let _saga = app.start_saga(saga_settings()).await;
+    let account = Uuid::now_v7();
+    let orders: Vec<Uuid> = (0..60).map(|_| Uuid::now_v7()).collect();
+    let mut envelopes = Vec::new();
+    for &order in &orders {
+        let line = OrderLine {
+            edition_id: Uuid::now_v7(),
+            product_id: Uuid::now_v7(),
+            publisher_id: Uuid::now_v7(),
+            kind: "digital".into(),
+            product_title: "Raced".into(),
+            edition_name: "Standard".into(),
+            unit_price_minor: 100,
+            quantity: 1,
+        };
+        let captured = Envelope::new(
+            PaymentCaptured {
+                order_id: order,
+                account_id: account,
+                amount_minor: 100,
+                currency: Currency::EUR,
+                lines: vec![line],
+            },
+            order,
+            None,
+        );
+        let refunded = Envelope::new(
+            PaymentRefunded {
+                order_id: order,
+                account_id: account,
+                amount_minor: 100,
+                currency: Currency::EUR,
+                reason: "CANCELLED_BY_BUYER".into(),
+                refund_request: None,
+                digital_kept: false,
+            },
+            order,
+            None,
+        );
+        envelopes.push((captured, refunded));
+    }
+    let ids: Vec<Uuid> = envelopes.iter().flat_map(|(c, r)| [c.id, r.id]).collect();
+
+    let bus = &app.state.bus;
+    futures::future::join_all(envelopes.iter().map(|(c, r)| async move {
+        let (a, b) = tokio::join!(bus.publish(c), bus.publish(r));
+        a.expect("publish");
+        b.expect("publish");
+    }))
+    .await;
+    let in_list = ids
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    wait_for("library to handle every message", || async {
+        (app.scalar(&format!(
+            "SELECT count(*)::bigint AS n FROM library.inbox WHERE message_id IN ({in_list})"
+        ))
+        .await
+            == ids.len() as i64)
+            .then_some(())
+    })
+    .await;
+
+    let orders_list = orders
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*)::bigint AS n FROM library.entitlement \
+             WHERE order_id IN ({orders_list}) AND revoked_at IS NULL"
+        ))
+        .await,
+        0,
+        "a cancelled order's items stayed in the library"
+    );
+}
