@@ -297,7 +297,8 @@ impl Message for ShippingReminder {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelShipment {
     pub order_id: Uuid,
-    /// `CANCELLED_BY_BUYER` or `SHIPPING_DEADLINE_PASSED`.
+    /// `CANCELLED_BY_BUYER`, `SHIPPING_DEADLINE_PASSED`, or `PAYMENT_DEADLINE_PASSED` (an
+    /// order still `RESERVED`, i.e. not paid yet).
     pub reason: String,
     /// Whether the digital lines of the order are refunded (and revoked) too: only when the
     /// refund policy allows it (never downloaded, within the window), which the api decides at
@@ -320,6 +321,11 @@ impl Message for CancelShipment {
 pub const CANCELLED_BY_BUYER: &str = "CANCELLED_BY_BUYER";
 /// Cancel reason: the publisher did not ship in time.
 pub const SHIPPING_DEADLINE_PASSED: &str = "SHIPPING_DEADLINE_PASSED";
+/// Cancel reason: the order's reservation waited for its payment longer than the reservation
+/// deadline (billing did not answer); the copies go back to the stock.
+pub const PAYMENT_DEADLINE_PASSED: &str = "PAYMENT_DEADLINE_PASSED";
+/// Default time a reservation waits for its payment (30 minutes).
+pub const DEFAULT_RESERVATION_DEADLINE_SECS: u64 = 30 * 60;
 
 /// `evt.fulfillment.shipment_cancelled.<order>`: the reservation of a paid order was released
 /// before dispatch; billing refunds (the physical lines, and the digital ones with

@@ -11,7 +11,7 @@ use domain::billing::{
     DeclineReason, EntryKind, PaymentCaptured, PaymentDeclined, PaymentRefunded, TopUp,
     TopUpDeclined, WalletCredited,
 };
-use domain::fulfillment::{ShipmentCancelled, StockReserved};
+use domain::fulfillment::{PAYMENT_DEADLINE_PASSED, ShipmentCancelled, StockReserved};
 use domain::messaging::Message;
 use domain::money::Currency;
 use domain::ordering::{OrderCompleted, OrderLine, OrderPlaced};
@@ -374,6 +374,9 @@ async fn refund(
         ))
         .await?;
     let Some(debit) = debit else {
+        if refund_request.is_none() && reason == PAYMENT_DEADLINE_PASSED {
+            return void_debit(rt, tx, msg, order, reason).await;
+        }
         // Only paid orders are cancelled or refunded; the debit must be there.
         return Err(Failure::Transient(anyhow!(
             "no debit of order {order} to refund"
@@ -452,6 +455,61 @@ async fn refund(
     tx.commit(rt).await?;
     tracing::info!(amount_minor = amount, digital_kept, "payment refunded");
     cache_balance(rt, account, balance, version).await;
+    Ok(())
+}
+
+/// An order cancelled before billing charged it (its reservation waited too long for the
+/// payment): a debit of zero takes the order's one debit (`UNIQUE (kind, reference)`), so the
+/// `StockReserved` still on its way charges nothing, and `PaymentRefunded` of zero cancels the
+/// order. Were the charge first, the refund would have found it and given it back.
+async fn void_debit(
+    rt: &Runtime,
+    mut tx: Tx,
+    msg: &Incoming,
+    order: Uuid,
+    reason: String,
+) -> Result<(), Failure> {
+    let ev: ShipmentCancelled = msg.data()?;
+    ensure_wallet(&tx, rt, ev.account_id).await?;
+    let row = tx
+        .txn
+        .query_one_raw(stmt(
+            "UPDATE billing.wallet SET version = version + 1, updated_at = now() \
+             WHERE account_id = $1 RETURNING balance_minor, version",
+            [ev.account_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {}", ev.account_id)))?;
+    let balance: i64 = row.try_get("", "balance_minor")?;
+    let version: i64 = row.try_get("", "version")?;
+    tx.txn
+        .execute_raw(stmt(
+            "INSERT INTO billing.ledger_entry (id, account_id, kind, reference, amount_minor, balance_after, version) \
+             VALUES ($1,$2,'debit',$3,0,$4,$5)",
+            [
+                domain::id::new_id().into(),
+                ev.account_id.into(),
+                order.into(),
+                balance.into(),
+                version.into(),
+            ],
+        ))
+        .await?;
+    tx.emit(
+        PaymentRefunded {
+            order_id: order,
+            account_id: ev.account_id,
+            amount_minor: 0,
+            currency: rt.settings.currency,
+            reason,
+            refund_request: None,
+            digital_kept: false,
+        },
+        msg,
+    )?;
+    tx.commit(rt).await?;
+    tracing::info!("an unpaid order was cancelled: it will never be charged");
+    cache_balance(rt, ev.account_id, balance, version).await;
     Ok(())
 }
 

@@ -120,6 +120,10 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             // A refund request settled: `OrderRefunded` tells the buyer, once the order is.
             Vec::new()
         }
+        PaymentRefunded::TYPE if msg.data::<PaymentRefunded>()?.amount_minor == 0 => {
+            // Nothing was charged (an unpaid order cancelled): `OrderCancelled` tells the buyer.
+            Vec::new()
+        }
         PaymentRefunded::TYPE => {
             let ev: PaymentRefunded = msg.data()?;
             let amount = Money {

@@ -528,3 +528,103 @@ async fn a_grant_and_a_revocation_of_one_order_never_leave_it_granted() {
         "a cancelled order's items stayed in the library"
     );
 }
+
+/// A reservation whose payment does not come (billing is stuck on the buyer's wallet) past the
+/// reservation deadline, on an injected clock: the copies go back to the stock while billing is
+/// still stuck; when billing comes back and charges after all, the charge is refunded and the
+/// order ends cancelled. Nothing is lost or kept twice.
+#[tokio::test]
+async fn an_unpaid_reservation_is_released_at_its_deadline_and_the_order_cancelled() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let clock = saga::Clock::default();
+    let shop = crate::saga::shop(saga::Settings {
+        reservation_deadline: std::time::Duration::from_secs(600),
+        deadline_sweep: std::time::Duration::from_millis(100),
+        clock: clock.clone(),
+        ..saga_settings()
+    })
+    .await;
+    let app = &shop.app;
+    let (_, boxed) = shop.product("LateBox", 2500, true).await;
+    set_stock(&shop, &boxed, 3).await;
+    fund(&shop, 5000, "fund-late").await;
+    let me = app.gql(Some(&shop.buyer), "{ me { id } }", json!({})).await;
+    let account: uuid::Uuid = me["data"]["me"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("account id");
+    let inventory = || async {
+        app.scalar(&format!(
+            "SELECT (on_hand * 10 + reserved)::bigint AS n FROM fulfillment.inventory WHERE edition_id = '{boxed}'"
+        ))
+        .await
+    };
+    // Billing cannot touch the wallet until this transaction ends.
+    let stuck = app.state.db.begin().await.expect("begin");
+    stuck
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT 1 FROM billing.wallet WHERE account_id = $1 FOR UPDATE",
+            [account.into()],
+        ))
+        .await
+        .expect("lock the wallet");
+    let placed = app
+        .gql(
+            Some(&shop.buyer),
+            PLACE_SHIPPED,
+            json!({ "l": [{ "editionId": boxed, "quantity": 2 }], "a": address(), "k": "late" }),
+        )
+        .await;
+    assert_no_errors(&placed);
+    let order = placed["data"]["placeOrder"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    wait_for("the reservation", || async {
+        (inventory().await == 32).then_some(())
+    })
+    .await;
+    let before_deadline = order_status(&shop, &order).await;
+
+    clock.advance(std::time::Duration::from_secs(601));
+    wait_for("the copies back in the stock", || async {
+        (inventory().await == 30).then_some(())
+    })
+    .await;
+    stuck.rollback().await.expect("unlock the wallet");
+    let done = wait_for("the cancellation", || async {
+        let v = app
+            .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
+            .await;
+        (v["data"]["order"]["status"] == "CANCELLED").then(|| v["data"]["order"].clone())
+    })
+    .await;
+    wait_for("the wallet as it was", || async {
+        (shop.balance().await == 5000).then_some(())
+    })
+    .await;
+    crate::saga::quiesce().await;
+
+    assert_eq!(before_deadline, "PLACED");
+    assert_eq!(done["cancelReason"], "PAYMENT_DEADLINE_PASSED", "{done:#}");
+    assert_eq!(shop.balance().await, 5000);
+    assert_eq!(inventory().await, 30);
+    // Billing charged after all and gave it back, or took the order's one debit with nothing.
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT coalesce(sum(amount_minor), 0)::bigint AS n FROM billing.ledger_entry WHERE reference = '{order}'"
+        ))
+        .await,
+        0
+    );
+    assert!(
+        app.scalar(&format!(
+            "SELECT count(*)::bigint AS n FROM billing.ledger_entry WHERE reference = '{order}' AND kind = 'refund'"
+        ))
+        .await
+            <= 1
+    );
+    check_invariants(app).await;
+}

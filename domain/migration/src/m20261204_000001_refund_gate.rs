@@ -1,7 +1,8 @@
 use sea_orm_migration::prelude::*;
 
 /// The refund gate (catalog, written by the api only): one row per order where a refund of the
-/// order and the first download of its builds exclude each other.
+/// order and the first download of its builds exclude each other. And (fulfillment) an index for
+/// the sweep of reservations that waited too long for their payment.
 ///
 /// The first download link of an order sets `downloaded_at` unless a refund or a cancellation
 /// has claimed the order; a refund (or a cancellation that gives the digital lines back) claims
@@ -24,9 +25,12 @@ CREATE TABLE catalog.refund_gate (
 );
 INSERT INTO catalog.refund_gate (order_id, downloaded_at)
 SELECT order_id, min(first_at) FROM catalog.download WHERE order_id IS NOT NULL GROUP BY order_id;
+
+CREATE INDEX shipment_reserved_idx ON fulfillment.shipment (created_at) WHERE status = 'RESERVED';
 "#;
 
 const DOWN: &str = r#"
+DROP INDEX IF EXISTS fulfillment.shipment_reserved_idx;
 DROP TABLE IF EXISTS catalog.refund_gate;
 "#;
 
