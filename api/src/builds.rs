@@ -12,7 +12,9 @@
 //! - An owner (an active entitlement: `library.entitlement.revoked_at IS NULL`) asks for a
 //!   download link ([`download_link`]): an nginx `secure_link` URL that expires after
 //!   `DOWNLOAD_LINK_TTL_SECS`. Handing out a link counts as the download (`catalog.download`, one
-//!   row per entitlement: the first build and time, then how many links and the last time).
+//!   row per entitlement: the first build and time, then how many links and the last time). The
+//!   first link of an order passes its refund gate ([`crate::refund::first_download`]): none is
+//!   handed out once a refund or a cancellation claimed the order's digital lines.
 
 use axum::body::Bytes;
 use base64::Engine as _;
@@ -633,6 +635,15 @@ pub async fn download_link(
             "DOWNLOAD_LINK_SECRET is not set: no download link can be signed"
         )));
     };
+    // The refund gate of the order: the first link and a refund exclude each other.
+    if let Some(order) = order_id
+        && !crate::refund::first_download(&state.db, order).await?
+    {
+        return Err(ApiError::Conflict(
+            "a refund or cancellation of this purchase is under way: it can no longer be downloaded"
+                .into(),
+        ));
+    }
     state
         .db
         .execute_raw(stmt(

@@ -221,9 +221,39 @@ async fn send_and_wait<T: Message>(
     .flatten())
 }
 
+/// Whether a cancellation gives the order's digital lines back too: the refund policy decides
+/// (within the window of the purchase, and never downloaded unless the policy allows it). When
+/// it does, the order is claimed at its refund gate, so that no download link is handed out
+/// from now on; a cancellation that then loses to the parcel leaves a void claim, cleared by
+/// the next download link.
+async fn digital_refundable(
+    state: &AppState,
+    order: &crate::ordering::OrderRow,
+) -> ApiResult<bool> {
+    let lines = crate::ordering::order_lines(state, order.id).await?;
+    if lines.iter().all(OrderLine::is_physical) {
+        return Ok(false);
+    }
+    let policy = state.config.refund_policy;
+    if policy
+        .check(order.created_at, chrono::Utc::now(), false)
+        .is_err()
+    {
+        return Ok(false);
+    }
+    crate::refund::claim(
+        state,
+        order.id,
+        crate::refund::Claim::Cancel,
+        !policy.allow_downloaded,
+    )
+    .await
+}
+
 /// The buyer cancels an order awaiting shipment: fulfillment releases the reservation (unless
 /// the parcel left first: `CONFLICT`), then billing refunds, library revokes the order's digital
-/// lines and ordering cancels it.
+/// lines and ordering cancels it. The digital lines follow the refund policy: downloaded, or
+/// bought longer ago than the refund window, they stay in the library and are not refunded.
 pub async fn cancel_order(state: &AppState, me: &Principal, order: Uuid) -> ApiResult<()> {
     let Some(row) = crate::ordering::find_order(state, order)
         .await?
@@ -250,6 +280,7 @@ pub async fn cancel_order(state: &AppState, me: &Principal, order: Uuid) -> ApiR
     let command = CancelShipment {
         order_id: order,
         reason: CANCELLED_BY_BUYER.to_owned(),
+        refund_digital: digital_refundable(state, &row).await?,
     };
     match send_and_wait(state, me, order, command).await? {
         Some(env) if env.kind == CancelRejected::TYPE => {

@@ -59,20 +59,9 @@ pub async fn place_order(
         Some(a) => idempotency::hash(&["placeOrder", &joined, a]),
         None => idempotency::hash(&["placeOrder", &joined]),
     };
-    if let Some(id) = idempotency::lookup(state, me.id, key, &input_hash).await? {
-        return Ok(id);
-    }
     let order_id = idempotency::derived_id("order", me.id, key);
-    // Redis may have lost the record: the order itself remembers its lines.
-    if let Some(existing) = existing_lines(state, order_id).await? {
-        let mut asked: Vec<(Uuid, i32)> =
-            lines.iter().map(|l| (l.edition_id, l.quantity)).collect();
-        asked.sort();
-        return if existing == asked {
-            Ok(order_id)
-        } else {
-            Err(idempotency::reused())
-        };
+    if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, lines).await? {
+        return Ok(id);
     }
 
     let ids: Vec<Uuid> = lines.iter().map(|l| l.edition_id).collect();
@@ -149,22 +138,14 @@ pub async fn place_order(
                 .into(),
         });
     }
-    if let Some(short) = short_of_stock(state, &physical).await? {
-        return Err(ApiError::OutOfStock(format!(
-            "“{}” ({}) is out of stock",
-            short.product_title, short.edition_name
-        )));
-    }
-    let owned = owned_products(state, me.id, &product_ids).await?;
-    // A boxed copy may be bought again; a digital product only once.
-    if let Some(p) = snapshot
-        .iter()
-        .find(|l| !l.is_physical() && owned.contains(&l.product_id))
-    {
-        return Err(ApiError::Conflict(format!(
-            "you already own “{}”",
-            p.product_title
-        )));
+    if let Err(refused) = available_to(state, me.id, &snapshot, &physical, &product_ids).await {
+        // A copy of this very request may have won the race and its order taken the last
+        // copies or put the product in the library by now: the answer is then that order.
+        if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, lines).await? {
+            tracing::info!(order.id = %id, "a concurrent replay of the request placed the order");
+            return Ok(id);
+        }
+        return Err(refused);
     }
     let record = Record {
         hash: input_hash,
@@ -196,6 +177,66 @@ pub async fn place_order(
     }
     tracing::info!(order.id = %order_id, "order placed");
     Ok(order_id)
+}
+
+/// What an earlier request with this key did: its order when the input was the same,
+/// `CONFLICT` when it was another. Redis is asked first; when it lost the record, the order
+/// itself (created by ordering from the first request) remembers its lines.
+async fn replayed(
+    state: &AppState,
+    account: Uuid,
+    key: &str,
+    input_hash: &str,
+    order_id: Uuid,
+    lines: &[LineInput],
+) -> ApiResult<Option<Uuid>> {
+    if let Some(id) = idempotency::lookup(state, account, key, input_hash).await? {
+        return Ok(Some(id));
+    }
+    let Some(existing) = existing_lines(state, order_id).await? else {
+        return Ok(None);
+    };
+    let mut asked: Vec<(Uuid, i32)> = lines.iter().map(|l| (l.edition_id, l.quantity)).collect();
+    asked.sort();
+    if existing == asked {
+        Ok(Some(order_id))
+    } else {
+        Err(idempotency::reused())
+    }
+}
+
+/// Whether the read side can serve the order: stock for each physical line, and no digital
+/// product the buyer owns already (a boxed copy may be bought again).
+///
+/// Both read state the order itself changes (its reservation, its grants). A request that
+/// finds them changed must look again for its own earlier copy before refusing (see
+/// [`place_order`]): the claim in Redis comes before the publish, the publish before the order,
+/// the order before its reservation and grants, so whoever sees those sees the claim or the
+/// order too.
+async fn available_to(
+    state: &AppState,
+    account: Uuid,
+    snapshot: &[OrderLine],
+    physical: &[&OrderLine],
+    product_ids: &[Uuid],
+) -> ApiResult<()> {
+    if let Some(short) = short_of_stock(state, physical).await? {
+        return Err(ApiError::OutOfStock(format!(
+            "“{}” ({}) is out of stock",
+            short.product_title, short.edition_name
+        )));
+    }
+    let owned = owned_products(state, account, product_ids).await?;
+    if let Some(p) = snapshot
+        .iter()
+        .find(|l| !l.is_physical() && owned.contains(&l.product_id))
+    {
+        return Err(ApiError::Conflict(format!(
+            "you already own “{}”",
+            p.product_title
+        )));
+    }
+    Ok(())
 }
 
 /// The first physical line the read side already knows cannot be served (no inventory row, or

@@ -4,6 +4,12 @@
 //! The policy is checked here, where the order, its downloads and the clock are known; the
 //! ordering participant records the request once per order and approves it at once when the
 //! api found it within the policy.
+//!
+//! "Never downloaded" is decided on one row, the order's `catalog.refund_gate` (the api is its
+//! only writer): the first download link of an order ([`first_download`]) and a refund or a
+//! cancellation that takes its digital lines back ([`claim`]) each change that row with one
+//! conditional statement, so of the two sent at the same instant exactly one wins, and a link
+//! is never handed out for an order whose money goes back.
 
 use chrono::{DateTime, Utc};
 use domain::messaging::Envelope;
@@ -128,17 +134,17 @@ pub async fn request(
         ));
     }
     let completed_at: Option<DateTime<Utc>> = order.try_get("", "completed_at")?;
-    let downloaded = state
-        .db
-        .query_one_raw(stmt(
-            "SELECT 1 AS one FROM catalog.download WHERE order_id = $1 LIMIT 1",
-            [order_id.into()],
-        ))
-        .await?
-        .is_some();
     let now = Utc::now();
     let policy = state.config.refund_policy;
-    let check = policy.check(completed_at.unwrap_or(now), now, downloaded);
+    // Within the window, the order is claimed for the refund unless it was downloaded: from
+    // then on no download link is handed out for it (see `first_download`).
+    let check = match policy.check(completed_at.unwrap_or(now), now, false) {
+        Ok(()) => {
+            let claimed = claim(state, order_id, Claim::Refund, !policy.allow_downloaded).await?;
+            policy.check(completed_at.unwrap_or(now), now, !claimed)
+        }
+        Err(miss) => Err(miss),
+    };
     let within_policy = check.is_ok();
     let policy_note = policy.note(&check);
     let request_id = crate::idempotency::derived_id("refund", me.id, &order_id.to_string());
@@ -202,6 +208,11 @@ pub async fn decide(
             current.status.as_str()
         )));
     }
+    if approve {
+        // No download link from now on. Should the other decision win (a `CONFLICT` below) and
+        // deny, the claim is void and the next download link clears it.
+        claim(state, order_id, Claim::Refund, false).await?;
+    }
     let mut envelope = Envelope::new(
         DecideRefund {
             order_id,
@@ -233,4 +244,76 @@ pub async fn decide(
     current.decision_note = Some(note.to_owned());
     current.decided_at = Some(Utc::now());
     Ok(current)
+}
+
+/// What claims an order's digital lines back at the gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// A refund request of the completed order (approved by the policy or by an admin).
+    Refund,
+    /// The buyer's cancellation before dispatch, refunding the digital lines too.
+    Cancel,
+}
+
+impl Claim {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Claim::Refund => "REFUND",
+            Claim::Cancel => "CANCEL",
+        }
+    }
+}
+
+/// Claims `order`'s digital lines for a refund or a cancellation: from now on no download link
+/// is handed out for it. With `unless_downloaded`, only an order never downloaded is claimed;
+/// `false` when it was downloaded (nothing claimed then).
+pub async fn claim(
+    state: &AppState,
+    order: Uuid,
+    what: Claim,
+    unless_downloaded: bool,
+) -> ApiResult<bool> {
+    let claimed = state
+        .db
+        .query_one_raw(stmt(
+            "INSERT INTO catalog.refund_gate (order_id, claim, claimed_at) VALUES ($1, $2, now()) \
+             ON CONFLICT (order_id) DO UPDATE SET claim = EXCLUDED.claim, claimed_at = EXCLUDED.claimed_at \
+             WHERE NOT $3 OR refund_gate.downloaded_at IS NULL RETURNING order_id",
+            [
+                order.into(),
+                what.as_str().to_owned().into(),
+                unless_downloaded.into(),
+            ],
+        ))
+        .await?
+        .is_some();
+    tracing::info!(order.id = %order, claim = what.as_str(), claimed, "refund gate");
+    Ok(claimed)
+}
+
+/// Records the first download of `order` unless a refund or a cancellation claimed it; `false`
+/// when one did (then no link may be handed out). A claim whose refund was denied, or whose
+/// cancellation lost to the parcel or to the shipping deadline, is void and cleared here.
+pub async fn first_download(db: &impl ConnectionTrait, order: Uuid) -> ApiResult<bool> {
+    let recorded = db
+        .query_one_raw(stmt(
+            "INSERT INTO catalog.refund_gate (order_id, downloaded_at) VALUES ($1, now()) \
+             ON CONFLICT (order_id) DO UPDATE \
+             SET downloaded_at = coalesce(refund_gate.downloaded_at, EXCLUDED.downloaded_at), \
+                 claim = NULL, claimed_at = NULL \
+             WHERE refund_gate.claim IS NULL \
+                OR (refund_gate.claim = 'REFUND' AND EXISTS (SELECT 1 FROM ordering.refund_request r \
+                    WHERE r.order_id = $1 AND r.status = 'DENIED')) \
+                OR (refund_gate.claim = 'CANCEL' AND EXISTS (SELECT 1 FROM fulfillment.shipment s \
+                    WHERE s.order_id = $1 AND (s.status = 'SHIPPED' \
+                       OR (s.status = 'RELEASED' AND s.release_reason IS DISTINCT FROM $2)))) \
+             RETURNING order_id",
+            [
+                order.into(),
+                domain::fulfillment::CANCELLED_BY_BUYER.to_owned().into(),
+            ],
+        ))
+        .await?
+        .is_some();
+    Ok(recorded)
 }

@@ -121,6 +121,28 @@ pub struct PaymentRefunded {
     /// of an order cancelled before dispatch.
     #[serde(default)]
     pub refund_request: Option<Uuid>,
+    /// A cancellation before dispatch that refunded only the physical lines: the digital ones
+    /// (downloaded, or out of the refund window) stay in the buyer's library, paid.
+    #[serde(default)]
+    pub digital_kept: bool,
+}
+
+/// What a cancellation before dispatch gives back of an order that was `paid` in full: the
+/// physical lines always, the digital lines only with `refund_digital` (the refund policy
+/// allowed it: never downloaded, within the window). Returns the amount to refund (never more
+/// than `paid`, never negative) and the lines the buyer keeps.
+pub fn cancellation_refund(
+    lines: &[OrderLine],
+    paid: i64,
+    refund_digital: bool,
+) -> (i64, Vec<OrderLine>) {
+    let kept: Vec<OrderLine> = if refund_digital {
+        Vec::new()
+    } else {
+        lines.iter().filter(|l| !l.is_physical()).cloned().collect()
+    };
+    let kept_total = crate::ordering::total(&kept).unwrap_or(i64::MAX);
+    (paid.saturating_sub(kept_total).clamp(0, paid.max(0)), kept)
 }
 
 /// The reason of a [`PaymentRefunded`] that settles a refund request.
@@ -128,8 +150,8 @@ pub const REFUND_APPROVED: &str = "REFUND_APPROVED";
 
 impl Message for PaymentRefunded {
     const TYPE: &'static str = "billing.payment_refunded";
-    /// 2: `refund_request`.
-    const VERSION: u32 = 2;
+    /// 2: `refund_request`. 3: `digital_kept`.
+    const VERSION: u32 = 3;
     fn subject(&self) -> String {
         format!("evt.billing.payment_refunded.{}", self.order_id)
     }
@@ -284,5 +306,29 @@ mod tests {
                 (Uuid::from_u128(2), 999, 150, 849)
             ]
         );
+    }
+
+    #[test]
+    fn a_cancellation_refunds_the_boxes_and_the_digital_lines_only_when_allowed() {
+        let line = |p: u128, kind: &str, price, quantity| OrderLine {
+            edition_id: Uuid::from_u128(p * 10),
+            product_id: Uuid::from_u128(p * 100),
+            publisher_id: Uuid::from_u128(1),
+            kind: kind.into(),
+            product_title: "t".into(),
+            edition_name: "e".into(),
+            unit_price_minor: price,
+            quantity,
+        };
+        let lines = [line(1, "physical", 3000, 2), line(2, "digital", 1000, 1)];
+        assert_eq!(cancellation_refund(&lines, 7000, true), (7000, vec![]));
+        assert_eq!(
+            cancellation_refund(&lines, 7000, false),
+            (6000, vec![lines[1].clone()])
+        );
+        let boxes = [line(1, "physical", 3000, 2)];
+        assert_eq!(cancellation_refund(&boxes, 6000, false), (6000, vec![]));
+        // Never more than was paid, never negative.
+        assert_eq!(cancellation_refund(&lines, 500, false).0, 0);
     }
 }

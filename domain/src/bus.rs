@@ -188,9 +188,11 @@ impl Bus {
         if let Some(r) = msg.replay_of {
             headers.insert(REPLAY_OF_HEADER, r);
         }
+        // The id goes into the map itself: `PublishMessage::headers` replaces whatever the
+        // builder held, so a `message_id` set before it would be lost (and de-duplication off).
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg.msg_id);
         let publish = PublishMessage::build()
             .payload(msg.payload.into())
-            .message_id(msg.msg_id)
             .headers(headers);
         let subject = self.subject(msg.subject);
         let fail = |e: String| BusError::Publish {

@@ -297,13 +297,21 @@ impl Message for ShippingReminder {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelShipment {
     pub order_id: Uuid,
-    /// `CANCELLED_BY_BUYER` or `SHIPPING_DEADLINE_PASSED`.
+    /// `CANCELLED_BY_BUYER`, `SHIPPING_DEADLINE_PASSED`, or `PAYMENT_DEADLINE_PASSED` (an
+    /// order still `RESERVED`, i.e. not paid yet).
     pub reason: String,
+    /// Whether the digital lines of the order are refunded (and revoked) too: only when the
+    /// refund policy allows it (never downloaded, within the window), which the api decides at
+    /// the order's refund gate. Otherwise only the physical lines are refunded and the digital
+    /// ones stay in the library. A deadline cancellation keeps them.
+    #[serde(default)]
+    pub refund_digital: bool,
 }
 
 impl Message for CancelShipment {
     const TYPE: &'static str = "fulfillment.cancel";
-    const VERSION: u32 = 1;
+    /// 2: `refund_digital`.
+    const VERSION: u32 = 2;
     fn subject(&self) -> String {
         "cmd.fulfillment.cancel".to_owned()
     }
@@ -313,19 +321,29 @@ impl Message for CancelShipment {
 pub const CANCELLED_BY_BUYER: &str = "CANCELLED_BY_BUYER";
 /// Cancel reason: the publisher did not ship in time.
 pub const SHIPPING_DEADLINE_PASSED: &str = "SHIPPING_DEADLINE_PASSED";
+/// Cancel reason: the order's reservation waited for its payment longer than the reservation
+/// deadline (billing did not answer); the copies go back to the stock.
+pub const PAYMENT_DEADLINE_PASSED: &str = "PAYMENT_DEADLINE_PASSED";
+/// Default time a reservation waits for its payment (30 minutes).
+pub const DEFAULT_RESERVATION_DEADLINE_SECS: u64 = 30 * 60;
 
 /// `evt.fulfillment.shipment_cancelled.<order>`: the reservation of a paid order was released
-/// before dispatch; billing refunds, library revokes, ordering cancels.
+/// before dispatch; billing refunds (the physical lines, and the digital ones with
+/// `refund_digital`), library revokes what was refunded, ordering cancels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentCancelled {
     pub order_id: Uuid,
     pub account_id: Uuid,
     pub reason: String,
+    /// The cancellation's [`CancelShipment::refund_digital`].
+    #[serde(default)]
+    pub refund_digital: bool,
 }
 
 impl Message for ShipmentCancelled {
     const TYPE: &'static str = "fulfillment.shipment_cancelled";
-    const VERSION: u32 = 1;
+    /// 2: `refund_digital`.
+    const VERSION: u32 = 2;
     fn subject(&self) -> String {
         format!("evt.fulfillment.shipment_cancelled.{}", self.order_id)
     }

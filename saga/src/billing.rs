@@ -11,7 +11,7 @@ use domain::billing::{
     DeclineReason, EntryKind, PaymentCaptured, PaymentDeclined, PaymentRefunded, TopUp,
     TopUpDeclined, WalletCredited,
 };
-use domain::fulfillment::{ShipmentCancelled, StockReserved};
+use domain::fulfillment::{PAYMENT_DEADLINE_PASSED, ShipmentCancelled, StockReserved};
 use domain::messaging::Message;
 use domain::money::Currency;
 use domain::ordering::{OrderCompleted, OrderLine, OrderPlaced};
@@ -58,12 +58,18 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
         TopUp::TYPE => top_up(rt, msg, msg.data()?).await,
         ShipmentCancelled::TYPE => {
             let ev: ShipmentCancelled = msg.data()?;
-            refund(rt, msg, ev.order_id, ev.reason, None).await
+            let what = if ev.refund_digital {
+                Refunded::Everything
+            } else {
+                Refunded::AllButDigital
+            };
+            refund(rt, msg, ev.order_id, ev.reason, None, what).await
         }
         EntitlementsRevoked::TYPE => {
             let ev: EntitlementsRevoked = msg.data()?;
             let reason = domain::billing::REFUND_APPROVED.to_owned();
-            refund(rt, msg, ev.order_id, reason, Some(ev.request_id)).await
+            let request = Some(ev.request_id);
+            refund(rt, msg, ev.order_id, reason, request, Refunded::Everything).await
         }
         OrderCompleted::TYPE => record_sale(rt, msg, msg.data()?).await,
         other => Err(Failure::Poison(format!(
@@ -329,9 +335,21 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     }
 }
 
-/// Gives the debit of an order back: a `refund` entry of the same amount (`UNIQUE (kind,
-/// reference)`: at most once per order) → `PaymentRefunded`. For a cancelled order (before
-/// dispatch) that is all; for a refund request of a completed order (`refund_request`) the
+/// What a refund gives back of an order's debit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refunded {
+    /// The whole debit.
+    Everything,
+    /// A cancellation before dispatch where the refund policy keeps the digital lines with
+    /// the buyer (downloaded, or out of the window): the boxes only.
+    AllButDigital,
+}
+
+/// Gives the debit of an order back: a `refund` entry (`UNIQUE (kind, reference)`: at most
+/// once per order) → `PaymentRefunded`. For a cancelled order (before dispatch) that is the
+/// physical lines, plus the digital ones when the policy allowed it; the digital lines the
+/// buyer keeps are a sale, recorded for their publishers in the same transaction. For a refund
+/// request of a completed order (`refund_request`) the whole debit goes back and the
 /// publishers' revenue of the sale is reversed in the same transaction.
 #[tracing::instrument(skip_all, fields(order.id = %order))]
 async fn refund(
@@ -340,6 +358,7 @@ async fn refund(
     order: Uuid,
     reason: String,
     refund_request: Option<Uuid>,
+    what: Refunded,
 ) -> Result<(), Failure> {
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
@@ -355,6 +374,9 @@ async fn refund(
         ))
         .await?;
     let Some(debit) = debit else {
+        if refund_request.is_none() && reason == PAYMENT_DEADLINE_PASSED {
+            return void_debit(rt, tx, msg, order, reason).await;
+        }
         // Only paid orders are cancelled or refunded; the debit must be there.
         return Err(Failure::Transient(anyhow!(
             "no debit of order {order} to refund"
@@ -364,9 +386,19 @@ async fn refund(
         reverse_revenue(&tx, order).await?;
     }
     let account: Uuid = debit.try_get("", "account_id")?;
-    let amount = -debit.try_get::<i64>("", "amount_minor")?;
+    let paid = -debit.try_get::<i64>("", "amount_minor")?;
+    let (amount, digital_kept) = match what {
+        Refunded::Everything => (paid, false),
+        Refunded::AllButDigital => {
+            let lines = domain::ordering::load_lines(&tx.txn, order).await?;
+            let (amount, kept) = domain::billing::cancellation_refund(&lines, paid, false);
+            record_revenue(&tx, rt, order, &kept, rt.settings.currency).await?;
+            (amount, !kept.is_empty())
+        }
+    };
     if amount == 0 {
-        // A free order: nothing to give back (a refund entry must be positive).
+        // A free order (or nothing but kept lines): nothing to give back (a refund entry must
+        // be positive).
         tx.emit(
             PaymentRefunded {
                 order_id: order,
@@ -375,6 +407,7 @@ async fn refund(
                 currency: rt.settings.currency,
                 reason,
                 refund_request,
+                digital_kept,
             },
             msg,
         )?;
@@ -415,12 +448,68 @@ async fn refund(
             currency: Currency::parse(&currency).map_err(|e| Failure::Poison(e.to_string()))?,
             reason,
             refund_request,
+            digital_kept,
         },
         msg,
     )?;
     tx.commit(rt).await?;
-    tracing::info!(amount_minor = amount, "payment refunded");
+    tracing::info!(amount_minor = amount, digital_kept, "payment refunded");
     cache_balance(rt, account, balance, version).await;
+    Ok(())
+}
+
+/// An order cancelled before billing charged it (its reservation waited too long for the
+/// payment): a debit of zero takes the order's one debit (`UNIQUE (kind, reference)`), so the
+/// `StockReserved` still on its way charges nothing, and `PaymentRefunded` of zero cancels the
+/// order. Were the charge first, the refund would have found it and given it back.
+async fn void_debit(
+    rt: &Runtime,
+    mut tx: Tx,
+    msg: &Incoming,
+    order: Uuid,
+    reason: String,
+) -> Result<(), Failure> {
+    let ev: ShipmentCancelled = msg.data()?;
+    ensure_wallet(&tx, rt, ev.account_id).await?;
+    let row = tx
+        .txn
+        .query_one_raw(stmt(
+            "UPDATE billing.wallet SET version = version + 1, updated_at = now() \
+             WHERE account_id = $1 RETURNING balance_minor, version",
+            [ev.account_id.into()],
+        ))
+        .await?
+        .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {}", ev.account_id)))?;
+    let balance: i64 = row.try_get("", "balance_minor")?;
+    let version: i64 = row.try_get("", "version")?;
+    tx.txn
+        .execute_raw(stmt(
+            "INSERT INTO billing.ledger_entry (id, account_id, kind, reference, amount_minor, balance_after, version) \
+             VALUES ($1,$2,'debit',$3,0,$4,$5)",
+            [
+                domain::id::new_id().into(),
+                ev.account_id.into(),
+                order.into(),
+                balance.into(),
+                version.into(),
+            ],
+        ))
+        .await?;
+    tx.emit(
+        PaymentRefunded {
+            order_id: order,
+            account_id: ev.account_id,
+            amount_minor: 0,
+            currency: rt.settings.currency,
+            reason,
+            refund_request: None,
+            digital_kept: false,
+        },
+        msg,
+    )?;
+    tx.commit(rt).await?;
+    tracing::info!("an unpaid order was cancelled: it will never be charged");
+    cache_balance(rt, ev.account_id, balance, version).await;
     Ok(())
 }
 
@@ -431,8 +520,22 @@ async fn record_sale(rt: &Runtime, msg: &Incoming, ev: OrderCompleted) -> Result
     let Some(tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
+    record_revenue(&tx, rt, ev.order_id, &ev.lines, ev.currency).await?;
+    tx.commit(rt).await?;
+    tracing::info!("revenue recorded");
+    Ok(())
+}
+
+/// The `sale` rows of `lines` of `order`, one per publisher, at most once.
+async fn record_revenue(
+    tx: &Tx,
+    rt: &Runtime,
+    order: Uuid,
+    lines: &[OrderLine],
+    currency: Currency,
+) -> Result<(), Failure> {
     let bps = rt.settings.platform_fee_bps;
-    for (publisher, gross, fee, net) in domain::billing::revenue_shares(&ev.lines, bps) {
+    for (publisher, gross, fee, net) in domain::billing::revenue_shares(lines, bps) {
         tx.txn
             .execute_raw(stmt(
                 "INSERT INTO billing.revenue_entry (id, publisher_id, order_id, kind, gross_minor, fee_minor, net_minor, currency, fee_bps) \
@@ -440,18 +543,16 @@ async fn record_sale(rt: &Runtime, msg: &Incoming, ev: OrderCompleted) -> Result
                 [
                     domain::id::new_id().into(),
                     publisher.into(),
-                    ev.order_id.into(),
+                    order.into(),
                     gross.into(),
                     fee.into(),
                     net.into(),
-                    ev.currency.as_str().to_owned().into(),
+                    currency.as_str().to_owned().into(),
                     i32::try_from(bps).unwrap_or(10_000).into(),
                 ],
             ))
             .await?;
     }
-    tx.commit(rt).await?;
-    tracing::info!("revenue recorded");
     Ok(())
 }
 

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use domain::billing::{PaymentCaptured, PaymentDeclined};
 use domain::fulfillment::{
     AdjustStock, CancelRejected, CancelShipment, MAX_STOCK, MAX_TRACKING_LEN, OUT_OF_STOCK,
-    ReadyToShip, RemindShipment, SHIPPING_DEADLINE_PASSED, ShipOrder, ShipmentCancelled,
-    ShipmentDispatched, ShipmentRejected, ShipmentStatus, ShippedLine, ShippingReminder, StockMode,
-    StockReserved, StockUnavailable,
+    PAYMENT_DEADLINE_PASSED, ReadyToShip, RemindShipment, SHIPPING_DEADLINE_PASSED, ShipOrder,
+    ShipmentCancelled, ShipmentDispatched, ShipmentRejected, ShipmentStatus, ShippedLine,
+    ShippingReminder, StockMode, StockReserved, StockUnavailable,
 };
 use domain::messaging::Message;
 use domain::ordering::OrderPlaced;
@@ -377,7 +377,14 @@ async fn cancel(rt: &Runtime, msg: &Incoming, cmd: CancelShipment) -> Result<(),
         return tx.commit(rt).await;
     };
     let status: String = row.try_get("", "status")?;
-    if !release_in(&tx, cmd.order_id, &cmd.reason, &["AWAITING_SHIPMENT"]).await? {
+    // A reservation past its payment deadline is released unpaid (billing then refunds the
+    // payment should it come after all); anything else only before dispatch.
+    let from: &[&str] = if cmd.reason == PAYMENT_DEADLINE_PASSED {
+        &["RESERVED"]
+    } else {
+        &["AWAITING_SHIPMENT"]
+    };
+    if !release_in(&tx, cmd.order_id, &cmd.reason, from).await? {
         tx.emit(
             CancelRejected {
                 order_id: cmd.order_id,
@@ -392,6 +399,7 @@ async fn cancel(rt: &Runtime, msg: &Incoming, cmd: CancelShipment) -> Result<(),
             order_id: cmd.order_id,
             account_id: row.try_get("", "account_id")?,
             reason: cmd.reason,
+            refund_digital: cmd.refund_digital,
         },
         msg,
     )?;
@@ -434,7 +442,8 @@ async fn remind(rt: &Runtime, msg: &Incoming, cmd: RemindShipment) -> Result<(),
 }
 
 /// Forever, every `deadline_sweep`: reminds the publishers of orders awaiting shipment for half
-/// the deadline, and cancels (with a refund) those awaiting it for the whole deadline. The
+/// the deadline, cancels (with a refund) those awaiting it for the whole deadline, and cancels
+/// the orders whose reservation waited longer than `reservation_deadline` for its payment. The
 /// commands go through the consumers like any other (`Nats-Msg-Id` derived from the order, and
 /// the handlers are idempotent), so several replicas sweeping at once do no harm.
 pub async fn deadlines(rt: Runtime) -> anyhow::Result<()> {
@@ -447,6 +456,7 @@ pub async fn deadlines(rt: Runtime) -> anyhow::Result<()> {
 }
 
 async fn sweep(rt: &Runtime) -> anyhow::Result<()> {
+    expire_reservations(rt).await?;
     let now = rt.settings.clock.now();
     let deadline = chrono::Duration::from_std(rt.settings.shipping_deadline)?;
     let rows = rt
@@ -467,6 +477,8 @@ async fn sweep(rt: &Runtime) -> anyhow::Result<()> {
                 CancelShipment {
                     order_id: order,
                     reason: SHIPPING_DEADLINE_PASSED.to_owned(),
+                    // The buyer asked for nothing: the digital lines they have stay theirs.
+                    refund_digital: false,
                 },
                 order,
                 None,
@@ -488,6 +500,39 @@ async fn sweep(rt: &Runtime) -> anyhow::Result<()> {
                 .publish_with_id(&env, &format!("remind-{order}"))
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Cancels the orders whose reservation has waited for its payment longer than the reservation
+/// deadline (billing never answered their `StockReserved`): the cancel path releases the
+/// copies, billing refunds whatever it charged (or makes sure it never will), library revokes,
+/// ordering cancels.
+async fn expire_reservations(rt: &Runtime) -> anyhow::Result<()> {
+    let deadline = chrono::Duration::from_std(rt.settings.reservation_deadline)?;
+    let rows = rt
+        .db
+        .query_all_raw(stmt(
+            "SELECT order_id FROM fulfillment.shipment WHERE status = 'RESERVED' AND created_at <= $1 \
+             ORDER BY created_at LIMIT 500",
+            [(rt.settings.clock.now() - deadline).into()],
+        ))
+        .await?;
+    for r in rows {
+        let order: Uuid = r.try_get("", "order_id")?;
+        let env = domain::messaging::Envelope::new(
+            CancelShipment {
+                order_id: order,
+                reason: PAYMENT_DEADLINE_PASSED.to_owned(),
+                refund_digital: true,
+            },
+            order,
+            None,
+        );
+        rt.bus
+            .publish_with_id(&env, &format!("expire-{order}"))
+            .await?;
+        tracing::warn!(order.id = %order, "reservation waited too long for its payment; cancelling");
     }
     Ok(())
 }

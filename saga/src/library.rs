@@ -36,7 +36,12 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             let Some(tx) = Tx::begin(rt, ME, msg).await? else {
                 return Ok(());
             };
-            revoke(&tx, ev.order_id).await?;
+            if ev.digital_kept {
+                // Only the boxes were refunded (never granted: they were not shipped).
+                tracing::info!(order.id = %ev.order_id, "digital lines kept; nothing to revoke");
+            } else {
+                revoke(&tx, ev.order_id).await?;
+            }
             tx.commit(rt).await
         }
         RefundApproved::TYPE => {
@@ -94,6 +99,7 @@ async fn grant(
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
+    lock_order(&tx, order).await?;
     let revoked = tx
         .txn
         .query_one_raw(stmt(
@@ -140,12 +146,27 @@ async fn grant(
     Ok(())
 }
 
+/// Serialises the grants and the revocation of one order until the end of the transaction.
+/// Without it a grant could read "not revoked", then a revocation commit (finding nothing to
+/// revoke yet), then the grant commit: a refunded order's items would stay in the library.
+/// Under the lock each statement after it sees what the other committed.
+async fn lock_order(tx: &Tx, order: uuid::Uuid) -> Result<(), Failure> {
+    tx.txn
+        .execute_raw(stmt(
+            "SELECT pg_advisory_xact_lock(hashtextextended('library.order:' || $1::text, 0))",
+            [order.into()],
+        ))
+        .await?;
+    Ok(())
+}
+
 /// A cancelled or refunded order loses what it granted (for a cancelled order: its digital
 /// lines; its physical lines were never shipped, so never granted). The entitlements stay, with
 /// `revoked_at`: their keys remain unique and are shown as deactivated. Returns every
 /// entitlement of the order (also those revoked by an earlier delivery).
 #[tracing::instrument(skip_all, fields(order.id = %order))]
 async fn revoke(tx: &Tx, order: uuid::Uuid) -> Result<Vec<uuid::Uuid>, Failure> {
+    lock_order(tx, order).await?;
     tx.txn
         .execute_raw(stmt(
             "INSERT INTO library.revoked_order (order_id) VALUES ($1) ON CONFLICT DO NOTHING",

@@ -87,6 +87,10 @@ struct Config {
     /// Seconds between two looks for orders past half or all of their shipping deadline.
     #[arg(long, env = "SHIPPING_DEADLINE_SWEEP_SECS", default_value_t = 60)]
     deadline_sweep_secs: u64,
+    /// Seconds a reservation waits for its payment before it is released and the order
+    /// cancelled (whatever was charged refunded); at least 60.
+    #[arg(long, env = "RESERVATION_DEADLINE_SECS", default_value_t = domain::fulfillment::DEFAULT_RESERVATION_DEADLINE_SECS)]
+    reservation_deadline_secs: u64,
     /// The platform's fee on each sale, basis points (1500 = 15 %); the publisher earns the rest.
     #[arg(long, env = "PLATFORM_FEE_BPS", default_value_t = domain::billing::DEFAULT_PLATFORM_FEE_BPS,
           value_parser = clap::value_parser!(u32).range(0..=10_000))]
@@ -178,6 +182,7 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         stream_replicas: c.nats_stream_replicas,
         shipping_deadline: Duration::from_secs(c.shipping_deadline_secs.max(60)),
         deadline_sweep: Duration::from_secs(c.deadline_sweep_secs.max(1)),
+        reservation_deadline: Duration::from_secs(c.reservation_deadline_secs.max(60)),
         platform_fee_bps: c.platform_fee_bps,
         clock: saga::Clock::default(),
     };

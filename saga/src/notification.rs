@@ -120,17 +120,30 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             // A refund request settled: `OrderRefunded` tells the buyer, once the order is.
             Vec::new()
         }
+        PaymentRefunded::TYPE if msg.data::<PaymentRefunded>()?.amount_minor == 0 => {
+            // Nothing was charged (an unpaid order cancelled): `OrderCancelled` tells the buyer.
+            Vec::new()
+        }
         PaymentRefunded::TYPE => {
             let ev: PaymentRefunded = msg.data()?;
             let amount = Money {
                 minor: ev.amount_minor,
                 currency: ev.currency,
             };
+            let body = if ev.digital_kept {
+                format!(
+                    "{} went back to your wallet. The digital items of the order stay in your \
+                     library (downloaded, or bought longer ago than the refund window).",
+                    amount.format()
+                )
+            } else {
+                format!("{} went back to your wallet.", amount.format())
+            };
             vec![Note {
                 account: ev.account_id,
                 kind: NotificationKind::PaymentRefunded,
                 title: "Payment refunded".into(),
-                body: format!("{} went back to your wallet.", amount.format()),
+                body,
                 order: Some(ev.order_id),
             }]
         }

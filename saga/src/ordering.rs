@@ -71,7 +71,17 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                     reason: d.reason.clone(),
                 }
             };
-            fact(rt, msg, d.order_id, f, "billing", Some(d.reason)).await
+            let detail = if d.digital_kept {
+                format!("{}; the digital lines stay in the library", d.reason)
+            } else {
+                d.reason
+            };
+            let claims = if d.digital_kept {
+                Claims::Keep
+            } else {
+                Claims::Release
+            };
+            fact_with(rt, msg, d.order_id, f, "billing", Some(detail), claims).await
         }
         RequestRefund::TYPE => request_refund(rt, msg, msg.data()?).await,
         DecideRefund::TYPE => decide_refund(rt, msg, msg.data()?).await,
@@ -268,7 +278,15 @@ async fn step(
     Ok(())
 }
 
-#[tracing::instrument(skip_all, fields(order.id = %order, fact = fact.step()))]
+/// What a cancellation does with the products the order claimed for its buyer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claims {
+    /// The buyer no longer has them: they may buy them again.
+    Release,
+    /// The buyer keeps the digital lines (a cancellation that refunded only the boxes).
+    Keep,
+}
+
 async fn fact(
     rt: &Runtime,
     msg: &Incoming,
@@ -276,6 +294,19 @@ async fn fact(
     fact: OrderFact,
     participant: &str,
     detail: Option<String>,
+) -> Result<(), Failure> {
+    fact_with(rt, msg, order, fact, participant, detail, Claims::Release).await
+}
+
+#[tracing::instrument(skip_all, fields(order.id = %order, fact = fact.step()))]
+async fn fact_with(
+    rt: &Runtime,
+    msg: &Incoming,
+    order: Uuid,
+    fact: OrderFact,
+    participant: &str,
+    detail: Option<String>,
+    claims: Claims,
 ) -> Result<(), Failure> {
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
@@ -371,7 +402,9 @@ async fn fact(
                 )?;
             }
             Effect::Cancel { reason } => {
-                release_claims(&tx, order).await?;
+                if claims == Claims::Release {
+                    release_claims(&tx, order).await?;
+                }
                 step(&tx, order, "CANCELLED", "ordering", Some(reason.clone())).await?;
                 tx.emit(
                     OrderCancelled {

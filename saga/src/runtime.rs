@@ -100,6 +100,9 @@ pub struct Settings {
     pub shipping_deadline: Duration,
     /// How often fulfillment looks for orders past half or all of their deadline.
     pub deadline_sweep: Duration,
+    /// How long a reservation waits for its payment before fulfillment releases it and
+    /// cancels the order (refunding whatever was charged).
+    pub reservation_deadline: Duration,
     /// The platform's fee on each sale, basis points (billing).
     pub platform_fee_bps: u32,
     pub clock: Clock,
@@ -119,6 +122,9 @@ impl Default for Settings {
                 domain::fulfillment::DEFAULT_SHIPPING_DEADLINE_SECS,
             ),
             deadline_sweep: Duration::from_secs(60),
+            reservation_deadline: Duration::from_secs(
+                domain::fulfillment::DEFAULT_RESERVATION_DEADLINE_SECS,
+            ),
             platform_fee_bps: domain::billing::DEFAULT_PLATFORM_FEE_BPS,
             clock: Clock::default(),
         }

@@ -203,7 +203,9 @@ impl BuildMutation {
 
     /// An owner of the product: a signed link, valid for a few minutes, to the current build of
     /// the platform (or to `buildId`, any `READY` build of it). `FORBIDDEN` without an active
-    /// entitlement, `NOT_FOUND` without such a build. Counts as a download of the purchase.
+    /// entitlement, `NOT_FOUND` without such a build, `CONFLICT` while a refund or a
+    /// cancellation of the purchase is under way. Counts as a download of the purchase (which
+    /// then leaves the no-questions refund).
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn download_link(
         &self,

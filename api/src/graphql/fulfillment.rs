@@ -130,9 +130,11 @@ impl FulfillmentMutation {
     }
 
     /// Buyers: cancels an order of theirs that awaits shipment. The copies go back to the
-    /// stock, the payment back to the wallet (`PaymentRefunded`), the order's digital lines
-    /// leave the library and the order ends `CANCELLED` (`CANCELLED_BY_BUYER`) moments later.
-    /// `CONFLICT` when the parcel already left (or the order is not awaiting shipment).
+    /// stock and their price back to the wallet (`PaymentRefunded`), and the order ends
+    /// `CANCELLED` (`CANCELLED_BY_BUYER`) moments later. Its digital lines follow the refund
+    /// policy: never downloaded and within the refund window, they leave the library and are
+    /// refunded too; otherwise they stay in the library, paid. `CONFLICT` when the parcel
+    /// already left (or the order is not awaiting shipment).
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn cancel_order(
         &self,

@@ -8,6 +8,7 @@ mod catalog;
 mod edge;
 mod gateway;
 mod helpers;
+mod money;
 mod purge;
 mod refunds;
 mod saga;

@@ -11,14 +11,19 @@ use crate::saga::{
     shop_with, wait_for,
 };
 
-const REQUEST: &str = "mutation($o: UUID!, $r: String!) { requestRefund(orderId: $o, reason: $r) { id status withinPolicy policyNote } }";
-const DECIDE: &str = "mutation($o: UUID!, $a: Boolean!, $n: String!) { decideRefund(orderId: $o, approve: $a, note: $n) { id status decisionNote } }";
+pub(crate) const REQUEST: &str = "mutation($o: UUID!, $r: String!) { requestRefund(orderId: $o, reason: $r) { id status withinPolicy policyNote } }";
+pub(crate) const DECIDE: &str = "mutation($o: UUID!, $a: Boolean!, $n: String!) { decideRefund(orderId: $o, approve: $a, note: $n) { id status decisionNote } }";
 const REVENUE: &str = "{ publisherRevenue(days: 7) { gross { amountMinor } fee { amountMinor } net { amountMinor } refunded { amountMinor } sales refunds days { day net { amountMinor } sales refunds } } }";
 const OWNS: &str = "query($p: UUID!) { ownsProduct(productId: $p) }";
 
 /// A completed digital order of `price` for the shop's buyer (topped up with `money` first);
 /// returns (product id, order id).
-async fn completed_order(shop: &Shop, title: &str, price: i64, money: i64) -> (String, String) {
+pub(crate) async fn completed_order(
+    shop: &Shop,
+    title: &str,
+    price: i64,
+    money: i64,
+) -> (String, String) {
     let (product, edition) = shop.product(title, price, false).await;
     let before = shop.balance().await;
     assert_no_errors(&shop.top_up(money, CARD_OK, &format!("top-{title}")).await);
@@ -39,7 +44,7 @@ async fn completed_order(shop: &Shop, title: &str, price: i64, money: i64) -> (S
     (product, order)
 }
 
-async fn reaches(shop: &Shop, order: &str, status: &str) -> Value {
+pub(crate) async fn reaches(shop: &Shop, order: &str, status: &str) -> Value {
     wait_for(&format!("order {order} to be {status}"), || async {
         let v = shop
             .app
