@@ -438,7 +438,10 @@ pub async fn bulk_catalog(
     let publishers = Value::Array(
         sea_orm::sea_query::ArrayType::Uuid,
         Some(Box::new(
-            publishers.into_iter().map(|id| Value::Uuid(Some(id))).collect(),
+            publishers
+                .into_iter()
+                .map(|id| Value::Uuid(Some(id)))
+                .collect(),
         )),
     );
     let words = |w: &[&str]| str_array(w.iter().map(|s| (*s).to_owned()));

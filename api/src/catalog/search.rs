@@ -447,7 +447,10 @@ fn page_statement(mut sql: Sql, walk: Walk<'_>) -> ApiResult<Statement> {
         base.push(format!("({col}, p.id) {beyond} ({k}, {i}::uuid)"));
     }
     let limit = sql.bind(i64::try_from(limit).unwrap_or(i64::MAX));
-    let select = format!("SELECT {COLUMNS}, {} AS sort_key, {tier}::int2 AS tier", key.as_float);
+    let select = format!(
+        "SELECT {COLUMNS}, {} AS sort_key, {tier}::int2 AS tier",
+        key.as_float
+    );
     let order = format!("ORDER BY {col} {dir}, p.id {dir}");
     let and = |conds: &[String]| {
         if conds.is_empty() {
@@ -731,9 +734,18 @@ mod tests {
             key: 1_764_806_400_000_000.0,
             id: Uuid::now_v7(),
         };
-        assert_eq!(Cursor::decode(&r.encode(), Sort::Relevance).expect("decodes"), r);
+        assert_eq!(
+            Cursor::decode(&r.encode(), Sort::Relevance).expect("decodes"),
+            r
+        );
         assert!(Cursor::decode(&r.encode(), Sort::Newest).is_err());
-        assert!(Cursor::decode(&B64.encode("rel4|1|00000000-0000-0000-0000-000000000000"), Sort::Relevance).is_err());
+        assert!(
+            Cursor::decode(
+                &B64.encode("rel4|1|00000000-0000-0000-0000-000000000000"),
+                Sort::Relevance
+            )
+            .is_err()
+        );
         assert!(Cursor::decode("bm9wZQ", Sort::Rating).is_err());
         assert!(Cursor::decode("%%%", Sort::Rating).is_err());
     }
