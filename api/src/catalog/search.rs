@@ -472,7 +472,7 @@ fn page_statement(mut sql: Sql, walk: Walk<'_>) -> ApiResult<Statement> {
         format!(
             "WITH edge AS (SELECT {col} AS k, p.id FROM catalog.product p WHERE {base_sql} \
                  {order} OFFSET {WALK_BUDGET} LIMIT 1), \
-             rest AS MATERIALIZED (SELECT p.id, {col} AS k FROM catalog.product p \
+             rest AS MATERIALIZED ({select}, {col} AS walk_key FROM catalog.product p \
                  WHERE {base_sql} AND {filter_sql} \
                    AND ({col}, p.id) {beyond}= ((SELECT k FROM edge), (SELECT id FROM edge))) \
              ({select} FROM catalog.product p WHERE {base_sql} AND {filter_sql} \
@@ -480,10 +480,13 @@ fn page_statement(mut sql: Sql, walk: Walk<'_>) -> ApiResult<Statement> {
                      coalesce((SELECT id FROM edge), '{nil}'::uuid)) \
                  {order} LIMIT {limit}) \
              UNION ALL \
-             ({select} FROM rest r JOIN catalog.product p ON p.id = r.id \
+             (SELECT {rest_columns}, r.sort_key, r.tier FROM rest r \
                  WHERE (SELECT id FROM edge) IS NOT NULL \
-                 ORDER BY r.k {dir}, r.id {dir} LIMIT {limit}) \
+                 ORDER BY r.walk_key {dir}, r.id {dir} LIMIT {limit}) \
              LIMIT {limit}",
+            // The rest has its rows whole: joining them back could make the planner scan the
+            // catalog for a set it expects large and that is small.
+            rest_columns = COLUMNS.replace("p.", "r."),
             nil = if sort.ascending() {
                 "ffffffff-ffff-ffff-ffff-ffffffffffff"
             } else {
