@@ -24,8 +24,16 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Creates the database if missing and applies every pending migration.
     Migrate(ServiceArgs),
-    /// Creates the demo accounts (idempotent) and prints their sign-ins.
-    SeedDemo(ServiceArgs),
+    /// Creates the demo accounts and the 160-product demo catalog (idempotent) and prints their
+    /// sign-ins; with `--products N`, then grows the catalog to N products with generated ones.
+    SeedDemo {
+        #[command(flatten)]
+        services: ServiceArgs,
+        /// Grow the catalog to this many products (bulk-generated, published, one digital
+        /// edition each), e.g. `--products 100000` to try the store at scale.
+        #[arg(long)]
+        products: Option<u64>,
+    },
     /// Creates an admin account (the first admin never comes from the public API).
     CreateAdmin {
         #[command(flatten)]
@@ -280,6 +288,22 @@ pub async fn seed_demo(services: &ServiceArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
     let created = crate::seed::catalog(&db, &bus, currency).await?;
     println!("demo catalog: {created} products created (160 in all)");
+    Ok(())
+}
+
+/// `api seed-demo --products N`, after the demo seed: grows the catalog to `total` products.
+pub async fn seed_products(services: &ServiceArgs, total: u64) -> anyhow::Result<()> {
+    let db = crate::db::connect(&services.database_url, 2).await?;
+    let currency = domain::money::Currency::parse(&services.store_currency)
+        .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
+    let started = std::time::Instant::now();
+    let made = crate::seed::bulk_catalog(&db, total, currency)
+        .await
+        .context("generating products")?;
+    println!(
+        "generated catalog: {made} products made in {:.1} s ({total} wanted in all)",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -1,12 +1,31 @@
-//! The catalog's read side: one SQL statement per products page (keyset pagination on the sort
-//! key and id, so a page never repeats or skips a product when others are inserted), one per
-//! facet request.
+//! The catalog's read side, bounded by the page rather than by the catalog (issue 19).
 //!
-//! Text search: PostgreSQL full-text with weights (title A, tags and genres B, description C),
-//! plus pg_trgm word similarity on the title and tags for typos ("wticher" finds "The Witcher").
+//! **Listings** are keyset pages (`(sort key, id)` after the cursor), so a page never repeats or
+//! skips a product when others are inserted. On the storefront (published products) each sort
+//! walks its own btree in sort order (`product_listed_idx`, `product_price_idx`,
+//! `product_rating_idx`, see the `catalog_scale` migration): an unfiltered page reads
+//! `first + 1` index entries whatever the size of the catalog. A filtered page (genre,
+//! platform, edition kind, price range, publisher, search text) walks the same index checking
+//! the filter on each row, but at most [`WALK_BUDGET`] rows of it: when the filter is that
+//! rare, the rest of the page comes from the filter's own index (GIN) over the products past
+//! the walked stretch, sorted; that set is small because the walk just showed the filter to be
+//! rare. So no plan, whatever the planner estimates, reads the whole catalog for a page.
+//!
+//! **Search** runs on full-text GIN indexes only. A search word that is not a word of any title
+//! or tag is corrected to the closest such words (pg_trgm similarity over the lexicon
+//! `catalog.search_word`, kept by a trigger): "frontir" also searches "frontier". Relevance is
+//! a ranking in tiers, newest first within a tier: (3) the title has every word, (2) it has
+//! them once corrected, (1) the words are elsewhere (tags, genres, description). Each tier is
+//! a keyset walk as above; the cursor carries the tier. This replaces a score computed for
+//! every match (`ts_rank_cd` + trigram similarity over the whole catalog), which is what made
+//! a search grow with the catalog.
+//!
+//! **Facets** without a filter are read from `catalog.facet_count`, kept in the transaction
+//! of every product write by a trigger; with a filter they are counted over the matches.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
 use domain::catalog::entity::product;
 use domain::catalog::{EditionKind, ProductStatus};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
@@ -14,11 +33,18 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 
-/// Word similarity (pg_trgm) above which a title or tag matches a search text.
-pub const TITLE_SIMILARITY: f64 = 0.35;
-pub const TAG_SIMILARITY: f64 = 0.5;
 /// Longest search text.
 pub const MAX_TEXT: usize = 100;
+/// pg_trgm similarity from which a lexicon word counts as a correction of a search word.
+pub const CORRECTION_SIMILARITY: f64 = 0.3;
+/// Corrections tried per search word, closest first.
+const CORRECTIONS_PER_WORD: i64 = 3;
+/// Search words looked up for corrections.
+const MAX_WORDS: usize = 8;
+/// Rows of its sort index a filtered page walks before it takes the rest of its matches from
+/// the filter's own index: a filter matching fewer than one row in `WALK_BUDGET / first` is
+/// answered from its index, anything denser by the walk.
+pub const WALK_BUDGET: u64 = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sort {
@@ -43,6 +69,59 @@ impl Sort {
     fn ascending(self) -> bool {
         self == Sort::PriceAsc
     }
+
+    /// The stored sort key a listing walks (relevance tiers are newest first), the key as the
+    /// float8 a cursor carries, and the values below and above every key.
+    fn key(self) -> SortKey {
+        match self {
+            Sort::Relevance | Sort::Newest => SortKey {
+                column: "p.listed_at",
+                as_float: "(extract(epoch FROM p.listed_at) * 1000000)::float8",
+                lowest: "'-infinity'::timestamptz",
+                highest: "'infinity'::timestamptz",
+            },
+            Sort::PriceAsc | Sort::PriceDesc => SortKey {
+                column: "p.price_sort",
+                as_float: "p.price_sort::float8",
+                lowest: "(-9223372036854775807 - 1)::bigint",
+                highest: "9223372036854775807::bigint",
+            },
+            Sort::Rating => SortKey {
+                column: "p.rating_avg",
+                as_float: "p.rating_avg",
+                lowest: "'-infinity'::float8",
+                highest: "'infinity'::float8",
+            },
+        }
+    }
+
+    /// Binds a cursor's key as the type of the sort column (exact: epoch microseconds and
+    /// prices fit a float8's 53 bits).
+    fn bind_key(self, sql: &mut Sql, key: f64) -> ApiResult<String> {
+        let bad = || ApiError::BadInput {
+            field: "after",
+            message: "the cursor is not valid".into(),
+        };
+        if !key.is_finite() {
+            return Err(bad());
+        }
+        Ok(match self {
+            Sort::Relevance | Sort::Newest => {
+                let at: DateTime<Utc> =
+                    DateTime::from_timestamp_micros(key as i64).ok_or_else(bad)?;
+                format!("{}::timestamptz", sql.bind(at))
+            }
+            Sort::PriceAsc | Sort::PriceDesc => format!("{}::bigint", sql.bind(key as i64)),
+            Sort::Rating => format!("{}::float8", sql.bind(key)),
+        })
+    }
+}
+
+struct SortKey {
+    column: &'static str,
+    as_float: &'static str,
+    lowest: &'static str,
+    highest: &'static str,
 }
 
 /// Which products a listing may show.
@@ -69,17 +148,35 @@ pub struct Filter {
     pub publisher: Option<Uuid>,
 }
 
-/// Position after which the next page starts.
+impl Filter {
+    fn is_empty(&self) -> bool {
+        self.text.is_none()
+            && self.genre.is_none()
+            && self.platform.is_none()
+            && self.edition_kind.is_none()
+            && self.min_price.is_none()
+            && self.max_price.is_none()
+            && self.publisher.is_none()
+    }
+}
+
+/// Position after which the next page starts. Relevance cursors also carry their tier.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cursor {
     sort: Sort,
+    tier: u8,
     key: f64,
     id: Uuid,
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        B64.encode(format!("{}|{}|{}", self.sort.tag(), self.key, self.id))
+        let tag = if self.sort == Sort::Relevance {
+            format!("{}{}", self.sort.tag(), self.tier)
+        } else {
+            self.sort.tag().to_owned()
+        };
+        B64.encode(format!("{tag}|{}|{}", self.key, self.id))
     }
 
     pub fn decode(s: &str, sort: Sort) -> ApiResult<Cursor> {
@@ -98,11 +195,16 @@ impl Cursor {
         else {
             return Err(bad("the cursor is not valid"));
         };
-        if tag != sort.tag() {
-            return Err(bad("the cursor belongs to another sort order"));
-        }
+        let tier = match tag.strip_prefix(sort.tag()) {
+            Some("") if sort != Sort::Relevance => 0,
+            Some(t @ ("1" | "2" | "3")) if sort == Sort::Relevance => {
+                t.parse().map_err(|_| bad("the cursor is not valid"))?
+            }
+            _ => return Err(bad("the cursor belongs to another sort order")),
+        };
         Ok(Cursor {
             sort,
+            tier,
             key: key.parse().map_err(|_| bad("the cursor is not valid"))?,
             id: id.parse().map_err(|_| bad("the cursor is not valid"))?,
         })
@@ -121,8 +223,8 @@ const COLUMNS: &str = "p.id, p.publisher_id, p.slug, p.title, p.description, p.g
     p.rating_sum, p.published_at, p.created_at, p.updated_at";
 
 /// Builds SQL with positional parameters.
+#[derive(Default)]
 struct Sql {
-    text: String,
     values: Vec<Value>,
 }
 
@@ -147,7 +249,104 @@ pub fn search_text(text: Option<&str>) -> ApiResult<Option<String>> {
     Ok(Some(t.to_owned()))
 }
 
-fn where_clause(sql: &mut Sql, scope: &Scope, filter: &Filter, text: Option<&str>) -> Vec<String> {
+/// A search text and, when some of its words are not words of the catalog's titles and tags,
+/// the same words with their corrections (a `to_tsquery` text: `(frontir | frontier) & …`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextQuery {
+    pub text: String,
+    pub corrected: Option<String>,
+}
+
+/// Lower-case words of a search text (letters and digits; everything else separates).
+fn words(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.iter().any(|o| o == w) && out.len() < MAX_WORDS {
+            out.push(w.to_owned());
+        }
+    }
+    out
+}
+
+/// Looks up corrections of the words of `text` in the lexicon (one statement, trigram index).
+pub async fn correct(db: &impl ConnectionTrait, text: &str) -> ApiResult<TextQuery> {
+    let words = words(text);
+    let lookup: Vec<Value> = words
+        .iter()
+        .filter(|w| w.chars().count() >= 3 && !w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|w| Value::String(Some(w.clone())))
+        .collect();
+    let plain = TextQuery {
+        text: text.to_owned(),
+        corrected: None,
+    };
+    if lookup.is_empty() {
+        return Ok(plain);
+    }
+    // A word of the lexicon is taken as spelt right; the others get their closest words.
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT q.w, s.word FROM unnest($1::text[]) q(w) \
+             CROSS JOIN LATERAL (SELECT word FROM catalog.search_word \
+                 WHERE word % q.w AND similarity(word, q.w) >= $2 \
+                   AND NOT EXISTS (SELECT 1 FROM catalog.search_word x WHERE x.word = q.w) \
+                 ORDER BY similarity(word, q.w) DESC, word LIMIT $3) s",
+            [
+                Value::Array(
+                    sea_orm::sea_query::ArrayType::String,
+                    Some(Box::new(lookup)),
+                ),
+                CORRECTION_SIMILARITY.into(),
+                CORRECTIONS_PER_WORD.into(),
+            ],
+        ))
+        .await?;
+    if rows.is_empty() {
+        return Ok(plain);
+    }
+    let mut groups: Vec<Vec<String>> = words.iter().map(|w| vec![w.clone()]).collect();
+    for row in rows {
+        let w: String = row.try_get("", "w")?;
+        let word: String = row.try_get("", "word")?;
+        // Lexicon words come from to_tsvector: plain tokens; keep only letters and digits so
+        // the to_tsquery text stays well-formed whatever they are.
+        if word.chars().all(char::is_alphanumeric)
+            && let Some(g) = words.iter().position(|x| *x == w)
+            && let Some(group) = groups.get_mut(g)
+        {
+            group.push(word);
+        }
+    }
+    let corrected = groups
+        .iter()
+        .map(|g| format!("({})", g.join(" | ")))
+        .collect::<Vec<_>>()
+        .join(" & ");
+    Ok(TextQuery {
+        text: text.to_owned(),
+        corrected: Some(corrected),
+    })
+}
+
+/// The tsquery of the text, with its corrections when it has some.
+fn any_words(sql: &mut Sql, q: &TextQuery) -> String {
+    let t = sql.bind(q.text.clone());
+    match &q.corrected {
+        Some(c) => {
+            let c = sql.bind(c.clone());
+            format!("(websearch_to_tsquery('english', {t}) || to_tsquery('english', {c}))")
+        }
+        None => format!("websearch_to_tsquery('english', {t})"),
+    }
+}
+
+/// The scope's conditions (the part a storefront index is partial on).
+fn scope_conds(sql: &mut Sql, scope: &Scope) -> Vec<String> {
     let mut conds = Vec::new();
     match scope {
         Scope::Public => conds.push("p.status = 'published'".to_owned()),
@@ -168,28 +367,27 @@ fn where_clause(sql: &mut Sql, scope: &Scope, filter: &Filter, text: Option<&str
             ));
         }
     }
-    if let Some(t) = text {
-        let q = sql.bind(t);
-        let lower = sql.bind(t.to_lowercase());
-        conds.push(format!(
-            "(p.search @@ websearch_to_tsquery('english', {q}) \
-             OR word_similarity({lower}, lower(p.title)) > {TITLE_SIMILARITY} \
-             OR word_similarity({lower}, catalog.words(p.tags)) > {TAG_SIMILARITY})"
-        ));
+    conds
+}
+
+/// The filter's conditions, the search text's included when `text` is given.
+fn filter_conds(sql: &mut Sql, filter: &Filter, text: Option<&TextQuery>) -> Vec<String> {
+    let mut conds = Vec::new();
+    if let Some(q) = text {
+        let any = any_words(sql, q);
+        conds.push(format!("p.search @@ {any}"));
     }
     if let Some(g) = &filter.genre {
         let b = sql.bind(g.to_lowercase());
-        conds.push(format!("{b} = ANY (p.genres)"));
+        conds.push(format!("p.genres @> ARRAY[{b}]::text[]"));
     }
     if let Some(pl) = &filter.platform {
         let b = sql.bind(pl.to_lowercase());
-        conds.push(format!("{b} = ANY (p.platforms)"));
+        conds.push(format!("p.platforms @> ARRAY[{b}]::text[]"));
     }
     if let Some(kind) = filter.edition_kind {
         let b = sql.bind(kind.as_str());
-        conds.push(format!(
-            "EXISTS (SELECT 1 FROM catalog.edition e WHERE e.product_id = p.id AND e.kind = {b})"
-        ));
+        conds.push(format!("p.edition_kinds @> ARRAY[{b}]::text[]"));
     }
     if let Some(min) = filter.min_price {
         let b = sql.bind(min);
@@ -204,6 +402,127 @@ fn where_clause(sql: &mut Sql, scope: &Scope, filter: &Filter, text: Option<&str
         conds.push(format!("p.publisher_id = {b}"));
     }
     conds
+}
+
+/// What [`page_statement`] reads.
+struct Walk<'a> {
+    sort: Sort,
+    scope: Vec<String>,
+    filter: Vec<String>,
+    cursor: Option<&'a Cursor>,
+    tier: u8,
+    limit: u64,
+    public: bool,
+}
+
+/// One keyset page (at most `limit` rows) of the products matching `scope` and `filter` in
+/// the order of `sort`, after `cursor`; `tier` is selected as a column.
+///
+/// Without a filter, or outside the storefront, it is one ordered, limited statement. On the
+/// storefront with a filter, it walks at most [`WALK_BUDGET`] rows of the sort index (the
+/// first branch) and only when that stretch had fewer than `limit` matches does the second
+/// branch run (`UNION ALL` under `LIMIT` runs its branches in turn and stops when it has
+/// enough): the matches past the stretch, found through the filter's index and sorted.
+fn page_statement(mut sql: Sql, walk: Walk<'_>) -> ApiResult<Statement> {
+    let Walk {
+        sort,
+        scope,
+        filter,
+        cursor,
+        tier,
+        limit,
+        public,
+    } = walk;
+    let key = sort.key();
+    let col = key.column;
+    let (dir, beyond, before, start) = if sort.ascending() {
+        ("ASC", ">", "<", key.highest)
+    } else {
+        ("DESC", "<", ">", key.lowest)
+    };
+    let mut base = scope;
+    if let Some(c) = cursor {
+        let k = sort.bind_key(&mut sql, c.key)?;
+        let i = sql.bind(c.id);
+        base.push(format!("({col}, p.id) {beyond} ({k}, {i}::uuid)"));
+    }
+    let limit = sql.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let select = format!(
+        "SELECT {COLUMNS}, {} AS sort_key, {tier}::int2 AS tier",
+        key.as_float
+    );
+    let order = format!("ORDER BY {col} {dir}, p.id {dir}");
+    let and = |conds: &[String]| {
+        if conds.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            conds.join(" AND ")
+        }
+    };
+    let text = if filter.is_empty() || !public {
+        let all: Vec<String> = base.iter().chain(filter.iter()).cloned().collect();
+        format!(
+            "{select} FROM catalog.product p WHERE {} {order} LIMIT {limit}",
+            and(&all)
+        )
+    } else {
+        let base_sql = and(&base);
+        let filter_sql = and(&filter);
+        // `edge`: the last row of the walked stretch (none when fewer rows are left).
+        format!(
+            "WITH edge AS (SELECT {col} AS k, p.id FROM catalog.product p WHERE {base_sql} \
+                 {order} OFFSET {WALK_BUDGET} LIMIT 1), \
+             rest AS MATERIALIZED ({select}, {col} AS walk_key FROM catalog.product p \
+                 WHERE {base_sql} AND {filter_sql} \
+                   AND ({col}, p.id) {beyond}= ((SELECT k FROM edge), (SELECT id FROM edge))) \
+             ({select} FROM catalog.product p WHERE {base_sql} AND {filter_sql} \
+                 AND ({col}, p.id) {before} (coalesce((SELECT k FROM edge), {start}), \
+                     coalesce((SELECT id FROM edge), '{nil}'::uuid)) \
+                 {order} LIMIT {limit}) \
+             UNION ALL \
+             (SELECT {rest_columns}, r.sort_key, r.tier FROM rest r \
+                 WHERE (SELECT id FROM edge) IS NOT NULL \
+                 ORDER BY r.walk_key {dir}, r.id {dir} LIMIT {limit}) \
+             LIMIT {limit}",
+            // The rest has its rows whole: joining them back could make the planner scan the
+            // catalog for a set it expects large and that is small.
+            rest_columns = COLUMNS.replace("p.", "r."),
+            nil = if sort.ascending() {
+                "ffffffff-ffff-ffff-ffff-ffffffffffff"
+            } else {
+                "00000000-0000-0000-0000-000000000000"
+            },
+        )
+    };
+    Ok(Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        text,
+        sql.values,
+    ))
+}
+
+/// Runs a page statement; appends its rows with their cursors.
+async fn fetch(
+    db: &impl ConnectionTrait,
+    statement: Statement,
+    sort: Sort,
+    items: &mut Vec<(product::Model, String)>,
+) -> ApiResult<()> {
+    let rows = db.query_all_raw(statement).await?;
+    for row in &rows {
+        let model = product::Model::from_query_result(row, "")?;
+        let key: f64 = row.try_get("", "sort_key")?;
+        let tier: i16 = row.try_get("", "tier")?;
+        let cursor = Cursor {
+            sort,
+            tier: u8::try_from(tier).unwrap_or(0),
+            key,
+            id: model.id,
+        }
+        .encode();
+        items.push((model, cursor));
+    }
+    Ok(())
 }
 
 /// One page of products.
@@ -237,65 +556,80 @@ pub async fn products(
         sort
     };
     let cursor = after.map(|a| Cursor::decode(a, sort)).transpose()?;
-    let mut sql = Sql {
-        text: String::new(),
-        values: Vec::new(),
+    let query = match &text {
+        Some(t) => Some(correct(db, t).await?),
+        None => None,
     };
-    let key_expr = match sort {
-        Sort::Relevance => {
-            let q = sql.bind(text.clone().unwrap_or_default());
-            let lower = sql.bind(text.clone().unwrap_or_default().to_lowercase());
-            format!(
-                "(ts_rank_cd(p.search, websearch_to_tsquery('english', {q}))::float8 \
-                 + word_similarity({lower}, lower(p.title))::float8)"
-            )
+    let public = *scope == Scope::Public;
+    let wanted = first + 1;
+    let mut items = Vec::new();
+    match (&query, sort) {
+        (Some(q), Sort::Relevance) => {
+            // Tiers from the cursor's down; the cursor applies within its own tier only.
+            let from = cursor.as_ref().map_or(3, |c| c.tier);
+            for tier in (1..=from).rev() {
+                if tier == 2 && q.corrected.is_none() {
+                    continue;
+                }
+                let mut sql = Sql::default();
+                let scope_sql = scope_conds(&mut sql, scope);
+                let mut conds = filter_conds(&mut sql, filter, None);
+                let exact = {
+                    let t = sql.bind(q.text.clone());
+                    format!("websearch_to_tsquery('english', {t})")
+                };
+                conds.push(match tier {
+                    3 => format!("p.title_search @@ {exact}"),
+                    2 => {
+                        let c = sql.bind(q.corrected.clone().unwrap_or_default());
+                        format!(
+                            "p.title_search @@ to_tsquery('english', {c}) \
+                             AND NOT p.title_search @@ {exact}"
+                        )
+                    }
+                    _ => {
+                        let any = any_words(&mut sql, q);
+                        format!("p.search @@ {any} AND NOT p.title_search @@ {any}")
+                    }
+                });
+                let within = cursor.as_ref().filter(|c| c.tier == tier);
+                let left = wanted - items.len() as u64;
+                let statement = page_statement(
+                    sql,
+                    Walk {
+                        sort,
+                        scope: scope_sql,
+                        filter: conds,
+                        cursor: within,
+                        tier,
+                        limit: left,
+                        public,
+                    },
+                )?;
+                fetch(db, statement, sort, &mut items).await?;
+                if items.len() as u64 >= wanted {
+                    break;
+                }
+            }
         }
-        Sort::Newest => {
-            "(extract(epoch FROM coalesce(p.published_at, p.created_at)) * 1000000)::float8"
-                .to_owned()
+        _ => {
+            let mut sql = Sql::default();
+            let scope_sql = scope_conds(&mut sql, scope);
+            let conds = filter_conds(&mut sql, filter, query.as_ref());
+            let statement = page_statement(
+                sql,
+                Walk {
+                    sort,
+                    scope: scope_sql,
+                    filter: conds,
+                    cursor: cursor.as_ref(),
+                    tier: 0,
+                    limit: wanted,
+                    public,
+                },
+            )?;
+            fetch(db, statement, sort, &mut items).await?;
         }
-        Sort::PriceAsc | Sort::PriceDesc => "coalesce(p.price_from_minor, 0)::float8".to_owned(),
-        Sort::Rating => "p.rating_avg".to_owned(),
-    };
-    let mut conds = where_clause(&mut sql, scope, filter, text.as_deref());
-    let (cmp, dir) = if sort.ascending() {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
-    if let Some(c) = &cursor {
-        let k = sql.bind(c.key);
-        let i = sql.bind(c.id);
-        conds.push(format!("({key_expr}, p.id) {cmp} ({k}::float8, {i}::uuid)"));
-    }
-    let where_sql = if conds.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conds.join(" AND "))
-    };
-    let limit = sql.bind(i64::try_from(first + 1).unwrap_or(i64::MAX));
-    sql.text = format!(
-        "SELECT {COLUMNS}, {key_expr} AS sort_key FROM catalog.product p {where_sql} \
-         ORDER BY sort_key {dir}, p.id {dir} LIMIT {limit}"
-    );
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            sql.text,
-            sql.values,
-        ))
-        .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let model = product::Model::from_query_result(row, "")?;
-        let key: f64 = row.try_get("", "sort_key")?;
-        let cursor = Cursor {
-            sort,
-            key,
-            id: model.id,
-        }
-        .encode();
-        items.push((model, cursor));
     }
     let has_next = items.len() as u64 > first;
     items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
@@ -318,29 +652,46 @@ pub struct Facets {
 }
 
 /// Counts of genres, platforms, tags (the 40 most used) and edition kinds over the published
-/// products matching `filter`, in one statement.
+/// products matching `filter`, in one statement: without a filter from the counts the catalog
+/// keeps (`catalog.facet_count`), with one over the matching products.
 pub async fn facets(db: &impl ConnectionTrait, filter: &Filter) -> ApiResult<Facets> {
     let text = search_text(filter.text.as_deref())?;
-    let mut sql = Sql {
-        text: String::new(),
-        values: Vec::new(),
+    let filter = Filter {
+        text: text.clone(),
+        ..filter.clone()
     };
-    let conds = where_clause(&mut sql, &Scope::Public, filter, text.as_deref());
-    let where_sql = format!("WHERE {}", conds.join(" AND "));
-    sql.text = format!(
-        "WITH m AS (SELECT p.id, p.genres, p.platforms, p.tags FROM catalog.product p {where_sql}) \
-         SELECT 'genre' AS facet, v AS value, count(*) AS n FROM m, unnest(m.genres) v GROUP BY v \
-         UNION ALL SELECT 'platform', v, count(*) FROM m, unnest(m.platforms) v GROUP BY v \
-         UNION ALL (SELECT 'tag', v, count(*) FROM m, unnest(m.tags) v GROUP BY v ORDER BY count(*) DESC, v LIMIT 40) \
-         UNION ALL SELECT 'kind', e.kind, count(DISTINCT e.product_id) FROM m JOIN catalog.edition e ON e.product_id = m.id GROUP BY e.kind"
-    );
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
+    let statement = if filter.is_empty() {
+        Statement::from_string(
             sea_orm::DatabaseBackend::Postgres,
-            sql.text,
+            "SELECT facet, value, n FROM ( \
+               SELECT facet, value, count AS n, \
+                      row_number() OVER (PARTITION BY facet ORDER BY count DESC, value COLLATE \"C\") AS r \
+               FROM catalog.facet_count WHERE count > 0) c \
+             WHERE facet <> 'tag' OR r <= 40",
+        )
+    } else {
+        let query = match &text {
+            Some(t) => Some(correct(db, t).await?),
+            None => None,
+        };
+        let mut sql = Sql::default();
+        let mut conds = scope_conds(&mut sql, &Scope::Public);
+        conds.extend(filter_conds(&mut sql, &filter, query.as_ref()));
+        let where_sql = conds.join(" AND ");
+        Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "WITH m AS MATERIALIZED (SELECT p.genres, p.platforms, p.tags, p.edition_kinds \
+                     FROM catalog.product p WHERE {where_sql}) \
+                 SELECT 'genre' AS facet, v AS value, count(*) AS n FROM m, unnest(m.genres) v GROUP BY v \
+                 UNION ALL SELECT 'platform', v, count(*) FROM m, unnest(m.platforms) v GROUP BY v \
+                 UNION ALL (SELECT 'tag', v, count(*) FROM m, unnest(m.tags) v GROUP BY v ORDER BY count(*) DESC, v LIMIT 40) \
+                 UNION ALL SELECT 'kind', v, count(*) FROM m, unnest(m.edition_kinds) v GROUP BY v"
+            ),
             sql.values,
-        ))
-        .await?;
+        )
+    };
+    let rows = db.query_all_raw(statement).await?;
     let mut f = Facets::default();
     for row in rows {
         let facet: String = row.try_get("", "facet")?;
@@ -373,13 +724,42 @@ mod tests {
     fn cursors_round_trip_and_are_tied_to_their_sort() {
         let c = Cursor {
             sort: Sort::Rating,
+            tier: 0,
             key: 4.333_333_333_333_333,
             id: Uuid::now_v7(),
         };
         let back = Cursor::decode(&c.encode(), Sort::Rating).expect("decodes");
         assert_eq!(back, c);
         assert!(Cursor::decode(&c.encode(), Sort::Newest).is_err());
+        let r = Cursor {
+            sort: Sort::Relevance,
+            tier: 2,
+            key: 1_764_806_400_000_000.0,
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(
+            Cursor::decode(&r.encode(), Sort::Relevance).expect("decodes"),
+            r
+        );
+        assert!(Cursor::decode(&r.encode(), Sort::Newest).is_err());
+        assert!(
+            Cursor::decode(
+                &B64.encode("rel4|1|00000000-0000-0000-0000-000000000000"),
+                Sort::Relevance
+            )
+            .is_err()
+        );
         assert!(Cursor::decode("bm9wZQ", Sort::Rating).is_err());
         assert!(Cursor::decode("%%%", Sort::Rating).is_err());
+    }
+
+    #[test]
+    fn search_words_are_lower_case_letters_and_digits() {
+        assert_eq!(
+            words("The  Witcher 3: Wild-Hunt!"),
+            ["the", "witcher", "3", "wild", "hunt"]
+        );
+        assert_eq!(words("a a A"), ["a"]);
+        assert!(words(" -- ").is_empty());
     }
 }

@@ -5,6 +5,7 @@
 mod admin;
 mod builds;
 mod catalog;
+mod catalog_scale;
 mod edge;
 mod gateway;
 mod helpers;

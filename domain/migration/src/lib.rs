@@ -11,6 +11,7 @@ mod m20261124_000004_saga;
 mod m20261124_000005_physical_orders;
 mod m20261124_000006_delivery_refunds;
 mod m20261204_000001_refund_gate;
+mod m20261204_100000_catalog_scale;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_physical_orders::Migration),
             Box::new(m20261124_000006_delivery_refunds::Migration),
             Box::new(m20261204_000001_refund_gate::Migration),
+            Box::new(m20261204_100000_catalog_scale::Migration),
         ]
     }
 }

@@ -1,0 +1,357 @@
+//! The catalog at scale (issue 19): on a bulk-generated catalog of thousands of products (the
+//! `api seed-demo --products N` generator), search stays relevant, edits show at once, facet
+//! counts kept by the catalog stay exact, and filtered keyset pages neither repeat nor skip.
+//! These check answers, not speed (the benchmark `bench --bin catalog_scale` measures that).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use domain::identity::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Generated products per test: enough that the sort walks hit their budget and a plan over
+/// every product would differ from an indexed one, small enough to seed in seconds.
+const PRODUCTS: u64 = 5_000;
+
+const LIST: &str = "query($f: ProductFilter, $s: ProductSort = RELEVANCE, $first: Int = 20, $after: String) { products(filter: $f, sort: $s, first: $first, after: $after) { edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }";
+const FACETS: &str = "query($f: ProductFilter) { facets(filter: $f) { genres { value count } platforms { value count } tags { value count } editionKinds { value count } } }";
+
+static SKU: AtomicUsize = AtomicUsize::new(0);
+
+/// A publisher, signed in: (token, id).
+async fn publisher(app: &TestApp) -> (String, String) {
+    app.staff("scale@publisher.test", "Scale Games", Role::Publisher)
+        .await
+}
+
+/// Bulk-generates the catalog up to `PRODUCTS` (plus what is already there).
+async fn seed(app: &TestApp) {
+    let have = app
+        .scalar("SELECT count(*) AS n FROM catalog.product")
+        .await;
+    api::seed::bulk_catalog(
+        &app.state.db,
+        PRODUCTS + u64::try_from(have).expect("count"),
+        app.state.config.currency,
+    )
+    .await
+    .expect("bulk seed");
+}
+
+/// Creates a product with a digital (and optionally a physical) edition; publishes it unless
+/// `publish` is false. Returns its id.
+async fn product(
+    app: &TestApp,
+    token: &str,
+    input: Value,
+    physical: bool,
+    publish: bool,
+) -> String {
+    let v = app
+        .gql(
+            Some(token),
+            "mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }",
+            json!({ "i": input }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let id = v["data"]["createProduct"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let add =
+        "mutation($p: UUID!, $i: EditionInput!) { addEdition(productId: $p, input: $i) { id } }";
+    let n = SKU.fetch_add(1, Ordering::SeqCst);
+    let e = app
+        .gql(Some(token), add, json!({ "p": id, "i": { "kind": "DIGITAL", "name": "Standard", "sku": format!("SCALE-{n}"), "price": { "amountMinor": 1999, "currency": "EUR" } } }))
+        .await;
+    assert_no_errors(&e);
+    if physical {
+        let e = app
+            .gql(Some(token), add, json!({ "p": id, "i": { "kind": "PHYSICAL", "name": "Box", "sku": format!("SCALE-BOX-{n}"), "price": { "amountMinor": 4999, "currency": "EUR" }, "weightGrams": 900 } }))
+            .await;
+        assert_no_errors(&e);
+    }
+    if publish {
+        set_status(app, token, &id, "publishProduct").await;
+    }
+    id
+}
+
+async fn set_status(app: &TestApp, token: &str, id: &str, mutation: &str) {
+    let v = app
+        .gql(
+            Some(token),
+            &format!("mutation($id: UUID!) {{ {mutation}(id: $id) {{ status }} }}"),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_no_errors(&v);
+}
+
+fn titles(v: &Value) -> Vec<String> {
+    v["data"]["products"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no products in {v:#}"))
+        .iter()
+        .map(|e| e["node"]["title"].as_str().expect("title").to_owned())
+        .collect()
+}
+
+/// Every page of a listing, `first` at a time: the titles in order.
+async fn walk(app: &TestApp, filter: Value, sort: &str, first: i64) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let v = app
+            .gql(
+                None,
+                LIST,
+                json!({ "f": filter, "s": sort, "first": first, "after": after }),
+            )
+            .await;
+        assert_no_errors(&v);
+        seen.extend(titles(&v));
+        if v["data"]["products"]["pageInfo"]["hasNextPage"] != true {
+            return seen;
+        }
+        after = v["data"]["products"]["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[tokio::test]
+async fn catalog_at_scale_search_forgives_typos_and_ranks_title_matches_first() {
+    let app = TestApp::spawn().await;
+    let (token, _) = publisher(&app).await;
+    product(
+        &app,
+        &token,
+        json!({ "title": "Zanzibar Lighthouse", "genres": ["puzzle"], "platforms": ["linux"] }),
+        false,
+        true,
+    )
+    .await;
+    product(
+        &app,
+        &token,
+        json!({ "title": "Quiet Meadow", "genres": ["simulation"], "platforms": ["linux"],
+                "description": "Keep the legacy of your grandparents' farm alive." }),
+        false,
+        true,
+    )
+    .await;
+    seed(&app).await;
+
+    let typo = walk(&app, json!({ "text": "zanzibr" }), "RELEVANCE", 20).await;
+    let frontier = app
+        .gql(
+            None,
+            LIST,
+            json!({ "f": { "text": "frontir" }, "first": 20 }),
+        )
+        .await;
+    let legacy = walk(&app, json!({ "text": "legacy" }), "RELEVANCE", 50).await;
+
+    assert_eq!(
+        typo.first().map(String::as_str),
+        Some("Zanzibar Lighthouse")
+    );
+    let frontier = titles(&frontier);
+    assert_eq!(frontier.len(), 20);
+    assert!(
+        frontier.iter().all(|t| t.contains("Frontier")),
+        "{frontier:?}"
+    );
+    let in_title = |t: &String| t.to_lowercase().split(' ').any(|w| w == "legacy");
+    let first_other = legacy
+        .iter()
+        .position(|t| !in_title(t))
+        .expect("matches outside titles too");
+    assert!(first_other > 50, "many titles say legacy: {first_other}");
+    assert!(
+        legacy[first_other..].iter().all(|t| !in_title(t)),
+        "every title match comes before the other matches"
+    );
+    assert!(legacy.contains(&"Quiet Meadow".to_owned()));
+    let unique: HashSet<_> = legacy.iter().collect();
+    assert_eq!(unique.len(), legacy.len(), "no product twice");
+    let expected = app
+        .scalar("SELECT count(*) AS n FROM catalog.product WHERE status = 'published' AND search @@ websearch_to_tsquery('english', 'legacy')")
+        .await;
+    assert_eq!(legacy.len() as i64, expected, "every match, once");
+}
+
+#[tokio::test]
+async fn catalog_at_scale_an_edited_product_is_found_under_its_new_title_at_once() {
+    let app = TestApp::spawn().await;
+    let (token, _) = publisher(&app).await;
+    let id = product(
+        &app,
+        &token,
+        json!({ "title": "Plain Working Title", "genres": ["indie"], "platforms": ["windows"] }),
+        false,
+        true,
+    )
+    .await;
+    seed(&app).await;
+    let find = |text: &'static str| {
+        let app = &app;
+        async move {
+            let v = app
+                .gql(None, LIST, json!({ "f": { "text": text }, "first": 5 }))
+                .await;
+            assert_no_errors(&v);
+            titles(&v)
+        }
+    };
+
+    let edited = app
+        .gql(
+            Some(&token),
+            "mutation($id: UUID!) { updateProduct(id: $id, input: { title: \"Xylophone Odyssey\" }) { title } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_no_errors(&edited);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    let found = loop {
+        let found = find("xylophone").await;
+        if !found.is_empty() || tokio::time::Instant::now() >= deadline {
+            break found;
+        }
+        tokio::task::yield_now().await;
+    };
+    let typo = find("xylofone odysey").await;
+    let old = find("plain working title").await;
+
+    assert_eq!(found, vec!["Xylophone Odyssey"], "found within a second");
+    assert_eq!(typo.first().map(String::as_str), Some("Xylophone Odyssey"));
+    assert!(!old.contains(&"Plain Working Title".to_owned()), "{old:?}");
+}
+
+/// The facets the catalog would count now, straight from its products (the source of truth).
+async fn counted(app: &TestApp, genre: Option<&str>) -> Value {
+    let only = genre
+        .map(|g| format!("AND '{g}' = ANY (p.genres)"))
+        .unwrap_or_default();
+    let list = |sql: String| async move {
+        let rows = sea_orm::ConnectionTrait::query_all_raw(
+            &app.state.db,
+            sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql),
+        )
+        .await
+        .expect("count");
+        Value::Array(
+            rows.iter()
+                .map(|r| {
+                    json!({ "value": r.try_get::<String>("", "v").expect("v"),
+                            "count": r.try_get::<i64>("", "n").expect("n") })
+                })
+                .collect(),
+        )
+    };
+    let of = |column: &str, limit: &str| {
+        format!(
+            "SELECT v, count(*) AS n FROM catalog.product p, unnest(p.{column}) v \
+             WHERE p.status = 'published' {only} GROUP BY v ORDER BY n DESC, v COLLATE \"C\" {limit}"
+        )
+    };
+    json!({
+        "genres": list(of("genres", "")).await,
+        "platforms": list(of("platforms", "")).await,
+        "tags": list(of("tags", "LIMIT 40")).await,
+        "editionKinds": list(format!(
+            "SELECT e.kind AS v, count(DISTINCT p.id) AS n FROM catalog.product p \
+             JOIN catalog.edition e ON e.product_id = p.id WHERE p.status = 'published' {only} \
+             GROUP BY e.kind ORDER BY n DESC, e.kind COLLATE \"C\""
+        ))
+        .await,
+    })
+}
+
+async fn facets(app: &TestApp, filter: Value) -> Value {
+    let v = app.gql(None, FACETS, json!({ "f": filter })).await;
+    assert_no_errors(&v);
+    v["data"]["facets"].clone()
+}
+
+#[tokio::test]
+async fn catalog_at_scale_facet_counts_follow_every_product_change() {
+    let app = TestApp::spawn().await;
+    let (token, _) = publisher(&app).await;
+    seed(&app).await;
+    let before = facets(&app, json!({})).await;
+    let input = json!({ "title": "Counted Twice", "genres": ["horror", "rpg"],
+                        "platforms": ["switch"], "tags": ["zz-unique-tag"] });
+
+    let draft = product(&app, &token, input, true, false).await;
+    let with_draft = facets(&app, json!({})).await;
+    set_status(&app, &token, &draft, "publishProduct").await;
+    let published = facets(&app, json!({})).await;
+    let published_truth = counted(&app, None).await;
+    let horror = facets(&app, json!({ "genre": "horror" })).await;
+    let horror_truth = counted(&app, Some("horror")).await;
+    set_status(&app, &token, &draft, "unlistProduct").await;
+    let unlisted = facets(&app, json!({})).await;
+    let unlisted_truth = counted(&app, None).await;
+
+    assert_eq!(before, unlisted_truth, "the generated catalog is counted");
+    assert_eq!(with_draft, before, "a draft is not counted");
+    assert_eq!(published, published_truth);
+    assert_ne!(published, before);
+    assert_eq!(horror, horror_truth, "filtered facets are counted too");
+    assert_eq!(unlisted, unlisted_truth);
+    assert_eq!(unlisted, before);
+}
+
+#[tokio::test]
+async fn catalog_at_scale_rare_and_common_filters_page_without_repeats_or_gaps() {
+    let app = TestApp::spawn().await;
+    let (token, _) = publisher(&app).await;
+    let mut boxed = Vec::new();
+    for i in 0..3 {
+        let title = format!("Boxed Edition {i}");
+        let id = product(
+            &app,
+            &token,
+            json!({ "title": title, "genres": ["racing"], "platforms": ["linux"] }),
+            true,
+            true,
+        )
+        .await;
+        // Older than every generated product: past the stretch a newest-first walk reads.
+        app.scalar(&format!(
+            "WITH u AS (UPDATE catalog.product SET published_at = timestamptz '2020-01-01' + interval '{i} day' \
+             WHERE id = '{id}' RETURNING 1) SELECT count(*) AS n FROM u"
+        ))
+        .await;
+        boxed.push(title);
+    }
+    seed(&app).await;
+
+    let rare = walk(&app, json!({ "editionKind": "PHYSICAL" }), "NEWEST", 2).await;
+    let strategy = walk(&app, json!({ "genre": "strategy" }), "PRICE_ASC", 100).await;
+    let strategy_count = app
+        .scalar("SELECT count(*) AS n FROM catalog.product WHERE status = 'published' AND 'strategy' = ANY (genres)")
+        .await;
+    let newest = app
+        .gql(None, LIST, json!({ "s": "NEWEST", "first": 20 }))
+        .await;
+    let second = app
+        .gql(
+            None,
+            LIST,
+            json!({ "s": "NEWEST", "first": 20, "after": newest["data"]["products"]["pageInfo"]["endCursor"] }),
+        )
+        .await;
+
+    assert_eq!(rare, boxed.iter().rev().cloned().collect::<Vec<_>>());
+    let unique: HashSet<_> = strategy.iter().collect();
+    assert_eq!(unique.len(), strategy.len(), "no repeats");
+    assert_eq!(strategy.len() as i64, strategy_count, "no gaps");
+    let (a, b) = (titles(&newest), titles(&second));
+    assert_eq!((a.len(), b.len()), (20, 20));
+    assert!(a.iter().all(|t| !b.contains(t)));
+}
