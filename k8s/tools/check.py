@@ -147,8 +147,8 @@ def ensure_dev_secrets() -> None:
 
 
 def render(overlay: Path) -> list[dict]:
-    out = run([str(VENV_BIN / "kubectl"), "kustomize", "--load-restrictor",
-               "LoadRestrictionsNone", str(overlay)])
+    # Plain `kubectl kustomize`, as `kubectl apply -k` renders: no load-restrictor flag.
+    out = run([str(VENV_BIN / "kubectl"), "kustomize", str(overlay)])
     return [d for d in yaml.safe_load_all(out) if d]
 
 
@@ -381,7 +381,24 @@ def check_compose(targets: set[str], code: dict) -> None:
     print(f"compose.yaml: {len(model['services'])} services, `docker compose config` accepts it")
 
 
+# Files the base carries as copies (kustomize reads nothing outside the base's root), each equal
+# to the repository file the store's tests run.
+BASE_COPIES = {
+    K8S / "base" / "gateway" / "nginx.conf.template": ROOT / "nginx.conf",
+    K8S / "base" / "gateway" / "auth.js": ROOT / "gateway" / "auth.js",
+}
+
+
+def check_base_copies() -> None:
+    for copy, original in BASE_COPIES.items():
+        if not copy.exists() or copy.read_bytes() != original.read_bytes():
+            problem(str(copy.relative_to(ROOT)),
+                    f"differs from {original.relative_to(ROOT)}: "
+                    f"cp {original.relative_to(ROOT)} {copy.relative_to(ROOT)}")
+
+
 def main() -> int:
+    check_base_copies()
     targets = dockerfile_targets()
     code = code_env()
     ensure_dev_secrets()
