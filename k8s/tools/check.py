@@ -48,11 +48,15 @@ SAGA_CONTRACT = {
     "REDIS_NAMESPACE", "NATS_URL", "NATS_STREAM_REPLICAS", "LOG_FORMAT", "RUST_LOG",
 }
 # Secrets the overlays reference but do not generate; each must be named in k8s/README.md.
+# An overlay `X-first-admin` (X plus the first-admin Job) has X's external Secrets.
 EXTERNAL = {
     "dev": {"store-tls", "store-db-app"},
     "prod": {"store-tls", "store-db-app", "store-jwt", "store-jwt-public", "store-gateway",
-             "store-admin"},
+             "store-admin", "store-db-backup"},
 }
+# Direct connections PostgreSQL keeps for what does not go through PgBouncer: the api's migrate
+# init containers (one per starting pod), create-admin, the operator, replication, monitoring.
+DIRECT_CONNECTIONS_RESERVE = 50
 # Third-party images: pinned, never `latest`.
 THIRD_PARTY = re.compile(r"^(nats|redis|postgres|ghcr\.io/cloudnative-pg/postgresql):\d[\w.-]*$")
 DEV_SECRET_FILES = ["jwt-private.pem", "jwt-public-keys.pem", "gateway-secret",
@@ -205,11 +209,14 @@ DEFAULT_LISTEN = {"API_LISTEN_ADDR": 8080, "SAGA_HEALTH_ADDR": 9090,
 def check_container(where: str, c: dict, pod: dict, kind: str | None, code: dict,
                     workload_kind: str, is_init: bool) -> None:
     env = {e["name"]: e for e in c.get("env", [])}
+    # Variables only used to build another one (`$(NAME)` in a later value) are not the code's.
+    helpers = {n for e in c.get("env", []) for n in re.findall(r"\$\(([A-Z0-9_]+)\)",
+                                                               e.get("value") or "")}
     if c.get("envFrom"):
         problem(where, "envFrom hides which variables are set: use env entries")
     if kind is not None:
         for name in env:
-            if name not in code[kind]:
+            if name not in code[kind] and name not in helpers:
                 problem(where, f"sets {name}, which the {kind} image does not read")
         ports = {p["containerPort"] for p in c.get("ports", [])}
         if not is_init and workload_kind == "Deployment":
@@ -280,7 +287,7 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
     docs = render(overlay)
     validate_schemas(name, docs)
     objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
-    external = EXTERNAL.get(name, set())
+    external = EXTERNAL.get(name.removesuffix("-first-admin"), set())
     readme = README.read_text() if README.exists() else ""
     for secret in external:
         if f"`{secret}`" not in readme:
@@ -331,7 +338,122 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
                     elif int(m.group(2)) not in {p["port"] for p in svc["spec"]["ports"]}:
                         problem(f"{name} {workload['metadata']['name']}",
                                 f"{e['name']}={value}: Service {m.group(1)} has no port {m.group(2)}")
+    check_scaling(name, docs)
+    check_database_urls(name, docs)
+    check_connection_budget(name, docs)
     print(f"k8s/overlays/{name}: {len(docs)} objects rendered and validated")
+
+
+def scalers(docs: list[dict]) -> dict[str, tuple[str, int]]:
+    """Deployment name -> (what scales it, its maximum replicas): HPAs and KEDA ScaledObjects."""
+    out = {}
+    for d in docs:
+        if d["kind"] == "HorizontalPodAutoscaler":
+            out[d["spec"]["scaleTargetRef"]["name"]] = (f"HPA {d['metadata']['name']}",
+                                                        d["spec"]["maxReplicas"])
+        elif d["kind"] == "ScaledObject":
+            out[d["spec"]["scaleTargetRef"]["name"]] = (
+                f"ScaledObject {d['metadata']['name']}", d["spec"].get("maxReplicaCount", 100))
+    return out
+
+
+def check_scaling(name: str, docs: list[dict]) -> None:
+    """An autoscaled Deployment sets no replicas (each apply would reset the count); every
+    Deployment of the store is autoscaled; every Job removes itself once finished."""
+    scaled = scalers(docs)
+    for d in docs:
+        where = f"{name} {d['kind']}/{d['metadata']['name']}"
+        if d["kind"] == "Deployment":
+            if d["metadata"]["name"] not in scaled:
+                problem(where, "no HPA or ScaledObject scales it")
+            elif "replicas" in d["spec"]:
+                problem(where, f"sets replicas while {scaled[d['metadata']['name']][0]} rules it")
+        if d["kind"] == "Job" and "ttlSecondsAfterFinished" not in d["spec"]:
+            problem(where, "no ttlSecondsAfterFinished: the finished Job would block the next "
+                           "apply of a new image (its pod template is immutable)")
+
+
+def env_value(c: dict, var: str) -> str | None:
+    for e in c.get("env", []):
+        if e["name"] == var:
+            return e.get("value")
+    return None
+
+
+def check_database_urls(name: str, docs: list[dict]) -> None:
+    """A literal DATABASE_URL names a Pooler of the overlay (CloudNativePG names its Service
+    after the Pooler) or the `-rw` Service of a Cluster."""
+    hosts = {d["metadata"]["name"] for d in docs if d["kind"] == "Pooler"}
+    hosts |= {f"{d['metadata']['name']}-rw" for d in docs if d["kind"] == "Cluster"}
+    for d in docs:
+        if d["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        pod = d["spec"]["template"]["spec"]
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            url = env_value(c, "DATABASE_URL")
+            if url is None:
+                continue
+            m = re.match(r"^postgres(?:ql)?://[^@]*@([a-z0-9-]+)(?::(\d+))?/", url)
+            if not m or m.group(1) not in hosts:
+                problem(f"{name} {d['kind']}/{d['metadata']['name']} container {c['name']}",
+                        f"DATABASE_URL={url}: host is none of {sorted(hosts)}")
+
+
+def check_connection_budget(name: str, docs: list[dict]) -> None:
+    """At the scalers' maxima, every pool the apps open through PgBouncer fits in the
+    max_client_conn of all Pooler instances but one (one may be down), and the Poolers' server
+    connections plus the direct reserve fit in the Cluster's max_connections."""
+    poolers = [d for d in docs if d["kind"] == "Pooler"]
+    clusters = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Cluster"}
+    if not clusters:
+        return
+    scaled = scalers(docs)
+    through_pooler = 0
+    lines = []
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        for c in d["spec"]["template"]["spec"].get("containers", []):
+            url = env_value(c, "DATABASE_URL")
+            if url is None:
+                continue
+            pool = env_value(c, "DATABASE_MAX_CONNECTIONS")
+            if pool is None:
+                problem(f"{name} Deployment/{d['metadata']['name']}",
+                        "DATABASE_URL without DATABASE_MAX_CONNECTIONS: its pool is unbounded here")
+                continue
+            maximum = scaled.get(d["metadata"]["name"], ("", 1))[1]
+            through_pooler += maximum * int(pool)
+            lines.append(f"{d['metadata']['name']} {maximum}x{pool}")
+    for cname, cluster in clusters.items():
+        max_conn = int(cluster["spec"].get("postgresql", {}).get("parameters", {})
+                       .get("max_connections", "100"))
+        mine = [p for p in poolers if p["spec"]["cluster"]["name"] == cname]
+        if not mine:
+            if through_pooler + DIRECT_CONNECTIONS_RESERVE > max_conn:
+                problem(f"{name} Cluster/{cname}",
+                        f"{through_pooler} connections at the HPA maxima + "
+                        f"{DIRECT_CONNECTIONS_RESERVE} reserved > max_connections {max_conn}")
+            continue
+        clients = server = 0
+        for p in mine:
+            params = p["spec"]["pgbouncer"].get("parameters", {})
+            n = p["spec"].get("instances", 1)
+            per = int(params.get("max_client_conn", "100"))
+            clients += max(n - 1, 1) * per
+            server += n * (int(params.get("default_pool_size", "20"))
+                           + int(params.get("reserve_pool_size", "0")))
+        where = f"{name} connection budget"
+        if through_pooler > clients:
+            problem(where, f"the apps may open {through_pooler} connections at their maxima "
+                           f"({', '.join(lines)}) but the Poolers of {cname} admit {clients} "
+                           "with one instance down")
+        if server + DIRECT_CONNECTIONS_RESERVE > max_conn:
+            problem(where, f"Poolers open up to {server} server connections + "
+                           f"{DIRECT_CONNECTIONS_RESERVE} direct > max_connections {max_conn}")
+        notes.append(f"{name}: {through_pooler} client connections at the maxima <= {clients} "
+                     f"(PgBouncer, one instance down); {server} + {DIRECT_CONNECTIONS_RESERVE} "
+                     f"server connections <= {max_conn}")
 
 
 # ---- compose ------------------------------------------------------------------------------
