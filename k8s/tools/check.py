@@ -52,15 +52,22 @@ SAGA_CONTRACT = {
 EXTERNAL = {
     "dev": {"store-tls", "store-db-app"},
     "prod": {"store-tls", "store-db-app", "store-jwt", "store-jwt-public", "store-gateway",
-             "store-admin", "store-db-backup"},
+             "store-admin", "store-db-backup", "store-redis", "store-nats"},
 }
 # Direct connections PostgreSQL keeps for what does not go through PgBouncer: the api's migrate
 # init containers (one per starting pod), create-admin, the operator, replication, monitoring.
 DIRECT_CONNECTIONS_RESERVE = 50
 # Third-party images: pinned, never `latest`.
-THIRD_PARTY = re.compile(r"^(nats|redis|postgres|ghcr\.io/cloudnative-pg/postgresql):\d[\w.-]*$")
+THIRD_PARTY = re.compile(r"^(nats|redis|haproxy|postgres|ghcr\.io/cloudnative-pg/postgresql)"
+                         r"(:\d[\w.-]*(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$")
+# Overlays whose every image (containers and the CloudNativePG Cluster's) is pinned by digest.
+DIGEST_OVERLAYS = {"prod", "prod-first-admin"}
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+# Variables read by a library of the store's binaries rather than their own code: allowed when
+# Cargo.lock has that library.
+LIBRARY_ENV = {"SSL_CERT_FILE": "rustls-native-certs"}
 DEV_SECRET_FILES = ["jwt-private.pem", "jwt-public-keys.pem", "gateway-secret",
-                    "download-secret", "admin-password"]
+                    "download-secret", "admin-password", "redis-password", "nats-password"]
 
 problems: list[str] = []
 notes: list[str] = []
@@ -107,10 +114,12 @@ def code_env() -> dict[str, set[str]]:
     gateway |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", ENTRYPOINT.read_text()))
     gateway |= set(re.findall(r"^ENV\s+([A-Z][A-Z0-9_]*)=", DOCKERFILE.read_text(), re.M))
     gateway.discard("PATH")
-    saga = rust_env("saga")
+    lock = (ROOT / "Cargo.lock").read_text()
+    library = {v for v, crate in LIBRARY_ENV.items() if f'name = "{crate}"' in lock}
+    saga = rust_env("saga") | library
     for name in sorted(SAGA_CONTRACT - saga):
         notes.append(f"saga contract: {name} is set for the saga but saga/src does not read it yet")
-    return {"api": rust_env("api"), "saga": saga | SAGA_CONTRACT, "gateway": gateway}
+    return {"api": rust_env("api") | library, "saga": saga | SAGA_CONTRACT, "gateway": gateway}
 
 
 def dockerfile_targets() -> set[str]:
@@ -156,12 +165,37 @@ def render(overlay: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(out) if d]
 
 
+# Custom resources checked against the published CRD schemas of pinned npm packages
+# (k8s/tools/crd/validate.mjs); the others (CloudNativePG) against k8s/tools/schemas/.
+NPM_SCHEMA_GROUPS = {"gateway.networking.k8s.io", "keda.sh", "cert-manager.io"}
+
+
+def validate_published(where: str, docs: list[dict]) -> None:
+    batch = [{"where": f"{where} {d['kind']}/{d['metadata']['name']}", "doc": d} for d in docs]
+    if not batch:
+        return
+    modules = os.environ.get("STORE_CRD_NODE_MODULES")
+    if not modules:
+        problem(where, "STORE_CRD_NODE_MODULES is unset: run through `cargo xtask deploy-check`")
+        return
+    out = subprocess.run(["node", str(K8S / "tools" / "crd" / "validate.mjs")],
+                         input=json.dumps(batch), capture_output=True, text=True)
+    if out.returncode != 0:
+        problem(where, f"k8s/tools/crd/validate.mjs failed: {out.stderr.strip()}")
+        return
+    problems.extend(json.loads(out.stdout))
+
+
 def validate_schemas(where: str, docs: list[dict]) -> None:
     schemas = K8S / "tools" / "schemas"
+    published = []
     for doc in docs:
         api, kind = doc.get("apiVersion", ""), doc.get("kind", "")
         name = f"{where} {kind}/{doc.get('metadata', {}).get('name')}"
         group = api.split("/")[0] if "/" in api else ""
+        if group in NPM_SCHEMA_GROUPS:
+            published.append(doc)
+            continue
         if "." in group and not group.endswith(".k8s.io"):
             schema_file = schemas / f"{group}_{api.split('/')[1]}_{kind}.json"
             if not schema_file.exists():
@@ -179,6 +213,7 @@ def validate_schemas(where: str, docs: list[dict]) -> None:
             problem(name, f"{path}: {err.message}")
         except kubernetes_validate.SchemaNotFoundError as err:
             problem(name, f"no Kubernetes {KUBERNETES_VERSION} schema: {err}")
+    validate_published(where, published)
 
 
 def image_kind(image: str, targets: set[str]) -> str | None:
@@ -287,6 +322,11 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
     docs = render(overlay)
     validate_schemas(name, docs)
     objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    # Secrets cert-manager writes for a Certificate of the overlay, with the keys it writes.
+    for d in docs:
+        if d["kind"] == "Certificate":
+            objects[("Secret", d["spec"]["secretName"])] = {
+                "data": {"tls.crt": "", "tls.key": "", "ca.crt": ""}}
     external = EXTERNAL.get(name.removesuffix("-first-admin"), set())
     readme = README.read_text() if README.exists() else ""
     for secret in external:
@@ -329,7 +369,7 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
                 if e.get("valueFrom", {}).get("configMapKeyRef"):
                     r = e["valueFrom"]["configMapKeyRef"]
                     value = objects.get(("ConfigMap", r["name"]), {}).get("data", {}).get(r["key"], "")
-                m = re.match(r"^(?:[a-z]+://)?([a-z0-9-]+):(\d+)$", value)
+                m = re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?([a-z0-9-]+):(\d+)$", value)
                 if m and e["name"] in ("API_UPSTREAM", "REDIS_URL", "NATS_URL"):
                     svc = services.get(m.group(1))
                     if svc is None:
@@ -339,9 +379,33 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
                         problem(f"{name} {workload['metadata']['name']}",
                                 f"{e['name']}={value}: Service {m.group(1)} has no port {m.group(2)}")
     check_scaling(name, docs)
+    if name in DIGEST_OVERLAYS:
+        check_digests(name, docs)
     check_database_urls(name, docs)
     check_connection_budget(name, docs)
     print(f"k8s/overlays/{name}: {len(docs)} objects rendered and validated")
+
+
+def check_digests(name: str, docs: list[dict]) -> None:
+    """Every image by digest; all-zero placeholders (the release step writes the real ones,
+    k8s/tools/pin-images.py) are noted, not refused."""
+    images = []
+    for d in docs:
+        if d["kind"] == "Cluster":
+            images.append((f"Cluster/{d['metadata']['name']}", d["spec"].get("imageName", "")))
+        if d["kind"] in ("Deployment", "StatefulSet", "Job"):
+            pod = d["spec"]["template"]["spec"]
+            for c in pod.get("containers", []) + pod.get("initContainers", []):
+                images.append((f"{d['kind']}/{d['metadata']['name']} {c['name']}", c["image"]))
+    placeholders = 0
+    for where, image in images:
+        if not re.search(r"@sha256:[0-9a-f]{64}$", image):
+            problem(f"{name} {where}", f"image {image} is not pinned by digest")
+        elif image.endswith(PLACEHOLDER_DIGEST):
+            placeholders += 1
+    if placeholders:
+        notes.append(f"{name}: {placeholders} of {len(images)} images carry the placeholder digest "
+                     "(the release step writes the real ones: k8s/tools/pin-images.py)")
 
 
 def scalers(docs: list[dict]) -> dict[str, tuple[str, int]]:
@@ -359,11 +423,13 @@ def scalers(docs: list[dict]) -> dict[str, tuple[str, int]]:
 
 def check_scaling(name: str, docs: list[dict]) -> None:
     """An autoscaled Deployment sets no replicas (each apply would reset the count); every
-    Deployment of the store is autoscaled; every Job removes itself once finished."""
+    Deployment running a store image is autoscaled; every Job removes itself once finished."""
     scaled = scalers(docs)
     for d in docs:
         where = f"{name} {d['kind']}/{d['metadata']['name']}"
-        if d["kind"] == "Deployment":
+        if d["kind"] == "Deployment" and any(
+                c["image"].rsplit("/", 1)[-1].startswith("store-")
+                for c in d["spec"]["template"]["spec"]["containers"]):
             if d["metadata"]["name"] not in scaled:
                 problem(where, "no HPA or ScaledObject scales it")
             elif "replicas" in d["spec"]:
@@ -519,6 +585,76 @@ def check_base_copies() -> None:
                     f"cp {original.relative_to(ROOT)} {copy.relative_to(ROOT)}")
 
 
+# ---- checkov ------------------------------------------------------------------------------
+
+CHECKOV_OVERLAY = "prod"
+ACCEPTED_ROW = re.compile(r"^\|\s*`?(CKV2?_K8S_\d+)`?\s*\|\s*`?([^|`]+?)`?\s*\|\s*(\S[^|]*?)\s*\|\s*$")
+
+
+def accepted_findings() -> dict[tuple[str, str], str]:
+    """The rows of k8s/README.md's "Accepted checkov findings" table: (check, resource) -> why."""
+    text = README.read_text()
+    start = text.find("### Accepted checkov findings")
+    if start < 0:
+        return {}
+    end = text.find("\n#", start + 4)
+    out = {}
+    for line in text[start:end if end > 0 else None].splitlines():
+        m = ACCEPTED_ROW.match(line)
+        if m:
+            out[(m.group(1), m.group(2).strip())] = m.group(3)
+    return out
+
+
+def check_checkov(overlay: Path) -> None:
+    """checkov on the rendered prod overlay: every failure is accepted in k8s/README.md with its
+    reason (resource `*` accepts a check for every resource), and every accepted one still
+    fails (no stale excuses)."""
+    checkov = os.environ.get("STORE_CHECKOV")
+    if not checkov:
+        problem("checkov", "STORE_CHECKOV is unset: run through `cargo xtask deploy-check`")
+        return
+    out_dir = ROOT / "target" / "deploy-tools" / "rendered"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rendered = out_dir / f"{overlay.name}.yaml"
+    rendered.write_text(run([str(VENV_BIN / "kubectl"), "kustomize", str(overlay)]))
+    res = subprocess.run([checkov, "--compact", "--framework", "kubernetes",
+                          "--output", "json", "--skip-download", "-f", str(rendered)],
+                         capture_output=True, text=True,
+                         env=dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false"))
+    try:
+        report = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        problem("checkov", f"no JSON report (exit {res.returncode}): {res.stderr.strip()[-800:]}")
+        return
+    if isinstance(report, list):
+        report = report[0]
+    results = report.get("results", {})
+    passed = results.get("passed_checks", [])
+    failed = results.get("failed_checks", [])
+    if not passed and not failed:
+        problem("checkov", "ran no check: the report is empty")
+    accepted = accepted_findings()
+    used = set()
+    for f in failed:
+        key = (f["check_id"], f["resource"])
+        wild = (f["check_id"], "*")
+        if key in accepted:
+            used.add(key)
+        elif wild in accepted:
+            used.add(wild)
+        else:
+            problem(f"checkov {overlay.name}",
+                    f"{f['check_id']} fails on {f['resource']} ({f['check_name']}): fix it or "
+                    "accept it with its reason in k8s/README.md, \"Accepted checkov findings\"")
+    for key in sorted(set(accepted) - used):
+        problem("k8s/README.md", f"accepted checkov finding {key[0]} on {key[1]} no longer fails: "
+                                 "remove the row")
+    print(f"checkov on k8s/overlays/{overlay.name}: {len(passed)} passed, {len(failed)} failed, "
+          f"of which accepted in k8s/README.md: "
+          f"{sum(1 for f in failed if (f['check_id'], f['resource']) in used or (f['check_id'], '*') in used)}")
+
+
 def main() -> int:
     check_base_copies()
     targets = dockerfile_targets()
@@ -527,6 +663,7 @@ def main() -> int:
     for overlay in sorted((K8S / "overlays").iterdir()):
         if (overlay / "kustomization.yaml").exists():
             check_overlay(overlay, targets, code)
+    check_checkov(K8S / "overlays" / CHECKOV_OVERLAY)
     check_compose(targets, code)
     for n in notes:
         print(f"note: {n}")
