@@ -48,7 +48,7 @@ SAGA_CONTRACT = {
     "REDIS_NAMESPACE", "NATS_URL", "NATS_STREAM_REPLICAS", "LOG_FORMAT", "RUST_LOG",
 }
 # Secrets the overlays reference but do not generate; each must be named in k8s/README.md.
-# An overlay `X-first-admin` (X plus the first-admin Job) has X's external Secrets.
+# An overlay `X-...` (X plus a component: first-admin, keda) has X's external Secrets.
 EXTERNAL = {
     "dev": {"store-tls", "store-db-app"},
     "prod": {"store-tls", "store-db-app", "store-jwt", "store-jwt-public", "store-gateway",
@@ -61,7 +61,7 @@ DIRECT_CONNECTIONS_RESERVE = 50
 THIRD_PARTY = re.compile(r"^(nats|redis|haproxy|postgres|ghcr\.io/cloudnative-pg/postgresql)"
                          r"(:\d[\w.-]*(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$")
 # Overlays whose every image (containers and the CloudNativePG Cluster's) is pinned by digest.
-DIGEST_OVERLAYS = {"prod", "prod-first-admin"}
+DIGEST_OVERLAYS = {"prod"}
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 # Variables read by a library of the store's binaries rather than their own code: allowed when
 # Cargo.lock has that library.
@@ -327,7 +327,7 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
         if d["kind"] == "Certificate":
             objects[("Secret", d["spec"]["secretName"])] = {
                 "data": {"tls.crt": "", "tls.key": "", "ca.crt": ""}}
-    external = EXTERNAL.get(name.removesuffix("-first-admin"), set())
+    external = EXTERNAL.get(name.split("-")[0], set())
     readme = README.read_text() if README.exists() else ""
     for secret in external:
         if f"`{secret}`" not in readme:
@@ -379,7 +379,8 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
                         problem(f"{name} {workload['metadata']['name']}",
                                 f"{e['name']}={value}: Service {m.group(1)} has no port {m.group(2)}")
     check_scaling(name, docs)
-    if name in DIGEST_OVERLAYS:
+    check_keda(name, docs)
+    if name.split("-")[0] in DIGEST_OVERLAYS:
         check_digests(name, docs)
     check_database_urls(name, docs)
     check_connection_budget(name, docs)
@@ -406,6 +407,50 @@ def check_digests(name: str, docs: list[dict]) -> None:
     if placeholders:
         notes.append(f"{name}: {placeholders} of {len(images)} images carry the placeholder digest "
                      "(the release step writes the real ones: k8s/tools/pin-images.py)")
+
+
+def saga_consumers() -> dict[str, list[tuple[str, str]]]:
+    """Participant -> [(stream, durable consumer)], read from saga/src/consumer.rs
+    (`subscriptions` and `durable_name`)."""
+    text = (ROOT / "saga" / "src" / "consumer.rs").read_text()
+    body = text[text.index("pub fn subscriptions"):]
+    body = body[:body.index("\n}\n")]
+    out: dict[str, list[tuple[str, str]]] = {}
+    for arm in re.finditer(r"Participant::(\w+) => subs\.extend\(\[(.*?)\]\)", body, re.S):
+        p = arm.group(1).lower()
+        subjects = [("CMD", f"cmd.{p}")]
+        subjects += [("EVT", f"evt.{e}") for e in re.findall(r'evt\("([^"]+)"\)', arm.group(2))]
+        out[p] = [(stream, f"{p}-" + re.sub(r"[^A-Za-z0-9]", "_", subj))
+                  for stream, subj in subjects]
+    return out
+
+
+def check_keda(name: str, docs: list[dict]) -> None:
+    """A ScaledObject of a participant has one nats-jetstream trigger per durable consumer of
+    that participant (saga/src/consumer.rs), on the right stream, and replaces its HPA."""
+    objs = [d for d in docs if d["kind"] == "ScaledObject"]
+    if not objs:
+        return
+    consumers = saga_consumers()
+    if not consumers:
+        problem(name, "cannot read the participants' consumers from saga/src/consumer.rs")
+        return
+    hpas = {d["spec"]["scaleTargetRef"]["name"] for d in docs
+            if d["kind"] == "HorizontalPodAutoscaler"}
+    for d in objs:
+        target = d["spec"]["scaleTargetRef"]["name"]
+        where = f"{name} ScaledObject/{d['metadata']['name']}"
+        if target in hpas:
+            problem(where, f"Deployment {target} also has an HPA: two autoscalers fight")
+        participant = target.removeprefix("saga-")
+        want = set(consumers.get(participant, []))
+        have = {(t["metadata"].get("stream"), t["metadata"].get("consumer"))
+                for t in d["spec"]["triggers"] if t["type"] == "nats-jetstream"}
+        for stream, consumer in sorted(want - have):
+            problem(where, f"no trigger for the consumer {consumer} (stream {stream})")
+        for stream, consumer in sorted(have - want):
+            problem(where, f"trigger for {consumer} (stream {stream}), which {participant} "
+                           "does not consume (saga/src/consumer.rs)")
 
 
 def scalers(docs: list[dict]) -> dict[str, tuple[str, int]]:
