@@ -673,3 +673,39 @@ fn print_logs(stack: &Stack) {
     }
     println!("-----");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Plan, quantile};
+
+    #[test]
+    fn quantiles_of_sorted_latencies() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 51.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn plans_apply_every_kind_of_fault() {
+        for short in [true, false] {
+            let plan = Plan::new(short);
+            for name in [
+                "kill -9 participant",
+                "kill -9 api",
+                "stop NATS node",
+                "restart PostgreSQL",
+                "wipe Redis namespace",
+            ] {
+                assert!(plan.schedule.iter().any(|f| f.name() == name), "{name}");
+            }
+            // The outages leave most of the phase to the other faults.
+            let outages = plan
+                .schedule
+                .iter()
+                .filter(|f| f.name() == "stop NATS node" || f.name() == "restart PostgreSQL")
+                .count();
+            assert!(plan.outage * u32::try_from(outages).unwrap_or(u32::MAX) <= plan.faults / 2);
+        }
+    }
+}
