@@ -371,11 +371,14 @@ impl Stack {
         Ok(())
     }
 
-    /// Waits until process `i` answers `/readyz` (PostgreSQL, Redis and NATS reached).
+    /// Waits until process `i` answers `/readyz` (PostgreSQL, Redis and NATS reached). A
+    /// process that exits before (e.g. its start-up request to JetStream timed out while the
+    /// cluster was busy) is started again, a few times.
     pub fn wait_proc(&mut self, i: usize) -> Result<()> {
         let addr = self.procs[i].addr;
         let name = self.procs[i].name.clone();
         let deadline = Instant::now() + READY_TIMEOUT;
+        let mut starts = 1;
         loop {
             if http_ok(addr, "/readyz") {
                 return Ok(());
@@ -384,10 +387,24 @@ impl Stack {
                 && let Some(status) = child.try_wait()?
             {
                 self.procs[i].child = None;
-                bail!(
-                    "{name} exited ({status}) before it was ready; the end of its log:\n{}",
-                    services::tail(&self.logs.join(format!("{name}.log")), 15)
+                let log = self.logs.join(format!("{name}.log"));
+                if starts >= 4 || Instant::now() >= deadline {
+                    bail!(
+                        "{name} exited ({status}) before it was ready, {starts} times; the end of its log:\n{}",
+                        services::tail(&log, 15)
+                    );
+                }
+                let why = services::tail(&log, 40)
+                    .lines()
+                    .rfind(|line| line.starts_with("Error"))
+                    .unwrap_or("")
+                    .to_owned();
+                println!(
+                    "chaos: {name} exited ({status}) before it was ready ({why}); starting it again"
                 );
+                starts += 1;
+                self.start_proc(i)?;
+                continue;
             }
             if Instant::now() >= deadline {
                 bail!("{name} was not ready within {READY_TIMEOUT:?}");

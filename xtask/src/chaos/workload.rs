@@ -217,8 +217,9 @@ pub fn setup(
             text(
                 &api.data(
                     token,
-                    "mutation($p: UUID!, $k: EditionKind!, $s: String!, $a: Int!) { addEdition(productId: $p, input: {kind: $k, name: $s, sku: $s, price: {amountMinor: $a, currency: \"EUR\"}}) { id } }",
-                    json!({ "p": product, "k": kind, "s": sku, "a": price }),
+                    "mutation($p: UUID!, $k: EditionKind!, $s: String!, $a: Int!, $w: Int) { addEdition(productId: $p, input: {kind: $k, name: $s, sku: $s, price: {amountMinor: $a, currency: \"EUR\"}, weightGrams: $w}) { id } }",
+                    json!({ "p": product, "k": kind, "s": sku, "a": price,
+                            "w": (kind == "PHYSICAL").then_some(350) }),
                     PATIENCE,
                 )?,
                 "/addEdition/id",
