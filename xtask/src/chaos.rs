@@ -186,8 +186,23 @@ pub fn run(short: bool, services: &Services) -> Result<bool> {
         print_logs(&stack);
     }
     let logs = cluster::shown(&stack.logs);
+    let purge_vars = vec![
+        ("PURGE_REDIS_URL", stack.redis_url.clone()),
+        ("PURGE_REDIS_NAMESPACE", stack.namespace.clone()),
+    ];
+    let (api, dir, namespace) = (stack.api_bin(), stack.dir.clone(), stack.namespace.clone());
     let Stack { janitor, .. } = stack;
-    let cleaned = janitor.finish();
+    // After a normal end, check that nothing is left: no key of the namespace, no directory
+    // (the PostgreSQL data and the NATS stores were in it).
+    let cleaned = janitor.finish().and_then(|()| {
+        crate::janitor::purge(&api, &purge_vars, true).context("the run left Redis keys behind")?;
+        anyhow::ensure!(!dir.exists(), "{} is still there", dir.display());
+        println!(
+            "chaos: checked: no Redis keys {namespace}:*, no {}",
+            cluster::shown(&dir)
+        );
+        Ok(())
+    });
     let passed = match (outcome, cleaned) {
         (Ok(passed), Ok(())) => passed,
         (Err(error), Ok(())) | (Ok(_), Err(error)) => return Err(error),

@@ -464,6 +464,17 @@ fn downloaded_kept(cx: &Context<'_>) -> Result<Row> {
            AND NOT (r.status = 'APPROVED' AND r.decided_by IS NOT NULL AND NOT r.within_policy)",
     )?;
     let downloads = cx.sql.number("SELECT count(*) FROM catalog.download")?;
+    let mut how: HashMap<&str, usize> = HashMap::new();
+    for r in &rows {
+        let way = match cell(r, 1) {
+            "CANCELLED" => "through a cancel",
+            "REFUNDED" => "through a refund",
+            _ => "otherwise",
+        };
+        *how.entry(way).or_default() += 1;
+    }
+    let mut how: Vec<String> = how.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    how.sort();
     let bad: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -475,14 +486,18 @@ fn downloaded_kept(cx: &Context<'_>) -> Result<Row> {
             )
         })
         .collect();
-    Ok(row(
+    let mut result = row(
         "no refund of a downloaded line",
         &bad,
         format!(
             "{downloads} downloaded entitlements; {} download/refund races",
             cx.journal.download_refund_races
         ),
-    ))
+    );
+    if !result.ok {
+        result.detail = format!("({}) {}", how.join(", "), result.detail);
+    }
+    Ok(result)
 }
 
 /// Per physical edition: set + added = on hand + shipped (a lost answer to an addition leaves

@@ -394,7 +394,7 @@ impl Stack {
                         services::tail(&log, 15)
                     );
                 }
-                let why = services::tail(&log, 40)
+                let why = services::tail(&log, 200)
                     .lines()
                     .rfind(|line| line.starts_with("Error"))
                     .unwrap_or("")
