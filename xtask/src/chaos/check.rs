@@ -116,6 +116,7 @@ pub fn all(cx: &Context<'_>, settled_in_time: bool, unsettled: &[String]) -> Res
     rows.push(stock(cx)?);
     rows.push(ship_or_cancel(cx));
     rows.push(one_order_per_key(cx)?);
+    rows.push(notified_once(cx)?);
     rows.push(dead_letters(cx)?);
     rows.push(outboxes(cx)?);
     Ok(rows)
@@ -631,6 +632,27 @@ fn one_order_per_key(cx: &Context<'_>) -> Result<Row> {
             cx.journal.key_answers.len(),
             cx.journal.replay_groups
         ),
+    ))
+}
+
+/// Each saga event reaches each person once: at most one notification per (account, order,
+/// kind). Nothing in the schema enforces it; only the inbox does.
+fn notified_once(cx: &Context<'_>) -> Result<Row> {
+    let rows = cx.sql.rows(
+        "SELECT account_id, order_id, kind, count(*) FROM notification.notification \
+         WHERE order_id IS NOT NULL GROUP BY 1, 2, 3 HAVING count(*) > 1",
+    )?;
+    let total = cx
+        .sql
+        .number("SELECT count(*) FROM notification.notification")?;
+    let bad: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}× {} of order {}", cell(r, 3), cell(r, 2), cell(r, 1)))
+        .collect();
+    Ok(row(
+        "one notification per account, order and kind",
+        &bad,
+        format!("{total} notifications"),
     ))
 }
 

@@ -24,6 +24,8 @@ const PASSWORD: &str = "chaos-password-1";
 const DIGITAL_PRICE: i64 = 300;
 const PHYSICAL_PRICE: i64 = 1500;
 const PLATFORM: &str = "linux";
+/// The delay between the later replays of one key.
+const REPLAY_LAG: Duration = Duration::from_millis(400);
 /// Top-up of a well-off buyer, and how many at the start.
 const TOP_UP: i64 = 40_000;
 const TOP_UPS_AT_START: usize = 4;
@@ -514,8 +516,9 @@ fn digital_lines(world: &World, buyer: usize, rng: &mut Rng, n: usize) -> Option
     ))
 }
 
-/// Places one order with a fresh key, sent by `copies` clients at the same instant (each
-/// sending again until answered); journals every answer.
+/// Places one order with a fresh key, sent by `copies` clients (the first two at the same
+/// instant, the others [`REPLAY_LAG`] apart; each sending again until answered); journals
+/// every answer.
 #[expect(clippy::too_many_arguments, reason = "one call site per order kind")]
 fn place(
     world: &World,
@@ -534,10 +537,14 @@ fn place(
     let barrier = Barrier::new(copies);
     let answers: Vec<(Answer, bool)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..copies)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|copy| {
+                let (barrier, variables) = (&barrier, &variables);
+                s.spawn(move || {
                     barrier.wait();
-                    api.retry(Some(token), PLACE, &variables, PATIENCE)
+                    // Two at the same instant, the others a moment later (while the saga
+                    // stores the order).
+                    sleep(REPLAY_LAG * u32::try_from(copy.saturating_sub(1)).unwrap_or(0));
+                    api.retry(Some(token), PLACE, variables, PATIENCE)
                 })
             })
             .collect();
