@@ -17,6 +17,8 @@
 //! - `redis <url> <namespace>`: a Redis namespace whose keys (`<namespace>:*`) to delete;
 //! - `nats <url> <prefix>`: a NATS subject prefix whose JetStream streams (`<prefix>_*`) to
 //!   delete;
+//! - `postgres <data directory>`: a private PostgreSQL instance to stop (`pg_ctl stop -m
+//!   immediate`; `cargo xtask chaos` runs one);
 //! - `dir <path>`: a directory to remove.
 //!
 //! When xtask ends, in whatever way (Ctrl-C, a failed step, even SIGKILL), the kernel closes the
@@ -93,6 +95,14 @@ impl Janitor {
         self.tell(&format!("nats {url} {prefix}"))
     }
 
+    /// A private PostgreSQL instance to stop, by its data directory.
+    pub fn postgres(&mut self, data: &Path) -> Result<()> {
+        let data = data
+            .to_str()
+            .context("a PostgreSQL data directory to stop is not UTF-8")?;
+        self.tell(&format!("postgres {data}"))
+    }
+
     /// A directory to remove.
     pub fn dir(&mut self, path: &Path) -> Result<()> {
         let path = path
@@ -120,6 +130,7 @@ enum Task {
     Database(String),
     Redis(String, String),
     Nats(String, String),
+    Postgres(String),
     Dir(String),
 }
 
@@ -142,6 +153,7 @@ fn parse(line: &str, pids: &mut Vec<u32>, tasks: &mut Vec<Task>) {
             .zip(args.next())
             .map(|(url, prefix)| Task::Nats(url.to_owned(), prefix.to_owned())),
         "api" if !rest.is_empty() => Some(Task::Api(rest.to_owned())),
+        "postgres" if !rest.is_empty() => Some(Task::Postgres(rest.to_owned())),
         "dir" if !rest.is_empty() => Some(Task::Dir(rest.to_owned())),
         _ => None,
     };
@@ -232,6 +244,20 @@ fn clean(task: &Task, api: Option<&Path>) -> Result<()> {
             ("PURGE_NATS_URL", url.clone()),
             ("PURGE_NATS_PREFIX", prefix.clone()),
         ],
+        Task::Postgres(data) => {
+            if !Path::new(data).join("postmaster.pid").exists() {
+                return Ok(());
+            }
+            let bin = services::pg_bin_dir().context("pg_ctl is not installed")?;
+            services::as_postgres(bin.join("pg_ctl"))
+                .args(["-D", data, "-m", "immediate", "-w", "stop"])
+                .quiet()?;
+            println!(
+                "cleanup: stopped the PostgreSQL of {}",
+                services::shown_path(Path::new(data))
+            );
+            return Ok(());
+        }
         Task::Dir(path) => {
             match std::fs::remove_dir_all(path) {
                 Ok(()) => println!("cleanup: removed {}", services::shown_path(Path::new(path))),
@@ -259,6 +285,7 @@ mod tests {
             "database postgres://postgres@127.0.0.1:5432/store_e2e_1",
             "redis redis://127.0.0.1:6379 e2e:1",
             "nats nats://127.0.0.1:4222 e2e_1",
+            "postgres /tmp/pg/data",
             "dir /tmp/a b",
             "bogus",
         ] {
@@ -272,6 +299,7 @@ mod tests {
                 Task::Database("postgres://postgres@127.0.0.1:5432/store_e2e_1".into()),
                 Task::Redis("redis://127.0.0.1:6379".into(), "e2e:1".into()),
                 Task::Nats("nats://127.0.0.1:4222".into(), "e2e_1".into()),
+                Task::Postgres("/tmp/pg/data".into()),
                 Task::Dir("/tmp/a b".into()),
             ]
         );

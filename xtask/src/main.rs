@@ -1,6 +1,7 @@
 //! Developer commands of the store: `cargo xtask dev` runs it, `cargo xtask test` checks it.
 //! See [`USAGE`].
 
+mod chaos;
 mod cmd;
 mod deploy;
 mod dev;
@@ -25,16 +26,24 @@ Commands:
                                  start PostgreSQL, Redis and NATS, build, migrate, seed the demo
                                  data, build the SPA, start the api and the nginx gateway
                                  (https://127.0.0.1:8443; nginx installed with apt-get when root)
-  test [--quick] [--no-e2e] [-- ARGS...]
+  test [--quick] [--no-e2e] [--no-chaos] [-- ARGS...]
                                  cargo fmt --check, clippy (native and wasm32), deploy-check,
                                  `cargo test --workspace` against real services, then the
-                                 browser test (as `e2e`); --quick runs only the tests,
-                                 --no-e2e skips the browser test, and so do ARGS (a filter for
-                                 `cargo test --workspace ARGS...`)
+                                 browser test (as `e2e`) and `chaos --short`; --quick runs only
+                                 the tests, --no-e2e skips the browser test, --no-chaos the
+                                 fault harness, and ARGS (a filter for
+                                 `cargo test --workspace ARGS...`) skip both
   e2e                            only the browser test of e2e/ (headless Chromium, playwright)
                                  against a whole store of its own: own database, Redis
                                  namespace, NATS prefix and free ports, removed afterwards;
                                  logs in target/e2e/logs/, screenshots in target/e2e/shots/
+  chaos [--short]                the fault harness: the store as processes (2 api replicas, 2 of
+                                 each saga participant, 3-node NATS JetStream with R3 streams,
+                                 a private PostgreSQL, its own Redis namespace) under a mixed
+                                 workload while participants and the api are killed, a NATS
+                                 node stopped, PostgreSQL restarted and Redis wiped; prints the
+                                 invariants as a table and fails if one does not hold. A few
+                                 minutes; --short (about a minute) is a step of `test`
   services [status|start|stop]   show, start or stop the private service instances
   deploy-check                   validate k8s/ and compose.yaml offline (kustomize, Kubernetes
                                  and CRD schemas, docker compose config, no dangling names);
@@ -88,11 +97,13 @@ fn run() -> Result<()> {
         "test" => {
             let mut quick = false;
             let mut e2e = true;
+            let mut chaos = true;
             let mut cargo_test_args: &[String] = &[];
             for (index, arg) in rest.iter().enumerate() {
                 match arg.as_str() {
                     "--quick" => quick = true,
                     "--no-e2e" => e2e = false,
+                    "--no-chaos" => chaos = false,
                     "--" => {
                         cargo_test_args = &rest[index + 1..];
                         break;
@@ -102,11 +113,17 @@ fn run() -> Result<()> {
                     ),
                 }
             }
-            test::run(quick, e2e && cargo_test_args.is_empty(), cargo_test_args)
+            let whole = cargo_test_args.is_empty();
+            test::run(quick, e2e && whole, chaos && whole, cargo_test_args)
         }
         "e2e" => match rest {
             [] => test::e2e_only(),
             _ => bail!("usage: cargo xtask e2e"),
+        },
+        "chaos" => match rest {
+            [] => chaos::command(false),
+            [flag] if flag == "--short" => chaos::command(true),
+            _ => bail!("usage: cargo xtask chaos [--short]"),
         },
         "deploy-check" => match rest {
             [] => deploy::check(),

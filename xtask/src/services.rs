@@ -156,6 +156,14 @@ impl Services {
             .collect()
     }
 
+    /// The URL of the service of `kind`, if it was ensured.
+    pub fn url(&self, kind: Kind) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|service| service.kind == kind)
+            .map(|service| service.url.as_str())
+    }
+
     /// The private instances this run started.
     pub fn started(&self) -> Vec<Kind> {
         self.0
@@ -168,11 +176,17 @@ impl Services {
 
 /// Finds each service or starts a private instance of it, printing one line per service.
 pub fn ensure() -> Result<Services> {
+    ensure_only(&Kind::ALL)
+}
+
+/// [`ensure`] for some of the services only (`cargo xtask chaos` runs its own PostgreSQL and
+/// NATS and needs only Redis).
+pub fn ensure_only(kinds: &[Kind]) -> Result<Services> {
     let force =
         env::var("XTASK_FORCE_PRIVATE").is_ok_and(|value| !value.is_empty() && value != "0");
     let mut services = Vec::new();
     let mut private = Vec::new();
-    for kind in Kind::ALL {
+    for kind in kinds.iter().copied() {
         let url = env::var(kind.env_var()).unwrap_or_else(|_| kind.default_url().to_owned());
         if force {
             private.push((kind, "XTASK_FORCE_PRIVATE is set".to_owned()));
@@ -745,7 +759,7 @@ fn pg_base() -> Result<PathBuf> {
 }
 
 /// A PostgreSQL program, run as the `postgres` user when we are root.
-fn as_postgres(program: PathBuf) -> Cmd {
+pub fn as_postgres(program: PathBuf) -> Cmd {
     let cmd = if is_root() {
         Cmd::new("runuser")
             .args(["-u", "postgres", "--"])
@@ -757,7 +771,7 @@ fn as_postgres(program: PathBuf) -> Cmd {
     cmd.current_dir("/")
 }
 
-fn chown_postgres(path: &Path) -> Result<()> {
+pub fn chown_postgres(path: &Path) -> Result<()> {
     Cmd::new("chown").arg("postgres:").arg(path).quiet()
 }
 
@@ -895,7 +909,7 @@ pub fn is_root() -> bool {
 }
 
 /// The last `lines` lines of a log file (or a note that it cannot be read).
-fn tail(path: &Path, lines: usize) -> String {
+pub fn tail(path: &Path, lines: usize) -> String {
     match fs::read(path) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);

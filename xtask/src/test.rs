@@ -11,9 +11,9 @@ use crate::services;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// `quick` skips the format and lint checks; `e2e` runs the browser test after `cargo test`;
-/// `cargo_test_args` go to `cargo test --workspace`.
-pub fn run(quick: bool, e2e: bool, cargo_test_args: &[String]) -> Result<()> {
+/// `quick` skips the format and lint checks; `e2e` runs the browser test after `cargo test`,
+/// `chaos` the short fault harness after that; `cargo_test_args` go to `cargo test --workspace`.
+pub fn run(quick: bool, e2e: bool, chaos: bool, cargo_test_args: &[String]) -> Result<()> {
     let services = services::ensure()?;
     let env = services.env();
     // The gateway tests run the real nginx.
@@ -84,6 +84,19 @@ pub fn run(quick: bool, e2e: bool, cargo_test_args: &[String]) -> Result<()> {
         }
         result
     });
+    // The fault harness (`chaos --short`) counts as one test too.
+    let faults = chaos.then(|| {
+        let result = crate::chaos::run(true, &services);
+        match &result {
+            Ok(true) => total.passed += 1,
+            Ok(false) => total.failed += 1,
+            Err(error) => {
+                eprintln!("error: the fault harness could not run: {error:#}");
+                total.failed += 1;
+            }
+        }
+        result
+    });
     println!();
     println!("cargo test:  {}", cargo_line.trim_start_matches("tests: "));
     match &browser {
@@ -94,6 +107,14 @@ pub fn run(quick: bool, e2e: bool, cargo_test_args: &[String]) -> Result<()> {
         }
         Some(Err(_)) => println!("browser e2e: could not run (counted as 1 failed test)"),
     }
+    match &faults {
+        None => println!("chaos:       not run"),
+        Some(Ok(true)) => println!("chaos:       passed (1 test)"),
+        Some(Ok(false)) => {
+            println!("chaos:       FAILED (1 test; the table above, target/chaos/logs/)")
+        }
+        Some(Err(_)) => println!("chaos:       could not run (counted as 1 failed test)"),
+    }
     println!("{}", total.line());
     let mut failures = Vec::new();
     if !status.success() {
@@ -102,6 +123,11 @@ pub fn run(quick: bool, e2e: bool, cargo_test_args: &[String]) -> Result<()> {
     match browser {
         Some(Err(_)) => failures.push("the browser test could not run (see above)"),
         Some(Ok(false)) => failures.push("the browser test failed"),
+        _ => {}
+    }
+    match faults {
+        Some(Err(_)) => failures.push("the fault harness could not run (see above)"),
+        Some(Ok(false)) => failures.push("an invariant of the fault harness failed"),
         _ => {}
     }
     if !failures.is_empty() {
