@@ -92,10 +92,10 @@ impl ShippingAddress {
         phone: &str,
     ) -> Result<ShippingAddress, AddressError> {
         let country_code = country.trim().to_ascii_uppercase();
-        if country_code.len() != 2 || !country_code.bytes().all(|b| b.is_ascii_uppercase()) {
+        if crate::country::find(&country_code).is_none() {
             return Err(AddressError {
                 field: "country",
-                message: "country must be a two-letter ISO 3166-1 code, e.g. DE".into(),
+                message: "country must be an ISO 3166-1 alpha-2 code, e.g. DE".into(),
             });
         }
         let postal = postal_code.trim();
@@ -437,6 +437,8 @@ mod tests {
             (0, "  ", "name"),
             (1, "DEU", "country"),
             (1, "1A", "country"),
+            (1, "XX", "country"),
+            (1, "UK", "country"),
             (3, "", "city"),
             (4, "", "postalCode"),
             (4, "10115/2", "postalCode"),

@@ -4,6 +4,7 @@ pub mod billing;
 #[cfg(feature = "server")]
 pub mod bus;
 pub mod catalog;
+pub mod country;
 pub mod error_code;
 pub mod fulfillment;
 pub mod id;
