@@ -10,6 +10,7 @@ mod m20261124_000003_catalog;
 mod m20261124_000004_saga;
 mod m20261124_000005_physical_orders;
 mod m20261124_000006_delivery_refunds;
+mod m20261204_000001_catalog_build_upload_lease;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_saga::Migration),
             Box::new(m20261124_000005_physical_orders::Migration),
             Box::new(m20261124_000006_delivery_refunds::Migration),
+            Box::new(m20261204_000001_catalog_build_upload_lease::Migration),
         ]
     }
 }
