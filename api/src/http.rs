@@ -3,7 +3,11 @@
 //! - `POST /graphql` takes one `application/json` request (no batches); any other content type is
 //!   refused with 415, so an HTML form (a CSRF vector) can never run a mutation.
 //! - `GET /graphql` runs queries only (405 for mutations) and serves GraphiQL to a browser.
-//! - Parse, alias and body-size limits are checked here; depth and complexity by the schema.
+//! - `POST /graphql/upload` takes the same requests (multipart too) but runs only the upload
+//!   mutations ([`UPLOAD_MUTATIONS`]).
+//! - Body-size limits are checked here; every document is prechecked (tokens, nesting, spreads,
+//!   expanded selections, aliases, text of its strings) on the blocking pool before async-graphql
+//!   sees it (see [`crate::graphql::shield`]); depth and complexity by the schema.
 //! - The caller comes from `X-User-*` only when the request carries the gateway's shared secret;
 //!   otherwise those headers are ignored and a bearer token, if any, is verified here.
 //! - `PUT /uploads/builds/{id}` streams the file of a build (see [`uploads`]); the caller is

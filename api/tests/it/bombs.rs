@@ -123,6 +123,14 @@ async fn fragment_bombs_are_refused_at_once_while_health_keeps_answering() {
     let app = TestApp::spawn().await;
     let addr = app.serve().await;
     let classic = bomb(10, 10, false);
+    let (alone_status, _, alone) = http(
+        addr,
+        "POST",
+        "/graphql",
+        &json!({ "query": classic }).to_string(),
+    )
+    .await;
+    eprintln!("the 852-byte bomb alone: {alone_status} in {alone:?}");
 
     // Every variant at once, twice over, while /healthz is asked again and again.
     let attack = futures::future::join_all(variants().into_iter().cycle().take(18).map(

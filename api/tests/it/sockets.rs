@@ -99,3 +99,51 @@ async fn a_socket_closes_when_its_token_expires() {
     assert_eq!(closed.map(|c| c.0), Some(4401));
     assert!(matches!(after, Frame::Closed(_)), "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_change_cuts_the_sessions_as_a_ban_does() {
+    let app = TestApp::spawn_with(|c| c.limits.ws_session_check = Duration::from_millis(50)).await;
+    let addr = app.serve().await;
+    let admin = app.admin_token().await;
+    let ada = app.sign_up("ada@example.org", "Ada").await;
+    let ada_id = ada["account"]["id"].as_str().expect("id").to_owned();
+    let old_token = token(&ada);
+    let mut ws = Ws::open(addr, &[], Some(&old_token)).await;
+    ws.subscribe(NOTIFICATIONS, json!({})).await;
+
+    let changed = app
+        .gql(
+            Some(&admin),
+            "mutation($id: UUID!) { setAccountRole(accountId: $id, role: PUBLISHER) { role } }",
+            json!({ "id": ada_id }),
+        )
+        .await;
+    let closed = ws.closed().await;
+    let (old_status, _, _) = app
+        .gql_http(
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {old_token}")),
+            ],
+            ME,
+            json!({}),
+        )
+        .await;
+    let again = app.sign_in("ada@example.org", PASSWORD).await;
+    let own = app
+        .gql(
+            Some(&admin),
+            "mutation { setAccountRole(accountId: \"00000000-0000-0000-0000-000000000000\", role: USER) { role } }",
+            json!({}),
+        )
+        .await;
+
+    assert_eq!(
+        changed["data"]["setAccountRole"]["role"], "PUBLISHER",
+        "{changed}"
+    );
+    assert_eq!(closed.map(|c| c.0), Some(4403));
+    assert_eq!(old_status, 401, "the old token (old role) is refused");
+    assert_eq!(again["data"]["signIn"]["account"]["role"], "PUBLISHER");
+    assert_eq!(error_code(&own), "NOT_FOUND");
+}
