@@ -354,10 +354,9 @@ fn size_mismatch(expected: i64, got: u64, more: bool) -> ApiError {
 /// Streams the file of an `UPLOADING` build into the object store and makes the build `READY`.
 ///
 /// `content_length` (when the client sent one) and `declared_sha256` (the `X-Content-SHA256`
-/// header, hex) are checked against the announcement and the bytes. The build's row is locked
-/// for the whole upload (`FOR NO KEY UPDATE SKIP LOCKED` in a transaction that commits the
-/// `READY` state), so a second concurrent upload of it is refused at once and a crash leaves it
-/// `UPLOADING`. The work runs on a task of its own: when the client goes away, the body ends
+/// header, hex) are checked against the announcement and the bytes. The build is reserved with a
+/// lease for the upload (see [`receive`]; no connection is held while the bytes stream), so a
+/// second concurrent upload of it is refused at once and a crash leaves it `UPLOADING`. The work runs on a task of its own: when the client goes away, the body ends
 /// with an error there and the partial object is still removed.
 pub async fn upload<S, E>(
     state: &AppState,
@@ -442,6 +441,65 @@ where
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), reading).await;
 }
 
+/// How long an upload's lease on its build lasts unless renewed, seconds.
+const LEASE_SECS: i32 = 120;
+/// How often a running upload renews its lease.
+const LEASE_RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews the lease `lease` of build `id` every [`LEASE_RENEW_EVERY`], each time in one short
+/// statement, until aborted.
+async fn renew_lease(state: AppState, id: Uuid, lease: Uuid) {
+    loop {
+        tokio::time::sleep(LEASE_RENEW_EVERY).await;
+        let renewed = state
+            .db
+            .execute_raw(stmt(
+                "UPDATE catalog.build \
+                 SET upload_lease_until = now() + ($3::int * interval '1 second') \
+                 WHERE id = $1 AND upload_lease = $2",
+                [id.into(), lease.into(), LEASE_SECS.into()],
+            ))
+            .await;
+        match renewed {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => {
+                tracing::warn!(build.id = %id, "an upload lost its lease");
+                return;
+            }
+            Err(e) => tracing::warn!(build.id = %id, error = %e, "renewing an upload lease"),
+        }
+    }
+}
+
+async fn release_lease(state: &AppState, id: Uuid, lease: Uuid) {
+    let released = state
+        .db
+        .execute_raw(stmt(
+            "UPDATE catalog.build SET upload_lease = NULL, upload_lease_until = NULL \
+             WHERE id = $1 AND upload_lease = $2",
+            [id.into(), lease.into()],
+        ))
+        .await;
+    if let Err(e) = released {
+        // The lease runs out by itself.
+        tracing::warn!(build.id = %id, error = %e, "releasing an upload lease");
+    }
+}
+
+/// Receives the bytes of `build`. No database connection is held while they stream: the
+/// build is reserved with a lease (one short statement), the lease is renewed in short
+/// statements while the transfer runs, and the build becomes `READY` (lease released) in one
+/// statement at the end. A crash leaves the build `UPLOADING`, uploadable again once its lease
+/// has run out.
 async fn receive<S, E>(
     state: &AppState,
     build: Build,
@@ -452,46 +510,58 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let txn = state.db.begin().await?;
-    let locked = txn
-        .query_one_raw(stmt(
-            "SELECT id FROM catalog.build WHERE id = $1 AND status = 'UPLOADING' \
-             FOR NO KEY UPDATE SKIP LOCKED",
-            [build.id.into()],
+    let lease = domain::id::new_id();
+    let taken = state
+        .db
+        .execute_raw(stmt(
+            "UPDATE catalog.build \
+             SET upload_lease = $2, upload_lease_until = now() + ($3::int * interval '1 second') \
+             WHERE id = $1 AND status = 'UPLOADING' \
+               AND (upload_lease IS NULL OR upload_lease_until < now())",
+            [build.id.into(), lease.into(), LEASE_SECS.into()],
         ))
         .await?;
-    if locked.is_none() {
+    if taken.rows_affected() != 1 {
         return Err(ApiError::Conflict(
             "another upload of this build is in progress (or it has just finished)".into(),
         ));
     }
+    let renewing = AbortOnDrop(tokio::spawn(renew_lease(state.clone(), build.id, lease)));
     let path = ObjectPath::from(build.object_key());
     let started = std::time::Instant::now();
-    let sha256 = match stream_to_store(state, &path, &build, declared.as_deref(), body).await {
+    let streamed = stream_to_store(state, &path, &build, declared.as_deref(), body).await;
+    drop(renewing);
+    let sha256 = match streamed {
         Ok(sha) => sha,
         Err(e) => {
             // Nothing of a refused upload stays: the staged parts are gone with the abort; an
-            // object left by an earlier attempt whose commit failed goes too.
+            // object left by an earlier attempt whose last step failed goes too.
             if let Err(err) = state.objects.delete(&path).await
                 && !matches!(err, object_store::Error::NotFound { .. })
             {
                 tracing::warn!(build.id = %build.id, error = %err, "removing a refused upload");
             }
+            release_lease(state, build.id, lease).await;
             tracing::info!(build.id = %build.id, error = %e, "build upload refused");
             return Err(e);
         }
     };
-    let row = txn
+    let row = state
+        .db
         .query_one_raw(stmt(
             format!(
-                "UPDATE catalog.build SET status = 'READY', sha256 = $2, uploaded_at = now() \
-                 WHERE id = $1 RETURNING {COLUMNS}"
+                "UPDATE catalog.build SET status = 'READY', sha256 = $3, uploaded_at = now(), \
+                 upload_lease = NULL, upload_lease_until = NULL \
+                 WHERE id = $1 AND upload_lease = $2 AND status = 'UPLOADING' RETURNING {COLUMNS}"
             ),
-            [build.id.into(), sha256.into()],
+            [build.id.into(), lease.into(), sha256.into()],
         ))
         .await?
-        .ok_or(ApiError::NotFound("build"))?;
-    txn.commit().await?;
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "the upload took too long to be confirmed and another one took its place; send it again".into(),
+            )
+        })?;
     let ready = from_row(&row)?;
     tracing::info!(
         build.id = %ready.id,

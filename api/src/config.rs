@@ -93,6 +93,18 @@ pub struct ServeArgs {
     /// Sign-ups per e-mail address: `COUNT/SECONDS`.
     #[arg(long, env = "RATE_LIMIT_SIGNUP_PER_EMAIL", default_value = "5/3600", value_parser = parse_rate)]
     pub rate_signup_per_email: Rate,
+    /// Top-ups per account (card testing): `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_TOPUP_PER_ACCOUNT", default_value = "10/3600", value_parser = parse_rate)]
+    pub rate_topup_per_account: Rate,
+    /// Top-ups per client address: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_TOPUP_PER_IP", default_value = "30/3600", value_parser = parse_rate)]
+    pub rate_topup_per_ip: Rate,
+    /// Gift-key redemptions per account (key guessing): `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_REDEEM_PER_ACCOUNT", default_value = "20/3600", value_parser = parse_rate)]
+    pub rate_redeem_per_account: Rate,
+    /// Gift-key redemptions per client address: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_REDEEM_PER_IP", default_value = "60/3600", value_parser = parse_rate)]
+    pub rate_redeem_per_ip: Rate,
     /// Deepest selection a GraphQL document may have.
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub graphql_max_depth: usize,
@@ -102,6 +114,26 @@ pub struct ServeArgs {
     /// Most aliased fields in one GraphQL document.
     #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 30)]
     pub graphql_max_aliases: usize,
+    /// Most tokens in one GraphQL document (counted before it is parsed).
+    #[arg(long, env = "GRAPHQL_MAX_TOKENS", default_value_t = 5000)]
+    pub graphql_max_tokens: usize,
+    /// Most fragment spreads in one GraphQL document.
+    #[arg(long, env = "GRAPHQL_MAX_FRAGMENT_SPREADS", default_value_t = 100)]
+    pub graphql_max_fragment_spreads: usize,
+    /// Most selections of one GraphQL document once its fragments are expanded (computed
+    /// without expanding them).
+    #[arg(long, env = "GRAPHQL_MAX_SELECTIONS", default_value_t = 2000)]
+    pub graphql_max_selections: usize,
+    /// Longest a GraphQL query or mutation may run (or wait for its document check), seconds.
+    #[arg(long, env = "GRAPHQL_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub graphql_request_timeout_secs: u64,
+    /// Documents checked at once on the blocking pool; default: number of cores.
+    #[arg(long, env = "GRAPHQL_CHECK_CONCURRENCY")]
+    pub graphql_check_concurrency: Option<usize>,
+    /// How often an open WebSocket re-checks its session (sign-out everywhere, ban, role
+    /// change), seconds; token expiry closes it at once.
+    #[arg(long, env = "WS_SESSION_CHECK_SECS", default_value_t = 15)]
+    pub ws_session_check_secs: u64,
     /// Largest request body, bytes.
     #[arg(long, env = "API_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
@@ -217,6 +249,10 @@ pub struct Rates {
     pub signin_per_ip: Rate,
     pub signup_per_ip: Rate,
     pub signup_per_email: Rate,
+    pub topup_per_account: Rate,
+    pub topup_per_ip: Rate,
+    pub redeem_per_account: Rate,
+    pub redeem_per_ip: Rate,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -225,6 +261,27 @@ pub struct GraphqlLimits {
     pub max_complexity: usize,
     pub max_aliases: usize,
     pub max_body_bytes: usize,
+    pub max_tokens: usize,
+    pub max_fragment_spreads: usize,
+    pub max_selections: usize,
+    /// Deadline of a query or mutation (and of its wait for a document check).
+    pub request_timeout: Duration,
+    /// Documents checked at once on the blocking pool.
+    pub check_concurrency: usize,
+    /// How often an open socket re-checks its session.
+    pub ws_session_check: Duration,
+}
+
+impl GraphqlLimits {
+    /// The limits of the document precheck.
+    pub fn document(&self) -> crate::graphql::limits::DocumentLimits {
+        crate::graphql::limits::DocumentLimits {
+            max_tokens: self.max_tokens,
+            max_fragment_spreads: self.max_fragment_spreads,
+            max_selections: self.max_selections,
+            max_aliases: self.max_aliases,
+        }
+    }
 }
 
 fn read_secret_file(path: &PathBuf, what: &str) -> anyhow::Result<String> {
@@ -286,6 +343,9 @@ impl ServeArgs {
         {
             bail!("NATS_PREFIX may hold only letters, digits, `_` and `-`");
         }
+        if self.graphql_request_timeout_secs == 0 || self.ws_session_check_secs == 0 {
+            bail!("GRAPHQL_REQUEST_TIMEOUT_SECS and WS_SESSION_CHECK_SECS must be positive");
+        }
         if self.top_up_min_minor <= 0 || self.top_up_max_minor < self.top_up_min_minor {
             bail!("TOP_UP_MIN_MINOR must be positive and at most TOP_UP_MAX_MINOR");
         }
@@ -322,12 +382,22 @@ impl ServeArgs {
                 signin_per_ip: self.rate_signin_per_ip,
                 signup_per_ip: self.rate_signup_per_ip,
                 signup_per_email: self.rate_signup_per_email,
+                topup_per_account: self.rate_topup_per_account,
+                topup_per_ip: self.rate_topup_per_ip,
+                redeem_per_account: self.rate_redeem_per_account,
+                redeem_per_ip: self.rate_redeem_per_ip,
             },
             limits: GraphqlLimits {
                 max_depth: self.graphql_max_depth,
                 max_complexity: self.graphql_max_complexity,
                 max_aliases: self.graphql_max_aliases,
                 max_body_bytes: self.max_body_bytes,
+                max_tokens: self.graphql_max_tokens,
+                max_fragment_spreads: self.graphql_max_fragment_spreads,
+                max_selections: self.graphql_max_selections,
+                request_timeout: Duration::from_secs(self.graphql_request_timeout_secs),
+                check_concurrency: self.graphql_check_concurrency.unwrap_or(cores).max(1),
+                ws_session_check: Duration::from_secs(self.ws_session_check_secs),
             },
             bootstrap_admin,
         })

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod refund;
 pub mod revenue;
 pub mod schema;
+pub mod shield;
 pub mod subscription;
 
 pub use schema::{StoreSchema, build_schema, sdl};

@@ -3,7 +3,11 @@
 //! - `POST /graphql` takes one `application/json` request (no batches); any other content type is
 //!   refused with 415, so an HTML form (a CSRF vector) can never run a mutation.
 //! - `GET /graphql` runs queries only (405 for mutations) and serves GraphiQL to a browser.
-//! - Parse, alias and body-size limits are checked here; depth and complexity by the schema.
+//! - `POST /graphql/upload` takes the same requests (multipart too) but runs only the upload
+//!   mutations ([`UPLOAD_MUTATIONS`]).
+//! - Body-size limits are checked here; every document is prechecked (tokens, nesting, spreads,
+//!   expanded selections, aliases, text of its strings) on the blocking pool before async-graphql
+//!   sees it (see [`crate::graphql::shield`]); depth and complexity by the schema.
 //! - The caller comes from `X-User-*` only when the request carries the gateway's shared secret;
 //!   otherwise those headers are ignored and a bearer token, if any, is verified here.
 //! - `PUT /uploads/builds/{id}` streams the file of a build (see [`uploads`]); the caller is
@@ -13,8 +17,10 @@ mod uploads;
 
 use std::net::SocketAddr;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
@@ -30,7 +36,10 @@ use crate::auth::caller::ClientAddr;
 use crate::auth::{Caller, Principal};
 use crate::graphql::catalog::loaders::Loaders;
 use crate::graphql::error::ensure_codes;
-use crate::graphql::limits::count_aliases;
+use crate::graphql::limits::Refusal;
+use crate::graphql::shield::{
+    CheckError, Checker, Lapsed, Prechecked, SocketCredential, check_credential,
+};
 use crate::graphql::{StoreSchema, build_schema};
 use crate::state::AppState;
 
@@ -41,6 +50,9 @@ pub const USER_ROLE_HEADER: &str = "x-user-role";
 pub const USER_NAME_HEADER: &str = "x-user-name";
 /// `iat` of the verified token, so the api can apply "sign out everywhere" and bans at once.
 pub const USER_TOKEN_IAT_HEADER: &str = "x-user-token-iat";
+/// `exp` of the verified token (optional), so a socket opened through the gateway with the
+/// token in the upgrade request closes when it expires.
+pub const USER_TOKEN_EXP_HEADER: &str = "x-user-token-exp";
 /// Client address as seen by the gateway.
 pub const REAL_IP_HEADER: &str = "x-real-ip";
 
@@ -57,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql).post(graphql))
         // Same handler; a path of its own so the gateway can allow large (upload) bodies here
         // and keep the small limit on /graphql.
-        .route("/graphql/upload", post(graphql))
+        .route("/graphql/upload", post(graphql_upload))
         .route("/graphql/ws", get(graphql_ws))
         .route("/uploads/builds/{id}", put(uploads::put_build))
         .route("/schema.graphql", get(schema_sdl))
@@ -91,8 +103,57 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     String::from_utf8(v.as_bytes().to_vec()).ok()
 }
 
-/// Why a request's credentials were refused: always a 401 `invalid_token`.
-struct InvalidToken;
+/// Why a request's credentials were refused.
+enum Refused {
+    /// 401 `invalid_token`: a bad, expired or revoked token (or untrusted claims).
+    InvalidToken,
+    /// 400: the request's headers are malformed (two `Authorization` headers).
+    BadHeaders(&'static str),
+}
+
+impl Refused {
+    fn response(&self) -> Response {
+        match self {
+            Refused::InvalidToken => error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                "the access token is invalid or expired",
+            ),
+            Refused::BadHeaders(message) => {
+                error_response(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+            }
+        }
+    }
+}
+
+/// Who is calling, from where, and on what token (for sockets, which outlive a request).
+struct Authenticated {
+    caller: Caller,
+    client: ClientAddr,
+    credential: Option<SocketCredential>,
+}
+
+/// The token of an `Authorization` value, read exactly as the gateway reads it
+/// (`gateway/auth.js`: `/^Bearer +(\S+) *$/i`): the scheme in any case, one or more spaces, the
+/// token, optional trailing spaces. `None` for anything else.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let rest = value.get(6..)?;
+    let token = rest
+        .strip_prefix(' ')?
+        .trim_start_matches(' ')
+        .trim_end_matches(' ');
+    (!token.is_empty() && !token.chars().any(|c| c.is_whitespace() || c.is_control()))
+        .then_some(token)
+}
+
+/// A claim that becomes an `X-User-*` value or a log field must be text on one line.
+fn one_line(s: &str) -> bool {
+    !s.chars().any(char::is_control)
+}
 
 /// Decides who is calling. A request from the gateway (shared secret) is believed; any other
 /// request's `X-User-*` headers are ignored and its bearer token, if any, is verified here.
@@ -100,7 +161,12 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-) -> Result<(Caller, ClientAddr), InvalidToken> {
+) -> Result<Authenticated, Refused> {
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Err(Refused::BadHeaders(
+            "a request may carry one Authorization header only",
+        ));
+    }
     let trusted = match (
         &state.config.gateway_secret,
         headers.get(GATEWAY_SECRET_HEADER),
@@ -114,52 +180,84 @@ async fn authenticate(
     if trusted {
         let client = ClientAddr(header_str(headers, REAL_IP_HEADER).unwrap_or(peer_ip));
         let Some(id) = header_str(headers, USER_ID_HEADER) else {
-            return Ok((Caller::Anonymous, client));
+            return Ok(Authenticated {
+                caller: Caller::Anonymous,
+                client,
+                credential: None,
+            });
         };
+        let name = header_str(headers, USER_NAME_HEADER).unwrap_or_default();
+        if !one_line(&name) {
+            return Err(Refused::InvalidToken);
+        }
         let principal = Principal {
-            id: id.parse().map_err(|_| InvalidToken)?,
+            id: id.parse().map_err(|_| Refused::InvalidToken)?,
             role: header_str(headers, USER_ROLE_HEADER)
                 .and_then(|r| Role::parse(&r).ok())
-                .ok_or(InvalidToken)?,
-            name: header_str(headers, USER_NAME_HEADER).unwrap_or_default(),
+                .ok_or(Refused::InvalidToken)?,
+            name,
         };
         let iat = header_str(headers, USER_TOKEN_IAT_HEADER).and_then(|v| v.parse().ok());
-        return finish(state, principal, iat, client).await;
+        let exp = header_str(headers, USER_TOKEN_EXP_HEADER).and_then(|v| v.parse().ok());
+        return finish(state, principal, iat, exp, client).await;
     }
     let client = ClientAddr(peer_ip);
     let Some(auth) = headers.get(header::AUTHORIZATION) else {
-        return Ok((Caller::Anonymous, client));
+        return Ok(Authenticated {
+            caller: Caller::Anonymous,
+            client,
+            credential: None,
+        });
     };
-    let auth = auth.to_str().map_err(|_| InvalidToken)?;
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
-        .ok_or(InvalidToken)?;
-    let claims = state.keys.verify(token.trim()).map_err(|e| {
+    let auth = auth.to_str().map_err(|_| Refused::InvalidToken)?;
+    let token = bearer_token(auth).ok_or(Refused::InvalidToken)?;
+    verify_bearer(state, token, client).await
+}
+
+/// Verifies a bearer token (the `Authorization` header's, or a socket's `connection_init`).
+async fn verify_bearer(
+    state: &AppState,
+    token: &str,
+    client: ClientAddr,
+) -> Result<Authenticated, Refused> {
+    let claims = state.keys.verify(token).map_err(|e| {
         tracing::debug!(error = %e, "bearer token refused");
-        InvalidToken
+        Refused::InvalidToken
     })?;
+    if !one_line(&claims.name) {
+        tracing::debug!("bearer token refused: a control character in its name");
+        return Err(Refused::InvalidToken);
+    }
     let principal = Principal {
         id: claims.sub,
         role: claims.role,
         name: claims.name,
     };
-    finish(state, principal, Some(claims.iat), client).await
+    finish(state, principal, Some(claims.iat), Some(claims.exp), client).await
 }
 
 async fn finish(
     state: &AppState,
     principal: Principal,
     iat: Option<i64>,
+    exp: Option<i64>,
     client: ClientAddr,
-) -> Result<(Caller, ClientAddr), InvalidToken> {
+) -> Result<Authenticated, Refused> {
     match state.sessions.access_allowed(principal.id, iat).await {
-        Ok(true) => Ok((Caller::Account(principal), client)),
-        Ok(false) => Err(InvalidToken),
+        Ok(true) => Ok(Authenticated {
+            credential: Some(SocketCredential {
+                account: principal.id,
+                iat,
+                exp,
+            }),
+            caller: Caller::Account(principal),
+            client,
+        }),
+        Ok(false) => Err(Refused::InvalidToken),
         Err(e) => {
             // Redis holds only the revocation cut; without it, fail closed for this request.
             tracing::error!(error = %e, "checking the session cut");
-            Err(InvalidToken)
+            Err(Refused::InvalidToken)
         }
     }
 }
@@ -194,6 +292,25 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 async fn graphql(State(edge): State<Edge>, req: Request) -> Response {
+    serve_graphql(edge, req, Route::Graphql).await
+}
+
+/// `/graphql/upload` runs the upload mutations only (whatever the body: multipart or JSON), so
+/// that its larger body limit never serves anything else.
+async fn graphql_upload(State(edge): State<Edge>, req: Request) -> Response {
+    serve_graphql(edge, req, Route::Upload).await
+}
+
+/// The root fields `/graphql/upload` runs.
+pub const UPLOAD_MUTATIONS: &[&str] = &["uploadProductImage"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Graphql,
+    Upload,
+}
+
+async fn serve_graphql(edge: Edge, req: Request, route: Route) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -310,73 +427,115 @@ async fn graphql(State(edge): State<Edge>, req: Request) -> Response {
         &edge,
         request,
         parts.method == Method::GET,
+        route,
         &parts.headers,
         peer,
     )
     .await
 }
 
+/// The operation a request runs (`None` when the name matches none, or none is named among
+/// several: validation says so).
+fn selected_operation<'d>(
+    doc: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d OperationDefinition> {
+    match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| &op.node)
+        }
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// Whether every operation of the document is a mutation of upload fields only (no fragments
+/// at its root, so that nothing else can hide there).
+fn only_uploads(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().all(|(_, op)| {
+        op.node.ty == OperationType::Mutation
+            && op.node.selection_set.node.items.iter().all(|item| {
+                matches!(&item.node, Selection::Field(f)
+                    if UPLOAD_MUTATIONS.contains(&f.node.name.node.as_str()))
+            })
+    })
+}
+
 async fn execute(
     edge: &Edge,
     mut request: async_graphql::Request,
     is_get: bool,
+    route: Route,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Response {
-    let limits = edge.state.config.limits;
-    let operation_name = request.operation_name.clone();
-    let doc = match request.parsed_query() {
+    let Some(checker) = edge.schema.data::<Checker>() else {
+        tracing::error!("the schema has no document checker");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalServerError,
+            "something went wrong on our side; please try again",
+        );
+    };
+    // Tokens, nesting, spreads, expanded selections, aliases and string arguments, off the
+    // tokio workers, before async-graphql parses, validates or expands anything.
+    let doc = match checker
+        .precheck(request.query.clone(), request.variables.clone())
+        .await
+    {
         Ok(doc) => doc,
         Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::GraphqlParseFailed,
-                &e.message,
-            );
-        }
-    };
-    if is_get {
-        let ty = match (&doc.operations, operation_name.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some(op.node.ty),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-            (DocumentOperations::Multiple(_), None) => None,
-        };
-        if ty.is_some_and(|t| t != OperationType::Query) {
-            let mut res = error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::BadRequest,
-                "only queries may be sent with GET; use POST",
-            );
-            res.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            let status = match e {
+                CheckError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                CheckError::Refused(_) => StatusCode::BAD_REQUEST,
+            };
+            let mut res = error_response(status, e.code(), &e.to_string());
+            if let CheckError::Refused(Refusal::BadText { field }) = &e {
+                res = bad_text_response(field, &e.to_string());
+            }
             return res;
         }
+    };
+    if is_get
+        && selected_operation(&doc, request.operation_name.as_deref())
+            .is_some_and(|op| op.ty != OperationType::Query)
+    {
+        let mut res = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadRequest,
+            "only queries may be sent with GET; use POST",
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
     }
-    let aliases = count_aliases(doc);
-    if aliases > limits.max_aliases {
+    if route == Route::Upload && !only_uploads(&doc) {
         return error_response(
             StatusCode::BAD_REQUEST,
-            ErrorCode::GraphqlValidationFailed,
+            ErrorCode::BadRequest,
             &format!(
-                "the document has {aliases} aliases; at most {} are allowed",
-                limits.max_aliases
+                "/graphql/upload runs only the upload mutations ({}); send everything else to /graphql",
+                UPLOAD_MUTATIONS.join(", ")
             ),
         );
     }
-    let (caller, client) = match authenticate(&edge.state, headers, peer).await {
-        Ok(c) => c,
-        Err(InvalidToken) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthenticated,
-                "the access token is invalid or expired",
-            );
-        }
+    request.set_parsed_query(doc);
+    let Authenticated { caller, client, .. } = match authenticate(&edge.state, headers, peer).await
+    {
+        Ok(a) => a,
+        Err(refused) => return refused.response(),
     };
     let loaders = Loaders::new(&edge.state.db);
     let mut response = edge
         .schema
-        .execute(request.data(caller).data(client).data(loaders))
+        .execute(
+            request
+                .data(caller)
+                .data(client)
+                .data(loaders)
+                .data(Prechecked),
+        )
         .await;
     ensure_codes(&mut response);
     let mut res = axum::Json(&response).into_response();
@@ -391,77 +550,185 @@ async fn execute(
     res
 }
 
+/// `BAD_USER_INPUT` naming the argument that holds bad text.
+fn bad_text_response(field: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": {
+            "code": ErrorCode::BadUserInput.as_str(), "field": field } }]
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
 /// Subscriptions over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`).
 ///
 /// The caller is decided as for HTTP: the upgrade request's gateway headers (with the shared
 /// secret) or `Authorization` header; when those leave the socket anonymous, a bearer token in
 /// the `connection_init` payload (`{ "Authorization": "Bearer …" }`) is verified instead. A bad
 /// token in the upgrade request is a 401; a bad token in the payload closes the socket.
+///
+/// A socket does not outlive its credential: each operation re-checks it (see
+/// [`crate::graphql::shield`]), and the socket is closed, with whatever runs on it, when the
+/// token expires (4401) or, checked every `WS_SESSION_CHECK_SECS`, when the account signed out
+/// everywhere, was banned or got another role (4403). Documents are checked as over HTTP.
 async fn graphql_ws(
     State(edge): State<Edge>,
-    protocol: async_graphql_axum::GraphQLProtocol,
     upgrade: axum::extract::ws::WebSocketUpgrade,
     req: Request,
 ) -> Response {
+    let Some(protocol) = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        })
+    else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "a GraphQL WebSocket speaks graphql-transport-ws (or graphql-ws)",
+        );
+    };
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let (caller, client) = match authenticate(&edge.state, req.headers(), peer).await {
-        Ok(c) => c,
-        Err(InvalidToken) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthenticated,
-                "the access token is invalid or expired",
-            );
-        }
+    let authenticated = match authenticate(&edge.state, req.headers(), peer).await {
+        Ok(a) => a,
+        Err(refused) => return refused.response(),
     };
-    let schema = edge.schema.clone();
-    let state = edge.state.clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let caller = match (&caller, init_token(&payload)) {
-                        (Caller::Anonymous, Some(token)) => {
-                            let mut headers = HeaderMap::new();
-                            let value = HeaderValue::from_str(&format!("Bearer {token}"))
-                                .map_err(|_| async_graphql::Error::new("invalid token"))?;
-                            headers.insert(header::AUTHORIZATION, value);
-                            authenticate(&state, &headers, peer)
-                                .await
-                                .map_err(|InvalidToken| {
-                                    async_graphql::Error::new(
-                                        "the access token is invalid or expired",
-                                    )
-                                })?
-                                .0
-                        }
-                        _ => caller,
-                    };
-                    let mut data = async_graphql::Data::default();
-                    data.insert(caller);
-                    data.insert(client);
-                    data.insert(Loaders::new(&state.db));
-                    Ok(data)
-                })
-                .serve()
-                .await;
-        })
+        .on_upgrade(move |socket| serve_socket(socket, edge, protocol, authenticated))
 }
 
-/// The bearer token of a `connection_init` payload (`Authorization` or `authorization`).
+async fn serve_socket(
+    socket: axum::extract::ws::WebSocket,
+    edge: Edge,
+    protocol: WebSocketProtocols,
+    authenticated: Authenticated,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures::{SinkExt as _, StreamExt as _};
+
+    let Authenticated {
+        caller,
+        client,
+        credential,
+    } = authenticated;
+    let state = edge.state.clone();
+    let (credential_tx, credential_rx) = tokio::sync::watch::channel(credential.clone());
+    let init_state = state.clone();
+    let on_init = move |payload: serde_json::Value| async move {
+        let mut data = async_graphql::Data::default();
+        let (caller, client, credential) = match (&caller, init_token(&payload)) {
+            (Caller::Anonymous, Some(token)) => {
+                let a = verify_bearer(&init_state, &token, client)
+                    .await
+                    .map_err(|_| {
+                        async_graphql::Error::new("the access token is invalid or expired")
+                    })?;
+                (a.caller, a.client, a.credential)
+            }
+            _ => (caller, client, credential),
+        };
+        if let Some(c) = &credential {
+            data.insert(c.clone());
+        }
+        // The watcher below follows the credential the socket ends up with.
+        let _ = credential_tx.send(credential);
+        data.insert(caller);
+        data.insert(client);
+        data.insert(Loaders::new(&init_state.db));
+        Ok(data)
+    };
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|res| futures::future::ready(res.is_ok()))
+        .filter_map(|msg| {
+            futures::future::ready(match msg {
+                Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
+                _ => None,
+            })
+        });
+    let mut messages = async_graphql::http::WebSocket::new(edge.schema.clone(), input, protocol)
+        .on_connection_init(on_init);
+    let every = state.config.limits.ws_session_check;
+    let lapsed = watch_credential(&state, credential_rx, every);
+    tokio::pin!(lapsed);
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else { break };
+                let message = match message {
+                    async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
+                    async_graphql::http::WsMessage::Close(code, reason) => {
+                        Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+                    }
+                };
+                if sink.send(message).await.is_err() {
+                    break;
+                }
+            }
+            why = &mut lapsed => {
+                let (code, reason) = why.close();
+                tracing::info!(ws.close_code = code, "socket closed: its credential lapsed");
+                // Dropping `messages` stops every subscription of the socket.
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+                    .await;
+                break;
+            }
+        }
+    }
+}
+
+/// Resolves when the socket's credential lapses: at the token's expiry, or at the first check
+/// (every `every`) that finds its session cut. Never, for an anonymous socket.
+async fn watch_credential(
+    state: &AppState,
+    mut credential: tokio::sync::watch::Receiver<Option<SocketCredential>>,
+    every: std::time::Duration,
+) -> Lapsed {
+    loop {
+        let current = credential.borrow_and_update().clone();
+        let wait = match &current {
+            None => every,
+            Some(c) => {
+                let left = c
+                    .exp
+                    .map(|exp| exp.saturating_sub(chrono::Utc::now().timestamp()))
+                    .map(|secs| std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+                left.map_or(every, |left| left.min(every))
+            }
+        };
+        let changed = async {
+            // Once `connection_init` is done the sender is gone: only the clock remains.
+            if credential.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = changed => continue,
+            () = tokio::time::sleep(wait) => {}
+        }
+        if let Some(c) = &current
+            && let Err(lapsed) = check_credential(state, c).await
+        {
+            return lapsed;
+        }
+    }
+}
+
+/// The bearer token of a `connection_init` payload (`Authorization` or `authorization`), read
+/// as the `Authorization` header is.
 fn init_token(payload: &serde_json::Value) -> Option<String> {
     let auth = payload
         .get("Authorization")
         .or_else(|| payload.get("authorization"))?
         .as_str()?;
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))?;
-    Some(token.trim().to_owned())
+    bearer_token(auth).map(str::to_owned)
 }
 
 async fn schema_sdl() -> impl IntoResponse {

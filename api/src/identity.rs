@@ -387,6 +387,50 @@ pub async fn set_status(
     updated.try_into()
 }
 
+/// Admin: gives an account another role. Like a ban, it ends every session of the account at
+/// once, so that no access token still carries the old role.
+pub async fn set_role(
+    state: &AppState,
+    actor: &Principal,
+    target: Uuid,
+    role: Role,
+) -> ApiResult<Account> {
+    if target == actor.id {
+        return Err(ApiError::BadInput {
+            field: "accountId",
+            message: "an admin cannot change their own role".into(),
+        });
+    }
+    let txn = state.db.begin().await?;
+    let Some(model) = account::Entity::find_by_id(target)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
+        return Err(ApiError::NotFound("account"));
+    };
+    let before = model.role.clone();
+    if before == role.as_str() {
+        return model.try_into();
+    }
+    let mut active: account::ActiveModel = model.into();
+    active.role = Set(role.as_str().to_owned());
+    active.updated_at = Set(Utc::now());
+    let updated = active.update(&txn).await?;
+    audit(
+        &txn,
+        actor.id,
+        "account.set_role",
+        target,
+        serde_json::json!({ "from": before, "to": role.as_str() }),
+    )
+    .await?;
+    txn.commit().await?;
+    let ended = state.sessions.end_all(target).await?;
+    tracing::info!(account.id = %target, role = role.as_str(), sessions.ended = ended, "account role changed");
+    updated.try_into()
+}
+
 /// The caller's account, `None` for anonymous callers.
 pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Option<Account>> {
     match caller.principal() {

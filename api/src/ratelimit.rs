@@ -3,9 +3,11 @@
 use fred::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::auth::caller::ClientAddr;
 use crate::config::Rate;
 use crate::error::{ApiError, ApiResult};
 use crate::redis::KeySpace;
+use crate::state::AppState;
 
 /// Counts one event and reports whether the window is still under its limit. Atomic: the counter
 /// and its expiry are set in one script, so a crash never leaves a counter without a TTL.
@@ -44,4 +46,33 @@ pub async fn hit(
         return Err(ApiError::RateLimited { retry_after_secs });
     }
     Ok(())
+}
+
+/// Counts one `action` (`topup`, `redeem`) of `account` from `client` against its per-address
+/// and its per-account limit: buckets `{action}-ip` and `{action}-account`. The resolver calls it,
+/// so it holds on every transport (HTTP, upload, WebSocket), behind the gateway's own limit.
+pub async fn hit_account_and_address(
+    state: &AppState,
+    action: &str,
+    account: uuid::Uuid,
+    client: &ClientAddr,
+    per_account: Rate,
+    per_address: Rate,
+) -> ApiResult<()> {
+    hit(
+        &state.redis,
+        &state.keyspace,
+        &format!("{action}-ip"),
+        &client.0,
+        per_address,
+    )
+    .await?;
+    hit(
+        &state.redis,
+        &state.keyspace,
+        &format!("{action}-account"),
+        &account.to_string(),
+        per_account,
+    )
+    .await
 }

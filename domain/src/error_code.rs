@@ -29,13 +29,16 @@ pub enum ErrorCode {
     OutOfStock,
     /// Too many attempts; try again later.
     RateLimited,
+    /// The request ran past the server's deadline (or waited too long for its turn) and was
+    /// stopped; a mutation may or may not have taken effect (retry it with its idempotency key).
+    Timeout,
     /// Something failed on our side; details are in the server log, not in the answer.
     InternalServerError,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadRequest,
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
@@ -47,6 +50,7 @@ impl ErrorCode {
         ErrorCode::InsufficientFunds,
         ErrorCode::OutOfStock,
         ErrorCode::RateLimited,
+        ErrorCode::Timeout,
         ErrorCode::InternalServerError,
     ];
 
@@ -64,6 +68,7 @@ impl ErrorCode {
             ErrorCode::InsufficientFunds => "INSUFFICIENT_FUNDS",
             ErrorCode::OutOfStock => "OUT_OF_STOCK",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
     }

@@ -14,7 +14,7 @@
 //!   health endpoint;
 //! - keys, gateway secret, object store (media and downloads) and the built SPA under
 //!   `target/e2e/run-<pid>/` (the TLS certificate is dev's, made once under `target/dev/tls/`);
-//! - the sign-in/sign-up limits of the api (`RATE_LIMIT_*`) and of the gateway
+//! - the sign-in/sign-up, top-up and redeem limits of the api (`RATE_LIMIT_*`) and of the gateway
 //!   (`GATEWAY_AUTH_RATE`, `GATEWAY_AUTH_BURST`) raised, since the test signs up and in a lot.
 //!
 //! The api, `saga run all` and nginx write to `target/e2e/logs/{api,saga,gateway}.log`, the
@@ -189,6 +189,10 @@ fn stack_and_test(
         "RATE_LIMIT_SIGNIN_PER_IP",
         "RATE_LIMIT_SIGNUP_PER_IP",
         "RATE_LIMIT_SIGNUP_PER_EMAIL",
+        "RATE_LIMIT_TOPUP_PER_ACCOUNT",
+        "RATE_LIMIT_TOPUP_PER_IP",
+        "RATE_LIMIT_REDEEM_PER_ACCOUNT",
+        "RATE_LIMIT_REDEEM_PER_IP",
     ] {
         env.push((limit, API_RATE_LIMIT.to_owned()));
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::billing as service;
 use crate::error::ApiError;
 use crate::graphql::catalog::types::Money;
-use crate::graphql::guard::{RoleGuard, acting};
+use crate::graphql::guard::{RoleGuard, acting, client_addr};
 use crate::graphql::paging;
 use crate::state::AppState;
 
@@ -148,6 +148,16 @@ impl BillingMutation {
         idempotency_key: String,
     ) -> async_graphql::Result<TopUp> {
         let (state, me) = acting(ctx)?;
+        let rates = state.config.rates;
+        crate::ratelimit::hit_account_and_address(
+            state,
+            "topup",
+            me.id,
+            &client_addr(ctx),
+            rates.topup_per_account,
+            rates.topup_per_ip,
+        )
+        .await?;
         let id =
             service::top_up(state, me, amount_minor, &payment_method, &idempotency_key).await?;
         Ok(TopUp {

@@ -3,12 +3,20 @@
 use async_graphql::{Context, Guard};
 use domain::identity::Role;
 
+use crate::auth::caller::ClientAddr;
 use crate::auth::{Caller, Principal};
 use crate::error::ApiError;
 
 /// The caller of the current request.
 pub fn caller<'a>(ctx: &'a Context<'_>) -> &'a Caller {
     ctx.data_opt::<Caller>().unwrap_or(&Caller::Anonymous)
+}
+
+/// The client's address (`unknown` when the transport did not give one).
+pub fn client_addr(ctx: &Context<'_>) -> ClientAddr {
+    ctx.data_opt::<ClientAddr>()
+        .cloned()
+        .unwrap_or_else(|| ClientAddr("unknown".into()))
 }
 
 /// The signed-in caller, or `UNAUTHENTICATED`.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::graphql::catalog::types::{Edition, Product};
-use crate::graphql::guard::{RoleGuard, acting};
+use crate::graphql::guard::{RoleGuard, acting, client_addr};
 use crate::graphql::paging;
 use crate::library as service;
 use crate::state::AppState;
@@ -240,6 +240,16 @@ impl LibraryMutation {
         key: String,
     ) -> async_graphql::Result<Redemption> {
         let (state, me) = acting(ctx)?;
+        let rates = state.config.rates;
+        crate::ratelimit::hit_account_and_address(
+            state,
+            "redeem",
+            me.id,
+            &client_addr(ctx),
+            rates.redeem_per_account,
+            rates.redeem_per_ip,
+        )
+        .await?;
         Ok(match service::redeem(state, me, &key).await? {
             service::Redemption::Redeemed(entitlement, product) => Redemption {
                 status: "REDEEMED".into(),

@@ -1,6 +1,287 @@
-//! Checks on a parsed document that async-graphql does not make itself.
+//! Checks on a document that async-graphql does not make itself, or makes too late.
+//!
+//! async-graphql's own limits (depth, complexity, recursive depth, directives) walk the document
+//! with every fragment spread expanded, so a few hundred bytes of fragments spreading each other
+//! (ten fragments, each spreading the next ten times: 10¹⁰ selections) keep a core busy for
+//! hours before they refuse it. [`precheck`] runs first and refuses such documents in time
+//! linear in their length, without expanding anything:
+//!
+//! 1. before parsing, the raw text: at most `max_tokens` tokens and `MAX_NESTING` nested
+//!    brackets (the parser recurses on them);
+//! 2. after parsing: at most `max_fragment_spreads` spreads in the document, no fragment cycle,
+//!    at most `max_selections` selections once every spread is expanded (computed once per
+//!    fragment over the fragment graph, never by expanding), at most `max_aliases` aliases;
+//! 3. every string argument, inline or in the variables: no NUL nor other control character
+//!    (tab, line feed and carriage return are text), named in the refusal's `field`.
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use std::collections::HashMap;
+
+use async_graphql::Variables;
+use async_graphql::parser::types::{
+    Directive, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+};
+use async_graphql::{Name, Positioned};
+use async_graphql_value::{ConstValue, Value};
+
+/// Deepest nesting of `{`, `[` and `(` in a document's text. async-graphql refuses selection
+/// sets deeper than 32 itself (`limit_recursive_depth`); this guards its recursive parser.
+pub const MAX_NESTING: usize = 64;
+
+/// The limits [`precheck`] applies (`GRAPHQL_MAX_*`).
+#[derive(Clone, Copy, Debug)]
+pub struct DocumentLimits {
+    pub max_tokens: usize,
+    pub max_fragment_spreads: usize,
+    pub max_selections: usize,
+    pub max_aliases: usize,
+}
+
+/// Why a document was refused before validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `GRAPHQL_PARSE_FAILED`.
+    #[error("{0}")]
+    Parse(String),
+    /// `GRAPHQL_VALIDATION_FAILED`: a limit of the document was exceeded.
+    #[error("{0}")]
+    TooBig(String),
+    /// `BAD_USER_INPUT`: a string argument holds a character that is not text.
+    #[error("{field} holds a NUL or another control character; send text only")]
+    BadText { field: String },
+}
+
+impl Refusal {
+    pub fn code(&self) -> domain::ErrorCode {
+        match self {
+            Refusal::Parse(_) => domain::ErrorCode::GraphqlParseFailed,
+            Refusal::TooBig(_) => domain::ErrorCode::GraphqlValidationFailed,
+            Refusal::BadText { .. } => domain::ErrorCode::BadUserInput,
+        }
+    }
+
+    /// The refusal as a GraphQL error (`extensions.code`, and `field` for bad text).
+    pub fn to_server_error(&self) -> async_graphql::ServerError {
+        use async_graphql::ErrorExtensions as _;
+        let field = match self {
+            Refusal::BadText { field } => Some(field.clone()),
+            _ => None,
+        };
+        async_graphql::Error::new(self.to_string())
+            .extend_with(|_, ext| {
+                ext.set("code", self.code().as_str());
+                if let Some(f) = &field {
+                    ext.set("field", f.as_str());
+                }
+            })
+            .into_server_error(async_graphql::Pos::default())
+    }
+}
+
+/// Everything [`precheck`] refuses, in order: tokens and nesting, parse, spreads, selections,
+/// aliases, text. Returns the parsed document.
+pub fn precheck(
+    query: &str,
+    variables: &Variables,
+    limits: &DocumentLimits,
+) -> Result<ExecutableDocument, Refusal> {
+    scan(query, limits.max_tokens)?;
+    let doc =
+        async_graphql::parser::parse_query(query).map_err(|e| Refusal::Parse(e.to_string()))?;
+    check_document(&doc, limits)?;
+    check_text(&doc, variables)?;
+    Ok(doc)
+}
+
+/// Counts the tokens of a document and the nesting of its brackets without parsing it.
+/// Approximate where the document is malformed (the parser then refuses it), exact otherwise.
+pub fn scan(query: &str, max_tokens: usize) -> Result<(), Refusal> {
+    let bytes = query.as_bytes();
+    let mut i = 0;
+    let mut tokens = 0usize;
+    let mut depth = 0usize;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                loop {
+                    if i >= bytes.len() {
+                        break;
+                    }
+                    if bytes[i..].starts_with(b"\\\"\"\"") {
+                        i += 4;
+                    } else if bytes[i..].starts_with(b"\"\"\"") {
+                        i += 3;
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Refusal::TooBig(format!(
+                        "the document nests brackets deeper than {MAX_NESTING}"
+                    )));
+                }
+                i += 1;
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'.' if bytes[i..].starts_with(b"...") => i += 3,
+            b'_' | b'-' | b'.' | b'+' | b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => {
+                while i < bytes.len()
+                    && matches!(bytes[i], b'_' | b'-' | b'.' | b'+' | b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+        tokens += 1;
+        if tokens > max_tokens {
+            return Err(Refusal::TooBig(format!(
+                "the document has more than {max_tokens} tokens"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Spreads, fragment cycles, expanded selections and aliases of a parsed document.
+pub fn check_document(doc: &ExecutableDocument, limits: &DocumentLimits) -> Result<(), Refusal> {
+    let operations: Vec<&Positioned<OperationDefinition>> =
+        doc.operations.iter().map(|(_, op)| op).collect();
+    let spreads: usize = operations
+        .iter()
+        .map(|op| count_spreads(&op.node.selection_set.node))
+        .chain(
+            doc.fragments
+                .values()
+                .map(|f| count_spreads(&f.node.selection_set.node)),
+        )
+        .fold(0usize, usize::saturating_add);
+    if spreads > limits.max_fragment_spreads {
+        return Err(Refusal::TooBig(format!(
+            "the document has {spreads} fragment spreads; at most {} are allowed",
+            limits.max_fragment_spreads
+        )));
+    }
+    let mut sizes = Sizes {
+        doc,
+        memo: HashMap::new(),
+    };
+    let mut total: u64 = 0;
+    for op in &operations {
+        total = total.saturating_add(sizes.of_set(&op.node.selection_set.node)?);
+    }
+    // Fragments no operation uses are still validated (once each, as written).
+    for name in doc.fragments.keys() {
+        sizes.of_fragment(name)?;
+    }
+    let max = u64::try_from(limits.max_selections).unwrap_or(u64::MAX);
+    if total > max {
+        return Err(Refusal::TooBig(format!(
+            "the document selects {} fields once its fragments are expanded; at most {} are allowed",
+            if total == u64::MAX {
+                "too many".to_owned()
+            } else {
+                total.to_string()
+            },
+            limits.max_selections
+        )));
+    }
+    let aliases = count_aliases(doc);
+    if aliases > limits.max_aliases {
+        return Err(Refusal::TooBig(format!(
+            "the document has {aliases} aliases; at most {} are allowed",
+            limits.max_aliases
+        )));
+    }
+    Ok(())
+}
+
+fn count_spreads(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(f) => count_spreads(&f.node.selection_set.node),
+            Selection::InlineFragment(frag) => count_spreads(&frag.node.selection_set.node),
+            Selection::FragmentSpread(_) => 1,
+        })
+        .fold(0usize, usize::saturating_add)
+}
+
+enum Size {
+    /// Being computed: meeting it again is a cycle.
+    Visiting,
+    Done(u64),
+}
+
+/// Expanded sizes of fragments, each computed once.
+struct Sizes<'a> {
+    doc: &'a ExecutableDocument,
+    memo: HashMap<&'a Name, Size>,
+}
+
+impl<'a> Sizes<'a> {
+    fn of_fragment(&mut self, name: &'a Name) -> Result<u64, Refusal> {
+        match self.memo.get(name) {
+            Some(Size::Done(n)) => return Ok(*n),
+            Some(Size::Visiting) => {
+                return Err(Refusal::TooBig(format!(
+                    "fragment {name} spreads itself (a fragment cycle)"
+                )));
+            }
+            None => {}
+        }
+        // An unknown fragment is for validation to report.
+        let Some(fragment) = self.doc.fragments.get(name) else {
+            return Ok(0);
+        };
+        self.memo.insert(name, Size::Visiting);
+        let n = self.of_set(&fragment.node.selection_set.node)?;
+        self.memo.insert(name, Size::Done(n));
+        Ok(n)
+    }
+
+    fn of_set(&mut self, set: &'a SelectionSet) -> Result<u64, Refusal> {
+        let mut n: u64 = 0;
+        for item in &set.items {
+            let size = match &item.node {
+                Selection::Field(f) => {
+                    1u64.saturating_add(self.of_set(&f.node.selection_set.node)?)
+                }
+                Selection::InlineFragment(frag) => self.of_set(&frag.node.selection_set.node)?,
+                Selection::FragmentSpread(spread) => {
+                    self.of_fragment(&spread.node.fragment_name.node)?
+                }
+            };
+            n = n.saturating_add(size);
+        }
+        Ok(n)
+    }
+}
 
 /// How many fields of the document carry an alias (fragments counted once each).
 pub fn count_aliases(doc: &ExecutableDocument) -> usize {
@@ -29,9 +310,116 @@ pub fn count_aliases(doc: &ExecutableDocument) -> usize {
     ops + frags
 }
 
+/// Whether `s` is text: no NUL nor other control character but tab, line feed and carriage
+/// return (PostgreSQL refuses NUL in text; the others are never meant).
+pub fn is_text(s: &str) -> bool {
+    !s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// Every string of the document's arguments (inline, in directives, in variable defaults) and of
+/// the variables is text; a refusal names the innermost argument, input field or variable.
+pub fn check_text(doc: &ExecutableDocument, variables: &Variables) -> Result<(), Refusal> {
+    for (name, value) in variables.iter() {
+        const_text(name.as_str(), value)?;
+    }
+    for (_, op) in doc.operations.iter() {
+        for def in &op.node.variable_definitions {
+            if let Some(default) = &def.node.default_value {
+                const_text(def.node.name.node.as_str(), &default.node)?;
+            }
+        }
+        directives_text(&op.node.directives)?;
+        set_text(&op.node.selection_set.node)?;
+    }
+    for fragment in doc.fragments.values() {
+        directives_text(&fragment.node.directives)?;
+        set_text(&fragment.node.selection_set.node)?;
+    }
+    Ok(())
+}
+
+fn bad(field: &str) -> Refusal {
+    Refusal::BadText {
+        field: field.to_owned(),
+    }
+}
+
+fn const_text(field: &str, value: &ConstValue) -> Result<(), Refusal> {
+    match value {
+        ConstValue::String(s) if !is_text(s) => Err(bad(field)),
+        ConstValue::List(items) => items.iter().try_for_each(|v| const_text(field, v)),
+        ConstValue::Object(fields) => fields
+            .iter()
+            .try_for_each(|(k, v)| const_text(k.as_str(), v)),
+        _ => Ok(()),
+    }
+}
+
+fn value_text(field: &str, value: &Value) -> Result<(), Refusal> {
+    match value {
+        Value::String(s) if !is_text(s) => Err(bad(field)),
+        Value::List(items) => items.iter().try_for_each(|v| value_text(field, v)),
+        Value::Object(fields) => fields
+            .iter()
+            .try_for_each(|(k, v)| value_text(k.as_str(), v)),
+        _ => Ok(()),
+    }
+}
+
+fn arguments_text(arguments: &[(Positioned<Name>, Positioned<Value>)]) -> Result<(), Refusal> {
+    arguments
+        .iter()
+        .try_for_each(|(name, value)| value_text(name.node.as_str(), &value.node))
+}
+
+fn directives_text(directives: &[Positioned<Directive>]) -> Result<(), Refusal> {
+    directives
+        .iter()
+        .try_for_each(|d| arguments_text(&d.node.arguments))
+}
+
+fn set_text(set: &SelectionSet) -> Result<(), Refusal> {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(f) => {
+                arguments_text(&f.node.arguments)?;
+                directives_text(&f.node.directives)?;
+                set_text(&f.node.selection_set.node)?;
+            }
+            Selection::InlineFragment(frag) => {
+                directives_text(&frag.node.directives)?;
+                set_text(&frag.node.selection_set.node)?;
+            }
+            Selection::FragmentSpread(spread) => directives_text(&spread.node.directives)?,
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIMITS: DocumentLimits = DocumentLimits {
+        max_tokens: 5000,
+        max_fragment_spreads: 100,
+        max_selections: 2000,
+        max_aliases: 30,
+    };
+
+    fn bomb(fragments: usize, fan_out: usize) -> String {
+        let mut doc = String::from("query { ...F0 }\n");
+        for i in 0..fragments {
+            let body = if i + 1 == fragments {
+                "products(first: 100) { edges { node { id title } } }".to_owned()
+            } else {
+                vec![format!("...F{}", i + 1); fan_out].join(" ")
+            };
+            doc.push_str(&format!("fragment F{i} on Query {{ {body} }}\n"));
+        }
+        doc
+    }
 
     #[test]
     fn aliases_are_counted_everywhere() {
@@ -40,5 +428,76 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(count_aliases(&doc), 4);
+    }
+
+    #[test]
+    fn the_fragment_bomb_is_refused_without_expanding() {
+        let doc = bomb(10, 10);
+        let started = std::time::Instant::now();
+        let refused = precheck(&doc, &Variables::default(), &LIMITS);
+        assert!(matches!(refused, Err(Refusal::TooBig(_))), "{refused:?}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        // Few spreads, but each doubling: the expanded size decides.
+        let generous = DocumentLimits {
+            max_fragment_spreads: 10_000,
+            ..LIMITS
+        };
+        let doubling = precheck(&bomb(60, 2), &Variables::default(), &generous);
+        assert!(
+            matches!(&doubling, Err(Refusal::TooBig(m)) if m.contains("expanded")),
+            "{doubling:?}"
+        );
+    }
+
+    #[test]
+    fn cycles_nesting_and_tokens_are_refused() {
+        let none = Variables::default();
+        let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
+        assert!(
+            matches!(precheck(cycle, &none, &LIMITS), Err(Refusal::TooBig(m)) if m.contains("cycle"))
+        );
+        let deep = format!("{{ f(a: {}1{}) }}", "[".repeat(100), "]".repeat(100));
+        assert!(
+            matches!(precheck(&deep, &none, &LIMITS), Err(Refusal::TooBig(m)) if m.contains("nests"))
+        );
+        let long = format!(
+            "{{ products({}) {{ totalCount }} }}",
+            "first: 1 ".repeat(3000)
+        );
+        assert!(
+            matches!(precheck(&long, &none, &LIMITS), Err(Refusal::TooBig(m)) if m.contains("tokens"))
+        );
+        let fine = "query Q($x: String = \"a\\u0000\") { __typename } # { { {";
+        assert!(
+            matches!(precheck(fine, &none, &LIMITS), Err(Refusal::BadText { field }) if field == "x")
+        );
+    }
+
+    #[test]
+    fn control_characters_are_named_by_their_field() {
+        let none = Variables::default();
+        let doc = "mutation { signIn(input: {email: \"a\\u0000@b.c\", password: \"x\"}) { accessToken } }";
+        assert_eq!(
+            precheck(doc, &none, &LIMITS).err(),
+            Some(Refusal::BadText {
+                field: "email".into()
+            })
+        );
+        let vars =
+            Variables::from_json(serde_json::json!({ "input": { "displayName": "a\u{7}" } }));
+        assert_eq!(
+            precheck(
+                "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }",
+                &vars,
+                &LIMITS
+            )
+            .err(),
+            Some(Refusal::BadText {
+                field: "displayName".into()
+            })
+        );
+        assert!(is_text("two\tlines\r\nof text, ünïcödé"));
+        assert!(!is_text("\u{0}"));
+        assert!(!is_text("\u{1b}[31m"));
     }
 }

@@ -13,6 +13,7 @@ use crate::graphql::notification::{NotificationMutation, NotificationQuery};
 use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
 use crate::graphql::refund::{RefundMutation, RefundQuery};
 use crate::graphql::revenue::RevenueQuery;
+use crate::graphql::shield::{Checker, Shield};
 use crate::graphql::subscription::Subscription;
 use crate::state::AppState;
 
@@ -55,11 +56,18 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// The schema with its limits and the shared state.
 pub fn build_schema(state: AppState) -> StoreSchema {
     let limits = state.config.limits;
+    let checker = Checker::new(
+        limits.document(),
+        limits.check_concurrency,
+        limits.request_timeout,
+    );
     builder()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(10)
+        .extension(Shield)
+        .data(checker)
         .data(state)
         .finish()
 }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use domain::ErrorCode;
 use uuid::Uuid;
 
-use super::{Edge, InvalidToken, authenticate, error_response, header_str};
+use super::{Authenticated, Edge, authenticate, error_response, header_str};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::graphql::builds::Build;
@@ -67,15 +67,12 @@ pub(super) async fn put_build(
         .map(|c| c.0);
     let (parts, body) = req.into_parts();
     let me = match authenticate(&edge.state, &parts.headers, peer).await {
-        Ok((Caller::Account(p), _)) => p,
-        Ok((Caller::Anonymous, _)) => return api_error(&ApiError::SignInRequired),
-        Err(InvalidToken) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthenticated,
-                "the access token is invalid or expired",
-            );
-        }
+        Ok(Authenticated {
+            caller: Caller::Account(p),
+            ..
+        }) => p,
+        Ok(_) => return api_error(&ApiError::SignInRequired),
+        Err(refused) => return refused.response(),
     };
     let Ok(id) = id.parse::<Uuid>() else {
         return api_error(&ApiError::NotFound("build"));

@@ -754,3 +754,93 @@ async fn owners_download_through_the_gateway_and_resume_with_a_range() {
         "the log has paths only"
     );
 }
+
+/// A slow upload holds no PostgreSQL connection (nor transaction) while its bytes stream: with
+/// a pool of two connections, three uploads in flight leave the api answering queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_in_flight_hold_no_database_connection() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::body::{Body, Bytes};
+    use futures::{SinkExt as _, StreamExt as _};
+    use tower::ServiceExt as _;
+
+    let app = TestApp::spawn_with(|c| c.services.database_max_connections = 2).await;
+    let (publisher, _) = app
+        .staff("nebula@store.test", "Nebula", Role::Publisher)
+        .await;
+    let (product, _, _) = product(&app, &publisher, &["linux"]).await;
+    let bytes = file_bytes(2048, 9);
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut senders = Vec::new();
+    let mut uploads = Vec::new();
+    for version in ["1.0", "1.1", "1.2"] {
+        let v = create_build(
+            &app, &publisher, &product, "linux", version, "game.bin", 2048,
+        )
+        .await;
+        assert_no_errors(&v);
+        let path = v["data"]["createBuild"]["uploadPath"]
+            .as_str()
+            .expect("path")
+            .to_owned();
+        let (tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+        let seen = started.clone();
+        let body = Body::from_stream(rx.inspect(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        let req = axum::http::Request::put(path)
+            .header("authorization", format!("Bearer {publisher}"))
+            .body(body)
+            .expect("request");
+        let router = app.router.clone();
+        uploads.push(tokio::spawn(async move {
+            router.oneshot(req).await.expect("infallible").status()
+        }));
+        senders.push(tx);
+    }
+    for tx in &mut senders {
+        tx.send(Ok(Bytes::copy_from_slice(&bytes[..1024])))
+            .await
+            .expect("first half");
+    }
+
+    // Every upload has read its first half and waits for the rest.
+    wait_until("three uploads streaming", || async {
+        (started.load(Ordering::SeqCst) >= 3).then_some(())
+    })
+    .await;
+    let in_transaction = app
+        .scalar(
+            "SELECT count(*)::bigint AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+        )
+        .await;
+    let query = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.gql(
+            None,
+            "{ products(first: 1) { edges { node { id } } } }",
+            json!({}),
+        ),
+    )
+    .await;
+    for mut tx in senders {
+        tx.send(Ok(Bytes::copy_from_slice(&bytes[1024..])))
+            .await
+            .expect("second half");
+    }
+    let mut statuses = Vec::new();
+    for upload in uploads {
+        statuses.push(upload.await.expect("upload task").as_u16());
+    }
+
+    assert_eq!(
+        in_transaction, 0,
+        "a transaction stayed open while bytes streamed"
+    );
+    let query = query.expect("the api answered while three uploads were in flight");
+    assert_no_errors(&query);
+    assert_eq!(statuses, [200, 200, 200]);
+}

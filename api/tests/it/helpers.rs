@@ -1,6 +1,7 @@
 //! `TestApp::spawn()`: an api wired to its own database and Redis namespace.
 
 pub mod gateway;
+pub mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -179,6 +180,8 @@ impl TestApp {
         args.bootstrap_admin_email = None;
         args.bootstrap_admin_password = None;
         let mut config = args.into_config().expect("config");
+        // Every request of a test comes from one address: a crowd of buyers tops up from it.
+        config.rates.topup_per_ip = rate(10_000, 3600);
         tweak(&mut config);
         let redis_url = config.services.redis_url.clone();
         let statements = Arc::new(AtomicUsize::new(0));

@@ -2,7 +2,10 @@
 //! crates.io). Each test gets its own database cloned from a migrated template and its own Redis
 //! namespace, so tests run in parallel and leave nothing behind.
 
+mod abuse;
 mod admin;
+mod bad_input;
+mod bombs;
 mod builds;
 mod catalog;
 mod catalog_scale;
@@ -16,4 +19,5 @@ mod saga;
 mod schema;
 mod sessions;
 mod signup;
+mod sockets;
 mod tokens;

@@ -158,3 +158,62 @@ async fn bad_tokens_get_401_invalid_token() {
     assert_eq!(status, 200);
     assert_eq!(body["data"]["me"]["email"], "ada@example.org");
 }
+
+/// The api's own bearer path reads `Authorization` exactly as the gateway does
+/// (`gateway/auth.js`: `/^Bearer +(\S+) *$/i`), refuses two of them, and refuses a token whose
+/// claims would put a line break into an `X-User-*` value or a log line.
+#[tokio::test]
+async fn the_bearer_path_reads_the_header_as_the_gateway_does() {
+    let app = TestApp::spawn().await;
+    let (good, claims) = signed_in(&app).await;
+    let kid = app.state.keys.signing_kid().expect("kid").to_owned();
+    let mut base = serde_json::to_value(&claims).expect("claims");
+    base["name"] = json!("Ada\r\nX-User-Role: admin");
+    let line_break = sign(&base, Some(&kid), test_private_key());
+    let me = |headers: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let mut h: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+            h.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
+            let (status, _, body) = app.gql_http(&h, ME, json!({})).await;
+            (status.as_u16(), body)
+        }
+    };
+
+    let mut accepted = Vec::new();
+    for value in [
+        format!("Bearer {good}"),
+        format!("bearer {good}"),
+        format!("BEARER {good}"),
+        format!("bEaReR   {good}  "),
+    ] {
+        accepted.push(me(vec![("authorization", value)]).await);
+    }
+    let mut refused = Vec::new();
+    for value in [
+        format!("Bearer\t{good}"),
+        format!("Bearer{good}"),
+        format!("Basic {good}"),
+        format!("Bearer {good} extra"),
+        "Bearer ".to_owned(),
+        format!("Bearer {line_break}"),
+    ] {
+        refused.push(me(vec![("authorization", value)]).await);
+    }
+    let (twice_status, twice) = me(vec![
+        ("authorization", format!("Bearer {good}")),
+        ("authorization", format!("Bearer {good}")),
+    ])
+    .await;
+
+    for (status, body) in &accepted {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["data"]["me"]["email"], "ada@example.org");
+    }
+    for (status, body) in &refused {
+        assert_eq!(*status, 401, "{body}");
+        assert_eq!(error_code(body), "UNAUTHENTICATED");
+    }
+    assert_eq!(twice_status, 400, "{twice}");
+    assert_eq!(error_code(&twice), "BAD_REQUEST");
+}

@@ -2,7 +2,7 @@ use async_graphql::{Context, Object};
 use uuid::Uuid;
 
 use super::types::{
-    Account, AccountStatusGql, AuthPayload, CreateAccountInput, SignInInput, SignUpInput,
+    Account, AccountStatusGql, AuthPayload, CreateAccountInput, RoleGql, SignInInput, SignUpInput,
 };
 use crate::auth::caller::ClientAddr;
 use crate::graphql::guard::{RoleGuard, acting};
@@ -96,6 +96,21 @@ impl IdentityMutation {
             identity::insert_account(&state.db, &state.hasher, new, Some(actor.id)).await?;
         tracing::info!(account.id = %account.id, actor.id = %actor.id, role = account.role.as_str(), "account created by admin");
         Ok(account.into())
+    }
+
+    /// Admin: gives an account another role, ending every session of the account at once (its
+    /// tokens carried the old role); it signs in again with the new one.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn set_account_role(
+        &self,
+        ctx: &Context<'_>,
+        account_id: Uuid,
+        role: RoleGql,
+    ) -> async_graphql::Result<Account> {
+        let (state, actor) = acting(ctx)?;
+        Ok(identity::set_role(state, actor, account_id, role.into())
+            .await?
+            .into())
     }
 
     /// Admin: bans (ending every session at once) or reinstates an account.
