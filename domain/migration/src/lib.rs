@@ -11,8 +11,8 @@ mod m20261124_000004_saga;
 mod m20261124_000005_physical_orders;
 mod m20261124_000006_delivery_refunds;
 mod m20261204_000001_refund_gate;
-mod m20261204_100000_catalog_scale;
 mod m20261204_000002_catalog_build_upload_lease;
+mod m20261204_100000_catalog_scale;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -30,8 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_physical_orders::Migration),
             Box::new(m20261124_000006_delivery_refunds::Migration),
             Box::new(m20261204_000001_refund_gate::Migration),
-            Box::new(m20261204_100000_catalog_scale::Migration),
             Box::new(m20261204_000002_catalog_build_upload_lease::Migration),
+            Box::new(m20261204_100000_catalog_scale::Migration),
         ]
     }
 }
