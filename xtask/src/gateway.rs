@@ -172,7 +172,13 @@ fn tls() -> Result<(PathBuf, PathBuf)> {
             .arg(&csr)
             .quiet()?;
         Cmd::new("openssl")
-            .args(["x509", "-req", "-days", &SERVER_CERT_DAYS.to_string(), "-in"])
+            .args([
+                "x509",
+                "-req",
+                "-days",
+                &SERVER_CERT_DAYS.to_string(),
+                "-in",
+            ])
             .arg(&csr)
             .arg("-CA")
             .arg(&ca_cert)

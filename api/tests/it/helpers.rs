@@ -1,6 +1,8 @@
 //! `TestApp::spawn()`: an api wired to its own database and Redis namespace.
 
 pub mod gateway;
+pub mod sdl;
+pub mod target;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -3,9 +3,11 @@
 //! namespace, so tests run in parallel and leave nothing behind.
 
 mod admin;
+mod attack;
 mod builds;
 mod catalog;
 mod edge;
+mod fuzz;
 mod gateway;
 mod helpers;
 mod purge;
