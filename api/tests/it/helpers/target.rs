@@ -32,8 +32,9 @@ pub const HEALTHZ_BUDGET: Duration = Duration::from_millis(100);
 pub struct Target {
     pub api: SocketAddr,
     pub gw: Gateway,
-    /// An admin's and a user's access tokens (made before the attack).
+    /// An admin's, a publisher's and a user's access tokens (made before the attack).
     pub admin_token: String,
+    pub publisher_token: String,
     pub user_token: String,
     pub user_id: String,
     app: Option<TestApp>,
@@ -47,27 +48,34 @@ impl Target {
         tweak: impl FnOnce(&mut Config) + Send + 'static,
         gateway_overrides: &[(&str, &str)],
     ) -> Target {
-        let (app, api, runtime, admin, user) = tokio::task::spawn_blocking(move || {
+        let (app, api, runtime, admin, publisher, user) = tokio::task::spawn_blocking(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .thread_name("api-under-attack")
                 .enable_all()
                 .build()
                 .expect("api runtime");
-            let (app, api, admin, user) = runtime.block_on(async move {
+            let (app, api, admin, publisher, user) = runtime.block_on(async move {
                 let app = TestApp::spawn_with(tweak).await;
                 let api = app.serve().await;
                 let admin = app
                     .staff("admin@attack.test", "Admin", domain::identity::Role::Admin)
+                    .await;
+                let publisher = app
+                    .staff(
+                        "publisher@attack.test",
+                        "Pub",
+                        domain::identity::Role::Publisher,
+                    )
                     .await;
                 let signed_up = app.sign_up("user@attack.test", "User").await;
                 let user = (
                     signed_up["accessToken"].as_str().expect("token").to_owned(),
                     signed_up["account"]["id"].as_str().expect("id").to_owned(),
                 );
-                (app, api, admin, user)
+                (app, api, admin.0, publisher.0, user)
             });
-            (app, api, runtime, admin, user)
+            (app, api, runtime, admin, publisher, user)
         })
         .await
         .expect("api thread");
@@ -75,7 +83,8 @@ impl Target {
         Target {
             api,
             gw,
-            admin_token: admin.0,
+            admin_token: admin,
+            publisher_token: publisher,
             user_token: user.0,
             user_id: user.1,
             app: Some(app),
