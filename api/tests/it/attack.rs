@@ -781,10 +781,10 @@ async fn until_cut_off(ws: &mut Socket) -> Value {
             return answer;
         }
         // Wait for the server's next word (a close) rather than a fixed time.
-        if let Some(next) = ws_next(ws, Duration::from_millis(250)).await {
-            if next.get("closed").is_some() {
-                return next;
-            }
+        if let Some(next) = ws_next(ws, Duration::from_millis(250)).await
+            && next.get("closed").is_some()
+        {
+            return next;
         }
     }
 }
