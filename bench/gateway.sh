@@ -3,11 +3,12 @@
 # keep-alive on both sides: wrk ↔ nginx, and nginx ↔ api through `keepalive 64`) of:
 #   direct      POST /graphql straight to the api (http, loopback)
 #   gw-anon     the same through the gateway (https), no token
-#   gw-token    the same through the gateway with a verified RS256 token (js_content design)
-#   ar-token    the same through a variant of the gateway that verifies with auth_request to a
-#               js_content location (the other design measured; not the shipped nginx.conf)
+#   gw-token    the same through the gateway with a verified RS256 token (auth_request to the
+#               token cache; the token's answer is cached after the first request)
 #   static      the gateway serving a static file holding the same bytes as the api's answer
-# and prints requests/s and the ratios to `direct`.
+#   base-anon   with BASELINE=<git ref> (e.g. main): gw-anon and gw-token through the gateway
+#   base-token  of that commit (its nginx.conf and gateway/), to compare before and after in one run
+# and prints requests/s and the ratios to `direct` (and token/anonymous for each gateway).
 #
 # The query is the storefront's first page: 20 products of the seeded demo catalog with their
 # editions, prices, stock, publisher and rating (`QUERY=...` runs another one, e.g. the cheap
@@ -15,7 +16,8 @@
 #
 # Needs PostgreSQL, Redis and NATS (the defaults, or DATABASE_URL / REDIS_URL / NATS_URL),
 # nginx with libnginx-mod-http-js and wrk (`apt-get install wrk`). Loopback only.
-# Usage: bench/gateway.sh [ROUNDS] [DURATION]      (defaults 3 and 5; API_BIN=path skips the build)
+# Usage: [BASELINE=main] bench/gateway.sh [ROUNDS] [DURATION]
+#        (defaults 3 and 5; API_BIN=path skips the build)
 set -euo pipefail
 
 ROUNDS=${1:-3}
@@ -77,41 +79,38 @@ TOKEN=$(curl -sf "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application
 curl -sf "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' -d "$BODY" >"$WORK/spa/answer.json"
 echo "bench: response of the query: $(wc -c <"$WORK/spa/answer.json") bytes" >&2
 
-# Renders nginx.conf (envsubst over the names listed in its header) into $1 with ports $2 $3.
+# Renders a nginx.conf template $4 (envsubst over the names listed in its header; njs from $5)
+# into $1 with ports $2 $3.
 render() {
-    local dir=$1
+    local dir=$1 template=${4:-$ROOT/nginx.conf} njs=${5:-$ROOT/gateway}
     mkdir -p "$dir/run"
     export GATEWAY_HTTPS_LISTEN=127.0.0.1:$2 GATEWAY_HTTP_LISTEN=127.0.0.1:$3 GATEWAY_PUBLIC_HTTPS_PORT=$2
     export GATEWAY_RUN_DIR=$dir/run GATEWAY_ACCESS_LOG=/dev/null GATEWAY_ERROR_LOG=$dir/error.log
     export GATEWAY_TLS_CERT=$WORK/tls.crt GATEWAY_TLS_KEY=$WORK/tls.key GATEWAY_HSTS_MAX_AGE=0
-    export GATEWAY_NJS_DIR=$ROOT/gateway GATEWAY_KEYS_FILE=$WORK/keys.json
+    export GATEWAY_NJS_DIR=$njs GATEWAY_KEYS_FILE=$WORK/keys.json
     export JWT_ISSUER=store JWT_AUDIENCE=store-api API_UPSTREAM=$API_LISTEN_ADDR
     export GATEWAY_SPA_DIR=$WORK/spa GATEWAY_DOWNLOADS_DIR=$WORK/downloads
     export GATEWAY_DOWNLOAD_SECRET=bench GATEWAY_MAX_BODY=256k GATEWAY_AUTH_RATE=10r/m GATEWAY_AUTH_BURST=10
     export GATEWAY_MAX_UPLOAD=11m GATEWAY_MAX_BUILD_BYTES=8g GATEWAY_MEDIA_DIR=$WORK/media GATEWAY_TRUSTED_PROXIES=127.0.0.1/32
     local names
-    names=$(perl -ne 'last unless /^#|^\s*$/; print "$1|" if /^#\s+\$\{([A-Z0-9_]+)\}/' "$ROOT/nginx.conf")
-    perl -pe "s/\\\$\\{(${names%|})\\}/\$ENV{\$1}/g" "$ROOT/nginx.conf" >"$dir/nginx.conf"
+    names=$(perl -ne 'last unless /^#|^\s*$/; print "$1|" if /^#\s+\$\{([A-Z0-9_]+)\}/' "$template")
+    perl -pe "s/\\\$\\{(${names%|})\\}/\$ENV{\$1}/g" "$template" >"$dir/nginx.conf"
 }
 
 GW_PORT=$(free_port)
 render "$WORK/gw" "$GW_PORT" "$(free_port)"
-AR_PORT=$(free_port)
-render "$WORK/ar" "$AR_PORT" "$(free_port)"
-perl -0pi -e 's{location = /graphql \{\n\s*js_content auth.gate;\n\s*\}}{location = /graphql {
-            auth_request /_auth;
-            auth_request_set \$jwt_user_id \$sent_http_x_auth_id;
-            auth_request_set \$jwt_user_role \$sent_http_x_auth_role;
-            auth_request_set \$jwt_user_name \$sent_http_x_auth_name;
-            auth_request_set \$jwt_user_iat \$sent_http_x_auth_iat;
-            proxy_pass http://api;
-        }
-        location = /_auth {
-            internal;
-            js_content auth.check;
-        }}' "$WORK/ar/nginx.conf"
-grep -q auth_request "$WORK/ar/nginx.conf"
-for g in gw ar; do
+GATEWAYS=(gw)
+TARGETS=(direct gw-anon gw-token static)
+if [ -n "${BASELINE:-}" ]; then
+    mkdir -p "$WORK/baseline"
+    git -C "$ROOT" show "$BASELINE:nginx.conf" >"$WORK/baseline/nginx.conf.template"
+    git -C "$ROOT" archive "$BASELINE" gateway | tar -x -C "$WORK/baseline"
+    BASE_PORT=$(free_port)
+    render "$WORK/base" "$BASE_PORT" "$(free_port)" "$WORK/baseline/nginx.conf.template" "$WORK/baseline/gateway"
+    GATEWAYS+=(base)
+    TARGETS+=(base-anon base-token)
+fi
+for g in "${GATEWAYS[@]}"; do
     nginx -p "$WORK/$g" -c "$WORK/$g/nginx.conf" -g 'daemon off;' 2>>"$WORK/$g/error.log" &
     PIDS+=($!)
 done
@@ -128,17 +127,17 @@ EOF
 check() { curl -sfk "$@" | cmp -s - "$WORK/spa/answer.json" || { echo "bench: $* does not answer as the api does" >&2; exit 1; }; }
 check "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' -d "$BODY"
 check "https://127.0.0.1:$GW_PORT/graphql" -H 'content-type: application/json' -d "$BODY" -H "authorization: Bearer $TOKEN"
-check "https://127.0.0.1:$AR_PORT/graphql" -H 'content-type: application/json' -d "$BODY" -H "authorization: Bearer $TOKEN"
+[ -z "${BASE_PORT:-}" ] || check "https://127.0.0.1:$BASE_PORT/graphql" -H 'content-type: application/json' -d "$BODY" -H "authorization: Bearer $TOKEN"
 check "https://127.0.0.1:$GW_PORT/answer.json"
 
-TARGETS=(direct gw-anon gw-token ar-token static)
 run() {
     local target=$1 url token="" script="$WORK/post.lua"
     case $target in
         direct) url="http://$API_LISTEN_ADDR/graphql" ;;
         gw-anon) url="https://127.0.0.1:$GW_PORT/graphql" ;;
         gw-token) url="https://127.0.0.1:$GW_PORT/graphql"; token=$TOKEN ;;
-        ar-token) url="https://127.0.0.1:$AR_PORT/graphql"; token=$TOKEN ;;
+        base-anon) url="https://127.0.0.1:$BASE_PORT/graphql" ;;
+        base-token) url="https://127.0.0.1:$BASE_PORT/graphql"; token=$TOKEN ;;
         static) url="https://127.0.0.1:$GW_PORT/answer.json"; script="" ;;
     esac
     BENCH_TOKEN=$token wrk -t1 -c32 -d"${DURATION}s" ${script:+-s "$script"} "$url" \
@@ -166,3 +165,6 @@ for t in "${TARGETS[@]}"; do
     mean=$(perl -e "print ${SUM[$t]} / $ROUNDS")
     printf '%-9s %12.0f %9.1f%%\n' "$t" "$mean" "$(perl -e "print 100 * $mean / $direct")"
 done
+ratio() { perl -e "printf '%.1f%%', 100 * ${SUM[$1]} / ${SUM[$2]}"; }
+echo
+echo "token/anonymous: gateway $(ratio gw-token gw-anon)${BASE_PORT:+, baseline $(ratio base-token base-anon)}"

@@ -40,10 +40,13 @@ done
 
 run_dir="${GATEWAY_RUN_DIR}"
 mkdir -p "$run_dir"
+# The token verifier's socket (see "Token cache" in nginx.conf): a container restarted after a
+# crash finds the old one in its emptyDir, and nginx would not bind over it.
+rm -f "$run_dir/verify.sock"
 
 if [ "${GATEWAY_TLS_SELF_SIGNED:-}" = "1" ] && [ ! -f "${GATEWAY_TLS_CERT}" ]; then
     mkdir -p "$(dirname "${GATEWAY_TLS_CERT}")" "$(dirname "${GATEWAY_TLS_KEY}")"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
         -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
         -keyout "${GATEWAY_TLS_KEY}" -out "${GATEWAY_TLS_CERT}" 2>/dev/null
     echo "gateway: made a self-signed certificate for localhost" >&2

@@ -105,9 +105,28 @@ pub fn render(template: &str, values: &[(String, String)]) -> Result<String> {
     Ok(out)
 }
 
+/// Days the dev server certificate lives: Mozilla's "intermediate" profile (and the browsers'
+/// limit for publicly trusted certificates) wants at most 366.
+const SERVER_CERT_DAYS: u32 = 365;
+
+/// Whether the certificate at `cert` is fit to keep: valid for at least one more day, and not
+/// valid for longer than a certificate made today may live (one made by an older xtask, with
+/// 825 days, is made again).
+fn cert_is_current(cert: &Path) -> bool {
+    let valid_for = |secs: u64| {
+        Cmd::new("openssl")
+            .args(["x509", "-noout", "-in"])
+            .arg(cert)
+            .args(["-checkend", &secs.to_string()])
+            .succeeds()
+    };
+    valid_for(86_400) && !valid_for((u64::from(SERVER_CERT_DAYS) + 1) * 86_400)
+}
+
 /// The certificate and key of the gateway: `GATEWAY_TLS_CERT` / `GATEWAY_TLS_KEY` when set, else
-/// a server certificate for localhost and 127.0.0.1 signed by a local CA, both made once under
-/// `target/dev/tls/`.
+/// a server certificate for localhost and 127.0.0.1 signed by a local CA, both made under
+/// `target/dev/tls/`: the CA once (ten years), the server certificate for
+/// [`SERVER_CERT_DAYS`] and again when it is about to expire.
 fn tls() -> Result<(PathBuf, PathBuf)> {
     if let (Ok(cert), Ok(key)) = (env::var("GATEWAY_TLS_CERT"), env::var("GATEWAY_TLS_KEY")) {
         return Ok((cert.into(), key.into()));
@@ -115,7 +134,8 @@ fn tls() -> Result<(PathBuf, PathBuf)> {
     let dir = crate::root().join("target/dev/tls");
     let (ca_cert, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
     let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
-    if !(ca_cert.is_file() && cert.is_file() && key.is_file()) {
+    let have_ca = ca_cert.is_file() && ca_key.is_file();
+    if !(have_ca && cert.is_file() && key.is_file() && cert_is_current(&cert)) {
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let ext = dir.join("server.ext");
         fs::write(
@@ -124,17 +144,20 @@ fn tls() -> Result<(PathBuf, PathBuf)> {
              extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n",
         )?;
         let csr = dir.join("server.csr");
-        Cmd::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650"])
-            .args(["-subj", "/CN=Store local development CA"])
-            .args(["-addext", "basicConstraints=critical,CA:TRUE,pathlen:0"])
-            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-            .arg("-keyout")
-            .arg(&ca_key)
-            .arg("-out")
-            .arg(&ca_cert)
-            .quiet()?;
+        // The CA the developer has trusted stays; only the server certificate is renewed.
+        if !have_ca {
+            Cmd::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650"])
+                .args(["-subj", "/CN=Store local development CA"])
+                .args(["-addext", "basicConstraints=critical,CA:TRUE,pathlen:0"])
+                .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+                .arg("-keyout")
+                .arg(&ca_key)
+                .arg("-out")
+                .arg(&ca_cert)
+                .quiet()?;
+        }
         Cmd::new("openssl")
             .args([
                 "req",
@@ -149,7 +172,13 @@ fn tls() -> Result<(PathBuf, PathBuf)> {
             .arg(&csr)
             .quiet()?;
         Cmd::new("openssl")
-            .args(["x509", "-req", "-days", "825", "-in"])
+            .args([
+                "x509",
+                "-req",
+                "-days",
+                &SERVER_CERT_DAYS.to_string(),
+                "-in",
+            ])
             .arg(&csr)
             .arg("-CA")
             .arg(&ca_cert)
@@ -162,7 +191,7 @@ fn tls() -> Result<(PathBuf, PathBuf)> {
             .quiet()?;
         let _ = fs::remove_file(&csr);
         println!(
-            "gateway: made a local CA and a certificate for localhost/127.0.0.1 in {}",
+            "gateway: made a certificate for localhost/127.0.0.1 ({SERVER_CERT_DAYS} days) in {}",
             dir.display()
         );
     }
@@ -266,7 +295,8 @@ pub fn prepare(
                 env::var("OBJECT_STORE_DIR").unwrap_or_else(|_| "target/dev/objects".into()),
             )),
         ),
-        ("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
+        // No proxy in front in dev: X-Forwarded-For is never believed, not even from loopback.
+        ("GATEWAY_TRUSTED_PROXIES", "unix:".to_owned()),
         ("GATEWAY_AUTH_RATE", "10r/m".to_owned()),
         ("GATEWAY_AUTH_BURST", "10".to_owned()),
     ];
@@ -287,6 +317,13 @@ pub fn prepare(
         resolved("GATEWAY_MEDIA_DIR").join("products"),
     ] {
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // The token verifier's socket (see "Token cache" in nginx.conf): one left behind by a gateway
+    // that was killed would stop this one from binding it.
+    let socket = resolved("GATEWAY_RUN_DIR").join("verify.sock");
+    if socket.exists() {
+        fs::remove_file(&socket)
+            .with_context(|| format!("cannot remove the stale {}", socket.display()))?;
     }
     let template_path = root.join("nginx.conf");
     let template = fs::read_to_string(&template_path)

@@ -759,3 +759,99 @@ async fn images_are_uploaded_on_their_own_path_and_served_from_the_object_store(
     assert_eq!(head.header("cache-control"), Some("max-age=31536000"));
     assert_eq!(head.header("content-type"), Some("image/png"));
 }
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_the_trusted_proxy() {
+    let upstream = echo_upstream().await;
+    let forwarded = [("X-Forwarded-For", "6.6.6.6")];
+    // As in dev: no proxy trusted, not even loopback.
+    let direct = Gateway::start(upstream, &[]);
+    let seen = curl(gql_args(
+        &direct.url("/graphql"),
+        "{ __typename }",
+        &forwarded,
+    ))
+    .await
+    .json();
+    assert_eq!(seen_headers(&seen, "x-real-ip"), ["127.0.0.1"], "{seen:#}");
+    // Behind a trusted proxy (here: loopback), its X-Forwarded-For names the client.
+    let behind = Gateway::start(upstream, &[("GATEWAY_TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let seen = curl(gql_args(
+        &behind.url("/graphql"),
+        "{ __typename }",
+        &forwarded,
+    ))
+    .await
+    .json();
+    assert_eq!(seen_headers(&seen, "x-real-ip"), ["6.6.6.6"], "{seen:#}");
+}
+
+/// The token cache (nginx.conf, "Token cache") keeps a valid token's answer, never a refusal,
+/// and never past the token's expiry.
+#[tokio::test]
+async fn cached_token_answers_end_with_the_token() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(upstream, &[]);
+    let sub = uuid::Uuid::new_v4();
+    let exp = now() + 2;
+    let short = sign(&with(claims(sub), "exp", json!(exp)), &kid());
+    let bearer = format!("Bearer {short}");
+    let cached_files = || {
+        let mut n = 0;
+        let mut dirs = vec![gw.dir.join("run/tokens")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+
+    // A refusal is not kept.
+    let forged = curl(gql_args(
+        &gw.url("/graphql"),
+        "{ __typename }",
+        &[("Authorization", "Bearer a.b.c")],
+    ))
+    .await;
+    assert_eq!(forged.status, 401);
+    assert_eq!(cached_files(), 0);
+    // A valid token: kept, and answered alike from the cache.
+    for _ in 0..2 {
+        let ok = curl(gql_args(
+            &gw.url("/graphql"),
+            "{ __typename }",
+            &[("Authorization", &bearer)],
+        ))
+        .await;
+        assert_eq!(ok.status, 200, "{ok:?}");
+        assert_eq!(seen_headers(&ok.json(), "x-user-id"), [sub.to_string()]);
+    }
+    assert_eq!(cached_files(), 1);
+    // Once the token expired (with the api's 5 s leeway), the kept answer is gone too.
+    let refused = wait_until("the expired token refused", || {
+        let args = gql_args(
+            &gw.url("/graphql"),
+            "{ __typename }",
+            &[("Authorization", &bearer)],
+        );
+        async move {
+            let reply = curl(args).await;
+            (reply.status == 401).then_some(reply)
+        }
+    })
+    .await;
+    assert!(
+        now() >= exp + 5 - 1,
+        "refused before it expired: {refused:?}"
+    );
+    assert_eq!(
+        refused.json()["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+}

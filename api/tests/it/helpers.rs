@@ -2,6 +2,8 @@
 
 pub mod gateway;
 pub mod ws;
+pub mod sdl;
+pub mod target;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
