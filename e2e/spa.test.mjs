@@ -43,7 +43,10 @@ const orderIdOf = (page) => new URL(page.url()).pathname.split('/').pop();
 async function fillAddress(page, address) {
   const form = page.getByRole('group', { name: 'Shipping address' });
   for (const [label, value] of Object.entries(address)) {
-    await form.getByLabel(label, { exact: true }).fill(value);
+    const input = form.getByLabel(label, { exact: true });
+    // The country is a list of names (the API gets its ISO code).
+    if (label === 'Country') await input.selectOption({ label: value });
+    else await input.fill(value);
   }
 }
 
@@ -53,7 +56,7 @@ const goodAddress = {
   'Postal code': '10115',
   City: 'Berlin',
   'State, province or county (optional)': '',
-  Country: 'de',
+  Country: 'Germany',
   Phone: '+49 30 1234567',
 };
 
@@ -300,7 +303,21 @@ try {
     await page.getByRole('button', { name: 'Copy' }).first().click();
     await page.getByText('Copied').waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key);
+    const titles = await page.locator('.library__title').allInnerTexts();
+    assert.equal(new Set(titles).size, titles.length, `a product is listed twice: ${titles}`);
+    await page.getByLabel('Find in your library').fill('no such game in any library');
+    await page.getByText('Nothing in your library matches this.').waitFor();
+    await page.getByLabel('Find in your library').fill('');
+    await page.locator('.library__item').first().waitFor();
     await shot(page, 'library');
+  });
+
+  await step('(a) the product page of an owned game says so instead of selling it again', async () => {
+    await navigateInApp(page, productPath);
+    await page.getByText('In your library').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Add to cart' }).count(), 0,
+      'an owned product still offers "Add to cart"');
+    await page.getByRole('link', { name: 'Download or play it from your library' }).waitFor();
   });
 
   await step('(a) the owner reviews the product; wishlist', async () => {

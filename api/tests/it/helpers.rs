@@ -1,9 +1,9 @@
 //! `TestApp::spawn()`: an api wired to its own database and Redis namespace.
 
 pub mod gateway;
-pub mod ws;
 pub mod sdl;
 pub mod target;
+pub mod ws;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

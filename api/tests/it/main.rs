@@ -4,9 +4,9 @@
 
 mod abuse;
 mod admin;
+mod attack;
 mod bad_input;
 mod bombs;
-mod attack;
 mod builds;
 mod catalog;
 mod catalog_scale;

@@ -2,6 +2,7 @@
 //! and dead letters with replay.
 
 use domain::identity::{DisplayName, Email, Password};
+use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -34,103 +35,190 @@ fn alert(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoVie
     })
 }
 
+/// Accounts per page.
+const ACCOUNTS_PAGE: i64 = 50;
+/// Wait this long after the last keystroke before searching.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
+
+type AccountRow = admin_accounts::AdminAccountsAccountsNodes;
+
 #[component]
 fn Accounts() -> impl IntoView {
     let search = RwSignal::new(String::new());
     let version = RwSignal::new(0_u32);
+    // The cursors of the pages before the current one (paging forward pushes).
+    let cursors = RwSignal::new(Vec::<Option<String>>::new());
+    let after = RwSignal::new(None::<String>);
     let accounts = LocalResource::new(move || {
         version.track();
         let search = Some(search.get()).filter(|s| !s.trim().is_empty());
+        let after = after.get();
         async move {
-            api::request::<AdminAccounts>(admin_accounts::Variables { search, first: 50 })
-                .await
-                .map(|data| data.accounts.nodes)
+            api::request::<AdminAccounts>(admin_accounts::Variables {
+                search,
+                first: ACCOUNTS_PAGE,
+                after,
+            })
+            .await
+            .map(|data| data.accounts)
         }
     });
-    let set_status = Action::new_local(move |(id, ban): &(String, bool)| {
-        let vars = set_account_status::Variables {
-            account_id: id.clone(),
-            status: if *ban {
-                set_account_status::AccountStatus::BANNED
-            } else {
-                set_account_status::AccountStatus::ACTIVE
+    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let on_input = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        if let Some(handle) = debounce.get_value() {
+            handle.clear();
+        }
+        let handle = set_timeout_with_handle(
+            move || {
+                cursors.set(Vec::new());
+                after.set(None);
+                search.set(text);
             },
-            reason: None,
-        };
-        async move {
-            let result = api::request::<SetAccountStatus>(vars).await.map(|_| ());
-            version.update(|v| *v += 1);
-            result
-        }
-    });
+            DEBOUNCE,
+        )
+        .ok();
+        debounce.set_value(handle);
+    };
+    let notice = RwSignal::new(None::<Result<String, ApiError>>);
     view! {
         <section aria-labelledby="accounts-title">
             <h2 id="accounts-title">"Accounts"</h2>
             <CreateAccountForm version />
-            <div class="field">
+            <div class="field" role="search">
                 <label for="account-search">"Search by e-mail or name"</label>
-                <input
-                    id="account-search"
-                    type="search"
-                    on:change=move |ev| search.set(event_target_value(&ev))
-                />
+                <input id="account-search" type="search" autocomplete="off" on:input=on_input />
             </div>
-            {move || alert(set_status.value().get(), "Account updated.")}
+            <div aria-live="polite">
+                {move || notice.get().map(|r| match r {
+                    Ok(text) => view! { <p class="alert alert--ok" role="status">{text}</p> }.into_any(),
+                    Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
+                })}
+            </div>
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        accounts
-                            .await
-                            .map(|accounts| {
-                                view! {
-                                    <table class="table">
-                                        <thead>
-                                            <tr>
-                                                <th scope="col">"Name"</th>
-                                                <th scope="col">"E-mail"</th>
-                                                <th scope="col">"Role"</th>
-                                                <th scope="col">"Status"</th>
-                                                <th scope="col">
-                                                    <span class="visually-hidden">"Action"</span>
-                                                </th>
-                                            </tr>
-                                        </thead>
-                                        <tbody>
-                                            {accounts
-                                                .into_iter()
-                                                .map(|a| {
-                                                    let status = enum_name(&a.status);
-                                                    let banned = status == "BANNED";
-                                                    let id = a.id.clone();
-                                                    view! {
-                                                        <tr>
-                                                            <td>{a.display_name}</td>
-                                                            <td>{a.email}</td>
-                                                            <td>{enum_name(&a.role)}</td>
-                                                            <td>{status}</td>
-                                                            <td>
-                                                                <button
-                                                                    class="button button--ghost"
-                                                                    type="button"
-                                                                    on:click=move |_| {
-                                                                        set_status.dispatch((id.clone(), !banned));
-                                                                    }
-                                                                >
-                                                                    {if banned { "Reinstate" } else { "Ban" }}
-                                                                </button>
-                                                            </td>
-                                                        </tr>
-                                                    }
-                                                })
-                                                .collect_view()}
-                                        </tbody>
-                                    </table>
-                                }
-                            })
+                        accounts.await.map(|page| {
+                            let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();
+                            if page.nodes.is_empty() {
+                                return view! {
+                                    <Empty title="No account matches this"><p>"Try part of the e-mail or the name."</p></Empty>
+                                    <crate::pages::refunds::Pager cursors after next />
+                                }.into_any();
+                            }
+                            view! {
+                                <table class="table">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Name"</th>
+                                            <th scope="col">"E-mail"</th>
+                                            <th scope="col">"Role"</th>
+                                            <th scope="col">"Status"</th>
+                                            <th scope="col">
+                                                <span class="visually-hidden">"Action"</span>
+                                            </th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {page.nodes.into_iter().map(|account| view! { <AccountRowView account version notice /> }).collect_view()}
+                                    </tbody>
+                                </table>
+                                <crate::pages::refunds::Pager cursors after next />
+                            }.into_any()
+                        })
                     })}
                 </ErrorBoundary>
             </Transition>
         </section>
+    }
+}
+
+/// One account with Ban / Reinstate, each asked again with a reason (kept in the audit log).
+#[component]
+fn AccountRowView(
+    account: AccountRow,
+    version: RwSignal<u32>,
+    notice: RwSignal<Option<Result<String, ApiError>>>,
+) -> impl IntoView {
+    let status = enum_name(&account.status);
+    let banned = status == "BANNED";
+    let confirming = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
+    let missing = RwSignal::new(false);
+    let id = account.id.clone();
+    let who = account.email.clone();
+    let set_status = Action::new_local(move |reason: &String| {
+        let vars = set_account_status::Variables {
+            account_id: id.clone(),
+            status: if banned {
+                set_account_status::AccountStatus::ACTIVE
+            } else {
+                set_account_status::AccountStatus::BANNED
+            },
+            reason: Some(reason.clone()),
+        };
+        let who = who.clone();
+        async move {
+            let result = api::request::<SetAccountStatus>(vars).await.map(|_| {
+                if banned {
+                    format!("{who} is reinstated.")
+                } else {
+                    format!("{who} is banned and signed out everywhere.")
+                }
+            });
+            notice.set(Some(result));
+            version.update(|v| *v += 1);
+        }
+    });
+    let reason_id = format!("reason-{}", account.id);
+    let verb = if banned { "Reinstate" } else { "Ban" };
+    view! {
+        <tr>
+            <td>{account.display_name}</td>
+            <td>{account.email.clone()}</td>
+            <td>{enum_name(&account.role)}</td>
+            <td>{if banned { "Banned" } else { "Active" }}</td>
+            <td>
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || view! {
+                        <button class="button button--ghost" type="button" on:click=move |_| confirming.set(true)>
+                            {verb}
+                        </button>
+                    }
+                >
+                    <div class="confirm" role="group" aria-label=format!("{verb} {}", account.email)>
+                        <label for=reason_id.clone()>"Why? (kept in the audit log)"</label>
+                        <input
+                            id=reason_id.clone()
+                            type="text"
+                            maxlength="500"
+                            aria-invalid=move || missing.get().to_string()
+                            prop:value=reason
+                            on:input=move |ev| reason.set(event_target_value(&ev))
+                        />
+                        {move || missing.get().then(|| view! { <p class="field__error">"Give a reason first."</p> })}
+                        <button
+                            class="button button--danger"
+                            type="button"
+                            disabled=move || set_status.pending().get()
+                            on:click=move |_| {
+                                let why = reason.get_untracked().trim().to_owned();
+                                missing.set(why.is_empty());
+                                if !why.is_empty() {
+                                    set_status.dispatch(why);
+                                }
+                            }
+                        >
+                            {format!("{verb} the account")}
+                        </button>
+                        <button class="button button--ghost" type="button" on:click=move |_| confirming.set(false)>
+                            "Cancel"
+                        </button>
+                    </div>
+                </Show>
+            </td>
+        </tr>
     }
 }
 

@@ -142,13 +142,7 @@ const ADDRESS_FIELDS: [(&str, &str, &str, &str, &str); 7] = [
         "shipping address-level1",
         "",
     ),
-    (
-        "ship-country",
-        "country",
-        "Country",
-        "shipping country",
-        "Two-letter code, e.g. DE, FR, US.",
-    ),
+    ("ship-country", "country", "Country", "shipping country", ""),
     (
         "ship-phone",
         "phone",
@@ -330,6 +324,11 @@ pub fn Checkout() -> impl IntoView {
                                     .enumerate()
                                     .map(|(i, (id, field, label, autocomplete, hint))| {
                                         let hint = (!hint.is_empty()).then(|| (*hint).to_owned());
+                                        if *field == "country" {
+                                            return view! {
+                                                <CountrySelect id=*id label=*label value=address.0[i] errors=fields />
+                                            }.into_any();
+                                        }
                                         view! {
                                             <Field
                                                 id=*id
@@ -341,9 +340,9 @@ pub fn Checkout() -> impl IntoView {
                                                 errors=fields
                                                 hint=hint
                                                 required=*field != "region"
-                                                maxlength=if *field == "country" { 2 } else { 200 }
+                                                maxlength=200
                                             />
-                                        }
+                                        }.into_any()
                                     })
                                     .collect_view()}
                             </fieldset>
@@ -360,5 +359,46 @@ pub fn Checkout() -> impl IntoView {
                 .into_any()
             }}
         </section>
+    }
+}
+
+/// The country of a shipping address, picked by its name (typing "Germany" in the closed list
+/// selects Germany); the value is the ISO 3166-1 code the API takes.
+#[component]
+fn CountrySelect(
+    id: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    errors: RwSignal<FieldErrors>,
+) -> impl IntoView {
+    let mut countries = domain::country::COUNTRIES.to_vec();
+    countries.sort_by_key(|c| c.name);
+    let error_id = format!("{id}-error");
+    let error = move || {
+        errors.with(|errors| {
+            errors
+                .iter()
+                .find(|(f, _)| *f == "country")
+                .map(|(_, m)| m.clone())
+        })
+    };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select
+                id=id
+                name="country"
+                autocomplete="shipping country"
+                required=true
+                aria-invalid=move || error().is_some().to_string()
+                aria-describedby=error_id.clone()
+                prop:value=move || value.get()
+                on:change=move |ev| value.set(event_target_value(&ev))
+            >
+                <option value="">"Choose a country"</option>
+                {countries.into_iter().map(|c| view! { <option value=c.code>{c.name}</option> }).collect_view()}
+            </select>
+            {move || error().map(|message| view! { <p class="field__error" id=error_id.clone()>{message}</p> })}
+        </div>
     }
 }
