@@ -1,36 +1,115 @@
-// Access-token verification at the edge, for Debian's njs 0.7.9 (see nginx.conf).
+// Access-token verification and request routing at the edge, for Debian's njs 0.7.9 (see the
+// "Decisions" in nginx.conf).
 //
-// `gate` is the `js_content` handler of /graphql and /graphql/ws (`check`, below, serves
-// /uploads/builds/). It verifies the access token (RS256 with crypto.subtle: `alg` exactly
-// RS256, a known `kid`, `iss`, `aud`, `exp`, `nbf`), stores the caller in the `js_var` variables
-// $jwt_user_* and internally redirects to the named location that proxies to the api:
-//   @api          ordinary requests
-//   @api_limited  POST /graphql whose document names signIn / signUp / topUp* (limit_req)
-//   @api_ws       the WebSocket upgrade of /graphql/ws (query string dropped: it may hold the token)
+// - `verifier` answers /_gateway/token (through the token cache of nginx.conf, on a unix
+//   socket): 200 with the caller in X-Auth-* and `X-Accel-Expires` (how long nginx may keep the
+//   answer: until the token expires) for a valid access token in `Authorization: Bearer …`
+//   (RS256: `alg` exactly RS256, a known `kid`, `iss`, `aud`, `exp`, `nbf`), else 401.
+//   /graphql, /graphql/upload and /uploads/builds/ reach it with `auth_request`.
+// - `route` is the `js_content` handler of /graphql and /graphql/upload: the caller is already
+//   known ($jwt_user_*); it reads the body and internally redirects to the named location that
+//   proxies to the api:
+//     @api          ordinary requests
+//     @api_limited  a request whose body (or GET query) names signIn / signUp / topUpWallet
+//                   (limit_req), JSON or multipart, escaped (`sign\u0049n`) or not
+//   /graphql/upload passes only multipart POSTs (GraphQL multipart requests): anything else gets
+//   415 (405 for another method).
+// - `gate` is the `js_content` handler of /graphql/ws, whose token may also come as
+//   `?access_token=`: it verifies the token itself and redirects to @api_ws (the query string
+//   dropped). WebSocket frames never pass through njs: the api limits what travels in them.
+// - `refuse` answers the error pages of the GraphQL paths (400, 401, 413, 429, 502, …) as a
+//   GraphQL error with `extensions.code`, as the api does; `deny` is the 401.
 // No token: the request goes on anonymous. A malformed, badly signed, expired or not yet valid
 // token: 401 with `WWW-Authenticate: Bearer error="invalid_token"` (the SPA refreshes on it).
 //
+// njs 0.7.9 runs each request in a fresh VM: nothing computed here survives a request, so the
+// RSA key is imported for every verification. That is why nginx caches the verifier's answers.
 // The public keys come from `js_preload_object gateway_keys from <file>` — the JSON object
-// `{ "<kid>": "<SPKI PEM>" }` written by `api gateway-keys`. njs 0.7.9 cannot import JWKs and has
-// no shared dictionary, so the PEM is imported on every verification (rotating keys = reload).
+// `{ "<kid>": "<SPKI PEM>" }` written by `api gateway-keys` (rotating keys = reload).
+
+import fs from 'fs';
 
 const LEEWAY_SECS = 5; // the api's jsonwebtoken leeway (api/src/auth/jwt.rs)
+// Longest time nginx keeps the verifier's answer (the token's expiry cuts it shorter).
+const TOKEN_CACHE_MAX_SECS = 900;
 const ROLES = { user: true, publisher: true, admin: true };
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const BEARER = /^Bearer +(\S+) *$/i;
 const CONTROL = /[\u0000-\u001f\u007f]/;
-// Mutations limited per client address (a field name anywhere in the document: aliases and
-// operation names cannot hide it; the JSON is decoded first when the body holds an escape).
+// Mutations limited per client address (a field name anywhere in the body: aliases and
+// operation names cannot hide it; JSON `\uXXXX` escapes are decoded first).
 // Exact names: the wallet's `topUp(id:)` status query, polled after a top-up, is not limited.
 const LIMITED = /\b(signIn|signUp|topUpWallet)\b/;
+const ESCAPE = /\\u([0-9a-fA-F]{4})/g;
+const MULTIPART = /^\s*multipart\/form-data\s*;/i;
+const GRAPHQL_RESPONSE = /application\/graphql-response\+json/i;
+
+// The refusals of the GraphQL paths: status → [extensions.code, message].
+const REFUSALS = {
+    400: ['BAD_REQUEST', 'the request is malformed (a header sent twice, or too large)'],
+    401: ['UNAUTHENTICATED', 'the access token is invalid or expired'],
+    403: ['FORBIDDEN', 'forbidden'],
+    405: ['BAD_REQUEST', 'this method is not allowed here'],
+    413: ['BAD_REQUEST', 'the request body is too large'],
+    414: ['BAD_REQUEST', 'the request line is too long'],
+    415: ['BAD_REQUEST', 'this path takes only GraphQL multipart requests (multipart/form-data)'],
+    429: ['RATE_LIMITED', 'too many attempts from this address; try again later'],
+    494: ['BAD_REQUEST', 'the request headers are too large'],
+    500: ['INTERNAL_SERVER_ERROR', 'the gateway failed'],
+    502: ['INTERNAL_SERVER_ERROR', 'the api is unavailable'],
+    503: ['INTERNAL_SERVER_ERROR', 'the api is unavailable'],
+    504: ['INTERNAL_SERVER_ERROR', 'the api did not answer in time'],
+};
+
+// Answers `status` as a GraphQL error, in the media type the client accepts.
+function answer(r, status, code, message, extensions) {
+    const accept = r.headersIn.Accept;
+    r.headersOut['Content-Type'] = accept !== undefined && GRAPHQL_RESPONSE.test(accept)
+        ? 'application/graphql-response+json' : 'application/json';
+    r.headersOut['Cache-Control'] = 'no-store';
+    const ext = { code: code };
+    if (extensions !== undefined) {
+        Object.keys(extensions).forEach((k) => { ext[k] = extensions[k]; });
+    }
+    r.return(status, JSON.stringify({ errors: [{ message: message, extensions: ext }] }));
+}
 
 function deny(r) {
     r.headersOut['WWW-Authenticate'] = 'Bearer error="invalid_token"';
-    r.headersOut['Content-Type'] = 'application/json';
-    r.headersOut['Cache-Control'] = 'no-store';
-    r.return(401, '{"errors":[{"message":"the access token is invalid or expired",'
-        + '"extensions":{"code":"UNAUTHENTICATED"}}]}');
+    answer(r, 401, REFUSALS[401][0], REFUSALS[401][1]);
+}
+
+// Seconds between two requests of the limit_req rate `10r/m` / `5r/s` (at least 1).
+function retryAfter(rate) {
+    const m = /^(\d+)r\/([sm])$/.exec(rate || '');
+    if (!m || Number(m[1]) === 0) {
+        return 60;
+    }
+    return Math.max(1, Math.ceil((m[2] === 'm' ? 60 : 1) / Number(m[1])));
+}
+
+// The error page of the GraphQL paths (`error_page … /_gateway/refused`): $status is the refused
+// status.
+function refuse(r) {
+    let status = Number(r.variables.status);
+    if (!REFUSALS[status]) {
+        status = 500;
+    }
+    const code = REFUSALS[status][0];
+    const message = REFUSALS[status][1];
+    if (status === 401) {
+        deny(r);
+        return;
+    }
+    if (status === 429) {
+        const secs = retryAfter(r.variables.gateway_auth_rate);
+        r.headersOut['Retry-After'] = String(secs);
+        answer(r, 429, code, message, { retryAfterSeconds: secs });
+        return;
+    }
+    // 494 is nginx's own name for "request headers too large"; the client sees 400.
+    answer(r, status === 494 ? 400 : status, code, message);
 }
 
 // The token of the request: { token }, {} when there is none, { bad: true } when unusable.
@@ -58,8 +137,9 @@ function pemToDer(pem) {
     return Buffer.from(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
 }
 
-// The verified claims of `token`, or null.
-async function verify(r, token) {
+// The token's parts and claims when its shape, header and claims are acceptable now, else null.
+// The signature is not checked here.
+function inspect(r, token) {
     if (token.length > 8192 || !JWT.test(token)) {
         return null;
     }
@@ -77,16 +157,7 @@ async function verify(r, token) {
         || claims === null || typeof claims !== 'object') {
         return null;
     }
-    const keys = gateway_keys;
-    if (!Object.prototype.hasOwnProperty.call(keys, header.kid)) {
-        return null;
-    }
-    const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-    const key = await crypto.subtle.importKey('spki', pemToDer(keys[header.kid]), alg, false,
-        ['verify']);
-    const ok = await crypto.subtle.verify(alg, key, Buffer.from(parts[2], 'base64url'),
-        Buffer.from(parts[0] + '.' + parts[1]));
-    if (!ok) {
+    if (!Object.prototype.hasOwnProperty.call(gateway_keys, header.kid)) {
         return null;
     }
     const now = Math.floor(Date.now() / 1000);
@@ -101,36 +172,104 @@ async function verify(r, token) {
         || !ROLES[claims.role] || typeof claims.name !== 'string' || CONTROL.test(claims.name)) {
         return null;
     }
-    return claims;
+    return { parts: parts, kid: header.kid, claims: claims, now: now };
 }
 
-// Whether a POST /graphql body names a rate-limited mutation.
-function limited(r) {
-    if (r.method !== 'POST' || r.uri !== '/graphql') {
-        return false;
+// Whether the RS256 signature of `seen` (from `inspect`) holds: imports the key and verifies.
+async function signatureHolds(seen) {
+    const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+    const key = await crypto.subtle.importKey('spki', pemToDer(gateway_keys[seen.kid]), alg,
+        false, ['verify']);
+    return crypto.subtle.verify(alg, key, Buffer.from(seen.parts[2], 'base64url'),
+        Buffer.from(seen.parts[0] + '.' + seen.parts[1]));
+}
+
+// The verified claims of `token`, or null, checking the signature here.
+async function verify(r, token) {
+    const seen = inspect(r, token);
+    if (seen === null) {
+        return null;
     }
-    const body = r.requestText;
-    if (body === undefined) {
-        return true; // not in memory (cannot happen with client_body_buffer_size = max size)
+    return (await signatureHolds(seen)) ? seen.claims : null;
+}
+
+// The verifier behind /_gateway/token (see the top of this file).
+async function verifier(r) {
+    const found = tokenOf(r);
+    let claims = null;
+    if (found.token !== undefined) {
+        try {
+            claims = await verify(r, found.token);
+        } catch (e) {
+            claims = null;
+        }
     }
-    if (body.indexOf('\\') < 0) {
-        return LIMITED.test(body);
+    if (claims === null) {
+        r.return(401, '');
+        return;
     }
+    const left = claims.exp + LEEWAY_SECS - Math.floor(Date.now() / 1000);
+    r.headersOut['X-Accel-Expires'] = String(Math.max(1, Math.min(left, TOKEN_CACHE_MAX_SECS)));
+    r.headersOut['X-Auth-Id'] = claims.sub;
+    r.headersOut['X-Auth-Role'] = claims.role;
+    r.headersOut['X-Auth-Name'] = claims.name;
+    r.headersOut['X-Auth-Iat'] = String(claims.iat);
+    r.return(200, '');
+}
+
+// The request body as text (decoded as UTF-8, lossy), wherever nginx keeps it; '' when none.
+// /graphql/upload keeps its bodies in files that stay until the request ends
+// (`client_body_in_file_only clean`: nginx's ordinary temporary file is unlinked at once, and
+// cannot be read by its name).
+function bodyText(r) {
     try {
-        const doc = JSON.parse(body);
-        return typeof doc.query === 'string' ? LIMITED.test(doc.query) : LIMITED.test(body);
+        const buf = r.requestBuffer;
+        if (buf !== undefined) {
+            return buf.toString();
+        }
     } catch (e) {
-        return LIMITED.test(body);
+        // The body is in a temporary file (large uploads).
+    }
+    const file = r.variables.request_body_file;
+    return file ? fs.readFileSync(file).toString() : '';
+}
+
+function namesLimited(text) {
+    const plain = text.indexOf('\\') < 0 ? text
+        : text.replace(ESCAPE, (m, hex) => String.fromCharCode(parseInt(hex, 16)));
+    return LIMITED.test(plain);
+}
+
+// Whether the request names a rate-limited mutation (in its body, or in the query string).
+function limited(r) {
+    try {
+        if (r.method === 'GET') {
+            const args = r.variables.args;
+            return args ? namesLimited(decodeURIComponent(args.replace(/\+/g, ' '))) : false;
+        }
+        return namesLimited(bodyText(r));
+    } catch (e) {
+        return true; // unreadable: limited, to be safe
     }
 }
 
+// /graphql and /graphql/upload, after `auth_request` (the caller is in $jwt_user_*).
 function route(r) {
-    if (r.uri === '/graphql/ws') {
-        return '@api_ws';
+    if (r.uri === '/graphql/upload') {
+        if (r.method !== 'POST') {
+            answer(r, 405, REFUSALS[405][0], REFUSALS[405][1]);
+            return;
+        }
+        const type = r.headersIn['Content-Type'];
+        if (type === undefined || !MULTIPART.test(type)) {
+            answer(r, 415, REFUSALS[415][0], REFUSALS[415][1]);
+            return;
+        }
     }
-    return limited(r) ? '@api_limited' : '@api';
+    r.internalRedirect(limited(r) ? '@api_limited' : '@api');
 }
 
+// /graphql/ws: the token from `Authorization` or `?access_token=`, verified here.
 async function gate(r) {
     const found = tokenOf(r);
     if (found.bad) {
@@ -153,39 +292,7 @@ async function gate(r) {
         r.variables.jwt_user_name = claims.name;
         r.variables.jwt_user_iat = String(claims.iat);
     }
-    r.internalRedirect(route(r));
+    r.internalRedirect('@api_ws');
 }
 
-// The other design (auth_request to a js_content location): answers 204 with the caller in
-// X-Auth-* response headers, or 401. nginx.conf uses it for build uploads (/uploads/builds/),
-// whose bodies must stream to the api: js_content reads the whole body before it runs, an auth
-// subrequest never reads it. auth_request does not pass on the WWW-Authenticate header that njs
-// sets, so nginx.conf answers a refused upload with `deny` (the 401 of `gate`) as its error page.
-// bench/gateway.sh renders a variant of the configuration that uses `check` for /graphql too, to
-// compare the two designs.
-async function check(r) {
-    const found = tokenOf(r);
-    if (found.bad) {
-        deny(r);
-        return;
-    }
-    if (found.token !== undefined) {
-        let claims = null;
-        try {
-            claims = await verify(r, found.token);
-        } catch (e) {
-            claims = null;
-        }
-        if (claims === null) {
-            deny(r);
-            return;
-        }
-        r.headersOut['X-Auth-Id'] = claims.sub;
-        r.headersOut['X-Auth-Role'] = claims.role;
-        r.headersOut['X-Auth-Name'] = claims.name;
-        r.headersOut['X-Auth-Iat'] = String(claims.iat);
-    }
-    r.return(204);
-}
-
-export default { gate, check, deny };
+export default { route, gate, verifier, refuse, deny };
