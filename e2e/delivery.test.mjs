@@ -233,7 +233,7 @@ try {
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         data: {
           query: 'mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }',
-          variables: { i: { email: `e2e-page-${run}-${String(i).padStart(3, '0')}@store.test`, password: 'paging-password-1', displayName: `Paging ${i}`, role: 'USER' } },
+          variables: { i: { email: `e2e-page-${run}-${String(i).padStart(3, '0')}@store.test`, password: 'paging-password-1', displayName: `Paging ${i}`, role: 'PUBLISHER' } },
         },
       });
       const body = await res.json();
