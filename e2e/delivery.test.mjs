@@ -87,7 +87,8 @@ try {
   });
   await step('publisher: builds (upload with progress, make current)', async () => {
     const items = pub.locator('.publisher-product');
-    // A published product with a digital edition.
+    // A published product with a digital edition (once the list has loaded).
+    await items.filter({ hasText: 'PUBLISHED' }).first().waitFor();
     const n = await items.count();
     const picks = [];
     for (let i = 0; i < n && picks.length < 2; i++) {
@@ -244,7 +245,7 @@ try {
     // No Enter: the list follows the typing.
     await admin.getByLabel('Search by e-mail or name').pressSequentially(`e2e-page-${run}`);
     const rows = admin.locator('section[aria-labelledby=accounts-title] tbody tr');
-    await rows.filter({ hasText: `e2e-page-${run}-000@` }).waitFor();
+    await rows.filter({ hasText: `e2e-page-${run}-` }).first().waitFor();
     const seen = new Set();
     for (let pageNo = 1; ; pageNo += 1) {
       const emails = (await rows.locator('td:nth-child(2)').allInnerTexts()).map((t) => t.trim());

@@ -140,22 +140,29 @@ fn ProductView(product: Product) -> impl IntoView {
                         {release_date.map(|d| view! { <dt>"Released"</dt><dd>{d}</dd> })}
                         {age_rating.map(|a| view! { <dt>"Age rating"</dt><dd>{format!("PEGI {a}")}</dd> })}
                     </dl>
-                    <Show
-                        when=move || owned.get()
-                        fallback={
-                            let (slug, title) = (slug.clone(), title.clone());
-                            move || view! { <Editions editions=editions.clone() slug=slug.clone() title=title.clone() /> }
+                    // Owned: the digital editions are not sold again (checkout would refuse them);
+                    // boxed copies still are (a second box, a gift).
+                    {move || {
+                        let shown: Vec<_> = if owned.get() {
+                            editions.iter().filter(|e| enum_name(&e.kind) == "PHYSICAL").cloned().collect()
+                        } else {
+                            editions.clone()
+                        };
+                        let (slug, title) = (slug.clone(), title.clone());
+                        view! {
+                            {owned.get().then(|| view! {
+                                <div class="owned alert alert--ok" role="status">
+                                    <p><strong>"In your library"</strong></p>
+                                    <p>
+                                        "You own this. "
+                                        <A href=Page::Library.href()>"Download or play it from your library"</A>
+                                        "."
+                                    </p>
+                                </div>
+                            })}
+                            {(!owned.get() || !shown.is_empty()).then(|| view! { <Editions editions=shown slug title /> })}
                         }
-                    >
-                        <div class="owned alert alert--ok" role="status">
-                            <p><strong>"In your library"</strong></p>
-                            <p>
-                                "You own this. "
-                                <A href=Page::Library.href()>"Download or play it from your library"</A>
-                                "."
-                            </p>
-                        </div>
-                    </Show>
+                    }}
                     <Show when=move || auth.signed_in()>
                         <button
                             class="button button--ghost"
