@@ -227,10 +227,8 @@ fn OrderDetail(id: String) -> impl IntoView {
                                 <li class="timeline__step">
                                     <time datetime=s.at.clone()>{short_time(&s.at)}</time>
                                     " "
-                                    <strong>{crate::words::timeline_step(&s.step, true).unwrap_or_default()}</strong>
-                                    " "
-                                    <code class="muted">{s.step}</code>
-                                    <span class="muted">{format!(" by {}", s.participant)}</span>
+                                    <strong>{s.step.clone()}</strong>
+                                    <span class="muted">{format!(" ({}) by {}", crate::words::timeline_step(&s.step, true).unwrap_or_default(), s.participant)}</span>
                                     {s.detail.map(|d| view! { <p class="timeline__detail">{d}</p> })}
                                 </li>
                             }).collect_view()}
