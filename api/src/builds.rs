@@ -425,7 +425,7 @@ where
 /// Reads what is left of a refused upload's body (at most 64 MiB, for at most 10 s) before the
 /// answer goes out: a connection closed with its request body unread makes a streaming proxy
 /// (the gateway, `proxy_request_buffering off`) answer 502 instead of the refusal.
-async fn drain<S, E>(body: &mut S)
+pub(crate) async fn drain<S, E>(body: &mut S)
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {

@@ -66,15 +66,25 @@ pub(super) async fn put_build(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let (parts, body) = req.into_parts();
+    let mut body = body.into_data_stream();
+    // Every refusal reads the body first (bounded, see `builds::drain`): a connection closed
+    // with its request body unread makes the streaming gateway answer 502 instead.
     let me = match authenticate(&edge.state, &parts.headers, peer).await {
         Ok(Authenticated {
             caller: Caller::Account(p),
             ..
         }) => p,
-        Ok(_) => return api_error(&ApiError::SignInRequired),
-        Err(refused) => return refused.response(),
+        Ok(_) => {
+            crate::builds::drain(&mut body).await;
+            return api_error(&ApiError::SignInRequired);
+        }
+        Err(refused) => {
+            crate::builds::drain(&mut body).await;
+            return refused.response();
+        }
     };
     let Ok(id) = id.parse::<Uuid>() else {
+        crate::builds::drain(&mut body).await;
         return api_error(&ApiError::NotFound("build"));
     };
     let content_length = parts
@@ -89,7 +99,7 @@ pub(super) async fn put_build(
         id,
         content_length,
         declared.as_deref(),
-        body.into_data_stream(),
+        body,
     )
     .await
     {
