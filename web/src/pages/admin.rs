@@ -49,23 +49,38 @@ fn Accounts() -> impl IntoView {
     // The cursors of the pages before the current one (paging forward pushes).
     let cursors = RwSignal::new(Vec::<Option<String>>::new());
     let after = RwSignal::new(None::<String>);
+    // What is in the search box, and the search whose results are on screen: the list is busy
+    // (`aria-busy`) until they agree, so nobody pages through the results of a half-typed word.
+    let typed = RwSignal::new(String::new());
+    let shown = RwSignal::new(None::<String>);
     let accounts = LocalResource::new(move || {
         version.track();
-        let search = Some(search.get()).filter(|s| !s.trim().is_empty());
+        let raw = search.get();
+        let query = Some(raw.clone()).filter(|s| !s.trim().is_empty());
         let after = after.get();
         async move {
-            api::request::<AdminAccounts>(admin_accounts::Variables {
-                search,
+            let page = api::request::<AdminAccounts>(admin_accounts::Variables {
+                search: query,
                 first: ACCOUNTS_PAGE,
                 after,
             })
             .await
-            .map(|data| data.accounts)
+            .map(|data| data.accounts);
+            // A late answer to an older search is not what is on screen.
+            if search.get_untracked() == raw {
+                shown.set(Some(raw));
+            }
+            page
         }
     });
+    let busy = move || {
+        let typed = typed.get();
+        shown.with(|s| s.as_deref() != Some(typed.as_str()))
+    };
     let debounce = StoredValue::new(None::<TimeoutHandle>);
     let on_input = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
+        typed.set(text.clone());
         if let Some(handle) = debounce.get_value() {
             handle.clear();
         }
@@ -95,6 +110,7 @@ fn Accounts() -> impl IntoView {
                     Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
                 })}
             </div>
+            <div id="account-results" aria-busy=move || busy().to_string()>
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
@@ -129,6 +145,7 @@ fn Accounts() -> impl IntoView {
                     })}
                 </ErrorBoundary>
             </Transition>
+            </div>
         </section>
     }
 }
