@@ -82,7 +82,13 @@ impl Store {
         let data = res.data.into_json()?;
         if query.page.is_some() {
             let nodes = data["products"]["nodes"].as_array().map_or(0, Vec::len);
-            anyhow::ensure!(nodes == 20, "{}: {nodes} products, not 20", query.label);
+            // The small catalog has fewer than 20 matches for some searches (8 for "frontir"),
+            // and then no second page: the same statements run, over fewer rows.
+            anyhow::ensure!(
+                after.is_some() || nodes > 0,
+                "{}: no product found",
+                query.label
+            );
         }
         Ok(data["products"]["pageInfo"]["endCursor"]
             .as_str()
