@@ -470,7 +470,11 @@ pub async fn adjust_stock(
     edition_id: Uuid,
     mode: StockMode,
     quantity: i64,
+    idempotency_key: Option<&str>,
 ) -> ApiResult<Envelope<AdjustStock>> {
+    if let Some(key) = idempotency_key {
+        crate::idempotency::check_key(key)?;
+    }
     let valid = match mode {
         StockMode::Set => (0..=MAX_STOCK).contains(&quantity),
         StockMode::Add => quantity != 0 && quantity.abs() <= MAX_STOCK,
@@ -492,7 +496,7 @@ pub async fn adjust_stock(
             message: "only physical editions have stock".into(),
         });
     }
-    let envelope = Envelope::new(
+    let mut envelope = Envelope::new(
         AdjustStock {
             edition_id,
             product_id: p.id,
@@ -503,7 +507,47 @@ pub async fn adjust_stock(
         edition_id,
         Some(me.id),
     );
-    state.bus.publish(&envelope).await?;
+    let Some(key) = idempotency_key else {
+        state.bus.publish(&envelope).await?;
+        return Ok(envelope);
+    };
+    // With a key, the command's id comes from (publisher, key): a retried `ADD` is one
+    // message to JetStream's de-duplication and to fulfillment's inbox, so it adds once.
+    let mode_word = match mode {
+        StockMode::Set => "SET",
+        StockMode::Add => "ADD",
+    };
+    let input_hash = crate::idempotency::hash(&[
+        "setStock",
+        &edition_id.to_string(),
+        mode_word,
+        &quantity.to_string(),
+    ]);
+    envelope.id = crate::idempotency::derived_id("set-stock", me.id, key);
+    if crate::idempotency::lookup(state, me.id, key, &input_hash)
+        .await?
+        .is_some()
+    {
+        return Ok(envelope);
+    }
+    let record = crate::idempotency::Record {
+        hash: input_hash,
+        id: envelope.id,
+    };
+    if crate::idempotency::claim(state, me.id, key, &record)
+        .await?
+        .is_some()
+    {
+        return Ok(envelope);
+    }
+    if let Err(e) = state
+        .bus
+        .publish_with_id(&envelope, &envelope.id.to_string())
+        .await
+    {
+        crate::idempotency::release(state, me.id, key).await;
+        return Err(e.into());
+    }
     Ok(envelope)
 }
 

@@ -92,7 +92,8 @@ async fn ensure_wallet(tx: &Tx, rt: &Runtime, account: Uuid) -> Result<(), Failu
 }
 
 /// Moves `amount` (signed) into the wallet and appends the ledger entry; `None` when the
-/// wallet refuses (frozen, or the balance would go negative).
+/// wallet refuses (a debit from a frozen wallet, or one that would make the balance negative).
+/// A credit is never refused: money the card gave is the buyer's, frozen or not.
 async fn post(
     tx: &Tx,
     account: Uuid,
@@ -104,7 +105,7 @@ async fn post(
         .txn
         .query_one_raw(stmt(
             "UPDATE billing.wallet SET balance_minor = balance_minor + $2, version = version + 1, updated_at = now() \
-             WHERE account_id = $1 AND NOT frozen AND balance_minor + $2 >= 0 RETURNING balance_minor, version",
+             WHERE account_id = $1 AND (NOT frozen OR $2 >= 0) AND balance_minor + $2 >= 0 RETURNING balance_minor, version",
             [account.into(), amount.into()],
         ))
         .await?;
@@ -250,6 +251,19 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     if cmd.amount_minor <= 0 {
         return Err(Failure::Poison("a top-up must be positive".into()));
     }
+    // A frozen wallet takes no new money: the card is not charged. Only on the first
+    // delivery: a redelivery may follow a charge that was made before a crash, and money
+    // charged is always credited (a frozen wallet cannot spend it).
+    let frozen = rt
+        .db
+        .query_one_raw(stmt(
+            "SELECT frozen FROM billing.wallet WHERE account_id = $1",
+            [cmd.account_id.into()],
+        ))
+        .await?
+        .map(|r| r.try_get::<bool>("", "frozen"))
+        .transpose()?
+        .unwrap_or(false);
     // The provider is called outside the transaction (it may be slow); it is idempotent by
     // the top-up id, so a redelivery that calls it again charges nothing twice.
     let charge = Charge {
@@ -258,11 +272,15 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
         currency: cmd.currency.as_str().to_owned(),
         payment_method: cmd.payment_method.clone(),
     };
-    let outcome = rt
-        .provider
-        .charge(&charge)
-        .await
-        .map_err(|e| Failure::Transient(anyhow!(e)))?;
+    let outcome = if frozen && msg.delivered == 1 {
+        tracing::info!("the wallet is frozen; the card is not charged");
+        ChargeOutcome::Declined(DeclineReason::WalletFrozen.as_str().to_owned())
+    } else {
+        rt.provider
+            .charge(&charge)
+            .await
+            .map_err(|e| Failure::Transient(anyhow!(e)))?
+    };
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
@@ -303,7 +321,7 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
             )
             .await?
             else {
-                return Err(Failure::Transient(anyhow!("the wallet is frozen")));
+                return Err(Failure::Poison("the wallet refused a credit".into()));
             };
             tx.emit(
                 WalletCredited {

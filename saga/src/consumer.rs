@@ -1,26 +1,32 @@
 //! The consume loop of a participant.
 //!
 //! Each participant has one durable pull consumer per subject it listens to (NATS 2.9 allows one
-//! filter subject per consumer), explicit ack, a bounded `max_deliver`. For each message:
+//! filter subject per consumer), explicit ack, no limit on deliveries at JetStream (a message is
+//! never dropped because its attempts ran out). For each message:
 //!
 //! - it decodes the envelope; a message that does not decode is *poison*: it goes to the
 //!   participant's `dead_letter` table at once and is terminated (`term`);
 //! - the handler runs; it records the message id in the inbox, changes state and writes its
 //!   outbox in one transaction (see [`crate::outbox::Tx`]); a message already in the inbox is
-//!   acknowledged without effect;
-//! - a transient failure is `nak`ed with an exponential delay; on the last allowed delivery it
-//!   goes to the dead letters instead;
+//!   acknowledged without effect. While it runs, a progress ack every half ack wait keeps
+//!   JetStream from delivering it again, so the ack wait stays short and a message in flight at
+//!   a crash comes back within seconds;
+//! - a failure of the infrastructure ([`Failure::Unavailable`]: PostgreSQL down or restarting)
+//!   is `nak`ed with an exponential delay for as long as it lasts;
+//! - any other transient failure is `nak`ed the same way until `max_deliver` deliveries; then
+//!   it goes to the dead letters. If even that insert fails, the message is `nak`ed and tried
+//!   again later: nothing is lost silently;
 //! - the ack comes after the commit. A crash between the two redelivers the message, which the
 //!   inbox then turns into a no-op;
-//! - a message whose last delivery got no answer at all (the participant stopped while handling
-//!   it) is reported by JetStream in a `MAX_DELIVERIES` advisory; a watcher per participant
-//!   (one replica of each, through a queue group) stores it in the dead letters then, unless
-//!   the inbox shows it was handled.
+//! - a consumer that disappears (deleted by hand, lost with its stream) is created again, and
+//!   the participant is not ready (`/readyz`) while it is missing.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::Context;
+use async_nats::jetstream::consumer::pull::MessagesErrorKind;
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{AckKind, Message as JsMessage, consumer};
 use domain::bus::{REPLAY_OF_HEADER, TRACEPARENT_HEADER};
 use domain::messaging::Envelope;
@@ -35,8 +41,12 @@ use crate::runtime::{Participant, Runtime};
 /// Why a handler did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    /// May succeed later (database or broker unavailable, an order not visible yet):
-    /// redelivered with backoff, dead-lettered after `max_deliver` deliveries.
+    /// The infrastructure failed, not the message (PostgreSQL unreachable or restarting, the
+    /// pool exhausted): redelivered with backoff for as long as it takes, never dead-lettered.
+    #[error("unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// May succeed later (a statement failed, the payment provider erred, an order not visible
+    /// yet): redelivered with backoff, dead-lettered after `max_deliver` deliveries.
     #[error("transient: {0:#}")]
     Transient(anyhow::Error),
     /// Can never succeed (malformed, unknown type, broken invariant): dead-lettered at once.
@@ -46,7 +56,36 @@ pub enum Failure {
 
 impl From<sea_orm::DbErr> for Failure {
     fn from(e: sea_orm::DbErr) -> Failure {
-        Failure::Transient(e.into())
+        if unreachable(&e) {
+            Failure::Unavailable(e.into())
+        } else {
+            Failure::Transient(e.into())
+        }
+    }
+}
+
+/// Whether a database error says that PostgreSQL could not be reached or is going away (the
+/// connection, the pool, SQLSTATE class 08 "connection exception", 57P01–57P03 "shutting down
+/// or starting up", 53300 "too many connections"), rather than that a statement failed.
+pub fn unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx = match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
+        _ => return false,
+    };
+    match &**sqlx {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -148,8 +187,9 @@ type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 pub async fn start(rt: &Runtime, p: Participant) -> anyhow::Result<Vec<Task>> {
     let mut tasks: Vec<Task> = Vec::new();
     for (stream, subject) in subscriptions(p) {
+        let events = stream == "EVT";
         let stream_name = rt.bus.stream_name(stream);
-        let stream = rt
+        let js_stream = rt
             .bus
             .jetstream()
             .get_stream(&stream_name)
@@ -161,131 +201,169 @@ pub async fn start(rt: &Runtime, p: Participant) -> anyhow::Result<Vec<Task>> {
             filter_subject: rt.bus.subject(&subject),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: rt.settings.ack_wait,
-            max_deliver: rt.settings.max_deliver,
+            // Unlimited: `process` decides what goes to the dead letters; JetStream never drops
+            // a message because its attempts ran out.
+            max_deliver: -1,
             max_ack_pending: 1000,
             deliver_policy: consumer::DeliverPolicy::All,
             ..Default::default()
         };
-        let consumer = stream
-            .get_or_create_consumer(&name, config.clone())
+        // Created (or brought up to date) before returning: nothing published after `start`
+        // is missed.
+        let consumer = ensure_consumer(rt, &js_stream, events, config.clone())
             .await
             .with_context(|| format!("creating consumer {name}"))?;
-        // Bring an existing consumer's settings up to date (max_deliver, ack_wait).
-        if let Err(e) = rt
-            .bus
-            .jetstream()
-            .update_consumer_on_stream(config, &stream_name)
-            .await
-        {
-            tracing::warn!(consumer = %name, error = %e, "could not update the consumer");
-        }
         let rt = rt.clone();
-        tasks.push(Box::pin(consume(rt, p, consumer, name)));
+        tasks.push(Box::pin(consume(
+            rt, p, js_stream, events, config, consumer,
+        )));
     }
-    // Subscribed before returning, like the consumers: no advisory is missed after start.
-    let client = rt.bus.jetstream().client();
-    let group = format!("saga-exhausted-{}-{}", rt.bus.prefix(), p.name());
-    let advisories = client
-        .queue_subscribe(ADVISORY_MAX_DELIVERIES.to_owned(), group)
-        .await
-        .context("subscribing to JetStream's max-deliveries advisories")?;
-    tasks.push(Box::pin(watch_exhausted(rt.clone(), p, advisories)));
     Ok(tasks)
 }
 
-/// JetStream's advisory subject when a consumer's message used up `max_deliver` unanswered
-/// (stream and consumer are the last two tokens).
-const ADVISORY_MAX_DELIVERIES: &str = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.*.*";
-
-/// The part of the advisory the watcher reads.
-#[derive(serde::Deserialize)]
-struct MaxDeliveries {
-    stream: String,
-    consumer: String,
-    stream_seq: u64,
-    deliveries: i64,
+/// Opens the consumer `config` names, creating it if it does not exist and bringing its
+/// settings (`ack_wait`, `max_deliver`) up to date if it does. A new consumer of events starts
+/// [`crate::Settings::new_consumer_backlog`] back in time, not at the stream's first event: a
+/// consumer added or renamed a year into production must not replay the year.
+async fn ensure_consumer(
+    rt: &Runtime,
+    stream: &Stream,
+    events: bool,
+    mut config: consumer::pull::Config,
+) -> anyhow::Result<PullConsumer> {
+    let name = config.durable_name.clone().unwrap_or_default();
+    match stream.consumer_info(&name).await {
+        Ok(info) => {
+            // The start position of an existing consumer cannot change; the rest may.
+            config.deliver_policy = info.config.deliver_policy;
+            if info.config.ack_wait != config.ack_wait
+                || info.config.max_deliver != config.max_deliver
+            {
+                rt.bus
+                    .jetstream()
+                    .update_consumer_on_stream(config, &info.stream_name)
+                    .await
+                    .with_context(|| format!("updating consumer {name}"))?;
+            }
+            stream
+                .get_consumer(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("opening consumer {name}: {e}"))
+        }
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {
+            if events {
+                let back = time::Duration::try_from(rt.settings.new_consumer_backlog)
+                    .unwrap_or(time::Duration::DAY);
+                config.deliver_policy = consumer::DeliverPolicy::ByStartTime {
+                    start_time: time::OffsetDateTime::now_utc() - back,
+                };
+            }
+            tracing::info!(consumer = %name, "creating the consumer");
+            Ok(stream.create_consumer(config).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-async fn watch_exhausted(
+type Stream = async_nats::jetstream::stream::Stream;
+type PullConsumer = consumer::Consumer<consumer::pull::Config>;
+
+/// Whether the consumer is still on the server. Any answer but "not found" counts as present:
+/// the server may be busy, and the pull loop reports its own errors.
+async fn consumer_exists(stream: &Stream, name: &str) -> bool {
+    match stream.consumer_info(name).await {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::StreamNotFound
+        ),
+    }
+}
+
+/// How often the consume loop checks that its consumer still exists.
+const CONSUMER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Pulls and handles the consumer's messages for ever. When the consumer disappears (deleted
+/// by an operator, lost with a stream), the participant reports itself not ready
+/// ([`crate::runtime::ConsumerHealth`]) and creates the consumer again.
+async fn consume(
     rt: Runtime,
     p: Participant,
-    mut advisories: async_nats::Subscriber,
+    stream: Stream,
+    events: bool,
+    config: consumer::pull::Config,
+    first: PullConsumer,
 ) -> anyhow::Result<()> {
-    while let Some(advisory) = advisories.next().await {
-        if let Err(e) = exhausted(&rt, p, &advisory.payload).await {
-            tracing::error!(participant = p.name(), error = %format!("{e:#}"), "could not store an exhausted message");
+    let name = config.durable_name.clone().unwrap_or_default();
+    let mut current = Some(first);
+    loop {
+        let consumer = match current.take() {
+            Some(c) => c,
+            None => match ensure_consumer(&rt, &stream, events, config.clone()).await {
+                Ok(c) => {
+                    tracing::warn!(consumer = %name, "the consumer was created again");
+                    c
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = %name, error = %format!("{e:#}"), "could not create the consumer; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        rt.consumers.present(&name);
+        let messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = %name, error = %e, "pulling failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if consumer_exists(&stream, &name).await {
+                    current = Some(consumer);
+                } else {
+                    rt.consumers.missing(&name);
+                }
+                continue;
+            }
+        };
+        let concurrency = rt.settings.concurrency.max(1);
+        let work = messages
+            .take_while(|msg| {
+                let gone = matches!(msg, Err(e) if e.kind() == MessagesErrorKind::ConsumerDeleted);
+                std::future::ready(!gone)
+            })
+            .for_each_concurrent(concurrency, |msg| {
+                let rt = rt.clone();
+                async move {
+                    match msg {
+                        Ok(msg) => process(&rt, p, msg).await,
+                        Err(e) => tracing::warn!(error = %e, "receiving a message"),
+                    }
+                }
+            });
+        let watch = async {
+            loop {
+                tokio::time::sleep(CONSUMER_CHECK).await;
+                if !consumer_exists(&stream, &name).await {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            () = work => {
+                if consumer_exists(&stream, &name).await {
+                    tracing::warn!(consumer = %name, "message stream ended; pulling again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    current = Some(consumer);
+                    continue;
+                }
+            }
+            () = watch => {}
         }
+        // Messages in flight are dropped unanswered: the new consumer delivers them again and
+        // the inbox turns any already handled into a no-op.
+        rt.consumers.missing(&name);
+        tracing::error!(consumer = %name, "the consumer is gone; creating it again");
     }
-    anyhow::bail!("the advisory subscription of {} ended", p.name())
-}
-
-/// Stores a message that ran out of deliveries without an answer in the dead letters.
-async fn exhausted(rt: &Runtime, p: Participant, payload: &[u8]) -> anyhow::Result<()> {
-    let advisory: MaxDeliveries =
-        serde_json::from_slice(payload).context("decoding the advisory")?;
-    let cmd = rt.bus.stream_name("CMD");
-    let ours = (advisory.stream == cmd || advisory.stream == rt.bus.stream_name("EVT"))
-        && advisory.consumer.starts_with(&format!("{}-", p.name()));
-    if !ours {
-        return Ok(());
-    }
-    let stream = rt.bus.jetstream().get_stream(&advisory.stream).await?;
-    let msg = stream
-        .get_raw_message(advisory.stream_seq)
-        .await
-        .with_context(|| {
-            format!(
-                "reading message {} of {}",
-                advisory.stream_seq, advisory.stream
-            )
-        })?;
-    let envelope: Option<Envelope<serde_json::Value>> = serde_json::from_slice(&msg.payload).ok();
-    if let Some(env) = &envelope {
-        // Handled, but the ack was lost; or dead-lettered already (the last attempt stored it
-        // and only its `term` was lost).
-        let known = rt
-            .db
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                format!(
-                    "SELECT 1 AS one FROM {ctx}.inbox WHERE message_id = $1 \
-                     UNION ALL SELECT 1 FROM {ctx}.dead_letter WHERE message_id = $1 AND replayed_at IS NULL",
-                    ctx = p.name()
-                ),
-                [env.id.into()],
-            ))
-            .await?;
-        if known.is_some() {
-            return Ok(());
-        }
-    }
-    let subject = rt.bus.unprefixed(msg.subject.as_str()).to_owned();
-    let failure = Failure::Transient(anyhow::anyhow!(
-        "no answer after {} deliveries (the participant stopped while handling it)",
-        advisory.deliveries
-    ));
-    tracing::error!(participant = p.name(), %subject, error = %failure, "message goes to the dead letters");
-    insert_dead_letter(
-        rt,
-        p,
-        DeadLetter {
-            subject: &subject,
-            message_id: envelope.as_ref().map(|e| e.id),
-            kind: envelope.as_ref().map(|e| e.kind.as_str()),
-            payload: String::from_utf8_lossy(&msg.payload).into_owned(),
-            error: failure.to_string(),
-            delivered: advisory.deliveries,
-        },
-    )
-    .await?;
-    // A command is work: once in the dead letters it leaves the work queue (a replay sends a
-    // new copy). Events stay in their stream.
-    if advisory.stream == cmd
-        && let Err(e) = stream.delete_message(advisory.stream_seq).await
-    {
-        tracing::warn!(error = %e, "could not remove the exhausted command from its stream");
-    }
-    Ok(())
 }
 
 /// One row of a participant's dead letters.
@@ -324,38 +402,6 @@ async fn insert_dead_letter(
         ))
         .await?;
     Ok(())
-}
-
-async fn consume(
-    rt: Runtime,
-    p: Participant,
-    consumer: consumer::Consumer<consumer::pull::Config>,
-    name: String,
-) -> anyhow::Result<()> {
-    loop {
-        let messages = match consumer.messages().await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(consumer = %name, error = %e, "pulling failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let concurrency = rt.settings.concurrency.max(1);
-        messages
-            .for_each_concurrent(concurrency, |msg| {
-                let rt = rt.clone();
-                async move {
-                    match msg {
-                        Ok(msg) => process(&rt, p, msg).await,
-                        Err(e) => tracing::warn!(error = %e, "receiving a message"),
-                    }
-                }
-            })
-            .await;
-        tracing::warn!(consumer = %name, "message stream ended; pulling again");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
 }
 
 fn header(msg: &JsMessage, name: &str) -> Option<String> {
@@ -397,12 +443,36 @@ async fn process(rt: &Runtime, p: Participant, msg: JsMessage) {
         trace,
     };
     async {
-        let result = dispatch(rt, p, &incoming).await;
+        // While the handler runs, JetStream hears "still working" every half ack wait: the ack
+        // wait can stay short (a message in flight at a crash comes back within it) without
+        // a slow handler being delivered twice at once.
+        let beat = rt.settings.ack_wait / 2;
+        let handler = dispatch(rt, p, &incoming);
+        tokio::pin!(handler);
+        let result = loop {
+            tokio::select! {
+                result = &mut handler => break result,
+                () = tokio::time::sleep(beat) => {
+                    if let Err(e) = msg.ack_with(AckKind::Progress).await {
+                        tracing::warn!(error = %e, "progress ack failed");
+                    }
+                }
+            }
+        };
         match result {
             Ok(()) => {
                 if let Err(e) = msg.ack().await {
                     // Redelivered later; the inbox makes that a no-op.
                     tracing::warn!(error = %e, "ack failed");
+                }
+            }
+            Err(Failure::Unavailable(e)) => {
+                // The database or the broker, not the message: it waits for them however long
+                // that takes, and is never dead-lettered for it.
+                let delay = rt.settings.backoff(delivered);
+                tracing::warn!(error = %format!("{e:#}"), delay_ms = delay.as_millis() as u64, "a dependency is unavailable; will retry");
+                if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %e, "nak failed");
                 }
             }
             Err(Failure::Transient(e)) if !last_attempt => {

@@ -19,7 +19,7 @@ pub mod provider;
 pub mod runtime;
 
 pub use consumer::Failure;
-pub use runtime::{Clock, Participant, Runtime, Settings};
+pub use runtime::{Clock, ConsumerHealth, Participant, Runtime, Settings};
 
 /// Runs `participants` until `shutdown` resolves: their consumers and outbox relays.
 pub async fn run(

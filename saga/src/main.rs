@@ -62,10 +62,11 @@ struct Config {
     nats_stream_replicas: usize,
     #[arg(long, env = "STORE_CURRENCY", default_value = "EUR")]
     store_currency: String,
-    /// Deliveries of a message before it goes to the dead letters.
     /// Address of the health endpoints (`/healthz`, `/readyz`) for the cluster's probes.
     #[arg(long, env = "SAGA_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
     health_addr: std::net::SocketAddr,
+    /// Deliveries of a message that keeps failing (not for want of PostgreSQL) before it goes
+    /// to the dead letters.
     #[arg(long, env = "SAGA_MAX_DELIVER", default_value_t = 10)]
     max_deliver: i64,
     /// First retry delay after a transient failure, ms (doubled per delivery).
@@ -74,9 +75,14 @@ struct Config {
     /// Longest retry delay, ms.
     #[arg(long, env = "SAGA_RETRY_MAX_MS", default_value_t = 60_000)]
     retry_max_ms: u64,
-    /// Seconds JetStream waits for an ack before redelivering.
-    #[arg(long, env = "SAGA_ACK_WAIT_SECS", default_value_t = 30)]
+    /// Seconds JetStream waits for an ack before redelivering (handlers send progress acks
+    /// every half of it): how long a message in flight at a crash waits.
+    #[arg(long, env = "SAGA_ACK_WAIT_SECS", default_value_t = 5)]
     ack_wait_secs: u64,
+    /// How far back, in seconds, a newly created consumer of events starts (an existing one
+    /// goes on where it stopped).
+    #[arg(long, env = "SAGA_NEW_CONSUMER_BACKLOG_SECS", default_value_t = 86_400)]
+    new_consumer_backlog_secs: u64,
     /// Messages each consumer handles at once.
     #[arg(long, env = "SAGA_CONCURRENCY", default_value_t = 16)]
     concurrency: usize,
@@ -135,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         rt.db.clone(),
         rt.redis.clone(),
         nats,
+        rt.consumers.clone(),
     ));
     tokio::spawn(async move {
         if let Ok(Err(e)) = health.await {
@@ -177,6 +184,7 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         retry_base: Duration::from_millis(c.retry_base_ms),
         retry_max: Duration::from_millis(c.retry_max_ms),
         ack_wait: Duration::from_secs(c.ack_wait_secs.max(1)),
+        new_consumer_backlog: Duration::from_secs(c.new_consumer_backlog_secs),
         concurrency: c.concurrency.max(1),
         currency,
         stream_replicas: c.nats_stream_replicas,

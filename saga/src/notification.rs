@@ -112,7 +112,15 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
                 account: ev.account_id,
                 kind: NotificationKind::TopUpDeclined,
                 title: "Top-up declined".into(),
-                body: format!("The payment was declined ({}).", ev.reason),
+                body: match ev.reason.as_str() {
+                    "WALLET_FROZEN" => {
+                        "Your wallet is frozen, so it takes no top-ups; your card was not charged."
+                            .into()
+                    }
+                    "CARD_DECLINED" => "Your card was declined; nothing was charged.".into(),
+                    "UNKNOWN_CARD" => "This card is not accepted; nothing was charged.".into(),
+                    _ => "The payment was declined; nothing was charged.".into(),
+                },
                 order: None,
             }]
         }

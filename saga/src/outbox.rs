@@ -140,11 +140,13 @@ impl Tx {
     }
 }
 
-/// Publishes the outbox of `p` forever: at once when woken, otherwise every second.
+/// Publishes the outbox of `p` forever: at once when woken, otherwise every second. A batch
+/// that was not full took every row there was, so the relay waits for the next wake instead of
+/// asking again at once (an empty look is a transaction too: one fewer per saga step).
 pub async fn relay(rt: Runtime, p: Participant) -> anyhow::Result<()> {
     loop {
         match publish_batch(&rt, p).await {
-            Ok(n) if n > 0 => continue,
+            Ok(n) if n >= BATCH => continue,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(participant = p.name(), error = %format!("{e:#}"), "outbox relay failed; retrying");
@@ -157,7 +159,10 @@ pub async fn relay(rt: Runtime, p: Participant) -> anyhow::Result<()> {
     }
 }
 
-/// Publishes up to 200 unpublished rows; returns how many.
+/// Rows one relay transaction claims at most.
+const BATCH: usize = 200;
+
+/// Publishes up to [`BATCH`] unpublished rows; returns how many.
 pub async fn publish_batch(rt: &Runtime, p: Participant) -> anyhow::Result<usize> {
     let name = p.name();
     let txn = rt.db.begin().await?;
@@ -165,7 +170,7 @@ pub async fn publish_batch(rt: &Runtime, p: Participant) -> anyhow::Result<usize
         .query_all_raw(stmt(
             format!(
                 "SELECT id, subject, kind, correlation_id, trace, payload::text AS payload FROM {name}.outbox \
-                 WHERE published_at IS NULL ORDER BY created_at LIMIT 200 FOR UPDATE SKIP LOCKED"
+                 WHERE published_at IS NULL ORDER BY created_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
             ),
             [],
         ))

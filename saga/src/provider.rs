@@ -47,6 +47,15 @@ pub struct Sandbox {
     attempts: Mutex<HashMap<Uuid, u32>>,
 }
 
+impl Sandbox {
+    /// How many times the top-up was sent to the card (tests: "the card was not charged").
+    pub fn attempts(&self, top_up: Uuid) -> u32 {
+        self.attempts
+            .lock()
+            .map_or(0, |map| map.get(&top_up).copied().unwrap_or(0))
+    }
+}
+
 impl PaymentProvider for Sandbox {
     fn charge<'a>(
         &'a self,

@@ -87,8 +87,11 @@ pub struct Settings {
     pub retry_base: Duration,
     /// Longest delay between redeliveries.
     pub retry_max: Duration,
-    /// How long JetStream waits for an ack before redelivering.
+    /// How long JetStream waits for an ack (or a progress ack, sent every half of it while a
+    /// handler runs) before redelivering: how long a message in flight at a crash waits.
     pub ack_wait: Duration,
+    /// How far back in time a newly created consumer of events starts.
+    pub new_consumer_backlog: Duration,
     /// Messages one consumer handles at once.
     pub concurrency: usize,
     /// The store's currency (wallets are in it).
@@ -114,7 +117,8 @@ impl Default for Settings {
             max_deliver: 10,
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(5),
+            new_consumer_backlog: Duration::from_secs(24 * 3600),
             concurrency: 16,
             currency: Currency::EUR,
             stream_replicas: 1,
@@ -151,6 +155,8 @@ pub struct Runtime {
     pub redis_ns: String,
     pub provider: Arc<dyn PaymentProvider>,
     pub settings: Arc<Settings>,
+    /// The consumers that are missing right now (readiness).
+    pub consumers: ConsumerHealth,
     relay_wakers: Arc<[Notify; 5]>,
 }
 
@@ -170,6 +176,7 @@ impl Runtime {
             redis_ns,
             provider,
             settings: Arc::new(settings),
+            consumers: ConsumerHealth::default(),
             relay_wakers: Arc::new(std::array::from_fn(|_| Notify::new())),
         }
     }
@@ -189,5 +196,34 @@ impl Runtime {
             .ensure_streams(self.settings.stream_replicas)
             .await
             .context("creating the JetStream streams")
+    }
+}
+
+/// The durable consumers a participant process found missing and has not created again yet;
+/// `/readyz` answers 503 while any is.
+#[derive(Clone, Debug, Default)]
+pub struct ConsumerHealth(Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>);
+
+impl ConsumerHealth {
+    pub(crate) fn missing(&self, name: &str) {
+        self.with(|set| set.insert(name.to_owned()));
+    }
+
+    pub(crate) fn present(&self, name: &str) {
+        self.with(|set| set.remove(name));
+    }
+
+    /// The missing consumers' names, sorted.
+    pub fn missing_now(&self) -> Vec<String> {
+        self.with(|set| set.iter().cloned().collect())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut std::collections::BTreeSet<String>) -> T) -> T {
+        // A poisoned lock still holds a usable set: a panic elsewhere must not hide readiness.
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
     }
 }

@@ -219,6 +219,11 @@ impl TestApp {
         }
     }
 
+    /// The URL of this test's database.
+    pub fn database_url(&self) -> String {
+        server_url(&self.db_name)
+    }
+
     /// Serves the api on 127.0.0.1 (a free port) on a task of the test's runtime, as `api serve`
     /// does (with the peer address); returns the address.
     pub async fn serve(&self) -> std::net::SocketAddr {
@@ -387,7 +392,7 @@ impl Drop for TestApp {
 }
 
 /// The saga participants of one test, on the test's runtime; stopped when dropped.
-pub struct SagaHandle(tokio::task::JoinHandle<()>);
+pub struct SagaHandle(pub tokio::task::JoinHandle<()>);
 
 impl Drop for SagaHandle {
     fn drop(&mut self) {

@@ -10,6 +10,7 @@ mod bombs;
 mod builds;
 mod catalog;
 mod catalog_scale;
+mod durability;
 mod edge;
 mod fuzz;
 mod gateway;

@@ -125,6 +125,8 @@ fn EditionRow(
             edition_id: edition_id.clone(),
             mode: set_stock::StockMode::SET,
             quantity: *quantity,
+            // One key per save: a retry after a lost answer is the same command.
+            idempotency_key: Some(crate::state::idempotency_key()),
         };
         let (edition_id, wanted, name) = (edition_id.clone(), *quantity, name.clone());
         async move {

@@ -162,13 +162,25 @@ impl CatalogMutation {
         edition_id: Uuid,
         mode: StockModeGql,
         quantity: i64,
+        #[graphql(
+            desc = "Makes a retry safe: the same key with the same change is applied once (an `ADD` sent twice adds once) and answers the same command; with another change it is a `CONFLICT`. Letters, digits and `-_.:`, at most 100."
+        )]
+        idempotency_key: Option<String>,
     ) -> async_graphql::Result<StockCommand> {
         let (state, me) = acting(ctx)?;
         let m = match mode {
             StockModeGql::Set => StockMode::Set,
             StockModeGql::Add => StockMode::Add,
         };
-        let envelope = catalog::adjust_stock(state, me, edition_id, m, quantity).await?;
+        let envelope = catalog::adjust_stock(
+            state,
+            me,
+            edition_id,
+            m,
+            quantity,
+            idempotency_key.as_deref(),
+        )
+        .await?;
         Ok(StockCommand {
             command_id: envelope.id,
             edition_id,
