@@ -19,7 +19,7 @@ use crate::auth::password::Hasher;
 use crate::auth::session::RefreshToken;
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::ratelimit;
+use crate::ratelimit::{self, Counters, WithoutRedis};
 use crate::state::AppState;
 
 /// An account as the rest of the api sees it (role and status parsed).
@@ -177,20 +177,20 @@ pub async fn sign_up(
 ) -> ApiResult<AuthSession> {
     let rates = state.config.rates;
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signup-ip",
         &client.0,
         rates.signup_per_ip,
+        WithoutRedis::Refuse,
     )
     .await?;
     let new = NewAccount::parse(email, password, display_name, Role::User)?;
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signup-email",
         &ratelimit::hashed(&new.email.normalized()),
         rates.signup_per_email,
+        WithoutRedis::Refuse,
     )
     .await?;
     let account = insert_account(&state.db, &state.hasher, new, None).await?;
@@ -222,20 +222,20 @@ pub async fn sign_in(
 ) -> ApiResult<AuthSession> {
     let rates = state.config.rates;
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signin-ip",
         &client.0,
         rates.signin_per_ip,
+        WithoutRedis::Refuse,
     )
     .await?;
     let normalized = email.trim().to_lowercase();
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signin-email",
         &ratelimit::hashed(&normalized),
         rates.signin_per_email,
+        WithoutRedis::Refuse,
     )
     .await?;
     let found = match Email::parse(email) {

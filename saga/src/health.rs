@@ -1,5 +1,6 @@
 //! Liveness and readiness over HTTP (`SAGA_HEALTH_ADDR`), for the cluster's probes:
-//! `/healthz` answers while the process runs; `/readyz` when PostgreSQL, Redis and NATS answer.
+//! `/healthz` answers while the process runs; `/readyz` answers 200 when PostgreSQL and NATS
+//! answer (`"status":"degraded"` while Redis is down, see [`domain::health`]), 503 otherwise.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,45 +10,40 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use domain::health::Readiness;
+use domain::redis::RedisHealth;
 use sea_orm::DatabaseConnection;
 
 #[derive(Clone)]
 struct Deps {
     db: DatabaseConnection,
-    redis: fred::prelude::Pool,
+    redis: RedisHealth,
     nats: async_nats::Client,
 }
 
-async fn readyz(State(d): State<Deps>) -> (StatusCode, String) {
-    use fred::interfaces::ClientLike;
+async fn readyz(State(d): State<Deps>) -> (StatusCode, axum::Json<serde_json::Value>) {
     let t = Duration::from_secs(2);
-    let pg = tokio::time::timeout(t, d.db.ping())
+    let postgres = tokio::time::timeout(t, d.db.ping())
         .await
         .is_ok_and(|r| r.is_ok());
-    let redis = tokio::time::timeout(t, d.redis.ping::<String>(None))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    let nats = d.nats.connection_state() == async_nats::connection::State::Connected;
-    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let body = format!(
-        "{{\"postgres\":\"{}\",\"redis\":\"{}\",\"nats\":\"{}\"}}",
-        word(pg),
-        word(redis),
-        word(nats)
-    );
-    let status = if pg && redis && nats {
+    let found = Readiness {
+        postgres,
+        redis: d.redis.is_up(),
+        nats: d.nats.connection_state() == async_nats::connection::State::Connected,
+    };
+    let status = if found.ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, body)
+    (status, axum::Json(found.body()))
 }
 
 /// Serves the probes on `addr` until the process ends.
 pub async fn serve(
     addr: SocketAddr,
     db: DatabaseConnection,
-    redis: fred::prelude::Pool,
+    redis: RedisHealth,
     nats: async_nats::Client,
 ) -> anyhow::Result<()> {
     let app = Router::new()

@@ -420,7 +420,8 @@ impl TestApp {
                 currency: self.state.config.currency,
                 ..settings
             },
-        );
+        )
+        .with_redis_health(self.state.redis_health.clone());
         // Create the consumers before returning, so nothing published afterwards is missed.
         let mut tasks = Vec::new();
         for p in saga::Participant::ALL {
