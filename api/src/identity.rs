@@ -381,7 +381,7 @@ pub async fn set_status(
     .await?;
     txn.commit().await?;
     if status == AccountStatus::Banned {
-        let ended = state.sessions.end_all(target).await?;
+        let ended = cut_sessions(state, target).await?;
         tracing::info!(account.id = %target, sessions.ended = ended, "account banned");
     }
     updated.try_into()
@@ -426,9 +426,23 @@ pub async fn set_role(
     )
     .await?;
     txn.commit().await?;
-    let ended = state.sessions.end_all(target).await?;
+    let ended = cut_sessions(state, target).await?;
     tracing::info!(account.id = %target, role = role.as_str(), sessions.ended = ended, "account role changed");
     updated.try_into()
+}
+
+/// Ends the sessions of an account an admin just banned or gave another role. Without Redis the
+/// change (committed, and in the audit log) still stands: the account's status is checked in
+/// PostgreSQL meanwhile, and the sessions are cut when Redis is back
+/// ([`crate::redis::rebuild`]).
+async fn cut_sessions(state: &AppState, account: Uuid) -> ApiResult<u64> {
+    match state.sessions.end_all(account).await {
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(account.id = %account, "Redis is down: the sessions are cut when it is back");
+            Ok(0)
+        }
+        other => other,
+    }
 }
 
 /// The caller's account, `None` for anonymous callers.

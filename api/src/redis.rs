@@ -128,7 +128,8 @@ const REBUILD_MARGIN_SECS: i64 = 60;
 /// Repairs the derived state after Redis was away since `last_seen_up` (`None`: unknown, so
 /// everything): the balance of each wallet that changed is written again from PostgreSQL (the
 /// version check keeps a newer value a participant wrote meanwhile), and the unread counters of
-/// accounts whose notifications changed are dropped (the next read counts them from the table).
+/// accounts whose notifications changed are dropped (the next read counts them from the table),
+/// and the sessions of accounts banned or given another role meanwhile are cut.
 /// A Redis that lost everything needs none of it (misses are read from PostgreSQL); one that
 /// kept its data would otherwise serve what it held before the outage.
 pub async fn rebuild(
@@ -177,9 +178,35 @@ pub async fn rebuild(
             .collect::<Result<Vec<String>, sea_orm::DbErr>>()?;
         let _: i64 = state.redis.del(keys).await?;
     }
+    // Bans and role changes made meanwhile could not cut their sessions: cut them now. Only
+    // access tokens still alive matter (a refresh reads the account from PostgreSQL).
+    let token_life = state.config.jwt.access_ttl
+        + std::time::Duration::from_secs(
+            crate::auth::jwt::LEEWAY_SECS + REBUILD_MARGIN_SECS as u64,
+        );
+    let alive_since = Utc::now() - chrono::Duration::from_std(token_life).unwrap_or_default();
+    let cut_since = since.map_or(alive_since, |s| s.max(alive_since));
+    let cut = state
+        .db
+        .query_all_raw(stmt(
+            "SELECT DISTINCT target_id FROM identity.audit_log WHERE occurred_at >= $1 \
+             AND target_id IS NOT NULL AND (action = 'account.set_role' \
+             OR (action = 'account.set_status' AND detail->>'to' = 'banned'))",
+            [cut_since.into()],
+        ))
+        .await?;
+    for row in &cut {
+        let account: Uuid = row.try_get("", "target_id")?;
+        state
+            .sessions
+            .end_all_now(account)
+            .await
+            .map_err(|e| RebuildError::Sessions(e.to_string()))?;
+    }
     tracing::info!(
         wallets = wallets.len(),
         unread_counters = readers.len(),
+        sessions_cut = cut.len(),
         "rebuilt Redis's derived state"
     );
     Ok(())
@@ -192,4 +219,6 @@ pub enum RebuildError {
     Db(#[from] sea_orm::DbErr),
     #[error("writing Redis: {0}")]
     Redis(#[from] Error),
+    #[error("cutting sessions: {0}")]
+    Sessions(String),
 }

@@ -236,6 +236,12 @@ impl Sessions {
     /// Ends every session of `account` and refuses its access tokens issued until now.
     pub async fn end_all(&self, account: Uuid) -> ApiResult<u64> {
         self.reachable()?;
+        self.end_all_now(account).await
+    }
+
+    /// [`Sessions::end_all`] even while the flag says Redis is down (the repair that runs when
+    /// it answers again, before the flag goes up).
+    pub async fn end_all_now(&self, account: Uuid) -> ApiResult<u64> {
         let account = account.to_string();
         let family_prefix = self.keys.refresh_family("");
         let cut_ttl = self.access_ttl + Duration::from_secs(crate::auth::jwt::LEEWAY_SECS + 60);

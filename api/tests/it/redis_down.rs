@@ -2,9 +2,9 @@
 //! derived state when it comes back. The test runs a redis-server of its own on a free port (the
 //! machine's Redis is never touched), the api and every participant against it, kills it, and
 //! checks what a user sees: the catalog, a digital order paid from a funded wallet and landing in
-//! the library, the balance read from PostgreSQL, sign-in refused with `RATE_LIMITED`, `/readyz`
-//! degraded (api and participants); then restarts it on the same port and checks the balance
-//! rebuilt in Redis and everything `ok` again.
+//! the library, the balance read from PostgreSQL, sign-in refused with `RATE_LIMITED`, a ban
+//! holding, `/readyz` degraded (api and participants); then restarts it on the same port and
+//! checks the balance rebuilt in Redis, the ban's session cut made, and everything `ok` again.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -132,6 +132,10 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
         (v["data"]["wallet"]["balance"]["amountMinor"].as_i64() == Some(5_000)).then_some(())
     })
     .await;
+    let admin = app.admin_token().await;
+    let banned = app.sign_up("banned-while-down@user.test", "Banned").await;
+    let banned_token = banned["accessToken"].as_str().expect("token").to_owned();
+    let banned_id = banned["account"]["id"].as_str().expect("id").to_owned();
     let ledger = format!(
         "SELECT coalesce(sum(amount_minor), 0)::bigint AS n FROM billing.ledger_entry WHERE account_id = '{account}'"
     );
@@ -178,6 +182,14 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     })
     .await;
     let sign_in = app.sign_in(&email, PASSWORD).await;
+    let ban = app
+        .gql(
+            Some(&admin),
+            "mutation($id: UUID!) { setAccountStatus(accountId: $id, status: BANNED) { status } }",
+            json!({ "id": banned_id }),
+        )
+        .await;
+    let banned_me = app.gql(Some(&banned_token), ME, json!({})).await;
     let orders_of_key = app
         .scalar(
             "SELECT count(*)::bigint AS n FROM ordering.\"order\" WHERE idempotency_key = 'order-while-down'",
@@ -192,6 +204,12 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     assert_eq!(balance["data"]["wallet"]["balance"]["amountMinor"], 3_500);
     assert_eq!(app.scalar(&ledger).await, 3_500);
     assert!(unread > 0);
+    assert_no_errors(&ban);
+    assert_eq!(
+        error_code(&banned_me),
+        "UNAUTHENTICATED",
+        "a ban holds without Redis"
+    );
     assert_eq!(error_code(&sign_in), "RATE_LIMITED");
     assert_eq!(sign_in["errors"][0]["extensions"]["retryAfterSeconds"], 5);
     let message = sign_in["errors"][0]["message"].as_str().unwrap_or("");
@@ -216,6 +234,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
         .expect("GET balance");
     let balance_after = app.gql(Some(&shop.buyer), BALANCE, json!({})).await;
     let sign_in_after = app.sign_in(&email, PASSWORD).await;
+    let banned_me_after = app.gql(Some(&banned_token), ME, json!({})).await;
     let _ = check.quit().await;
 
     let cached = cached.as_deref().and_then(domain::keys::parse_balance);
@@ -225,6 +244,11 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
         app.scalar(&ledger).await
     );
     assert_no_errors(&sign_in_after);
+    assert_eq!(
+        error_code(&banned_me_after),
+        "UNAUTHENTICATED",
+        "the ban's session cut, made when Redis came back"
+    );
     assert_eq!(
         http_get(saga_health, "/readyz")
             .await
