@@ -256,3 +256,60 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
         Some((200, json!("ok")))
     );
 }
+
+/// An api started while Redis is down starts degraded (it does not wait for Redis nor fail), and
+/// becomes `ok` once a Redis answers on its address.
+#[tokio::test]
+async fn the_api_starts_without_redis_and_comes_up_when_redis_does() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(|c| c.services.redis_url = url).await;
+    let ready = || async {
+        let (status, _, body) = app
+            .send(Request::get("/readyz").body(Body::empty()).expect("req"))
+            .await;
+        (status.as_u16(), body["status"].clone())
+    };
+
+    let at_start = ready().await;
+    let catalog = app.gql(None, PRODUCTS, json!({})).await;
+    let mut redis = OwnRedis { port, child: None };
+    redis.restart();
+    wait_for("the api's /readyz to say ok", || async {
+        (ready().await == (200, json!("ok"))).then_some(())
+    })
+    .await;
+
+    assert_eq!(at_start, (200, json!("degraded")));
+    assert_no_errors(&catalog);
+}
+
+/// A command to a Redis that does not answer fails within the command timeout (500 ms), both
+/// when the pool never connected and when its Redis died under it, instead of waiting for a
+/// reconnection.
+#[tokio::test]
+async fn a_dead_redis_costs_a_command_at_most_half_a_second() {
+    let mut redis = OwnRedis::start();
+    let never = api::redis::connect(&format!("redis://127.0.0.1:{}", free_port()))
+        .await
+        .expect("a pool");
+    let died = api::redis::connect_now(&redis.url()).await.expect("a pool");
+    redis.kill();
+    let timed = |pool: Pool| async move {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            pool.get::<Option<String>, _>("redis-down:probe"),
+        )
+        .await;
+        (answer.map(|r| r.is_err()), started.elapsed())
+    };
+
+    let (never_failed, never_took) = timed(never).await;
+    let (died_failed, died_took) = timed(died).await;
+
+    assert_eq!(never_failed, Ok(true), "took {never_took:?}");
+    assert_eq!(died_failed, Ok(true), "took {died_took:?}");
+    assert!(never_took < Duration::from_millis(900), "{never_took:?}");
+    assert!(died_took < Duration::from_millis(900), "{died_took:?}");
+}
