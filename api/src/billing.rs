@@ -1,5 +1,5 @@
 //! Billing on the api side: the wallet's balance (derived in Redis, rebuilt from PostgreSQL on a
-//! miss), its ledger, and `topUpWallet` (published as `cmd.billing.top_up`).
+//! miss or read from it while Redis is down), its ledger, and `topUpWallet` (published as `cmd.billing.top_up`).
 
 use domain::billing::TopUp;
 use domain::messaging::Envelope;
@@ -21,17 +21,22 @@ pub struct Balance {
 }
 
 /// The balance from `balance:{account}`, or on a miss from the wallet row (then cached with a
-/// compare-and-set on the version, so an older snapshot never overwrites a newer one).
+/// compare-and-set on the version, so an older snapshot never overwrites a newer one). While
+/// Redis is down, from the wallet row (the ledger's running sum, the truth) alone.
 pub async fn balance(state: &AppState, account: Uuid) -> ApiResult<Balance> {
     let key = domain::keys::balance(state.keyspace.namespace(), account);
-    let cached: Option<String> = state.redis.get(&key).await?;
+    let cached =
+        crate::redis::optional::<Option<String>>(state, "GET balance", state.redis.get(&key))
+            .await
+            .flatten();
     if let Some((minor, version)) = cached.as_deref().and_then(domain::keys::parse_balance) {
         return Ok(Balance { minor, version });
     }
     let b = balance_from_db(state, account).await?;
-    let _: i64 = state
-        .redis
-        .eval(
+    crate::redis::optional::<i64>(
+        state,
+        "cache balance",
+        state.redis.eval(
             domain::keys::SET_BALANCE_LUA,
             vec![key],
             vec![
@@ -39,8 +44,9 @@ pub async fn balance(state: &AppState, account: Uuid) -> ApiResult<Balance> {
                 b.version.to_string(),
                 domain::keys::BALANCE_TTL_SECS.to_string(),
             ],
-        )
-        .await?;
+        ),
+    )
+    .await;
     Ok(b)
 }
 

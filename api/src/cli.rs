@@ -164,7 +164,7 @@ async fn purge_redis(
     left: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     use fred::prelude::*;
-    let redis = crate::redis::connect(url).await?;
+    let redis = crate::redis::connect_now(url).await?;
     let result = if check {
         crate::purge::namespace_keys(redis.next(), namespace)
             .await

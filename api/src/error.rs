@@ -53,11 +53,17 @@ pub enum ApiError {
     /// `RATE_LIMITED`, with `extensions.retryAfterSeconds`.
     #[error("too many attempts; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// `RATE_LIMITED`, with `extensions.retryAfterSeconds`: Redis, which this needs (sessions,
+    /// a limit that fails closed), is out of reach; the client comes back in a moment.
+    #[error("the service is temporarily unavailable; try again in {retry_after_secs} s")]
+    Unavailable { retry_after_secs: u64 },
     /// `INTERNAL_SERVER_ERROR`; the detail is logged, not shown.
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
+    /// `INTERNAL_SERVER_ERROR`: a command Redis refused (one it could not be reached for is
+    /// [`ApiError::Unavailable`], see the `From` below).
     #[error("redis error: {0}")]
-    Redis(#[from] fred::error::Error),
+    Redis(fred::error::Error),
     #[error("message bus error: {0}")]
     Bus(#[from] domain::bus::BusError),
     #[error(transparent)]
@@ -82,7 +88,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::OutOfStock(_) => ErrorCode::OutOfStock,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ErrorCode::RateLimited,
             ApiError::Db(_) | ApiError::Redis(_) | ApiError::Bus(_) | ApiError::Internal(_) => {
                 ErrorCode::InternalServerError
             }
@@ -92,6 +98,37 @@ impl ApiError {
     /// Whether the detail must stay in the log.
     pub fn is_internal(&self) -> bool {
         self.code() == ErrorCode::InternalServerError
+    }
+}
+
+/// Seconds a client is told to wait when Redis is out of reach (the watcher notices its return
+/// within a second).
+pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
+impl ApiError {
+    /// What a request that needs Redis gets while Redis is down.
+    pub fn unavailable() -> ApiError {
+        ApiError::Unavailable {
+            retry_after_secs: UNAVAILABLE_RETRY_SECS,
+        }
+    }
+
+    /// Whether this is Redis being out of reach.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ApiError::Unavailable { .. })
+    }
+}
+
+impl From<fred::error::Error> for ApiError {
+    /// An unreachable Redis fails closed with a typed, retryable answer; the callers that can do
+    /// without Redis catch it (or check [`crate::redis::RedisHealth`] first).
+    fn from(e: fred::error::Error) -> ApiError {
+        if crate::redis::unreachable(&e) {
+            tracing::warn!(error = %e, "Redis is out of reach");
+            ApiError::unavailable()
+        } else {
+            ApiError::Redis(e)
+        }
     }
 }
 

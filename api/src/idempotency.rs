@@ -6,6 +6,10 @@
 //! record. Redis holds no truth here: the thing created has an id derived from (account, key),
 //! the command's `Nats-Msg-Id` is that id, and the participant's unique constraints refuse a
 //! second creation, so a flushed Redis still yields one order or top-up per key.
+//!
+//! While Redis is down, [`lookup`] and [`claim`] answer `Unavailable` at once; `placeOrder` then
+//! goes on without the record (its replays are recognised from the order itself), top-ups are
+//! refused before they get here.
 
 use fred::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -75,11 +79,20 @@ pub async fn lookup(
     idem_key: &str,
     input_hash: &str,
 ) -> ApiResult<Option<Uuid>> {
+    reachable(state)?;
     let raw: Option<String> = state.redis.get(key(state, account, idem_key)).await?;
     match raw.and_then(|r| serde_json::from_str::<Record>(&r).ok()) {
         Some(r) if r.hash == input_hash => Ok(Some(r.id)),
         Some(_) => Err(reused()),
         None => Ok(None),
+    }
+}
+
+fn reachable(state: &AppState) -> ApiResult<()> {
+    if state.redis_health.is_up() {
+        Ok(())
+    } else {
+        Err(ApiError::unavailable())
     }
 }
 
@@ -95,6 +108,7 @@ pub async fn claim(
     idem_key: &str,
     record: &Record,
 ) -> ApiResult<Option<Uuid>> {
+    reachable(state)?;
     let value = serde_json::to_string(record).map_err(anyhow::Error::from)?;
     let set: Option<String> = state
         .redis
@@ -114,6 +128,9 @@ pub async fn claim(
 
 /// Forgets a claim whose command could not be published, so that a retry can proceed.
 pub async fn release(state: &AppState, account: Uuid, idem_key: &str) {
+    if !state.redis_health.is_up() {
+        return;
+    }
     let res: Result<i64, _> = state.redis.del(key(state, account, idem_key)).await;
     if let Err(e) = res {
         tracing::warn!(error = %e, "could not release an idempotency key");

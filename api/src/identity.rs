@@ -19,7 +19,7 @@ use crate::auth::password::Hasher;
 use crate::auth::session::RefreshToken;
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::ratelimit;
+use crate::ratelimit::{self, Counters, WithoutRedis};
 use crate::state::AppState;
 
 /// An account as the rest of the api sees it (role and status parsed).
@@ -177,20 +177,20 @@ pub async fn sign_up(
 ) -> ApiResult<AuthSession> {
     let rates = state.config.rates;
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signup-ip",
         &client.0,
         rates.signup_per_ip,
+        WithoutRedis::Refuse,
     )
     .await?;
     let new = NewAccount::parse(email, password, display_name, Role::User)?;
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signup-email",
         &ratelimit::hashed(&new.email.normalized()),
         rates.signup_per_email,
+        WithoutRedis::Refuse,
     )
     .await?;
     let account = insert_account(&state.db, &state.hasher, new, None).await?;
@@ -222,20 +222,20 @@ pub async fn sign_in(
 ) -> ApiResult<AuthSession> {
     let rates = state.config.rates;
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signin-ip",
         &client.0,
         rates.signin_per_ip,
+        WithoutRedis::Refuse,
     )
     .await?;
     let normalized = email.trim().to_lowercase();
     ratelimit::hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         "signin-email",
         &ratelimit::hashed(&normalized),
         rates.signin_per_email,
+        WithoutRedis::Refuse,
     )
     .await?;
     let found = match Email::parse(email) {
@@ -381,7 +381,7 @@ pub async fn set_status(
     .await?;
     txn.commit().await?;
     if status == AccountStatus::Banned {
-        let ended = state.sessions.end_all(target).await?;
+        let ended = cut_sessions(state, target).await?;
         tracing::info!(account.id = %target, sessions.ended = ended, "account banned");
     }
     updated.try_into()
@@ -426,9 +426,23 @@ pub async fn set_role(
     )
     .await?;
     txn.commit().await?;
-    let ended = state.sessions.end_all(target).await?;
+    let ended = cut_sessions(state, target).await?;
     tracing::info!(account.id = %target, role = role.as_str(), sessions.ended = ended, "account role changed");
     updated.try_into()
+}
+
+/// Ends the sessions of an account an admin just banned or gave another role. Without Redis the
+/// change (committed, and in the audit log) still stands: the account's status is checked in
+/// PostgreSQL meanwhile, and the sessions are cut when Redis is back
+/// ([`crate::redis::rebuild`]).
+async fn cut_sessions(state: &AppState, account: Uuid) -> ApiResult<u64> {
+    match state.sessions.end_all(account).await {
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(account.id = %account, "Redis is down: the sessions are cut when it is back");
+            Ok(0)
+        }
+        other => other,
+    }
 }
 
 /// The caller's account, `None` for anonymous callers.

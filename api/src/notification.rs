@@ -1,5 +1,5 @@
 //! Notifications on the api side: reading them, the unread counter (derived in Redis, rebuilt
-//! from the table on a miss) and `markNotificationsRead` (published to the notification
+//! from the table on a miss, counted in it while Redis is down) and `markNotificationsRead` (published to the notification
 //! participant, the table's only writer).
 
 use domain::messaging::Envelope;
@@ -59,10 +59,12 @@ pub async fn list(
         .collect()
 }
 
-/// The unread count: Redis, or on a miss the table (then cached).
+/// The unread count: Redis, or on a miss the table (then cached); the table while Redis is down.
 pub async fn unread(state: &AppState, account: Uuid) -> ApiResult<i64> {
     let key = domain::keys::unread(state.keyspace.namespace(), account);
-    let cached: Option<i64> = state.redis.get(&key).await?;
+    let cached = crate::redis::optional::<Option<i64>>(state, "GET unread", state.redis.get(&key))
+        .await
+        .flatten();
     if let Some(n) = cached {
         return Ok(n);
     }
@@ -76,15 +78,20 @@ pub async fn unread(state: &AppState, account: Uuid) -> ApiResult<i64> {
         .map(|r| r.try_get("", "n"))
         .transpose()?
         .unwrap_or(0);
-    let _: () = state
-        .redis
-        .set(&key, n, Some(Expiration::EX(UNREAD_TTL_SECS)), None, false)
-        .await?;
+    crate::redis::optional::<()>(
+        state,
+        "cache unread",
+        state
+            .redis
+            .set(&key, n, Some(Expiration::EX(UNREAD_TTL_SECS)), None, false),
+    )
+    .await;
     Ok(n)
 }
 
 /// Marks everything up to now read: publishes the command and zeroes the counter at once (the
-/// participant drops it again after its commit, and the next read rebuilds it).
+/// participant drops it again after its commit, and the next read rebuilds it). Without Redis
+/// the count comes from the table, which shows the change once the participant committed it.
 pub async fn mark_read(state: &AppState, account: Uuid) -> ApiResult<()> {
     let mut envelope = Envelope::new(
         MarkRead {
@@ -97,9 +104,13 @@ pub async fn mark_read(state: &AppState, account: Uuid) -> ApiResult<()> {
     envelope.trace = Some(domain::bus::new_traceparent());
     state.bus.publish(&envelope).await?;
     let key = domain::keys::unread(state.keyspace.namespace(), account);
-    let _: () = state
-        .redis
-        .set(&key, 0, Some(Expiration::EX(UNREAD_TTL_SECS)), None, false)
-        .await?;
+    crate::redis::optional::<()>(
+        state,
+        "zero unread",
+        state
+            .redis
+            .set(&key, 0, Some(Expiration::EX(UNREAD_TTL_SECS)), None, false),
+    )
+    .await;
     Ok(())
 }

@@ -151,8 +151,13 @@ pub async fn place_order(
         hash: input_hash,
         id: order_id,
     };
-    if let Some(id) = idempotency::claim(state, me.id, key, &record).await? {
-        return Ok(id);
+    match idempotency::claim(state, me.id, key, &record).await {
+        Ok(Some(id)) => return Ok(id),
+        Ok(None) => {}
+        // Without Redis the order goes out unclaimed: copies of this request publish the same
+        // order id as `Nats-Msg-Id` (JetStream stores one) and ordering creates that id once.
+        Err(e) if e.is_unavailable() => {}
+        Err(e) => return Err(e),
     }
     let mut envelope = Envelope::new(
         PlaceOrder {
@@ -180,8 +185,8 @@ pub async fn place_order(
 }
 
 /// What an earlier request with this key did: its order when the input was the same,
-/// `CONFLICT` when it was another. Redis is asked first; when it lost the record, the order
-/// itself (created by ordering from the first request) remembers its lines.
+/// `CONFLICT` when it was another. Redis is asked first; when it lost the record (or is down),
+/// the order itself (created by ordering from the first request) remembers its lines.
 async fn replayed(
     state: &AppState,
     account: Uuid,
@@ -190,8 +195,12 @@ async fn replayed(
     order_id: Uuid,
     lines: &[LineInput],
 ) -> ApiResult<Option<Uuid>> {
-    if let Some(id) = idempotency::lookup(state, account, key, input_hash).await? {
-        return Ok(Some(id));
+    match idempotency::lookup(state, account, key, input_hash).await {
+        Ok(Some(id)) => return Ok(Some(id)),
+        Ok(None) => {}
+        // Redis is down: the order, once created, is the record.
+        Err(e) if e.is_unavailable() => {}
+        Err(e) => return Err(e),
     }
     let Some(existing) = existing_lines(state, order_id).await? else {
         return Ok(None);

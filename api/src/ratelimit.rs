@@ -1,4 +1,8 @@
 //! Fixed-window rate limits in Redis (`{ns}:rl:{bucket}:{subject}`), shared by every api replica.
+//!
+//! Without Redis a limit cannot count. Each caller says what then happens ([`WithoutRedis`]):
+//! sign-in, sign-up and top-ups (guessing passwords, testing cards) are refused; the others let
+//! the request through.
 
 use fred::prelude::*;
 use sha2::{Digest, Sha256};
@@ -6,8 +10,35 @@ use sha2::{Digest, Sha256};
 use crate::auth::caller::ClientAddr;
 use crate::config::Rate;
 use crate::error::{ApiError, ApiResult};
-use crate::redis::KeySpace;
+use crate::redis::{KeySpace, RedisHealth};
 use crate::state::AppState;
+
+/// What a limit does while Redis is out of reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WithoutRedis {
+    /// Refuse: `RATE_LIMITED`, the service is temporarily unavailable.
+    Refuse,
+    /// Let the request through uncounted.
+    Allow,
+}
+
+/// Where the counters live and whether they can be reached.
+#[derive(Clone, Copy)]
+pub struct Counters<'a> {
+    pub redis: &'a Pool,
+    pub health: &'a RedisHealth,
+    pub keys: &'a KeySpace,
+}
+
+impl<'a> Counters<'a> {
+    pub fn of(state: &'a AppState) -> Counters<'a> {
+        Counters {
+            redis: &state.redis,
+            health: &state.redis_health,
+            keys: &state.keyspace,
+        }
+    }
+}
 
 /// Counts one event and reports whether the window is still under its limit. Atomic: the counter
 /// and its expiry are set in one script, so a crash never leaves a counter without a TTL.
@@ -25,18 +56,42 @@ pub fn hashed(subject: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Records one attempt of `bucket` by `subject`; `RateLimited` once over `rate`.
+/// Records one attempt of `bucket` by `subject`; `RateLimited` once over `rate`. Without Redis,
+/// what `without` says.
 pub async fn hit(
-    redis: &Pool,
-    keys: &KeySpace,
+    counters: Counters<'_>,
     bucket: &str,
     subject: &str,
     rate: Rate,
+    without: WithoutRedis,
 ) -> ApiResult<()> {
+    let unreachable = || match without {
+        WithoutRedis::Refuse => {
+            tracing::info!(rate_limit.bucket = bucket, "refused: Redis is down");
+            Err(ApiError::unavailable())
+        }
+        WithoutRedis::Allow => Ok(()),
+    };
+    if !counters.health.is_up() {
+        return unreachable();
+    }
     let window_ms = i64::try_from(rate.window.as_millis()).unwrap_or(i64::MAX);
-    let (count, ttl_ms): (i64, i64) = redis
-        .eval(HIT, vec![keys.rate_limit(bucket, subject)], vec![window_ms])
-        .await?;
+    let counted: Result<(i64, i64), _> = counters
+        .redis
+        .eval(
+            HIT,
+            vec![counters.keys.rate_limit(bucket, subject)],
+            vec![window_ms],
+        )
+        .await;
+    let (count, ttl_ms) = match counted {
+        Ok(c) => c,
+        Err(e) if crate::redis::unreachable(&e) => {
+            tracing::warn!(error = %e, rate_limit.bucket = bucket, "Redis is out of reach");
+            return unreachable();
+        }
+        Err(e) => return Err(ApiError::Redis(e)),
+    };
     if count > i64::from(rate.count) {
         let retry_after_secs = u64::try_from(ttl_ms.max(0))
             .unwrap_or(0)
@@ -58,21 +113,22 @@ pub async fn hit_account_and_address(
     client: &ClientAddr,
     per_account: Rate,
     per_address: Rate,
+    without: WithoutRedis,
 ) -> ApiResult<()> {
     hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         &format!("{action}-ip"),
         &client.0,
         per_address,
+        without,
     )
     .await?;
     hit(
-        &state.redis,
-        &state.keyspace,
+        Counters::of(state),
         &format!("{action}-account"),
         &account.to_string(),
         per_account,
+        without,
     )
     .await
 }

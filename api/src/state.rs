@@ -9,7 +9,7 @@ use crate::auth::password::Hasher;
 use crate::auth::session::Sessions;
 use crate::bus::Bus;
 use crate::config::Config;
-use crate::redis::KeySpace;
+use crate::redis::{KeySpace, RedisHealth};
 use object_store::ObjectStore;
 
 /// Cheap to clone: every field is a handle.
@@ -18,6 +18,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub redis: fred::prelude::Pool,
+    /// Whether Redis answers (kept by [`crate::redis::spawn_watcher`]); while it is down the
+    /// api serves from PostgreSQL or refuses what needs Redis.
+    pub redis_health: RedisHealth,
     pub keyspace: KeySpace,
     pub nats: async_nats::Client,
     pub keys: Arc<Keys>,
@@ -29,7 +32,8 @@ pub struct AppState {
 
 impl AppState {
     /// Connects to PostgreSQL, Redis and NATS, loads the keys, and creates or updates the
-    /// JetStream streams.
+    /// JetStream streams. Redis may be down: the api then starts degraded, and the watcher of
+    /// Redis's health (started here) brings it back when Redis answers.
     pub async fn connect(config: Config) -> anyhow::Result<AppState> {
         let db = crate::db::connect(
             &config.services.database_url,
@@ -46,13 +50,15 @@ impl AppState {
         db: DatabaseConnection,
     ) -> anyhow::Result<AppState> {
         use anyhow::Context;
-        let redis = crate::redis::connect(&config.services.redis_url).await?;
+        let (redis, redis_up) = crate::redis::connect_reporting(&config.services.redis_url).await?;
         let nats = async_nats::ConnectOptions::new()
             .name("store-api")
             .connect(config.services.nats_url.as_str())
             .await
             .context("connecting to NATS")?;
         let state = Self::from_parts(config, db, redis, nats)?;
+        state.redis_health.set(redis_up);
+        crate::redis::spawn_watcher(&state);
         state
             .bus
             .ensure_streams(state.config.services.nats_stream_replicas)
@@ -70,8 +76,10 @@ impl AppState {
         let bus = Bus::new(nats.clone(), &config.services.nats_prefix);
         let objects = crate::objects::local(&config.services.object_store_dir)?;
         let keyspace = KeySpace::new(config.services.redis_namespace.clone());
+        let redis_health = RedisHealth::default();
         let sessions = Sessions::new(
             redis.clone(),
+            redis_health.clone(),
             keyspace.clone(),
             config.refresh_ttl,
             config.jwt.access_ttl,
@@ -81,6 +89,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             redis,
+            redis_health,
             keyspace,
             nats,
             keys,

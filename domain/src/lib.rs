@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod country;
 pub mod error_code;
 pub mod fulfillment;
+#[cfg(feature = "server")]
+pub mod health;
 pub mod id;
 pub mod identity;
 pub mod keys;
@@ -15,6 +17,8 @@ pub mod messaging;
 pub mod money;
 pub mod notification;
 pub mod ordering;
+#[cfg(feature = "server")]
+pub mod redis;
 pub mod refund;
 #[cfg(feature = "server")]
 pub mod sql;

@@ -4,7 +4,8 @@
 //! matching ledger entry; `UNIQUE (kind, reference)` makes each debit or credit happen at most
 //! once per order or top-up, and `CHECK (balance_minor >= 0)` keeps it from ever going
 //! negative. After a commit the derived `balance:{account}` in Redis is refreshed (best effort;
-//! the api rebuilds it from the wallet on a miss).
+//! the api rebuilds it from the wallet on a miss, and after an outage of Redis, during which
+//! the refresh is skipped).
 
 use anyhow::anyhow;
 use domain::billing::{
@@ -145,6 +146,9 @@ async fn already_posted(tx: &Tx, kind: EntryKind, reference: Uuid) -> Result<boo
 
 /// Refreshes `balance:{account}` (never overwriting a newer version).
 pub async fn cache_balance(rt: &Runtime, account: Uuid, balance: i64, version: i64) {
+    if !rt.redis_health.is_up() {
+        return;
+    }
     let key = domain::keys::balance(&rt.redis_ns, account);
     let res: Result<i64, _> = rt
         .redis

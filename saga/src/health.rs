@@ -1,6 +1,7 @@
 //! Liveness and readiness over HTTP (`SAGA_HEALTH_ADDR`), for the cluster's probes:
-//! `/healthz` answers while the process runs; `/readyz` when PostgreSQL, Redis and NATS answer
-//! and every durable consumer of the process exists.
+//! `/healthz` answers while the process runs; `/readyz` answers 200 when PostgreSQL and NATS
+//! answer and every durable consumer of the process exists (`"status":"degraded"` while Redis
+//! is down, see [`domain::health`]), 503 otherwise.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use domain::health::Readiness;
+use domain::redis::RedisHealth;
 use sea_orm::DatabaseConnection;
 
 use crate::runtime::ConsumerHealth;
@@ -17,33 +20,31 @@ use crate::runtime::ConsumerHealth;
 #[derive(Clone)]
 struct Deps {
     db: DatabaseConnection,
-    redis: fred::prelude::Pool,
+    redis: RedisHealth,
     nats: async_nats::Client,
     consumers: ConsumerHealth,
 }
 
 async fn readyz(State(d): State<Deps>) -> (StatusCode, Json<serde_json::Value>) {
-    use fred::interfaces::ClientLike;
     let t = Duration::from_secs(2);
-    let pg = tokio::time::timeout(t, d.db.ping())
+    let postgres = tokio::time::timeout(t, d.db.ping())
         .await
         .is_ok_and(|r| r.is_ok());
-    let redis = tokio::time::timeout(t, d.redis.ping::<String>(None))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    let nats = d.nats.connection_state() == async_nats::connection::State::Connected;
+    let found = Readiness {
+        postgres,
+        redis: d.redis.is_up(),
+        nats: d.nats.connection_state() == async_nats::connection::State::Connected,
+    };
     let missing = d.consumers.missing_now();
-    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let body = serde_json::json!({
-        "postgres": word(pg),
-        "redis": word(redis),
-        "nats": word(nats),
-        "consumers": if missing.is_empty() { "ok" } else { "missing" },
-        "missingConsumers": missing,
-    });
-    let status = if pg && redis && nats && missing.is_empty() {
+    let mut body = found.body();
+    body["consumers"] = if missing.is_empty() { "ok" } else { "missing" }.into();
+    body["missingConsumers"] = missing.clone().into();
+    let status = if found.ready() && missing.is_empty() {
         StatusCode::OK
     } else {
+        if found.ready() {
+            body["status"] = "unavailable".into();
+        }
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
@@ -52,7 +53,7 @@ async fn readyz(State(d): State<Deps>) -> (StatusCode, Json<serde_json::Value>) 
 /// The probes' routes.
 pub fn router(
     db: DatabaseConnection,
-    redis: fred::prelude::Pool,
+    redis: RedisHealth,
     nats: async_nats::Client,
     consumers: ConsumerHealth,
 ) -> Router {
@@ -71,7 +72,7 @@ pub fn router(
 pub async fn serve(
     addr: SocketAddr,
     db: DatabaseConnection,
-    redis: fred::prelude::Pool,
+    redis: RedisHealth,
     nats: async_nats::Client,
     consumers: ConsumerHealth,
 ) -> anyhow::Result<()> {

@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     let health = tokio::spawn(saga::health::serve(
         config.health_addr,
         rt.db.clone(),
-        rt.redis.clone(),
+        rt.redis_health.clone(),
         nats,
         rt.consumers.clone(),
     ));
@@ -162,17 +162,15 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
     let db = sea_orm::Database::connect(opts)
         .await
         .context("connecting to PostgreSQL")?;
-    let redis_config =
-        fred::prelude::Config::from_url(&c.redis_url).context("parsing REDIS_URL")?;
-    let redis = fred::prelude::Builder::from_config(redis_config)
-        .set_policy(fred::prelude::ReconnectPolicy::new_exponential(
-            0, 100, 5_000, 2,
-        ))
-        .build_pool(2)
-        .context("building the Redis pool")?;
-    fred::interfaces::ClientLike::init(&redis)
-        .await
-        .context("connecting to Redis")?;
+    // Redis may be down: the participants start anyway (they only refresh derived state there).
+    let (redis, redis_up) = domain::redis::connect(&c.redis_url, 2).await?;
+    let redis_health = domain::redis::RedisHealth::new(redis_up);
+    tokio::spawn(domain::redis::watch(
+        redis.clone(),
+        redis_health.clone(),
+        // The api rebuilds the derived state when Redis is back.
+        |_| async { Ok::<(), std::convert::Infallible>(()) },
+    ));
     let nats = async_nats::ConnectOptions::new()
         .name("store-saga")
         .connect(c.nats_url.as_str())
@@ -201,7 +199,8 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         c.redis_namespace.clone(),
         Arc::new(saga::provider::Sandbox::default()),
         settings,
-    );
+    )
+    .with_redis_health(redis_health);
     Ok((rt, nats))
 }
 

@@ -1,6 +1,7 @@
 //! Notification: one notification per meaningful event, for the buyer and (for a sale) each
 //! publisher. The unread counter `notif:unread:{account}` in Redis is dropped after each
-//! change and rebuilt from the table by the api on its next read.
+//! change and rebuilt from the table by the api on its next read (while Redis is down the api
+//! counts in the table, and drops the counters changed meanwhile when Redis is back).
 
 use domain::billing::{PaymentRefunded, TopUpDeclined, WalletCredited};
 use domain::fulfillment::{ReadyToShip, ShipmentDispatched, ShippingReminder};
@@ -343,6 +344,9 @@ async fn mark_read(rt: &Runtime, msg: &Incoming, cmd: MarkRead) -> Result<(), Fa
 
 /// Drops the derived unread counters; the api rebuilds them from the table.
 async fn forget_unread(rt: &Runtime, accounts: &[Uuid]) {
+    if !rt.redis_health.is_up() {
+        return;
+    }
     let keys: Vec<String> = accounts
         .iter()
         .map(|a| domain::keys::unread(&rt.redis_ns, *a))

@@ -153,6 +153,9 @@ pub struct Runtime {
     pub redis: fred::prelude::Pool,
     /// Prefix of every Redis key (`REDIS_NAMESPACE`).
     pub redis_ns: String,
+    /// Whether Redis answers. Participants only refresh derived state there, after their
+    /// commit: while it is down they skip that (the api rebuilds it when Redis is back).
+    pub redis_health: domain::redis::RedisHealth,
     pub provider: Arc<dyn PaymentProvider>,
     pub settings: Arc<Settings>,
     /// The consumers that are missing right now (readiness).
@@ -174,11 +177,19 @@ impl Runtime {
             bus,
             redis,
             redis_ns,
+            redis_health: domain::redis::RedisHealth::default(),
             provider,
             settings: Arc::new(settings),
             consumers: ConsumerHealth::default(),
             relay_wakers: Arc::new(std::array::from_fn(|_| Notify::new())),
         }
+    }
+
+    /// Shares `health` (kept by a watcher of Redis, see [`domain::redis::watch`]) instead of
+    /// assuming Redis is always up.
+    pub fn with_redis_health(mut self, health: domain::redis::RedisHealth) -> Runtime {
+        self.redis_health = health;
+        self
     }
 
     /// Tells the relay of `p` that its outbox has new rows.

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::redis::KeySpace;
+use crate::redis::{KeySpace, RedisHealth};
 
 const START: &str = r#"
 redis.call('HSET', KEYS[1], 'account', ARGV[1], 'family', ARGV[2], 'exp', ARGV[4], 'state', 'live')
@@ -79,6 +79,7 @@ pub struct RefreshToken {
 #[derive(Clone)]
 pub struct Sessions {
     redis: Pool,
+    health: RedisHealth,
     keys: KeySpace,
     ttl: Duration,
     access_ttl: Duration,
@@ -101,12 +102,29 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl Sessions {
-    pub fn new(redis: Pool, keys: KeySpace, ttl: Duration, access_ttl: Duration) -> Sessions {
+    pub fn new(
+        redis: Pool,
+        health: RedisHealth,
+        keys: KeySpace,
+        ttl: Duration,
+        access_ttl: Duration,
+    ) -> Sessions {
         Sessions {
             redis,
+            health,
             keys,
             ttl,
             access_ttl,
+        }
+    }
+
+    /// Sessions live only in Redis: while it is down, every operation on them is refused at
+    /// once (`RATE_LIMITED`, temporarily unavailable) instead of waiting for a timeout.
+    fn reachable(&self) -> ApiResult<()> {
+        if self.health.is_up() {
+            Ok(())
+        } else {
+            Err(ApiError::unavailable())
         }
     }
 
@@ -116,6 +134,7 @@ impl Sessions {
 
     /// Starts a new session family for `account`.
     pub async fn start(&self, account: Uuid) -> ApiResult<RefreshToken> {
+        self.reachable()?;
         let token = new_token();
         let family = domain::id::new_id().to_string();
         let expires_at = self.expiry();
@@ -141,6 +160,7 @@ impl Sessions {
 
     /// Rotates `token`: returns its account and a new token of the same family.
     pub async fn rotate(&self, token: &str) -> ApiResult<(Uuid, RefreshToken)> {
+        self.reachable()?;
         let old_key = self.keys.refresh(&token_hash(token));
         let (account, family): (Option<String>, Option<String>) = self
             .redis
@@ -192,6 +212,7 @@ impl Sessions {
     /// Ends the session family of `token` (sign-out). Unknown tokens are ignored: signing out
     /// twice is not an error.
     pub async fn end(&self, token: &str) -> ApiResult<Option<Uuid>> {
+        self.reachable()?;
         let key = self.keys.refresh(&token_hash(token));
         let (account, family): (Option<String>, Option<String>) =
             self.redis.hmget(&key, vec!["account", "family"]).await?;
@@ -214,6 +235,13 @@ impl Sessions {
 
     /// Ends every session of `account` and refuses its access tokens issued until now.
     pub async fn end_all(&self, account: Uuid) -> ApiResult<u64> {
+        self.reachable()?;
+        self.end_all_now(account).await
+    }
+
+    /// [`Sessions::end_all`] even while the flag says Redis is down (the repair that runs when
+    /// it answers again, before the flag goes up).
+    pub async fn end_all_now(&self, account: Uuid) -> ApiResult<u64> {
         let account = account.to_string();
         let family_prefix = self.keys.refresh_family("");
         let cut_ttl = self.access_ttl + Duration::from_secs(crate::auth::jwt::LEEWAY_SECS + 60);
@@ -237,7 +265,9 @@ impl Sessions {
     }
 
     /// Whether an access token of `account` issued at `iat` (unknown: `None`) is still good.
+    /// `Unavailable` while Redis is down (see [`crate::auth::access_allowed`] for the fallback).
     pub async fn access_allowed(&self, account: Uuid, iat: Option<i64>) -> ApiResult<bool> {
+        self.reachable()?;
         let cut: Option<i64> = self
             .redis
             .get(self.keys.session_cut(&account.to_string()))

@@ -156,6 +156,7 @@ impl BillingMutation {
             &client_addr(ctx),
             rates.topup_per_account,
             rates.topup_per_ip,
+            crate::ratelimit::WithoutRedis::Refuse,
         )
         .await?;
         let id =

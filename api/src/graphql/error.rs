@@ -25,7 +25,8 @@ impl ErrorExtensions for ApiError {
                 ApiError::Validation(v) => ext.set("field", v.field()),
                 ApiError::BadInput { field, .. } => ext.set("field", *field),
                 ApiError::Catalog(c) => ext.set("field", c.field()),
-                ApiError::RateLimited { retry_after_secs } => {
+                ApiError::RateLimited { retry_after_secs }
+                | ApiError::Unavailable { retry_after_secs } => {
                     ext.set("retryAfterSeconds", *retry_after_secs)
                 }
                 _ => {}

@@ -248,6 +248,7 @@ impl LibraryMutation {
             &client_addr(ctx),
             rates.redeem_per_account,
             rates.redeem_per_ip,
+            crate::ratelimit::WithoutRedis::Allow,
         )
         .await?;
         Ok(match service::redeem(state, me, &key).await? {

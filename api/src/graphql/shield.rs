@@ -146,7 +146,7 @@ impl Lapsed {
     }
 }
 
-/// Whether the socket may go on. A Redis failure fails closed, as on HTTP.
+/// Whether the socket may go on. A failure to check fails closed, as on HTTP.
 pub async fn check_credential(
     state: &AppState,
     credential: &SocketCredential,
@@ -157,11 +157,7 @@ pub async fn check_credential(
     {
         return Err(Lapsed::Expired);
     }
-    match state
-        .sessions
-        .access_allowed(credential.account, credential.iat)
-        .await
-    {
+    match crate::auth::access_allowed(state, credential.account, credential.iat).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Lapsed::Ended),
         Err(e) => {

@@ -260,7 +260,7 @@ async fn a_lost_consumer_is_created_again_and_the_participant_is_not_ready_meanw
     let nats = app.state.bus.jetstream().client();
     let router = saga::health::router(
         app.state.db.clone(),
-        app.state.redis.clone(),
+        rt.redis_health.clone(),
         nats,
         rt.consumers.clone(),
     );

@@ -199,7 +199,7 @@ async fn health_readiness_schema_and_graphiql_are_served() {
     assert_eq!(ready, 200);
     assert_eq!(
         readiness,
-        json!({ "postgres": "ok", "redis": "ok", "nats": "ok" })
+        json!({ "status": "ok", "postgres": "ok", "redis": "ok", "nats": "ok" })
     );
     assert_eq!(sdl_status, 200);
     assert!(sdl.as_str().expect("text").contains("type Account"));

@@ -17,6 +17,7 @@ mod gateway;
 mod helpers;
 mod money;
 mod purge;
+mod redis_down;
 mod refunds;
 mod saga;
 mod schema;

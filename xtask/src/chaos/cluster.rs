@@ -371,7 +371,7 @@ impl Stack {
         Ok(())
     }
 
-    /// Waits until process `i` answers `/readyz` (PostgreSQL, Redis and NATS reached). A
+    /// Waits until process `i` answers `/readyz` (PostgreSQL and NATS reached, Redis maybe). A
     /// process that exits before (e.g. its start-up request to JetStream timed out while the
     /// cluster was busy) is started again, a few times.
     pub fn wait_proc(&mut self, i: usize) -> Result<()> {
