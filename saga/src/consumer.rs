@@ -239,11 +239,16 @@ async fn ensure_consumer(
             if info.config.ack_wait != config.ack_wait
                 || info.config.max_deliver != config.max_deliver
             {
-                rt.bus
+                // A server that refuses the change leaves the old settings: the consumer still
+                // works, so this is a warning, not a reason to stop.
+                if let Err(e) = rt
+                    .bus
                     .jetstream()
                     .update_consumer_on_stream(config, &info.stream_name)
                     .await
-                    .with_context(|| format!("updating consumer {name}"))?;
+                {
+                    tracing::warn!(consumer = %name, error = %e, "could not update the consumer");
+                }
             }
             stream
                 .get_consumer(&name)
