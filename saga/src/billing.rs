@@ -275,6 +275,7 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
         amount_minor: cmd.amount_minor,
         currency: cmd.currency.as_str().to_owned(),
         payment_method: cmd.payment_method.clone(),
+        attempt: u32::try_from(msg.delivered).unwrap_or(u32::MAX),
     };
     let outcome = if frozen && msg.delivered == 1 {
         tracing::info!("the wallet is frozen; the card is not charged");

@@ -18,6 +18,9 @@ pub struct Charge {
     pub amount_minor: i64,
     pub currency: String,
     pub payment_method: String,
+    /// Which try this is, 1 for the first (the delivery of the command that asks): a
+    /// provider may use it to tell a retry from a new charge.
+    pub attempt: u32,
 }
 
 /// The provider's answer.
@@ -41,7 +44,9 @@ pub trait PaymentProvider: Send + Sync {
 }
 
 /// The sandbox: test card numbers decide ([`domain::billing::sandbox`]). It counts attempts per
-/// top-up in memory, so `4000000000000119` fails twice and then approves.
+/// top-up in memory and takes the larger of that and the charge's own `attempt`, so
+/// `4000000000000119` fails twice and then approves, also when the tries land on different
+/// replicas or a restarted process (which count from zero).
 #[derive(Default)]
 pub struct Sandbox {
     attempts: Mutex<HashMap<Uuid, u32>>,
@@ -66,9 +71,9 @@ impl PaymentProvider for Sandbox {
                 Ok(mut map) => {
                     let n = map.entry(charge.top_up_id).or_insert(0);
                     *n += 1;
-                    *n
+                    (*n).max(charge.attempt)
                 }
-                Err(_) => 1,
+                Err(_) => charge.attempt.max(1),
             };
             match sandbox::outcome(&charge.payment_method, attempt) {
                 sandbox::Outcome::Approved => Ok(ChargeOutcome::Approved),

@@ -37,7 +37,8 @@ fn cell(r: &[String], i: usize) -> &str {
     r.get(i).map_or("", String::as_str)
 }
 
-/// Orders that are neither terminal nor legitimately waiting, with why.
+/// Orders that are neither terminal nor legitimately waiting, and accepted top-ups billing has
+/// not recorded, with why.
 pub fn unsettled(sql: &Sql, journal: &Journal) -> Result<Vec<String>> {
     let rows = sql.rows(
         "SELECT o.id, o.status, coalesce(r.status, '') FROM ordering.\"order\" o \
@@ -71,6 +72,18 @@ pub fn unsettled(sql: &Sql, journal: &Journal) -> Result<Vec<String>> {
                 "{}: answered by placeOrder, never stored",
                 placed.id
             ));
+        }
+    }
+    // An accepted top-up is settled once billing recorded it (a retried card may take a few
+    // backoff delays after the faults).
+    let recorded: HashSet<String> = sql
+        .rows("SELECT id FROM billing.top_up")?
+        .iter()
+        .map(|r| cell(r, 0).to_owned())
+        .collect();
+    for id in &journal.top_ups {
+        if !recorded.contains(id) {
+            bad.push(format!("top-up {id}: accepted, not recorded yet"));
         }
     }
     Ok(bad)
