@@ -213,7 +213,8 @@ try {
     const row = admin.locator('.admin-order', { hasText: 'Order ' + orderV.slice(0, 8) });
     await row.waitFor();
     await row.getByRole('button', { name: 'Order ' + orderV.slice(0, 8) }).click();
-    await row.getByText('REFUND_APPROVED').first().waitFor();
+    // Words for the admin too; the step's code stays in data-step.
+    await row.locator('.timeline__step[data-step="REFUND_APPROVED"]', { hasText: 'Refund approved' }).first().waitFor();
     console.log('   timeline:', (await row.locator('.timeline').innerText()).replace(/\n/g, ' | ').slice(0, 300));
     await admin.getByLabel('Status').selectOption('');
     // Paging: Next where there is a next page (a fresh store may hold fewer orders than a page).

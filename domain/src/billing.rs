@@ -51,6 +51,45 @@ impl EntryKind {
             EntryKind::Refund => "refund",
         }
     }
+
+    pub fn parse(s: &str) -> Option<EntryKind> {
+        [EntryKind::Credit, EntryKind::Debit, EntryKind::Refund]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// Where a top-up is. Billing stores only the settled ones (`billing.top_up.status`, as
+/// [`TopUpStatus::as_str`]); a top-up it has not settled yet is `Pending`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TopUpStatus {
+    /// Requested; the payment provider has not answered yet.
+    Pending,
+    /// The money is in the wallet.
+    Credited,
+    /// The payment provider refused it (the reason says why); nothing was charged.
+    Declined,
+}
+
+impl TopUpStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TopUpStatus::Pending => "PENDING",
+            TopUpStatus::Credited => "CREDITED",
+            TopUpStatus::Declined => "DECLINED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TopUpStatus> {
+        [
+            TopUpStatus::Pending,
+            TopUpStatus::Credited,
+            TopUpStatus::Declined,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
 }
 
 /// `cmd.billing.top_up`. The top-up id is derived from (account, idempotency key).

@@ -392,6 +392,17 @@ impl ShipmentStatus {
             ShipmentStatus::Released => "RELEASED",
         }
     }
+
+    pub fn parse(s: &str) -> Option<ShipmentStatus> {
+        [
+            ShipmentStatus::Reserved,
+            ShipmentStatus::AwaitingShipment,
+            ShipmentStatus::Shipped,
+            ShipmentStatus::Released,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
 }
 
 #[cfg(feature = "server")]

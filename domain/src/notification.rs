@@ -9,9 +9,13 @@ use crate::messaging::Message;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NotificationKind {
+    /// To a buyer: an order is complete.
     OrderCompleted,
+    /// To a buyer: an order was cancelled (e.g. the payment did not go through).
     OrderCancelled,
+    /// To a buyer: a top-up reached the wallet.
     WalletCredited,
+    /// To a buyer: a top-up was declined.
     TopUpDeclined,
     /// To a publisher: a product of theirs was sold.
     Sale,
@@ -56,6 +60,29 @@ impl NotificationKind {
             NotificationKind::GiftKeysReady => "GIFT_KEYS_READY",
             NotificationKind::KeyRedeemed => "KEY_REDEEMED",
         }
+    }
+
+    /// Every kind, in the order of the enum.
+    pub const ALL: [NotificationKind; 15] = [
+        NotificationKind::OrderCompleted,
+        NotificationKind::OrderCancelled,
+        NotificationKind::WalletCredited,
+        NotificationKind::TopUpDeclined,
+        NotificationKind::Sale,
+        NotificationKind::ShipmentToSend,
+        NotificationKind::ShippingReminder,
+        NotificationKind::ShipmentDispatched,
+        NotificationKind::PaymentRefunded,
+        NotificationKind::RefundRequested,
+        NotificationKind::RefundDenied,
+        NotificationKind::OrderRefunded,
+        NotificationKind::SaleRefunded,
+        NotificationKind::GiftKeysReady,
+        NotificationKind::KeyRedeemed,
+    ];
+
+    pub fn parse(s: &str) -> Option<NotificationKind> {
+        NotificationKind::ALL.into_iter().find(|x| x.as_str() == s)
     }
 }
 

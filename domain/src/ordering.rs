@@ -276,6 +276,97 @@ impl OrderStatus {
     }
 }
 
+/// One step in an order's timeline (`ordering.order_step.step`), stored and sent as
+/// [`TimelineStep::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TimelineStep {
+    /// The order was created.
+    Placed,
+    /// The boxed copies were reserved from the stock.
+    StockReserved,
+    /// A boxed copy was out of stock; nothing was reserved or charged.
+    StockUnavailable,
+    /// The wallet was charged.
+    PaymentCaptured,
+    /// The payment did not go through (the detail says why).
+    PaymentDeclined,
+    /// Every digital line is in the buyer's library (an order without digital lines records
+    /// it too, with nothing granted).
+    ItemsGranted,
+    /// Paid; the boxed copies are held for the publisher to ship.
+    ReadyToShip,
+    /// The order waits for the publisher to ship.
+    AwaitingShipment,
+    /// The parcel left (the detail gives carrier and tracking number).
+    Shipped,
+    /// The boxed copies are in the buyer's library.
+    PhysicalItemsGranted,
+    /// The payment went back to the wallet (cancelled before dispatch).
+    PaymentRefunded,
+    /// Every line delivered.
+    Completed,
+    /// The order ended without a sale (the detail says why).
+    Cancelled,
+    /// The buyer asked for a refund (the detail is the reason given).
+    RefundRequested,
+    /// The refund was approved (by the policy or an admin).
+    RefundApproved,
+    /// An admin denied the refund.
+    RefundDenied,
+    /// The refund is done: items left the library, the payment is back in the wallet.
+    Refunded,
+}
+
+impl TimelineStep {
+    /// Every step, in the order of the enum.
+    pub const ALL: [TimelineStep; 17] = [
+        TimelineStep::Placed,
+        TimelineStep::StockReserved,
+        TimelineStep::StockUnavailable,
+        TimelineStep::PaymentCaptured,
+        TimelineStep::PaymentDeclined,
+        TimelineStep::ItemsGranted,
+        TimelineStep::ReadyToShip,
+        TimelineStep::AwaitingShipment,
+        TimelineStep::Shipped,
+        TimelineStep::PhysicalItemsGranted,
+        TimelineStep::PaymentRefunded,
+        TimelineStep::Completed,
+        TimelineStep::Cancelled,
+        TimelineStep::RefundRequested,
+        TimelineStep::RefundApproved,
+        TimelineStep::RefundDenied,
+        TimelineStep::Refunded,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TimelineStep::Placed => "PLACED",
+            TimelineStep::StockReserved => "STOCK_RESERVED",
+            TimelineStep::StockUnavailable => "STOCK_UNAVAILABLE",
+            TimelineStep::PaymentCaptured => "PAYMENT_CAPTURED",
+            TimelineStep::PaymentDeclined => "PAYMENT_DECLINED",
+            TimelineStep::ItemsGranted => "ITEMS_GRANTED",
+            TimelineStep::ReadyToShip => "READY_TO_SHIP",
+            TimelineStep::AwaitingShipment => "AWAITING_SHIPMENT",
+            TimelineStep::Shipped => "SHIPPED",
+            TimelineStep::PhysicalItemsGranted => "PHYSICAL_ITEMS_GRANTED",
+            TimelineStep::PaymentRefunded => "PAYMENT_REFUNDED",
+            TimelineStep::Completed => "COMPLETED",
+            TimelineStep::Cancelled => "CANCELLED",
+            TimelineStep::RefundRequested => "REFUND_REQUESTED",
+            TimelineStep::RefundApproved => "REFUND_APPROVED",
+            TimelineStep::RefundDenied => "REFUND_DENIED",
+            TimelineStep::Refunded => "REFUNDED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TimelineStep> {
+        TimelineStep::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 /// What the ordering participant knows of one order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderState {
@@ -344,19 +435,19 @@ pub enum OrderFact {
 }
 
 impl OrderFact {
-    /// The step's name in the order's timeline.
-    pub fn step(&self) -> &'static str {
+    /// The step this fact is in the order's timeline.
+    pub fn step(&self) -> TimelineStep {
         match self {
-            OrderFact::StockReserved => "STOCK_RESERVED",
-            OrderFact::StockUnavailable => "STOCK_UNAVAILABLE",
-            OrderFact::PaymentCaptured => "PAYMENT_CAPTURED",
-            OrderFact::PaymentDeclined { .. } => "PAYMENT_DECLINED",
-            OrderFact::ItemsGranted => "ITEMS_GRANTED",
-            OrderFact::ReadyToShip => "READY_TO_SHIP",
-            OrderFact::Shipped => "SHIPPED",
-            OrderFact::PhysicalGranted => "PHYSICAL_ITEMS_GRANTED",
-            OrderFact::Refunded { .. } => "PAYMENT_REFUNDED",
-            OrderFact::RefundSettled => "REFUNDED",
+            OrderFact::StockReserved => TimelineStep::StockReserved,
+            OrderFact::StockUnavailable => TimelineStep::StockUnavailable,
+            OrderFact::PaymentCaptured => TimelineStep::PaymentCaptured,
+            OrderFact::PaymentDeclined { .. } => TimelineStep::PaymentDeclined,
+            OrderFact::ItemsGranted => TimelineStep::ItemsGranted,
+            OrderFact::ReadyToShip => TimelineStep::ReadyToShip,
+            OrderFact::Shipped => TimelineStep::Shipped,
+            OrderFact::PhysicalGranted => TimelineStep::PhysicalItemsGranted,
+            OrderFact::Refunded { .. } => TimelineStep::PaymentRefunded,
+            OrderFact::RefundSettled => TimelineStep::Refunded,
         }
     }
 }
@@ -365,7 +456,7 @@ impl OrderFact {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     /// Record a step in the timeline (only the first time a fact is seen).
-    Timeline(&'static str),
+    Timeline(TimelineStep),
     /// Emit `OrderCompleted`.
     Complete,
     /// The order now waits for the publisher to ship (timeline step `AWAITING_SHIPMENT`).
@@ -544,8 +635,8 @@ mod tests {
         assert_eq!(
             e,
             vec![
-                Effect::Timeline("PAYMENT_CAPTURED"),
-                Effect::Timeline("ITEMS_GRANTED"),
+                Effect::Timeline(TimelineStep::PaymentCaptured),
+                Effect::Timeline(TimelineStep::ItemsGranted),
                 Effect::Complete
             ]
         );

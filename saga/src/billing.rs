@@ -10,7 +10,7 @@
 use anyhow::anyhow;
 use domain::billing::{
     DeclineReason, EntryKind, PaymentCaptured, PaymentDeclined, PaymentRefunded, TopUp,
-    TopUpDeclined, WalletCredited,
+    TopUpDeclined, TopUpStatus, WalletCredited,
 };
 use domain::fulfillment::{PAYMENT_DEADLINE_PASSED, ShipmentCancelled, StockReserved};
 use domain::messaging::Message;
@@ -290,8 +290,8 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
         return Ok(());
     };
     let (status, reason) = match &outcome {
-        ChargeOutcome::Approved => ("CREDITED", None),
-        ChargeOutcome::Declined(r) => ("DECLINED", Some(r.clone())),
+        ChargeOutcome::Approved => (TopUpStatus::Credited, None),
+        ChargeOutcome::Declined(r) => (TopUpStatus::Declined, Some(r.clone())),
     };
     let recorded = tx
         .txn
@@ -304,7 +304,7 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
                 cmd.amount_minor.into(),
                 cmd.currency.as_str().to_owned().into(),
                 domain::billing::last4(&cmd.payment_method).into(),
-                status.to_owned().into(),
+                status.as_str().to_owned().into(),
                 reason.clone().into(),
             ],
         ))

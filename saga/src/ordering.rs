@@ -8,7 +8,7 @@ use domain::library::ItemsGranted;
 use domain::messaging::Message;
 use domain::ordering::{
     ALREADY_OWNED_OR_PENDING, Effect, OrderCancelled, OrderCompleted, OrderFact, OrderLine,
-    OrderPlaced, OrderState, OrderStatus, PlaceOrder, apply, claimed_products, total,
+    OrderPlaced, OrderState, OrderStatus, PlaceOrder, TimelineStep, apply, claimed_products, total,
 };
 use domain::refund::{
     DecideRefund, OrderRefunded, RefundApproved, RefundDenied, RefundRequested, RefundStatus,
@@ -175,7 +175,7 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
             ))
             .await?;
     }
-    step(&tx, cmd.order_id, "PLACED", "ordering", None).await?;
+    step(&tx, cmd.order_id, TimelineStep::Placed, "ordering", None).await?;
     if !claim(&tx, &cmd).await? {
         // Another order of this buyer holds one of the products (or the buyer owns it): the
         // order ends here, before anything is reserved or charged.
@@ -191,7 +191,7 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
         step(
             &tx,
             cmd.order_id,
-            "CANCELLED",
+            TimelineStep::Cancelled,
             "ordering",
             Some(reason.clone()),
         )
@@ -258,7 +258,7 @@ async fn release_claims(tx: &Tx, order: Uuid) -> Result<(), Failure> {
 async fn step(
     tx: &Tx,
     order: Uuid,
-    step: &str,
+    step: TimelineStep,
     participant: &str,
     detail: Option<String>,
 ) -> Result<(), Failure> {
@@ -269,7 +269,7 @@ async fn step(
             [
                 domain::id::new_id().into(),
                 order.into(),
-                step.to_owned().into(),
+                step.as_str().to_owned().into(),
                 participant.to_owned().into(),
                 detail.into(),
             ],
@@ -298,7 +298,7 @@ async fn fact(
     fact_with(rt, msg, order, fact, participant, detail, Claims::Release).await
 }
 
-#[tracing::instrument(skip_all, fields(order.id = %order, fact = fact.step()))]
+#[tracing::instrument(skip_all, fields(order.id = %order, fact = fact.step().as_str()))]
 async fn fact_with(
     rt: &Runtime,
     msg: &Incoming,
@@ -366,7 +366,7 @@ async fn fact_with(
         match effect {
             Effect::Timeline(s) => step(&tx, order, s, participant, detail.clone()).await?,
             Effect::Complete => {
-                step(&tx, order, "COMPLETED", "ordering", None).await?;
+                step(&tx, order, TimelineStep::Completed, "ordering", None).await?;
                 let lines = load_lines(&tx, order).await?;
                 let currency: String = row.try_get("", "currency")?;
                 tx.emit(
@@ -382,7 +382,7 @@ async fn fact_with(
                 )?;
             }
             Effect::AwaitShipment => {
-                step(&tx, order, "AWAITING_SHIPMENT", "ordering", None).await?;
+                step(&tx, order, TimelineStep::AwaitingShipment, "ordering", None).await?;
             }
             Effect::Refund => {
                 // The buyer no longer owns the products: they may buy them again.
@@ -405,7 +405,14 @@ async fn fact_with(
                 if claims == Claims::Release {
                     release_claims(&tx, order).await?;
                 }
-                step(&tx, order, "CANCELLED", "ordering", Some(reason.clone())).await?;
+                step(
+                    &tx,
+                    order,
+                    TimelineStep::Cancelled,
+                    "ordering",
+                    Some(reason.clone()),
+                )
+                .await?;
                 tx.emit(
                     OrderCancelled {
                         order_id: order,
@@ -480,7 +487,7 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
     step(
         &tx,
         cmd.order_id,
-        "REFUND_REQUESTED",
+        TimelineStep::RefundRequested,
         "ordering",
         Some(cmd.reason.clone()),
     )
@@ -489,7 +496,7 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
         step(
             &tx,
             cmd.order_id,
-            "REFUND_APPROVED",
+            TimelineStep::RefundApproved,
             "ordering",
             Some(cmd.policy_note),
         )
@@ -553,7 +560,7 @@ async fn decide_refund(rt: &Runtime, msg: &Incoming, cmd: DecideRefund) -> Resul
         step(
             &tx,
             cmd.order_id,
-            "REFUND_APPROVED",
+            TimelineStep::RefundApproved,
             "admin",
             Some(cmd.note),
         )
@@ -571,7 +578,7 @@ async fn decide_refund(rt: &Runtime, msg: &Incoming, cmd: DecideRefund) -> Resul
         step(
             &tx,
             cmd.order_id,
-            "REFUND_DENIED",
+            TimelineStep::RefundDenied,
             "admin",
             Some(cmd.note.clone()),
         )

@@ -1,13 +1,14 @@
 //! Billing in GraphQL: `wallet`, `topUpWallet`.
 
 use async_graphql::connection::Connection;
-use async_graphql::{ComplexObject, Context, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::billing as service;
 use crate::error::ApiError;
 use crate::graphql::catalog::types::Money;
+use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting, client_addr};
 use crate::graphql::paging;
 use crate::state::AppState;
@@ -24,11 +25,35 @@ pub struct Wallet {
     pub account: Uuid,
 }
 
-/// One ledger entry: `CREDIT` (top-up), `DEBIT` (order) or `REFUND`.
+/// What moved money in or out of a wallet.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::billing::EntryKind")]
+pub enum LedgerEntryKind {
+    /// Money in from a top-up (`reference` is the top-up).
+    Credit,
+    /// Money out to pay an order (`reference` is the order).
+    Debit,
+    /// Money back for an order that was cancelled or refunded (`reference` is the order).
+    Refund,
+}
+
+/// Where a top-up is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::billing::TopUpStatus")]
+pub enum TopUpStatus {
+    /// Requested; the payment provider has not answered yet.
+    Pending,
+    /// The money is in the wallet.
+    Credited,
+    /// The payment was refused (`reason` says why); nothing was charged.
+    Declined,
+}
+
+/// One ledger entry of a wallet.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct LedgerEntry {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: LedgerEntryKind,
     /// The order or top-up.
     pub reference: Uuid,
     /// Signed: negative for a debit.
@@ -51,20 +76,27 @@ impl Wallet {
         let before = paging::decode::<i64>("entry", after.as_deref())?;
         let rows = service::entries(state, self.account, before, first + 1).await?;
         let currency = self.currency.clone();
-        Ok(paging::page(
+        Ok(paging::try_page(
             rows,
             first,
             after.is_some(),
             |e| paging::encode("entry", &e.version.to_string()),
-            |e| LedgerEntry {
-                id: e.id,
-                kind: e.kind.to_uppercase(),
-                reference: e.reference,
-                amount: Money::new(e.amount_minor, &currency),
-                balance_after: Money::new(e.balance_after, &currency),
-                created_at: e.created_at,
+            |e| {
+                Ok(LedgerEntry {
+                    id: e.id,
+                    kind: stored(
+                        "ledger entry kind",
+                        &e.kind,
+                        domain::billing::EntryKind::parse,
+                    )?
+                    .into(),
+                    reference: e.reference,
+                    amount: Money::new(e.amount_minor, &currency),
+                    balance_after: Money::new(e.balance_after, &currency),
+                    created_at: e.created_at,
+                })
             },
-        ))
+        )?)
     }
 }
 
@@ -78,11 +110,17 @@ pub struct TopUp {
 
 #[ComplexObject]
 impl TopUp {
-    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<TopUpStatus> {
         let state = ctx.data::<AppState>()?;
-        Ok(service::find_top_up(state, self.id)
-            .await?
-            .map_or_else(|| "PENDING".to_owned(), |(_, r)| r.status))
+        let Some((_, row)) = service::find_top_up(state, self.id).await? else {
+            return Ok(TopUpStatus::Pending);
+        };
+        Ok(stored(
+            "top-up status",
+            &row.status,
+            domain::billing::TopUpStatus::parse,
+        )?
+        .into())
     }
 
     /// Why it was declined, e.g. `CARD_DECLINED`.

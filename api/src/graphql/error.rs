@@ -35,6 +35,21 @@ impl ErrorExtensions for ApiError {
     }
 }
 
+/// One of a domain enum's values, read back from the database as text. A value the enum does
+/// not know (a newer participant, a hand edit) is an internal error, logged once at the edge,
+/// never a panic and never a guess.
+pub fn stored<T>(
+    what: &'static str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, ApiError> {
+    parse(value).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "the database holds an unknown {what}: {value:?}"
+        ))
+    })
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         e.extend()

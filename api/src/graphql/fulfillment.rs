@@ -1,11 +1,13 @@
 //! Fulfillment in GraphQL: a publisher's `pendingShipments` and `shipOrder`; an order's
 //! `shipment` (tracking) lives on `Order`.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::error::ApiError;
 use crate::fulfillment::{self as service, ShipmentRow};
+use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::graphql::ordering::{Order, OrderLine, line};
 use crate::state::AppState;
@@ -36,11 +38,25 @@ impl From<domain::fulfillment::ShippingAddress> for ShippingAddress {
     }
 }
 
+/// Where the shipment of an order's boxed copies is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::fulfillment::ShipmentStatus")]
+pub enum ShipmentStatus {
+    /// The copies are reserved from the stock; the payment is pending.
+    Reserved,
+    /// Paid; waiting for the publisher to ship the parcel.
+    AwaitingShipment,
+    /// The parcel left (`carrier` and `trackingNumber` say where it is).
+    Shipped,
+    /// The reservation was given back (payment declined, order cancelled or out of stock);
+    /// nothing will be shipped.
+    Released,
+}
+
 /// The shipment of an order's physical lines.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Shipment {
-    /// `RESERVED` (payment pending), `AWAITING_SHIPMENT`, `SHIPPED` or `RELEASED`.
-    pub status: String,
+    pub status: ShipmentStatus,
     pub address: ShippingAddress,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
@@ -48,16 +64,23 @@ pub struct Shipment {
     pub shipped_at: Option<DateTime<Utc>>,
 }
 
-impl From<ShipmentRow> for Shipment {
-    fn from(s: ShipmentRow) -> Shipment {
-        Shipment {
-            status: s.status,
+impl TryFrom<ShipmentRow> for Shipment {
+    type Error = ApiError;
+
+    fn try_from(s: ShipmentRow) -> Result<Shipment, ApiError> {
+        Ok(Shipment {
+            status: stored(
+                "shipment status",
+                &s.status,
+                domain::fulfillment::ShipmentStatus::parse,
+            )?
+            .into(),
             address: s.address.into(),
             carrier: s.carrier,
             tracking_number: s.tracking_number,
             paid_at: s.paid_at,
             shipped_at: s.shipped_at,
-        }
+        })
     }
 }
 
@@ -92,7 +115,7 @@ impl FulfillmentQuery {
                 .await?
                 .into_iter()
                 .map(|l| line(l, &currency))
-                .collect();
+                .collect::<Result<_, _>>()?;
             out.push(PendingShipment {
                 order_id: r.order_id,
                 paid_at: r.paid_at,
@@ -152,5 +175,8 @@ impl FulfillmentMutation {
 
 /// The shipment of an order, for `Order.shipment`.
 pub async fn of_order(state: &AppState, order: Uuid) -> async_graphql::Result<Option<Shipment>> {
-    Ok(service::shipment(state, order).await?.map(Shipment::from))
+    Ok(service::shipment(state, order)
+        .await?
+        .map(Shipment::try_from)
+        .transpose()?)
 }

@@ -2,19 +2,56 @@
 //! `markNotificationsRead`.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::error::ApiError;
+use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::graphql::paging;
 use crate::notification as service;
 
+/// What a notification is about (its `title` and `body` say it in words).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::notification::NotificationKind")]
+pub enum NotificationKind {
+    /// To a buyer: an order is complete.
+    OrderCompleted,
+    /// To a buyer: an order was cancelled (e.g. the payment did not go through).
+    OrderCancelled,
+    /// To a buyer: a top-up reached the wallet.
+    WalletCredited,
+    /// To a buyer: a top-up was declined.
+    TopUpDeclined,
+    /// To a publisher: a product of theirs was sold.
+    Sale,
+    /// To a publisher: a paid order waits for them to ship it.
+    ShipmentToSend,
+    /// To a publisher: half the time to ship an order is gone.
+    ShippingReminder,
+    /// To a buyer: the parcel left (with the tracking number).
+    ShipmentDispatched,
+    /// To a buyer: the payment of a cancelled order went back to the wallet.
+    PaymentRefunded,
+    /// To a buyer: a refund request waits for an admin to decide.
+    RefundRequested,
+    /// To a buyer: an admin denied the refund request.
+    RefundDenied,
+    /// To a buyer: the order is refunded (its items left the library, the money is back).
+    OrderRefunded,
+    /// To a publisher: a sale of theirs was refunded (its revenue reversed).
+    SaleRefunded,
+    /// To a publisher: a batch of gift keys is ready.
+    GiftKeysReady,
+    /// To the account that redeemed a gift key: the product is in the library.
+    KeyRedeemed,
+}
+
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Notification {
     pub id: Uuid,
-    /// `ORDER_COMPLETED`, `ORDER_CANCELLED`, `WALLET_CREDITED`, `TOP_UP_DECLINED`, `SALE`.
-    pub kind: String,
+    pub kind: NotificationKind,
     pub title: String,
     pub body: String,
     pub order_id: Option<Uuid>,
@@ -22,17 +59,24 @@ pub struct Notification {
     pub read: bool,
 }
 
-impl From<service::Row> for Notification {
-    fn from(r: service::Row) -> Notification {
-        Notification {
+impl TryFrom<service::Row> for Notification {
+    type Error = ApiError;
+
+    fn try_from(r: service::Row) -> Result<Notification, ApiError> {
+        Ok(Notification {
             id: r.id,
-            kind: r.kind,
+            kind: stored(
+                "notification kind",
+                &r.kind,
+                domain::notification::NotificationKind::parse,
+            )?
+            .into(),
             title: r.title,
             body: r.body,
             order_id: r.order_id,
             created_at: r.created_at,
             read: r.read_at.is_some(),
-        }
+        })
     }
 }
 
@@ -53,13 +97,13 @@ impl NotificationQuery {
         let first = paging::page_size(first)?;
         let cursor = paging::decode::<Uuid>("notification", after.as_deref())?;
         let rows = service::list(state, me.id, cursor, first + 1).await?;
-        Ok(paging::page(
+        Ok(paging::try_page(
             rows,
             first,
             after.is_some(),
             |r| paging::encode("notification", &r.id.to_string()),
-            Notification::from,
-        ))
+            Notification::try_from,
+        )?)
     }
 
     #[graphql(guard = "RoleGuard::signed_in()")]

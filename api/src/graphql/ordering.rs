@@ -1,13 +1,14 @@
 //! Ordering in GraphQL: `placeOrder`, `order(id)`, `myOrders`.
 
 use async_graphql::connection::Connection;
-use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::identity::Role;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::graphql::catalog::types::Money;
+use crate::graphql::catalog::types::{EditionKindGql, Money};
+use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::graphql::paging;
 use crate::ordering::{self as service, LineInput, OrderRow};
@@ -57,6 +58,67 @@ pub struct OrderLineInput {
     pub quantity: i32,
 }
 
+/// Where an order is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::ordering::OrderStatus")]
+pub enum OrderStatus {
+    /// Just placed: the payment (and, for boxed copies, the stock) is being checked.
+    Placed,
+    /// Paid; the items are being added to the buyer's library.
+    Paid,
+    /// Paid and the digital items delivered; the boxed copies wait for the publisher to ship
+    /// them.
+    AwaitingShipment,
+    /// Everything delivered. Final, though a refund may still follow.
+    Completed,
+    /// Ended without a sale (`cancelReason` says why); nothing is charged. Final.
+    Cancelled,
+    /// Completed, then refunded: the items left the library, the payment is back in the
+    /// wallet. Final.
+    Refunded,
+}
+
+/// One step an order took (`TimelineStep.step`).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "domain::ordering::TimelineStep")]
+pub enum OrderStep {
+    /// The order was created.
+    Placed,
+    /// The boxed copies were reserved from the stock.
+    StockReserved,
+    /// A boxed copy was out of stock; nothing was reserved or charged.
+    StockUnavailable,
+    /// The wallet was charged.
+    PaymentCaptured,
+    /// The payment did not go through (`detail` says why).
+    PaymentDeclined,
+    /// The digital items are in the buyer's library. Recorded for every paid order, also one
+    /// without digital lines (then nothing was added).
+    ItemsGranted,
+    /// Paid; the boxed copies are held for the publisher to ship.
+    ReadyToShip,
+    /// The order waits for the publisher to ship it.
+    AwaitingShipment,
+    /// The parcel left (`detail`: carrier and tracking number).
+    Shipped,
+    /// The boxed copies are in the buyer's library.
+    PhysicalItemsGranted,
+    /// The payment went back to the wallet (cancelled before dispatch).
+    PaymentRefunded,
+    /// Everything delivered.
+    Completed,
+    /// The order ended without a sale (`detail` says why).
+    Cancelled,
+    /// The buyer asked for a refund (`detail`: the reason given).
+    RefundRequested,
+    /// The refund was approved, by the policy or an admin (`detail`: why).
+    RefundApproved,
+    /// An admin denied the refund (`detail`: the admin's note).
+    RefundDenied,
+    /// Refunded: the items left the library, the payment is back in the wallet.
+    Refunded,
+}
+
 /// An order line with the price and names as they were when the order was placed.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct OrderLine {
@@ -64,35 +126,31 @@ pub struct OrderLine {
     pub product_id: Uuid,
     pub product_title: String,
     pub edition_name: String,
-    /// `DIGITAL` or `PHYSICAL`.
-    pub kind: String,
+    pub kind: EditionKindGql,
     pub quantity: i32,
     pub unit_price: Money,
     pub subtotal: Money,
 }
 
-pub(crate) fn line(l: domain::ordering::OrderLine, currency: &str) -> OrderLine {
-    OrderLine {
+/// The line as the schema shows it; an edition kind the domain does not know is an internal
+/// error.
+pub(crate) fn line(l: domain::ordering::OrderLine, currency: &str) -> Result<OrderLine, ApiError> {
+    Ok(OrderLine {
+        kind: stored("edition kind", &l.kind, domain::catalog::EditionKind::parse)?.into(),
         edition_id: l.edition_id,
         product_id: l.product_id,
         subtotal: Money::new(l.subtotal().unwrap_or(i64::MAX), currency),
         unit_price: Money::new(l.unit_price_minor, currency),
         product_title: l.product_title,
         edition_name: l.edition_name,
-        kind: l.kind.to_uppercase(),
         quantity: l.quantity,
-    }
+    })
 }
 
 /// One step of the saga as the order saw it.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct TimelineStep {
-    /// `PLACED`, `STOCK_RESERVED`, `STOCK_UNAVAILABLE`, `PAYMENT_CAPTURED`, `PAYMENT_DECLINED`,
-    /// `ITEMS_GRANTED`, `READY_TO_SHIP`, `AWAITING_SHIPMENT`, `SHIPPED` (detail: carrier and
-    /// tracking number), `PHYSICAL_ITEMS_GRANTED`, `PAYMENT_REFUNDED`, `COMPLETED`,
-    /// `CANCELLED`, and for a refund request `REFUND_REQUESTED`, `REFUND_APPROVED` or
-    /// `REFUND_DENIED`, then `REFUNDED`.
-    pub step: String,
+    pub step: OrderStep,
     /// The participant that took the step.
     pub participant: String,
     pub detail: Option<String>,
@@ -121,12 +179,16 @@ impl Order {
 
 #[ComplexObject]
 impl Order {
-    /// `PLACED`, `PAID`, `AWAITING_SHIPMENT`, `COMPLETED`, `CANCELLED` or `REFUNDED`.
-    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(self
-            .current(ctx)
-            .await?
-            .map_or_else(|| "PLACED".to_owned(), |r| r.status))
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<OrderStatus> {
+        let Some(row) = self.current(ctx).await? else {
+            return Ok(OrderStatus::Placed);
+        };
+        Ok(stored(
+            "order status",
+            &row.status,
+            domain::ordering::OrderStatus::parse,
+        )?
+        .into())
     }
 
     /// Why a cancelled order ended, e.g. `INSUFFICIENT_FUNDS`.
@@ -155,7 +217,7 @@ impl Order {
             .await?
             .into_iter()
             .map(|l| line(l, &currency))
-            .collect())
+            .collect::<Result<_, _>>()?)
     }
 
     /// The shipment of the physical lines (address, carrier, tracking number); `null` for a
@@ -190,13 +252,20 @@ impl Order {
         Ok(service::timeline(state, self.id)
             .await?
             .into_iter()
-            .map(|s| TimelineStep {
-                step: s.step,
-                participant: s.participant,
-                detail: s.detail,
-                at: s.at,
+            .map(|s| {
+                Ok(TimelineStep {
+                    step: stored(
+                        "timeline step",
+                        &s.step,
+                        domain::ordering::TimelineStep::parse,
+                    )?
+                    .into(),
+                    participant: s.participant,
+                    detail: s.detail,
+                    at: s.at,
+                })
             })
-            .collect())
+            .collect::<Result<_, ApiError>>()?)
     }
 }
 
@@ -254,25 +323,16 @@ impl OrderingAdminQuery {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        status: Option<String>,
+        status: Option<OrderStatus>,
         account_id: Option<Uuid>,
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Order>> {
         let (state, _) = acting(ctx)?;
-        if let Some(s) = status.as_deref()
-            && domain::ordering::OrderStatus::parse(s).is_none()
-        {
-            return Err(ApiError::BadInput {
-                field: "status",
-                message: format!("unknown order status {s}"),
-            }
-            .into());
-        }
+        let status = status.map(|s| domain::ordering::OrderStatus::from(s).as_str());
         let first = paging::page_size(first)?;
         let cursor = paging::decode::<Uuid>("order", after.as_deref())?;
-        let rows =
-            service::all_orders(state, status.as_deref(), account_id, cursor, first + 1).await?;
+        let rows = service::all_orders(state, status, account_id, cursor, first + 1).await?;
         Ok(paging::page(
             rows,
             first,

@@ -57,3 +57,21 @@ pub fn page<R, T: OutputType>(
         .extend(rows.into_iter().map(|r| Edge::new(cursor(&r), node(r))));
     conn
 }
+
+/// [`page`] for nodes that may fail to build (a stored value the schema cannot show).
+pub fn try_page<R, T: OutputType>(
+    mut rows: Vec<R>,
+    first: u64,
+    had_cursor: bool,
+    cursor: impl Fn(&R) -> String,
+    node: impl Fn(R) -> Result<T, ApiError>,
+) -> Result<Connection<String, T>, ApiError> {
+    let more = rows.len() as u64 > first;
+    rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    let mut conn = Connection::new(had_cursor, more);
+    for r in rows {
+        let c = cursor(&r);
+        conn.edges.push(Edge::new(c, node(r)?));
+    }
+    Ok(conn)
+}

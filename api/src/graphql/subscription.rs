@@ -73,7 +73,7 @@ impl Subscription {
             let env: Envelope<NotificationCreated> = serde_json::from_slice(&m.payload).ok()?;
             Some(Notification {
                 id: env.data.notification_id,
-                kind: env.data.kind.as_str().to_owned(),
+                kind: env.data.kind.into(),
                 title: env.data.title,
                 body: env.data.body,
                 order_id: env.data.order_id,
@@ -194,7 +194,9 @@ impl Subscription {
                 lines: mine
                     .into_iter()
                     .map(|l| crate::graphql::ordering::line(l, &currency))
-                    .collect(),
+                    .collect::<Result<_, _>>()
+                    .inspect_err(|e| tracing::error!(error = %e, "a sale is not pushed"))
+                    .ok()?,
                 amount: Money::new(amount, &currency),
                 at: env.occurred_at,
             })

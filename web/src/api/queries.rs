@@ -99,3 +99,86 @@ operation!(PublisherRevenue, "queries/revenue.graphql");
 
 operation!(AdminOrders, "queries/admin_orders.graphql");
 operation!(AdminOrderTimeline, "queries/admin_orders.graphql");
+
+/// A schema enum as `graphql_client` generates it for one operation (each operation has its own
+/// copy of the type), read as the domain's enum, the one definition of its values. `None` for a
+/// value this build of the app does not know yet (a newer api): pages then show a neutral word.
+pub trait Domain {
+    type Value;
+    fn domain(&self) -> Option<Self::Value>;
+}
+
+/// Implements [`Domain`] for the generated `$gql` of each listed operation module, with one
+/// mapping of its values. A value added to or removed from the schema breaks the build here.
+macro_rules! domain_enum {
+    ($gql:ident => $dom:ty { $($v:ident => $d:ident),+ $(,)? } in $($m:ident),+ $(,)?) => {
+        domain_enum!(@each $gql, $dom; { $($v => $d),+ }; $($m)+);
+    };
+    (@each $gql:ident, $dom:ty; $map:tt; $($m:ident)+) => {
+        $(domain_enum!(@one $m, $gql, $dom; $map);)+
+    };
+    (@one $m:ident, $gql:ident, $dom:ty; { $($v:ident => $d:ident),+ }) => {
+        impl Domain for $m::$gql {
+            type Value = $dom;
+            fn domain(&self) -> Option<$dom> {
+                match self {
+                    $($m::$gql::$v => Some(<$dom>::$d),)+
+                    $m::$gql::Other(_) => None,
+                }
+            }
+        }
+    };
+}
+
+domain_enum!(OrderStatus => domain::ordering::OrderStatus {
+    PLACED => Placed,
+    PAID => Paid,
+    AWAITING_SHIPMENT => AwaitingShipment,
+    COMPLETED => Completed,
+    CANCELLED => Cancelled,
+    REFUNDED => Refunded,
+} in my_orders, order_page, order_refund, admin_orders);
+
+domain_enum!(OrderStep => domain::ordering::TimelineStep {
+    PLACED => Placed,
+    STOCK_RESERVED => StockReserved,
+    STOCK_UNAVAILABLE => StockUnavailable,
+    PAYMENT_CAPTURED => PaymentCaptured,
+    PAYMENT_DECLINED => PaymentDeclined,
+    ITEMS_GRANTED => ItemsGranted,
+    READY_TO_SHIP => ReadyToShip,
+    AWAITING_SHIPMENT => AwaitingShipment,
+    SHIPPED => Shipped,
+    PHYSICAL_ITEMS_GRANTED => PhysicalItemsGranted,
+    PAYMENT_REFUNDED => PaymentRefunded,
+    COMPLETED => Completed,
+    CANCELLED => Cancelled,
+    REFUND_REQUESTED => RefundRequested,
+    REFUND_APPROVED => RefundApproved,
+    REFUND_DENIED => RefundDenied,
+    REFUNDED => Refunded,
+} in order_page, admin_order_timeline);
+
+domain_enum!(ShipmentStatus => domain::fulfillment::ShipmentStatus {
+    RESERVED => Reserved,
+    AWAITING_SHIPMENT => AwaitingShipment,
+    SHIPPED => Shipped,
+    RELEASED => Released,
+} in order_page);
+
+domain_enum!(EditionKind => domain::catalog::EditionKind {
+    DIGITAL => Digital,
+    PHYSICAL => Physical,
+} in order_page, order_refund, admin_orders);
+
+domain_enum!(LedgerEntryKind => domain::billing::EntryKind {
+    CREDIT => Credit,
+    DEBIT => Debit,
+    REFUND => Refund,
+} in wallet_page);
+
+domain_enum!(TopUpStatus => domain::billing::TopUpStatus {
+    PENDING => Pending,
+    CREDITED => Credited,
+    DECLINED => Declined,
+} in top_up_wallet, top_up_status);

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api;
+use crate::api::queries::Domain;
+use crate::api::queries::admin_orders::OrderStatus as Status;
 use crate::api::queries::{
     AdminOrderTimeline, AdminOrders as OrdersQuery, admin_order_timeline, admin_orders,
 };
@@ -12,19 +14,19 @@ use crate::api::session::enum_name;
 use crate::app::Page;
 use crate::components::{Empty, Loading, focus_first_invalid, short_time};
 use crate::pages::notice::{error_alert, general, load_error};
-use crate::pages::refunds::Pager;
+use crate::pages::refunds::{Pager, status_text};
+use crate::words;
 
 const PAGE: i64 = 20;
 
 /// Every order status, as the API filters them.
-const STATUSES: [(&str, &str); 7] = [
-    ("", "All"),
-    ("PLACED", "Placed"),
-    ("PAID", "Paid"),
-    ("AWAITING_SHIPMENT", "Awaiting shipment"),
-    ("COMPLETED", "Completed"),
-    ("CANCELLED", "Cancelled"),
-    ("REFUNDED", "Refunded"),
+const STATUSES: [Status; 6] = [
+    Status::PLACED,
+    Status::PAID,
+    Status::AWAITING_SHIPMENT,
+    Status::COMPLETED,
+    Status::CANCELLED,
+    Status::REFUNDED,
 ];
 
 /// `8-4-4-4-12` hex digits.
@@ -36,18 +38,9 @@ fn looks_like_uuid(text: &str) -> bool {
             .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-fn status_class(status: &str) -> &'static str {
-    match status {
-        "COMPLETED" => "status status--ok",
-        "CANCELLED" => "status status--bad",
-        "REFUNDED" => "status status--neutral",
-        _ => "status status--pending",
-    }
-}
-
 #[component]
 pub fn AdminOrders() -> impl IntoView {
-    let status = RwSignal::new(String::new());
+    let status = RwSignal::new(None::<Status>);
     let account = RwSignal::new(String::new());
     let account_filter = RwSignal::new(None::<String>);
     let account_invalid = RwSignal::new(false);
@@ -57,7 +50,7 @@ pub fn AdminOrders() -> impl IntoView {
     let orders = LocalResource::new(move || {
         reload.track();
         let variables = admin_orders::Variables {
-            status: Some(status.get()).filter(|s| !s.is_empty()),
+            status: status.get(),
             account_id: account_filter.get(),
             first: PAGE,
             after: after.get(),
@@ -96,13 +89,15 @@ pub fn AdminOrders() -> impl IntoView {
                     <label for="orders-status">"Status"</label>
                     <select
                         id="orders-status"
-                        prop:value=move || status.get()
+                        prop:value=move || status.with(|s| s.as_ref().map(enum_name).unwrap_or_default())
                         on:change=move |ev| {
                             restart();
-                            status.set(event_target_value(&ev));
+                            let value = event_target_value(&ev);
+                            status.set(STATUSES.into_iter().find(|s| enum_name(s) == value));
                         }
                     >
-                        {STATUSES.iter().map(|(value, label)| view! { <option value=*value>{*label}</option> }).collect_view()}
+                        <option value="">"All"</option>
+                        {STATUSES.iter().map(|s| view! { <option value=enum_name(s)>{words::order_status(s.domain())}</option> }).collect_view()}
                     </select>
                 </div>
                 <div class="field">
@@ -158,7 +153,7 @@ fn OrderRow(order: admin_orders::AdminOrdersOrdersNodes) -> impl IntoView {
         .lines
         .iter()
         .map(|l| {
-            let kind = l.kind.to_lowercase();
+            let kind = words::edition_kind(l.kind.domain());
             if l.quantity > 1 {
                 format!(
                     "{} × {} ({}, {kind})",
@@ -182,7 +177,7 @@ fn OrderRow(order: admin_orders::AdminOrdersOrdersNodes) -> impl IntoView {
                 >
                     {format!("Order {short}")}
                 </button>
-                <span class=status_class(&order.status) data-status=order.status.clone()>{crate::words::order_status(&order.status)}</span>
+                <span class=words::status_class(order.status.domain()) data-status=enum_name(&order.status)>{words::order_status(order.status.domain())}</span>
                 <span>{order.total.map(|t| t.formatted).unwrap_or_default()}</span>
                 <span class="muted">{order.created_at.as_deref().map(short_time).unwrap_or_default()}</span>
                 <p class="muted admin-order__items">{items}</p>
@@ -220,15 +215,15 @@ fn OrderDetail(id: String) -> impl IntoView {
                     Err(error) => load_error(&error, reload).into_any(),
                     Ok(order) => view! {
                         {order.cancel_reason.map(|r| view! { <p>"Cancelled: " <code>{r}</code></p> })}
-                        {order.refund_request.map(|r| view! { <p>{format!("Refund request: {}", enum_name(&r.status))}</p> })}
+                        {order.refund_request.map(|r| view! { <p>{format!("Refund request: {}", status_text(&enum_name(&r.status)).0.to_lowercase())}</p> })}
                         <h3 class="visually-hidden">"Timeline"</h3>
                         <ol class="timeline" aria-label="Timeline">
                             {order.timeline.into_iter().map(|s| view! {
-                                <li class="timeline__step">
+                                <li class="timeline__step" data-step=enum_name(&s.step)>
                                     <time datetime=s.at.clone()>{short_time(&s.at)}</time>
                                     " "
-                                    <strong>{s.step.clone()}</strong>
-                                    <span class="muted">{format!(" ({}) by {}", crate::words::timeline_step(&s.step, true).unwrap_or_default(), s.participant)}</span>
+                                    <strong>{words::timeline_step(s.step.domain(), true).unwrap_or_default()}</strong>
+                                    <span class="muted">{format!(" by {}", s.participant)}</span>
                                     {s.detail.map(|d| view! { <p class="timeline__detail">{d}</p> })}
                                 </li>
                             }).collect_view()}

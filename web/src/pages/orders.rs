@@ -7,24 +7,24 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
+use crate::api::queries::Domain;
 use crate::api::queries::{
     CancelOrder, MyOrders, OrderPage as OrderQuery, OrderUpdated, cancel_order, my_orders,
     order_page, order_updated,
 };
+use crate::api::session::enum_name;
 use crate::api::ws;
 use crate::api::{self, ApiError};
 use crate::app::Page;
 use crate::components::{Empty, Loading, error_fallback, short_time};
 use crate::words;
+use domain::catalog::EditionKind;
+use domain::ordering::OrderStatus;
 
 /// How often an unfinished order is asked for again, in case the subscription is down.
 const POLL: Duration = Duration::from_secs(4);
 /// The same for an order waiting for its publisher to ship (that can take days).
 const POLL_AWAITING_SHIPMENT: Duration = Duration::from_secs(30);
-
-fn is_final(status: &str) -> bool {
-    matches!(status, "COMPLETED" | "CANCELLED" | "REFUNDED")
-}
 
 /// What a cancel reason means to the buyer (support sees the code on the admin pages).
 fn reason_text(code: &str) -> String {
@@ -40,15 +40,6 @@ fn reason_text(code: &str) -> String {
         _ => "The order could not be completed",
     };
     format!("{text}.")
-}
-
-fn status_class(status: &str) -> &'static str {
-    match status {
-        "COMPLETED" => "status status--ok",
-        "CANCELLED" => "status status--bad",
-        "REFUNDED" => "status status--neutral",
-        _ => "status status--pending",
-    }
 }
 
 #[component]
@@ -81,7 +72,7 @@ pub fn Orders() -> impl IntoView {
                                     {orders.into_iter().map(|o| view! {
                                         <li class="list__item">
                                             <A href=Page::Order(o.id.clone()).href()>{format!("Order {}", words::order_number(&o.id))}</A>
-                                            <span class=status_class(&o.status) data-status=o.status.clone()>{words::order_status(&o.status)}</span>
+                                            <span class=words::status_class(o.status.domain()) data-status=enum_name(&o.status)>{words::order_status(o.status.domain())}</span>
                                             <span>{o.total.map(|t| t.formatted).unwrap_or_default()}</span>
                                             <span class="muted">{o.created_at.as_deref().map(short_time).unwrap_or_default()}</span>
                                         </li>
@@ -122,8 +113,9 @@ pub fn OrderPage() -> impl IntoView {
             let order = api::request::<OrderQuery>(order_page::Variables { id })
                 .await?
                 .order;
-            if !is_final(&order.status) {
-                let wait = if order.status == "AWAITING_SHIPMENT" {
+            let status = order.status.domain();
+            if !words::is_final(status) {
+                let wait = if status == Some(OrderStatus::AwaitingShipment) {
                     POLL_AWAITING_SHIPMENT
                 } else {
                     POLL
@@ -159,7 +151,7 @@ pub fn OrderPage() -> impl IntoView {
         order
             .get()
             .and_then(Result::ok)
-            .filter(|o| is_final(&o.status))
+            .filter(|o| words::is_final(o.status.domain()))
             .map(|o| (o.id, o.status))
     });
     view! {
@@ -179,17 +171,6 @@ pub fn OrderPage() -> impl IntoView {
 struct Cancel {
     confirming: RwSignal<bool>,
     action: Action<String, Result<(), ApiError>>,
-}
-
-/// What a shipment's status means to the buyer.
-fn shipment_text(status: &str) -> &'static str {
-    match status {
-        "RESERVED" => "Copies reserved; waiting for the payment",
-        "AWAITING_SHIPMENT" => "Paid; waiting for the publisher to ship",
-        "SHIPPED" => "Shipped",
-        "RELEASED" => "Not shipped: the copies went back to the stock",
-        _ => "Unknown",
-    }
 }
 
 #[component]
@@ -216,7 +197,7 @@ fn ShipmentView(
             <h2 id="shipment-title">"Shipping"</h2>
             <dl class="facts shipment__facts">
                 <dt>"Status"</dt>
-                <dd class="shipment__status" data-status=shipment.status.clone()>{shipment_text(&shipment.status)}</dd>
+                <dd class="shipment__status" data-status=enum_name(&shipment.status)>{words::shipment_status(shipment.status.domain())}</dd>
                 <dt>"Ship to"</dt>
                 <dd>
                     <address>
@@ -284,10 +265,15 @@ fn ShipmentView(
 
 #[component]
 fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView {
-    let done = is_final(&order.status);
-    let awaiting = order.status == "AWAITING_SHIPMENT";
+    let status = order.status.domain();
+    let done = words::is_final(status);
+    let awaiting = status == Some(OrderStatus::AwaitingShipment);
     let order_id = order.id.clone();
-    let has_digital = order.lines.iter().any(|l| l.kind != "PHYSICAL");
+    // Library grants only digital lines: a boxed-only order's `ITEMS_GRANTED` granted nothing.
+    let has_digital = order
+        .lines
+        .iter()
+        .any(|l| l.kind.domain() != Some(EditionKind::Physical));
     words::set_title(&format!("Order {}", words::order_number(&order.id)));
     view! {
         <h1 id="order-title">{format!("Order {}", words::order_number(&order.id))}</h1>
@@ -296,11 +282,11 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
             {words::items(order.lines.iter().map(|l| usize::try_from(l.quantity).unwrap_or(0)).sum())}
         </p>
         <p class="order__status" role="status" aria-live="polite">
-            <span class=status_class(&order.status) data-status=order.status.clone()>{words::order_status(&order.status)}</span>
+            <span class=words::status_class(status) data-status=enum_name(&order.status)>{words::order_status(status)}</span>
             {(!done).then(|| view! { <span class="spinner" aria-hidden="true"></span> })}
         </p>
         {order.cancel_reason.map(|r| view! { <p class="alert alert--error">{reason_text(&r)}</p> })}
-        {(order.status == "COMPLETED").then(|| view! {
+        {(status == Some(OrderStatus::Completed)).then(|| view! {
             <p class="alert alert--ok">"Thank you! Your items are in your " <A href=Page::Library.href()>"library"</A> "."</p>
         })}
         <table class="table">
@@ -309,7 +295,7 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
             <tbody>
                 {order.lines.into_iter().map(|l| view! {
                     <tr>
-                        <td>{l.product_title}<span class="muted">{format!(" · {} ({})", l.edition_name, l.kind.to_lowercase())}</span></td>
+                        <td>{l.product_title}<span class="muted">{format!(" · {} ({})", l.edition_name, words::edition_kind(l.kind.domain()))}</span></td>
                         <td>{l.quantity}</td>
                         <td class="num">{l.subtotal.formatted}</td>
                     </tr>
@@ -321,9 +307,9 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
         <h2>"Timeline"</h2>
         <ol class="timeline">
             {order.timeline.into_iter().filter_map(|s| {
-                let text = words::timeline_step(&s.step, has_digital)?;
+                let text = words::timeline_step(s.step.domain(), has_digital)?;
                 Some(view! {
-                    <li class="timeline__step" data-step=s.step.clone()>
+                    <li class="timeline__step" data-step=enum_name(&s.step)>
                         <time datetime=s.at.clone()>{short_time(&s.at)}</time>
                         " "
                         <strong>{text}</strong>

@@ -3,11 +3,14 @@
 //! queue with Approve / Deny and a note (`refundRequests`, `decideRefund`).
 
 use domain::ErrorCode;
+use domain::catalog::EditionKind;
+use domain::ordering::OrderStatus;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api;
 use crate::api::ApiError;
+use crate::api::queries::Domain;
 use crate::api::queries::{
     DecideRefund, OrderRefund, RefundOrderSummary, RefundRequests, RequestRefund, decide_refund,
     order_refund, refund_order_summary, refund_requests, request_refund,
@@ -26,7 +29,7 @@ const REFUNDING_POLL: std::time::Duration = std::time::Duration::from_secs(3);
 const REVIEW_POLL: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What a refund request's status means to people.
-fn status_text(status: &str) -> (&'static str, &'static str) {
+pub(crate) fn status_text(status: &str) -> (&'static str, &'static str) {
     match status {
         "PENDING_REVIEW" => ("Waiting for review", "status status--pending"),
         "APPROVED" => ("Approved", "status status--ok"),
@@ -68,13 +71,12 @@ pub fn RefundPanel(order_id: String) -> impl IntoView {
             let request = order
                 .as_ref()
                 .ok()
-                .filter(|o| o.status != "REFUNDED")
+                .filter(|o| o.status.domain() != Some(OrderStatus::Refunded))
                 .and_then(|o| o.refund_request.as_ref())
                 .map(|r| enum_name(&r.status));
-            if order
-                .as_ref()
-                .is_ok_and(|o| o.status == "REFUNDED" || o.refund_request.is_some())
-            {
+            if order.as_ref().is_ok_and(|o| {
+                o.status.domain() == Some(OrderStatus::Refunded) || o.refund_request.is_some()
+            }) {
                 awaited.set_value(false);
             }
             let wait = match request.as_deref() {
@@ -107,18 +109,21 @@ pub fn RefundPanel(order_id: String) -> impl IntoView {
                             let mine = auth.account.with_untracked(|a| {
                                 a.as_ref().map(|a| a.id.clone()) == order.account_id
                             });
-                            let physical = order.lines.iter().any(|l| l.kind == "PHYSICAL");
-                            match (order.refund_request, order.status.as_str()) {
+                            let physical = order
+                                .lines
+                                .iter()
+                                .any(|l| l.kind.domain() == Some(EditionKind::Physical));
+                            match (order.refund_request, order.status.domain()) {
                                 (Some(request), status) => view! {
-                                    <RequestState request refunded=status == "REFUNDED" />
+                                    <RequestState request refunded=status == Some(OrderStatus::Refunded) />
                                 }.into_any(),
-                                (None, "REFUNDED") => view! {
+                                (None, Some(OrderStatus::Refunded)) => view! {
                                     <section class="refund" aria-labelledby="refund-title">
                                         <h2 id="refund-title">"Refund"</h2>
                                         <p class="alert alert--ok">"This order was refunded: the payment is back in the wallet."</p>
                                     </section>
                                 }.into_any(),
-                                (None, "COMPLETED") if mine && awaited.get_value() => view! {
+                                (None, Some(OrderStatus::Completed)) if mine && awaited.get_value() => view! {
                                     <section class="refund" aria-labelledby="refund-title">
                                         <h2 id="refund-title">"Refund request"</h2>
                                         <p class="batch__pending" role="status">
@@ -127,10 +132,10 @@ pub fn RefundPanel(order_id: String) -> impl IntoView {
                                         </p>
                                     </section>
                                 }.into_any(),
-                                (None, "COMPLETED") if mine && !physical => view! {
+                                (None, Some(OrderStatus::Completed)) if mine && !physical => view! {
                                     <RequestForm order_id=order.id reload awaited />
                                 }.into_any(),
-                                (None, "COMPLETED") if mine => view! {
+                                (None, Some(OrderStatus::Completed)) if mine => view! {
                                     <p class="muted refund__note">"Orders with boxed copies are not refunded online: contact the store."</p>
                                 }.into_any(),
                                 _ => ().into_any(),

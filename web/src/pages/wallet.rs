@@ -4,12 +4,14 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
+use crate::api::queries::Domain;
 use crate::api::queries::{
     TopUpStatus, TopUpWallet, WalletPage as WalletQuery, top_up_status, top_up_wallet, wallet_page,
 };
 use crate::api::{self, ApiError};
 use crate::components::{Empty, Loading, error_fallback, short_time};
 use crate::state::idempotency_key;
+use domain::billing::{EntryKind, TopUpStatus as Status};
 
 /// The sandbox's test cards, shown as hints.
 const TEST_CARDS: [(&str, &str); 3] = [
@@ -57,7 +59,7 @@ pub fn WalletPage() -> impl IntoView {
                                                 {w.entries.nodes.into_iter().map(|e| view! {
                                                     <tr>
                                                         <td>{short_time(&e.created_at)}</td>
-                                                        <td>{ledger_text(&e.kind, &e.reference)}</td>
+                                                        <td>{ledger_text(e.kind.domain(), &e.reference)}</td>
                                                         <td class="num">{e.amount.formatted}</td>
                                                         <td class="num">{e.balance_after.formatted}</td>
                                                     </tr>
@@ -92,10 +94,10 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
         };
         async move {
             let mut top_up = api::request::<TopUpWallet>(vars).await?.top_up_wallet;
-            let (mut status, mut reason) = (top_up.status.clone(), top_up.reason.take());
+            let (mut status, mut reason) = (top_up.status.domain(), top_up.reason.take());
             // Billing settles it moments later: ask a few times.
             for _ in 0..20 {
-                if status != "PENDING" {
+                if status != Some(Status::Pending) {
                     break;
                 }
                 crate::components::sleep(Duration::from_millis(700)).await;
@@ -104,7 +106,7 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
                 })
                 .await?
                 .top_up;
-                (status, reason) = (now.status, now.reason);
+                (status, reason) = (now.status.domain(), now.reason);
             }
             key.set_value(idempotency_key());
             version.update(|v| *v += 1);
@@ -166,14 +168,14 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
                 {move || if top_up.pending().get() { "Processing…" } else { "Top up" }}
             </button>
             {move || top_up.value().get().map(|result| match result {
-                Ok((status, _, amount)) if status == "CREDITED" => view! {
+                Ok((Some(Status::Credited), _, amount)) => view! {
                     <p class="alert alert--ok" role="status">{format!("{amount} added to your wallet.")}</p>
                 }.into_any(),
-                Ok((status, reason, _)) if status == "DECLINED" => view! {
-                    <p class="alert alert--error" role="alert">{format!("Declined: {}", reason.unwrap_or_default())}</p>
+                Ok((Some(Status::Declined), reason, _)) => view! {
+                    <p class="alert alert--error" role="alert">{format!("Declined: {}.", crate::words::decline_reason(reason.as_deref().unwrap_or_default()))}</p>
                 }.into_any(),
                 Ok((status, _, _)) => view! {
-                    <p class="alert" role="status">{format!("Top-up {}: check back in a moment.", status.to_lowercase())}</p>
+                    <p class="alert" role="status">{format!("Your top-up {}: check back in a moment.", crate::words::top_up_status(status))}</p>
                 }.into_any(),
                 Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
             })}
@@ -182,11 +184,11 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
 }
 
 /// A ledger entry as the wallet's owner reads it: what it was and for which order, with a link.
-fn ledger_text(kind: &str, reference: &str) -> impl IntoView + use<> {
-    let what = crate::words::ledger_kind(&kind.to_uppercase());
-    match kind.to_uppercase().as_str() {
-        "DEBIT" | "REFUND" => {
-            let of = if kind.eq_ignore_ascii_case("debit") {
+fn ledger_text(kind: Option<EntryKind>, reference: &str) -> impl IntoView + use<> {
+    let what = crate::words::ledger_kind(kind);
+    match kind {
+        Some(EntryKind::Debit | EntryKind::Refund) => {
+            let of = if kind == Some(EntryKind::Debit) {
                 " for order "
             } else {
                 " of order "

@@ -31,20 +31,14 @@ impl Money {
     }
 }
 
+/// What an edition is: a digital copy or a boxed one.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "EditionKind")]
+#[graphql(name = "EditionKind", remote = "EditionKind")]
 pub enum EditionKindGql {
+    /// A digital copy: added to the buyer's library, downloaded or played from there.
     Digital,
+    /// A boxed copy: taken from the stock and shipped by the publisher.
     Physical,
-}
-
-impl From<EditionKindGql> for EditionKind {
-    fn from(k: EditionKindGql) -> Self {
-        match k {
-            EditionKindGql::Digital => EditionKind::Digital,
-            EditionKindGql::Physical => EditionKind::Physical,
-        }
-    }
 }
 
 impl EditionKindGql {
