@@ -11,8 +11,17 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Migrate(services) => api::cli::migrate(&services).await,
-        Command::SeedDemo { services, products } => {
-            api::cli::seed_demo(&services).await?;
+        Command::SeedDemo {
+            services,
+            products,
+            no_pictures,
+        } => {
+            let pictures = if no_pictures {
+                api::cli::Pictures::Skip
+            } else {
+                api::cli::Pictures::Draw
+            };
+            api::cli::seed_demo(&services, pictures).await?;
             match products {
                 Some(total) => api::cli::seed_products(&services, total).await,
                 None => Ok(()),

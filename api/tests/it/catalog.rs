@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
+use api::cli::Pictures;
 use axum::body::Body;
 use axum::http::Request;
 use domain::identity::Role;
@@ -955,10 +956,10 @@ async fn wishlists_and_facets() {
 #[tokio::test]
 async fn the_demo_seed_makes_a_catalog_once() {
     let app = TestApp::spawn().await;
-    api::cli::seed_demo(&app.state.config.services)
+    api::cli::seed_demo(&app.state.config.services, Pictures::Draw)
         .await
         .expect("seed");
-    api::cli::seed_demo(&app.state.config.services)
+    api::cli::seed_demo(&app.state.config.services, Pictures::Draw)
         .await
         .expect("seed again");
 
@@ -985,4 +986,49 @@ async fn the_demo_seed_makes_a_catalog_once() {
     assert_eq!(publishers, 2);
     assert!(genres >= 12, "{genres}");
     assert_eq!(titles(&page).len(), 20);
+    assert_demo_pictures(&app).await;
+}
+
+/// Every demo product has a drawn cover and screenshots (once, though seeded twice), with the
+/// smaller copies their `srcset` names, all in the object store the gateway serves.
+async fn assert_demo_pictures(app: &TestApp) {
+    let without = app
+        .scalar(
+            "SELECT count(*) AS n FROM catalog.product \
+             WHERE cover_image IS NULL OR cardinality(screenshots) <> 3",
+        )
+        .await;
+    assert_eq!(without, 0, "products without a cover and 3 screenshots");
+    let v = app
+        .gql(
+            None,
+            "query($s: String!) { product(slug: $s) { title \
+             cover { key url width height srcset } \
+             screenshots { key url width height srcset } } }",
+            json!({ "s": "crimson-frontier" }),
+        )
+        .await;
+    let p = &v["data"]["product"];
+    assert_eq!(p["title"], "Crimson Frontier", "{v}");
+    assert_eq!((p["cover"]["width"].clone(), p["cover"]["height"].clone()), (json!(600), json!(900)));
+    let shots = p["screenshots"].as_array().expect("screenshots");
+    assert_eq!(shots.len(), 3);
+    let dir = &app.state.config.services.object_store_dir;
+    for image in std::iter::once(&p["cover"]).chain(shots) {
+        let key = image["key"].as_str().expect("key");
+        assert!(key.ends_with(".webp"), "{key}");
+        assert_eq!(image["url"], format!("/media/{key}"));
+        let srcset = image["srcset"].as_str().expect("srcset");
+        let mut widths = Vec::new();
+        for candidate in srcset.split(", ") {
+            let (url, width) = candidate.split_once(' ').expect("url and width");
+            let path = url.strip_prefix("/media/").expect("a media url");
+            let bytes = std::fs::read(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let decoded = image::load_from_memory(&bytes).expect("a picture");
+            assert_eq!(format!("{}w", decoded.width()), width, "{url}");
+            widths.push(decoded.width());
+        }
+        assert_eq!(widths.last().copied(), image["width"].as_u64().map(|w| w as u32));
+        assert!(widths.len() >= 2, "{srcset}");
+    }
 }
