@@ -12,8 +12,8 @@ use domain::messaging::Envelope;
 use domain::money::{Currency, Money};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, SqlErr, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -762,7 +762,10 @@ pub async fn store_image(
             continue;
         };
         objects
-            .put(&object_store::path::Path::from(copy_key.as_str()), copy.into())
+            .put(
+                &object_store::path::Path::from(copy_key.as_str()),
+                copy.into(),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("storing an image: {e}"))?;
     }

@@ -33,9 +33,10 @@ pub enum Command {
         /// edition each), e.g. `--products 100000` to try the store at scale.
         #[arg(long)]
         products: Option<u64>,
-        /// Do not draw the demo products' covers and screenshots (they take a few seconds).
+        /// Draw the covers and screenshots of the newest N demo products only (0: none); all
+        /// by default (about a minute on two cores the first time, nothing once drawn).
         #[arg(long)]
-        no_pictures: bool,
+        pictures: Option<usize>,
     },
     /// Creates an admin account (the first admin never comes from the public API).
     CreateAdmin {
@@ -269,11 +270,12 @@ pub const DEMO_ACCOUNTS: [(Role, &str, &str, &str); 5] = [
 /// Largest demo picture, bytes (each is far smaller; `MAX_IMAGE_BYTES` is the api's setting).
 const DEMO_MAX_IMAGE_BYTES: usize = 5 << 20;
 
-/// Whether `seed-demo` draws the demo products' pictures.
+/// Which demo products `seed-demo` draws pictures for (those that have none yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pictures {
-    Draw,
-    Skip,
+    All,
+    /// The newest `n` (the storefront's first page); `First(0)`: none.
+    First(usize),
 }
 
 pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Result<()> {
@@ -305,15 +307,19 @@ pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Re
         "demo catalog: {created} products created ({} in all)",
         crate::seed::DEMO_PRODUCTS
     );
-    if pictures == Pictures::Draw {
+    let limit = match pictures {
+        Pictures::All => crate::seed::DEMO_PRODUCTS,
+        Pictures::First(n) => n,
+    };
+    if limit > 0 {
         let started = std::time::Instant::now();
         let objects = crate::objects::local(&services.object_store_dir)?;
-        let drawn = crate::seed::pictures(&db, objects, DEMO_MAX_IMAGE_BYTES, parallel)
+        let drawn = crate::seed::pictures(&db, objects, DEMO_MAX_IMAGE_BYTES, limit, parallel)
             .await
             .context("drawing the demo pictures")?;
         println!(
             "demo pictures: {drawn} products got a cover and {} screenshots in {:.1} s",
-            crate::seed::pictures::SCREENSHOTS,
+            demo_art::SCREENSHOTS,
             started.elapsed().as_secs_f64()
         );
     }

@@ -14,13 +14,9 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedDemo {
             services,
             products,
-            no_pictures,
+            pictures,
         } => {
-            let pictures = if no_pictures {
-                api::cli::Pictures::Skip
-            } else {
-                api::cli::Pictures::Draw
-            };
+            let pictures = pictures.map_or(api::cli::Pictures::All, api::cli::Pictures::First);
             api::cli::seed_demo(&services, pictures).await?;
             match products {
                 Some(total) => api::cli::seed_products(&services, total).await,

@@ -99,11 +99,8 @@ pub fn prepare_image(bytes: &[u8], format: ImageFormat) -> PreparedImage {
         .filter(|&&vw| vw < w)
         .filter_map(|&vw| {
             let vh = (u64::from(h) * u64::from(vw) / u64::from(w)).max(1);
-            let small = img.resize_exact(
-                vw,
-                u32::try_from(vh).unwrap_or(1),
-                image::imageops::FilterType::Triangle,
-            );
+            // Area averaging: as good as a filter for shrinking, and several times faster.
+            let small = img.thumbnail_exact(vw, u32::try_from(vh).unwrap_or(1));
             encode(&small, format).map(|b| (vw, b))
         })
         .collect();
@@ -127,19 +124,22 @@ fn decode(bytes: &[u8], format: ImageFormat) -> Option<image::DynamicImage> {
 /// Encodes `img` as `format`: PNG and WebP (lossless) as they are, JPEG at quality 85.
 pub fn encode(img: &image::DynamicImage, format: ImageFormat) -> Option<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
-    let done = match format {
-        ImageFormat::Jpeg => img.to_rgb8().write_with_encoder(
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85),
-        ),
-        ImageFormat::Png => img.write_with_encoder(image::codecs::png::PngEncoder::new_with_quality(
-            &mut out,
-            image::codecs::png::CompressionType::Best,
-            image::codecs::png::FilterType::Adaptive,
-        )),
-        ImageFormat::Webp => img
-            .to_rgba8()
-            .write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut out)),
-    };
+    let done =
+        match format {
+            ImageFormat::Jpeg => img.to_rgb8().write_with_encoder(
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85),
+            ),
+            ImageFormat::Png => {
+                img.write_with_encoder(image::codecs::png::PngEncoder::new_with_quality(
+                    &mut out,
+                    image::codecs::png::CompressionType::Default,
+                    image::codecs::png::FilterType::Adaptive,
+                ))
+            }
+            ImageFormat::Webp => img
+                .to_rgba8()
+                .write_with_encoder(image::codecs::webp::WebPEncoder::new_lossless(&mut out)),
+        };
     done.ok().map(|()| out.into_inner())
 }
 

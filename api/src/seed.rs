@@ -1,9 +1,8 @@
 //! Demo data for `api seed-demo`: a realistic catalog of 160 products from the two demo
 //! publishers, with digital and physical editions, reviews, and stock commands for fulfillment.
 //! Deterministic and idempotent: products are keyed by slug, and a second run adds nothing.
-//! [`pictures`] gives each demo product without a cover its drawn cover and screenshots.
-
-pub mod pictures;
+//! [`pictures`] gives each demo product without a cover its drawn cover and screenshots
+//! (`demo-art`).
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
@@ -123,26 +122,47 @@ fn demo_title(i: usize) -> String {
     }
 }
 
+/// The cover and the screenshots of `title`, as PNG (smaller than lossless WebP for these).
+fn draw_pictures(title: &str) -> Vec<(crate::catalog::ImageSlot, Vec<u8>)> {
+    use crate::catalog::ImageSlot;
+    use crate::objects::{ImageFormat, encode};
+    std::iter::once((ImageSlot::Cover, demo_art::cover(title)))
+        .chain(
+            (0..demo_art::SCREENSHOTS)
+                .map(|n| (ImageSlot::Screenshot, demo_art::screenshot(title, n))),
+        )
+        .filter_map(|(slot, img)| {
+            encode(&image::DynamicImage::ImageRgb8(img), ImageFormat::Png).map(|b| (slot, b))
+        })
+        .collect()
+}
+
 /// Gives every demo product that has no cover yet its drawn cover and screenshots, stored
 /// through [`crate::catalog::store_image`] as its publisher's upload would be (so with the
-/// smaller copies of every upload). Draws on the blocking pool, `parallel` products at once.
-/// Returns how many products got pictures.
+/// smaller copies of every upload), at most `limit` of them, newest first. Draws on the
+/// blocking pool, `parallel` products at once. Returns how many products got pictures.
 pub async fn pictures(
     db: &DatabaseConnection,
     objects: std::sync::Arc<dyn object_store::ObjectStore>,
     max_image_bytes: usize,
+    limit: usize,
     parallel: usize,
 ) -> anyhow::Result<usize> {
     use futures::{StreamExt, TryStreamExt};
-    let slugs: Vec<String> = (0..DEMO_PRODUCTS).map(|i| slugify(&demo_title(i))).collect();
+    let slugs: Vec<String> = (0..DEMO_PRODUCTS)
+        .map(|i| slugify(&demo_title(i)))
+        .collect();
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,
             "SELECT p.id, p.title, p.publisher_id, a.display_name FROM catalog.product p \
              JOIN identity.account a ON a.id = p.publisher_id \
              WHERE p.slug = ANY($1) AND p.cover_image IS NULL AND cardinality(p.screenshots) = 0 \
-             ORDER BY p.slug",
-            [str_array(slugs)],
+             ORDER BY p.published_at DESC, p.slug LIMIT $2",
+            [
+                str_array(slugs),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
         ))
         .await?;
     let todo = rows
@@ -163,7 +183,7 @@ pub async fn pictures(
         .map(|(id, title, publisher)| {
             let objects = objects.clone();
             async move {
-                let drawn = tokio::task::spawn_blocking(move || pictures::draw_all(&title))
+                let drawn = tokio::task::spawn_blocking(move || draw_pictures(&title))
                     .await
                     .context("drawing pictures")?;
                 for (slot, bytes) in drawn {

@@ -1,21 +1,19 @@
-//! The demo catalog's pictures, drawn by code: a cover (600×900) and three screenshots
-//! (1280×720) per product, each different and labelled with the title. Colours and shapes come
+//! The demo catalog's pictures, drawn by code: a cover (600×900) and screenshots (1280×720),
+//! each different and labelled with the title. Colours and shapes come
 //! from a hash of the title, so a product looks the same on every machine and every run.
 //!
 //! The scene (gradient sky, sun, stars or clouds, layered ridges) is drawn at a quarter of the
 //! size and scaled up, which keeps it soft and cheap; the title is set on top at full size in
-//! an 8×8 bitmap font (`font8x8`, public domain). Encoded as lossless WebP.
+//! an 8×8 bitmap font (`font8x8`, public domain). A crate of its own so that it is built
+//! optimised in the dev profile too (the api's `seed-demo` draws 640 pictures).
 
-use image::{DynamicImage, Rgb, RgbImage};
-
-use crate::catalog::ImageSlot;
-use crate::objects::{ImageFormat, encode};
+use image::{Rgb, RgbImage};
 
 /// Cover size (portrait, like a box).
 pub const COVER: (u32, u32) = (600, 900);
 /// Screenshot size.
 pub const SCREENSHOT: (u32, u32) = (1280, 720);
-/// Screenshots per product.
+/// Screenshots per product (the label of screenshot `n` says `n/SCREENSHOTS`).
 pub const SCREENSHOTS: usize = 3;
 /// The scene is drawn this many times smaller than the picture.
 const SCENE_SCALE: u32 = 4;
@@ -108,7 +106,10 @@ fn scene(p: &Palette, w: u32, h: u32, seed: u64) -> RgbImage {
     let mut rng = Rng(seed);
     let (wf, hf) = (w as f32, h as f32);
     let (sky_top, sky_low) = if p.night {
-        (hsl(p.hue + 200.0, 0.55, 0.10), hsl(p.hue + 160.0, 0.60, 0.35))
+        (
+            hsl(p.hue + 200.0, 0.55, 0.10),
+            hsl(p.hue + 160.0, 0.60, 0.35),
+        )
     } else {
         (hsl(p.hue, 0.65, 0.55), hsl(p.hue + 40.0, 0.80, 0.80))
     };
@@ -118,7 +119,10 @@ fn scene(p: &Palette, w: u32, h: u32, seed: u64) -> RgbImage {
         px(mix(sky_top, sky_low, t))
     });
     // A sun or a moon with a glow.
-    let (sx, sy) = (rng.range(0.2, 0.8) * wf, rng.range(0.15, horizon - 0.1) * hf);
+    let (sx, sy) = (
+        rng.range(0.2, 0.8) * wf,
+        rng.range(0.15, horizon - 0.1) * hf,
+    );
     let radius = rng.range(0.06, 0.12) * wf.min(hf) * 1.5;
     let sun = if p.night {
         hsl(p.hue + 60.0, 0.3, 0.9)
@@ -168,7 +172,11 @@ fn scene(p: &Palette, w: u32, h: u32, seed: u64) -> RgbImage {
         let (f1, f2) = (rng.range(1.0, 3.0), rng.range(4.0, 9.0));
         let (ph1, ph2) = (rng.range(0.0, 6.3), rng.range(0.0, 6.3));
         let colour = mix(
-            hsl(p.hue + p.accent * 0.5, 0.45, if p.night { 0.25 } else { 0.45 }),
+            hsl(
+                p.hue + p.accent * 0.5,
+                0.45,
+                if p.night { 0.25 } else { 0.45 },
+            ),
             hsl(p.hue + 220.0, 0.50, 0.08),
             depth,
         );
@@ -241,7 +249,7 @@ fn scaled_scene(p: &Palette, (w, h): (u32, u32), seed: u64) -> RgbImage {
 }
 
 /// The cover: the scene with the title set large in a dark band at the bottom.
-pub fn cover(title: &str) -> DynamicImage {
+pub fn cover(title: &str) -> RgbImage {
     let p = Palette::of(title);
     let (w, h) = COVER;
     let mut img = scaled_scene(&p, COVER, hash(title));
@@ -256,7 +264,14 @@ pub fn cover(title: &str) -> DynamicImage {
     for (n, line) in lines.iter().enumerate() {
         let lw = line.len() as u32 * 8 * scale;
         let x = w.saturating_sub(lw) / 2;
-        text(&mut img, line, x, top + n as u32 * line_h, scale, [255.0; 3]);
+        text(
+            &mut img,
+            line,
+            x,
+            top + n as u32 * line_h,
+            scale,
+            [255.0; 3],
+        );
     }
     let accent = hsl(p.hue + p.accent, 0.85, 0.65);
     for x in (w / 2 - 60)..(w / 2 + 60) {
@@ -264,12 +279,12 @@ pub fn cover(title: &str) -> DynamicImage {
             blend(&mut img, x, y, accent, 1.0);
         }
     }
-    DynamicImage::ImageRgb8(img)
+    img
 }
 
 /// Screenshot `n` (0-based): another scene of the same palette, with a game-like overlay and
 /// the title in a corner.
-pub fn screenshot(title: &str, n: usize) -> DynamicImage {
+pub fn screenshot(title: &str, n: usize) -> RgbImage {
     let p = Palette::of(title);
     let (w, h) = SCREENSHOT;
     let mut img = scaled_scene(&p, SCREENSHOT, hash(title) ^ (0xC0FFEE * (n as u64 + 1)));
@@ -292,15 +307,7 @@ pub fn screenshot(title: &str, n: usize) -> DynamicImage {
             blend(&mut img, x, y, [10.0, 10.0, 20.0], 0.5);
         }
     }
-    DynamicImage::ImageRgb8(img)
-}
-
-/// The cover and the screenshots of `title`, encoded as WebP (lossless).
-pub fn draw_all(title: &str) -> Vec<(ImageSlot, Vec<u8>)> {
-    std::iter::once((ImageSlot::Cover, cover(title)))
-        .chain((0..SCREENSHOTS).map(|n| (ImageSlot::Screenshot, screenshot(title, n))))
-        .filter_map(|(slot, img)| encode(&img, ImageFormat::Webp).map(|b| (slot, b)))
-        .collect()
+    img
 }
 
 #[cfg(test)]
@@ -309,21 +316,36 @@ mod tests {
 
     #[test]
     fn pictures_are_sized_distinct_and_deterministic() {
-        let a = draw_all("Crimson Frontier");
-        let b = draw_all("Neon Harbor");
-        assert_eq!(a.len(), 1 + SCREENSHOTS);
-        assert_eq!(a, draw_all("Crimson Frontier"), "the same title, the same pictures");
-        assert_ne!(a[0].1, b[0].1, "another title, another cover");
-        let cover = image::load_from_memory(&a[0].1).expect("a cover");
-        assert_eq!((cover.width(), cover.height()), COVER);
-        let shot = image::load_from_memory(&a[1].1).expect("a screenshot");
-        assert_eq!((shot.width(), shot.height()), SCREENSHOT);
-        assert_ne!(a[1].1, a[2].1, "each screenshot is another scene");
+        let a = cover("Crimson Frontier");
+        assert_eq!(a.dimensions(), COVER);
+        assert_eq!(
+            a,
+            cover("Crimson Frontier"),
+            "the same title, the same picture"
+        );
+        assert_ne!(a, cover("Neon Harbor"), "another title, another cover");
+        let shot = screenshot("Crimson Frontier", 0);
+        assert_eq!(shot.dimensions(), SCREENSHOT);
+        assert_ne!(
+            shot,
+            screenshot("Crimson Frontier", 1),
+            "each screenshot is another scene"
+        );
+        // Set `DEMO_ART_DIR` to look at them.
+        if let Some(dir) = std::env::var_os("DEMO_ART_DIR") {
+            let dir = std::path::Path::new(&dir);
+            a.save(dir.join("cover.png")).expect("cover.png");
+            shot.save(dir.join("screenshot.png"))
+                .expect("screenshot.png");
+        }
     }
 
     #[test]
     fn titles_wrap_by_words() {
-        assert_eq!(wrap("MIDNIGHT CARNIVAL 401", 10), vec!["MIDNIGHT", "CARNIVAL", "401"]);
+        assert_eq!(
+            wrap("MIDNIGHT CARNIVAL 401", 10),
+            vec!["MIDNIGHT", "CARNIVAL", "401"]
+        );
         assert_eq!(wrap("IRON ATLAS", 10), vec!["IRON ATLAS"]);
     }
 }
