@@ -96,7 +96,7 @@ impl Palette {
         Palette {
             hue: (h % 360) as f32,
             accent: ((h >> 16) % 120 + 120) as f32,
-            night: (h >> 32) % 3 == 0,
+            night: (h >> 32).is_multiple_of(3),
         }
     }
 }
