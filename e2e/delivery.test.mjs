@@ -77,6 +77,41 @@ const shot = (page, name) => page.screenshot({ path: path.join(shots, `delivery-
 const pub = await person('publisher');
 let product, second, keys;
 try {
+  await step('visitor: covers on the storefront, the gallery moves with the arrow keys', async () => {
+    const v = await person('visitor');
+    await v.goto(base + '/');
+    // The seed draws the newest demo products' pictures; products made by earlier steps have none.
+    const card = v.locator('.card', { has: v.locator('.card__cover img') }).first();
+    await card.waitFor();
+    assert.match(await card.locator('.card__cover img').getAttribute('srcset'), /\/media\/products\/.+ 320w/);
+    await card.locator('a').first().click();
+    const stage = v.locator('.gallery__stage');
+    await stage.waitFor();
+    const image = stage.locator('img');
+    assert.match(await image.getAttribute('alt'), /^Cover of /);
+    assert.match(await image.getAttribute('srcset'), / 320w, .+ 600w$/);
+    await v.locator('.gallery__count', { hasText: '1 / 4' }).waitFor();
+    // Arrows on the large picture, then on a thumbnail, which keeps the focus on the thumbnails.
+    await stage.focus();
+    await v.keyboard.press('ArrowRight');
+    await v.locator('.gallery__count', { hasText: '2 / 4' }).waitFor();
+    assert.match(await image.getAttribute('alt'), /^Screenshot 1 of /);
+    const thumbs = v.locator('.gallery__thumb');
+    assert.equal(await thumbs.count(), 4);
+    assert.equal(await thumbs.nth(1).getAttribute('aria-current'), 'true');
+    assert.equal(await thumbs.nth(3).locator('img').getAttribute('loading'), 'lazy');
+    await thumbs.nth(1).focus();
+    await v.keyboard.press('ArrowRight');
+    await v.locator('.gallery__count', { hasText: '3 / 4' }).waitFor();
+    assert.equal(await v.evaluate(() => document.activeElement?.id), 'gallery-thumb-2');
+    await v.keyboard.press('ArrowLeft');
+    await v.locator('.gallery__count', { hasText: '2 / 4' }).waitFor();
+    await v.waitForFunction(() => document.querySelector('.gallery__image')?.complete);
+    assert.ok(await image.evaluate((img) => img.naturalWidth > 0), 'the picture loads through the gateway');
+    await shot(v, 'gallery');
+    await v.context().close();
+  });
+
   await step('publisher: revenue chart', async () => {
     await signIn(pub, publisherEmail, publisherPassword);
     await pub.getByRole('link', { name: 'Publisher' }).click();

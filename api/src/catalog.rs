@@ -12,8 +12,8 @@ use domain::messaging::Envelope;
 use domain::money::{Currency, Money};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, SqlErr, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -695,7 +695,7 @@ pub enum ImageSlot {
     Screenshot,
 }
 
-/// Stores an image in the object store and attaches it to the product.
+/// Stores an image in the object store and attaches it to the product (`uploadProductImage`).
 pub async fn attach_image(
     state: &AppState,
     me: &Principal,
@@ -703,11 +703,34 @@ pub async fn attach_image(
     slot: ImageSlot,
     bytes: Vec<u8>,
 ) -> ApiResult<product::Model> {
-    let max = state.config.media.max_image_bytes;
-    if bytes.len() > max {
+    store_image(
+        &state.db,
+        state.objects.as_ref(),
+        state.config.media.max_image_bytes,
+        me,
+        product_id,
+        slot,
+        bytes,
+    )
+    .await
+}
+
+/// The one way an image joins a product, for uploads and the demo seed alike: checks its size,
+/// format and the caller's ownership, stores it and its smaller copies (see
+/// [`crate::objects`]), then records its key on the product.
+pub async fn store_image(
+    db: &DatabaseConnection,
+    objects: &dyn object_store::ObjectStore,
+    max_bytes: usize,
+    me: &Principal,
+    product_id: Uuid,
+    slot: ImageSlot,
+    bytes: Vec<u8>,
+) -> ApiResult<product::Model> {
+    if bytes.len() > max_bytes {
         return Err(ApiError::BadInput {
             field: "file",
-            message: format!("the image is larger than {} KiB", max / 1024),
+            message: format!("the image is larger than {} KiB", max_bytes / 1024),
         });
     }
     let Some(format) = crate::objects::ImageFormat::sniff(&bytes) else {
@@ -718,25 +741,39 @@ pub async fn attach_image(
     };
     // Check ownership before writing anything.
     {
-        let txn = state.db.begin().await?;
+        let txn = db.begin().await?;
         let p = own_product(&txn, me, product_id).await?;
         if slot == ImageSlot::Screenshot && p.screenshots.len() >= rules::MAX_SCREENSHOTS {
             return Err(CatalogError::TooManyScreenshots.into());
         }
         txn.commit().await?;
     }
-    let key = format!(
-        "products/{product_id}/{}.{}",
-        domain::id::new_id(),
-        format.extension()
-    );
+    let (bytes, prepared) = tokio::task::spawn_blocking(move || {
+        let prepared = crate::objects::prepare_image(&bytes, format);
+        (bytes, prepared)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("preparing an image: {e}"))?;
+    let key = crate::objects::image_key(product_id, domain::id::new_id(), &prepared);
     use object_store::ObjectStoreExt;
-    state
-        .objects
+    // The copies first: once the original is attached, every copy its name promises exists.
+    for (width, copy) in prepared.variants {
+        let Some(copy_key) = crate::objects::variant_key(&key, width) else {
+            continue;
+        };
+        objects
+            .put(
+                &object_store::path::Path::from(copy_key.as_str()),
+                copy.into(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("storing an image: {e}"))?;
+    }
+    objects
         .put(&object_store::path::Path::from(key.as_str()), bytes.into())
         .await
         .map_err(|e| anyhow::anyhow!("storing an image: {e}"))?;
-    let txn = state.db.begin().await?;
+    let txn = db.begin().await?;
     let current = own_product(&txn, me, product_id).await?;
     let mut screenshots = current.screenshots.clone();
     let mut p: product::ActiveModel = current.into();

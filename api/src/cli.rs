@@ -33,6 +33,10 @@ pub enum Command {
         /// edition each), e.g. `--products 100000` to try the store at scale.
         #[arg(long)]
         products: Option<u64>,
+        /// Draw the covers and screenshots of the newest N demo products only (0: none); all
+        /// by default (about a minute on two cores the first time, nothing once drawn).
+        #[arg(long)]
+        pictures: Option<usize>,
     },
     /// Creates an admin account (the first admin never comes from the public API).
     CreateAdmin {
@@ -263,8 +267,20 @@ pub const DEMO_ACCOUNTS: [(Role, &str, &str, &str); 5] = [
     (Role::User, "bob@store.test", "Bob", "user-demo-password"),
 ];
 
-pub async fn seed_demo(services: &ServiceArgs) -> anyhow::Result<()> {
-    let db = crate::db::connect(&services.database_url, 2).await?;
+/// Largest demo picture, bytes (each is far smaller; `MAX_IMAGE_BYTES` is the api's setting).
+const DEMO_MAX_IMAGE_BYTES: usize = 5 << 20;
+
+/// Which demo products `seed-demo` draws pictures for (those that have none yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pictures {
+    All,
+    /// The newest `n` (the storefront's first page); `First(0)`: none.
+    First(usize),
+}
+
+pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Result<()> {
+    let parallel = std::thread::available_parallelism().map_or(2, usize::from);
+    let db = crate::db::connect(&services.database_url, (parallel + 1) as u32).await?;
     let hasher = Hasher::new(2);
     println!("demo accounts (e-mail / password):");
     for (role, email, name, password) in DEMO_ACCOUNTS {
@@ -287,7 +303,26 @@ pub async fn seed_demo(services: &ServiceArgs) -> anyhow::Result<()> {
     let currency = domain::money::Currency::parse(&services.store_currency)
         .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
     let created = crate::seed::catalog(&db, &bus, currency).await?;
-    println!("demo catalog: {created} products created (160 in all)");
+    println!(
+        "demo catalog: {created} products created ({} in all)",
+        crate::seed::DEMO_PRODUCTS
+    );
+    let limit = match pictures {
+        Pictures::All => crate::seed::DEMO_PRODUCTS,
+        Pictures::First(n) => n,
+    };
+    if limit > 0 {
+        let started = std::time::Instant::now();
+        let objects = crate::objects::local(&services.object_store_dir)?;
+        let drawn = crate::seed::pictures(&db, objects, DEMO_MAX_IMAGE_BYTES, limit, parallel)
+            .await
+            .context("drawing the demo pictures")?;
+        println!(
+            "demo pictures: {drawn} products got a cover and {} screenshots in {:.1} s",
+            demo_art::SCREENSHOTS,
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 

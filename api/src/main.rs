@@ -11,8 +11,13 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Migrate(services) => api::cli::migrate(&services).await,
-        Command::SeedDemo { services, products } => {
-            api::cli::seed_demo(&services).await?;
+        Command::SeedDemo {
+            services,
+            products,
+            pictures,
+        } => {
+            let pictures = pictures.map_or(api::cli::Pictures::All, api::cli::Pictures::First);
+            api::cli::seed_demo(&services, pictures).await?;
             match products {
                 Some(total) => api::cli::seed_products(&services, total).await,
                 None => Ok(()),

@@ -1,7 +1,10 @@
 //! Demo data for `api seed-demo`: a realistic catalog of 160 products from the two demo
 //! publishers, with digital and physical editions, reviews, and stock commands for fulfillment.
 //! Deterministic and idempotent: products are keyed by slug, and a second run adds nothing.
+//! [`pictures`] gives each demo product without a cover its drawn cover and screenshots
+//! (`demo-art`).
 
+use anyhow::Context;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use domain::catalog::{GENRES, PLATFORMS, slugify};
 use domain::fulfillment::{AdjustStock, StockMode};
@@ -106,6 +109,105 @@ fn text_array(items: &[&str]) -> Value {
     )
 }
 
+/// Products of the demo catalog.
+pub const DEMO_PRODUCTS: usize = 160;
+
+/// The title of demo product `i`.
+fn demo_title(i: usize) -> String {
+    let title = format!("{} {}", FIRST[i % 20], SECOND[(i / 20 + i * 7) % 20]);
+    if i >= 20 * 20 {
+        format!("{title} {i}")
+    } else {
+        title
+    }
+}
+
+/// The cover and the screenshots of `title`, as PNG (smaller than lossless WebP for these).
+fn draw_pictures(title: &str) -> Vec<(crate::catalog::ImageSlot, Vec<u8>)> {
+    use crate::catalog::ImageSlot;
+    use crate::objects::{ImageFormat, encode};
+    std::iter::once((ImageSlot::Cover, demo_art::cover(title)))
+        .chain(
+            (0..demo_art::SCREENSHOTS)
+                .map(|n| (ImageSlot::Screenshot, demo_art::screenshot(title, n))),
+        )
+        .filter_map(|(slot, img)| {
+            encode(&image::DynamicImage::ImageRgb8(img), ImageFormat::Png).map(|b| (slot, b))
+        })
+        .collect()
+}
+
+/// Gives every demo product that has no cover yet its drawn cover and screenshots, stored
+/// through [`crate::catalog::store_image`] as its publisher's upload would be (so with the
+/// smaller copies of every upload), at most `limit` of them, newest first. Draws on the
+/// blocking pool, `parallel` products at once. Returns how many products got pictures.
+pub async fn pictures(
+    db: &DatabaseConnection,
+    objects: std::sync::Arc<dyn object_store::ObjectStore>,
+    max_image_bytes: usize,
+    limit: usize,
+    parallel: usize,
+) -> anyhow::Result<usize> {
+    use futures::{StreamExt, TryStreamExt};
+    let slugs: Vec<String> = (0..DEMO_PRODUCTS)
+        .map(|i| slugify(&demo_title(i)))
+        .collect();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT p.id, p.title, p.publisher_id, a.display_name FROM catalog.product p \
+             JOIN identity.account a ON a.id = p.publisher_id \
+             WHERE p.slug = ANY($1) AND p.cover_image IS NULL AND cardinality(p.screenshots) = 0 \
+             ORDER BY p.published_at DESC, p.slug LIMIT $2",
+            [
+                str_array(slugs),
+                i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .await?;
+    let todo = rows
+        .iter()
+        .map(|r| {
+            anyhow::Ok((
+                r.try_get::<Uuid>("", "id")?,
+                r.try_get::<String>("", "title")?,
+                crate::auth::Principal {
+                    id: r.try_get::<Uuid>("", "publisher_id")?,
+                    role: domain::identity::Role::Publisher,
+                    name: r.try_get::<String>("", "display_name")?,
+                },
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let done = futures::stream::iter(todo)
+        .map(|(id, title, publisher)| {
+            let objects = objects.clone();
+            async move {
+                let drawn = tokio::task::spawn_blocking(move || draw_pictures(&title))
+                    .await
+                    .context("drawing pictures")?;
+                for (slot, bytes) in drawn {
+                    crate::catalog::store_image(
+                        db,
+                        objects.as_ref(),
+                        max_image_bytes,
+                        &publisher,
+                        id,
+                        slot,
+                        bytes,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("storing a picture of product {id}: {e}"))?;
+                }
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(parallel.max(1))
+        .try_fold(0usize, |n, ()| async move { Ok(n + 1) })
+        .await?;
+    Ok(done)
+}
+
 /// Seeds the demo catalog; returns how many products were created by this run.
 pub async fn catalog(
     db: &DatabaseConnection,
@@ -129,16 +231,11 @@ pub async fn catalog(
     let mut created = 0;
     let mut stock = Vec::new();
     let txn = db.begin().await?;
-    for i in 0..160usize {
+    for i in 0..DEMO_PRODUCTS {
         let mut rng = Rng(0x5EED_0000 + i as u64);
         let (code, publisher) = publishers[i % 2];
         let Some(publisher) = publisher else { continue };
-        let title = format!("{} {}", FIRST[i % 20], SECOND[(i / 20 + i * 7) % 20]);
-        let title = if i >= 20 * 20 {
-            format!("{title} {i}")
-        } else {
-            title
-        };
+        let title = demo_title(i);
         let software = i % 9 == 0;
         let genres = if software {
             rng.pick_some(&SOFTWARE, 1, 2)

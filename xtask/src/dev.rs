@@ -57,7 +57,7 @@ pub fn run(release: bool) -> Result<()> {
     let listen = env::var("API_LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN_ADDR.to_owned());
     env.push(("API_LISTEN_ADDR", listen.clone()));
 
-    migrate_and_seed(&api, &env)?;
+    migrate_and_seed(&api, &env, None)?;
 
     crate::web::ensure_web_tools()?;
     let spa = crate::web::build_spa(release)?;
@@ -128,10 +128,17 @@ pub fn jwt_keys(
 }
 
 /// Creates the database if missing, applies the migrations and seeds the demo accounts and
-/// catalog (idempotent; prints the demo accounts and their passwords).
-pub fn migrate_and_seed(api: &Path, env: &[(&str, String)]) -> Result<()> {
+/// catalog (idempotent; prints the demo accounts and their passwords), with the pictures of
+/// the newest `pictures` products (`None`: all of them, about a minute on two cores the first
+/// time; products that have pictures are skipped).
+pub fn migrate_and_seed(api: &Path, env: &[(&str, String)], pictures: Option<usize>) -> Result<()> {
     Cmd::new(api).arg("migrate").envs(env).run()?;
-    Cmd::new(api).arg("seed-demo").envs(env).run()
+    let seed = Cmd::new(api).arg("seed-demo");
+    let seed = match pictures {
+        Some(n) => seed.args(["--pictures", &n.to_string()]),
+        None => seed,
+    };
+    seed.envs(env).run()
 }
 
 /// The gateway: the public keys as its njs reads them (`api gateway-keys`, into the site's

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
+use api::cli::Pictures;
 use axum::body::Body;
 use axum::http::Request;
 use domain::identity::Role;
@@ -955,10 +956,11 @@ async fn wishlists_and_facets() {
 #[tokio::test]
 async fn the_demo_seed_makes_a_catalog_once() {
     let app = TestApp::spawn().await;
-    api::cli::seed_demo(&app.state.config.services)
+    // Pictures for a few products only: all 160 take a minute (`cargo xtask dev` draws them).
+    api::cli::seed_demo(&app.state.config.services, Pictures::First(3))
         .await
         .expect("seed");
-    api::cli::seed_demo(&app.state.config.services)
+    api::cli::seed_demo(&app.state.config.services, Pictures::First(3))
         .await
         .expect("seed again");
 
@@ -985,4 +987,73 @@ async fn the_demo_seed_makes_a_catalog_once() {
     assert_eq!(publishers, 2);
     assert!(genres >= 12, "{genres}");
     assert_eq!(titles(&page).len(), 20);
+    assert_demo_pictures(&app).await;
+}
+
+/// The newest demo products have a drawn cover and screenshots (once each, though seeded twice,
+/// and the second seed drew the next ones), with the smaller copies their `srcset` names, all
+/// in the object store the gateway serves.
+async fn assert_demo_pictures(app: &TestApp) {
+    let pictured = app
+        .scalar(
+            "SELECT count(*) AS n FROM catalog.product \
+             WHERE cover_image IS NOT NULL AND cardinality(screenshots) = 3",
+        )
+        .await;
+    let other = app
+        .scalar(
+            "SELECT count(*) AS n FROM catalog.product \
+             WHERE cover_image IS NOT NULL OR cardinality(screenshots) > 0",
+        )
+        .await;
+    assert_eq!((pictured, other), (6, 6), "a cover and 3 screenshots each");
+    let newest_pictured = app
+        .scalar(
+            "SELECT count(*) AS n FROM (SELECT cover_image FROM catalog.product \
+             ORDER BY published_at DESC LIMIT 6) p WHERE cover_image IS NOT NULL",
+        )
+        .await;
+    assert_eq!(newest_pictured, 6, "the newest products get pictures first");
+    let newest = app
+        .gql(None, LIST, json!({ "first": 1, "s": "NEWEST" }))
+        .await["data"]["products"]["edges"][0]["node"]["id"]
+        .clone();
+    let v = app
+        .gql(
+            None,
+            "query($id: UUID!) { product(id: $id) { title \
+             cover { key url width height srcset } \
+             screenshots { key url width height srcset } } }",
+            json!({ "id": newest }),
+        )
+        .await;
+    let p = &v["data"]["product"];
+    assert!(p["title"].is_string(), "{v}");
+    assert_eq!(
+        (p["cover"]["width"].clone(), p["cover"]["height"].clone()),
+        (json!(600), json!(900))
+    );
+    let shots = p["screenshots"].as_array().expect("screenshots");
+    assert_eq!(shots.len(), 3);
+    let dir = &app.state.config.services.object_store_dir;
+    for image in std::iter::once(&p["cover"]).chain(shots) {
+        let key = image["key"].as_str().expect("key");
+        assert!(key.ends_with(".png"), "{key}");
+        assert_eq!(image["url"], format!("/media/{key}"));
+        let srcset = image["srcset"].as_str().expect("srcset");
+        let mut widths = Vec::new();
+        for candidate in srcset.split(", ") {
+            let (url, width) = candidate.split_once(' ').expect("url and width");
+            let path = url.strip_prefix("/media/").expect("a media url");
+            let bytes = std::fs::read(dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let decoded = image::load_from_memory(&bytes).expect("a picture");
+            assert_eq!(format!("{}w", decoded.width()), width, "{url}");
+            widths.push(decoded.width());
+        }
+        assert_eq!(
+            widths.last().copied(),
+            image["width"].as_u64().map(|w| w as u32)
+        );
+        assert!(widths.len() >= 2, "{srcset}");
+    }
 }

@@ -614,6 +614,44 @@ async fn spa_headers_limits_and_signed_downloads() {
     let missing = curl(s(&[&gw.url("/app-fedcba9876543210.js")])).await;
     assert_eq!(missing.status, 404);
 
+    // robots.txt is a robots file, not the app.
+    let robots = curl(s(&[&gw.url("/robots.txt")])).await;
+    assert_eq!(robots.status, 200);
+    assert_eq!(
+        robots.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(
+        robots.body.starts_with("User-agent: *\nAllow: /\n"),
+        "{}",
+        robots.body
+    );
+    for path in [
+        "/graphql",
+        "/uploads/",
+        "/downloads/",
+        "/orders",
+        "/wallet",
+        "/library",
+        "/publisher",
+        "/admin",
+    ] {
+        assert!(
+            robots
+                .body
+                .lines()
+                .any(|l| l == format!("Disallow: {path}")),
+            "{path}: {}",
+            robots.body
+        );
+    }
+    assert!(
+        !robots.body.contains("Disallow: /products"),
+        "{}",
+        robots.body
+    );
+    assert_eq!(robots.header("x-content-type-options"), Some("nosniff"));
+
     // Body-size limit (256k).
     let big = format!("{{\"query\":\"{}\"}}", " ".repeat(300 * 1024));
     let path = gw.dir.join("big.json");
@@ -758,6 +796,53 @@ async fn images_are_uploaded_on_their_own_path_and_served_from_the_object_store(
     assert_eq!(served, png, "the gateway serves the stored bytes");
     assert_eq!(head.header("cache-control"), Some("max-age=31536000"));
     assert_eq!(head.header("content-type"), Some("image/png"));
+
+    // A real picture gets smaller copies, each served by the gateway as its srcset says.
+    let picture = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(700, 350, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    }));
+    let bytes = api::objects::encode(&picture, api::objects::ImageFormat::Png).expect("png");
+    std::fs::write(&file, &bytes).expect("png");
+    let uploaded = curl(s(&[
+        &gw.url("/graphql/upload"),
+        "-H",
+        &bearer,
+        "-H",
+        "Apollo-Require-Preflight: true",
+        "-F",
+        &format!(
+            "operations={}",
+            json!({
+                "query": "mutation($f: Upload!, $p: UUID!) { uploadProductImage(productId: $p, kind: SCREENSHOT, file: $f) { screenshots { width height srcset } } }",
+                "variables": { "f": null, "p": id },
+            })
+        ),
+        "-F",
+        r#"map={"0":["variables.f"]}"#,
+        "-F",
+        &format!("0=@{};type=image/png", file.display()),
+    ]))
+    .await;
+    let v = uploaded.json();
+    let shot = &v["data"]["uploadProductImage"]["screenshots"][0];
+    assert_eq!(
+        (shot["width"].clone(), shot["height"].clone()),
+        (json!(700), json!(350)),
+        "{v}"
+    );
+    let srcset = shot["srcset"].as_str().expect("srcset").to_owned();
+    let widths: Vec<&str> = srcset
+        .split(", ")
+        .filter_map(|c| c.split_once(' '))
+        .map(|(_, w)| w)
+        .collect();
+    assert_eq!(widths, ["320w", "640w", "700w"], "{srcset}");
+    for candidate in srcset.split(", ") {
+        let (url, _) = candidate.split_once(' ').expect("url");
+        let copy = curl(s(&["-I", &gw.url(url)])).await;
+        assert_eq!(copy.status, 200, "{url}");
+        assert_eq!(copy.header("content-type"), Some("image/png"), "{url}");
+    }
 }
 
 #[tokio::test]

@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     serve.gateway_secret = None;
     serve.gateway_secret_file = None;
     api::cli::migrate(&serve.services).await?;
-    api::cli::seed_demo(&serve.services).await?;
+    api::cli::seed_demo(&serve.services, api::cli::Pictures::First(0)).await?;
 
     let statements = Arc::new(AtomicUsize::new(0));
     let mut db = api::db::connect(&bench_url, 10).await?;

@@ -131,7 +131,7 @@ async fn store(name: &str, products: Option<u64>) -> anyhow::Result<Store> {
     serve.gateway_secret = None;
     serve.gateway_secret_file = None;
     api::cli::migrate(&serve.services).await?;
-    api::cli::seed_demo(&serve.services).await?;
+    api::cli::seed_demo(&serve.services, api::cli::Pictures::First(0)).await?;
     if let Some(n) = products {
         api::cli::seed_products(&serve.services, n).await?;
     }

@@ -302,7 +302,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     api(&bin, &env, &["migrate"]).await?;
-    api(&bin, &env, &["seed-demo"]).await?;
+    api(&bin, &env, &["seed-demo", "--pictures", "0"]).await?;
     let mut serve: Child = Command::new(&bin)
         .arg("serve")
         .envs(env.iter().cloned())

@@ -5,6 +5,7 @@ use domain::catalog::{GENRES, PLATFORMS};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
+use wasm_bindgen::JsCast;
 
 use crate::api::queries::{
     AddToWishlist, OwnsProduct, ProductPage as ProductQuery, Reviews, WriteReview, add_to_wishlist,
@@ -29,6 +30,115 @@ fn labels(vocabulary: &[(&str, &str)], slugs: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One picture of the gallery: the cover or a screenshot.
+#[derive(Clone, Debug)]
+struct Picture {
+    url: String,
+    /// The stored copies (`url 320w, …`), when the api made them.
+    srcset: Option<String>,
+    width: Option<i64>,
+    height: Option<i64>,
+    /// Alternative text, and the thumbnail's name.
+    label: String,
+}
+
+/// What the shown picture takes of the viewport: the media column is about 40 % of the page
+/// (at most 1200 px wide) on wide screens, the whole width on phones.
+const STAGE_SIZES: &str = "(max-width: 720px) 100vw, 480px";
+/// A thumbnail's width.
+const THUMB_SIZES: &str = "96px";
+
+/// The cover and the screenshots: one shown large, the others as thumbnails. Left and Right
+/// arrows move between them (on the large picture or a thumbnail, which then takes the focus);
+/// the thumbnails are buttons, reachable with Tab. Only the first picture loads at once.
+#[component]
+fn Gallery(pictures: Vec<Picture>) -> impl IntoView {
+    let count = pictures.len();
+    let (current, set_current) = signal(0usize);
+    let shown = {
+        let pictures = pictures.clone();
+        move || pictures.get(current.get()).cloned()
+    };
+    let go = move |step: isize, focus_thumb: bool| {
+        let next = (current.get_untracked() as isize + step).rem_euclid(count.max(1) as isize);
+        let next = usize::try_from(next).unwrap_or(0);
+        set_current.set(next);
+        if focus_thumb {
+            let thumb = document()
+                .get_element_by_id(&format!("gallery-thumb-{next}"))
+                .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok());
+            if let Some(thumb) = thumb {
+                let _ = thumb.focus();
+            }
+        }
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent, focus_thumb: bool| {
+        let step = match ev.key().as_str() {
+            "ArrowRight" => 1,
+            "ArrowLeft" => -1,
+            _ => return,
+        };
+        ev.prevent_default();
+        go(step, focus_thumb);
+    };
+    view! {
+        <section class="gallery" aria-roledescription="gallery" aria-label="Pictures">
+            <figure
+                class="gallery__stage"
+                tabindex="0"
+                aria-label=move || format!("Picture {} of {count}; Left and Right arrows show the others", current.get() + 1)
+                on:keydown=move |ev| on_key(ev, false)
+            >
+                {move || shown().map(|p| view! {
+                    <img
+                        class="gallery__image"
+                        src=p.url
+                        srcset=p.srcset
+                        sizes=STAGE_SIZES
+                        width=p.width
+                        height=p.height
+                        alt=p.label
+                        fetchpriority="high"
+                    />
+                })}
+                <figcaption class="gallery__count" aria-live="polite">
+                    {move || format!("{} / {count}", current.get() + 1)}
+                </figcaption>
+            </figure>
+            <Show when=move || { count > 1 }>
+                <ul class="gallery__thumbs">
+                    {pictures
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| view! {
+                            <li>
+                                <button
+                                    type="button"
+                                    id=format!("gallery-thumb-{i}")
+                                    class="gallery__thumb"
+                                    aria-label=format!("Show picture {} of {count}: {}", i + 1, p.label)
+                                    aria-current=move || (current.get() == i).then_some("true")
+                                    on:click=move |_| set_current.set(i)
+                                    on:keydown=move |ev| on_key(ev, true)
+                                >
+                                    <img
+                                        src=p.url.clone()
+                                        srcset=p.srcset.clone()
+                                        sizes=THUMB_SIZES
+                                        alt=""
+                                        loading="lazy"
+                                        decoding="async"
+                                    />
+                                </button>
+                            </li>
+                        })
+                        .collect_view()}
+                </ul>
+            </Show>
+        </section>
+    }
 }
 
 #[component]
@@ -123,10 +233,30 @@ fn ProductView(product: Product) -> impl IntoView {
             </nav>
             <div class="product__top">
                 <div class="product__media">
-                    {match cover {
-                        Some(c) => view! { <img class="product__cover" src=c.url alt=format!("Cover of {title}") /> }.into_any(),
-                        None => view! { <CoverPlaceholder title=title.clone() /> }.into_any(),
-                    }}
+                    {
+                        let pictures: Vec<Picture> = cover
+                            .map(|c| Picture {
+                                url: c.url,
+                                srcset: c.srcset,
+                                width: c.width,
+                                height: c.height,
+                                label: format!("Cover of {title}"),
+                            })
+                            .into_iter()
+                            .chain(screenshots.into_iter().enumerate().map(|(i, s)| Picture {
+                                url: s.url,
+                                srcset: s.srcset,
+                                width: s.width,
+                                height: s.height,
+                                label: format!("Screenshot {} of {title}", i + 1),
+                            }))
+                            .collect();
+                        if pictures.is_empty() {
+                            view! { <CoverPlaceholder title=title.clone() /> }.into_any()
+                        } else {
+                            view! { <Gallery pictures /> }.into_any()
+                        }
+                    }
                 </div>
                 <div class="product__summary">
                     <h1 id="product-title">{title.clone()}</h1>
@@ -184,19 +314,6 @@ fn ProductView(product: Product) -> impl IntoView {
                     {move || wishlist.value().get().and_then(Result::err).map(|e| view! { <p class="alert alert--error" role="alert">{e.message}</p> })}
                 </div>
             </div>
-            <Show when={
-                let empty = screenshots.is_empty();
-                move || !empty
-            }>
-                <h2>"Screenshots"</h2>
-                <ul class="screenshots">
-                    {screenshots
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| view! { <li><img src=s.url.clone() alt=format!("Screenshot {}", i + 1) loading="lazy" /></li> })
-                        .collect_view()}
-                </ul>
-            </Show>
             <section class="product__text">
                 <h2>"About"</h2>
                 <Markdown text=description />

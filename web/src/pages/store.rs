@@ -415,6 +415,10 @@ pub fn Storefront() -> impl IntoView {
     }
 }
 
+/// How wide a card's cover is shown: two cards a row on phones, about 15 rem (13 rem at least)
+/// on wider screens.
+const CARD_COVER_SIZES: &str = "(max-width: 600px) 50vw, 260px";
+
 #[component]
 fn ProductCard(card: Card) -> impl IntoView {
     let href = Page::Product(card.slug.clone()).href();
@@ -431,8 +435,17 @@ fn ProductCard(card: Card) -> impl IntoView {
                 <div class="card__cover">
                     {match card.cover {
                         Some(cover) => {
-                            view! { <img src=cover.url alt="" loading="lazy" decoding="async" /> }
-                                .into_any()
+                            view! {
+                                <img
+                                    src=cover.url
+                                    srcset=cover.srcset
+                                    sizes=CARD_COVER_SIZES
+                                    alt=""
+                                    loading="lazy"
+                                    decoding="async"
+                                />
+                            }
+                            .into_any()
                         }
                         None => view! { <CoverPlaceholder title=card.title.clone() /> }.into_any(),
                     }}

@@ -133,6 +133,34 @@ pub struct Image {
     /// Key in the object store; pass it to `removeProductImage`.
     pub key: String,
     pub url: String,
+    /// Size in pixels; `null` for an image stored without smaller copies (one that could not
+    /// be decoded, or stored before copies were made).
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// The image and its smaller copies as an HTML `srcset` (`url 320w, …, url 1280w`), the
+    /// original last; `null` when there are no copies.
+    pub srcset: Option<String>,
+}
+
+impl Image {
+    fn new(ctx: &Context<'_>, key: &str) -> Image {
+        let size = crate::objects::image_size(key);
+        let variants = crate::objects::image_variants(key);
+        let srcset = (variants.len() > 1).then(|| {
+            variants
+                .iter()
+                .map(|(w, k)| format!("{} {w}w", media_url(ctx, k)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        Image {
+            key: key.to_owned(),
+            url: media_url(ctx, key),
+            width: size.and_then(|(w, _)| i32::try_from(w).ok()),
+            height: size.and_then(|(_, h)| i32::try_from(h).ok()),
+            srcset,
+        }
+    }
 }
 
 /// A product of the catalog.
@@ -236,20 +264,14 @@ impl Product {
     }
 
     async fn cover(&self, ctx: &Context<'_>) -> Option<Image> {
-        self.model.cover_image.as_ref().map(|k| Image {
-            key: k.clone(),
-            url: media_url(ctx, k),
-        })
+        self.model.cover_image.as_ref().map(|k| Image::new(ctx, k))
     }
 
     async fn screenshots(&self, ctx: &Context<'_>) -> Vec<Image> {
         self.model
             .screenshots
             .iter()
-            .map(|k| Image {
-                key: k.clone(),
-                url: media_url(ctx, k),
-            })
+            .map(|k| Image::new(ctx, k))
             .collect()
     }
 
