@@ -592,9 +592,10 @@ try {
     // The shopper of (a) buys it while the publisher watches.
     const path = await p.locator('.publisher-product h2 a').first().getAttribute('href');
     await navigateInApp(page, path);
-    await page.locator('img.product__cover').waitFor();
-    assert.ok(await page.locator('img.product__cover').evaluate((img) => img.complete && img.naturalWidth > 0),
-      'the cover did not load');
+    const cover = page.locator('.gallery__stage img');
+    await cover.waitFor();
+    await page.waitForFunction(() => document.querySelector('.gallery__stage img')?.complete);
+    assert.ok(await cover.evaluate((img) => img.naturalWidth > 0), 'the cover did not load');
     await shot(page, 'product-with-cover');
     await page.locator('.edition').first().getByRole('button').click();
     await navigateInApp(page, '/checkout');
