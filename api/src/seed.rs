@@ -6,6 +6,7 @@
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use demo_art::Rng;
 use domain::catalog::{GENRES, PLATFORMS, slugify};
 use domain::fulfillment::{AdjustStock, StockMode};
 use domain::messaging::Envelope;
@@ -53,37 +54,17 @@ const TAGS: [&str; 24] = [
 ];
 const SOFTWARE: [&str; 4] = ["productivity", "developer-tools", "creative", "education"];
 
-/// splitmix64: a tiny deterministic generator, so the demo catalog is the same everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n as u64)).unwrap_or(0)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick_some<'a>(&mut self, items: &[&'a str], min: usize, max: usize) -> Vec<&'a str> {
-        let n = min + self.below(max - min + 1);
-        let mut out: Vec<&str> = Vec::new();
-        while out.len() < n {
-            let item = items[self.below(items.len())];
-            if !out.contains(&item) {
-                out.push(item);
-            }
+/// `min` to `max` different items of `items`.
+fn pick_some<'a>(rng: &mut Rng, items: &[&'a str], min: usize, max: usize) -> Vec<&'a str> {
+    let n = min + rng.below(max - min + 1);
+    let mut out: Vec<&str> = Vec::new();
+    while out.len() < n {
+        let item = items[rng.below(items.len())];
+        if !out.contains(&item) {
+            out.push(item);
         }
-        out
     }
+    out
 }
 
 async fn account_id(db: &DatabaseConnection, email: &str) -> anyhow::Result<Option<Uuid>> {
@@ -238,12 +219,12 @@ pub async fn catalog(
         let title = demo_title(i);
         let software = i % 9 == 0;
         let genres = if software {
-            rng.pick_some(&SOFTWARE, 1, 2)
+            pick_some(&mut rng, &SOFTWARE, 1, 2)
         } else {
-            rng.pick_some(&game_genres, 1, 3)
+            pick_some(&mut rng, &game_genres, 1, 3)
         };
-        let plats = rng.pick_some(&platforms, 1, 4);
-        let tags = rng.pick_some(&TAGS, 2, 6);
+        let plats = pick_some(&mut rng, &platforms, 1, 4);
+        let tags = pick_some(&mut rng, &TAGS, 2, 6);
         let slug = slugify(&title);
         let description = format!(
             "**{title}** is a {} {} for {}.\n\n\

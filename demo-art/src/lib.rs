@@ -25,11 +25,12 @@ fn hash(text: &str) -> u64 {
     })
 }
 
-/// splitmix64, as the seed uses.
-struct Rng(u64);
+/// splitmix64: a tiny deterministic generator, the same everywhere. The pictures, the demo
+/// catalog of the seed and the tests' fuzzer draw from it.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -37,12 +38,26 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// A number in `0.0 .. 1.0`.
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    /// A number in `0 .. n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            usize::try_from(self.next_u64() % n as u64).unwrap_or(0)
+        }
     }
 
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+
+    /// A number in `0.0 .. 1.0`.
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * self.unit()
     }
 }

@@ -242,6 +242,16 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in the order an order can go through them.
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::Placed,
+        OrderStatus::Paid,
+        OrderStatus::AwaitingShipment,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::Refunded,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Placed => "PLACED",
@@ -254,16 +264,7 @@ impl OrderStatus {
     }
 
     pub fn parse(s: &str) -> Option<OrderStatus> {
-        [
-            OrderStatus::Placed,
-            OrderStatus::Paid,
-            OrderStatus::AwaitingShipment,
-            OrderStatus::Completed,
-            OrderStatus::Cancelled,
-            OrderStatus::Refunded,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        OrderStatus::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     /// No saga step moves the order any more (a completed order may still be refunded

@@ -157,14 +157,7 @@ mod tests {
     #[test]
     fn no_code_reaches_people() {
         let no_code = |text: &str| !text.contains('_') && text != text.to_uppercase();
-        for status in [
-            OrderStatus::Placed,
-            OrderStatus::Paid,
-            OrderStatus::AwaitingShipment,
-            OrderStatus::Completed,
-            OrderStatus::Cancelled,
-            OrderStatus::Refunded,
-        ] {
+        for status in OrderStatus::ALL {
             assert!(no_code(order_status(Some(status))), "{status:?}");
         }
         for step in TimelineStep::ALL {

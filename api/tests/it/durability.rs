@@ -89,37 +89,7 @@ fn postgres_addr(app: &TestApp) -> SocketAddr {
 }
 
 fn runtime(app: &TestApp, db: DatabaseConnection, settings: saga::Settings) -> saga::Runtime {
-    saga::Runtime::new(
-        db,
-        app.state.bus.clone(),
-        app.state.redis.clone(),
-        app.namespace.clone(),
-        Arc::new(saga::provider::Sandbox::default()),
-        saga::Settings {
-            currency: app.state.config.currency,
-            ..settings
-        },
-    )
-}
-
-/// Runs `participants` of `rt` on this test's runtime until the handle is dropped.
-async fn run(rt: &saga::Runtime, participants: &[saga::Participant]) -> SagaHandle {
-    let mut tasks = Vec::new();
-    for &p in participants {
-        tasks.extend(saga::consumer::start(rt, p).await.expect("consumers"));
-    }
-    let rt = rt.clone();
-    let participants = participants.to_vec();
-    SagaHandle(tokio::spawn(async move {
-        let mut set = tokio::task::JoinSet::new();
-        for t in tasks {
-            set.spawn(t);
-        }
-        for p in participants {
-            set.spawn(saga::outbox::relay(rt.clone(), p));
-        }
-        while set.join_next().await.is_some() {}
-    }))
+    app.saga_runtime(db, Arc::new(saga::provider::Sandbox::default()), settings)
 }
 
 async fn buyer(app: &TestApp) -> String {
@@ -179,7 +149,7 @@ async fn a_top_up_waits_out_postgresql_being_unreachable_however_many_deliveries
             ..saga_settings()
         },
     );
-    let _billing = run(&rt, &[saga::Participant::Billing]).await;
+    let _billing = run_participants(&rt, &[saga::Participant::Billing]).await;
     let token = buyer(&app).await;
 
     proxy.cut();
@@ -254,7 +224,7 @@ async fn readyz(addr: SocketAddr) -> (u16, Value) {
 async fn a_lost_consumer_is_created_again_and_the_participant_is_not_ready_meanwhile() {
     let app = TestApp::spawn().await;
     let rt = runtime(&app, app.state.db.clone(), saga_settings());
-    let _billing = run(&rt, &[saga::Participant::Billing]).await;
+    let _billing = run_participants(&rt, &[saga::Participant::Billing]).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let health = listener.local_addr().expect("address");
     let nats = app.state.bus.jetstream().client();
@@ -329,7 +299,7 @@ async fn a_new_consumer_of_events_does_not_replay_the_past() {
             ..saga_settings()
         },
     );
-    let _notification = run(&rt, &[saga::Participant::Notification]).await;
+    let _notification = run_participants(&rt, &[saga::Participant::Notification]).await;
     let new = credited(uuid::Uuid::now_v7(), 200);
     app.state.bus.publish(&new).await.expect("publish");
     let inbox = |id: uuid::Uuid| {
@@ -413,18 +383,8 @@ async fn a_retried_stock_change_with_one_key_applies_once() {
 async fn a_top_up_into_a_frozen_wallet_is_declined_without_charging_the_card() {
     let app = TestApp::spawn().await;
     let sandbox = Arc::new(saga::provider::Sandbox::default());
-    let rt = saga::Runtime::new(
-        app.state.db.clone(),
-        app.state.bus.clone(),
-        app.state.redis.clone(),
-        app.namespace.clone(),
-        sandbox.clone(),
-        saga::Settings {
-            currency: app.state.config.currency,
-            ..saga_settings()
-        },
-    );
-    let _saga = run(&rt, &saga::Participant::ALL).await;
+    let rt = app.saga_runtime(app.state.db.clone(), sandbox.clone(), saga_settings());
+    let _saga = run_participants(&rt, &saga::Participant::ALL).await;
     let token = buyer(&app).await;
     let first = app
         .gql(

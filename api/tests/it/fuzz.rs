@@ -25,34 +25,11 @@ const MIN_OPS: usize = 1000;
 const BATCH: usize = 40;
 const PARALLEL: usize = 3;
 
-/// SplitMix64: small, fast and the same everywhere.
-struct Rng(u64);
+use demo_art::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            usize::try_from(self.next() % n as u64).unwrap_or(0)
-        }
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
+/// One of `items`, drawn by `rng`.
+fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
+    &items[rng.below(items.len())]
 }
 
 /// Strings an attacker tries.
@@ -123,7 +100,7 @@ fn value_for(
                 if rng.chance(10) {
                     json!("NOT_A_VALUE")
                 } else {
-                    json!(rng.pick(values))
+                    json!(pick(rng, values))
                 }
             }
             Some(Def::Input(fields)) => {
@@ -143,20 +120,26 @@ fn value_for(
                     if rng.chance(30) {
                         json!(nasty_string(rng))
                     } else {
-                        json!(rng.pick(&[
-                            "alice@store.test",
-                            "4242424242424242",
-                            "linux",
-                            "Standard",
-                            "a title",
-                            "k1",
-                            "EUR",
-                            "de",
-                            "+49 30 1234567"
-                        ]))
+                        json!(pick(
+                            rng,
+                            &[
+                                "alice@store.test",
+                                "4242424242424242",
+                                "linux",
+                                "Standard",
+                                "a title",
+                                "k1",
+                                "EUR",
+                                "de",
+                                "+49 30 1234567"
+                            ]
+                        ))
                     }
                 }
-                "Int" => json!(rng.pick(&[0, 1, 5, 20, 100, 1000, -3, i64::from(i32::MAX)])),
+                "Int" => json!(pick(
+                    rng,
+                    &[0, 1, 5, 20, 100, 1000, -3, i64::from(i32::MAX)]
+                )),
                 "UUID" | "ID" => {
                     if rng.chance(20) {
                         json!("not-a-uuid")
@@ -165,11 +148,11 @@ fn value_for(
                     } else {
                         json!(format!(
                             "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-                            rng.next() as u32,
-                            rng.next() as u16,
-                            rng.next() % 0x1000,
-                            rng.next() % 0x1000,
-                            rng.next() % 0x1_0000_0000_0000
+                            rng.next_u64() as u32,
+                            rng.next_u64() as u16,
+                            rng.next_u64() % 0x1000,
+                            rng.next_u64() % 0x1000,
+                            rng.next_u64() % 0x1_0000_0000_0000
                         ))
                     }
                 }
@@ -239,7 +222,7 @@ fn raw_literal(value: &Value) -> String {
 fn selection(schema: &Schema, name: &str, rng: &mut Rng, depth: usize, max_depth: usize) -> String {
     match schema.types.get(name) {
         Some(Def::Union(members)) => {
-            let member = rng.pick(members).clone();
+            let member = pick(rng, members).clone();
             let inner = selection(schema, &member, rng, depth + 1, max_depth);
             format!(" {{ __typename ... on {member}{inner} }}")
         }
@@ -247,7 +230,7 @@ fn selection(schema: &Schema, name: &str, rng: &mut Rng, depth: usize, max_depth
             let mut out = String::from(" {");
             let count = 1 + rng.below(4);
             for _ in 0..count {
-                let field: &Field = rng.pick(fields);
+                let field: &Field = pick(rng, fields);
                 let leaf = schema.is_leaf(named(&field.ty));
                 if !leaf && depth >= max_depth {
                     out.push_str(" __typename");
@@ -325,7 +308,7 @@ fn operation(schema: &Schema, rng: &mut Rng, index: usize) -> Op {
         .iter()
         .filter(|f| !SPARED.contains(&f.name.as_str()))
         .collect();
-    let field = (*rng.pick(&fields)).clone();
+    let field = (*pick(rng, &fields)).clone();
     let mut declared = Vec::new();
     let mut passed = Vec::new();
     let mut variables = serde_json::Map::new();

@@ -393,7 +393,7 @@ impl Drop for TestApp {
 }
 
 /// The saga participants of one test, on the test's runtime; stopped when dropped.
-pub struct SagaHandle(pub tokio::task::JoinHandle<()>);
+pub struct SagaHandle(tokio::task::JoinHandle<()>);
 
 impl Drop for SagaHandle {
     fn drop(&mut self) {
@@ -416,36 +416,63 @@ pub fn saga_settings() -> saga::Settings {
 impl TestApp {
     /// Runs every saga participant with this test's database, NATS prefix and Redis namespace.
     pub async fn start_saga(&self, settings: saga::Settings) -> SagaHandle {
-        let rt = saga::Runtime::new(
+        let rt = self.saga_runtime(
             self.state.db.clone(),
+            Arc::new(saga::provider::Sandbox::default()),
+            settings,
+        );
+        run_participants(&rt, &saga::Participant::ALL).await
+    }
+
+    /// A saga runtime on this test's bus, Redis namespace and currency, with `db` (the test's
+    /// database, or a way to it the test controls) and `provider`.
+    pub fn saga_runtime(
+        &self,
+        db: sea_orm::DatabaseConnection,
+        provider: Arc<dyn saga::provider::PaymentProvider>,
+        settings: saga::Settings,
+    ) -> saga::Runtime {
+        saga::Runtime::new(
+            db,
             self.state.bus.clone(),
             self.state.redis.clone(),
             self.namespace.clone(),
-            Arc::new(saga::provider::Sandbox::default()),
+            provider,
             saga::Settings {
                 currency: self.state.config.currency,
                 ..settings
             },
         )
-        .with_redis_health(self.state.redis_health.clone());
-        // Create the consumers before returning, so nothing published afterwards is missed.
-        let mut tasks = Vec::new();
-        for p in saga::Participant::ALL {
-            tasks.extend(saga::consumer::start(&rt, p).await.expect("consumers"));
-        }
-        let handle = tokio::spawn(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for t in tasks {
-                set.spawn(t);
-            }
-            for p in saga::Participant::ALL {
-                set.spawn(saga::outbox::relay(rt.clone(), p));
-            }
-            set.spawn(saga::fulfillment::deadlines(rt.clone()));
-            while set.join_next().await.is_some() {}
-        });
-        SagaHandle(handle)
+        .with_redis_health(self.state.redis_health.clone())
     }
+}
+
+/// Runs `participants` of `rt` (their consumers, outbox relays, and fulfillment's deadlines) on
+/// the test's runtime until the handle is dropped. The consumers exist before it returns, so
+/// nothing published afterwards is missed.
+pub async fn run_participants(
+    rt: &saga::Runtime,
+    participants: &[saga::Participant],
+) -> SagaHandle {
+    let mut tasks = Vec::new();
+    for &p in participants {
+        tasks.extend(saga::consumer::start(rt, p).await.expect("consumers"));
+    }
+    let rt = rt.clone();
+    let participants = participants.to_vec();
+    SagaHandle(tokio::spawn(async move {
+        let mut set = tokio::task::JoinSet::new();
+        for t in tasks {
+            set.spawn(t);
+        }
+        for &p in &participants {
+            set.spawn(saga::outbox::relay(rt.clone(), p));
+        }
+        if participants.contains(&saga::Participant::Fulfillment) {
+            set.spawn(saga::fulfillment::deadlines(rt.clone()));
+        }
+        while set.join_next().await.is_some() {}
+    }))
 }
 
 impl TestApp {

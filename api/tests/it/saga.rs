@@ -1928,19 +1928,14 @@ async fn redelivered_physical_events_change_nothing() {
 async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
     use async_nats::jetstream::consumer::PullConsumer;
     let app = TestApp::spawn().await;
-    let settings = saga::Settings {
-        max_deliver: 2,
-        ack_wait: Duration::from_secs(1),
-        currency: app.state.config.currency,
-        ..saga_settings()
-    };
-    let rt = saga::Runtime::new(
+    let rt = app.saga_runtime(
         app.state.db.clone(),
-        app.state.bus.clone(),
-        app.state.redis.clone(),
-        app.namespace.clone(),
         std::sync::Arc::new(saga::provider::Sandbox::default()),
-        settings,
+        saga::Settings {
+            max_deliver: 2,
+            ack_wait: Duration::from_secs(1),
+            ..saga_settings()
+        },
     );
     // The notification participant's consumers exist, but nothing runs them: every delivery
     // is "lost in a crash".
