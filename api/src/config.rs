@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// Lifetime of a refresh token, seconds (renewed by every rotation).
     #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub refresh_token_ttl_secs: u64,
+    /// For how long after a refresh the rotated token may be presented again and get the same
+    /// new token (its answer was lost with a page or a connection), seconds; 0 turns it off.
+    #[arg(long, env = "REFRESH_REUSE_GRACE_SECS", default_value_t = 15)]
+    pub refresh_reuse_grace_secs: u64,
     /// How many password hashes may run at once (each takes ~19 MiB and one core).
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
@@ -206,6 +210,7 @@ pub struct Config {
     pub gateway_secret: Option<SecretString>,
     pub jwt: JwtConfig,
     pub refresh_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
     pub password_hash_concurrency: usize,
     pub rates: Rates,
     pub limits: GraphqlLimits,
@@ -376,6 +381,7 @@ impl ServeArgs {
                 access_ttl: Duration::from_secs(self.access_token_ttl_secs),
             },
             refresh_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            refresh_reuse_grace: Duration::from_secs(self.refresh_reuse_grace_secs),
             password_hash_concurrency: self.password_hash_concurrency.unwrap_or(cores).max(1),
             rates: Rates {
                 signin_per_email: self.rate_signin_per_email,

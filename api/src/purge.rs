@@ -80,7 +80,8 @@ pub fn namespace_pattern(namespace: &str) -> anyhow::Result<String> {
     Ok(pattern)
 }
 
-async fn scan_namespace(redis: &Client, namespace: &str) -> anyhow::Result<Vec<Key>> {
+/// Every key of `namespace` (a pattern-free one: see `namespace_pattern`).
+pub async fn scan_namespace(redis: &Client, namespace: &str) -> anyhow::Result<Vec<Key>> {
     let pattern = namespace_pattern(namespace)?;
     redis
         .scan_buffered(pattern, Some(BATCH as u32), None)

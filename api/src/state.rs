@@ -83,6 +83,7 @@ impl AppState {
             keyspace.clone(),
             config.refresh_ttl,
             config.jwt.access_ttl,
+            config.refresh_reuse_grace,
         );
         Ok(AppState {
             hasher: Hasher::new(config.password_hash_concurrency),

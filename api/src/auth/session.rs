@@ -6,7 +6,17 @@
 //! `rotated` (and kept until it would have expired) and a new one of the same family is issued.
 //! Presenting a rotated token again means it was stolen or replayed, so the whole family is
 //! revoked (`{ns}:refresh-family:{family}`), including the newest token. Each step is one Lua
-//! script, so of many concurrent refreshes of one token exactly one wins.
+//! script, so many concurrent refreshes of one token issue exactly one successor.
+//!
+//! One replay is not an attack: a refresh whose answer was lost (the page navigated away, the
+//! connection dropped) leaves the client holding the rotated token, and ending the session for
+//! it would sign the user out of every tab. So for a short grace (`REFRESH_REUSE_GRACE_SECS`,
+//! 15 s by default) after a rotation, presenting the rotated token again returns *the same*
+//! successor, as long as that successor has not been used itself. The successor is kept in the
+//! rotated token's record only encrypted with a pad derived from the rotated token
+//! (`SHA-256("successor:" ‖ token)`), which Redis never sees: reading Redis gives no usable token.
+//! Once the successor has been rotated, or the grace has passed, a replay revokes the family as
+//! before.
 //!
 //! Access tokens cannot be recalled, so ending every session of an account (sign-out everywhere,
 //! a ban) also writes `{ns}:session-cut:{account}` = now, kept for one access-token lifetime:
@@ -16,7 +26,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use fred::prelude::*;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -33,17 +43,26 @@ return 'ok'
 "#;
 
 /// KEYS: old token, new token, family marker, account's sessions.
-/// ARGV: account, family, ttl ms, new expiry (unix s).
+/// ARGV: account, family, ttl ms, new expiry (unix s), now (unix ms), grace ms, sealed successor.
+/// Returns `ok`, `again <sealed successor> <its expiry>` (a replay within the grace), `reused`,
+/// `revoked` or `missing`.
 const ROTATE: &str = r#"
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'revoked' end
 if state ~= 'live' then
+  local record = redis.call('HMGET', KEYS[1], 'rotated_at', 'next', 'next_key')
+  local rotated_at = tonumber(record[1])
+  if rotated_at and record[2] and record[3]
+     and tonumber(ARGV[5]) - rotated_at < tonumber(ARGV[6])
+     and redis.call('HGET', record[3], 'state') == 'live' then
+    return 'again ' .. record[2] .. ' ' .. redis.call('HGET', record[3], 'exp')
+  end
   redis.call('SET', KEYS[3], 'reused', 'PX', ARGV[3])
   redis.call('SREM', KEYS[4], ARGV[2])
   return 'reused'
 end
-redis.call('HSET', KEYS[1], 'state', 'rotated')
+redis.call('HSET', KEYS[1], 'state', 'rotated', 'rotated_at', ARGV[5], 'next', ARGV[7], 'next_key', KEYS[2])
 redis.call('HSET', KEYS[2], 'account', ARGV[1], 'family', ARGV[2], 'exp', ARGV[4], 'state', 'live')
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[2])
@@ -83,6 +102,7 @@ pub struct Sessions {
     keys: KeySpace,
     ttl: Duration,
     access_ttl: Duration,
+    reuse_grace: Duration,
 }
 
 fn token_hash(token: &str) -> String {
@@ -97,6 +117,27 @@ fn new_token() -> String {
     B64.encode(bytes)
 }
 
+/// The pad that seals the successor of `token`: only who holds `token` can derive it.
+fn successor_pad(token: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"successor:")
+        .chain_update(token.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// Seals (or opens: the same XOR) a successor token with the pad of the token it replaces.
+/// Tokens are 32 bytes; anything else is not a token of ours and opens to `None`.
+fn seal(token: &str, successor: &[u8]) -> Option<Vec<u8>> {
+    (successor.len() == 32).then(|| {
+        successor
+            .iter()
+            .zip(successor_pad(token))
+            .map(|(byte, pad)| byte ^ pad)
+            .collect()
+    })
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -108,6 +149,7 @@ impl Sessions {
         keys: KeySpace,
         ttl: Duration,
         access_ttl: Duration,
+        reuse_grace: Duration,
     ) -> Sessions {
         Sessions {
             redis,
@@ -115,6 +157,7 @@ impl Sessions {
             keys,
             ttl,
             access_ttl,
+            reuse_grace,
         }
     }
 
@@ -128,8 +171,9 @@ impl Sessions {
         }
     }
 
+    /// When a token issued now expires, in whole seconds (as its record keeps it).
     fn expiry(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::milliseconds(millis(self.ttl))
+        (Utc::now() + chrono::Duration::milliseconds(millis(self.ttl))).trunc_subsecs(0)
     }
 
     /// Starts a new session family for `account`.
@@ -158,7 +202,8 @@ impl Sessions {
         Ok(RefreshToken { token, expires_at })
     }
 
-    /// Rotates `token`: returns its account and a new token of the same family.
+    /// Rotates `token`: returns its account and a new token of the same family (or, replayed
+    /// within the grace while that one is unused, the same new token again).
     pub async fn rotate(&self, token: &str) -> ApiResult<(Uuid, RefreshToken)> {
         self.reachable()?;
         let old_key = self.keys.refresh(&token_hash(token));
@@ -173,6 +218,10 @@ impl Sessions {
             .parse()
             .map_err(|_| anyhow::anyhow!("corrupt refresh record"))?;
         let new = new_token();
+        let sealed = B64.encode(
+            seal(token, &B64.decode(&new).map_err(anyhow::Error::from)?)
+                .ok_or_else(|| anyhow::anyhow!("a new token is 32 bytes"))?,
+        );
         let expires_at = self.expiry();
         let outcome: String = self
             .redis
@@ -189,9 +238,37 @@ impl Sessions {
                     family.clone(),
                     millis(self.ttl).to_string(),
                     expires_at.timestamp().to_string(),
+                    Utc::now().timestamp_millis().to_string(),
+                    millis(self.reuse_grace).to_string(),
+                    sealed,
                 ],
             )
             .await?;
+        if let Some(again) = outcome.strip_prefix("again ") {
+            // The answer to the first rotation was lost: hand out the same successor, with the
+            // expiry it was issued with.
+            let corrupt = || anyhow::anyhow!("corrupt successor in refresh record");
+            let (sealed, exp) = again.split_once(' ').ok_or_else(corrupt)?;
+            let successor = B64
+                .decode(sealed)
+                .ok()
+                .and_then(|sealed| seal(token, &sealed))
+                .ok_or_else(corrupt)?;
+            let expires_at = exp
+                .parse()
+                .ok()
+                .and_then(|exp| DateTime::from_timestamp(exp, 0))
+                .ok_or_else(corrupt)?;
+            tracing::info!(account.id = %account_id, session.family = %family,
+                "rotated refresh token presented again within the grace; same successor returned");
+            return Ok((
+                account_id,
+                RefreshToken {
+                    token: B64.encode(successor),
+                    expires_at,
+                },
+            ));
+        }
         match outcome.as_str() {
             "ok" => Ok((
                 account_id,

@@ -355,6 +355,31 @@ impl TestApp {
             .expect("n")
     }
 
+    /// Every key this app wrote to Redis with its value, as text (strings, hashes and sets).
+    pub async fn redis_dump(&self) -> String {
+        let redis = self.state.redis.next();
+        let keys = api::purge::scan_namespace(redis, &self.namespace)
+            .await
+            .expect("scan");
+        let mut dump = String::new();
+        for key in keys {
+            let kind: String = redis.r#type(&key).await.expect("type");
+            let value = match kind.as_str() {
+                "string" => format!("{:?}", redis.get::<Option<String>, _>(&key).await),
+                "hash" => format!(
+                    "{:?}",
+                    redis
+                        .hgetall::<std::collections::HashMap<String, String>, _>(&key)
+                        .await
+                ),
+                "set" => format!("{:?}", redis.smembers::<Vec<String>, _>(&key).await),
+                other => format!("({other})"),
+            };
+            dump.push_str(&format!("{key:?} {value}\n"));
+        }
+        dump
+    }
+
     pub async fn count_accounts(&self) -> i64 {
         self.scalar("SELECT count(*)::bigint AS n FROM identity.account")
             .await
