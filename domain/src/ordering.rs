@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::fulfillment::ShippingAddress;
+use crate::address::ShippingAddress;
 use crate::messaging::Message;
 use crate::money::Currency;
 
@@ -92,6 +92,10 @@ pub fn total(lines: &[OrderLine]) -> Option<i64> {
 /// Why ordering refuses an order at creation: the buyer already owns one of its digital
 /// products, or has it in another order that is not cancelled.
 pub const ALREADY_OWNED_OR_PENDING: &str = "ALREADY_OWNED_OR_PENDING";
+
+/// The cancel reason of an order whose physical lines could not be reserved (fulfillment's
+/// `StockUnavailable`; also `domain::fulfillment::OUT_OF_STOCK`).
+pub const OUT_OF_STOCK: &str = "OUT_OF_STOCK";
 
 /// The products an order claims for its buyer (`ordering.product_claim`): those of its digital
 /// lines, distinct and sorted (claims are taken in this order, so two orders claiming the same
@@ -533,7 +537,7 @@ pub fn apply(state: &OrderState, fact: &OrderFact) -> (OrderState, Vec<Effect>) 
         OrderFact::PaymentDeclined { .. } | OrderFact::StockUnavailable => {
             let reason = match fact {
                 OrderFact::PaymentDeclined { reason } => reason.clone(),
-                _ => crate::fulfillment::OUT_OF_STOCK.to_owned(),
+                _ => OUT_OF_STOCK.to_owned(),
             };
             if next.status == OrderStatus::Placed {
                 next.status = OrderStatus::Cancelled;
@@ -796,7 +800,7 @@ mod tests {
         ) {
             let (s, e) = run_from(OrderState::placed(true), &seq);
             prop_assert_eq!(s.status, OrderStatus::Cancelled);
-            prop_assert_eq!(s.cancel_reason.as_deref(), Some(crate::fulfillment::OUT_OF_STOCK));
+            prop_assert_eq!(s.cancel_reason.as_deref(), Some(OUT_OF_STOCK));
             prop_assert_eq!(terminal_effects(&e), 1);
         }
 
