@@ -1,9 +1,13 @@
-//! Notification: what an account is told about (orders, wallet, sales).
+//! Notification: what an account is told about (orders, wallet, sales), and in what words
+//! ([`model`]).
+
+pub mod model;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::messaging::Message;
+pub use model::{Note, Notifies};
 
 /// Kinds of notifications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

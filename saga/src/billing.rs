@@ -21,12 +21,25 @@ use fred::interfaces::LuaInterface;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming};
+use crate::consumer::{Failure, Incoming, Registration};
 use crate::outbox::{Tx, stmt};
 use crate::provider::{Charge, ChargeOutcome};
 use crate::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Billing;
+
+/// What billing reacts to, registered with the consume loop: its commands and these events.
+pub const REGISTRATION: Registration = Registration {
+    participant: ME,
+    events: &[
+        "ordering.order_placed",
+        "ordering.order_completed",
+        "fulfillment.stock_reserved",
+        "fulfillment.shipment_cancelled",
+        "library.entitlements_revoked",
+    ],
+    handle: |rt, msg| Box::pin(handle(rt, msg)),
+};
 
 pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
     match msg.kind() {

@@ -118,57 +118,30 @@ impl Incoming {
     }
 }
 
-/// Subjects (without prefix) each participant consumes: (stream, filter subject).
-pub fn subscriptions(p: Participant) -> Vec<(&'static str, String)> {
-    let cmd = ("CMD", format!("cmd.{}.>", p.name()));
-    let evt = |s: &str| ("EVT", format!("evt.{s}.>"));
-    let mut subs = vec![cmd];
-    match p {
-        Participant::Ordering => subs.extend([
-            evt("fulfillment.stock_reserved"),
-            evt("fulfillment.stock_unavailable"),
-            evt("fulfillment.ready_to_ship"),
-            evt("fulfillment.shipment_dispatched"),
-            evt("billing.payment_captured"),
-            evt("billing.payment_refunded"),
-            evt("billing.payment_declined"),
-            evt("library.items_granted"),
-        ]),
-        Participant::Billing => subs.extend([
-            evt("ordering.order_placed"),
-            evt("ordering.order_completed"),
-            evt("fulfillment.stock_reserved"),
-            evt("fulfillment.shipment_cancelled"),
-            evt("library.entitlements_revoked"),
-        ]),
-        Participant::Fulfillment => subs.extend([
-            evt("ordering.order_placed"),
-            evt("billing.payment_captured"),
-            evt("billing.payment_declined"),
-        ]),
-        Participant::Library => subs.extend([
-            evt("billing.payment_captured"),
-            evt("fulfillment.shipment_dispatched"),
-            evt("billing.payment_refunded"),
-            evt("ordering.refund_approved"),
-        ]),
-        Participant::Notification => subs.extend([
-            evt("ordering.order_completed"),
-            evt("ordering.order_cancelled"),
-            evt("ordering.refund_requested"),
-            evt("ordering.refund_denied"),
-            evt("ordering.order_refunded"),
-            evt("library.gift_keys_generated"),
-            evt("library.key_redeemed"),
-            evt("billing.wallet_credited"),
-            evt("billing.top_up_declined"),
-            evt("billing.payment_refunded"),
-            evt("fulfillment.ready_to_ship"),
-            evt("fulfillment.shipment_dispatched"),
-            evt("fulfillment.shipping_reminder"),
-        ]),
+/// How a participant handles a message (its `handle`, boxed).
+pub type Handler = for<'a> fn(
+    &'a Runtime,
+    &'a Incoming,
+) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
+
+/// What a participant registers with the consume loop: who it is, the events it reacts to and
+/// its handler. Each participant module declares its own (`REGISTRATION`), so this loop names
+/// none of them; the crate root maps a [`Participant`] to its registration.
+pub struct Registration {
+    pub participant: Participant,
+    /// The events it listens to, without prefix and without `evt.`
+    /// (`"billing.payment_captured"`); its commands (`cmd.<name>.>`) always come too.
+    pub events: &'static [&'static str],
+    pub handle: Handler,
+}
+
+impl Registration {
+    /// The subjects (without prefix) it consumes: (stream, filter subject).
+    pub fn subscriptions(&self) -> Vec<(&'static str, String)> {
+        let cmd = ("CMD", format!("cmd.{}.>", self.participant.name()));
+        let events = self.events.iter().map(|e| ("EVT", format!("evt.{e}.>")));
+        std::iter::once(cmd).chain(events).collect()
     }
-    subs
 }
 
 /// Durable consumer name: the participant and its subject (`ordering-evt_billing_payment_captured`).
@@ -183,10 +156,16 @@ fn durable_name(p: Participant, subject: &str) -> String {
 
 type Task = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
-/// Creates (or updates) the consumers of `p` and returns their loops.
-pub async fn start(rt: &Runtime, p: Participant) -> anyhow::Result<Vec<Task>> {
+/// Creates (or updates) the consumers of a participant (anything that names its
+/// registration, a [`Participant`] included) and returns their loops.
+pub async fn start(
+    rt: &Runtime,
+    participant: impl Into<&'static Registration>,
+) -> anyhow::Result<Vec<Task>> {
+    let reg: &'static Registration = participant.into();
+    let p = reg.participant;
     let mut tasks: Vec<Task> = Vec::new();
-    for (stream, subject) in subscriptions(p) {
+    for (stream, subject) in reg.subscriptions() {
         let events = stream == "EVT";
         let stream_name = rt.bus.stream_name(stream);
         let js_stream = rt
@@ -215,7 +194,7 @@ pub async fn start(rt: &Runtime, p: Participant) -> anyhow::Result<Vec<Task>> {
             .with_context(|| format!("creating consumer {name}"))?;
         let rt = rt.clone();
         tasks.push(Box::pin(consume(
-            rt, p, js_stream, events, config, consumer,
+            rt, reg, js_stream, events, config, consumer,
         )));
     }
     Ok(tasks)
@@ -293,7 +272,7 @@ const CONSUMER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 /// ([`crate::runtime::ConsumerHealth`]) and creates the consumer again.
 async fn consume(
     rt: Runtime,
-    p: Participant,
+    reg: &'static Registration,
     stream: Stream,
     events: bool,
     config: consumer::pull::Config,
@@ -340,7 +319,7 @@ async fn consume(
                 let rt = rt.clone();
                 async move {
                     match msg {
-                        Ok(msg) => process(&rt, p, msg).await,
+                        Ok(msg) => process(&rt, reg, msg).await,
                         Err(e) => tracing::warn!(error = %e, "receiving a message"),
                     }
                 }
@@ -417,7 +396,8 @@ fn header(msg: &JsMessage, name: &str) -> Option<String> {
 }
 
 /// Handles one delivery and acknowledges it the right way.
-async fn process(rt: &Runtime, p: Participant, msg: JsMessage) {
+async fn process(rt: &Runtime, reg: &Registration, msg: JsMessage) {
+    let p = reg.participant;
     let delivered = msg.info().map_or(1, |i| i.delivered);
     let last_attempt = delivered >= rt.settings.max_deliver;
     let subject = rt.bus.unprefixed(msg.subject.as_str()).to_owned();
@@ -452,7 +432,7 @@ async fn process(rt: &Runtime, p: Participant, msg: JsMessage) {
         // wait can stay short (a message in flight at a crash comes back within it) without
         // a slow handler being delivered twice at once.
         let beat = rt.settings.ack_wait / 2;
-        let handler = dispatch(rt, p, &incoming);
+        let handler = (reg.handle)(rt, &incoming);
         tokio::pin!(handler);
         let result = loop {
             tokio::select! {
@@ -496,16 +476,6 @@ async fn process(rt: &Runtime, p: Participant, msg: JsMessage) {
     }
     .instrument(span)
     .await;
-}
-
-async fn dispatch(rt: &Runtime, p: Participant, msg: &Incoming) -> Result<(), Failure> {
-    match p {
-        Participant::Ordering => crate::ordering::handle(rt, msg).await,
-        Participant::Billing => crate::billing::handle(rt, msg).await,
-        Participant::Fulfillment => crate::fulfillment::handle(rt, msg).await,
-        Participant::Library => crate::library::handle(rt, msg).await,
-        Participant::Notification => crate::notification::handle(rt, msg).await,
-    }
 }
 
 async fn dead_letter(

@@ -19,11 +19,22 @@ use domain::ordering::OrderPlaced;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming};
+use crate::consumer::{Failure, Incoming, Registration};
 use crate::outbox::{Tx, stmt};
 use crate::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Fulfillment;
+
+/// What fulfillment reacts to, registered with the consume loop: its commands and these events.
+pub const REGISTRATION: Registration = Registration {
+    participant: ME,
+    events: &[
+        "ordering.order_placed",
+        "billing.payment_captured",
+        "billing.payment_declined",
+    ],
+    handle: |rt, msg| Box::pin(handle(rt, msg)),
+};
 
 pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
     match msg.kind() {

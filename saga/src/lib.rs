@@ -5,7 +5,9 @@
 //! Module map: [`runtime`] (what every participant shares, the settings), [`consumer`] (the
 //! consume loop: inbox, retries with backoff, dead letters), [`outbox`] (the transaction a
 //! handler works in and the relay), [`provider`] (the payment provider port and its sandbox),
-//! and one module per participant with only the handlers of what that context reacts to.
+//! and one module per participant with only the handlers of what that context reacts to. Each
+//! participant declares its `REGISTRATION` (subjects and handler) for the consume loop, which
+//! names none of them; [`registration`], here at the root, maps a [`Participant`] to it.
 
 pub mod billing;
 pub mod consumer;
@@ -18,8 +20,26 @@ pub mod outbox;
 pub mod provider;
 pub mod runtime;
 
-pub use consumer::Failure;
+pub use consumer::{Failure, Registration};
 pub use runtime::{Clock, ConsumerHealth, Participant, Runtime, Settings};
+
+/// What `p` registered with the consume loop.
+pub fn registration(p: Participant) -> &'static Registration {
+    match p {
+        Participant::Ordering => &ordering::REGISTRATION,
+        Participant::Billing => &billing::REGISTRATION,
+        Participant::Fulfillment => &fulfillment::REGISTRATION,
+        Participant::Library => &library::REGISTRATION,
+        Participant::Notification => &notification::REGISTRATION,
+    }
+}
+
+/// Lets [`consumer::start`] take a participant by name.
+impl From<Participant> for &'static Registration {
+    fn from(p: Participant) -> &'static Registration {
+        registration(p)
+    }
+}
 
 /// Runs `participants` until `shutdown` resolves: their consumers and outbox relays.
 pub async fn run(
@@ -63,4 +83,29 @@ pub fn spawn(rt: Runtime, participants: Vec<Participant>) -> tokio::task::JoinHa
             tracing::error!(error = %format!("{e:#}"), "participants stopped");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_participant_registers_itself_with_its_commands_first() {
+        for p in Participant::ALL {
+            let reg = registration(p);
+            assert_eq!(reg.participant, p);
+            let subs = reg.subscriptions();
+            assert_eq!(subs[0], ("CMD", format!("cmd.{}.>", p.name())));
+            assert!(subs[1..].iter().all(|(stream, _)| *stream == "EVT"));
+        }
+        assert_eq!(
+            registration(Participant::Fulfillment).subscriptions(),
+            [
+                ("CMD", "cmd.fulfillment.>".to_owned()),
+                ("EVT", "evt.ordering.order_placed.>".to_owned()),
+                ("EVT", "evt.billing.payment_captured.>".to_owned()),
+                ("EVT", "evt.billing.payment_declined.>".to_owned()),
+            ]
+        );
+    }
 }

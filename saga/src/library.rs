@@ -13,11 +13,23 @@ use domain::refund::{EntitlementsRevoked, RefundApproved};
 use rand::RngCore;
 use sea_orm::ConnectionTrait;
 
-use crate::consumer::{Failure, Incoming};
+use crate::consumer::{Failure, Incoming, Registration};
 use crate::outbox::{Tx, stmt};
 use crate::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Library;
+
+/// What library reacts to, registered with the consume loop: its commands and these events.
+pub const REGISTRATION: Registration = Registration {
+    participant: ME,
+    events: &[
+        "billing.payment_captured",
+        "fulfillment.shipment_dispatched",
+        "billing.payment_refunded",
+        "ordering.refund_approved",
+    ],
+    handle: |rt, msg| Box::pin(handle(rt, msg)),
+};
 
 pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
     match msg.kind() {

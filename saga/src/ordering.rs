@@ -17,11 +17,27 @@ use domain::refund::{
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming};
+use crate::consumer::{Failure, Incoming, Registration};
 use crate::outbox::{Tx, stmt};
 use crate::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Ordering;
+
+/// What ordering reacts to, registered with the consume loop: its commands and these events.
+pub const REGISTRATION: Registration = Registration {
+    participant: ME,
+    events: &[
+        "fulfillment.stock_reserved",
+        "fulfillment.stock_unavailable",
+        "fulfillment.ready_to_ship",
+        "fulfillment.shipment_dispatched",
+        "billing.payment_captured",
+        "billing.payment_refunded",
+        "billing.payment_declined",
+        "library.items_granted",
+    ],
+    handle: |rt, msg| Box::pin(handle(rt, msg)),
+};
 
 pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
     match msg.kind() {
