@@ -146,7 +146,7 @@ async fn purge_database(url: &str, check: bool, left: &mut Vec<String>) -> anyho
         return Ok(());
     }
     let configured = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| crate::config::DEFAULT_DATABASE_URL.to_owned());
+        .unwrap_or_else(|_| domain::server::DEFAULT_DATABASE_URL.to_owned());
     if let Ok((_, configured)) = crate::db::split_database_url(&configured) {
         anyhow::ensure!(
             name != configured,
@@ -300,7 +300,8 @@ pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Re
         .context("connecting to NATS")?;
     let bus = crate::bus::Bus::new(nats, &services.nats_prefix);
     bus.ensure_streams(services.nats_stream_replicas).await?;
-    let currency = domain::money::Currency::parse(&services.store_currency)
+    let currency = services
+        .currency()
         .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
     let created = crate::seed::catalog(&db, &bus, currency).await?;
     println!(
@@ -329,7 +330,8 @@ pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Re
 /// `api seed-demo --products N`, after the demo seed: grows the catalog to `total` products.
 pub async fn seed_products(services: &ServiceArgs, total: u64) -> anyhow::Result<()> {
     let db = crate::db::connect(&services.database_url, 2).await?;
-    let currency = domain::money::Currency::parse(&services.store_currency)
+    let currency = services
+        .currency()
         .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
     let started = std::time::Instant::now();
     let made = crate::seed::bulk_catalog(&db, total, currency)

@@ -6,41 +6,32 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use domain::server::ServiceSettings;
 use secrecy::SecretString;
 
-/// `DATABASE_URL` when unset: the store's database on the local PostgreSQL.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/store";
-
-/// Where the shared services are. Used by every subcommand.
+/// Where the shared services are: the settings the saga takes too ([`ServiceSettings`], reached
+/// through this struct as if they were its own fields), and the object store, which only the api
+/// uses. Used by every subcommand.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServiceArgs {
-    /// PostgreSQL URL of the store's database (created by `api migrate` if missing).
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
-    /// Largest number of pooled PostgreSQL connections of this process.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
-    pub database_max_connections: u32,
-    /// Redis URL (derived and ephemeral state only).
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-    /// Prefix of every Redis key this deployment writes (`{namespace}:refresh:…`).
-    #[arg(long, env = "REDIS_NAMESPACE", default_value = "store")]
-    pub redis_namespace: String,
-    /// NATS URL (JetStream must be enabled).
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    /// Prefix of every subject (`{prefix}.cmd.…`) and stream name (`{prefix}_CMD`); empty for none.
-    #[arg(long, env = "NATS_PREFIX", default_value = "")]
-    pub nats_prefix: String,
-    /// Replicas of the CMD and EVT streams (3 in a cluster).
-    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
-    pub nats_stream_replicas: usize,
+    #[command(flatten)]
+    pub shared: ServiceSettings,
     /// Directory of the local object store (product images, builds); S3 in a cluster.
     #[arg(long, env = "OBJECT_STORE_DIR", default_value = "target/dev/objects")]
     pub object_store_dir: PathBuf,
-    /// Currency of every price in the store.
-    #[arg(long, env = "STORE_CURRENCY", default_value = "EUR")]
-    pub store_currency: String,
+}
+
+impl std::ops::Deref for ServiceArgs {
+    type Target = ServiceSettings;
+    fn deref(&self) -> &ServiceSettings {
+        &self.shared
+    }
+}
+
+impl std::ops::DerefMut for ServiceArgs {
+    fn deref_mut(&mut self) -> &mut ServiceSettings {
+        &mut self.shared
+    }
 }
 
 /// Configuration of `api serve`.
@@ -339,7 +330,9 @@ impl ServeArgs {
             _ => bail!("set both BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD, or neither"),
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let currency = domain::money::Currency::parse(&self.services.store_currency)
+        let currency = self
+            .services
+            .currency()
             .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
         let prefix = &self.services.nats_prefix;
         if !prefix

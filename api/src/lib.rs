@@ -34,7 +34,6 @@ pub mod redis;
 pub mod refund;
 pub mod seed;
 pub mod state;
-pub mod telemetry;
 
 pub use error::ApiError;
 pub use state::AppState;

@@ -22,6 +22,8 @@ pub mod ordering;
 pub mod redis;
 pub mod refund;
 #[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
 pub mod sql;
 
 pub use error_code::ErrorCode;

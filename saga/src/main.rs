@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use domain::server::ServiceSettings;
 use saga::{Participant, Runtime, Settings};
 
 #[derive(Parser)]
@@ -39,29 +40,12 @@ enum Which {
     Notification,
 }
 
-/// Configuration, from the environment (the same variables as the api where they overlap).
+/// Configuration, from the environment: the services as the api reads them, and the
+/// participants' own settings.
 #[derive(clap::Args, Clone, Debug)]
 struct Config {
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/store"
-    )]
-    database_url: String,
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
-    database_max_connections: u32,
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    #[arg(long, env = "REDIS_NAMESPACE", default_value = "store")]
-    redis_namespace: String,
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    nats_url: String,
-    #[arg(long, env = "NATS_PREFIX", default_value = "")]
-    nats_prefix: String,
-    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
-    nats_stream_replicas: usize,
-    #[arg(long, env = "STORE_CURRENCY", default_value = "EUR")]
-    store_currency: String,
+    #[command(flatten)]
+    services: ServiceSettings,
     /// Address of the health endpoints (`/healthz`, `/readyz`) for the cluster's probes.
     #[arg(long, env = "SAGA_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
     health_addr: std::net::SocketAddr,
@@ -103,29 +87,25 @@ struct Config {
     platform_fee_bps: u32,
 }
 
+/// The pool size of a saga process when `DATABASE_MAX_CONNECTIONS` is unset (the api's is 20).
+const DEFAULT_DATABASE_MAX_CONNECTIONS: &str = "10";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    if json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    domain::server::init_logging();
+    let matches = Cli::command()
+        .mut_subcommand("run", |run| {
+            run.mut_arg("database_max_connections", |arg| {
+                arg.default_value(DEFAULT_DATABASE_MAX_CONNECTIONS)
+            })
+        })
+        .get_matches();
     let Cli {
         command: Command::Run {
             participant,
             config,
         },
-    } = Cli::parse();
+    } = Cli::from_arg_matches(&matches)?;
     let selected: Vec<Participant> = match participant {
         Which::All => Participant::ALL.to_vec(),
         Which::Ordering => vec![Participant::Ordering],
@@ -148,14 +128,16 @@ async fn main() -> anyhow::Result<()> {
             tracing::error!(error = %format!("{e:#}"), "health endpoints stopped");
         }
     });
-    saga::run(rt, &selected, shutdown()).await
+    saga::run(rt, &selected, domain::server::shutdown()).await
 }
 
 async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
-    let currency = domain::money::Currency::parse(&c.store_currency)
+    let services = &c.services;
+    let currency = services
+        .currency()
         .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
-    let mut opts = sea_orm::ConnectOptions::new(c.database_url.clone());
-    opts.max_connections(c.database_max_connections)
+    let mut opts = sea_orm::ConnectOptions::new(services.database_url.clone());
+    opts.max_connections(services.database_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
@@ -163,7 +145,7 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         .await
         .context("connecting to PostgreSQL")?;
     // Redis may be down: the participants start anyway (they only refresh derived state there).
-    let (redis, redis_up) = domain::redis::connect(&c.redis_url, 2).await?;
+    let (redis, redis_up) = domain::redis::connect(&services.redis_url, 2).await?;
     let redis_health = domain::redis::RedisHealth::new(redis_up);
     tokio::spawn(domain::redis::watch(
         redis.clone(),
@@ -173,10 +155,10 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
     ));
     let nats = async_nats::ConnectOptions::new()
         .name("store-saga")
-        .connect(c.nats_url.as_str())
+        .connect(services.nats_url.as_str())
         .await
         .context("connecting to NATS")?;
-    let bus = domain::bus::Bus::new(nats.clone(), &c.nats_prefix);
+    let bus = domain::bus::Bus::new(nats.clone(), &services.nats_prefix);
     let settings = Settings {
         max_deliver: c.max_deliver.max(1),
         retry_base: Duration::from_millis(c.retry_base_ms),
@@ -185,7 +167,7 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         new_consumer_backlog: Duration::from_secs(c.new_consumer_backlog_secs),
         concurrency: c.concurrency.max(1),
         currency,
-        stream_replicas: c.nats_stream_replicas,
+        stream_replicas: services.nats_stream_replicas,
         shipping_deadline: Duration::from_secs(c.shipping_deadline_secs.max(60)),
         deadline_sweep: Duration::from_secs(c.deadline_sweep_secs.max(1)),
         reservation_deadline: Duration::from_secs(c.reservation_deadline_secs.max(60)),
@@ -196,29 +178,10 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         db,
         bus,
         redis,
-        c.redis_namespace.clone(),
+        services.redis_namespace.clone(),
         Arc::new(saga::provider::Sandbox::default()),
         settings,
     )
     .with_redis_health(redis_health);
     Ok((rt, nats))
-}
-
-async fn shutdown() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutting down");
 }

@@ -1,0 +1,84 @@
+//! What every server process of the store (`api`, `saga`) shares before it does its own work:
+//! where the services are ([`ServiceSettings`], from the environment), its logs
+//! ([`init_logging`]) and when to stop ([`shutdown`]). Server only.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::money::{Currency, MoneyError};
+
+/// `DATABASE_URL` when unset: the store's database on the local PostgreSQL.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/store";
+
+/// Where the shared services are, and the settings every process reads the same way (the api
+/// and each saga participant take the same variables).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServiceSettings {
+    /// PostgreSQL URL of the store's database (created by `api migrate` if missing).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Largest number of pooled PostgreSQL connections of this process (20 for the api; `saga`
+    /// sets its own default, 10).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
+    pub database_max_connections: u32,
+    /// Redis URL (derived and ephemeral state only).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of every Redis key this deployment writes (`{namespace}:refresh:…`).
+    #[arg(long, env = "REDIS_NAMESPACE", default_value = "store")]
+    pub redis_namespace: String,
+    /// NATS URL (JetStream must be enabled).
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Prefix of every subject (`{prefix}.cmd.…`) and stream name (`{prefix}_CMD`); empty for none.
+    #[arg(long, env = "NATS_PREFIX", default_value = "")]
+    pub nats_prefix: String,
+    /// Replicas of the CMD and EVT streams (3 in a cluster).
+    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
+    pub nats_stream_replicas: usize,
+    /// Currency of every price in the store.
+    #[arg(long, env = "STORE_CURRENCY", default_value = "EUR")]
+    pub store_currency: String,
+}
+
+impl ServiceSettings {
+    /// `STORE_CURRENCY`, checked.
+    pub fn currency(&self) -> Result<Currency, MoneyError> {
+        Currency::parse(&self.store_currency)
+    }
+}
+
+/// Logs with `tracing` to stderr: human-readable by default, JSON with `LOG_FORMAT=json`;
+/// filtered by `RUST_LOG` (default `info`, the database drivers at `warn`).
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (what a cluster sends before it stops a pod).
+pub async fn shutdown() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
