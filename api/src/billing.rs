@@ -3,6 +3,7 @@
 
 use domain::billing::TopUp;
 use domain::messaging::Envelope;
+use domain::sql::stmt;
 use fred::prelude::*;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -10,7 +11,6 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::{self, Record};
-use crate::ordering::stmt;
 use crate::state::AppState;
 
 /// A balance and the ledger version it reflects.

@@ -3,11 +3,11 @@
 //! participant handles it like the original and marks the dead letter replayed.
 
 use domain::bus::RawMessage;
+use domain::sql::stmt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::ordering::stmt;
 use crate::state::AppState;
 
 #[derive(Clone, Debug)]

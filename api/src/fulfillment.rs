@@ -11,13 +11,13 @@ use domain::fulfillment::{
 };
 use domain::messaging::{Envelope, Message};
 use domain::ordering::OrderLine;
+use domain::sql::stmt;
 use futures::StreamExt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
-use crate::ordering::stmt;
 use crate::state::AppState;
 
 /// How long `shipOrder` waits for fulfillment's answer.

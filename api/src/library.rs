@@ -1,11 +1,11 @@
 //! Library on the api side: what an account owns (`library.entitlement`, written by the library
 //! participant).
 
+use domain::sql::stmt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
-use crate::ordering::stmt;
 use crate::state::AppState;
 
 /// An entitlement.

@@ -4,12 +4,12 @@
 
 use domain::messaging::Envelope;
 use domain::notification::MarkRead;
+use domain::sql::stmt;
 use fred::prelude::*;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::error::ApiResult;
-use crate::ordering::stmt;
 use crate::state::AppState;
 
 /// Seconds an unread counter lives in Redis.

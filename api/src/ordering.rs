@@ -8,6 +8,7 @@ use domain::catalog::{EditionKind, ProductStatus};
 use domain::fulfillment::ShippingAddress;
 use domain::messaging::Envelope;
 use domain::ordering::{LineError, OrderLine, PlaceOrder, check_lines};
+use domain::sql::stmt;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -22,8 +23,6 @@ pub struct LineInput {
     pub edition_id: Uuid,
     pub quantity: i32,
 }
-
-pub use domain::sql::stmt;
 
 fn line_error(e: LineError) -> ApiError {
     ApiError::BadInput {

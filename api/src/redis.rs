@@ -14,8 +14,8 @@ use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 pub use domain::redis::RedisHealth;
+use domain::sql::stmt;
 
-use crate::ordering::stmt;
 use crate::state::AppState;
 
 /// Builds keys under one namespace: `{ns}:{kind}:{id}`.

@@ -14,12 +14,12 @@
 use chrono::{DateTime, Utc};
 use domain::messaging::Envelope;
 use domain::refund::{DecideRefund, MAX_REASON_CHARS, RefundStatus, RequestRefund};
+use domain::sql::stmt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
-use crate::ordering::stmt;
 use crate::state::AppState;
 
 /// A refund request as the read side sees it (or, right after `requestRefund`, as it will be).
