@@ -11,6 +11,7 @@ use crate::api::queries::{NotificationReceived, UnreadCount, notification_receiv
 use crate::api::ws;
 use crate::api::{self, session};
 use crate::components::SignedIn;
+use crate::page::Page;
 use crate::pages;
 use crate::state::{
     NotificationsChanged, provide_auth, provide_cart, use_auth, use_cart, use_notifications_changed,
@@ -20,51 +21,6 @@ use crate::state::{
 const STORE_NAME: &str = "Store";
 /// How often the bell asks for the unread count.
 const BELL_POLL: Duration = Duration::from_secs(20);
-
-/// Every page of the app, and its address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Page {
-    Store,
-    Product(String),
-    SignIn,
-    SignUp,
-    Cart,
-    Checkout,
-    Orders,
-    Order(String),
-    Wallet,
-    Library,
-    Wishlist,
-    Notifications,
-    Publisher,
-    Admin,
-    AdminOrders,
-    AdminRefunds,
-}
-
-impl Page {
-    /// The page's path.
-    pub fn href(&self) -> String {
-        match self {
-            Page::Store => "/".to_owned(),
-            Page::Product(slug) => format!("/products/{slug}"),
-            Page::SignIn => "/sign-in".to_owned(),
-            Page::SignUp => "/sign-up".to_owned(),
-            Page::Cart => "/cart".to_owned(),
-            Page::Checkout => "/checkout".to_owned(),
-            Page::Orders => "/orders".to_owned(),
-            Page::Order(id) => format!("/orders/{id}"),
-            Page::Wallet => "/wallet".to_owned(),
-            Page::Library => "/library".to_owned(),
-            Page::Wishlist => "/wishlist".to_owned(),
-            Page::Notifications => "/notifications".to_owned(),
-            Page::Publisher => "/publisher".to_owned(),
-            Page::Admin => "/admin".to_owned(),
-            Page::AdminOrders => "/admin/orders".to_owned(),
-            Page::AdminRefunds => "/admin/refunds".to_owned(),
-        }
-    }
-}
 
 /// The whole app, mounted on `<body>`.
 #[component]

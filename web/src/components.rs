@@ -160,7 +160,7 @@ pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
             let here = location.pathname.get_untracked();
             let href = format!(
                 "{}?next={}",
-                crate::app::Page::SignIn.href(),
+                crate::page::Page::SignIn.href(),
                 js_sys::encode_uri_component(&here)
             );
             view! {
@@ -275,4 +275,28 @@ pub async fn sleep(duration: std::time::Duration) {
         duration,
     );
     let _ = rx.await;
+}
+
+/// Copies `text` with `navigator.clipboard.writeText`; false when the browser refuses.
+pub async fn copy_to_clipboard(text: String) -> bool {
+    let navigator = window().navigator();
+    let Ok(clipboard) =
+        js_sys::Reflect::get(&navigator, &wasm_bindgen::JsValue::from_str("clipboard"))
+    else {
+        return false;
+    };
+    let Ok(write) = js_sys::Reflect::get(&clipboard, &wasm_bindgen::JsValue::from_str("writeText"))
+    else {
+        return false;
+    };
+    let Ok(write) = write.dyn_into::<js_sys::Function>() else {
+        return false;
+    };
+    match write
+        .call1(&clipboard, &wasm_bindgen::JsValue::from_str(&text))
+        .map(js_sys::Promise::from)
+    {
+        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.is_ok(),
+        Err(_) => false,
+    }
 }

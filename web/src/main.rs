@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod components;
+mod page;
 mod pages;
 mod state;
 mod words;

@@ -13,8 +13,8 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::app::Page;
 use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::page::Page;
 
 #[component]
 pub fn Admin() -> impl IntoView {

@@ -11,8 +11,8 @@ use crate::api::queries::{
     AdminOrderTimeline, AdminOrders as OrdersQuery, admin_order_timeline, admin_orders,
 };
 use crate::api::session::enum_name;
-use crate::app::Page;
 use crate::components::{Empty, Loading, focus_first_invalid, short_time};
+use crate::page::Page;
 use crate::pages::notice::{error_alert, general, load_error};
 use crate::pages::refunds::{Pager, status_text};
 use crate::words;

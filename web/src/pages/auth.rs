@@ -9,8 +9,8 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use crate::api::queries::{SignIn as SignInOp, SignUp as SignUpOp, sign_in, sign_up};
 use crate::api::request_anonymous;
 use crate::api::session::{self, Account, NewSession, enum_name};
-use crate::app::Page;
 use crate::components::{Field, FieldErrors, focus_first_invalid, place_error};
+use crate::page::Page;
 
 /// Where to go after signing in: `?next=/path` (same origin only) or the store.
 fn next_page() -> impl Fn() -> String {

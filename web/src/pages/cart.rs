@@ -9,8 +9,8 @@ use leptos_router::hooks::use_navigate;
 
 use crate::api;
 use crate::api::queries::{PlaceOrder, place_order};
-use crate::app::Page;
 use crate::components::{Empty, Field, FieldErrors, Loading, focus_first_invalid, place_error};
+use crate::page::Page;
 use crate::state::{CartLine, format_minor, idempotency_key, use_auth, use_cart};
 
 #[component]

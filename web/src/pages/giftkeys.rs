@@ -16,9 +16,8 @@ use crate::api::queries::{
     generate_gift_keys, gift_key_batches, gift_key_editions, redeem_key, redeemed_product,
 };
 use crate::api::session::enum_name;
-use crate::app::Page;
-use crate::components::{Empty, Loading, focus_first_invalid, short_time};
-use crate::pages::library::copy_to_clipboard;
+use crate::components::{Empty, Loading, copy_to_clipboard, focus_first_invalid, short_time};
+use crate::page::Page;
 use crate::pages::notice::{error_alert, load_error, ok_status};
 
 /// How often batches still being generated are asked for again.

@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_router::components::A;
-use wasm_bindgen::{JsCast, JsValue};
 
 use crate::api;
 use crate::api::queries::{
@@ -10,31 +9,12 @@ use crate::api::queries::{
     wishlist,
 };
 use crate::api::session::enum_name;
-use crate::app::Page;
-use crate::components::{CoverPlaceholder, Empty, Loading, error_fallback, short_time};
+use crate::components::{
+    CoverPlaceholder, Empty, Loading, copy_to_clipboard, error_fallback, short_time,
+};
+use crate::page::Page;
 use crate::pages::downloads::Downloads;
 use crate::pages::giftkeys::RedeemKeyForm;
-
-/// Copies `text` with `navigator.clipboard.writeText`; false when the browser refuses.
-pub(crate) async fn copy_to_clipboard(text: String) -> bool {
-    let navigator = window().navigator();
-    let Ok(clipboard) = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard")) else {
-        return false;
-    };
-    let Ok(write) = js_sys::Reflect::get(&clipboard, &JsValue::from_str("writeText")) else {
-        return false;
-    };
-    let Ok(write) = write.dyn_into::<js_sys::Function>() else {
-        return false;
-    };
-    match write
-        .call1(&clipboard, &JsValue::from_str(&text))
-        .map(js_sys::Promise::from)
-    {
-        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.is_ok(),
-        Err(_) => false,
-    }
-}
 
 /// The most entitlements the library page reads (pages of [`LIBRARY_PAGE`]).
 const LIBRARY_MAX_PAGES: usize = 20;

@@ -7,8 +7,8 @@ use crate::api;
 use crate::api::queries::{
     MarkNotificationsRead, NotificationList, mark_notifications_read, notification_list,
 };
-use crate::app::Page;
 use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::page::Page;
 use crate::state::use_notifications_changed;
 
 #[component]

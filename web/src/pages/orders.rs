@@ -15,8 +15,8 @@ use crate::api::queries::{
 use crate::api::session::enum_name;
 use crate::api::ws;
 use crate::api::{self, ApiError};
-use crate::app::Page;
 use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::page::Page;
 use crate::words;
 use domain::catalog::EditionKind;
 use domain::ordering::OrderStatus;

@@ -13,8 +13,8 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::app::Page;
 use crate::components::{CoverPlaceholder, Loading, Markdown, Stars, error_fallback, short_time};
+use crate::page::Page;
 use crate::state::{CartLine, use_auth, use_cart};
 
 type Product = product_page::ProductPageProduct;

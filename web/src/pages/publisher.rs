@@ -18,10 +18,10 @@ use crate::api::session::enum_name;
 use crate::api::upload::upload_product_image;
 use crate::api::ws;
 use crate::api::{self, ApiError};
-use crate::app::Page;
 use crate::components::{
     Empty, FieldErrors, Loading, error_fallback, focus_first_invalid, short_time,
 };
+use crate::page::Page;
 
 fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoView + use<> {
     result.map(|r| match r {

@@ -16,8 +16,8 @@ use crate::api::queries::{
     order_refund, refund_order_summary, refund_requests, request_refund,
 };
 use crate::api::session::enum_name;
-use crate::app::Page;
 use crate::components::{Empty, Loading, focus_first_invalid, short_time};
+use crate::page::Page;
 use crate::pages::notice::{error_alert, load_error};
 use crate::state::use_auth;
 

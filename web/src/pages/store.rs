@@ -11,8 +11,8 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::queries::{Facets, Products, facets, products};
 use crate::api::{self, ApiError};
-use crate::app::Page;
 use crate::components::{CoverPlaceholder, Empty, Loading, Stars, error_fallback};
+use crate::page::Page;
 
 /// Products per request.
 const PAGE_SIZE: i64 = 24;

@@ -193,7 +193,7 @@ fn ledger_text(kind: Option<EntryKind>, reference: &str) -> impl IntoView + use<
             } else {
                 " of order "
             };
-            let href = crate::app::Page::Order(reference.to_owned()).href();
+            let href = crate::page::Page::Order(reference.to_owned()).href();
             let number = crate::words::order_number(reference);
             view! {
                 {what}
