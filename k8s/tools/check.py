@@ -116,10 +116,13 @@ def code_env() -> dict[str, set[str]]:
     gateway.discard("PATH")
     lock = (ROOT / "Cargo.lock").read_text()
     library = {v for v, crate in LIBRARY_ENV.items() if f'name = "{crate}"' in lock}
-    saga = rust_env("saga") | library
+    # The settings both services share live in domain (`domain::server`).
+    shared = rust_env("domain")
+    saga = rust_env("saga") | shared | library
     for name in sorted(SAGA_CONTRACT - saga):
         notes.append(f"saga contract: {name} is set for the saga but saga/src does not read it yet")
-    return {"api": rust_env("api") | library, "saga": saga | SAGA_CONTRACT, "gateway": gateway}
+    return {"api": rust_env("api") | shared | library, "saga": saga | SAGA_CONTRACT,
+            "gateway": gateway}
 
 
 def dockerfile_targets() -> set[str]:
@@ -410,16 +413,20 @@ def check_digests(name: str, docs: list[dict]) -> None:
 
 
 def saga_consumers() -> dict[str, list[tuple[str, str]]]:
-    """Participant -> [(stream, durable consumer)], read from saga/src/consumer.rs
-    (`subscriptions` and `durable_name`)."""
-    text = (ROOT / "saga" / "src" / "consumer.rs").read_text()
-    body = text[text.index("pub fn subscriptions"):]
-    body = body[:body.index("\n}\n")]
+    """Participant -> [(stream, durable consumer)], read from each participant's `REGISTRATION`
+    in saga/src/<participant>.rs (its commands and `events`), named as saga/src/consumer.rs's
+    `durable_name` names them."""
     out: dict[str, list[tuple[str, str]]] = {}
-    for arm in re.finditer(r"Participant::(\w+) => subs\.extend\(\[(.*?)\]\)", body, re.S):
-        p = arm.group(1).lower()
+    for path in sorted((ROOT / "saga" / "src").glob("*.rs")):
+        text = path.read_text()
+        m = re.search(r"pub const REGISTRATION: Registration = Registration \{(.*?)\n\};", text, re.S)
+        me = re.search(r"const ME: Participant = Participant::(\w+);", text)
+        if not m or not me:
+            continue
+        p = me.group(1).lower()
+        events = re.search(r"events:\s*&\[(.*?)\]", m.group(1), re.S)
         subjects = [("CMD", f"cmd.{p}")]
-        subjects += [("EVT", f"evt.{e}") for e in re.findall(r'evt\("([^"]+)"\)', arm.group(2))]
+        subjects += [("EVT", f"evt.{e}") for e in re.findall(r'"([^"]+)"', events.group(1) if events else "")]
         out[p] = [(stream, f"{p}-" + re.sub(r"[^A-Za-z0-9]", "_", subj))
                   for stream, subj in subjects]
     return out
@@ -427,13 +434,13 @@ def saga_consumers() -> dict[str, list[tuple[str, str]]]:
 
 def check_keda(name: str, docs: list[dict]) -> None:
     """A ScaledObject of a participant has one nats-jetstream trigger per durable consumer of
-    that participant (saga/src/consumer.rs), on the right stream, and replaces its HPA."""
+    that participant (saga/src/<participant>.rs), on the right stream, and replaces its HPA."""
     objs = [d for d in docs if d["kind"] == "ScaledObject"]
     if not objs:
         return
     consumers = saga_consumers()
     if not consumers:
-        problem(name, "cannot read the participants' consumers from saga/src/consumer.rs")
+        problem(name, "cannot read the participants' consumers from saga/src/<participant>.rs")
         return
     hpas = {d["spec"]["scaleTargetRef"]["name"] for d in docs
             if d["kind"] == "HorizontalPodAutoscaler"}
@@ -450,7 +457,7 @@ def check_keda(name: str, docs: list[dict]) -> None:
             problem(where, f"no trigger for the consumer {consumer} (stream {stream})")
         for stream, consumer in sorted(have - want):
             problem(where, f"trigger for {consumer} (stream {stream}), which {participant} "
-                           "does not consume (saga/src/consumer.rs)")
+                           "does not consume (saga/src/<participant>.rs)")
 
 
 def scalers(docs: list[dict]) -> dict[str, tuple[str, int]]:
