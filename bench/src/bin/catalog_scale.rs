@@ -46,8 +46,8 @@ fn queries() -> Vec<Query> {
             page: Some((json!({ "text": "frontir" }), "RELEVANCE")),
         },
         Query {
-            label: "word search \"legacy\", relevance",
-            page: Some((json!({ "text": "legacy" }), "RELEVANCE")),
+            label: "word search \"harbor\", relevance",
+            page: Some((json!({ "text": "harbor" }), "RELEVANCE")),
         },
         Query {
             label: "genre \"strategy\", price ascending",
