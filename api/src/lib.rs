@@ -9,31 +9,19 @@
 //! [`http`] (axum routes), [`cli`] (the subcommands other than `serve`), [`purge`] (removing
 //! what a throwaway store made).
 
-pub mod auth;
 pub mod billing;
-pub mod builds;
-pub mod bus;
 pub mod catalog;
 pub mod cli;
-pub mod config;
-pub mod db;
 pub mod deadletter;
-pub mod error;
 pub mod fulfillment;
 pub mod graphql;
 pub mod http;
-pub mod idempotency;
 pub mod identity;
+pub mod infra;
 pub mod library;
 pub mod notification;
-pub mod objects;
 pub mod ordering;
-pub mod purge;
-pub mod ratelimit;
-pub mod redis;
 pub mod refund;
 pub mod seed;
-pub mod state;
 
-pub use error::ApiError;
-pub use state::AppState;
+pub use infra::{error::ApiError, state::AppState};

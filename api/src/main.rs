@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: api::config::ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: api::infra::config::ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
     let addr = config.listen_addr;
     let state = api::AppState::connect(config).await?;

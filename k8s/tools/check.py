@@ -414,7 +414,7 @@ def check_digests(name: str, docs: list[dict]) -> None:
 
 def saga_consumers() -> dict[str, list[tuple[str, str]]]:
     """Participant -> [(stream, durable consumer)], read from each participant's `REGISTRATION`
-    in saga/src/<participant>.rs (its commands and `events`), named as saga/src/consumer.rs's
+    in saga/src/<participant>.rs (its commands and `events`), named as saga/src/infra/consumer.rs's
     `durable_name` names them."""
     out: dict[str, list[tuple[str, str]]] = {}
     for path in sorted((ROOT / "saga" / "src").glob("*.rs")):

@@ -2,26 +2,22 @@
 //! and notification. Each is a set of durable JetStream pull consumers writing only its own
 //! context's schema, plus a relay publishing its outbox.
 //!
-//! Module map: [`runtime`] (what every participant shares, the settings), [`consumer`] (the
-//! consume loop: inbox, retries with backoff, dead letters), [`outbox`] (the transaction a
-//! handler works in and the relay), [`provider`] (the payment provider port and its sandbox),
-//! and one module per participant with only the handlers of what that context reacts to. Each
+//! Module map: [`infra`] holds what every participant stands on and none owns — `runtime` (what
+//! participants share, the settings), `consumer` (the consume loop: inbox, retries with backoff,
+//! dead letters), `outbox` (the transaction a handler works in and the relay), `provider` (the
+//! payment provider port and its sandbox), `health`; then one module per participant with only the handlers of what that context reacts to. Each
 //! participant declares its `REGISTRATION` (subjects and handler) for the consume loop, which
 //! names none of them; [`registration`], here at the root, maps a [`Participant`] to it.
 
 pub mod billing;
-pub mod consumer;
 pub mod fulfillment;
-pub mod health;
+pub mod infra;
 pub mod library;
 pub mod notification;
 pub mod ordering;
-pub mod outbox;
-pub mod provider;
-pub mod runtime;
 
-pub use consumer::{Failure, Registration};
-pub use runtime::{Clock, ConsumerHealth, Participant, Runtime, Settings};
+pub use infra::consumer::{Failure, Registration};
+pub use infra::runtime::{Clock, ConsumerHealth, Participant, Runtime, Settings};
 
 /// What `p` registered with the consume loop.
 pub fn registration(p: Participant) -> &'static Registration {
@@ -34,7 +30,7 @@ pub fn registration(p: Participant) -> &'static Registration {
     }
 }
 
-/// Lets [`consumer::start`] take a participant by name.
+/// Lets [`infra::consumer::start`] take a participant by name.
 impl From<Participant> for &'static Registration {
     fn from(p: Participant) -> &'static Registration {
         registration(p)
@@ -49,11 +45,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for &p in participants {
-        let consumers = consumer::start(&rt, p).await?;
+        let consumers = infra::consumer::start(&rt, p).await?;
         for c in consumers {
             tasks.spawn(c);
         }
-        tasks.spawn(outbox::relay(rt.clone(), p));
+        tasks.spawn(infra::outbox::relay(rt.clone(), p));
         if p == Participant::Fulfillment {
             tasks.spawn(fulfillment::deadlines(rt.clone()));
         }

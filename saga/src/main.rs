@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (rt, nats) = connect(&config).await?;
     rt.ensure_streams().await?;
-    let health = tokio::spawn(saga::health::serve(
+    let health = tokio::spawn(saga::infra::health::serve(
         config.health_addr,
         rt.db.clone(),
         rt.redis_health.clone(),
@@ -179,7 +179,7 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         bus,
         redis,
         services.redis_namespace.clone(),
-        Arc::new(saga::provider::Sandbox::default()),
+        Arc::new(saga::infra::provider::Sandbox::default()),
         settings,
     )
     .with_redis_health(redis_health);

@@ -3,6 +3,7 @@
 
 mod chaos;
 mod cmd;
+mod cycles;
 mod deploy;
 mod dev;
 mod e2e;
@@ -48,6 +49,8 @@ Commands:
   deploy-check                   validate k8s/ and compose.yaml offline (kustomize, Kubernetes
                                  and CRD schemas, docker compose config, no dangling names);
                                  a step of `test` too (tools pinned in k8s/tools/requirements.txt)
+  cycles                         fail if a module imports a module that imports it (siblings
+                                 at every level of every crate; also a test of `test`)
   help                           this text
 
 Environment (defaults in brackets):
@@ -128,6 +131,10 @@ fn run() -> Result<()> {
         "deploy-check" => match rest {
             [] => deploy::check(),
             _ => bail!("usage: cargo xtask deploy-check"),
+        },
+        "cycles" => match rest {
+            [] => cycles::command(),
+            _ => bail!("usage: cargo xtask cycles"),
         },
         "services" => match rest {
             [] => services::status(),

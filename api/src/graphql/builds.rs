@@ -12,10 +12,10 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::builds::{self as service, BuildStatus};
-use crate::error::ApiError;
+use crate::catalog::builds::{self as service, BuildStatus};
 use crate::graphql::catalog::loaders::{Loaders, loader_error};
 use crate::graphql::guard::{RoleGuard, acting, caller};
+use crate::infra::error::ApiError;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[graphql(name = "BuildStatus")]

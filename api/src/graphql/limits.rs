@@ -23,6 +23,8 @@ use async_graphql::parser::types::{
 use async_graphql::{Name, Positioned};
 use async_graphql_value::{ConstValue, Value};
 
+use crate::infra::config::GraphqlLimits;
+
 /// Deepest nesting of `{`, `[` and `(` in a document's text. async-graphql refuses selection
 /// sets deeper than 32 itself (`limit_recursive_depth`); this guards its recursive parser.
 pub const MAX_NESTING: usize = 64;
@@ -34,6 +36,17 @@ pub struct DocumentLimits {
     pub max_fragment_spreads: usize,
     pub max_selections: usize,
     pub max_aliases: usize,
+}
+
+impl From<&GraphqlLimits> for DocumentLimits {
+    fn from(limits: &GraphqlLimits) -> Self {
+        Self {
+            max_tokens: limits.max_tokens,
+            max_fragment_spreads: limits.max_fragment_spreads,
+            max_selections: limits.max_selections,
+            max_aliases: limits.max_aliases,
+        }
+    }
 }
 
 /// Why a document was refused before validation.

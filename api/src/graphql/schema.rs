@@ -9,13 +9,14 @@ use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
 use crate::graphql::fulfillment::{FulfillmentMutation, FulfillmentQuery};
 use crate::graphql::identity::{IdentityMutation, IdentityQuery};
 use crate::graphql::library::{GiftKeyQuery, LibraryMutation, LibraryQuery};
+use crate::graphql::limits::DocumentLimits;
 use crate::graphql::notification::{NotificationMutation, NotificationQuery};
 use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
 use crate::graphql::refund::{RefundMutation, RefundQuery};
 use crate::graphql::revenue::RevenueQuery;
 use crate::graphql::shield::{Checker, Shield};
 use crate::graphql::subscription::Subscription;
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -57,7 +58,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 pub fn build_schema(state: AppState) -> StoreSchema {
     let limits = state.config.limits;
     let checker = Checker::new(
-        limits.document(),
+        DocumentLimits::from(&limits),
         limits.check_concurrency,
         limits.request_timeout,
     );

@@ -4,11 +4,13 @@
 //! saga participant on the test's database, NATS prefix and Redis namespace.
 
 use domain::bus::RawMessage;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 use crate::refunds::{DECIDE, REQUEST, completed_order, reaches};
-use crate::saga::{CARD_OK, ORDER, Shop, check_invariants, shop_with, wait_for};
+use crate::saga::{
+    CARD_OK, ORDER, PLACE_SHIPPED, Shop, address, check_invariants, shop_with, wait_for,
+};
 
 /// Two publishes of one message id inside the duplicate window: JetStream stores the first and
 /// reports the second as a duplicate of it; another id is stored.
@@ -107,13 +109,6 @@ async fn two_concurrent_refund_decisions_give_one_success_and_one_conflict() {
         }
     }
     check_invariants(app).await;
-}
-
-const PLACE_SHIPPED: &str = "mutation($l: [OrderLineInput!]!, $a: ShippingAddressInput, $k: String!) { placeOrder(lines: $l, shippingAddress: $a, idempotencyKey: $k) { id status } }";
-
-fn address() -> Value {
-    json!({ "name": "Ada Lovelace", "country": "de", "region": "", "city": "Berlin",
-            "postalCode": "10115", "street": "Invalidenstr. 1", "phone": "+49 30 1234567" })
 }
 
 /// Sets the stock of a physical edition and waits until fulfillment applied it.

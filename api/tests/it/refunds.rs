@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::saga::{
     CARD_OK, LIBRARY, NOTIFICATIONS, ORDER, Shop, check_invariants, kinds, quiesce, shop,
-    shop_with, wait_for,
+    shop_with, steps, wait_for,
 };
 
 pub(crate) const REQUEST: &str = "mutation($o: UUID!, $r: String!) { requestRefund(orderId: $o, reason: $r) { id status withinPolicy policyNote } }";
@@ -53,17 +53,6 @@ pub(crate) async fn reaches(shop: &Shop, order: &str, status: &str) -> Value {
         (v["data"]["order"]["status"] == status).then(|| v["data"]["order"].clone())
     })
     .await
-}
-
-fn steps(order: &Value) -> Vec<String> {
-    order["timeline"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s["step"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn revenue(shop: &Shop) -> Value {

@@ -29,7 +29,7 @@
 
 import fs from 'fs';
 
-const LEEWAY_SECS = 5; // the api's jsonwebtoken leeway (api/src/auth/jwt.rs)
+const LEEWAY_SECS = 5; // the api's jsonwebtoken leeway (api/src/infra/auth/jwt.rs)
 // Longest time nginx keeps the verifier's answer (the token's expiry cuts it shorter).
 const TOKEN_CACHE_MAX_SECS = 900;
 const ROLES = { user: true, publisher: true, admin: true };

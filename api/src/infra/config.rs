@@ -268,18 +268,6 @@ pub struct GraphqlLimits {
     pub ws_session_check: Duration,
 }
 
-impl GraphqlLimits {
-    /// The limits of the document precheck.
-    pub fn document(&self) -> crate::graphql::limits::DocumentLimits {
-        crate::graphql::limits::DocumentLimits {
-            max_tokens: self.max_tokens,
-            max_fragment_spreads: self.max_fragment_spreads,
-            max_selections: self.max_selections,
-            max_aliases: self.max_aliases,
-        }
-    }
-}
-
 fn read_secret_file(path: &PathBuf, what: &str) -> anyhow::Result<String> {
     let s = std::fs::read_to_string(path)
         .with_context(|| format!("reading {what} from {}", path.display()))?;

@@ -1,0 +1,276 @@
+//! Delivery of messages: redelivered and republished messages change nothing, poison and
+//! exhausted ones reach the dead letters and replay, unanswered ones are redelivered.
+
+use super::*;
+
+#[tokio::test]
+async fn redelivered_and_republished_messages_change_nothing() {
+    let shop = shop(saga_settings()).await;
+    let (_, ed) = shop.product("Echo", 1500, false).await;
+    let app = &shop.app;
+    let t = shop.top_up(3000, CARD_OK, "top-1").await;
+    assert_no_errors(&t);
+    wait_for("the top-up", || async {
+        (shop.balance().await == 3000).then_some(())
+    })
+    .await;
+    let placed = shop.place(&shop.buyer, &[&ed], "order-1").await;
+    let id = placed["data"]["placeOrder"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    shop.settled(&shop.buyer, &id).await;
+    wait_for("the notifications", || async {
+        let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
+        (kinds(&v).len() == 2).then_some(())
+    })
+    .await;
+    let counts = || async {
+        (
+            shop.sql_i64("SELECT count(*)::bigint AS n FROM billing.ledger_entry")
+                .await,
+            shop.sql_i64("SELECT count(*)::bigint AS n FROM library.entitlement")
+                .await,
+            shop.sql_i64("SELECT count(*)::bigint AS n FROM notification.notification")
+                .await,
+            shop.sql_i64("SELECT count(*)::bigint AS n FROM ordering.order_step")
+                .await,
+            shop.balance().await,
+        )
+    };
+    let before = counts().await;
+
+    // Every event once more, as a new JetStream message (a new Msg-Id defeats the duplicate
+    // window): a redelivery as the consumers see it.
+    for ctx in ["ordering", "billing", "library", "notification"] {
+        let rows = app
+            .state
+            .db
+            .query_all_raw(Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!("SELECT subject, kind, payload::text AS payload FROM {ctx}.outbox"),
+            ))
+            .await
+            .expect("outbox");
+        for r in rows {
+            let subject: String = r.try_get("", "subject").expect("subject");
+            let kind: String = r.try_get("", "kind").expect("kind");
+            let payload: String = r.try_get("", "payload").expect("payload");
+            let msg_id = uuid::Uuid::new_v4().to_string();
+            app.state
+                .bus
+                .publish_raw(domain::bus::RawMessage {
+                    subject: &subject,
+                    msg_id: &msg_id,
+                    kind: &kind,
+                    correlation_id: None,
+                    trace: None,
+                    replay_of: None,
+                    payload: payload.into_bytes(),
+                })
+                .await
+                .expect("publish");
+        }
+        // And the relay publishes its whole outbox again (as after a crash before the mark).
+        app.state
+            .db
+            .execute_unprepared(&format!("UPDATE {ctx}.outbox SET published_at = NULL"))
+            .await
+            .expect("reset outbox");
+    }
+    wait_for("the relays to publish again", || async {
+        let n = shop
+            .sql_i64(
+                "SELECT (SELECT count(*) FROM ordering.outbox WHERE published_at IS NULL) + \
+                 (SELECT count(*) FROM billing.outbox WHERE published_at IS NULL) + \
+                 (SELECT count(*) FROM library.outbox WHERE published_at IS NULL) + \
+                 (SELECT count(*) FROM notification.outbox WHERE published_at IS NULL) AS n",
+            )
+            .await;
+        (n == 0).then_some(())
+    })
+    .await;
+    quiesce().await;
+    let after = counts().await;
+    let order = shop.settled(&shop.buyer, &id).await;
+
+    assert_eq!(before, after);
+    assert_eq!(order["status"], "COMPLETED");
+    assert_eq!(
+        shop.sql_i64("SELECT count(*)::bigint AS n FROM (SELECT 1 FROM ordering.dead_letter UNION ALL SELECT 1 FROM billing.dead_letter UNION ALL SELECT 1 FROM library.dead_letter UNION ALL SELECT 1 FROM notification.dead_letter) d").await,
+        0
+    );
+    check_invariants(app).await;
+}
+
+#[tokio::test]
+async fn poison_and_exhausted_messages_reach_the_dead_letters_and_replay() {
+    let shop = shop(saga::Settings {
+        max_deliver: 2,
+        ..saga_settings()
+    })
+    .await;
+    let app = &shop.app;
+    let admin = app.admin_token().await;
+
+    // Poison: not an envelope at all.
+    app.state
+        .bus
+        .publish_raw(domain::bus::RawMessage {
+            subject: "cmd.billing.top_up",
+            msg_id: "poison-1",
+            kind: "billing.top_up",
+            correlation_id: None,
+            trace: None,
+            replay_of: None,
+            payload: b"{ not json".to_vec(),
+        })
+        .await
+        .expect("publish");
+    // Exhausted: the flaky card fails twice, which is every delivery allowed here.
+    let t = shop.top_up(2500, CARD_FLAKY, "flaky").await;
+    assert_no_errors(&t);
+    let letters = wait_for("two dead letters", || async {
+        let v = app.gql(Some(&admin), DEAD_LETTERS, json!({})).await;
+        (v["data"]["deadLetters"]["edges"].as_array().map(Vec::len) == Some(2)).then_some(v)
+    })
+    .await;
+    let by_user = app.gql(Some(&shop.buyer), DEAD_LETTERS, json!({})).await;
+    let edges = letters["data"]["deadLetters"]["edges"]
+        .as_array()
+        .expect("edges");
+    let flaky = edges
+        .iter()
+        .find(|e| e["node"]["deliveries"] == 2)
+        .expect("the exhausted top-up");
+    let poison = edges
+        .iter()
+        .find(|e| e["node"]["deliveries"] == 1)
+        .expect("the poison message");
+    let flaky_id = flaky["node"]["id"].as_str().expect("id").to_owned();
+    let balance_before = shop.balance().await;
+    let replay = app
+        .gql(
+            Some(&admin),
+            "mutation($id: UUID!) { replayDeadLetter(id: $id) { id participant } }",
+            json!({ "id": flaky_id }),
+        )
+        .await;
+    wait_for("the replayed top-up", || async {
+        (shop.balance().await == 2500).then_some(())
+    })
+    .await;
+    let replayed = wait_for("the dead letter marked replayed", || async {
+        let v = app.gql(Some(&admin), DEAD_LETTERS, json!({})).await;
+        v["data"]["deadLetters"]["edges"].as_array().and_then(|a| {
+            a.iter()
+                .find(|e| {
+                    e["node"]["id"] == flaky_id.as_str() && !e["node"]["replayedAt"].is_null()
+                })
+                .cloned()
+        })
+    })
+    .await;
+
+    assert_eq!(error_code(&by_user), "FORBIDDEN");
+    assert_eq!(poison["node"]["participant"], "billing");
+    assert!(
+        poison["node"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not an envelope")),
+        "{poison:#}"
+    );
+    assert_eq!(flaky["node"]["participant"], "billing");
+    assert_eq!(balance_before, 0);
+    assert_no_errors(&replay);
+    assert_eq!(replayed["node"]["kind"], "billing.top_up");
+    check_invariants(app).await;
+}
+
+/// A message whose deliveries get no answer at all (the participant died while handling it:
+/// no ack, no nak, no dead letter written) is never dropped, however many times that happens:
+/// JetStream delivers it again after the ack wait, past `max_deliver`, and a participant that
+/// runs again handles it; nothing reaches the dead letters.
+#[tokio::test]
+async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
+    use async_nats::jetstream::consumer::PullConsumer;
+    let app = TestApp::spawn().await;
+    let rt = app.saga_runtime(
+        app.state.db.clone(),
+        std::sync::Arc::new(saga::infra::provider::Sandbox::default()),
+        saga::Settings {
+            max_deliver: 2,
+            ack_wait: Duration::from_secs(1),
+            ..saga_settings()
+        },
+    );
+    // The notification participant's consumers exist, but nothing runs them: every delivery
+    // is "lost in a crash".
+    drop(
+        saga::infra::consumer::start(&rt, saga::Participant::Notification)
+            .await
+            .expect("consumers"),
+    );
+
+    let cmd = domain::notification::MarkRead {
+        account_id: uuid::Uuid::now_v7(),
+        up_to: chrono::Utc::now(),
+    };
+    let env = domain::messaging::Envelope::new(cmd, uuid::Uuid::now_v7(), None);
+    app.state.bus.publish(&env).await.expect("publish");
+    let stream_name = app.state.bus.stream_name("CMD");
+    let stream = app
+        .state
+        .bus
+        .jetstream()
+        .get_stream(&stream_name)
+        .await
+        .expect("stream");
+    let consumer: PullConsumer = stream
+        .get_consumer("notification-cmd_notification")
+        .await
+        .expect("consumer");
+    // Twice the deliveries a failing message is allowed, each unanswered: each pull waits
+    // for the ack deadline of the one before to pass.
+    for delivery in 1..=4 {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .expires(Duration::from_secs(10))
+            .messages()
+            .await
+            .expect("fetch");
+        let msg = batch
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("delivery {delivery}"))
+            .expect("message");
+        assert_eq!(msg.info().expect("info").delivered, delivery);
+    }
+    // The participant runs again: the fifth delivery is handled.
+    let tasks = saga::infra::consumer::start(&rt, saga::Participant::Notification)
+        .await
+        .expect("consumers");
+    let running = tokio::spawn(futures::future::join_all(tasks));
+    wait_for("the message to be handled", || async {
+        let n = app
+            .scalar(&format!(
+                "SELECT count(*)::bigint AS n FROM notification.inbox WHERE message_id = '{}'",
+                env.id
+            ))
+            .await;
+        (n == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.scalar("SELECT count(*)::bigint AS n FROM notification.dead_letter")
+            .await,
+        0
+    );
+    wait_for("the work queue to empty", || async {
+        let info = stream.get_info().await.expect("info");
+        (info.state.messages == 0).then_some(())
+    })
+    .await;
+    running.abort();
+}
