@@ -518,10 +518,10 @@ mod tests {
         let dir = tempdir::Dir::new();
         for (name, text) in files {
             let path = dir.0.join(name);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, text).unwrap();
+            fs::create_dir_all(path.parent().expect("test setup")).expect("test setup");
+            fs::write(path, text).expect("test setup");
         }
-        let tree = read_tree("t", &dir.0.join("lib.rs")).unwrap();
+        let tree = read_tree("t", &dir.0.join("lib.rs")).expect("test setup");
         (dir, tree)
     }
 
@@ -535,10 +535,10 @@ mod tests {
                     std::process::id(),
                     std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
+                        .expect("test setup")
                         .as_nanos()
                 ));
-                std::fs::create_dir_all(&path).unwrap();
+                std::fs::create_dir_all(&path).expect("test setup");
                 Self(path)
             }
         }
@@ -556,7 +556,7 @@ mod tests {
             ("a.rs", "use crate::b::Thing;\n"),
             ("b.rs", "pub fn f() { crate::a::g() }\n"),
         ]);
-        let cycles = cycles_of(&tree).unwrap();
+        let cycles = cycles_of(&tree).expect("test setup");
         assert_eq!(cycles.len(), 1, "{cycles:?}");
         assert!(cycles[0].contains("a, b"), "{}", cycles[0]);
     }
@@ -569,7 +569,7 @@ mod tests {
             ("g/x.rs", "use crate::{g::{y::Y, other}};\n"),
             ("g/y.rs", "use super::x;\n"),
         ]);
-        let cycles = cycles_of(&tree).unwrap();
+        let cycles = cycles_of(&tree).expect("test setup");
         assert_eq!(cycles.len(), 1, "{cycles:?}");
         assert!(cycles[0].starts_with("cycle in t::g"), "{}", cycles[0]);
     }
@@ -588,7 +588,7 @@ mod tests {
                 "/// [`crate::a`]\nconst S: &str = \"crate::a::x\";\n/* crate::a */\n",
             ),
         ]);
-        assert!(cycles_of(&tree).unwrap().is_empty());
+        assert!(cycles_of(&tree).expect("test setup").is_empty());
     }
 
     #[test]
@@ -600,7 +600,7 @@ mod tests {
             ("c.rs", "use crate::a;\nuse crate::d;\n"),
             ("d.rs", "\n"),
         ]);
-        let cycles = cycles_of(&tree).unwrap();
+        let cycles = cycles_of(&tree).expect("test setup");
         assert_eq!(cycles.len(), 1, "{cycles:?}");
         assert!(cycles[0].contains("3 modules: a, b, c"), "{}", cycles[0]);
     }
@@ -608,7 +608,7 @@ mod tests {
     /// The workspace itself: a new cycle between modules fails `cargo xtask test` here.
     #[test]
     fn the_workspace_has_no_import_cycles() {
-        let report = check(crate::root()).unwrap();
+        let report = check(crate::root()).expect("test setup");
         assert!(report.modules > 100, "read only {} modules", report.modules);
         assert!(
             report.cycles.is_empty(),
