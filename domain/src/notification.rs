@@ -1,5 +1,5 @@
 //! Notification: what an account is told about (orders, wallet, sales), and in what words
-//! ([`model`]).
+//! ([`Notifies`]).
 
 mod events;
 mod model;
