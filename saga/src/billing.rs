@@ -23,10 +23,10 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming, Registration};
-use crate::outbox::Tx;
-use crate::provider::{Charge, ChargeOutcome};
-use crate::runtime::{Participant, Runtime};
+use crate::infra::consumer::{Failure, Incoming, Registration};
+use crate::infra::outbox::Tx;
+use crate::infra::provider::{Charge, ChargeOutcome};
+use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Billing;
 

@@ -16,9 +16,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming, Registration};
-use crate::outbox::Tx;
-use crate::runtime::{Participant, Runtime};
+use crate::infra::consumer::{Failure, Incoming, Registration};
+use crate::infra::outbox::Tx;
+use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Notification;
 

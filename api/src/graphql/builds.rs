@@ -12,8 +12,8 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::builds::{self as service, BuildStatus};
-use crate::error::ApiError;
+use crate::catalog::builds::{self as service, BuildStatus};
+use crate::infra::error::ApiError;
 use crate::graphql::catalog::loaders::{Loaders, loader_error};
 use crate::graphql::guard::{RoleGuard, acting, caller};
 

@@ -12,7 +12,7 @@ use domain::identity::entity::account;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 
 /// Editions of products, cheapest first.
 pub struct EditionsByProduct(pub DatabaseConnection);
