@@ -32,8 +32,6 @@ use domain::identity::Role;
 use secrecy::ExposeSecret;
 use tower_http::trace::TraceLayer;
 
-use crate::infra::auth::caller::ClientAddr;
-use crate::infra::auth::{Caller, Principal};
 use crate::graphql::catalog::loaders::Loaders;
 use crate::graphql::error::ensure_codes;
 use crate::graphql::limits::Refusal;
@@ -41,6 +39,8 @@ use crate::graphql::shield::{
     CheckError, Checker, Lapsed, Prechecked, SocketCredential, check_credential,
 };
 use crate::graphql::{StoreSchema, build_schema};
+use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::{Caller, Principal};
 use crate::infra::state::AppState;
 
 /// Header carrying the gateway's shared secret.

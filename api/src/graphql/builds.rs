@@ -13,9 +13,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::catalog::builds::{self as service, BuildStatus};
-use crate::infra::error::ApiError;
 use crate::graphql::catalog::loaders::{Loaders, loader_error};
 use crate::graphql::guard::{RoleGuard, acting, caller};
+use crate::infra::error::ApiError;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[graphql(name = "BuildStatus")]

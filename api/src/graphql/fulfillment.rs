@@ -5,11 +5,11 @@ use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::infra::error::ApiError;
 use crate::fulfillment::{self as service, ShipmentRow};
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::graphql::ordering::{Order, OrderLine, line};
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
 /// Where the physical lines of an order go.

@@ -13,9 +13,9 @@ use super::types::{
 };
 use crate::catalog::search::{self, Scope, Sort};
 use crate::catalog::visible_to;
-use crate::infra::error::ApiError;
 use crate::graphql::guard::{RoleGuard, caller, principal};
 use crate::graphql::identity::query::MAX_PAGE;
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
 #[derive(Default)]
