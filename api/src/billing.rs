@@ -2,10 +2,10 @@
 //! miss or read from it while Redis is down), its ledger, and `topUpWallet` (published as `cmd.billing.top_up`).
 
 use domain::billing::TopUp;
+use domain::billing::entity::{ledger_entry, revenue_entry, top_up, wallet};
 use domain::messaging::Envelope;
-use domain::sql::stmt;
 use fred::prelude::*;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::infra::auth::Principal;
@@ -54,17 +54,11 @@ pub async fn balance(state: &AppState, account: Uuid) -> ApiResult<Balance> {
 }
 
 pub async fn balance_from_db(state: &AppState, account: Uuid) -> ApiResult<Balance> {
-    let row = state
-        .db
-        .query_one_raw(stmt(
-            "SELECT balance_minor, version FROM billing.wallet WHERE account_id = $1",
-            [account.into()],
-        ))
-        .await?;
-    Ok(match row {
-        Some(r) => Balance {
-            minor: r.try_get("", "balance_minor")?,
-            version: r.try_get("", "version")?,
+    let wallet = wallet::Entity::find_by_id(account).one(&state.db).await?;
+    Ok(match wallet {
+        Some(w) => Balance {
+            minor: w.balance_minor,
+            version: w.version,
         },
         None => Balance {
             minor: 0,
@@ -92,31 +86,28 @@ pub async fn entries(
     before: Option<i64>,
     limit: u64,
 ) -> ApiResult<Vec<Entry>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT id, kind, reference, amount_minor, balance_after, version, created_at FROM billing.ledger_entry \
-             WHERE account_id = $1 AND ($2::bigint IS NULL OR version < $2) ORDER BY version DESC LIMIT $3",
-            [
-                account.into(),
-                before.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    let mut query =
+        ledger_entry::Entity::find().filter(ledger_entry::Column::AccountId.eq(account));
+    if let Some(before) = before {
+        query = query.filter(ledger_entry::Column::Version.lt(before));
+    }
+    let rows = query
+        .order_by_desc(ledger_entry::Column::Version)
+        .limit(limit)
+        .all(&state.db)
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Entry {
-                id: r.try_get("", "id")?,
-                kind: r.try_get("", "kind")?,
-                reference: r.try_get("", "reference")?,
-                amount_minor: r.try_get("", "amount_minor")?,
-                balance_after: r.try_get("", "balance_after")?,
-                version: r.try_get("", "version")?,
-                created_at: r.try_get("", "created_at")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|e| Entry {
+            id: e.id,
+            kind: e.kind,
+            reference: e.reference,
+            amount_minor: e.amount_minor,
+            balance_after: e.balance_after,
+            version: e.version,
+            created_at: e.created_at,
         })
-        .collect()
+        .collect())
 }
 
 /// Asks billing to top the wallet up; returns the top-up id (derived from the key).
@@ -194,36 +185,21 @@ pub struct TopUpRow {
 }
 
 pub async fn find_top_up(state: &AppState, id: Uuid) -> ApiResult<Option<(Uuid, TopUpRow)>> {
-    let row = state
-        .db
-        .query_one_raw(stmt(
-            "SELECT account_id, status, reason, amount_minor FROM billing.top_up WHERE id = $1",
-            [id.into()],
-        ))
-        .await?;
-    row.map(|r| {
-        Ok((
-            r.try_get("", "account_id")?,
+    let row = top_up::Entity::find_by_id(id).one(&state.db).await?;
+    Ok(row.map(|t| {
+        (
+            t.account_id,
             TopUpRow {
-                status: r.try_get("", "status")?,
-                reason: r.try_get("", "reason")?,
-                amount_minor: r.try_get("", "amount_minor")?,
+                status: t.status,
+                reason: t.reason,
+                amount_minor: t.amount_minor,
             },
-        ))
-    })
-    .transpose()
+        )
+    }))
 }
 
 /// A publisher's revenue on one day (UTC): sales and refunds, net of the platform fee.
-#[derive(Clone, Debug)]
-pub struct RevenueDay {
-    pub day: chrono::NaiveDate,
-    pub gross_minor: i64,
-    pub fee_minor: i64,
-    pub net_minor: i64,
-    pub sales: i64,
-    pub refunds: i64,
-}
+pub use revenue_entry::Day as RevenueDay;
 
 /// A publisher's revenue over the last `days` days (each day present, oldest first) and
 /// all-time totals, from `billing.revenue_entry`.
@@ -248,54 +224,15 @@ pub async fn revenue(state: &AppState, publisher: Uuid, days: i32) -> ApiResult<
             message: format!("between 1 and {MAX_REVENUE_DAYS} days"),
         });
     }
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT d::date AS day, \
-                    COALESCE(sum(e.gross_minor), 0)::bigint AS gross, \
-                    COALESCE(sum(e.fee_minor), 0)::bigint AS fee, \
-                    COALESCE(sum(e.net_minor), 0)::bigint AS net, \
-                    count(*) FILTER (WHERE e.kind = 'sale') AS sales, \
-                    count(*) FILTER (WHERE e.kind = 'reversal') AS refunds \
-             FROM generate_series((now() AT TIME ZONE 'UTC')::date - ($2::int - 1), (now() AT TIME ZONE 'UTC')::date, interval '1 day') AS d \
-             LEFT JOIN billing.revenue_entry e ON e.publisher_id = $1 \
-                  AND (e.created_at AT TIME ZONE 'UTC')::date = d::date \
-             GROUP BY d ORDER BY d",
-            [publisher.into(), days.into()],
-        ))
-        .await?;
-    let days = rows
-        .into_iter()
-        .map(|r| {
-            Ok(RevenueDay {
-                day: r.try_get("", "day")?,
-                gross_minor: r.try_get("", "gross")?,
-                fee_minor: r.try_get("", "fee")?,
-                net_minor: r.try_get("", "net")?,
-                sales: r.try_get("", "sales")?,
-                refunds: r.try_get("", "refunds")?,
-            })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    let totals = state
-        .db
-        .query_one_raw(stmt(
-            "SELECT COALESCE(sum(gross_minor), 0)::bigint AS gross, COALESCE(sum(fee_minor), 0)::bigint AS fee, \
-                    COALESCE(sum(net_minor), 0)::bigint AS net, \
-                    COALESCE(-sum(net_minor) FILTER (WHERE kind = 'reversal'), 0)::bigint AS refunded, \
-                    count(*) FILTER (WHERE kind = 'sale') AS sales, count(*) FILTER (WHERE kind = 'reversal') AS refunds \
-             FROM billing.revenue_entry WHERE publisher_id = $1",
-            [publisher.into()],
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("an aggregate returned no row"))?;
+    let days = revenue_entry::by_day(&state.db, publisher, days).await?;
+    let totals = revenue_entry::totals(&state.db, publisher).await?;
     Ok(Revenue {
         days,
-        gross_minor: totals.try_get("", "gross")?,
-        fee_minor: totals.try_get("", "fee")?,
-        net_minor: totals.try_get("", "net")?,
-        refunded_minor: totals.try_get("", "refunded")?,
-        sales: totals.try_get("", "sales")?,
-        refunds: totals.try_get("", "refunds")?,
+        gross_minor: totals.gross_minor,
+        fee_minor: totals.fee_minor,
+        net_minor: totals.net_minor,
+        refunded_minor: totals.refunded_minor,
+        sales: totals.sales,
+        refunds: totals.refunds,
     })
 }

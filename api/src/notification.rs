@@ -4,9 +4,9 @@
 
 use domain::messaging::Envelope;
 use domain::notification::MarkRead;
-use domain::sql::stmt;
+use domain::notification::entity::notification;
 use fred::prelude::*;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::infra::error::ApiResult;
@@ -32,31 +32,28 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> ApiResult<Vec<Row>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT id, kind, title, body, order_id, created_at, read_at FROM notification.notification \
-             WHERE account_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-            [
-                account.into(),
-                after.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    let mut query =
+        notification::Entity::find().filter(notification::Column::AccountId.eq(account));
+    if let Some(after) = after {
+        query = query.filter(notification::Column::Id.lt(after));
+    }
+    let rows = query
+        .order_by_desc(notification::Column::Id)
+        .limit(limit)
+        .all(&state.db)
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Row {
-                id: r.try_get("", "id")?,
-                kind: r.try_get("", "kind")?,
-                title: r.try_get("", "title")?,
-                body: r.try_get("", "body")?,
-                order_id: r.try_get("", "order_id")?,
-                created_at: r.try_get("", "created_at")?,
-                read_at: r.try_get("", "read_at")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|n| Row {
+            id: n.id,
+            kind: n.kind,
+            title: n.title,
+            body: n.body,
+            order_id: n.order_id,
+            created_at: n.created_at,
+            read_at: n.read_at,
         })
-        .collect()
+        .collect())
 }
 
 /// The unread count: Redis, or on a miss the table (then cached); the table while Redis is down.
@@ -72,16 +69,12 @@ pub async fn unread(state: &AppState, account: Uuid) -> ApiResult<i64> {
     if let Some(n) = cached {
         return Ok(n);
     }
-    let n: i64 = state
-        .db
-        .query_one_raw(stmt(
-            "SELECT count(*)::bigint AS n FROM notification.notification WHERE account_id = $1 AND read_at IS NULL",
-            [account.into()],
-        ))
-        .await?
-        .map(|r| r.try_get("", "n"))
-        .transpose()?
-        .unwrap_or(0);
+    let unread = notification::Entity::find()
+        .filter(notification::Column::AccountId.eq(account))
+        .filter(notification::Column::ReadAt.is_null())
+        .count(&state.db)
+        .await?;
+    let n = i64::try_from(unread).unwrap_or(i64::MAX);
     crate::infra::redis::optional::<()>(
         &state.redis_health,
         "cache unread",

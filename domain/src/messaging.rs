@@ -55,3 +55,83 @@ impl<T: Message> Envelope<T> {
         self.data.subject()
     }
 }
+
+/// The three messaging tables every saga participant has in its schema (migration
+/// `m20261124_000004_saga`): `inbox` (handled message ids), `outbox` (events to publish) and
+/// `dead_letter` (messages that can never succeed). They are identical in every schema, so one
+/// macro writes their entities: `messaging_entities!("billing");` in a context's `entity.rs`.
+#[cfg(feature = "server")]
+macro_rules! messaging_entities {
+    ($schema:literal) => {
+        /// Ids of the messages this participant handled, written in the transaction of the
+        /// state change (a redelivered message changes nothing).
+        pub mod inbox {
+            use sea_orm::entity::prelude::*;
+
+            #[doc = concat!("A row of `", $schema, ".inbox`.")]
+            #[sea_orm::model]
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(schema_name = $schema, table_name = "inbox")]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub message_id: Uuid,
+                pub kind: String,
+                pub handled_at: DateTimeUtc,
+            }
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+
+        /// Events to publish, written with the state change and marked published by the relay
+        /// after JetStream's ack.
+        pub mod outbox {
+            use sea_orm::entity::prelude::*;
+
+            #[doc = concat!("A row of `", $schema, ".outbox`.")]
+            #[sea_orm::model]
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(schema_name = $schema, table_name = "outbox")]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: Uuid,
+                pub subject: String,
+                pub kind: String,
+                pub correlation_id: Uuid,
+                pub trace: Option<String>,
+                pub payload: Json,
+                pub created_at: DateTimeUtc,
+                pub published_at: Option<DateTimeUtc>,
+            }
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+
+        /// Messages that can never succeed (or ran out of deliveries), for admins to see and
+        /// replay.
+        pub mod dead_letter {
+            use sea_orm::entity::prelude::*;
+
+            #[doc = concat!("A row of `", $schema, ".dead_letter`.")]
+            #[sea_orm::model]
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(schema_name = $schema, table_name = "dead_letter")]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: Uuid,
+                pub message_id: Option<Uuid>,
+                pub subject: String,
+                pub kind: Option<String>,
+                pub payload: String,
+                pub error: String,
+                pub deliveries: i32,
+                pub failed_at: DateTimeUtc,
+                pub replayed_at: Option<DateTimeUtc>,
+                pub replay_message_id: Option<String>,
+            }
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+#[cfg(feature = "server")]
+pub(crate) use messaging_entities;

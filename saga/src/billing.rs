@@ -8,6 +8,7 @@
 //! the refresh is skipped).
 
 use anyhow::anyhow;
+use domain::billing::entity::{ledger_entry, revenue_entry, top_up, wallet};
 use domain::billing::{
     DeclineReason, EntryKind, PaymentCaptured, PaymentDeclined, PaymentRefunded, TopUp,
     TopUpDeclined, TopUpStatus, WalletCredited,
@@ -18,11 +19,12 @@ use domain::money::Currency;
 use domain::ordering::{OrderCompleted, OrderLine, OrderPlaced};
 use domain::refund::EntitlementsRevoked;
 use fred::interfaces::LuaInterface;
-use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::{Tx, stmt};
+use crate::infra::outbox::Tx;
 use crate::infra::provider::{Charge, ChargeOutcome};
 use crate::infra::runtime::{Participant, Runtime};
 
@@ -93,16 +95,76 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
 }
 
 async fn ensure_wallet(tx: &Tx, rt: &Runtime, account: Uuid) -> Result<(), Failure> {
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO billing.wallet (account_id, currency) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            [
-                account.into(),
-                rt.settings.currency.as_str().to_owned().into(),
-            ],
-        ))
-        .await?;
+    wallet::Entity::insert(wallet::ActiveModel {
+        account_id: Set(account),
+        currency: Set(rt.settings.currency.as_str().to_owned()),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(wallet::Column::AccountId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&tx.txn)
+    .await?;
     Ok(())
+}
+
+/// Adds `amount` (signed) to the balance of `account`'s wallet and bumps its version, when
+/// `allowed` (a condition on the wallet) holds: the wallet after, `None` when it does not.
+async fn move_balance(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    amount: i64,
+    allowed: sea_orm::Condition,
+) -> Result<Option<wallet::Model>, Failure> {
+    let updated = wallet::Entity::update_many()
+        .col_expr(
+            wallet::Column::BalanceMinor,
+            Expr::col(wallet::Column::BalanceMinor).add(amount),
+        )
+        .col_expr(
+            wallet::Column::Version,
+            Expr::col(wallet::Column::Version).add(1),
+        )
+        .col_expr(wallet::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(wallet::Column::AccountId.eq(account))
+        .filter(allowed)
+        .exec_with_returning(db)
+        .await?;
+    Ok(updated.into_iter().next())
+}
+
+/// Appends the ledger entry of a wallet that is now at `balance_after`, version `version`.
+async fn append_entry(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    kind: EntryKind,
+    reference: Uuid,
+    amount: i64,
+    (balance_after, version): (i64, i64),
+) -> Result<(), Failure> {
+    ledger_entry::Entity::insert(ledger_entry::ActiveModel {
+        id: Set(domain::id::new_id()),
+        account_id: Set(account),
+        kind: Set(kind.as_str().to_owned()),
+        reference: Set(reference),
+        amount_minor: Set(amount),
+        balance_after: Set(balance_after),
+        version: Set(version),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Whether `account`'s wallet is frozen (a missing wallet is not).
+async fn frozen(db: &impl ConnectionTrait, account: Uuid) -> Result<bool, Failure> {
+    Ok(wallet::Entity::find_by_id(account)
+        .one(db)
+        .await?
+        .is_some_and(|w| w.frozen))
 }
 
 /// Moves `amount` (signed) into the wallet and appends the ledger entry; `None` when the
@@ -115,44 +177,25 @@ async fn post(
     reference: Uuid,
     amount: i64,
 ) -> Result<Option<(i64, i64)>, Failure> {
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            "UPDATE billing.wallet SET balance_minor = balance_minor + $2, version = version + 1, updated_at = now() \
-             WHERE account_id = $1 AND (NOT frozen OR $2 >= 0) AND balance_minor + $2 >= 0 RETURNING balance_minor, version",
-            [account.into(), amount.into()],
-        ))
-        .await?;
-    let Some(row) = row else {
+    // A debit needs a wallet that is not frozen; none may make the balance negative.
+    let mut allowed =
+        sea_orm::Condition::all().add(Expr::col(wallet::Column::BalanceMinor).add(amount).gte(0));
+    if amount < 0 {
+        allowed = allowed.add(wallet::Column::Frozen.eq(false));
+    }
+    let Some(w) = move_balance(&tx.txn, account, amount, allowed).await? else {
         return Ok(None);
     };
-    let balance: i64 = row.try_get("", "balance_minor")?;
-    let version: i64 = row.try_get("", "version")?;
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO billing.ledger_entry (id, account_id, kind, reference, amount_minor, balance_after, version) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            [
-                domain::id::new_id().into(),
-                account.into(),
-                kind.as_str().to_owned().into(),
-                reference.into(),
-                amount.into(),
-                balance.into(),
-                version.into(),
-            ],
-        ))
-        .await?;
-    Ok(Some((balance, version)))
+    let after = (w.balance_minor, w.version);
+    append_entry(&tx.txn, account, kind, reference, amount, after).await?;
+    Ok(Some(after))
 }
 
 async fn already_posted(tx: &Tx, kind: EntryKind, reference: Uuid) -> Result<bool, Failure> {
-    Ok(tx
-        .txn
-        .query_one_raw(stmt(
-            "SELECT 1 AS one FROM billing.ledger_entry WHERE kind = $1 AND reference = $2",
-            [kind.as_str().to_owned().into(), reference.into()],
-        ))
+    Ok(ledger_entry::Entity::find()
+        .filter(ledger_entry::Column::Kind.eq(kind.as_str()))
+        .filter(ledger_entry::Column::Reference.eq(reference))
+        .one(&tx.txn)
         .await?
         .is_some())
 }
@@ -241,17 +284,7 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
             Ok(())
         }
         None => {
-            let frozen = tx
-                .txn
-                .query_one_raw(stmt(
-                    "SELECT frozen FROM billing.wallet WHERE account_id = $1",
-                    [ev.account_id.into()],
-                ))
-                .await?
-                .map(|r| r.try_get::<bool>("", "frozen"))
-                .transpose()?
-                .unwrap_or(false);
-            let reason = if frozen {
+            let reason = if frozen(&tx.txn, ev.account_id).await? {
                 DeclineReason::WalletFrozen
             } else {
                 DeclineReason::InsufficientFunds
@@ -271,16 +304,7 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     // A frozen wallet takes no new money: the card is not charged. Only on the first
     // delivery: a redelivery may follow a charge that was made before a crash, and money
     // charged is always credited (a frozen wallet cannot spend it).
-    let frozen = rt
-        .db
-        .query_one_raw(stmt(
-            "SELECT frozen FROM billing.wallet WHERE account_id = $1",
-            [cmd.account_id.into()],
-        ))
-        .await?
-        .map(|r| r.try_get::<bool>("", "frozen"))
-        .transpose()?
-        .unwrap_or(false);
+    let frozen = frozen(&rt.db, cmd.account_id).await?;
     // The provider is called outside the transaction (it may be slow); it is idempotent by
     // the top-up id, so a redelivery that calls it again charges nothing twice.
     let charge = Charge {
@@ -306,23 +330,23 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
         ChargeOutcome::Approved => (TopUpStatus::Credited, None),
         ChargeOutcome::Declined(r) => (TopUpStatus::Declined, Some(r.clone())),
     };
-    let recorded = tx
-        .txn
-        .execute_raw(stmt(
-            "INSERT INTO billing.top_up (id, account_id, amount_minor, currency, card_last4, status, reason) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (id) DO NOTHING",
-            [
-                cmd.top_up_id.into(),
-                cmd.account_id.into(),
-                cmd.amount_minor.into(),
-                cmd.currency.as_str().to_owned().into(),
-                domain::billing::last4(&cmd.payment_method).into(),
-                status.as_str().to_owned().into(),
-                reason.clone().into(),
-            ],
-        ))
-        .await?
-        .rows_affected();
+    let recorded = top_up::Entity::insert(top_up::ActiveModel {
+        id: Set(cmd.top_up_id),
+        account_id: Set(cmd.account_id),
+        amount_minor: Set(cmd.amount_minor),
+        currency: Set(cmd.currency.as_str().to_owned()),
+        card_last4: Set(domain::billing::last4(&cmd.payment_method)),
+        status: Set(status.as_str().to_owned()),
+        reason: Set(reason.clone()),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(top_up::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&tx.txn)
+    .await?;
     if recorded == 0 {
         // The same top-up sent again (another message id): already settled.
         return tx.commit(rt).await;
@@ -402,12 +426,10 @@ async fn refund(
     if already_posted(&tx, EntryKind::Refund, order).await? {
         return tx.commit(rt).await;
     }
-    let debit = tx
-        .txn
-        .query_one_raw(stmt(
-            "SELECT account_id, amount_minor FROM billing.ledger_entry WHERE kind = 'debit' AND reference = $1",
-            [order.into()],
-        ))
+    let debit = ledger_entry::Entity::find()
+        .filter(ledger_entry::Column::Kind.eq(EntryKind::Debit.as_str()))
+        .filter(ledger_entry::Column::Reference.eq(order))
+        .one(&tx.txn)
         .await?;
     let Some(debit) = debit else {
         if refund_request.is_none() && reason == PAYMENT_DEADLINE_PASSED {
@@ -421,8 +443,8 @@ async fn refund(
     if refund_request.is_some() {
         reverse_revenue(&tx, order).await?;
     }
-    let account: Uuid = debit.try_get("", "account_id")?;
-    let paid = -debit.try_get::<i64>("", "amount_minor")?;
+    let account = debit.account_id;
+    let paid = -debit.amount_minor;
     let (amount, digital_kept) = match what {
         Refunded::Everything => (paid, false),
         Refunded::AllButDigital => {
@@ -450,32 +472,12 @@ async fn refund(
         return tx.commit(rt).await;
     }
     // A refund is owed even to a frozen wallet: credit it directly.
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            "UPDATE billing.wallet SET balance_minor = balance_minor + $2, version = version + 1, updated_at = now() \
-             WHERE account_id = $1 RETURNING balance_minor, version, currency",
-            [account.into(), amount.into()],
-        ))
+    let w = move_balance(&tx.txn, account, amount, sea_orm::Condition::all())
         .await?
         .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
-    let balance: i64 = row.try_get("", "balance_minor")?;
-    let version: i64 = row.try_get("", "version")?;
-    let currency: String = row.try_get("", "currency")?;
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO billing.ledger_entry (id, account_id, kind, reference, amount_minor, balance_after, version) \
-             VALUES ($1,$2,'refund',$3,$4,$5,$6)",
-            [
-                domain::id::new_id().into(),
-                account.into(),
-                order.into(),
-                amount.into(),
-                balance.into(),
-                version.into(),
-            ],
-        ))
-        .await?;
+    let (balance, version, currency) = (w.balance_minor, w.version, w.currency);
+    let after = (balance, version);
+    append_entry(&tx.txn, account, EntryKind::Refund, order, amount, after).await?;
     tx.emit(
         PaymentRefunded {
             order_id: order,
@@ -507,30 +509,13 @@ async fn void_debit(
 ) -> Result<(), Failure> {
     let ev: ShipmentCancelled = msg.data()?;
     ensure_wallet(&tx, rt, ev.account_id).await?;
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            "UPDATE billing.wallet SET version = version + 1, updated_at = now() \
-             WHERE account_id = $1 RETURNING balance_minor, version",
-            [ev.account_id.into()],
-        ))
+    // The balance stays; the version counts the entry.
+    let w = move_balance(&tx.txn, ev.account_id, 0, sea_orm::Condition::all())
         .await?
         .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {}", ev.account_id)))?;
-    let balance: i64 = row.try_get("", "balance_minor")?;
-    let version: i64 = row.try_get("", "version")?;
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO billing.ledger_entry (id, account_id, kind, reference, amount_minor, balance_after, version) \
-             VALUES ($1,$2,'debit',$3,0,$4,$5)",
-            [
-                domain::id::new_id().into(),
-                ev.account_id.into(),
-                order.into(),
-                balance.into(),
-                version.into(),
-            ],
-        ))
-        .await?;
+    let (balance, version) = (w.balance_minor, w.version);
+    let after = (balance, version);
+    append_entry(&tx.txn, ev.account_id, EntryKind::Debit, order, 0, after).await?;
     tx.emit(
         PaymentRefunded {
             order_id: order,
@@ -572,22 +557,21 @@ async fn record_revenue(
 ) -> Result<(), Failure> {
     let bps = rt.settings.platform_fee_bps;
     for (publisher, gross, fee, net) in domain::billing::revenue_shares(lines, bps) {
-        tx.txn
-            .execute_raw(stmt(
-                "INSERT INTO billing.revenue_entry (id, publisher_id, order_id, kind, gross_minor, fee_minor, net_minor, currency, fee_bps) \
-                 VALUES ($1,$2,$3,'sale',$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING",
-                [
-                    domain::id::new_id().into(),
-                    publisher.into(),
-                    order.into(),
-                    gross.into(),
-                    fee.into(),
-                    net.into(),
-                    currency.as_str().to_owned().into(),
-                    i32::try_from(bps).unwrap_or(10_000).into(),
-                ],
-            ))
-            .await?;
+        revenue_entry::Entity::insert(revenue_entry::ActiveModel {
+            id: Set(domain::id::new_id()),
+            publisher_id: Set(publisher),
+            order_id: Set(order),
+            kind: Set(SALE.to_owned()),
+            gross_minor: Set(gross),
+            fee_minor: Set(fee),
+            net_minor: Set(net),
+            currency: Set(currency.as_str().to_owned()),
+            fee_bps: Set(i32::try_from(bps).unwrap_or(10_000)),
+            ..Default::default()
+        })
+        .on_conflict(once_per_order_and_publisher())
+        .exec_without_returning(&tx.txn)
+        .await?;
     }
     Ok(())
 }
@@ -596,28 +580,47 @@ async fn record_revenue(
 /// the fee is now). The sale is recorded when billing handles `OrderCompleted`, which a refund
 /// (only of completed orders) may overtake: then this waits for it (retried).
 async fn reverse_revenue(tx: &Tx, order: Uuid) -> Result<(), Failure> {
-    let sales = tx
-        .txn
-        .query_one_raw(stmt(
-            "SELECT count(*) AS n FROM billing.revenue_entry WHERE order_id = $1 AND kind = 'sale'",
-            [order.into()],
-        ))
-        .await?
-        .map(|r| r.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0);
-    if sales == 0 {
+    let sales = revenue_entry::Entity::find()
+        .filter(revenue_entry::Column::OrderId.eq(order))
+        .filter(revenue_entry::Column::Kind.eq(SALE))
+        .all(&tx.txn)
+        .await?;
+    if sales.is_empty() {
         return Err(Failure::Transient(anyhow!(
             "the sale of order {order} is not recorded yet"
         )));
     }
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO billing.revenue_entry (id, publisher_id, order_id, kind, gross_minor, fee_minor, net_minor, currency, fee_bps) \
-             SELECT gen_random_uuid(), publisher_id, order_id, 'reversal', -gross_minor, -fee_minor, -net_minor, currency, fee_bps \
-             FROM billing.revenue_entry WHERE order_id = $1 AND kind = 'sale' ON CONFLICT DO NOTHING",
-            [order.into()],
-        ))
+    let reversals = sales.into_iter().map(|sale| revenue_entry::ActiveModel {
+        id: Set(domain::id::new_id()),
+        publisher_id: Set(sale.publisher_id),
+        order_id: Set(sale.order_id),
+        kind: Set(REVERSAL.to_owned()),
+        gross_minor: Set(-sale.gross_minor),
+        fee_minor: Set(-sale.fee_minor),
+        net_minor: Set(-sale.net_minor),
+        currency: Set(sale.currency),
+        fee_bps: Set(sale.fee_bps),
+        ..Default::default()
+    });
+    revenue_entry::Entity::insert_many(reversals)
+        .on_conflict(once_per_order_and_publisher())
+        .exec_without_returning(&tx.txn)
         .await?;
     Ok(())
+}
+
+/// `revenue_entry.kind` of a publisher's share of a sale, and of its reversal.
+const SALE: &str = "sale";
+const REVERSAL: &str = "reversal";
+
+/// A sale, or its reversal, is recorded at most once per (order, publisher): a second one is
+/// ignored.
+fn once_per_order_and_publisher() -> OnConflict {
+    OnConflict::columns([
+        revenue_entry::Column::Kind,
+        revenue_entry::Column::OrderId,
+        revenue_entry::Column::PublisherId,
+    ])
+    .do_nothing()
+    .to_owned()
 }

@@ -7,15 +7,17 @@ use domain::billing::{PaymentRefunded, TopUpDeclined, WalletCredited};
 use domain::fulfillment::{ReadyToShip, ShipmentDispatched, ShippingReminder};
 use domain::library::{GiftKeysGenerated, KeyRedeemed};
 use domain::messaging::Message;
+use domain::notification::entity::notification;
 use domain::notification::{MarkRead, NotificationCreated, Notifies};
 use domain::ordering::{OrderCancelled, OrderCompleted};
 use domain::refund::{OrderRefunded, RefundDenied, RefundRequested};
 use fred::interfaces::KeysInterface;
-use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::{Tx, stmt};
+use crate::infra::outbox::Tx;
 use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Notification;
@@ -70,20 +72,17 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
     let accounts: Vec<Uuid> = notes.iter().map(|n| n.account).collect();
     for n in notes {
         let id = domain::id::new_id();
-        tx.txn
-            .execute_raw(stmt(
-                "INSERT INTO notification.notification (id, account_id, kind, title, body, order_id) \
-                 VALUES ($1,$2,$3,$4,$5,$6)",
-                [
-                    id.into(),
-                    n.account.into(),
-                    n.kind.as_str().to_owned().into(),
-                    n.title.clone().into(),
-                    n.body.clone().into(),
-                    n.order.into(),
-                ],
-            ))
-            .await?;
+        notification::Entity::insert(notification::ActiveModel {
+            id: Set(id),
+            account_id: Set(n.account),
+            kind: Set(n.kind.as_str().to_owned()),
+            title: Set(n.title.clone()),
+            body: Set(n.body.clone()),
+            order_id: Set(n.order),
+            ..Default::default()
+        })
+        .exec_without_returning(&tx.txn)
+        .await?;
         tx.emit(
             NotificationCreated {
                 notification_id: id,
@@ -105,12 +104,12 @@ async fn mark_read(rt: &Runtime, msg: &Incoming, cmd: MarkRead) -> Result<(), Fa
     let Some(tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    tx.txn
-        .execute_raw(stmt(
-            "UPDATE notification.notification SET read_at = now() \
-             WHERE account_id = $1 AND read_at IS NULL AND created_at <= $2",
-            [cmd.account_id.into(), cmd.up_to.into()],
-        ))
+    notification::Entity::update_many()
+        .col_expr(notification::Column::ReadAt, Expr::current_timestamp())
+        .filter(notification::Column::AccountId.eq(cmd.account_id))
+        .filter(notification::Column::ReadAt.is_null())
+        .filter(notification::Column::CreatedAt.lte(cmd.up_to))
+        .exec(&tx.txn)
         .await?;
     tx.commit(rt).await?;
     forget_unread(rt, &[cmd.account_id]).await;

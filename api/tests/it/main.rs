@@ -12,6 +12,7 @@ mod catalog;
 mod catalog_scale;
 mod durability;
 mod edge;
+mod entities;
 mod fuzz;
 mod gateway;
 mod helpers;
