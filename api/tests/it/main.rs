@@ -24,4 +24,5 @@ mod schema;
 mod sessions;
 mod signup;
 mod sockets;
+mod statements;
 mod tokens;
