@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{Authenticated, Edge, authenticate, error_response, header_str};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::graphql::builds::Build;
+use crate::graphql::catalog::builds::Build;
 
 /// Header with the SHA-256 (hex) the client computed; checked against the received bytes.
 pub const CONTENT_SHA256_HEADER: &str = "x-content-sha256";

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use api::catalog::search::{self, Filter, Scope, Sort};
 use api::graphql::StoreSchema;
-use api::graphql::catalog::loaders::Loaders;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 const PAGE: &str = "query($f: ProductFilter) { products(first: 20, filter: $f) { edges { cursor node { id slug title priceFrom { formatted } rating { average count } publisher { name } cover { url } editions { id kind name price { amountMinor formatted } stock } } } pageInfo { hasNextPage endCursor } } }";
@@ -28,7 +27,7 @@ fn quantile(v: &[Duration], q: f64) -> f64 {
 }
 
 async fn page(schema: &StoreSchema, db: &DatabaseConnection, text: Option<&str>) {
-    let mut req = async_graphql::Request::new(PAGE).data(Loaders::new(db));
+    let mut req = async_graphql::Request::new(PAGE);
     if let Some(t) = text {
         req = req.variables(async_graphql::Variables::from_json(
             serde_json::json!({ "f": { "text": t } }),

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use api::graphql::StoreSchema;
-use api::graphql::catalog::loaders::Loaders;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 
@@ -77,7 +76,7 @@ impl Store {
             }
             None => async_graphql::Request::new(FACETS),
         };
-        let res = self.schema.execute(req.data(Loaders::new(&self.db))).await;
+        let res = self.schema.execute(req).await;
         anyhow::ensure!(res.errors.is_empty(), "{}: {:?}", query.label, res.errors);
         let data = res.data.into_json()?;
         if query.page.is_some() {
