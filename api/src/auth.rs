@@ -10,8 +10,8 @@ pub use caller::{Caller, Principal};
 
 use uuid::Uuid;
 
-use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::infra::error::ApiResult;
+use crate::infra::state::AppState;
 
 /// Whether an access token of `account` issued at `iat` (unknown: `None`) is still good: no
 /// session cut in Redis (sign-out everywhere, ban, role change) since it was issued. While Redis

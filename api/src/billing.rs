@@ -8,10 +8,10 @@ use fred::prelude::*;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Record};
-use crate::state::AppState;
+use crate::infra::auth::Principal;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::idempotency::{self, Record};
+use crate::infra::state::AppState;
 
 /// A balance and the ledger version it reflects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,14 +26,14 @@ pub struct Balance {
 pub async fn balance(state: &AppState, account: Uuid) -> ApiResult<Balance> {
     let key = domain::keys::balance(state.keyspace.namespace(), account);
     let cached =
-        crate::redis::optional::<Option<String>>(state, "GET balance", state.redis.get(&key))
+        crate::infra::redis::optional::<Option<String>>(state, "GET balance", state.redis.get(&key))
             .await
             .flatten();
     if let Some((minor, version)) = cached.as_deref().and_then(domain::keys::parse_balance) {
         return Ok(Balance { minor, version });
     }
     let b = balance_from_db(state, account).await?;
-    crate::redis::optional::<i64>(
+    crate::infra::redis::optional::<i64>(
         state,
         "cache balance",
         state.redis.eval(

@@ -32,9 +32,9 @@ use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::infra::auth::Principal;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::state::AppState;
 
 /// URL prefix of signed downloads: nginx's `location ^~ /downloads/` serves the object store.
 pub const DOWNLOADS_PREFIX: &str = "/downloads/";

@@ -17,9 +17,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::infra::auth::Principal;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::state::AppState;
 
 /// Fields of a new product.
 #[derive(Clone, Debug, Default)]
@@ -473,7 +473,7 @@ pub async fn adjust_stock(
     idempotency_key: Option<&str>,
 ) -> ApiResult<Envelope<AdjustStock>> {
     if let Some(key) = idempotency_key {
-        crate::idempotency::check_key(key)?;
+        crate::infra::idempotency::check_key(key)?;
     }
     let valid = match mode {
         StockMode::Set => (0..=MAX_STOCK).contains(&quantity),
@@ -517,24 +517,24 @@ pub async fn adjust_stock(
         StockMode::Set => "SET",
         StockMode::Add => "ADD",
     };
-    let input_hash = crate::idempotency::hash(&[
+    let input_hash = crate::infra::idempotency::hash(&[
         "setStock",
         &edition_id.to_string(),
         mode_word,
         &quantity.to_string(),
     ]);
-    envelope.id = crate::idempotency::derived_id("set-stock", me.id, key);
-    if crate::idempotency::lookup(state, me.id, key, &input_hash)
+    envelope.id = crate::infra::idempotency::derived_id("set-stock", me.id, key);
+    if crate::infra::idempotency::lookup(state, me.id, key, &input_hash)
         .await?
         .is_some()
     {
         return Ok(envelope);
     }
-    let record = crate::idempotency::Record {
+    let record = crate::infra::idempotency::Record {
         hash: input_hash,
         id: envelope.id,
     };
-    if crate::idempotency::claim(state, me.id, key, &record)
+    if crate::infra::idempotency::claim(state, me.id, key, &record)
         .await?
         .is_some()
     {
@@ -545,7 +545,7 @@ pub async fn adjust_stock(
         .publish_with_id(&envelope, &envelope.id.to_string())
         .await
     {
-        crate::idempotency::release(state, me.id, key).await;
+        crate::infra::idempotency::release(state, me.id, key).await;
         return Err(e.into());
     }
     Ok(envelope)
@@ -717,7 +717,7 @@ pub async fn attach_image(
 
 /// The one way an image joins a product, for uploads and the demo seed alike: checks its size,
 /// format and the caller's ownership, stores it and its smaller copies (see
-/// [`crate::objects`]), then records its key on the product.
+/// [`crate::infra::objects`]), then records its key on the product.
 pub async fn store_image(
     db: &DatabaseConnection,
     objects: &dyn object_store::ObjectStore,
@@ -733,7 +733,7 @@ pub async fn store_image(
             message: format!("the image is larger than {} KiB", max_bytes / 1024),
         });
     }
-    let Some(format) = crate::objects::ImageFormat::sniff(&bytes) else {
+    let Some(format) = crate::infra::objects::ImageFormat::sniff(&bytes) else {
         return Err(ApiError::BadInput {
             field: "file",
             message: "upload a PNG, JPEG or WebP image".into(),
@@ -749,16 +749,16 @@ pub async fn store_image(
         txn.commit().await?;
     }
     let (bytes, prepared) = tokio::task::spawn_blocking(move || {
-        let prepared = crate::objects::prepare_image(&bytes, format);
+        let prepared = crate::infra::objects::prepare_image(&bytes, format);
         (bytes, prepared)
     })
     .await
     .map_err(|e| anyhow::anyhow!("preparing an image: {e}"))?;
-    let key = crate::objects::image_key(product_id, domain::id::new_id(), &prepared);
+    let key = crate::infra::objects::image_key(product_id, domain::id::new_id(), &prepared);
     use object_store::ObjectStoreExt;
     // The copies first: once the original is attached, every copy its name promises exists.
     for (width, copy) in prepared.variants {
-        let Some(copy_key) = crate::objects::variant_key(&key, width) else {
+        let Some(copy_key) = crate::infra::objects::variant_key(&key, width) else {
             continue;
         };
         objects

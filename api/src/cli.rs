@@ -6,9 +6,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use domain::identity::Role;
 
-use crate::auth::password::Hasher;
-use crate::config::{ServeArgs, ServiceArgs};
-use crate::error::ApiError;
+use crate::infra::auth::password::Hasher;
+use crate::infra::config::{ServeArgs, ServiceArgs};
+use crate::infra::error::ApiError;
 use crate::identity::{self, NewAccount};
 
 #[derive(Parser)]
@@ -136,9 +136,9 @@ pub async fn purge(args: &PurgeArgs) -> anyhow::Result<()> {
 }
 
 async fn purge_database(url: &str, check: bool, left: &mut Vec<String>) -> anyhow::Result<()> {
-    let (_, name) = crate::db::split_database_url(url)?;
+    let (_, name) = crate::infra::db::split_database_url(url)?;
     if check {
-        if crate::purge::database_exists(url).await? {
+        if crate::infra::purge::database_exists(url).await? {
             left.push(format!("the database {name}"));
         } else {
             println!("purge: no database {name}");
@@ -147,13 +147,13 @@ async fn purge_database(url: &str, check: bool, left: &mut Vec<String>) -> anyho
     }
     let configured = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| domain::server::DEFAULT_DATABASE_URL.to_owned());
-    if let Ok((_, configured)) = crate::db::split_database_url(&configured) {
+    if let Ok((_, configured)) = crate::infra::db::split_database_url(&configured) {
         anyhow::ensure!(
             name != configured,
             "refusing to drop `{name}`: it is the configured database (DATABASE_URL)"
         );
     }
-    if crate::purge::drop_database(url).await? {
+    if crate::infra::purge::drop_database(url).await? {
         println!("purge: dropped the database {name}");
     } else {
         println!("purge: no database {name}");
@@ -168,16 +168,16 @@ async fn purge_redis(
     left: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     use fred::prelude::*;
-    let redis = crate::redis::connect_now(url).await?;
+    let redis = crate::infra::redis::connect_now(url).await?;
     let result = if check {
-        crate::purge::namespace_keys(redis.next(), namespace)
+        crate::infra::purge::namespace_keys(redis.next(), namespace)
             .await
             .map(|keys| match keys.len() {
                 0 => println!("purge: no Redis keys {namespace}:*"),
                 n => left.push(format!("{n} Redis keys {namespace}:*")),
             })
     } else {
-        crate::purge::delete_namespace(redis.next(), namespace)
+        crate::infra::purge::delete_namespace(redis.next(), namespace)
             .await
             .map(|n| println!("purge: deleted {n} Redis keys {namespace}:*"))
     };
@@ -191,16 +191,16 @@ async fn purge_nats(
     check: bool,
     left: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let jetstream = crate::purge::jetstream(url).await?;
+    let jetstream = crate::infra::purge::jetstream(url).await?;
     if check {
-        let streams = crate::purge::prefix_streams(&jetstream, prefix).await?;
+        let streams = crate::infra::purge::prefix_streams(&jetstream, prefix).await?;
         if streams.is_empty() {
             println!("purge: no NATS streams {prefix}_*");
         } else {
             left.push(format!("the NATS streams {}", streams.join(", ")));
         }
     } else {
-        let streams = crate::purge::delete_streams(&jetstream, prefix).await?;
+        let streams = crate::infra::purge::delete_streams(&jetstream, prefix).await?;
         println!(
             "purge: deleted the NATS streams of prefix {prefix} [{}]",
             streams.join(", ")
@@ -214,9 +214,9 @@ pub const PRIVATE_KEY_FILE: &str = "jwt-private.pem";
 pub const PUBLIC_KEY_FILE: &str = "jwt-public.pem";
 
 pub async fn migrate(services: &ServiceArgs) -> anyhow::Result<()> {
-    crate::db::ensure_database(&services.database_url).await?;
-    let db = crate::db::connect(&services.database_url, 2).await?;
-    crate::db::migrate(&db).await?;
+    crate::infra::db::ensure_database(&services.database_url).await?;
+    let db = crate::infra::db::connect(&services.database_url, 2).await?;
+    crate::infra::db::migrate(&db).await?;
     db.close().await.ok();
     println!("database migrated");
     Ok(())
@@ -227,7 +227,7 @@ pub async fn create_admin(
     email: &str,
     password: &str,
 ) -> anyhow::Result<()> {
-    let db = crate::db::connect(&services.database_url, 2).await?;
+    let db = crate::infra::db::connect(&services.database_url, 2).await?;
     match identity::create_admin(&db, &Hasher::new(1), email, password).await {
         Ok(a) => {
             println!("admin {} created (id {})", a.email, a.id);
@@ -280,7 +280,7 @@ pub enum Pictures {
 
 pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Result<()> {
     let parallel = std::thread::available_parallelism().map_or(2, usize::from);
-    let db = crate::db::connect(&services.database_url, (parallel + 1) as u32).await?;
+    let db = crate::infra::db::connect(&services.database_url, (parallel + 1) as u32).await?;
     let hasher = Hasher::new(2);
     println!("demo accounts (e-mail / password):");
     for (role, email, name, password) in DEMO_ACCOUNTS {
@@ -298,7 +298,7 @@ pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Re
     let nats = async_nats::connect(services.nats_url.as_str())
         .await
         .context("connecting to NATS")?;
-    let bus = crate::bus::Bus::new(nats, &services.nats_prefix);
+    let bus = crate::infra::bus::Bus::new(nats, &services.nats_prefix);
     bus.ensure_streams(services.nats_stream_replicas).await?;
     let currency = services
         .currency()
@@ -314,7 +314,7 @@ pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Re
     };
     if limit > 0 {
         let started = std::time::Instant::now();
-        let objects = crate::objects::local(&services.object_store_dir)?;
+        let objects = crate::infra::objects::local(&services.object_store_dir)?;
         let drawn = crate::seed::pictures(&db, objects, DEMO_MAX_IMAGE_BYTES, limit, parallel)
             .await
             .context("drawing the demo pictures")?;
@@ -329,7 +329,7 @@ pub async fn seed_demo(services: &ServiceArgs, pictures: Pictures) -> anyhow::Re
 
 /// `api seed-demo --products N`, after the demo seed: grows the catalog to `total` products.
 pub async fn seed_products(services: &ServiceArgs, total: u64) -> anyhow::Result<()> {
-    let db = crate::db::connect(&services.database_url, 2).await?;
+    let db = crate::infra::db::connect(&services.database_url, 2).await?;
     let currency = services
         .currency()
         .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
@@ -352,7 +352,7 @@ pub fn gen_keys(dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (private_pem, public_pem) = crate::auth::jwt::generate_key_pair()?;
+    let (private_pem, public_pem) = crate::infra::auth::jwt::generate_key_pair()?;
     write_private(&private, &private_pem)?;
     std::fs::write(&public, public_pem).with_context(|| format!("writing {}", public.display()))?;
     println!("wrote {} and {}", private.display(), public.display());
@@ -382,7 +382,7 @@ fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
 /// `api gateway-keys --out FILE`: the kid → SPKI PEM map the gateway's njs script preloads.
 pub fn gateway_keys(args: ServeArgs, out: &Path) -> anyhow::Result<()> {
     let config = args.into_config()?;
-    let keys = crate::auth::jwt::Keys::from_config(&config.jwt)?;
+    let keys = crate::infra::auth::jwt::Keys::from_config(&config.jwt)?;
     let map: serde_json::Map<String, serde_json::Value> = keys
         .public_pems()
         .into_iter()

@@ -7,8 +7,8 @@ use domain::sql::stmt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::state::AppState;
 
 #[derive(Clone, Debug)]
 pub struct DeadLetter {

@@ -121,9 +121,9 @@ impl ApiError {
 
 impl From<fred::error::Error> for ApiError {
     /// An unreachable Redis fails closed with a typed, retryable answer; the callers that can do
-    /// without Redis catch it (or check [`crate::redis::RedisHealth`] first).
+    /// without Redis catch it (or check [`crate::infra::redis::RedisHealth`] first).
     fn from(e: fred::error::Error) -> ApiError {
-        if crate::redis::unreachable(&e) {
+        if crate::infra::redis::unreachable(&e) {
             tracing::warn!(error = %e, "Redis is out of reach");
             ApiError::unavailable()
         } else {

@@ -17,9 +17,9 @@ use futures::StreamExt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::infra::auth::Principal;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::state::AppState;
 
 /// How long `shipOrder` waits for fulfillment's answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);

@@ -32,15 +32,15 @@ use domain::identity::Role;
 use secrecy::ExposeSecret;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::caller::ClientAddr;
-use crate::auth::{Caller, Principal};
+use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::{Caller, Principal};
 use crate::graphql::error::ensure_codes;
 use crate::graphql::limits::Refusal;
 use crate::graphql::shield::{
     CheckError, Checker, Lapsed, Prechecked, SocketCredential, check_credential,
 };
 use crate::graphql::{StoreSchema, build_schema};
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// Header carrying the gateway's shared secret.
 pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
@@ -242,7 +242,7 @@ async fn finish(
     exp: Option<i64>,
     client: ClientAddr,
 ) -> Result<Authenticated, Refused> {
-    match crate::auth::access_allowed(state, principal.id, iat).await {
+    match crate::infra::auth::access_allowed(state, principal.id, iat).await {
         Ok(true) => Ok(Authenticated {
             credential: Some(SocketCredential {
                 account: principal.id,

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::state::AppState;
 
 /// How long an idempotency record lives.
 pub const TTL_SECS: i64 = 24 * 3600;

@@ -13,14 +13,14 @@ use sea_orm::{
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use crate::auth::caller::ClientAddr;
-use crate::auth::jwt::AccessToken;
-use crate::auth::password::Hasher;
-use crate::auth::session::RefreshToken;
-use crate::auth::{Caller, Principal};
-use crate::error::{ApiError, ApiResult};
-use crate::ratelimit::{self, Counters, WithoutRedis};
-use crate::state::AppState;
+use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::jwt::AccessToken;
+use crate::infra::auth::password::Hasher;
+use crate::infra::auth::session::RefreshToken;
+use crate::infra::auth::{Caller, Principal};
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::ratelimit::{self, Counters, WithoutRedis};
+use crate::infra::state::AppState;
 
 /// An account as the rest of the api sees it (role and status parsed).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -434,7 +434,7 @@ pub async fn set_role(
 /// Ends the sessions of an account an admin just banned or gave another role. Without Redis the
 /// change (committed, and in the audit log) still stands: the account's status is checked in
 /// PostgreSQL meanwhile, and the sessions are cut when Redis is back
-/// ([`crate::redis::rebuild`]).
+/// ([`crate::infra::redis::rebuild`]).
 async fn cut_sessions(state: &AppState, account: Uuid) -> ApiResult<u64> {
     match state.sessions.end_all(account).await {
         Err(e) if e.is_unavailable() => {

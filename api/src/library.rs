@@ -5,8 +5,8 @@ use domain::sql::stmt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::infra::error::ApiResult;
+use crate::infra::state::AppState;
 
 /// An entitlement.
 #[derive(Clone, Debug)]
@@ -90,7 +90,7 @@ pub struct GiftKey {
 /// product); returns the batch id. The keys appear moments later (`giftKeyBatches`).
 pub async fn generate_gift_keys(
     state: &AppState,
-    me: &crate::auth::Principal,
+    me: &crate::infra::auth::Principal,
     edition_id: Uuid,
     quantity: i32,
     label: &str,
@@ -99,14 +99,14 @@ pub async fn generate_gift_keys(
     use sea_orm::EntityTrait;
     let max = domain::library::MAX_GIFT_KEYS;
     if !(1..=max).contains(&quantity) {
-        return Err(crate::error::ApiError::BadInput {
+        return Err(crate::infra::error::ApiError::BadInput {
             field: "quantity",
             message: format!("a batch holds 1 to {max} keys"),
         });
     }
     let label = label.trim();
     if label.chars().count() > 200 {
-        return Err(crate::error::ApiError::BadInput {
+        return Err(crate::infra::error::ApiError::BadInput {
             field: "label",
             message: "at most 200 characters".into(),
         });
@@ -114,13 +114,13 @@ pub async fn generate_gift_keys(
     let edition = edition::Entity::find_by_id(edition_id)
         .one(&state.db)
         .await?
-        .ok_or(crate::error::ApiError::NotFound("edition"))?;
+        .ok_or(crate::infra::error::ApiError::NotFound("edition"))?;
     let product = product::Entity::find_by_id(edition.product_id)
         .one(&state.db)
         .await?
-        .ok_or(crate::error::ApiError::NotFound("product"))?;
+        .ok_or(crate::infra::error::ApiError::NotFound("product"))?;
     if product.publisher_id != me.id && me.role != domain::identity::Role::Admin {
-        return Err(crate::error::ApiError::Forbidden(
+        return Err(crate::infra::error::ApiError::Forbidden(
             "only the product's publisher makes its keys",
         ));
     }
@@ -213,7 +213,7 @@ pub enum Redemption {
 /// `NOT_FOUND` for an unknown key, `CONFLICT` for a used key or an owned product.
 pub async fn redeem(
     state: &AppState,
-    me: &crate::auth::Principal,
+    me: &crate::infra::auth::Principal,
     key: &str,
 ) -> ApiResult<Redemption> {
     use domain::library::{KeyRedeemed, RedeemKey, RedeemRefusal};
@@ -231,7 +231,7 @@ pub async fn redeem(
         .collect::<Vec<_>>()
         .join("-");
     if !domain::library::is_license_key(&normalised) {
-        return Err(crate::error::ApiError::BadInput {
+        return Err(crate::infra::error::ApiError::BadInput {
             field: "key",
             message: "a key looks like XXXXX-XXXXX-XXXXX-XXXXX".into(),
         });
@@ -265,11 +265,11 @@ pub async fn redeem(
         .map_err(|e| anyhow::anyhow!("decoding the redemption's answer: {e}"))?;
     match ev.data.outcome {
         Ok((entitlement, product)) => Ok(Redemption::Redeemed(entitlement, product)),
-        Err(RedeemRefusal::UnknownKey) => Err(crate::error::ApiError::NotFound("gift key")),
-        Err(RedeemRefusal::AlreadyRedeemed) => Err(crate::error::ApiError::Conflict(
+        Err(RedeemRefusal::UnknownKey) => Err(crate::infra::error::ApiError::NotFound("gift key")),
+        Err(RedeemRefusal::AlreadyRedeemed) => Err(crate::infra::error::ApiError::Conflict(
             "this key was redeemed already".into(),
         )),
-        Err(RedeemRefusal::AlreadyOwned) => Err(crate::error::ApiError::Conflict(
+        Err(RedeemRefusal::AlreadyOwned) => Err(crate::infra::error::ApiError::Conflict(
             "you own this product already; the key stays unused".into(),
         )),
     }

@@ -9,8 +9,8 @@ use fred::prelude::*;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::infra::error::ApiResult;
+use crate::infra::state::AppState;
 
 /// Seconds an unread counter lives in Redis.
 const UNREAD_TTL_SECS: i64 = 600;
@@ -62,7 +62,7 @@ pub async fn list(
 /// The unread count: Redis, or on a miss the table (then cached); the table while Redis is down.
 pub async fn unread(state: &AppState, account: Uuid) -> ApiResult<i64> {
     let key = domain::keys::unread(state.keyspace.namespace(), account);
-    let cached = crate::redis::optional::<Option<i64>>(state, "GET unread", state.redis.get(&key))
+    let cached = crate::infra::redis::optional::<Option<i64>>(state, "GET unread", state.redis.get(&key))
         .await
         .flatten();
     if let Some(n) = cached {
@@ -78,7 +78,7 @@ pub async fn unread(state: &AppState, account: Uuid) -> ApiResult<i64> {
         .map(|r| r.try_get("", "n"))
         .transpose()?
         .unwrap_or(0);
-    crate::redis::optional::<()>(
+    crate::infra::redis::optional::<()>(
         state,
         "cache unread",
         state
@@ -104,7 +104,7 @@ pub async fn mark_read(state: &AppState, account: Uuid) -> ApiResult<()> {
     envelope.trace = Some(domain::bus::new_traceparent());
     state.bus.publish(&envelope).await?;
     let key = domain::keys::unread(state.keyspace.namespace(), account);
-    crate::redis::optional::<()>(
+    crate::infra::redis::optional::<()>(
         state,
         "zero unread",
         state

@@ -12,10 +12,10 @@ use domain::sql::stmt;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::idempotency::{self, Record};
-use crate::state::AppState;
+use crate::infra::auth::Principal;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::idempotency::{self, Record};
+use crate::infra::state::AppState;
 
 /// A requested line.
 #[derive(Clone, Debug)]

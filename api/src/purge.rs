@@ -18,7 +18,7 @@ const BATCH: usize = 1000;
 /// The URL of the `postgres` database of `url`'s server, and the name of the database `url`
 /// names, refused when it is one of the server's own.
 fn maintenance_and_name(url: &str) -> anyhow::Result<(String, String)> {
-    let (maintenance, name) = crate::db::split_database_url(url)?;
+    let (maintenance, name) = crate::infra::db::split_database_url(url)?;
     ensure!(
         !SERVER_DATABASES.contains(&name.as_str()),
         "refusing to touch the database `{name}`: it is the server's own"
@@ -41,7 +41,7 @@ async fn exists(admin: &impl ConnectionTrait, name: &str) -> anyhow::Result<bool
 /// Whether the database `url` names exists (asked on the server's `postgres` database).
 pub async fn database_exists(url: &str) -> anyhow::Result<bool> {
     let (maintenance, name) = maintenance_and_name(url)?;
-    let admin = crate::db::connect(&maintenance, 1).await?;
+    let admin = crate::infra::db::connect(&maintenance, 1).await?;
     let found = exists(&admin, &name).await;
     admin.close().await.ok();
     found
@@ -51,7 +51,7 @@ pub async fn database_exists(url: &str) -> anyhow::Result<bool> {
 /// it was there.
 pub async fn drop_database(url: &str) -> anyhow::Result<bool> {
     let (maintenance, name) = maintenance_and_name(url)?;
-    let admin = crate::db::connect(&maintenance, 1).await?;
+    let admin = crate::infra::db::connect(&maintenance, 1).await?;
     let dropped = async {
         let found = exists(&admin, &name).await?;
         // The name is checked by `split_database_url`: letters, digits, `_` and `-`.

@@ -7,11 +7,11 @@
 use fred::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::auth::caller::ClientAddr;
-use crate::config::Rate;
-use crate::error::{ApiError, ApiResult};
-use crate::redis::{KeySpace, RedisHealth};
-use crate::state::AppState;
+use crate::infra::auth::caller::ClientAddr;
+use crate::infra::config::Rate;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::redis::{KeySpace, RedisHealth};
+use crate::infra::state::AppState;
 
 /// What a limit does while Redis is out of reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub async fn hit(
         .await;
     let (count, ttl_ms) = match counted {
         Ok(c) => c,
-        Err(e) if crate::redis::unreachable(&e) => {
+        Err(e) if crate::infra::redis::unreachable(&e) => {
             tracing::warn!(error = %e, rate_limit.bucket = bucket, "Redis is out of reach");
             return unreachable();
         }

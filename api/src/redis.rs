@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub use domain::redis::RedisHealth;
 use domain::sql::stmt;
 
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// Builds keys under one namespace: `{ns}:{kind}:{id}`.
 #[derive(Clone, Debug)]
@@ -182,7 +182,7 @@ pub async fn rebuild(
     // access tokens still alive matter (a refresh reads the account from PostgreSQL).
     let token_life = state.config.jwt.access_ttl
         + std::time::Duration::from_secs(
-            crate::auth::jwt::LEEWAY_SECS + REBUILD_MARGIN_SECS as u64,
+            crate::infra::auth::jwt::LEEWAY_SECS + REBUILD_MARGIN_SECS as u64,
         );
     let alive_since = Utc::now() - chrono::Duration::from_std(token_life).unwrap_or_default();
     let cut_since = since.map_or(alive_since, |s| s.max(alive_since));

@@ -20,9 +20,9 @@ use domain::sql::stmt;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::infra::auth::Principal;
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::state::AppState;
 
 /// A refund request as the read side sees it (or, right after `requestRefund`, as it will be).
 #[derive(Clone, Debug)]
@@ -172,7 +172,7 @@ pub async fn request(
     };
     let within_policy = check.is_ok();
     let policy_note = policy.note(&check);
-    let request_id = crate::idempotency::derived_id("refund", me.id, &order_id.to_string());
+    let request_id = crate::infra::idempotency::derived_id("refund", me.id, &order_id.to_string());
     let mut envelope = Envelope::new(
         RequestRefund {
             request_id,

@@ -14,7 +14,7 @@ use domain::money::Currency;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait, Value};
 use uuid::Uuid;
 
-use crate::bus::Bus;
+use crate::infra::bus::Bus;
 
 const FIRST: [&str; 20] = [
     "Crimson", "Silent", "Iron", "Hollow", "Neon", "Last", "Frozen", "Wild", "Hidden", "Broken",
@@ -106,7 +106,7 @@ fn demo_title(i: usize) -> String {
 /// The cover and the screenshots of `title`, as PNG (smaller than lossless WebP for these).
 fn draw_pictures(title: &str) -> Vec<(crate::catalog::ImageSlot, Vec<u8>)> {
     use crate::catalog::ImageSlot;
-    use crate::objects::{ImageFormat, encode};
+    use crate::infra::objects::{ImageFormat, encode};
     std::iter::once((ImageSlot::Cover, demo_art::cover(title)))
         .chain(
             (0..demo_art::SCREENSHOTS)
@@ -152,7 +152,7 @@ pub async fn pictures(
             anyhow::Ok((
                 r.try_get::<Uuid>("", "id")?,
                 r.try_get::<String>("", "title")?,
-                crate::auth::Principal {
+                crate::infra::auth::Principal {
                     id: r.try_get::<Uuid>("", "publisher_id")?,
                     role: domain::identity::Role::Publisher,
                     name: r.try_get::<String>("", "display_name")?,

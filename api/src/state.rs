@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::jwt::Keys;
-use crate::auth::password::Hasher;
-use crate::auth::session::Sessions;
-use crate::bus::Bus;
-use crate::config::Config;
-use crate::redis::{KeySpace, RedisHealth};
+use crate::infra::auth::jwt::Keys;
+use crate::infra::auth::password::Hasher;
+use crate::infra::auth::session::Sessions;
+use crate::infra::bus::Bus;
+use crate::infra::config::Config;
+use crate::infra::redis::{KeySpace, RedisHealth};
 use object_store::ObjectStore;
 
 /// Cheap to clone: every field is a handle.
@@ -18,7 +18,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub redis: fred::prelude::Pool,
-    /// Whether Redis answers (kept by [`crate::redis::spawn_watcher`]); while it is down the
+    /// Whether Redis answers (kept by [`crate::infra::redis::spawn_watcher`]); while it is down the
     /// api serves from PostgreSQL or refuses what needs Redis.
     pub redis_health: RedisHealth,
     pub keyspace: KeySpace,
@@ -35,7 +35,7 @@ impl AppState {
     /// JetStream streams. Redis may be down: the api then starts degraded, and the watcher of
     /// Redis's health (started here) brings it back when Redis answers.
     pub async fn connect(config: Config) -> anyhow::Result<AppState> {
-        let db = crate::db::connect(
+        let db = crate::infra::db::connect(
             &config.services.database_url,
             config.services.database_max_connections,
         )
@@ -50,7 +50,7 @@ impl AppState {
         db: DatabaseConnection,
     ) -> anyhow::Result<AppState> {
         use anyhow::Context;
-        let (redis, redis_up) = crate::redis::connect_reporting(&config.services.redis_url).await?;
+        let (redis, redis_up) = crate::infra::redis::connect_reporting(&config.services.redis_url).await?;
         let nats = async_nats::ConnectOptions::new()
             .name("store-api")
             .connect(config.services.nats_url.as_str())
@@ -58,7 +58,7 @@ impl AppState {
             .context("connecting to NATS")?;
         let state = Self::from_parts(config, db, redis, nats)?;
         state.redis_health.set(redis_up);
-        crate::redis::spawn_watcher(&state);
+        crate::infra::redis::spawn_watcher(&state);
         state
             .bus
             .ensure_streams(state.config.services.nats_stream_replicas)
@@ -74,7 +74,7 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let keys = Arc::new(Keys::from_config(&config.jwt)?);
         let bus = Bus::new(nats.clone(), &config.services.nats_prefix);
-        let objects = crate::objects::local(&config.services.object_store_dir)?;
+        let objects = crate::infra::objects::local(&config.services.object_store_dir)?;
         let keyspace = KeySpace::new(config.services.redis_namespace.clone());
         let redis_health = RedisHealth::default();
         let sessions = Sessions::new(

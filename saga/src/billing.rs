@@ -21,10 +21,10 @@ use fred::interfaces::LuaInterface;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming, Registration};
-use crate::outbox::{Tx, stmt};
-use crate::provider::{Charge, ChargeOutcome};
-use crate::runtime::{Participant, Runtime};
+use crate::infra::consumer::{Failure, Incoming, Registration};
+use crate::infra::outbox::{Tx, stmt};
+use crate::infra::provider::{Charge, ChargeOutcome};
+use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Billing;
 

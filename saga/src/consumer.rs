@@ -7,7 +7,7 @@
 //! - it decodes the envelope; a message that does not decode is *poison*: it goes to the
 //!   participant's `dead_letter` table at once and is terminated (`term`);
 //! - the handler runs; it records the message id in the inbox, changes state and writes its
-//!   outbox in one transaction (see [`crate::outbox::Tx`]); a message already in the inbox is
+//!   outbox in one transaction (see [`crate::infra::outbox::Tx`]); a message already in the inbox is
 //!   acknowledged without effect. While it runs, a progress ack every half ack wait keeps
 //!   JetStream from delivering it again, so the ack wait stays short and a message in flight at
 //!   a crash comes back within seconds;
@@ -36,7 +36,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::runtime::{Participant, Runtime};
+use crate::infra::runtime::{Participant, Runtime};
 
 /// Why a handler did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -269,7 +269,7 @@ const CONSUMER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Pulls and handles the consumer's messages for ever. When the consumer disappears (deleted
 /// by an operator, lost with a stream), the participant reports itself not ready
-/// ([`crate::runtime::ConsumerHealth`]) and creates the consumer again.
+/// ([`crate::infra::runtime::ConsumerHealth`]) and creates the consumer again.
 async fn consume(
     rt: Runtime,
     reg: &'static Registration,

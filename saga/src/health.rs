@@ -15,7 +15,7 @@ use domain::health::Readiness;
 use domain::redis::RedisHealth;
 use sea_orm::DatabaseConnection;
 
-use crate::runtime::ConsumerHealth;
+use crate::infra::runtime::ConsumerHealth;
 
 #[derive(Clone)]
 struct Deps {

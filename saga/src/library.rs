@@ -13,9 +13,9 @@ use domain::refund::{EntitlementsRevoked, RefundApproved};
 use rand::RngCore;
 use sea_orm::ConnectionTrait;
 
-use crate::consumer::{Failure, Incoming, Registration};
-use crate::outbox::{Tx, stmt};
-use crate::runtime::{Participant, Runtime};
+use crate::infra::consumer::{Failure, Incoming, Registration};
+use crate::infra::outbox::{Tx, stmt};
+use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Library;
 

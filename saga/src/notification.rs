@@ -14,9 +14,9 @@ use fred::interfaces::KeysInterface;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming, Registration};
-use crate::outbox::{Tx, stmt};
-use crate::runtime::{Participant, Runtime};
+use crate::infra::consumer::{Failure, Incoming, Registration};
+use crate::infra::outbox::{Tx, stmt};
+use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Notification;
 

@@ -17,9 +17,9 @@ use domain::refund::{
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming, Registration};
-use crate::outbox::{Tx, stmt};
-use crate::runtime::{Participant, Runtime};
+use crate::infra::consumer::{Failure, Incoming, Registration};
+use crate::infra::outbox::{Tx, stmt};
+use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Ordering;
 

@@ -18,8 +18,8 @@ use domain::messaging::{Envelope, Message};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
-use crate::consumer::{Failure, Incoming};
-use crate::runtime::{Participant, Runtime};
+use crate::infra::consumer::{Failure, Incoming};
+use crate::infra::runtime::{Participant, Runtime};
 
 /// An event waiting in a transaction for its outbox row.
 struct Pending {

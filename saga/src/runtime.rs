@@ -9,7 +9,7 @@ use domain::money::Currency;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use crate::provider::PaymentProvider;
+use crate::infra::provider::PaymentProvider;
 
 /// The participants (one per context that reacts to messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

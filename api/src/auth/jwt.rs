@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::auth::Principal;
-use crate::config::JwtConfig;
+use crate::infra::auth::Principal;
+use crate::infra::config::JwtConfig;
 use domain::identity::Role;
 
 /// The only algorithm accepted.

@@ -31,8 +31,8 @@ use fred::prelude::*;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
-use crate::redis::{KeySpace, RedisHealth};
+use crate::infra::error::{ApiError, ApiResult};
+use crate::infra::redis::{KeySpace, RedisHealth};
 
 const START: &str = r#"
 redis.call('HSET', KEYS[1], 'account', ARGV[1], 'family', ARGV[2], 'exp', ARGV[4], 'state', 'live')
@@ -321,7 +321,7 @@ impl Sessions {
     pub async fn end_all_now(&self, account: Uuid) -> ApiResult<u64> {
         let account = account.to_string();
         let family_prefix = self.keys.refresh_family("");
-        let cut_ttl = self.access_ttl + Duration::from_secs(crate::auth::jwt::LEEWAY_SECS + 60);
+        let cut_ttl = self.access_ttl + Duration::from_secs(crate::infra::auth::jwt::LEEWAY_SECS + 60);
         let ended: i64 = self
             .redis
             .eval(
@@ -342,7 +342,7 @@ impl Sessions {
     }
 
     /// Whether an access token of `account` issued at `iat` (unknown: `None`) is still good.
-    /// `Unavailable` while Redis is down (see [`crate::auth::access_allowed`] for the fallback).
+    /// `Unavailable` while Redis is down (see [`crate::infra::auth::access_allowed`] for the fallback).
     pub async fn access_allowed(&self, account: Uuid, iat: Option<i64>) -> ApiResult<bool> {
         self.reachable()?;
         let cut: Option<i64> = self

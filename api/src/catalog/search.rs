@@ -31,7 +31,7 @@ use domain::catalog::{EditionKind, ProductStatus};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::infra::error::{ApiError, ApiResult};
 
 /// Longest search text.
 pub const MAX_TEXT: usize = 100;

@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::billing as service;
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::Money;
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting, client_addr};
 use crate::graphql::paging;
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// The caller's wallet, in the store's currency.
 #[derive(SimpleObject, Clone, Debug)]
@@ -187,14 +187,14 @@ impl BillingMutation {
     ) -> async_graphql::Result<TopUp> {
         let (state, me) = acting(ctx)?;
         let rates = state.config.rates;
-        crate::ratelimit::hit_account_and_address(
+        crate::infra::ratelimit::hit_account_and_address(
             state,
             "topup",
             me.id,
             &client_addr(ctx),
             rates.topup_per_account,
             rates.topup_per_ip,
-            crate::ratelimit::WithoutRedis::Refuse,
+            crate::infra::ratelimit::WithoutRedis::Refuse,
         )
         .await?;
         let id =

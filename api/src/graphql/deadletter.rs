@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::deadletter as service;
 use crate::graphql::guard::RoleGuard;
 use crate::graphql::paging;
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// A message a participant could not handle.
 #[derive(SimpleObject, Clone, Debug)]

@@ -3,7 +3,7 @@
 use async_graphql::ErrorExtensions;
 use domain::ErrorCode;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {

@@ -3,9 +3,9 @@
 use async_graphql::{Context, Guard};
 use domain::identity::Role;
 
-use crate::auth::caller::ClientAddr;
-use crate::auth::{Caller, Principal};
-use crate::error::ApiError;
+use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::{Caller, Principal};
+use crate::infra::error::ApiError;
 
 /// The caller of the current request.
 pub fn caller<'a>(ctx: &'a Context<'_>) -> &'a Caller {
@@ -27,8 +27,8 @@ pub fn principal<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {
 /// The shared state and the signed-in caller: what every authorised resolver starts with.
 pub fn acting<'a>(
     ctx: &'a Context<'_>,
-) -> async_graphql::Result<(&'a crate::state::AppState, &'a Principal)> {
-    Ok((ctx.data::<crate::state::AppState>()?, principal(ctx)?))
+) -> async_graphql::Result<(&'a crate::infra::state::AppState, &'a Principal)> {
+    Ok((ctx.data::<crate::infra::state::AppState>()?, principal(ctx)?))
 }
 
 /// Lets through only signed-in callers whose role is one of `roles`.

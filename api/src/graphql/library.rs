@@ -8,13 +8,13 @@ use domain::catalog::entity::edition;
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::{Edition, Product};
 use crate::graphql::guard::{RoleGuard, acting, client_addr};
 use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::graphql::paging;
 use crate::library as service;
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// Something the caller owns.
 #[derive(SimpleObject, Clone, Debug)]
@@ -263,14 +263,14 @@ impl LibraryMutation {
     ) -> async_graphql::Result<Redemption> {
         let (state, me) = acting(ctx)?;
         let rates = state.config.rates;
-        crate::ratelimit::hit_account_and_address(
+        crate::infra::ratelimit::hit_account_and_address(
             state,
             "redeem",
             me.id,
             &client_addr(ctx),
             rates.redeem_per_account,
             rates.redeem_per_ip,
-            crate::ratelimit::WithoutRedis::Allow,
+            crate::infra::ratelimit::WithoutRedis::Allow,
         )
         .await?;
         Ok(match service::redeem(state, me, &key).await? {

@@ -25,8 +25,8 @@ use async_graphql::{Context, Lookahead, Response};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::infra::error::ApiError;
+use crate::infra::state::AppState;
 
 /// A loader with a cache for the operation and no batching delay: list resolvers prime the
 /// loaders with every key of the page at once (`load_many`), so waiting for more keys would

@@ -6,7 +6,7 @@ use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::graphql::paging;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::identity::Role;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::{EditionKindGql, Money};
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
@@ -15,7 +15,7 @@ use crate::graphql::paging;
 use crate::graphql::refund::RefundRequest;
 use crate::graphql::shipment::Shipment;
 use crate::ordering::{self as service, LineInput, OrderRow};
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// Where the physical lines of an order go. Each field is checked on its own (a refusal names
 /// it in `extensions.field`).

@@ -5,7 +5,7 @@ use async_graphql::connection::{Connection, Edge};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 
 /// Largest page.
 pub const MAX_PAGE: i32 = 100;

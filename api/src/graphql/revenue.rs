@@ -6,7 +6,7 @@ use domain::identity::Role;
 use uuid::Uuid;
 
 use crate::billing as service;
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::Money;
 use crate::graphql::guard::{RoleGuard, acting};
 

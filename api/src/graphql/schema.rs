@@ -16,7 +16,7 @@ use crate::graphql::refund::{RefundMutation, RefundQuery};
 use crate::graphql::revenue::RevenueQuery;
 use crate::graphql::shield::{Checker, Shield};
 use crate::graphql::subscription::Subscription;
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 #[derive(MergedObject, Default)]
 pub struct Query(

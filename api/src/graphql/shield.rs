@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::graphql::limits::{DocumentLimits, Refusal, precheck};
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// Why a document was not run: refused by the precheck, or no turn within the deadline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,7 +157,7 @@ pub async fn check_credential(
     {
         return Err(Lapsed::Expired);
     }
-    match crate::auth::access_allowed(state, credential.account, credential.iat).await {
+    match crate::infra::auth::access_allowed(state, credential.account, credential.iat).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Lapsed::Ended),
         Err(e) => {

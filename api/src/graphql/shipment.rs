@@ -4,7 +4,7 @@
 use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::fulfillment::ShipmentRow;
 use crate::graphql::error::stored;
 

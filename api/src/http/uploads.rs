@@ -17,8 +17,8 @@ use domain::ErrorCode;
 use uuid::Uuid;
 
 use super::{Authenticated, Edge, authenticate, error_response, header_str};
-use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::infra::auth::Caller;
+use crate::infra::error::ApiError;
 use crate::graphql::catalog::builds::Build;
 
 /// Header with the SHA-256 (hex) the client computed; checked against the received bytes.
@@ -75,16 +75,16 @@ pub(super) async fn put_build(
             ..
         }) => p,
         Ok(_) => {
-            crate::builds::drain(&mut body).await;
+            crate::catalog::builds::drain(&mut body).await;
             return api_error(&ApiError::SignInRequired);
         }
         Err(refused) => {
-            crate::builds::drain(&mut body).await;
+            crate::catalog::builds::drain(&mut body).await;
             return refused.response();
         }
     };
     let Ok(id) = id.parse::<Uuid>() else {
-        crate::builds::drain(&mut body).await;
+        crate::catalog::builds::drain(&mut body).await;
         return api_error(&ApiError::NotFound("build"));
     };
     let content_length = parts
@@ -93,7 +93,7 @@ pub(super) async fn put_build(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let declared = header_str(&parts.headers, CONTENT_SHA256_HEADER);
-    match crate::builds::upload(
+    match crate::catalog::builds::upload(
         &edge.state,
         &me,
         id,

@@ -729,7 +729,7 @@ async fn owners_download_through_the_gateway_and_resume_with_a_range() {
         })
         .collect();
     let past = chrono::Utc::now().timestamp() - 5;
-    let expired_md5 = api::builds::secure_link_md5(past, path, DOWNLOAD_SECRET);
+    let expired_md5 = api::catalog::builds::secure_link_md5(past, path, DOWNLOAD_SECRET);
     let attempts = [
         format!("{path}?md5={flipped}&expires={expires_at}"),
         format!("{path}?md5={md5}&expires={}", expires_at + 3600),

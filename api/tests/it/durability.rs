@@ -89,7 +89,7 @@ fn postgres_addr(app: &TestApp) -> SocketAddr {
 }
 
 fn runtime(app: &TestApp, db: DatabaseConnection, settings: saga::Settings) -> saga::Runtime {
-    app.saga_runtime(db, Arc::new(saga::provider::Sandbox::default()), settings)
+    app.saga_runtime(db, Arc::new(saga::infra::provider::Sandbox::default()), settings)
 }
 
 async fn buyer(app: &TestApp) -> String {
@@ -228,7 +228,7 @@ async fn a_lost_consumer_is_created_again_and_the_participant_is_not_ready_meanw
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let health = listener.local_addr().expect("address");
     let nats = app.state.bus.jetstream().client();
-    let router = saga::health::router(
+    let router = saga::infra::health::router(
         app.state.db.clone(),
         rt.redis_health.clone(),
         nats,
@@ -382,7 +382,7 @@ async fn a_retried_stock_change_with_one_key_applies_once() {
 #[tokio::test]
 async fn a_top_up_into_a_frozen_wallet_is_declined_without_charging_the_card() {
     let app = TestApp::spawn().await;
-    let sandbox = Arc::new(saga::provider::Sandbox::default());
+    let sandbox = Arc::new(saga::infra::provider::Sandbox::default());
     let rt = app.saga_runtime(app.state.db.clone(), sandbox.clone(), saga_settings());
     let _saga = run_participants(&rt, &saga::Participant::ALL).await;
     let token = buyer(&app).await;

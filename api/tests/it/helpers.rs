@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use api::AppState;
-use api::config::{Config, Rate};
+use api::infra::config::{Config, Rate};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -33,7 +33,7 @@ fn database_url() -> String {
 /// The URL of the database `name` on the server of `DATABASE_URL`.
 pub fn server_url(name: &str) -> String {
     let (maintenance, _) =
-        api::db::split_database_url(&database_url()).expect("DATABASE_URL is valid");
+        api::infra::db::split_database_url(&database_url()).expect("DATABASE_URL is valid");
     let (base, query) = maintenance
         .split_once('?')
         .map_or((maintenance.as_str(), None), |(b, q)| (b, Some(q)));
@@ -47,7 +47,7 @@ pub fn server_url(name: &str) -> String {
 /// The RSA key of this test process (generated once; RSA generation is slow).
 pub fn test_private_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
-    KEY.get_or_init(|| api::auth::jwt::generate_key_pair().expect("generate key").0)
+    KEY.get_or_init(|| api::infra::auth::jwt::generate_key_pair().expect("generate key").0)
 }
 
 /// Name of the migrated template database for the current list of migrations.
@@ -166,7 +166,7 @@ impl TestApp {
         let namespace = format!("test:{id}");
         let nats_prefix = format!("t{}", &id[..12]);
         let objects_dir = std::env::temp_dir().join(format!("store-test-{id}"));
-        let mut args = api::config::serve_args_from_env().expect("config");
+        let mut args = api::infra::config::serve_args_from_env().expect("config");
         args.services.database_url = server_url(&db_name);
         args.services.database_max_connections = 5;
         args.services.redis_namespace = namespace.clone();
@@ -187,7 +187,7 @@ impl TestApp {
         tweak(&mut config);
         let redis_url = config.services.redis_url.clone();
         let statements = Arc::new(AtomicUsize::new(0));
-        let mut db = api::db::connect(
+        let mut db = api::infra::db::connect(
             &config.services.database_url,
             config.services.database_max_connections,
         )
@@ -358,7 +358,7 @@ impl TestApp {
     /// Every key this app wrote to Redis with its value, as text (strings, hashes and sets).
     pub async fn redis_dump(&self) -> String {
         let redis = self.state.redis.next();
-        let keys = api::purge::scan_namespace(redis, &self.namespace)
+        let keys = api::infra::purge::scan_namespace(redis, &self.namespace)
             .await
             .expect("scan");
         let mut dump = String::new();
@@ -402,13 +402,13 @@ impl Drop for TestApp {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let _ = api::purge::drop_database(&database_url).await;
-                if let Ok(jetstream) = api::purge::jetstream(&nats_url).await {
-                    let _ = api::purge::delete_streams(&jetstream, &nats_prefix).await;
+                let _ = api::infra::purge::drop_database(&database_url).await;
+                if let Ok(jetstream) = api::infra::purge::jetstream(&nats_url).await {
+                    let _ = api::infra::purge::delete_streams(&jetstream, &nats_prefix).await;
                 }
                 // A Redis that does not answer (a test stopped its own) has nothing to clean.
-                if let Ok(redis) = api::redis::connect_now(&redis_url).await {
-                    let _ = api::purge::delete_namespace(redis.next(), &namespace).await;
+                if let Ok(redis) = api::infra::redis::connect_now(&redis_url).await {
+                    let _ = api::infra::purge::delete_namespace(redis.next(), &namespace).await;
                     let _ = redis.quit().await;
                 }
             });
@@ -443,7 +443,7 @@ impl TestApp {
     pub async fn start_saga(&self, settings: saga::Settings) -> SagaHandle {
         let rt = self.saga_runtime(
             self.state.db.clone(),
-            Arc::new(saga::provider::Sandbox::default()),
+            Arc::new(saga::infra::provider::Sandbox::default()),
             settings,
         );
         run_participants(&rt, &saga::Participant::ALL).await
@@ -454,7 +454,7 @@ impl TestApp {
     pub fn saga_runtime(
         &self,
         db: sea_orm::DatabaseConnection,
-        provider: Arc<dyn saga::provider::PaymentProvider>,
+        provider: Arc<dyn saga::infra::provider::PaymentProvider>,
         settings: saga::Settings,
     ) -> saga::Runtime {
         saga::Runtime::new(
@@ -481,7 +481,7 @@ pub async fn run_participants(
 ) -> SagaHandle {
     let mut tasks = Vec::new();
     for &p in participants {
-        tasks.extend(saga::consumer::start(rt, p).await.expect("consumers"));
+        tasks.extend(saga::infra::consumer::start(rt, p).await.expect("consumers"));
     }
     let rt = rt.clone();
     let participants = participants.to_vec();
@@ -491,7 +491,7 @@ pub async fn run_participants(
             set.spawn(t);
         }
         for &p in &participants {
-            set.spawn(saga::outbox::relay(rt.clone(), p));
+            set.spawn(saga::infra::outbox::relay(rt.clone(), p));
         }
         if participants.contains(&saga::Participant::Fulfillment) {
             set.spawn(saga::fulfillment::deadlines(rt.clone()));

@@ -51,14 +51,14 @@ async fn purge_removes_what_it_names_and_nothing_else() {
         .execute_unprepared(&format!("CREATE DATABASE {id}"))
         .await
         .expect("create database");
-    let redis = api::redis::connect(&redis_url()).await.expect("redis");
+    let redis = api::infra::redis::connect(&redis_url()).await.expect("redis");
     for key in [format!("{id}:a"), format!("{id}:b:c"), format!("{other}:a")] {
         let _: () = redis
             .set(key, 1, Some(Expiration::EX(60)), None, false)
             .await
             .expect("set");
     }
-    let jetstream = api::purge::jetstream(&nats_url()).await.expect("nats");
+    let jetstream = api::infra::purge::jetstream(&nats_url()).await.expect("nats");
     for prefix in [&id, &other] {
         jetstream
             .create_stream(stream::Config {
@@ -74,10 +74,10 @@ async fn purge_removes_what_it_names_and_nothing_else() {
     let before = purge(&id, &["--check"]);
     let purged = purge(&id, &[]);
     let after = purge(&id, &["--check"]);
-    let others_keys = api::purge::namespace_keys(redis.next(), &other)
+    let others_keys = api::infra::purge::namespace_keys(redis.next(), &other)
         .await
         .expect("scan");
-    let others_streams = api::purge::prefix_streams(&jetstream, &other)
+    let others_streams = api::infra::purge::prefix_streams(&jetstream, &other)
         .await
         .expect("streams");
     let refused = Command::new(env!("CARGO_BIN_EXE_api"))
@@ -105,19 +105,19 @@ async fn purge_removes_what_it_names_and_nothing_else() {
     );
 
     assert_eq!(
-        api::purge::delete_namespace(redis.next(), &other)
+        api::infra::purge::delete_namespace(redis.next(), &other)
             .await
             .expect("delete"),
         1
     );
     assert_eq!(
-        api::purge::delete_streams(&jetstream, &other)
+        api::infra::purge::delete_streams(&jetstream, &other)
             .await
             .expect("delete"),
         [format!("{other}_CMD")]
     );
     assert!(
-        !api::purge::drop_database(&server_url(&id))
+        !api::infra::purge::drop_database(&server_url(&id))
             .await
             .expect("drop")
     );

@@ -105,7 +105,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     let saga_health = {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        tokio::spawn(saga::health::serve(
+        tokio::spawn(saga::infra::health::serve(
             addr,
             app.state.db.clone(),
             app.state.redis_health.clone(),
@@ -227,7 +227,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
         (api_ready().await == (200, ok)).then_some(())
     })
     .await;
-    let check = api::redis::connect_now(&redis.url())
+    let check = api::infra::redis::connect_now(&redis.url())
         .await
         .expect("the test's redis");
     let cached: Option<String> = check
@@ -295,10 +295,10 @@ async fn the_api_starts_without_redis_and_comes_up_when_redis_does() {
 #[tokio::test]
 async fn a_dead_redis_costs_a_command_at_most_half_a_second() {
     let mut redis = OwnRedis::start();
-    let never = api::redis::connect(&format!("redis://127.0.0.1:{}", free_port()))
+    let never = api::infra::redis::connect(&format!("redis://127.0.0.1:{}", free_port()))
         .await
         .expect("a pool");
-    let died = api::redis::connect_now(&redis.url()).await.expect("a pool");
+    let died = api::infra::redis::connect_now(&redis.url()).await.expect("a pool");
     redis.kill();
     let timed = |pool: Pool| async move {
         let started = std::time::Instant::now();

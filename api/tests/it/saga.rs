@@ -43,7 +43,7 @@ pub(crate) async fn shop(settings: saga::Settings) -> Shop {
 /// Like [`shop`], with a tweak of the api's configuration.
 pub(crate) async fn shop_with(
     settings: saga::Settings,
-    tweak: impl FnOnce(&mut api::config::Config),
+    tweak: impl FnOnce(&mut api::infra::config::Config),
 ) -> Shop {
     let app = TestApp::spawn_with(|c| {
         c.services.database_max_connections = 12;
@@ -933,7 +933,7 @@ async fn subscriptions_push_order_updates_and_notifications() {
     let app = &shop.app;
     let schema = api::graphql::build_schema(app.state.clone());
     let me = app.gql(Some(&shop.buyer), ME, json!({})).await;
-    let buyer = api::auth::Principal {
+    let buyer = api::infra::auth::Principal {
         id: me["data"]["me"]["id"]
             .as_str()
             .expect("id")
@@ -946,7 +946,7 @@ async fn subscriptions_push_order_updates_and_notifications() {
     let (tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
     let mut stream = schema.execute_stream(
         async_graphql::Request::new("subscription { notificationReceived { kind title } }")
-            .data(api::auth::Caller::Account(buyer.clone())),
+            .data(api::infra::auth::Caller::Account(buyer.clone())),
     );
     tokio::spawn(async move {
         while let Some(r) = stream.next().await {
@@ -977,7 +977,7 @@ async fn subscriptions_push_order_updates_and_notifications() {
         async_graphql::Request::new(format!(
             "subscription {{ orderUpdated(orderId: \"{id}\") {{ event order {{ status }} }} }}"
         ))
-        .data(api::auth::Caller::Account(buyer)),
+        .data(api::infra::auth::Caller::Account(buyer)),
     );
     let mut events = Vec::new();
     loop {
@@ -1346,7 +1346,7 @@ async fn sixty_four_buyers_cannot_oversell_ten_copies() {
         let token = app
             .state
             .keys
-            .issue(&api::auth::Principal {
+            .issue(&api::infra::auth::Principal {
                 id,
                 role: Role::User,
                 name: format!("Buyer {n}"),
@@ -1449,7 +1449,7 @@ async fn shipping_puts_the_box_in_the_library_and_completes_the_order() {
     .await;
     // The publisher's live list of orders to ship.
     let me = app.gql(Some(&shop.publisher), ME, json!({})).await;
-    let publisher = api::auth::Principal {
+    let publisher = api::infra::auth::Principal {
         id: me["data"]["me"]["id"]
             .as_str()
             .expect("id")
@@ -1461,7 +1461,7 @@ async fn shipping_puts_the_box_in_the_library_and_completes_the_order() {
     let schema = api::graphql::build_schema(app.state.clone());
     let mut feed = schema.execute_stream(
         async_graphql::Request::new("subscription { shipmentsUpdated { event orderId } }")
-            .data(api::auth::Caller::Account(publisher)),
+            .data(api::infra::auth::Caller::Account(publisher)),
     );
     let (feed_tx, mut feed_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -1930,7 +1930,7 @@ async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
     let app = TestApp::spawn().await;
     let rt = app.saga_runtime(
         app.state.db.clone(),
-        std::sync::Arc::new(saga::provider::Sandbox::default()),
+        std::sync::Arc::new(saga::infra::provider::Sandbox::default()),
         saga::Settings {
             max_deliver: 2,
             ack_wait: Duration::from_secs(1),
@@ -1940,7 +1940,7 @@ async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
     // The notification participant's consumers exist, but nothing runs them: every delivery
     // is "lost in a crash".
     drop(
-        saga::consumer::start(&rt, saga::Participant::Notification)
+        saga::infra::consumer::start(&rt, saga::Participant::Notification)
             .await
             .expect("consumers"),
     );
@@ -1981,7 +1981,7 @@ async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
         assert_eq!(msg.info().expect("info").delivered, delivery);
     }
     // The participant runs again: the fifth delivery is handled.
-    let tasks = saga::consumer::start(&rt, saga::Participant::Notification)
+    let tasks = saga::infra::consumer::start(&rt, saga::Participant::Notification)
         .await
         .expect("consumers");
     let running = tokio::spawn(futures::future::join_all(tasks));

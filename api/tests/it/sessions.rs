@@ -266,7 +266,7 @@ async fn a_flushed_redis_ends_sessions_but_loses_no_account() {
     let app = TestApp::spawn().await;
     let user = app.sign_up("ada@example.org", "Ada").await;
     // Drop this test's namespace only (the Redis may be shared).
-    api::purge::delete_namespace(app.state.redis.next(), &app.namespace)
+    api::infra::purge::delete_namespace(app.state.redis.next(), &app.namespace)
         .await
         .expect("delete the namespace");
 

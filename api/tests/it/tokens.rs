@@ -1,6 +1,6 @@
 //! Access tokens: what is issued, and every way a bad token is refused.
 
-use api::auth::jwt::Claims;
+use api::infra::auth::jwt::Claims;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -93,7 +93,7 @@ async fn bad_tokens_get_401_invalid_token() {
         c
     };
     let pem = test_private_key();
-    let other_key = api::auth::jwt::generate_key_pair().expect("key").0;
+    let other_key = api::infra::auth::jwt::generate_key_pair().expect("key").0;
     let public_pem = {
         use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
         rsa::RsaPrivateKey::from_pkcs8_pem(pem)

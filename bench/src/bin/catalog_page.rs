@@ -51,10 +51,10 @@ async fn bare(db: &DatabaseConnection, text: Option<&str>) -> anyhow::Result<()>
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rounds: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(200);
-    let mut serve = api::config::serve_args_from_env()?;
-    let (maintenance, _) = api::db::split_database_url(&serve.services.database_url)?;
+    let mut serve = api::infra::config::serve_args_from_env()?;
+    let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
     if args.iter().any(|a| a == "--drop") {
-        let admin = api::db::connect(&maintenance, 1).await?;
+        let admin = api::infra::db::connect(&maintenance, 1).await?;
         admin
             .execute_unprepared("DROP DATABASE IF EXISTS store_bench_catalog WITH (FORCE)")
             .await?;
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     serve.services.nats_prefix = "bench".to_owned();
     serve.services.redis_namespace = "bench".to_owned();
     serve.services.object_store_dir = std::env::temp_dir().join("store-bench-objects");
-    serve.jwt_private_key = Some(api::auth::jwt::generate_key_pair()?.0);
+    serve.jwt_private_key = Some(api::infra::auth::jwt::generate_key_pair()?.0);
     serve.jwt_private_key_file = None;
     serve.gateway_secret = None;
     serve.gateway_secret_file = None;
@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     api::cli::seed_demo(&serve.services, api::cli::Pictures::First(0)).await?;
 
     let statements = Arc::new(AtomicUsize::new(0));
-    let mut db = api::db::connect(&bench_url, 10).await?;
+    let mut db = api::infra::db::connect(&bench_url, 10).await?;
     let counter = statements.clone();
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);

@@ -106,7 +106,7 @@ fn database_url(maintenance: &str, name: &str) -> String {
 }
 
 async fn drop_databases(maintenance: &str) -> anyhow::Result<()> {
-    let admin = api::db::connect(maintenance, 1).await?;
+    let admin = api::infra::db::connect(maintenance, 1).await?;
     for name in DATABASES {
         admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -117,14 +117,14 @@ async fn drop_databases(maintenance: &str) -> anyhow::Result<()> {
 
 /// Creates, migrates and seeds one catalog (`products` in all when given).
 async fn store(name: &str, products: Option<u64>) -> anyhow::Result<Store> {
-    let mut serve = api::config::serve_args_from_env()?;
-    let (maintenance, _) = api::db::split_database_url(&serve.services.database_url)?;
+    let mut serve = api::infra::config::serve_args_from_env()?;
+    let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
     let url = database_url(&maintenance, name);
     serve.services.database_url = url.clone();
     serve.services.nats_prefix = "bench".to_owned();
     serve.services.redis_namespace = "bench".to_owned();
     serve.services.object_store_dir = std::env::temp_dir().join("store-bench-objects");
-    serve.jwt_private_key = Some(api::auth::jwt::generate_key_pair()?.0);
+    serve.jwt_private_key = Some(api::infra::auth::jwt::generate_key_pair()?.0);
     serve.jwt_private_key_file = None;
     serve.gateway_secret = None;
     serve.gateway_secret_file = None;
@@ -133,7 +133,7 @@ async fn store(name: &str, products: Option<u64>) -> anyhow::Result<Store> {
     if let Some(n) = products {
         api::cli::seed_products(&serve.services, n).await?;
     }
-    let db = api::db::connect(&url, 20).await?;
+    let db = api::infra::db::connect(&url, 20).await?;
     db.execute_unprepared("VACUUM ANALYZE").await?;
     let count = db
         .query_one_raw(sea_orm::Statement::from_string(
@@ -196,8 +196,8 @@ async fn main() -> anyhow::Result<()> {
         .filter(|(i, _)| flag("--products").is_none_or(|p| *i != p + 1))
         .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(200);
-    let services = api::config::serve_args_from_env()?.services;
-    let (maintenance, _) = api::db::split_database_url(&services.database_url)?;
+    let services = api::infra::config::serve_args_from_env()?.services;
+    let (maintenance, _) = api::infra::db::split_database_url(&services.database_url)?;
     drop_databases(&maintenance).await?;
     if flag("--drop").is_some() {
         println!("dropped {}", DATABASES.join(", "));

@@ -65,7 +65,7 @@ fn pgbench(maintenance_url: &str) -> anyhow::Result<f64> {
 }
 
 async fn recreate(maintenance: &str, name: &str) -> anyhow::Result<()> {
-    let admin = api::db::connect(maintenance, 1).await?;
+    let admin = api::infra::db::connect(maintenance, 1).await?;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await?;
@@ -86,8 +86,8 @@ async fn main() -> anyhow::Result<()> {
     let products = args.get(1).copied().unwrap_or(50);
     let total = buyers * products;
 
-    let mut serve = api::config::serve_args_from_env()?;
-    let (maintenance, _) = api::db::split_database_url(&serve.services.database_url)?;
+    let mut serve = api::infra::config::serve_args_from_env()?;
+    let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
     recreate(&maintenance, "store_bench_saga").await?;
     recreate(&maintenance, "store_bench_pgbench").await?;
     let base = maintenance
@@ -100,13 +100,13 @@ async fn main() -> anyhow::Result<()> {
     serve.services.nats_prefix = "benchsaga".to_owned();
     serve.services.redis_namespace = "benchsaga".to_owned();
     serve.services.object_store_dir = std::env::temp_dir().join("store-bench-objects");
-    serve.jwt_private_key = Some(api::auth::jwt::generate_key_pair()?.0);
+    serve.jwt_private_key = Some(api::infra::auth::jwt::generate_key_pair()?.0);
     serve.jwt_private_key_file = None;
     serve.gateway_secret = None;
     serve.gateway_secret_file = None;
     serve.top_up_max_minor = 100_000_000;
     api::cli::migrate(&serve.services).await?;
-    let db = api::db::connect(&serve.services.database_url, 30).await?;
+    let db = api::infra::db::connect(&serve.services.database_url, 30).await?;
     let state = api::AppState::connect_with_db(serve.into_config()?, db.clone()).await?;
     // Start from empty streams.
     for s in ["CMD", "EVT"] {
@@ -153,12 +153,12 @@ async fn main() -> anyhow::Result<()> {
         state.bus.clone(),
         state.redis.clone(),
         "benchsaga".to_owned(),
-        Arc::new(saga::provider::Sandbox::default()),
+        Arc::new(saga::infra::provider::Sandbox::default()),
         saga::Settings::default(),
     );
     let participants = saga::spawn(rt, saga::Participant::ALL.to_vec());
-    let principals: Vec<api::auth::Principal> = (0..buyers)
-        .map(|i| api::auth::Principal {
+    let principals: Vec<api::infra::auth::Principal> = (0..buyers)
+        .map(|i| api::infra::auth::Principal {
             id: Uuid::now_v7(),
             role: domain::identity::Role::User,
             name: format!("buyer {i}"),

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use api::auth::password::Hasher;
+use api::infra::auth::password::Hasher;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
     // Baseline: argon2id on this thread, no runtime hop, no semaphore.
     let start = Instant::now();
     for _ in 0..rounds {
-        api::auth::password::hash_blocking(PASSWORD)?;
+        api::infra::auth::password::hash_blocking(PASSWORD)?;
     }
     let direct = start.elapsed();
 

@@ -7,7 +7,7 @@ use domain::catalog::entity::product;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::builds::{self as service, BuildStatus};
+use crate::catalog::builds::{self as service, BuildStatus};
 use crate::graphql::guard::{RoleGuard, acting, caller};
 use crate::graphql::loaders::{loader_error, loaders};
 

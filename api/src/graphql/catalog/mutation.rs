@@ -8,7 +8,7 @@ use super::types::{
     StockCommand, StockModeGql, UpdateEditionInput, UpdateProductInput,
 };
 use crate::catalog::{self, EditionPatch, ImageSlot, ProductInput, ProductPatch};
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::graphql::guard::{RoleGuard, acting};
 use domain::catalog::ProductStatus;
 

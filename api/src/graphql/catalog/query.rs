@@ -12,11 +12,11 @@ use super::types::{
 };
 use crate::catalog::search::{self, Scope, Sort};
 use crate::catalog::visible_to;
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::graphql::guard::{RoleGuard, caller, principal};
 use crate::graphql::identity::query::MAX_PAGE;
 use crate::graphql::loaders::{loader_error, loaders, page_nodes};
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 #[derive(Default)]
 pub struct CatalogQuery;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::graphql::guard::caller;
 use crate::graphql::loaders::{loader_error, loaders};
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 /// An amount of money: integer minor units (cents) and the ISO 4217 currency.
 #[derive(SimpleObject, Clone, Debug)]
@@ -144,8 +144,8 @@ pub struct Image {
 
 impl Image {
     fn new(ctx: &Context<'_>, key: &str) -> Image {
-        let size = crate::objects::image_size(key);
-        let variants = crate::objects::image_variants(key);
+        let size = crate::infra::objects::image_size(key);
+        let variants = crate::infra::objects::image_variants(key);
         let srcset = (variants.len() > 1).then(|| {
             variants
                 .iter()

@@ -4,10 +4,10 @@ use uuid::Uuid;
 use super::types::{
     Account, AccountStatusGql, AuthPayload, CreateAccountInput, RoleGql, SignInInput, SignUpInput,
 };
-use crate::auth::caller::ClientAddr;
+use crate::infra::auth::caller::ClientAddr;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::identity::{self, NewAccount};
-use crate::state::AppState;
+use crate::infra::state::AppState;
 
 #[derive(Default)]
 pub struct IdentityMutation;

@@ -4,7 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::identity::{Account as AccountRow, AuthSession};
 
 /// What an account may do.

@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use uuid::Uuid;
 
 use super::Loaders;
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 
 /// Editions of products, cheapest first.
 pub struct EditionsByProduct(pub DatabaseConnection);
@@ -129,11 +129,11 @@ impl Loader<Uuid> for EditionById {
 pub struct BuildsByProduct(pub DatabaseConnection);
 
 impl Loader<Uuid> for BuildsByProduct {
-    type Value = Vec<crate::builds::Build>;
+    type Value = Vec<crate::catalog::builds::Build>;
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let rows = crate::builds::of_products(&self.0, keys)
+        let rows = crate::catalog::builds::of_products(&self.0, keys)
             .await
             .map_err(Arc::new)?;
         let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();

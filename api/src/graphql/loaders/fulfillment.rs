@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::fulfillment::ShipmentRow;
 
 /// The shipment of orders (`None` for an order without one: a digital order).

@@ -7,7 +7,7 @@ use async_graphql::Lookahead;
 use uuid::Uuid;
 
 use super::Loaders;
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 
 impl Loaders {
     /// Loads, in one statement per kind, what the selection `node` of a list of (product,

@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::Loaders;
-use crate::error::ApiError;
+use crate::infra::error::ApiError;
 use crate::ordering::Step;
 
 /// The lines of orders, in line order (empty for an unknown order).

@@ -132,10 +132,10 @@ pub fn tls_files() -> &'static (PathBuf, PathBuf) {
 }
 
 /// The test key set (the same key as every `TestApp`).
-pub fn test_keys() -> &'static api::auth::jwt::Keys {
-    static KEYS: OnceLock<api::auth::jwt::Keys> = OnceLock::new();
+pub fn test_keys() -> &'static api::infra::auth::jwt::Keys {
+    static KEYS: OnceLock<api::infra::auth::jwt::Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        api::auth::jwt::Keys::from_config(&api::config::JwtConfig {
+        api::infra::auth::jwt::Keys::from_config(&api::infra::config::JwtConfig {
             private_key_pem: Some(secrecy::SecretString::from(test_private_key().to_owned())),
             extra_public_keys_pem: None,
             issuer: "store".to_owned(),
@@ -147,7 +147,7 @@ pub fn test_keys() -> &'static api::auth::jwt::Keys {
 }
 
 /// What `api gateway-keys` writes.
-pub fn keys_json(keys: &api::auth::jwt::Keys) -> String {
+pub fn keys_json(keys: &api::infra::auth::jwt::Keys) -> String {
     let map: serde_json::Map<String, Value> = keys
         .public_pems()
         .into_iter()
