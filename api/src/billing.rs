@@ -25,10 +25,13 @@ pub struct Balance {
 /// Redis is down, from the wallet row (the ledger's running sum, the truth) alone.
 pub async fn balance(state: &AppState, account: Uuid) -> ApiResult<Balance> {
     let key = domain::keys::balance(state.keyspace.namespace(), account);
-    let cached =
-        crate::infra::redis::optional::<Option<String>>(state, "GET balance", state.redis.get(&key))
-            .await
-            .flatten();
+    let cached = crate::infra::redis::optional::<Option<String>>(
+        state,
+        "GET balance",
+        state.redis.get(&key),
+    )
+    .await
+    .flatten();
     if let Some((minor, version)) = cached.as_deref().and_then(domain::keys::parse_balance) {
         return Ok(Balance { minor, version });
     }

@@ -6,10 +6,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use domain::identity::Role;
 
+use crate::identity::{self, NewAccount};
 use crate::infra::auth::password::Hasher;
 use crate::infra::config::{ServeArgs, ServiceArgs};
 use crate::infra::error::ApiError;
-use crate::identity::{self, NewAccount};
 
 #[derive(Parser)]
 #[command(name = "api", version, about = "The store's GraphQL api")]

@@ -32,14 +32,14 @@ use domain::identity::Role;
 use secrecy::ExposeSecret;
 use tower_http::trace::TraceLayer;
 
-use crate::infra::auth::caller::ClientAddr;
-use crate::infra::auth::{Caller, Principal};
 use crate::graphql::error::ensure_codes;
 use crate::graphql::limits::Refusal;
 use crate::graphql::shield::{
     CheckError, Checker, Lapsed, Prechecked, SocketCredential, check_credential,
 };
 use crate::graphql::{StoreSchema, build_schema};
+use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::{Caller, Principal};
 use crate::infra::state::AppState;
 
 /// Header carrying the gateway's shared secret.

@@ -62,9 +62,10 @@ pub async fn list(
 /// The unread count: Redis, or on a miss the table (then cached); the table while Redis is down.
 pub async fn unread(state: &AppState, account: Uuid) -> ApiResult<i64> {
     let key = domain::keys::unread(state.keyspace.namespace(), account);
-    let cached = crate::infra::redis::optional::<Option<i64>>(state, "GET unread", state.redis.get(&key))
-        .await
-        .flatten();
+    let cached =
+        crate::infra::redis::optional::<Option<i64>>(state, "GET unread", state.redis.get(&key))
+            .await
+            .flatten();
     if let Some(n) = cached {
         return Ok(n);
     }

@@ -50,7 +50,8 @@ impl AppState {
         db: DatabaseConnection,
     ) -> anyhow::Result<AppState> {
         use anyhow::Context;
-        let (redis, redis_up) = crate::infra::redis::connect_reporting(&config.services.redis_url).await?;
+        let (redis, redis_up) =
+            crate::infra::redis::connect_reporting(&config.services.redis_url).await?;
         let nats = async_nats::ConnectOptions::new()
             .name("store-api")
             .connect(config.services.nats_url.as_str())

@@ -321,7 +321,8 @@ impl Sessions {
     pub async fn end_all_now(&self, account: Uuid) -> ApiResult<u64> {
         let account = account.to_string();
         let family_prefix = self.keys.refresh_family("");
-        let cut_ttl = self.access_ttl + Duration::from_secs(crate::infra::auth::jwt::LEEWAY_SECS + 60);
+        let cut_ttl =
+            self.access_ttl + Duration::from_secs(crate::infra::auth::jwt::LEEWAY_SECS + 60);
         let ended: i64 = self
             .redis
             .eval(

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::billing as service;
-use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::Money;
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting, client_addr};
 use crate::graphql::paging;
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
 /// The caller's wallet, in the store's currency.

@@ -28,7 +28,10 @@ pub fn principal<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {
 pub fn acting<'a>(
     ctx: &'a Context<'_>,
 ) -> async_graphql::Result<(&'a crate::infra::state::AppState, &'a Principal)> {
-    Ok((ctx.data::<crate::infra::state::AppState>()?, principal(ctx)?))
+    Ok((
+        ctx.data::<crate::infra::state::AppState>()?,
+        principal(ctx)?,
+    ))
 }
 
 /// Lets through only signed-in callers whose role is one of `roles`.

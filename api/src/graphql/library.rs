@@ -8,13 +8,13 @@ use domain::catalog::entity::edition;
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::{Edition, Product};
 use crate::graphql::guard::{RoleGuard, acting, client_addr};
 use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::graphql::paging;
-use crate::library as service;
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
+use crate::library as service;
 
 /// Something the caller owns.
 #[derive(SimpleObject, Clone, Debug)]

@@ -6,10 +6,10 @@ use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::infra::error::ApiError;
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::graphql::paging;
+use crate::infra::error::ApiError;
 use crate::notification as service;
 
 /// What a notification is about (its `title` and `body` say it in words).

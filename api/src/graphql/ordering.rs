@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use domain::identity::Role;
 use uuid::Uuid;
 
-use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::{EditionKindGql, Money};
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
@@ -14,8 +13,9 @@ use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::graphql::paging;
 use crate::graphql::refund::RefundRequest;
 use crate::graphql::shipment::Shipment;
-use crate::ordering::{self as service, LineInput, OrderRow};
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
+use crate::ordering::{self as service, LineInput, OrderRow};
 
 /// Where the physical lines of an order go. Each field is checked on its own (a refusal names
 /// it in `extensions.field`).

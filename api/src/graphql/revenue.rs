@@ -6,9 +6,9 @@ use domain::identity::Role;
 use uuid::Uuid;
 
 use crate::billing as service;
-use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::Money;
 use crate::graphql::guard::{RoleGuard, acting};
+use crate::infra::error::ApiError;
 
 /// A publisher's revenue on one day (UTC).
 #[derive(SimpleObject, Clone, Debug)]

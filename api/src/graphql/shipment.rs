@@ -4,9 +4,9 @@
 use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::infra::error::ApiError;
 use crate::fulfillment::ShipmentRow;
 use crate::graphql::error::stored;
+use crate::infra::error::ApiError;
 
 /// Where the physical lines of an order go.
 #[derive(SimpleObject, Clone, Debug)]

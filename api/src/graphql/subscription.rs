@@ -13,11 +13,11 @@ use domain::ordering::OrderCompleted;
 use futures::{Stream, StreamExt};
 use uuid::Uuid;
 
-use crate::infra::error::ApiError;
 use crate::graphql::catalog::types::Money;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::graphql::notification::Notification;
 use crate::graphql::ordering::{Order, OrderLine};
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
 /// Something happened to an order.

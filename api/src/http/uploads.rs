@@ -17,9 +17,9 @@ use domain::ErrorCode;
 use uuid::Uuid;
 
 use super::{Authenticated, Edge, authenticate, error_response, header_str};
+use crate::graphql::catalog::builds::Build;
 use crate::infra::auth::Caller;
 use crate::infra::error::ApiError;
-use crate::graphql::catalog::builds::Build;
 
 /// Header with the SHA-256 (hex) the client computed; checked against the received bytes.
 pub const CONTENT_SHA256_HEADER: &str = "x-content-sha256";

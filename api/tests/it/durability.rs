@@ -89,7 +89,11 @@ fn postgres_addr(app: &TestApp) -> SocketAddr {
 }
 
 fn runtime(app: &TestApp, db: DatabaseConnection, settings: saga::Settings) -> saga::Runtime {
-    app.saga_runtime(db, Arc::new(saga::infra::provider::Sandbox::default()), settings)
+    app.saga_runtime(
+        db,
+        Arc::new(saga::infra::provider::Sandbox::default()),
+        settings,
+    )
 }
 
 async fn buyer(app: &TestApp) -> String {

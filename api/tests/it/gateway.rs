@@ -801,7 +801,8 @@ async fn images_are_uploaded_on_their_own_path_and_served_from_the_object_store(
     let picture = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(700, 350, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
     }));
-    let bytes = api::infra::objects::encode(&picture, api::infra::objects::ImageFormat::Png).expect("png");
+    let bytes =
+        api::infra::objects::encode(&picture, api::infra::objects::ImageFormat::Png).expect("png");
     std::fs::write(&file, &bytes).expect("png");
     let uploaded = curl(s(&[
         &gw.url("/graphql/upload"),

@@ -47,7 +47,11 @@ pub fn server_url(name: &str) -> String {
 /// The RSA key of this test process (generated once; RSA generation is slow).
 pub fn test_private_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
-    KEY.get_or_init(|| api::infra::auth::jwt::generate_key_pair().expect("generate key").0)
+    KEY.get_or_init(|| {
+        api::infra::auth::jwt::generate_key_pair()
+            .expect("generate key")
+            .0
+    })
 }
 
 /// Name of the migrated template database for the current list of migrations.
@@ -481,7 +485,11 @@ pub async fn run_participants(
 ) -> SagaHandle {
     let mut tasks = Vec::new();
     for &p in participants {
-        tasks.extend(saga::infra::consumer::start(rt, p).await.expect("consumers"));
+        tasks.extend(
+            saga::infra::consumer::start(rt, p)
+                .await
+                .expect("consumers"),
+        );
     }
     let rt = rt.clone();
     let participants = participants.to_vec();

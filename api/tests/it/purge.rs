@@ -51,14 +51,18 @@ async fn purge_removes_what_it_names_and_nothing_else() {
         .execute_unprepared(&format!("CREATE DATABASE {id}"))
         .await
         .expect("create database");
-    let redis = api::infra::redis::connect(&redis_url()).await.expect("redis");
+    let redis = api::infra::redis::connect(&redis_url())
+        .await
+        .expect("redis");
     for key in [format!("{id}:a"), format!("{id}:b:c"), format!("{other}:a")] {
         let _: () = redis
             .set(key, 1, Some(Expiration::EX(60)), None, false)
             .await
             .expect("set");
     }
-    let jetstream = api::infra::purge::jetstream(&nats_url()).await.expect("nats");
+    let jetstream = api::infra::purge::jetstream(&nats_url())
+        .await
+        .expect("nats");
     for prefix in [&id, &other] {
         jetstream
             .create_stream(stream::Config {

@@ -298,7 +298,9 @@ async fn a_dead_redis_costs_a_command_at_most_half_a_second() {
     let never = api::infra::redis::connect(&format!("redis://127.0.0.1:{}", free_port()))
         .await
         .expect("a pool");
-    let died = api::infra::redis::connect_now(&redis.url()).await.expect("a pool");
+    let died = api::infra::redis::connect_now(&redis.url())
+        .await
+        .expect("a pool");
     redis.kill();
     let timed = |pool: Pool| async move {
         let started = std::time::Instant::now();

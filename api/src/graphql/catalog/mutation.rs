@@ -8,8 +8,8 @@ use super::types::{
     StockCommand, StockModeGql, UpdateEditionInput, UpdateProductInput,
 };
 use crate::catalog::{self, EditionPatch, ImageSlot, ProductInput, ProductPatch};
-use crate::infra::error::ApiError;
 use crate::graphql::guard::{RoleGuard, acting};
+use crate::infra::error::ApiError;
 use domain::catalog::ProductStatus;
 
 #[derive(Default)]

@@ -12,10 +12,10 @@ use super::types::{
 };
 use crate::catalog::search::{self, Scope, Sort};
 use crate::catalog::visible_to;
-use crate::infra::error::ApiError;
 use crate::graphql::guard::{RoleGuard, caller, principal};
 use crate::graphql::identity::query::MAX_PAGE;
 use crate::graphql::loaders::{loader_error, loaders, page_nodes};
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
 #[derive(Default)]

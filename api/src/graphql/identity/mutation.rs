@@ -4,9 +4,9 @@ use uuid::Uuid;
 use super::types::{
     Account, AccountStatusGql, AuthPayload, CreateAccountInput, RoleGql, SignInInput, SignUpInput,
 };
-use crate::infra::auth::caller::ClientAddr;
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::identity::{self, NewAccount};
+use crate::infra::auth::caller::ClientAddr;
 use crate::infra::state::AppState;
 
 #[derive(Default)]

@@ -3,9 +3,9 @@ use async_graphql::{Context, Object};
 use uuid::Uuid;
 
 use super::types::{Account, AccountStatusGql, RoleGql, account_cursor, parse_account_cursor};
-use crate::infra::error::ApiError;
 use crate::graphql::guard::{RoleGuard, caller};
 use crate::identity::{self, AccountFilter};
+use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
 /// Largest page of a list.

@@ -4,8 +4,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::infra::error::ApiError;
 use crate::identity::{Account as AccountRow, AuthSession};
+use crate::infra::error::ApiError;
 
 /// What an account may do.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use async_graphql::dataloader::Loader;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::infra::error::ApiError;
 use crate::fulfillment::ShipmentRow;
+use crate::infra::error::ApiError;
 
 /// The shipment of orders (`None` for an order without one: a digital order).
 pub struct ShipmentByOrder(pub DatabaseConnection);
