@@ -3,6 +3,7 @@
 //! and waits for fulfillment's answer, so that a publisher who loses a race with a cancellation
 //! hears about it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use domain::fulfillment::{
@@ -54,15 +55,37 @@ fn shipment_row(r: &sea_orm::QueryResult) -> ApiResult<ShipmentRow> {
     })
 }
 
+/// The shipment of an order, if it has one.
 pub async fn shipment(state: &AppState, order: Uuid) -> ApiResult<Option<ShipmentRow>> {
-    let row = state
-        .db
-        .query_one_raw(stmt(
-            format!("SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.order_id = $1"),
-            [order.into()],
+    Ok(shipments_of(&state.db, &[order])
+        .await?
+        .remove(&order)
+        .flatten())
+}
+
+/// The shipment of each of `orders`, in one statement; `None` for an order without one (a
+/// digital order). Every order asked for has an entry.
+pub async fn shipments_of(
+    db: &impl ConnectionTrait,
+    orders: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Option<ShipmentRow>>> {
+    let mut out: HashMap<Uuid, Option<ShipmentRow>> = orders.iter().map(|id| (*id, None)).collect();
+    if orders.is_empty() {
+        return Ok(out);
+    }
+    let rows = db
+        .query_all_raw(stmt(
+            format!(
+                "SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.order_id = ANY($1)"
+            ),
+            [orders.to_vec().into()],
         ))
         .await?;
-    row.as_ref().map(shipment_row).transpose()
+    for r in &rows {
+        let row = shipment_row(r)?;
+        out.insert(row.order_id, Some(row));
+    }
+    Ok(out)
 }
 
 /// The publisher's orders awaiting shipment, oldest payment first.
@@ -97,8 +120,13 @@ pub async fn publisher_lines(
     Ok(crate::ordering::order_lines(state, order)
         .await?
         .into_iter()
-        .filter(|l| l.is_physical() && l.publisher_id == publisher)
+        .filter(|l| ships(l, publisher))
         .collect())
+}
+
+/// Whether `publisher` ships `line` (a physical line of theirs).
+pub fn ships(line: &OrderLine, publisher: Uuid) -> bool {
+    line.is_physical() && line.publisher_id == publisher
 }
 
 fn tracking_field(field: &'static str, value: &str) -> ApiResult<String> {

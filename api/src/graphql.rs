@@ -1,7 +1,6 @@
 //! The GraphQL schema: one module per bounded context, merged at the root.
 
 pub mod billing;
-pub mod builds;
 pub mod catalog;
 pub mod deadletter;
 pub mod error;
@@ -10,6 +9,7 @@ pub mod guard;
 pub mod identity;
 pub mod library;
 pub mod limits;
+pub mod loaders;
 pub mod notification;
 pub mod ordering;
 pub mod paging;
@@ -17,6 +17,7 @@ pub mod refund;
 pub mod revenue;
 pub mod schema;
 pub mod shield;
+pub mod shipment;
 pub mod subscription;
 
 pub use schema::{StoreSchema, build_schema, sdl};

@@ -32,7 +32,6 @@ use domain::identity::Role;
 use secrecy::ExposeSecret;
 use tower_http::trace::TraceLayer;
 
-use crate::graphql::catalog::loaders::Loaders;
 use crate::graphql::error::ensure_codes;
 use crate::graphql::limits::Refusal;
 use crate::graphql::shield::{
@@ -526,16 +525,9 @@ async fn execute(
         Ok(a) => a,
         Err(refused) => return refused.response(),
     };
-    let loaders = Loaders::new(&edge.state.db);
     let mut response = edge
         .schema
-        .execute(
-            request
-                .data(caller)
-                .data(client)
-                .data(loaders)
-                .data(Prechecked),
-        )
+        .execute(request.data(caller).data(client).data(Prechecked))
         .await;
     ensure_codes(&mut response);
     let mut res = axum::Json(&response).into_response();
@@ -640,7 +632,6 @@ async fn serve_socket(
         let _ = credential_tx.send(credential);
         data.insert(caller);
         data.insert(client);
-        data.insert(Loaders::new(&init_state.db));
         Ok(data)
     };
     let (mut sink, stream) = socket.split();

@@ -414,6 +414,41 @@ pub async fn order_lines(state: &AppState, order: Uuid) -> ApiResult<Vec<OrderLi
     Ok(domain::ordering::load_lines(&state.db, order).await?)
 }
 
+/// The lines of each of `orders`, in line order, in one statement. Every order asked for has an
+/// entry: an unknown order (or one the participant has not stored yet) has no lines.
+pub async fn lines_of(
+    db: &impl ConnectionTrait,
+    orders: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<OrderLine>>> {
+    let mut out: HashMap<Uuid, Vec<OrderLine>> =
+        orders.iter().map(|id| (*id, Vec::new())).collect();
+    if orders.is_empty() {
+        return Ok(out);
+    }
+    let rows = db
+        .query_all_raw(stmt(
+            "SELECT order_id, edition_id, product_id, publisher_id, kind, product_title, edition_name, \
+             unit_price_minor, quantity FROM ordering.order_line WHERE order_id = ANY($1) \
+             ORDER BY order_id, line_no",
+            [orders.to_vec().into()],
+        ))
+        .await?;
+    for r in rows {
+        let order: Uuid = r.try_get("", "order_id")?;
+        out.entry(order).or_default().push(OrderLine {
+            edition_id: r.try_get("", "edition_id")?,
+            product_id: r.try_get("", "product_id")?,
+            publisher_id: r.try_get("", "publisher_id")?,
+            kind: r.try_get("", "kind")?,
+            product_title: r.try_get("", "product_title")?,
+            edition_name: r.try_get("", "edition_name")?,
+            unit_price_minor: r.try_get("", "unit_price_minor")?,
+            quantity: r.try_get("", "quantity")?,
+        });
+    }
+    Ok(out)
+}
+
 /// One step of an order's timeline.
 #[derive(Clone, Debug)]
 pub struct Step {
@@ -423,23 +458,31 @@ pub struct Step {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-pub async fn timeline(state: &AppState, order: Uuid) -> ApiResult<Vec<Step>> {
-    let rows = state
-        .db
+/// The timeline of each of `orders`, oldest step first, in one statement. Every order asked
+/// for has an entry (empty when it has no steps yet).
+pub async fn timelines_of(
+    db: &impl ConnectionTrait,
+    orders: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<Step>>> {
+    let mut out: HashMap<Uuid, Vec<Step>> = orders.iter().map(|id| (*id, Vec::new())).collect();
+    if orders.is_empty() {
+        return Ok(out);
+    }
+    let rows = db
         .query_all_raw(stmt(
-            "SELECT step, participant, detail, occurred_at FROM ordering.order_step WHERE order_id = $1 \
-             ORDER BY occurred_at, id",
-            [order.into()],
+            "SELECT order_id, step, participant, detail, occurred_at FROM ordering.order_step \
+             WHERE order_id = ANY($1) ORDER BY occurred_at, id",
+            [orders.to_vec().into()],
         ))
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Step {
-                step: r.try_get("", "step")?,
-                participant: r.try_get("", "participant")?,
-                detail: r.try_get("", "detail")?,
-                at: r.try_get("", "occurred_at")?,
-            })
-        })
-        .collect()
+    for r in rows {
+        let order: Uuid = r.try_get("", "order_id")?;
+        out.entry(order).or_default().push(Step {
+            step: r.try_get("", "step")?,
+            participant: r.try_get("", "participant")?,
+            detail: r.try_get("", "detail")?,
+            at: r.try_get("", "occurred_at")?,
+        });
+    }
+    Ok(out)
 }

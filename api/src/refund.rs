@@ -11,6 +11,8 @@
 //! conditional statement, so of the two sent at the same instant exactly one wins, and a link
 //! is never handed out for an order whose money goes back.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use domain::messaging::Envelope;
 use domain::refund::{DecideRefund, MAX_REASON_CHARS, RefundStatus, RequestRefund};
@@ -66,6 +68,29 @@ pub async fn of_order(state: &AppState, order: Uuid) -> ApiResult<Option<RefundR
         ))
         .await?;
     r.as_ref().map(row).transpose()
+}
+
+/// The refund request of each of `orders`, in one statement; `None` for an order without one.
+/// Every order asked for has an entry.
+pub async fn of_orders(
+    db: &impl ConnectionTrait,
+    orders: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Option<RefundRow>>> {
+    let mut out: HashMap<Uuid, Option<RefundRow>> = orders.iter().map(|id| (*id, None)).collect();
+    if orders.is_empty() {
+        return Ok(out);
+    }
+    let rows = db
+        .query_all_raw(stmt(
+            format!("SELECT {COLUMNS} FROM ordering.refund_request WHERE order_id = ANY($1)"),
+            [orders.to_vec().into()],
+        ))
+        .await?;
+    for r in &rows {
+        let request = row(r)?;
+        out.insert(request.order_id, Some(request));
+    }
+    Ok(out)
 }
 
 /// Refund requests, oldest first (the review queue), optionally of one status, after the

@@ -1,7 +1,7 @@
 //! Catalog in GraphQL: the storefront's queries, publishers' product management, moderation,
-//! reviews and wishlists.
+//! reviews, wishlists, and builds and downloads.
 
-pub mod loaders;
+pub mod builds;
 pub mod mutation;
 pub mod query;
 pub mod types;

@@ -1,88 +1,16 @@
-//! Fulfillment in GraphQL: a publisher's `pendingShipments` and `shipOrder`; an order's
-//! `shipment` (tracking) lives on `Order`.
+//! Fulfillment in GraphQL: a publisher's `pendingShipments` and `shipOrder`, a buyer's
+//! `cancelOrder`; an order's `shipment` (tracking, see [`crate::graphql::shipment`]) lives on
+//! `Order`.
 
-use async_graphql::{Context, Enum, Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::fulfillment::{self as service, ShipmentRow};
-use crate::graphql::error::stored;
+use crate::fulfillment as service;
 use crate::graphql::guard::{RoleGuard, acting};
+use crate::graphql::loaders::{loader_error, loaders};
 use crate::graphql::ordering::{Order, OrderLine, line};
-use crate::infra::error::ApiError;
-use crate::infra::state::AppState;
-
-/// Where the physical lines of an order go.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct ShippingAddress {
-    pub name: String,
-    pub country: String,
-    pub region: String,
-    pub city: String,
-    pub postal_code: String,
-    pub street: String,
-    pub phone: String,
-}
-
-impl From<domain::fulfillment::ShippingAddress> for ShippingAddress {
-    fn from(a: domain::fulfillment::ShippingAddress) -> ShippingAddress {
-        ShippingAddress {
-            name: a.name,
-            country: a.country,
-            region: a.region,
-            city: a.city,
-            postal_code: a.postal_code,
-            street: a.street,
-            phone: a.phone,
-        }
-    }
-}
-
-/// Where the shipment of an order's boxed copies is.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "domain::fulfillment::ShipmentStatus")]
-pub enum ShipmentStatus {
-    /// The copies are reserved from the stock; the payment is pending.
-    Reserved,
-    /// Paid; waiting for the publisher to ship the parcel.
-    AwaitingShipment,
-    /// The parcel left (`carrier` and `trackingNumber` say where it is).
-    Shipped,
-    /// The reservation was given back (payment declined, order cancelled or out of stock);
-    /// nothing will be shipped.
-    Released,
-}
-
-/// The shipment of an order's physical lines.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct Shipment {
-    pub status: ShipmentStatus,
-    pub address: ShippingAddress,
-    pub carrier: Option<String>,
-    pub tracking_number: Option<String>,
-    pub paid_at: Option<DateTime<Utc>>,
-    pub shipped_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<ShipmentRow> for Shipment {
-    type Error = ApiError;
-
-    fn try_from(s: ShipmentRow) -> Result<Shipment, ApiError> {
-        Ok(Shipment {
-            status: stored(
-                "shipment status",
-                &s.status,
-                domain::fulfillment::ShipmentStatus::parse,
-            )?
-            .into(),
-            address: s.address.into(),
-            carrier: s.carrier,
-            tracking_number: s.tracking_number,
-            paid_at: s.paid_at,
-            shipped_at: s.shipped_at,
-        })
-    }
-}
+use crate::graphql::shipment::ShippingAddress;
 
 /// An order a publisher has to ship: the address and the lines that are theirs.
 #[derive(SimpleObject, Clone, Debug)]
@@ -108,13 +36,21 @@ impl FulfillmentQuery {
         let (state, me) = acting(ctx)?;
         let first = crate::graphql::paging::page_size(first)?;
         let rows = service::pending_shipments(state, me.id, first).await?;
+        let mut lines = loaders(ctx)?
+            .lines
+            .load_many(rows.iter().map(|r| r.order_id))
+            .await
+            .map_err(loader_error)?;
+        let currency = state.config.currency.as_str();
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let currency = state.config.currency.as_str().to_owned();
-            let lines = service::publisher_lines(state, r.order_id, me.id)
-                .await?
+            // The physical lines that are the caller's (the parcel is theirs to ship).
+            let lines = lines
+                .remove(&r.order_id)
+                .unwrap_or_default()
                 .into_iter()
-                .map(|l| line(l, &currency))
+                .filter(|l| service::ships(l, me.id))
+                .map(|l| line(l, currency))
                 .collect::<Result<_, _>>()?;
             out.push(PendingShipment {
                 order_id: r.order_id,
@@ -171,12 +107,4 @@ impl FulfillmentMutation {
             row: None,
         })
     }
-}
-
-/// The shipment of an order, for `Order.shipment`.
-pub async fn of_order(state: &AppState, order: Uuid) -> async_graphql::Result<Option<Shipment>> {
-    Ok(service::shipment(state, order)
-        .await?
-        .map(Shipment::try_from)
-        .transpose()?)
 }

@@ -4,12 +4,13 @@
 use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::catalog::entity::{edition, product};
+use domain::catalog::entity::edition;
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
 use crate::graphql::catalog::types::{Edition, Product};
 use crate::graphql::guard::{RoleGuard, acting, client_addr};
+use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::graphql::paging;
 use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
@@ -32,12 +33,7 @@ pub struct LibraryItem {
 #[ComplexObject]
 impl LibraryItem {
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(product::Entity::find_by_id(self.product_id)
-            .one(&state.db)
-            .await
-            .map_err(ApiError::from)?
-            .map(Product::from))
+        product_by_id(ctx, self.product_id).await
     }
 
     /// The current build of each platform of the product (what `downloadLink` gives without
@@ -45,18 +41,30 @@ impl LibraryItem {
     async fn current_builds(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<crate::graphql::builds::Build>> {
-        crate::graphql::builds::current_builds(ctx, self.product_id).await
+    ) -> async_graphql::Result<Vec<crate::graphql::catalog::builds::Build>> {
+        crate::graphql::catalog::builds::current_builds(ctx, self.product_id).await
     }
 
     async fn edition(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Edition>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(edition::Entity::find_by_id(self.edition_id)
-            .one(&state.db)
+        Ok(loaders(ctx)?
+            .edition
+            .load_one(self.edition_id)
             .await
-            .map_err(ApiError::from)?
+            .map_err(loader_error)?
+            .flatten()
             .map(Edition::from))
     }
+}
+
+/// A product by id, through the operation's loader.
+async fn product_by_id(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Product>> {
+    Ok(loaders(ctx)?
+        .product
+        .load_one(id)
+        .await
+        .map_err(loader_error)?
+        .flatten()
+        .map(Product::from))
 }
 
 #[derive(Default)]
@@ -76,6 +84,17 @@ impl LibraryQuery {
         let first = paging::page_size(first)?;
         let cursor = paging::decode::<Uuid>("item", after.as_deref())?;
         let rows = service::items(state, me.id, cursor, first + 1).await?;
+        let owned: Vec<(Uuid, Uuid)> = rows
+            .iter()
+            .take(usize::try_from(first).unwrap_or(usize::MAX))
+            .map(|r| (r.product_id, r.edition_id))
+            .collect();
+        for node in page_nodes(ctx) {
+            loaders(ctx)?
+                .prime_owned(node, &owned)
+                .await
+                .map_err(loader_error)?;
+        }
         Ok(paging::page(
             rows,
             first,
@@ -137,12 +156,7 @@ impl GiftKeyBatch {
     }
 
     async fn product(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Product>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(product::Entity::find_by_id(self.product_id)
-            .one(&state.db)
-            .await
-            .map_err(ApiError::from)?
-            .map(Product::from))
+        product_by_id(ctx, self.product_id).await
     }
 }
 
@@ -171,6 +185,14 @@ impl GiftKeyQuery {
     ) -> async_graphql::Result<Vec<GiftKeyBatch>> {
         let (state, me) = acting(ctx)?;
         let batches = service::batches(state, me.id, product_id).await?;
+        let owned: Vec<(Uuid, Uuid)> = batches
+            .iter()
+            .map(|b| (b.product_id, b.edition_id))
+            .collect();
+        loaders(ctx)?
+            .prime_owned(ctx.look_ahead(), &owned)
+            .await
+            .map_err(loader_error)?;
         let ids: Vec<Uuid> = batches.iter().map(|b| b.id).collect();
         let mut keys: std::collections::HashMap<Uuid, Vec<GiftKey>> =
             std::collections::HashMap::new();

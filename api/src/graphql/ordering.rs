@@ -9,7 +9,10 @@ use uuid::Uuid;
 use crate::graphql::catalog::types::{EditionKindGql, Money};
 use crate::graphql::error::stored;
 use crate::graphql::guard::{RoleGuard, acting};
+use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::graphql::paging;
+use crate::graphql::refund::RefundRequest;
+use crate::graphql::shipment::Shipment;
 use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 use crate::ordering::{self as service, LineInput, OrderRow};
@@ -213,8 +216,12 @@ impl Order {
             .current(ctx)
             .await?
             .map_or_else(|| state.config.currency.as_str().to_owned(), |r| r.currency);
-        Ok(service::order_lines(state, self.id)
-            .await?
+        Ok(loaders(ctx)?
+            .lines
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default()
             .into_iter()
             .map(|l| line(l, &currency))
             .collect::<Result<_, _>>()?)
@@ -222,22 +229,28 @@ impl Order {
 
     /// The shipment of the physical lines (address, carrier, tracking number); `null` for a
     /// digital order.
-    async fn shipment(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<crate::graphql::fulfillment::Shipment>> {
-        let state = ctx.data::<AppState>()?;
-        crate::graphql::fulfillment::of_order(state, self.id).await
+    async fn shipment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Shipment>> {
+        Ok(loaders(ctx)?
+            .shipments
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .flatten()
+            .map(Shipment::try_from)
+            .transpose()?)
     }
 
     /// The order's refund request, if the buyer asked for one.
     async fn refund_request(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<crate::graphql::refund::RefundRequest>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(crate::refund::of_order(state, self.id)
-            .await?
+    ) -> async_graphql::Result<Option<RefundRequest>> {
+        Ok(loaders(ctx)?
+            .refunds
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .flatten()
             .map(Into::into))
     }
 
@@ -248,9 +261,12 @@ impl Order {
 
     /// The saga's steps, oldest first.
     async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimelineStep>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(service::timeline(state, self.id)
-            .await?
+        Ok(loaders(ctx)?
+            .timelines
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default()
             .into_iter()
             .map(|s| {
                 Ok(TimelineStep {
@@ -267,6 +283,33 @@ impl Order {
             })
             .collect::<Result<_, ApiError>>()?)
     }
+}
+
+/// A page of orders, with what its selection asks for loaded for the whole page at once.
+async fn order_page(
+    ctx: &Context<'_>,
+    rows: Vec<OrderRow>,
+    first: u64,
+    after: bool,
+) -> async_graphql::Result<Connection<String, Order>> {
+    let shown = usize::try_from(first).unwrap_or(usize::MAX);
+    let ids: Vec<Uuid> = rows.iter().take(shown).map(|r| r.id).collect();
+    for node in page_nodes(ctx) {
+        loaders(ctx)?
+            .prime_orders(node, &ids)
+            .await
+            .map_err(loader_error)?;
+    }
+    Ok(paging::page(
+        rows,
+        first,
+        after,
+        |r| paging::encode("order", &r.id.to_string()),
+        |r| Order {
+            id: r.id,
+            row: Some(r),
+        },
+    ))
 }
 
 #[derive(Default)]
@@ -300,16 +343,7 @@ impl OrderingQuery {
         let first = paging::page_size(first)?;
         let cursor = paging::decode::<Uuid>("order", after.as_deref())?;
         let rows = service::my_orders(state, me.id, cursor, first + 1).await?;
-        Ok(paging::page(
-            rows,
-            first,
-            after.is_some(),
-            |r| paging::encode("order", &r.id.to_string()),
-            |r| Order {
-                id: r.id,
-                row: Some(r),
-            },
-        ))
+        order_page(ctx, rows, first, after.is_some()).await
     }
 }
 
@@ -333,16 +367,7 @@ impl OrderingAdminQuery {
         let first = paging::page_size(first)?;
         let cursor = paging::decode::<Uuid>("order", after.as_deref())?;
         let rows = service::all_orders(state, status, account_id, cursor, first + 1).await?;
-        Ok(paging::page(
-            rows,
-            first,
-            after.is_some(),
-            |r| paging::encode("order", &r.id.to_string()),
-            |r| Order {
-                id: r.id,
-                row: Some(r),
-            },
-        ))
+        order_page(ctx, rows, first, after.is_some()).await
     }
 }
 

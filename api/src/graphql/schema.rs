@@ -3,13 +3,14 @@
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 use crate::graphql::billing::{BillingMutation, BillingQuery};
-use crate::graphql::builds::BuildMutation;
+use crate::graphql::catalog::builds::BuildMutation;
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
 use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
 use crate::graphql::fulfillment::{FulfillmentMutation, FulfillmentQuery};
 use crate::graphql::identity::{IdentityMutation, IdentityQuery};
 use crate::graphql::library::{GiftKeyQuery, LibraryMutation, LibraryQuery};
 use crate::graphql::limits::DocumentLimits;
+use crate::graphql::loaders::PerOperation;
 use crate::graphql::notification::{NotificationMutation, NotificationQuery};
 use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
 use crate::graphql::refund::{RefundMutation, RefundQuery};
@@ -54,7 +55,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription)
 }
 
-/// The schema with its limits and the shared state.
+/// The schema with its limits, the shared state, and the loaders of each operation.
 pub fn build_schema(state: AppState) -> StoreSchema {
     let limits = state.config.limits;
     let checker = Checker::new(
@@ -68,6 +69,7 @@ pub fn build_schema(state: AppState) -> StoreSchema {
         .limit_recursive_depth(32)
         .limit_directives(10)
         .extension(Shield)
+        .extension(PerOperation)
         .data(checker)
         .data(state)
         .finish()

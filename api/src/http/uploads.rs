@@ -17,7 +17,7 @@ use domain::ErrorCode;
 use uuid::Uuid;
 
 use super::{Authenticated, Edge, authenticate, error_response, header_str};
-use crate::graphql::builds::Build;
+use crate::graphql::catalog::builds::Build;
 use crate::infra::auth::Caller;
 use crate::infra::error::ApiError;
 

@@ -25,4 +25,5 @@ mod schema;
 mod sessions;
 mod signup;
 mod sockets;
+mod statements;
 mod tokens;

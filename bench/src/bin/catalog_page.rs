@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use api::catalog::search::{self, Filter, Scope, Sort};
 use api::graphql::StoreSchema;
-use api::graphql::catalog::loaders::Loaders;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 const PAGE: &str = "query($f: ProductFilter) { products(first: 20, filter: $f) { edges { cursor node { id slug title priceFrom { formatted } rating { average count } publisher { name } cover { url } editions { id kind name price { amountMinor formatted } stock } } } pageInfo { hasNextPage endCursor } } }";
@@ -27,8 +26,8 @@ fn quantile(v: &[Duration], q: f64) -> f64 {
     v[i].as_secs_f64() * 1000.0
 }
 
-async fn page(schema: &StoreSchema, db: &DatabaseConnection, text: Option<&str>) {
-    let mut req = async_graphql::Request::new(PAGE).data(Loaders::new(db));
+async fn page(schema: &StoreSchema, text: Option<&str>) {
+    let mut req = async_graphql::Request::new(PAGE);
     if let Some(t) = text {
         req = req.variables(async_graphql::Variables::from_json(
             serde_json::json!({ "f": { "text": t } }),
@@ -92,11 +91,11 @@ async fn main() -> anyhow::Result<()> {
 
     for (label, text) in [("browse (newest)", None), ("search \"game\"", Some("game"))] {
         for _ in 0..20 {
-            page(&schema, &db, text).await;
+            page(&schema, text).await;
             bare(&db, text).await?;
         }
         statements.store(0, Ordering::SeqCst);
-        page(&schema, &db, text).await;
+        page(&schema, text).await;
         let per_page = statements.load(Ordering::SeqCst);
         let (mut full, mut base) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
@@ -104,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
             bare(&db, text).await?;
             base.push(t.elapsed());
             let t = Instant::now();
-            page(&schema, &db, text).await;
+            page(&schema, text).await;
             full.push(t.elapsed());
         }
         let (b50, f50) = (quantile(&base, 0.5), quantile(&full, 0.5));

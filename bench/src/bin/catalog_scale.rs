@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use api::graphql::StoreSchema;
-use api::graphql::catalog::loaders::Loaders;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 /// The storefront's page (web/queries/catalog.graphql `Products`).
@@ -63,7 +62,6 @@ fn queries() -> Vec<Query> {
 /// A catalog under test: its schema and pool.
 struct Store {
     schema: StoreSchema,
-    db: DatabaseConnection,
 }
 
 impl Store {
@@ -77,7 +75,7 @@ impl Store {
             }
             None => async_graphql::Request::new(FACETS),
         };
-        let res = self.schema.execute(req.data(Loaders::new(&self.db))).await;
+        let res = self.schema.execute(req).await;
         anyhow::ensure!(res.errors.is_empty(), "{}: {:?}", query.label, res.errors);
         let data = res.data.into_json()?;
         if query.page.is_some() {
@@ -149,7 +147,6 @@ async fn store(name: &str, products: Option<u64>) -> anyhow::Result<Store> {
     let state = api::AppState::connect_with_db(serve.into_config()?, db.clone()).await?;
     Ok(Store {
         schema: api::graphql::build_schema(state),
-        db,
     })
 }
 

@@ -7,7 +7,6 @@ use domain::catalog::{GENRES, PLATFORMS};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::loaders::{Loaders, loader_error};
 use super::types::{
     FacetValue, Facets, Product, ProductFilter, ProductSort, ProductStatusGql, Review, Vocabulary,
 };
@@ -15,6 +14,7 @@ use crate::catalog::search::{self, Scope, Sort};
 use crate::catalog::visible_to;
 use crate::graphql::guard::{RoleGuard, caller, principal};
 use crate::graphql::identity::query::MAX_PAGE;
+use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
@@ -61,17 +61,12 @@ async fn list(
         after.as_deref(),
     )
     .await?;
-    if let Ok(loaders) = ctx.data::<Loaders>() {
-        let models: Vec<_> = page.items.iter().map(|(m, _)| m.clone()).collect();
-        let look = ctx.look_ahead();
-        for node in [look.field("edges").field("node"), look.field("nodes")] {
-            if node.exists() {
-                loaders
-                    .prime_products(node, &models)
-                    .await
-                    .map_err(loader_error)?;
-            }
-        }
+    let models: Vec<_> = page.items.iter().map(|(m, _)| m.clone()).collect();
+    for node in page_nodes(ctx) {
+        loaders(ctx)?
+            .prime_products(node, &models)
+            .await
+            .map_err(loader_error)?;
     }
     let mut conn = Connection::new(after.is_some(), page.has_next);
     conn.edges.extend(
@@ -198,16 +193,11 @@ impl CatalogQuery {
         let mut rows = q.all(&state.db).await.map_err(ApiError::from)?;
         let more = rows.len() as u64 > first;
         rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-        let look = ctx.look_ahead();
-        if look
-            .field("edges")
-            .field("node")
-            .field("authorName")
-            .exists()
-            || look.field("nodes").field("authorName").exists()
+        if page_nodes(ctx)
+            .iter()
+            .any(|node| node.field("authorName").exists())
         {
-            let loaders = ctx.data::<Loaders>()?;
-            loaders
+            loaders(ctx)?
                 .names
                 .load_many(rows.iter().map(|r| r.author_id))
                 .await

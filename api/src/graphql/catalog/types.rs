@@ -5,8 +5,8 @@ use domain::catalog::{EditionKind, ProductStatus};
 use domain::money::{Currency, Money as DomainMoney};
 use uuid::Uuid;
 
-use super::loaders::{Loaders, loader_error};
 use crate::graphql::guard::caller;
+use crate::graphql::loaders::{loader_error, loaders};
 use crate::infra::state::AppState;
 
 /// An amount of money: integer minor units (cents) and the ISO 4217 currency.
@@ -221,8 +221,7 @@ fn media_url(ctx: &Context<'_>, key: &str) -> String {
 #[ComplexObject]
 impl Product {
     async fn publisher(&self, ctx: &Context<'_>) -> async_graphql::Result<Publisher> {
-        let loaders = ctx.data::<Loaders>()?;
-        let name = loaders
+        let name = loaders(ctx)?
             .names
             .load_one(self.model.publisher_id)
             .await
@@ -236,8 +235,7 @@ impl Product {
 
     /// Editions on sale, cheapest first.
     async fn editions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Edition>> {
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders
+        Ok(loaders(ctx)?
             .editions
             .load_one(self.id)
             .await
@@ -281,8 +279,8 @@ impl Product {
         &self,
         ctx: &Context<'_>,
         platform: Option<String>,
-    ) -> async_graphql::Result<Vec<crate::graphql::builds::Build>> {
-        crate::graphql::builds::product_builds(ctx, &self.model, platform).await
+    ) -> async_graphql::Result<Vec<crate::graphql::catalog::builds::Build>> {
+        crate::graphql::catalog::builds::product_builds(ctx, &self.model, platform).await
     }
 
     /// Why an admin unlisted the product; only its publisher and admins see it.
@@ -329,9 +327,8 @@ impl Edition {
         if self.kind != EditionKindGql::Physical {
             return Ok(None);
         }
-        let loaders = ctx.data::<Loaders>()?;
         Ok(Some(
-            loaders
+            loaders(ctx)?
                 .stock
                 .load_one(self.id)
                 .await
@@ -372,8 +369,7 @@ impl From<review::Model> for Review {
 impl Review {
     /// Display name of the author.
     async fn author_name(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let loaders = ctx.data::<Loaders>()?;
-        Ok(loaders
+        Ok(loaders(ctx)?
             .names
             .load_one(self.author_id)
             .await

@@ -1,21 +1,15 @@
 //! Builds and downloads in GraphQL: `createBuild`, `setCurrentBuild`, `downloadLink`, and the
 //! `Product.builds` / `LibraryItem.currentBuilds` fields (resolved here, declared on their types).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use async_graphql::dataloader::Loader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::catalog::entity::product;
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::catalog::builds::{self as service, BuildStatus};
-use crate::graphql::catalog::loaders::{Loaders, loader_error};
 use crate::graphql::guard::{RoleGuard, acting, caller};
-use crate::infra::error::ApiError;
+use crate::graphql::loaders::{loader_error, loaders};
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[graphql(name = "BuildStatus")]
@@ -104,28 +98,8 @@ pub struct DownloadLink {
     pub build: Build,
 }
 
-/// Builds of products, newest first (every status; resolvers filter what the caller may see).
-pub struct BuildsByProduct(pub DatabaseConnection);
-
-impl Loader<Uuid> for BuildsByProduct {
-    type Value = Vec<service::Build>;
-    type Error = Arc<ApiError>;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let rows = service::of_products(&self.0, keys)
-            .await
-            .map_err(Arc::new)?;
-        let mut map: HashMap<Uuid, Vec<service::Build>> = HashMap::new();
-        for row in rows {
-            map.entry(row.product_id).or_default().push(row);
-        }
-        Ok(map)
-    }
-}
-
 async fn load(ctx: &Context<'_>, product: Uuid) -> async_graphql::Result<Vec<service::Build>> {
-    let loaders = ctx.data::<Loaders>()?;
-    Ok(loaders
+    Ok(loaders(ctx)?
         .builds
         .load_one(product)
         .await

@@ -1,0 +1,193 @@
+//! Catalog's loaders: products, editions (by product and by id), publishers' and reviewers'
+//! names, stock and builds; and the priming of a product list.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::Lookahead;
+use async_graphql::dataloader::Loader;
+use domain::catalog::entity::{edition, product};
+use domain::fulfillment::entity::inventory;
+use domain::identity::entity::account;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::Loaders;
+use crate::infra::error::ApiError;
+
+/// Editions of products, cheapest first.
+pub struct EditionsByProduct(pub DatabaseConnection);
+
+impl Loader<Uuid> for EditionsByProduct {
+    type Value = Vec<edition::Model>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = edition::Entity::find()
+            .filter(edition::Column::ProductId.is_in(keys.iter().copied()))
+            .order_by_asc(edition::Column::PriceMinor)
+            .order_by_asc(edition::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            map.entry(row.product_id).or_default().push(row);
+        }
+        Ok(map)
+    }
+}
+
+/// Public names of accounts (publishers, reviewers); empty for an unknown account.
+pub struct AccountNames(pub DatabaseConnection);
+
+impl Loader<Uuid> for AccountNames {
+    type Value = String;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, String>, Self::Error> {
+        let rows: Vec<(Uuid, String)> = account::Entity::find()
+            .select_only()
+            .column(account::Column::Id)
+            .column(account::Column::DisplayName)
+            .filter(account::Column::Id.is_in(keys.iter().copied()))
+            .into_tuple()
+            .all(&self.0)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        let mut map: HashMap<Uuid, String> = keys.iter().map(|k| (*k, String::new())).collect();
+        map.extend(rows);
+        Ok(map)
+    }
+}
+
+/// Stock available to order (on hand minus reserved) of physical editions; no row means 0.
+pub struct Stock(pub DatabaseConnection);
+
+impl Loader<Uuid> for Stock {
+    type Value = i32;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, i32>, Self::Error> {
+        let rows = inventory::Entity::find()
+            .filter(inventory::Column::EditionId.is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        let mut map: HashMap<Uuid, i32> = keys.iter().map(|k| (*k, 0)).collect();
+        map.extend(
+            rows.into_iter()
+                .map(|r| (r.edition_id, (r.on_hand - r.reserved).max(0))),
+        );
+        Ok(map)
+    }
+}
+
+/// Products by id (an unknown id answers `None`).
+pub struct ProductById(pub DatabaseConnection);
+
+impl Loader<Uuid> for ProductById {
+    type Value = Option<product::Model>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
+        let rows = product::Entity::find()
+            .filter(product::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        for row in rows {
+            map.insert(row.id, Some(row));
+        }
+        Ok(map)
+    }
+}
+
+/// Editions by id (an unknown id answers `None`).
+pub struct EditionById(pub DatabaseConnection);
+
+impl Loader<Uuid> for EditionById {
+    type Value = Option<edition::Model>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
+        let rows = edition::Entity::find()
+            .filter(edition::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        for row in rows {
+            map.insert(row.id, Some(row));
+        }
+        Ok(map)
+    }
+}
+
+/// Builds of products, newest first (every status; resolvers filter what the caller may see).
+pub struct BuildsByProduct(pub DatabaseConnection);
+
+impl Loader<Uuid> for BuildsByProduct {
+    type Value = Vec<crate::catalog::builds::Build>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = crate::catalog::builds::of_products(&self.0, keys)
+            .await
+            .map_err(Arc::new)?;
+        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            map.entry(row.product_id).or_default().push(row);
+        }
+        Ok(map)
+    }
+}
+
+impl Loaders {
+    /// Loads, in one statement per kind, what the selection `node` of a product list asks for
+    /// (editions and their stock, publishers' names, builds).
+    pub async fn prime_products(
+        &self,
+        node: Lookahead<'_>,
+        products: &[product::Model],
+    ) -> Result<(), Arc<ApiError>> {
+        let ids: Vec<Uuid> = products.iter().map(|p| p.id).collect();
+        let editions = node.field("editions");
+        let (loaded, _, _) = futures::future::try_join3(
+            async {
+                if editions.exists() {
+                    self.editions.load_many(ids.iter().copied()).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+            async {
+                if node.field("publisher").exists() {
+                    self.names
+                        .load_many(products.iter().map(|p| p.publisher_id))
+                        .await?;
+                }
+                Ok::<_, Arc<ApiError>>(())
+            },
+            async {
+                if node.field("builds").exists() {
+                    self.builds.load_many(ids.iter().copied()).await?;
+                }
+                Ok::<_, Arc<ApiError>>(())
+            },
+        )
+        .await?;
+        if let Some(loaded) = loaded
+            && editions.field("stock").exists()
+        {
+            let physical = loaded
+                .values()
+                .flatten()
+                .filter(|e| e.kind == domain::catalog::EditionKind::Physical.as_str())
+                .map(|e| e.id);
+            self.stock.load_many(physical).await?;
+        }
+        Ok(())
+    }
+}
