@@ -3,11 +3,13 @@
 //! It writes only the `identity` and `catalog` contexts; everything that belongs to the order saga
 //! is published to NATS JetStream. Queries may read every context's tables.
 //!
-//! Module map: [`config`] (typed configuration from the environment), [`state`] (what every
-//! request shares), [`auth`] (passwords, access tokens, refresh sessions, callers),
-//! [`identity`] (account rules and storage), [`graphql`] (schema, errors, guards),
-//! [`http`] (axum routes), [`cli`] (the subcommands other than `serve`), [`purge`] (removing
-//! what a throwaway store made).
+//! Module map: one module per bounded context (`identity`, `catalog` with its builds and
+//! search, `ordering`, `billing`, `fulfillment`, `library`, `notification`, `refund`,
+//! `deadletter`), each holding that context's reads and the writes the api owns; [`graphql`]
+//! (schema, errors, guards, loaders, one part per context); [`http`] (axum routes, uploads);
+//! [`infra`] (configuration, shared state, authentication and sessions, database, Redis, bus,
+//! object storage, idempotency, rate limits, purging a throwaway store, the error type), which
+//! imports no context; [`cli`] (the subcommands other than `serve`) and [`seed`] (demo data).
 
 pub mod billing;
 pub mod catalog;
