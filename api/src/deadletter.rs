@@ -3,14 +3,18 @@
 //! participant handles it like the original and marks the dead letter replayed.
 
 use domain::bus::RawMessage;
-use domain::sql::stmt;
-use sea_orm::ConnectionTrait;
+use domain::{billing, fulfillment, library, notification, ordering};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, TableRef, UnionType,
+};
+use sea_orm::{EntityName, FromQueryResult};
 use uuid::Uuid;
 
 use crate::infra::error::{ApiError, ApiResult};
 use crate::infra::state::AppState;
 
-#[derive(Clone, Debug)]
+/// A dead letter of some participant (`<participant>.dead_letter`).
+#[derive(Clone, Debug, FromQueryResult)]
 pub struct DeadLetter {
     pub id: Uuid,
     pub participant: String,
@@ -24,57 +28,79 @@ pub struct DeadLetter {
     pub replayed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-fn union() -> String {
-    migration::PARTICIPANTS
-        .iter()
-        .map(|p| {
-            format!(
-                "SELECT '{p}' AS participant, id, message_id, subject, kind, payload, error, deliveries, \
-                 failed_at, replayed_at FROM {p}.dead_letter"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ")
+/// The columns of a dead letter. Every participant's `dead_letter` has the same (one macro writes
+/// their entities), so one participant's names serve for all.
+type Column = billing::entity::dead_letter::Column;
+
+/// The dead-letter table of `participant` (a name of [`migration::PARTICIPANTS`]).
+fn table_of(participant: &str) -> Option<TableRef> {
+    Some(match participant {
+        "ordering" => ordering::entity::dead_letter::Entity.table_ref(),
+        "billing" => billing::entity::dead_letter::Entity.table_ref(),
+        "fulfillment" => fulfillment::entity::dead_letter::Entity.table_ref(),
+        "library" => library::entity::dead_letter::Entity.table_ref(),
+        "notification" => notification::entity::dead_letter::Entity.table_ref(),
+        _ => return None,
+    })
 }
 
-fn row(r: &sea_orm::QueryResult) -> ApiResult<DeadLetter> {
-    Ok(DeadLetter {
-        id: r.try_get("", "id")?,
-        participant: r.try_get("", "participant")?,
-        message_id: r.try_get("", "message_id")?,
-        subject: r.try_get("", "subject")?,
-        kind: r.try_get("", "kind")?,
-        payload: r.try_get("", "payload")?,
-        error: r.try_get("", "error")?,
-        deliveries: r.try_get("", "deliveries")?,
-        failed_at: r.try_get("", "failed_at")?,
-        replayed_at: r.try_get("", "replayed_at")?,
-    })
+/// Every participant's dead letters, in one statement: `SELECT * FROM (<each participant's,
+/// UNION ALL>) d`, each row with its participant's name.
+fn all_dead_letters() -> ApiResult<SelectStatement> {
+    let mut union: Option<SelectStatement> = None;
+    for p in migration::PARTICIPANTS {
+        let table = table_of(p)
+            .ok_or_else(|| anyhow::anyhow!("participant {p} has no dead-letter entity"))?;
+        let select = Query::select()
+            .expr_as(Expr::val(p), Alias::new("participant"))
+            .columns([
+                Column::Id,
+                Column::MessageId,
+                Column::Subject,
+                Column::Kind,
+                Column::Payload,
+                Column::Error,
+                Column::Deliveries,
+                Column::FailedAt,
+                Column::ReplayedAt,
+            ])
+            .from(table)
+            .to_owned();
+        match &mut union {
+            None => union = Some(select),
+            Some(u) => {
+                u.union(UnionType::All, select);
+            }
+        }
+    }
+    let union = union.ok_or_else(|| anyhow::anyhow!("no participants"))?;
+    Ok(Query::select()
+        .column(Asterisk)
+        .from_subquery(union, Alias::new("d"))
+        .to_owned())
+}
+
+async fn query(state: &AppState, select: &SelectStatement) -> ApiResult<Vec<DeadLetter>> {
+    let statement = state.db.get_database_backend().build(select);
+    Ok(DeadLetter::find_by_statement(statement)
+        .all(&state.db)
+        .await?)
 }
 
 /// Newest first, after the cursor (a dead-letter id; ids are time-ordered).
 pub async fn list(state: &AppState, after: Option<Uuid>, limit: u64) -> ApiResult<Vec<DeadLetter>> {
-    let sql = format!(
-        "SELECT * FROM ({}) d WHERE ($1::uuid IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
-        union()
-    );
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            &sql,
-            [
-                after.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
-        .await?;
-    rows.iter().map(row).collect()
+    let mut select = all_dead_letters()?;
+    if let Some(after) = after {
+        select.and_where(Expr::col(Column::Id).lt(after));
+    }
+    select.order_by(Column::Id, Order::Desc).limit(limit);
+    query(state, &select).await
 }
 
 pub async fn find(state: &AppState, id: Uuid) -> ApiResult<Option<DeadLetter>> {
-    let sql = format!("SELECT * FROM ({}) d WHERE id = $1", union());
-    let r = state.db.query_one_raw(stmt(&sql, [id.into()])).await?;
-    r.as_ref().map(row).transpose()
+    let mut select = all_dead_letters()?;
+    select.and_where(Expr::col(Column::Id).eq(id));
+    Ok(query(state, &select).await?.into_iter().next())
 }
 
 /// Publishes the dead letter again for its participant.

@@ -6,15 +6,19 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use domain::fulfillment::ShipmentStatus;
+use domain::fulfillment::entity::{reservation, shipment};
 use domain::fulfillment::{
     CANCELLED_BY_BUYER, CancelRejected, CancelShipment, MAX_TRACKING_LEN, ShipOrder,
     ShipmentCancelled, ShipmentDispatched, ShipmentRejected, ShippingAddress,
 };
 use domain::messaging::{Envelope, Message};
 use domain::ordering::OrderLine;
-use domain::sql::stmt;
 use futures::StreamExt;
-use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::infra::auth::Principal;
@@ -37,21 +41,17 @@ pub struct ShipmentRow {
     pub shipped_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-const SHIPMENT_COLUMNS: &str = "s.order_id, s.account_id, s.status, s.address::text AS address, \
-     s.carrier, s.tracking_number, s.paid_at, s.shipped_at";
-
-fn shipment_row(r: &sea_orm::QueryResult) -> ApiResult<ShipmentRow> {
-    let address: String = r.try_get("", "address")?;
+fn shipment_row(s: shipment::Model) -> ApiResult<ShipmentRow> {
     Ok(ShipmentRow {
-        order_id: r.try_get("", "order_id")?,
-        account_id: r.try_get("", "account_id")?,
-        status: r.try_get("", "status")?,
-        address: serde_json::from_str(&address)
+        order_id: s.order_id,
+        account_id: s.account_id,
+        status: s.status,
+        address: serde_json::from_value(s.address)
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored address: {e}")))?,
-        carrier: r.try_get("", "carrier")?,
-        tracking_number: r.try_get("", "tracking_number")?,
-        paid_at: r.try_get("", "paid_at")?,
-        shipped_at: r.try_get("", "shipped_at")?,
+        carrier: s.carrier,
+        tracking_number: s.tracking_number,
+        paid_at: s.paid_at,
+        shipped_at: s.shipped_at,
     })
 }
 
@@ -73,16 +73,12 @@ pub async fn shipments_of(
     if orders.is_empty() {
         return Ok(out);
     }
-    let rows = db
-        .query_all_raw(stmt(
-            format!(
-                "SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.order_id = ANY($1)"
-            ),
-            [orders.to_vec().into()],
-        ))
+    let rows = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.is_in(orders.to_vec()))
+        .all(db)
         .await?;
-    for r in &rows {
-        let row = shipment_row(r)?;
+    for s in rows {
+        let row = shipment_row(s)?;
         out.insert(row.order_id, Some(row));
     }
     Ok(out)
@@ -94,21 +90,25 @@ pub async fn pending_shipments(
     publisher: Uuid,
     limit: u64,
 ) -> ApiResult<Vec<ShipmentRow>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            format!(
-                "SELECT {SHIPMENT_COLUMNS} FROM fulfillment.shipment s WHERE s.status = 'AWAITING_SHIPMENT' \
-                 AND EXISTS (SELECT 1 FROM fulfillment.reservation r WHERE r.order_id = s.order_id \
-                 AND r.publisher_id = $1) ORDER BY s.paid_at, s.order_id LIMIT $2"
-            ),
-            [
-                publisher.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    // Shipments with a line of the publisher's.
+    let theirs = Query::select()
+        .expr(Expr::val(1))
+        .from(reservation::Entity.table_ref())
+        .and_where(
+            Expr::col((reservation::Entity, reservation::Column::OrderId))
+                .equals((shipment::Entity, shipment::Column::OrderId)),
+        )
+        .and_where(reservation::Column::PublisherId.eq(publisher))
+        .to_owned();
+    let rows = shipment::Entity::find()
+        .filter(shipment::Column::Status.eq(ShipmentStatus::AwaitingShipment.as_str()))
+        .filter(Expr::exists(theirs))
+        .order_by_asc(shipment::Column::PaidAt)
+        .order_by_asc(shipment::Column::OrderId)
+        .limit(limit)
+        .all(&state.db)
         .await?;
-    rows.iter().map(shipment_row).collect()
+    rows.into_iter().map(shipment_row).collect()
 }
 
 /// The physical lines of an order that belong to `publisher`.
@@ -155,17 +155,15 @@ pub async fn ship_order(
     let Some(shipment) = shipment(state, order).await? else {
         return Err(ApiError::NotFound("shipment"));
     };
-    let publishers = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT DISTINCT publisher_id FROM fulfillment.reservation WHERE order_id = $1",
-            [order.into()],
-        ))
+    let publishers: Vec<Uuid> = reservation::Entity::find()
+        .select_only()
+        .column(reservation::Column::PublisherId)
+        .distinct()
+        .filter(reservation::Column::OrderId.eq(order))
+        .into_tuple()
+        .all(&state.db)
         .await?;
-    let mut mine = !publishers.is_empty();
-    for r in &publishers {
-        mine &= r.try_get::<Uuid>("", "publisher_id")? == me.id;
-    }
+    let mine = !publishers.is_empty() && publishers.iter().all(|p| *p == me.id);
     if !mine {
         return Err(ApiError::Forbidden(
             "only the publisher of the order's physical editions can ship it",

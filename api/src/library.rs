@@ -1,8 +1,8 @@
 //! Library on the api side: what an account owns (`library.entitlement`, written by the library
 //! participant).
 
-use domain::sql::stmt;
-use sea_orm::ConnectionTrait;
+use domain::library::entity::{entitlement, gift_key, gift_key_batch};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::infra::error::ApiResult;
@@ -28,40 +28,37 @@ pub async fn items(
     after: Option<Uuid>,
     limit: u64,
 ) -> ApiResult<Vec<Item>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT id, product_id, edition_id, order_id, license_key, granted_at FROM library.entitlement \
-             WHERE account_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-            [
-                account.into(),
-                after.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    let mut query = entitlement::Entity::find()
+        .filter(entitlement::Column::AccountId.eq(account))
+        .filter(entitlement::Column::RevokedAt.is_null());
+    if let Some(after) = after {
+        query = query.filter(entitlement::Column::Id.lt(after));
+    }
+    let rows = query
+        .order_by_desc(entitlement::Column::Id)
+        .limit(limit)
+        .all(&state.db)
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Item {
-                id: r.try_get("", "id")?,
-                product_id: r.try_get("", "product_id")?,
-                edition_id: r.try_get("", "edition_id")?,
-                order_id: r.try_get("", "order_id")?,
-                license_key: r.try_get("", "license_key")?,
-                granted_at: r.try_get("", "granted_at")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|e| Item {
+            id: e.id,
+            product_id: e.product_id,
+            edition_id: e.edition_id,
+            order_id: e.order_id,
+            license_key: e.license_key,
+            granted_at: e.granted_at,
         })
-        .collect()
+        .collect())
 }
 
 /// Whether the account owns the product (an entitlement that is not revoked).
 pub async fn owns(state: &AppState, account: Uuid, product: Uuid) -> ApiResult<bool> {
-    Ok(state
-        .db
-        .query_one_raw(stmt(
-            "SELECT 1 AS one FROM library.entitlement WHERE account_id = $1 AND product_id = $2 AND revoked_at IS NULL LIMIT 1",
-            [account.into(), product.into()],
-        ))
+    Ok(entitlement::Entity::find()
+        .filter(entitlement::Column::AccountId.eq(account))
+        .filter(entitlement::Column::ProductId.eq(product))
+        .filter(entitlement::Column::RevokedAt.is_null())
+        .one(&state.db)
         .await?
         .is_some())
 }
@@ -96,7 +93,6 @@ pub async fn generate_gift_keys(
     label: &str,
 ) -> ApiResult<Uuid> {
     use domain::catalog::entity::{edition, product};
-    use sea_orm::EntityTrait;
     let max = domain::library::MAX_GIFT_KEYS;
     if !(1..=max).contains(&quantity) {
         return Err(crate::infra::error::ApiError::BadInput {
@@ -149,26 +145,27 @@ pub async fn batches(
     publisher: Uuid,
     product: Option<Uuid>,
 ) -> ApiResult<Vec<Batch>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT id, product_id, edition_id, quantity, label, created_at FROM library.gift_key_batch \
-             WHERE publisher_id = $1 AND ($2::uuid IS NULL OR product_id = $2) ORDER BY id DESC LIMIT 100",
-            [publisher.into(), product.into()],
-        ))
+    let mut query =
+        gift_key_batch::Entity::find().filter(gift_key_batch::Column::PublisherId.eq(publisher));
+    if let Some(product) = product {
+        query = query.filter(gift_key_batch::Column::ProductId.eq(product));
+    }
+    let rows = query
+        .order_by_desc(gift_key_batch::Column::Id)
+        .limit(100)
+        .all(&state.db)
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Batch {
-                id: r.try_get("", "id")?,
-                product_id: r.try_get("", "product_id")?,
-                edition_id: r.try_get("", "edition_id")?,
-                quantity: r.try_get("", "quantity")?,
-                label: r.try_get("", "label")?,
-                created_at: r.try_get("", "created_at")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|b| Batch {
+            id: b.id,
+            product_id: b.product_id,
+            edition_id: b.edition_id,
+            quantity: b.quantity,
+            label: b.label,
+            created_at: b.created_at,
         })
-        .collect()
+        .collect())
 }
 
 /// The keys of `batches`, in one statement (a page of batches is one round trip), in a stable
@@ -177,22 +174,19 @@ pub async fn batch_keys(state: &AppState, batches: &[Uuid]) -> ApiResult<Vec<Gif
     if batches.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT batch_id, key, redeemed_at FROM library.gift_key WHERE batch_id = ANY($1) ORDER BY id",
-            [batches.to_vec().into()],
-        ))
+    let rows = gift_key::Entity::find()
+        .filter(gift_key::Column::BatchId.is_in(batches.to_vec()))
+        .order_by_asc(gift_key::Column::Id)
+        .all(&state.db)
         .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(GiftKey {
-                batch_id: r.try_get("", "batch_id")?,
-                key: r.try_get("", "key")?,
-                redeemed_at: r.try_get("", "redeemed_at")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|k| GiftKey {
+            batch_id: k.batch_id,
+            key: k.key,
+            redeemed_at: k.redeemed_at,
         })
-        .collect()
+        .collect())
 }
 
 /// How long `redeemKey` waits for the library participant's answer.

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use domain::catalog::entity::{edition, product};
 use domain::catalog::{EditionKind, ProductStatus};
 use domain::fulfillment::ShippingAddress;
+use domain::fulfillment::entity::inventory;
+use domain::library::entity::entitlement;
 use domain::messaging::Envelope;
+use domain::ordering::entity::{order, order_line, order_step};
 use domain::ordering::{LineError, OrderLine, PlaceOrder, check_lines};
-use domain::sql::stmt;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::infra::auth::Principal;
@@ -257,21 +259,13 @@ async fn short_of_stock<'a>(
         return Ok(None);
     }
     let ids: Vec<Uuid> = physical.iter().map(|l| l.edition_id).collect();
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT edition_id, on_hand - reserved AS available FROM fulfillment.inventory \
-             WHERE edition_id = ANY($1)",
-            [ids.into()],
-        ))
-        .await?;
-    let mut available = HashMap::new();
-    for r in rows {
-        available.insert(
-            r.try_get::<Uuid>("", "edition_id")?,
-            r.try_get::<i32>("", "available")?,
-        );
-    }
+    let available: HashMap<Uuid, i32> = inventory::Entity::find()
+        .filter(inventory::Column::EditionId.is_in(ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|i| (i.edition_id, i.on_hand - i.reserved))
+        .collect();
     Ok(physical
         .iter()
         .find(|l| available.get(&l.edition_id).copied().unwrap_or(0) < l.quantity)
@@ -280,19 +274,15 @@ async fn short_of_stock<'a>(
 
 /// The (edition, quantity) pairs of an existing order, sorted.
 async fn existing_lines(state: &AppState, order: Uuid) -> ApiResult<Option<Vec<(Uuid, i32)>>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT edition_id, quantity FROM ordering.order_line WHERE order_id = $1",
-            [order.into()],
-        ))
+    let mut out: Vec<(Uuid, i32)> = order_line::Entity::find()
+        .select_only()
+        .columns([order_line::Column::EditionId, order_line::Column::Quantity])
+        .filter(order_line::Column::OrderId.eq(order))
+        .into_tuple()
+        .all(&state.db)
         .await?;
-    if rows.is_empty() {
+    if out.is_empty() {
         return Ok(None);
-    }
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push((r.try_get("", "edition_id")?, r.try_get("", "quantity")?));
     }
     out.sort();
     Ok(Some(out))
@@ -307,16 +297,16 @@ pub async fn owned_products(
     if products.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT DISTINCT product_id FROM library.entitlement WHERE account_id = $1 AND product_id = ANY($2) AND revoked_at IS NULL",
-            [account.into(), products.to_vec().into()],
-        ))
-        .await?;
-    rows.into_iter()
-        .map(|r| r.try_get("", "product_id").map_err(ApiError::from))
-        .collect()
+    Ok(entitlement::Entity::find()
+        .select_only()
+        .column(entitlement::Column::ProductId)
+        .distinct()
+        .filter(entitlement::Column::AccountId.eq(account))
+        .filter(entitlement::Column::ProductId.is_in(products.to_vec()))
+        .filter(entitlement::Column::RevokedAt.is_null())
+        .into_tuple()
+        .all(&state.db)
+        .await?)
 }
 
 /// An order as the read side sees it.
@@ -332,31 +322,24 @@ pub struct OrderRow {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-const ORDER_COLUMNS: &str =
-    "id, account_id, status, cancel_reason, total_minor, currency, created_at, updated_at";
-
-fn order_row(r: &sea_orm::QueryResult) -> ApiResult<OrderRow> {
-    Ok(OrderRow {
-        id: r.try_get("", "id")?,
-        account_id: r.try_get("", "account_id")?,
-        status: r.try_get("", "status")?,
-        cancel_reason: r.try_get("", "cancel_reason")?,
-        total_minor: r.try_get("", "total_minor")?,
-        currency: r.try_get("", "currency")?,
-        created_at: r.try_get("", "created_at")?,
-        updated_at: r.try_get("", "updated_at")?,
-    })
+impl From<order::Model> for OrderRow {
+    fn from(o: order::Model) -> OrderRow {
+        OrderRow {
+            id: o.id,
+            account_id: o.account_id,
+            status: o.status,
+            cancel_reason: o.cancel_reason,
+            total_minor: o.total_minor,
+            currency: o.currency,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
 }
 
 pub async fn find_order(state: &AppState, id: Uuid) -> ApiResult<Option<OrderRow>> {
-    let row = state
-        .db
-        .query_one_raw(stmt(
-            format!(r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE id = $1"#),
-            [id.into()],
-        ))
-        .await?;
-    row.as_ref().map(order_row).transpose()
+    let row = order::Entity::find_by_id(id).one(&state.db).await?;
+    Ok(row.map(OrderRow::from))
 }
 
 /// The caller's orders, newest first, after the cursor `after` (an order id).
@@ -366,21 +349,16 @@ pub async fn my_orders(
     after: Option<Uuid>,
     limit: u64,
 ) -> ApiResult<Vec<OrderRow>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            format!(
-                r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE account_id = $1
-                   AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"#
-            ),
-            [
-                account.into(),
-                after.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    let mut query = order::Entity::find().filter(order::Column::AccountId.eq(account));
+    if let Some(after) = after {
+        query = query.filter(order::Column::Id.lt(after));
+    }
+    let rows = query
+        .order_by_desc(order::Column::Id)
+        .limit(limit)
+        .all(&state.db)
         .await?;
-    rows.iter().map(order_row).collect()
+    Ok(rows.into_iter().map(OrderRow::from).collect())
 }
 
 /// Every order (admins), newest first, optionally of one status or one buyer.
@@ -391,23 +369,22 @@ pub async fn all_orders(
     after: Option<Uuid>,
     limit: u64,
 ) -> ApiResult<Vec<OrderRow>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            format!(
-                r#"SELECT {ORDER_COLUMNS} FROM ordering."order" WHERE ($1::text IS NULL OR status = $1)
-                   AND ($2::uuid IS NULL OR account_id = $2) AND ($3::uuid IS NULL OR id < $3)
-                   ORDER BY id DESC LIMIT $4"#
-            ),
-            [
-                status.map(str::to_owned).into(),
-                account.into(),
-                after.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    let mut query = order::Entity::find();
+    if let Some(status) = status {
+        query = query.filter(order::Column::Status.eq(status));
+    }
+    if let Some(account) = account {
+        query = query.filter(order::Column::AccountId.eq(account));
+    }
+    if let Some(after) = after {
+        query = query.filter(order::Column::Id.lt(after));
+    }
+    let rows = query
+        .order_by_desc(order::Column::Id)
+        .limit(limit)
+        .all(&state.db)
         .await?;
-    rows.iter().map(order_row).collect()
+    Ok(rows.into_iter().map(OrderRow::from).collect())
 }
 
 pub async fn order_lines(state: &AppState, order: Uuid) -> ApiResult<Vec<OrderLine>> {
@@ -425,26 +402,14 @@ pub async fn lines_of(
     if orders.is_empty() {
         return Ok(out);
     }
-    let rows = db
-        .query_all_raw(stmt(
-            "SELECT order_id, edition_id, product_id, publisher_id, kind, product_title, edition_name, \
-             unit_price_minor, quantity FROM ordering.order_line WHERE order_id = ANY($1) \
-             ORDER BY order_id, line_no",
-            [orders.to_vec().into()],
-        ))
+    let rows = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.is_in(orders.to_vec()))
+        .order_by_asc(order_line::Column::OrderId)
+        .order_by_asc(order_line::Column::LineNo)
+        .all(db)
         .await?;
-    for r in rows {
-        let order: Uuid = r.try_get("", "order_id")?;
-        out.entry(order).or_default().push(OrderLine {
-            edition_id: r.try_get("", "edition_id")?,
-            product_id: r.try_get("", "product_id")?,
-            publisher_id: r.try_get("", "publisher_id")?,
-            kind: r.try_get("", "kind")?,
-            product_title: r.try_get("", "product_title")?,
-            edition_name: r.try_get("", "edition_name")?,
-            unit_price_minor: r.try_get("", "unit_price_minor")?,
-            quantity: r.try_get("", "quantity")?,
-        });
+    for l in rows {
+        out.entry(l.order_id).or_default().push(OrderLine::from(l));
     }
     Ok(out)
 }
@@ -468,20 +433,18 @@ pub async fn timelines_of(
     if orders.is_empty() {
         return Ok(out);
     }
-    let rows = db
-        .query_all_raw(stmt(
-            "SELECT order_id, step, participant, detail, occurred_at FROM ordering.order_step \
-             WHERE order_id = ANY($1) ORDER BY occurred_at, id",
-            [orders.to_vec().into()],
-        ))
+    let rows = order_step::Entity::find()
+        .filter(order_step::Column::OrderId.is_in(orders.to_vec()))
+        .order_by_asc(order_step::Column::OccurredAt)
+        .order_by_asc(order_step::Column::Id)
+        .all(db)
         .await?;
-    for r in rows {
-        let order: Uuid = r.try_get("", "order_id")?;
-        out.entry(order).or_default().push(Step {
-            step: r.try_get("", "step")?,
-            participant: r.try_get("", "participant")?,
-            detail: r.try_get("", "detail")?,
-            at: r.try_get("", "occurred_at")?,
+    for s in rows {
+        out.entry(s.order_id).or_default().push(Step {
+            step: s.step,
+            participant: s.participant,
+            detail: s.detail,
+            at: s.occurred_at,
         });
     }
     Ok(out)

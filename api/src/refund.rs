@@ -14,10 +14,15 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use domain::catalog::entity::refund_gate;
 use domain::messaging::Envelope;
+use domain::ordering::entity::order;
+use domain::refund::entity::refund_request;
 use domain::refund::{DecideRefund, MAX_REASON_CHARS, RefundStatus, RequestRefund};
-use domain::sql::stmt;
-use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, QueryStatementBuilder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::infra::auth::Principal;
@@ -39,35 +44,30 @@ pub struct RefundRow {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, order_id, account_id, reason, within_policy, policy_note, status, decision_note, created_at, decided_at";
-
-fn row(r: &sea_orm::QueryResult) -> ApiResult<RefundRow> {
-    let status: String = r.try_get("", "status")?;
+fn row(r: refund_request::Model) -> ApiResult<RefundRow> {
+    let status = RefundStatus::parse(&r.status)
+        .ok_or_else(|| anyhow::anyhow!("unknown refund status {}", r.status))?;
     Ok(RefundRow {
-        id: r.try_get("", "id")?,
-        order_id: r.try_get("", "order_id")?,
-        account_id: r.try_get("", "account_id")?,
-        reason: r.try_get("", "reason")?,
-        within_policy: r.try_get("", "within_policy")?,
-        policy_note: r.try_get("", "policy_note")?,
-        status: RefundStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("unknown refund status {status}"))?,
-        decision_note: r.try_get("", "decision_note")?,
-        created_at: r.try_get("", "created_at")?,
-        decided_at: r.try_get("", "decided_at")?,
+        id: r.id,
+        order_id: r.order_id,
+        account_id: r.account_id,
+        reason: r.reason,
+        within_policy: r.within_policy,
+        policy_note: r.policy_note,
+        status,
+        decision_note: r.decision_note,
+        created_at: r.created_at,
+        decided_at: r.decided_at,
     })
 }
 
 /// The refund request of an order, if any.
 pub async fn of_order(state: &AppState, order: Uuid) -> ApiResult<Option<RefundRow>> {
-    let r = state
-        .db
-        .query_one_raw(stmt(
-            format!("SELECT {COLUMNS} FROM ordering.refund_request WHERE order_id = $1"),
-            [order.into()],
-        ))
+    let r = refund_request::Entity::find()
+        .filter(refund_request::Column::OrderId.eq(order))
+        .one(&state.db)
         .await?;
-    r.as_ref().map(row).transpose()
+    r.map(row).transpose()
 }
 
 /// The refund request of each of `orders`, in one statement; `None` for an order without one.
@@ -80,13 +80,11 @@ pub async fn of_orders(
     if orders.is_empty() {
         return Ok(out);
     }
-    let rows = db
-        .query_all_raw(stmt(
-            format!("SELECT {COLUMNS} FROM ordering.refund_request WHERE order_id = ANY($1)"),
-            [orders.to_vec().into()],
-        ))
+    let rows = refund_request::Entity::find()
+        .filter(refund_request::Column::OrderId.is_in(orders.to_vec()))
+        .all(db)
         .await?;
-    for r in &rows {
+    for r in rows {
         let request = row(r)?;
         out.insert(request.order_id, Some(request));
     }
@@ -101,23 +99,35 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> ApiResult<Vec<RefundRow>> {
-    let rows = state
-        .db
-        .query_all_raw(stmt(
-            format!(
-                "SELECT {COLUMNS} FROM ordering.refund_request WHERE ($1::text IS NULL OR status = $1) \
-                 AND ($2::uuid IS NULL OR (created_at, id) > \
-                      (SELECT created_at, id FROM ordering.refund_request WHERE id = $2)) \
-                 ORDER BY created_at, id LIMIT $3"
-            ),
-            [
-                status.map(|s| s.as_str().to_owned()).into(),
-                after.into(),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    use refund_request::Column as C;
+    let mut query = refund_request::Entity::find();
+    if let Some(status) = status {
+        query = query.filter(C::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        // (created_at, id) after the cursor's, in the same statement (no row: nothing after).
+        let cursor = Alias::new("cursor");
+        let of_cursor = Query::select()
+            .columns([C::CreatedAt, C::Id])
+            .from_as(refund_request::Entity.table_ref(), cursor.clone())
+            .and_where(Expr::col((cursor, C::Id)).eq(after))
+            .to_owned();
+        let key = Expr::tuple([
+            Expr::col((refund_request::Entity, C::CreatedAt)),
+            Expr::col((refund_request::Entity, C::Id)),
+        ]);
+        query = query.filter(key.gt(Expr::SubQuery(
+            None,
+            Box::new(of_cursor.into_sub_query_statement()),
+        )));
+    }
+    let rows = query
+        .order_by_asc(C::CreatedAt)
+        .order_by_asc(C::Id)
+        .limit(limit)
+        .all(&state.db)
         .await?;
-    rows.iter().map(row).collect()
+    rows.into_iter().map(row).collect()
 }
 
 /// Asks for the refund of a completed digital order of the caller. Within the policy it is
@@ -135,30 +145,26 @@ pub async fn request(
             message: format!("say why, in 1 to {MAX_REASON_CHARS} characters"),
         });
     }
-    let order = state
-        .db
-        .query_one_raw(stmt(
-            r#"SELECT account_id, status, completed_at, needs_shipping FROM ordering."order" WHERE id = $1"#,
-            [order_id.into()],
-        ))
+    let order = order::Entity::find_by_id(order_id)
+        .one(&state.db)
         .await?
-        .filter(|r| r.try_get::<Uuid>("", "account_id").ok() == Some(me.id))
+        .filter(|o| o.account_id == me.id)
         .ok_or(ApiError::NotFound("order"))?;
     if let Some(existing) = of_order(state, order_id).await? {
         return Ok(existing);
     }
-    let status: String = order.try_get("", "status")?;
+    let status = order.status;
     if status != "COMPLETED" {
         return Err(ApiError::Conflict(format!(
             "only a completed order can be refunded (this one is {status})"
         )));
     }
-    if order.try_get::<bool>("", "needs_shipping")? {
+    if order.needs_shipping {
         return Err(ApiError::Conflict(
             "orders with boxed copies are returned to their publisher, not refunded here".into(),
         ));
     }
-    let completed_at: Option<DateTime<Utc>> = order.try_get("", "completed_at")?;
+    let completed_at = order.completed_at;
     let now = Utc::now();
     let policy = state.config.refund_policy;
     // Within the window, the order is claimed for the refund unless it was downloaded: from
@@ -298,20 +304,7 @@ pub async fn claim(
     what: Claim,
     unless_downloaded: bool,
 ) -> ApiResult<bool> {
-    let claimed = state
-        .db
-        .query_one_raw(stmt(
-            "INSERT INTO catalog.refund_gate (order_id, claim, claimed_at) VALUES ($1, $2, now()) \
-             ON CONFLICT (order_id) DO UPDATE SET claim = EXCLUDED.claim, claimed_at = EXCLUDED.claimed_at \
-             WHERE NOT $3 OR refund_gate.downloaded_at IS NULL RETURNING order_id",
-            [
-                order.into(),
-                what.as_str().to_owned().into(),
-                unless_downloaded.into(),
-            ],
-        ))
-        .await?
-        .is_some();
+    let claimed = refund_gate::claim(&state.db, order, what.as_str(), unless_downloaded).await?;
     tracing::info!(order.id = %order, claim = what.as_str(), claimed, "refund gate");
     Ok(claimed)
 }
@@ -320,25 +313,5 @@ pub async fn claim(
 /// when one did (then no link may be handed out). A claim whose refund was denied, or whose
 /// cancellation lost to the parcel or to the shipping deadline, is void and cleared here.
 pub async fn first_download(db: &impl ConnectionTrait, order: Uuid) -> ApiResult<bool> {
-    let recorded = db
-        .query_one_raw(stmt(
-            "INSERT INTO catalog.refund_gate (order_id, downloaded_at) VALUES ($1, now()) \
-             ON CONFLICT (order_id) DO UPDATE \
-             SET downloaded_at = coalesce(refund_gate.downloaded_at, EXCLUDED.downloaded_at), \
-                 claim = NULL, claimed_at = NULL \
-             WHERE refund_gate.claim IS NULL \
-                OR (refund_gate.claim = 'REFUND' AND EXISTS (SELECT 1 FROM ordering.refund_request r \
-                    WHERE r.order_id = $1 AND r.status = 'DENIED')) \
-                OR (refund_gate.claim = 'CANCEL' AND EXISTS (SELECT 1 FROM fulfillment.shipment s \
-                    WHERE s.order_id = $1 AND (s.status = 'SHIPPED' \
-                       OR (s.status = 'RELEASED' AND s.release_reason IS DISTINCT FROM $2)))) \
-             RETURNING order_id",
-            [
-                order.into(),
-                domain::fulfillment::CANCELLED_BY_BUYER.to_owned().into(),
-            ],
-        ))
-        .await?
-        .is_some();
-    Ok(recorded)
+    Ok(refund_gate::first_download(db, order).await?)
 }

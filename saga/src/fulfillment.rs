@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use domain::billing::{PaymentCaptured, PaymentDeclined};
+use domain::fulfillment::entity::{inventory, reservation, shipment};
 use domain::fulfillment::{
     AdjustStock, CancelRejected, CancelShipment, MAX_STOCK, MAX_TRACKING_LEN, OUT_OF_STOCK,
     PAYMENT_DEADLINE_PASSED, ReadyToShip, RemindShipment, SHIPPING_DEADLINE_PASSED, ShipOrder,
@@ -16,11 +17,16 @@ use domain::fulfillment::{
 };
 use domain::messaging::Message;
 use domain::ordering::OrderPlaced;
-use sea_orm::ConnectionTrait;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query, TableRef};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+};
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::{Tx, stmt};
+use crate::infra::outbox::Tx;
 use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Fulfillment;
@@ -65,21 +71,31 @@ async fn adjust(rt: &Runtime, msg: &Incoming, cmd: AdjustStock) -> Result<(), Fa
     let Some(tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    let sql = match cmd.mode {
-        StockMode::Set => {
-            "INSERT INTO fulfillment.inventory (edition_id, on_hand) VALUES ($1, GREATEST($2, 0)) \
-             ON CONFLICT (edition_id) DO UPDATE SET on_hand = LEAST(GREATEST($2, inventory.reserved), 2000000000), \
-             version = inventory.version + 1, updated_at = now()"
-        }
-        StockMode::Add => {
-            "INSERT INTO fulfillment.inventory (edition_id, on_hand) VALUES ($1, GREATEST($2, 0)) \
-             ON CONFLICT (edition_id) DO UPDATE SET on_hand = LEAST(GREATEST(inventory.on_hand + $2, inventory.reserved), 2000000000), \
-             version = inventory.version + 1, updated_at = now()"
-        }
+    use inventory::Column as C;
+    // One upsert: the row as it is when the statement runs, whatever ran before.
+    let current = |c: C| Expr::col((inventory::Entity, c));
+    let wanted = match cmd.mode {
+        StockMode::Set => Expr::val(cmd.quantity),
+        StockMode::Add => current(C::OnHand).add(cmd.quantity),
     };
-    tx.txn
-        .execute_raw(stmt(sql, [cmd.edition_id.into(), cmd.quantity.into()]))
-        .await?;
+    let on_hand = Func::least([
+        Expr::from(Func::greatest([wanted, current(C::Reserved)])),
+        Expr::val(2_000_000_000),
+    ]);
+    let mut on_conflict = OnConflict::column(C::EditionId);
+    on_conflict
+        .value(C::OnHand, on_hand)
+        .value(C::Version, current(C::Version).add(1))
+        .value(C::UpdatedAt, Expr::current_timestamp());
+    inventory::Entity::insert(inventory::ActiveModel {
+        edition_id: Set(cmd.edition_id),
+        // Within `i32`: |quantity| ≤ MAX_STOCK (checked above).
+        on_hand: Set(i32::try_from(Ord::max(cmd.quantity, 0)).unwrap_or(i32::MAX)),
+        ..Default::default()
+    })
+    .on_conflict(on_conflict)
+    .exec_without_returning(&tx.txn)
+    .await?;
     tx.commit(rt).await
 }
 
@@ -107,18 +123,15 @@ async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Fa
         e.0 = e.0.saturating_add(l.quantity);
     }
     let editions: Vec<Uuid> = wanted.keys().copied().collect();
-    let rows = tx
-        .txn
-        .query_all_raw(stmt(
-            "SELECT edition_id, on_hand - reserved AS available FROM fulfillment.inventory \
-             WHERE edition_id = ANY($1) ORDER BY edition_id FOR UPDATE",
-            [editions.clone().into()],
-        ))
-        .await?;
-    let mut available: BTreeMap<Uuid, i32> = BTreeMap::new();
-    for r in rows {
-        available.insert(r.try_get("", "edition_id")?, r.try_get("", "available")?);
-    }
+    let available: BTreeMap<Uuid, i32> = inventory::Entity::find()
+        .filter(inventory::Column::EditionId.is_in(editions))
+        .order_by_asc(inventory::Column::EditionId)
+        .lock_exclusive()
+        .all(&tx.txn)
+        .await?
+        .into_iter()
+        .map(|i| (i.edition_id, i.on_hand - i.reserved))
+        .collect();
     let short: Vec<Uuid> = wanted
         .iter()
         .filter(|(e, (q, _))| available.get(*e).copied().unwrap_or(0) < *q)
@@ -129,22 +142,28 @@ async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Fa
     } else {
         ShipmentStatus::Released
     };
-    let created = tx
-        .txn
-        .execute_raw(stmt(
-            "INSERT INTO fulfillment.shipment (order_id, account_id, status, address, release_reason, released_at) \
-             VALUES ($1, $2, $3, $4, $5, CASE WHEN $5::text IS NULL THEN NULL ELSE now() END) \
-             ON CONFLICT (order_id) DO NOTHING",
-            [
-                ev.order_id.into(),
-                ev.account_id.into(),
-                status.as_str().to_owned().into(),
-                address.into(),
-                (!short.is_empty()).then(|| OUT_OF_STOCK.to_owned()).into(),
-            ],
-        ))
-        .await?
-        .rows_affected();
+    let created = {
+        use shipment::Column as C;
+        let mut columns = vec![C::OrderId, C::AccountId, C::Status, C::Address];
+        let mut values: Vec<Expr> = vec![
+            ev.order_id.into(),
+            ev.account_id.into(),
+            status.as_str().into(),
+            address.into(),
+        ];
+        if !short.is_empty() {
+            // Released at once, now (the database's clock).
+            columns.extend([C::ReleaseReason, C::ReleasedAt]);
+            values.extend([OUT_OF_STOCK.into(), Expr::current_timestamp()]);
+        }
+        let insert = Query::insert()
+            .into_table(shipment::Entity.table_ref())
+            .columns(columns)
+            .values_panic(values)
+            .on_conflict(OnConflict::column(C::OrderId).do_nothing().to_owned())
+            .to_owned();
+        tx.txn.execute(&insert).await?.rows_affected()
+    };
     if created == 0 {
         // The same order seen through another message: already decided.
         return tx.commit(rt).await;
@@ -162,26 +181,23 @@ async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Fa
         return tx.commit(rt).await;
     }
     for (edition, (quantity, line)) in &wanted {
-        tx.txn
-            .execute_raw(stmt(
-                "UPDATE fulfillment.inventory SET reserved = reserved + $2, version = version + 1, \
-                 updated_at = now() WHERE edition_id = $1",
-                [(*edition).into(), (*quantity).into()],
-            ))
+        use inventory::Column as C;
+        inventory::Entity::update_many()
+            .col_expr(C::Reserved, Expr::col(C::Reserved).add(*quantity))
+            .col_expr(C::Version, Expr::col(C::Version).add(1))
+            .col_expr(C::UpdatedAt, Expr::current_timestamp())
+            .filter(C::EditionId.eq(*edition))
+            .exec(&tx.txn)
             .await?;
-        tx.txn
-            .execute_raw(stmt(
-                "INSERT INTO fulfillment.reservation (order_id, edition_id, product_id, publisher_id, quantity) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                [
-                    ev.order_id.into(),
-                    (*edition).into(),
-                    line.product_id.into(),
-                    line.publisher_id.into(),
-                    (*quantity).into(),
-                ],
-            ))
-            .await?;
+        reservation::Entity::insert(reservation::ActiveModel {
+            order_id: Set(ev.order_id),
+            edition_id: Set(*edition),
+            product_id: Set(line.product_id),
+            publisher_id: Set(line.publisher_id),
+            quantity: Set(*quantity),
+        })
+        .exec_without_returning(&tx.txn)
+        .await?;
     }
     tracing::info!("stock reserved");
     tx.emit(
@@ -204,20 +220,24 @@ async fn paid(rt: &Runtime, msg: &Incoming, order: Uuid) -> Result<(), Failure> 
         return Ok(());
     };
     // Digital-only orders have no shipment: nothing to do.
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            "UPDATE fulfillment.shipment SET status = 'AWAITING_SHIPMENT', paid_at = now(), updated_at = now() \
-             WHERE order_id = $1 AND status = 'RESERVED' RETURNING account_id",
-            [order.into()],
-        ))
+    // One guarded statement: only a reserved shipment waits for the publisher.
+    let updated = shipment::Entity::update_many()
+        .col_expr(
+            shipment::Column::Status,
+            Expr::val(ShipmentStatus::AwaitingShipment.as_str()),
+        )
+        .col_expr(shipment::Column::PaidAt, Expr::current_timestamp())
+        .col_expr(shipment::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(shipment::Column::OrderId.eq(order))
+        .filter(shipment::Column::Status.eq(ShipmentStatus::Reserved.as_str()))
+        .exec_with_returning(&tx.txn)
         .await?;
-    if let Some(row) = row {
+    if let Some(row) = updated.into_iter().next() {
         let lines = reserved_lines(&tx, order).await?;
         tx.emit(
             ReadyToShip {
                 order_id: order,
-                account_id: row.try_get("", "account_id")?,
+                account_id: row.account_id,
                 lines,
             },
             msg,
@@ -227,24 +247,20 @@ async fn paid(rt: &Runtime, msg: &Incoming, order: Uuid) -> Result<(), Failure> 
 }
 
 async fn reserved_lines(tx: &Tx, order: Uuid) -> Result<Vec<ShippedLine>, Failure> {
-    let rows = tx
-        .txn
-        .query_all_raw(stmt(
-            "SELECT edition_id, product_id, publisher_id, quantity FROM fulfillment.reservation \
-             WHERE order_id = $1 ORDER BY edition_id",
-            [order.into()],
-        ))
+    let rows = reservation::Entity::find()
+        .filter(reservation::Column::OrderId.eq(order))
+        .order_by_asc(reservation::Column::EditionId)
+        .all(&tx.txn)
         .await?;
-    let mut lines = Vec::with_capacity(rows.len());
-    for r in rows {
-        lines.push(ShippedLine {
-            edition_id: r.try_get("", "edition_id")?,
-            product_id: r.try_get("", "product_id")?,
-            publisher_id: r.try_get("", "publisher_id")?,
-            quantity: r.try_get("", "quantity")?,
-        });
-    }
-    Ok(lines)
+    Ok(rows
+        .into_iter()
+        .map(|r| ShippedLine {
+            edition_id: r.edition_id,
+            product_id: r.product_id,
+            publisher_id: r.publisher_id,
+            quantity: r.quantity,
+        })
+        .collect())
 }
 
 /// Gives the reservation of `order` back to the inventory (payment declined).
@@ -265,30 +281,54 @@ pub(crate) async fn release_in(
     reason: &str,
     from: &[&str],
 ) -> Result<bool, Failure> {
-    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
-    let released = tx
-        .txn
-        .execute_raw(stmt(
-            "UPDATE fulfillment.shipment SET status = 'RELEASED', release_reason = $2, released_at = now(), \
-             updated_at = now() WHERE order_id = $1 AND status = ANY($3)",
-            [order.into(), reason.to_owned().into(), from.into()],
-        ))
+    // One guarded statement: of a ship and a cancel racing, the first to commit wins.
+    let released = shipment::Entity::update_many()
+        .col_expr(
+            shipment::Column::Status,
+            Expr::val(ShipmentStatus::Released.as_str()),
+        )
+        .col_expr(shipment::Column::ReleaseReason, Expr::val(reason))
+        .col_expr(shipment::Column::ReleasedAt, Expr::current_timestamp())
+        .col_expr(shipment::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(shipment::Column::OrderId.eq(order))
+        .filter(shipment::Column::Status.is_in(from.iter().copied()))
+        .exec(&tx.txn)
         .await?
-        .rows_affected();
+        .rows_affected;
     if released == 0 {
         return Ok(false);
     }
-    // Edition order, as reservations lock them.
-    tx.txn
-        .execute_raw(stmt(
-            "UPDATE fulfillment.inventory i SET reserved = i.reserved - r.quantity, version = i.version + 1, \
-             updated_at = now() FROM (SELECT edition_id, quantity FROM fulfillment.reservation \
-             WHERE order_id = $1 ORDER BY edition_id) r WHERE i.edition_id = r.edition_id",
-            [order.into()],
-        ))
-        .await?;
+    give_back_reserved(tx, order).await?;
     tracing::info!(reason, "reservation released");
     Ok(true)
+}
+
+/// Gives the reserved copies of `order` back to the inventory, in one statement (`UPDATE
+/// inventory … FROM` the order's reservations, in edition order, as reservations lock them).
+async fn give_back_reserved(tx: &Tx, order: Uuid) -> Result<(), Failure> {
+    use inventory::Column as C;
+    let r = Alias::new("r");
+    let reserved = Query::select()
+        .columns([
+            reservation::Column::EditionId,
+            reservation::Column::Quantity,
+        ])
+        .from(reservation::Entity.table_ref())
+        .and_where(reservation::Column::OrderId.eq(order))
+        .order_by(reservation::Column::EditionId, Order::Asc)
+        .to_owned();
+    let current = |c: C| Expr::col((inventory::Entity, c));
+    let mut update = inventory::Entity::update_many()
+        .col_expr(
+            C::Reserved,
+            current(C::Reserved).sub(Expr::col((r.clone(), reservation::Column::Quantity))),
+        )
+        .col_expr(C::Version, current(C::Version).add(1))
+        .col_expr(C::UpdatedAt, Expr::current_timestamp())
+        .filter(current(C::EditionId).equals((r.clone(), reservation::Column::EditionId)));
+    QueryTrait::query(&mut update).from(TableRef::SubQuery(Box::new(reserved), r.into()));
+    update.exec(&tx.txn).await?;
+    Ok(())
 }
 
 /// Dispatches an order awaiting shipment: the reserved copies leave the stock (`on_hand` and
@@ -321,37 +361,39 @@ async fn ship(rt: &Runtime, msg: &Incoming, cmd: ShipOrder) -> Result<(), Failur
         tx.emit(reject("NOT_YOUR_ORDER"), msg)?;
         return tx.commit(rt).await;
     }
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            "UPDATE fulfillment.shipment SET status = 'SHIPPED', carrier = $2, tracking_number = $3, \
-             shipped_at = now(), updated_at = now() WHERE order_id = $1 AND status = 'AWAITING_SHIPMENT' \
-             RETURNING account_id",
-            [
-                cmd.order_id.into(),
-                carrier.clone().into(),
-                tracking.clone().into(),
-            ],
-        ))
+    let shipped = shipment::Entity::update_many()
+        .set(shipment::ActiveModel {
+            status: Set(ShipmentStatus::Shipped.as_str().to_owned()),
+            carrier: Set(Some(carrier.clone())),
+            tracking_number: Set(Some(tracking.clone())),
+            ..Default::default()
+        })
+        .col_expr(shipment::Column::ShippedAt, Expr::current_timestamp())
+        .col_expr(shipment::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(shipment::Column::OrderId.eq(cmd.order_id))
+        .filter(shipment::Column::Status.eq(ShipmentStatus::AwaitingShipment.as_str()))
+        .exec_with_returning(&tx.txn)
         .await?;
-    let Some(row) = row else {
+    let Some(row) = shipped.into_iter().next() else {
         tx.emit(reject("NOT_AWAITING_SHIPMENT"), msg)?;
         return tx.commit(rt).await;
     };
     for l in &lines {
-        tx.txn
-            .execute_raw(stmt(
-                "UPDATE fulfillment.inventory SET on_hand = on_hand - $2, reserved = reserved - $2, \
-                 version = version + 1, updated_at = now() WHERE edition_id = $1",
-                [l.edition_id.into(), l.quantity.into()],
-            ))
+        use inventory::Column as C;
+        inventory::Entity::update_many()
+            .col_expr(C::OnHand, Expr::col(C::OnHand).sub(l.quantity))
+            .col_expr(C::Reserved, Expr::col(C::Reserved).sub(l.quantity))
+            .col_expr(C::Version, Expr::col(C::Version).add(1))
+            .col_expr(C::UpdatedAt, Expr::current_timestamp())
+            .filter(C::EditionId.eq(l.edition_id))
+            .exec(&tx.txn)
             .await?;
     }
     tracing::info!("shipment dispatched");
     tx.emit(
         ShipmentDispatched {
             order_id: cmd.order_id,
-            account_id: row.try_get("", "account_id")?,
+            account_id: row.account_id,
             publisher_id: cmd.publisher_id,
             carrier,
             tracking_number: tracking,
@@ -370,12 +412,9 @@ async fn cancel(rt: &Runtime, msg: &Incoming, cmd: CancelShipment) -> Result<(),
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            "SELECT account_id, status FROM fulfillment.shipment WHERE order_id = $1 FOR UPDATE",
-            [cmd.order_id.into()],
-        ))
+    let row = shipment::Entity::find_by_id(cmd.order_id)
+        .lock_exclusive()
+        .one(&tx.txn)
         .await?;
     let Some(row) = row else {
         tx.emit(
@@ -387,7 +426,7 @@ async fn cancel(rt: &Runtime, msg: &Incoming, cmd: CancelShipment) -> Result<(),
         )?;
         return tx.commit(rt).await;
     };
-    let status: String = row.try_get("", "status")?;
+    let status = row.status;
     // A reservation past its payment deadline is released unpaid (billing then refunds the
     // payment should it come after all); anything else only before dispatch.
     let from: &[&str] = if cmd.reason == PAYMENT_DEADLINE_PASSED {
@@ -408,7 +447,7 @@ async fn cancel(rt: &Runtime, msg: &Incoming, cmd: CancelShipment) -> Result<(),
     tx.emit(
         ShipmentCancelled {
             order_id: cmd.order_id,
-            account_id: row.try_get("", "account_id")?,
+            account_id: row.account_id,
             reason: cmd.reason,
             refund_digital: cmd.refund_digital,
         },
@@ -423,15 +462,15 @@ async fn remind(rt: &Runtime, msg: &Incoming, cmd: RemindShipment) -> Result<(),
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    let marked = tx
-        .txn
-        .execute_raw(stmt(
-            "UPDATE fulfillment.shipment SET reminded_at = now(), updated_at = now() \
-             WHERE order_id = $1 AND status = 'AWAITING_SHIPMENT' AND reminded_at IS NULL",
-            [cmd.order_id.into()],
-        ))
+    let marked = shipment::Entity::update_many()
+        .col_expr(shipment::Column::RemindedAt, Expr::current_timestamp())
+        .col_expr(shipment::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(shipment::Column::OrderId.eq(cmd.order_id))
+        .filter(shipment::Column::Status.eq(ShipmentStatus::AwaitingShipment.as_str()))
+        .filter(shipment::Column::RemindedAt.is_null())
+        .exec(&tx.txn)
         .await?
-        .rows_affected();
+        .rows_affected;
     if marked > 0 {
         let mut publishers: Vec<Uuid> = reserved_lines(&tx, cmd.order_id)
             .await?
@@ -470,18 +509,20 @@ async fn sweep(rt: &Runtime) -> anyhow::Result<()> {
     expire_reservations(rt).await?;
     let now = rt.settings.clock.now();
     let deadline = chrono::Duration::from_std(rt.settings.shipping_deadline)?;
-    let rows = rt
-        .db
-        .query_all_raw(stmt(
-            "SELECT order_id, paid_at, reminded_at IS NOT NULL AS reminded FROM fulfillment.shipment \
-             WHERE status = 'AWAITING_SHIPMENT' AND paid_at <= $1 ORDER BY paid_at LIMIT 500",
-            [(now - deadline / 2).into()],
-        ))
+    let rows = shipment::Entity::find()
+        .filter(shipment::Column::Status.eq(ShipmentStatus::AwaitingShipment.as_str()))
+        .filter(shipment::Column::PaidAt.lte(now - deadline / 2))
+        .order_by_asc(shipment::Column::PaidAt)
+        .limit(500)
+        .all(&rt.db)
         .await?;
-    for r in rows {
-        let order: Uuid = r.try_get("", "order_id")?;
-        let paid_at: chrono::DateTime<chrono::Utc> = r.try_get("", "paid_at")?;
-        let reminded: bool = r.try_get("", "reminded")?;
+    for s in rows {
+        let order = s.order_id;
+        // Never `None`: the filter on `paid_at` leaves out unpaid shipments.
+        let Some(paid_at) = s.paid_at else {
+            continue;
+        };
+        let reminded = s.reminded_at.is_some();
         let deadline_at = paid_at + deadline;
         if deadline_at <= now {
             let env = domain::messaging::Envelope::new(
@@ -521,16 +562,17 @@ async fn sweep(rt: &Runtime) -> anyhow::Result<()> {
 /// ordering cancels.
 async fn expire_reservations(rt: &Runtime) -> anyhow::Result<()> {
     let deadline = chrono::Duration::from_std(rt.settings.reservation_deadline)?;
-    let rows = rt
-        .db
-        .query_all_raw(stmt(
-            "SELECT order_id FROM fulfillment.shipment WHERE status = 'RESERVED' AND created_at <= $1 \
-             ORDER BY created_at LIMIT 500",
-            [(rt.settings.clock.now() - deadline).into()],
-        ))
+    let orders: Vec<Uuid> = shipment::Entity::find()
+        .select_only()
+        .column(shipment::Column::OrderId)
+        .filter(shipment::Column::Status.eq(ShipmentStatus::Reserved.as_str()))
+        .filter(shipment::Column::CreatedAt.lte(rt.settings.clock.now() - deadline))
+        .order_by_asc(shipment::Column::CreatedAt)
+        .limit(500)
+        .into_tuple()
+        .all(&rt.db)
         .await?;
-    for r in rows {
-        let order: Uuid = r.try_get("", "order_id")?;
+    for order in orders {
         let env = domain::messaging::Envelope::new(
             CancelShipment {
                 order_id: order,

@@ -4,6 +4,7 @@
 
 use domain::billing::{PaymentCaptured, PaymentRefunded};
 use domain::fulfillment::ShipmentDispatched;
+use domain::library::entity::{entitlement, gift_key, gift_key_batch, revoked_order};
 use domain::library::{
     GenerateGiftKeys, GiftKeysGenerated, ItemsGranted, KeyRedeemed, RedeemKey, RedeemRefusal,
     license_key,
@@ -11,10 +12,12 @@ use domain::library::{
 use domain::messaging::Message;
 use domain::refund::{EntitlementsRevoked, RefundApproved};
 use rand::RngCore;
-use sea_orm::ConnectionTrait;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::{Tx, stmt};
+use crate::infra::outbox::Tx;
 use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Library;
@@ -112,37 +115,32 @@ async fn grant(
         return Ok(());
     };
     lock_order(&tx, order).await?;
-    let revoked = tx
-        .txn
-        .query_one_raw(stmt(
-            "SELECT 1 AS one FROM library.revoked_order WHERE order_id = $1",
-            [order.into()],
-        ))
+    let revoked = revoked_order::Entity::find_by_id(order)
+        .one(&tx.txn)
         .await?
         .is_some();
     // A refunded order grants nothing, even when the refund overtook the payment's grant.
     let lines = if revoked { Vec::new() } else { lines };
     let mut ids = Vec::new();
     for (product_id, edition_id) in lines {
-        let row = tx
-            .txn
-            .query_one_raw(stmt(
-                "INSERT INTO library.entitlement (id, account_id, product_id, edition_id, order_id, license_key) \
-                 VALUES ($1,$2,$3,$4,$5,$6) \
-                 ON CONFLICT (order_id, edition_id) DO UPDATE SET order_id = EXCLUDED.order_id RETURNING id",
-                [
-                    domain::id::new_id().into(),
-                    account.into(),
-                    product_id.into(),
-                    edition_id.into(),
-                    order.into(),
-                    new_key().into(),
-                ],
-            ))
-            .await?;
-        if let Some(r) = row {
-            ids.push(r.try_get("", "id")?);
-        }
+        // A line granted before keeps its entitlement: the no-op update returns that row.
+        let granted = entitlement::Entity::insert(entitlement::ActiveModel {
+            id: Set(domain::id::new_id()),
+            account_id: Set(account),
+            product_id: Set(product_id),
+            edition_id: Set(edition_id),
+            order_id: Set(Some(order)),
+            license_key: Set(new_key()),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([entitlement::Column::OrderId, entitlement::Column::EditionId])
+                .update_column(entitlement::Column::OrderId)
+                .to_owned(),
+        )
+        .exec_with_returning(&tx.txn)
+        .await?;
+        ids.push(granted.id);
     }
     tx.emit(
         ItemsGranted {
@@ -163,13 +161,7 @@ async fn grant(
 /// revoke yet), then the grant commit: a refunded order's items would stay in the library.
 /// Under the lock each statement after it sees what the other committed.
 async fn lock_order(tx: &Tx, order: uuid::Uuid) -> Result<(), Failure> {
-    tx.txn
-        .execute_raw(stmt(
-            "SELECT pg_advisory_xact_lock(hashtextextended('library.order:' || $1::text, 0))",
-            [order.into()],
-        ))
-        .await?;
-    Ok(())
+    Ok(domain::library::entity::lock_order(&tx.txn, order).await?)
 }
 
 /// A cancelled or refunded order loses what it granted (for a cancelled order: its digital
@@ -179,31 +171,30 @@ async fn lock_order(tx: &Tx, order: uuid::Uuid) -> Result<(), Failure> {
 #[tracing::instrument(skip_all, fields(order.id = %order))]
 async fn revoke(tx: &Tx, order: uuid::Uuid) -> Result<Vec<uuid::Uuid>, Failure> {
     lock_order(tx, order).await?;
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO library.revoked_order (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            [order.into()],
-        ))
-        .await?;
-    let revoked = tx
-        .txn
-        .execute_raw(stmt(
-            "UPDATE library.entitlement SET revoked_at = now() WHERE order_id = $1 AND revoked_at IS NULL",
-            [order.into()],
-        ))
+    revoked_order::Entity::insert(revoked_order::ActiveModel {
+        order_id: Set(order),
+        ..Default::default()
+    })
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .exec_without_returning(&tx.txn)
+    .await?;
+    let revoked = entitlement::Entity::update_many()
+        .col_expr(entitlement::Column::RevokedAt, Expr::current_timestamp())
+        .filter(entitlement::Column::OrderId.eq(order))
+        .filter(entitlement::Column::RevokedAt.is_null())
+        .exec(&tx.txn)
         .await?
-        .rows_affected();
-    let rows = tx
-        .txn
-        .query_all_raw(stmt(
-            "SELECT id FROM library.entitlement WHERE order_id = $1 ORDER BY id",
-            [order.into()],
-        ))
+        .rows_affected;
+    let ids = entitlement::Entity::find()
+        .select_only()
+        .column(entitlement::Column::Id)
+        .filter(entitlement::Column::OrderId.eq(order))
+        .order_by_asc(entitlement::Column::Id)
+        .into_tuple()
+        .all(&tx.txn)
         .await?;
     tracing::info!(revoked, "entitlements revoked");
-    rows.iter()
-        .map(|r| r.try_get("", "id").map_err(Failure::from))
-        .collect()
+    Ok(ids)
 }
 
 /// A batch of gift keys for one edition (the batch id makes a repeated command one batch).
@@ -222,34 +213,31 @@ async fn generate_gift_keys(
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    let created = tx
-        .txn
-        .execute_raw(stmt(
-            "INSERT INTO library.gift_key_batch (id, publisher_id, product_id, edition_id, quantity, label) \
-             VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-            [
-                cmd.batch_id.into(),
-                cmd.publisher_id.into(),
-                cmd.product_id.into(),
-                cmd.edition_id.into(),
-                cmd.quantity.into(),
-                cmd.label.clone().into(),
-            ],
-        ))
-        .await?
-        .rows_affected();
+    let created = gift_key_batch::Entity::insert(gift_key_batch::ActiveModel {
+        id: Set(cmd.batch_id),
+        publisher_id: Set(cmd.publisher_id),
+        product_id: Set(cmd.product_id),
+        edition_id: Set(cmd.edition_id),
+        quantity: Set(cmd.quantity),
+        label: Set(cmd.label.clone()),
+        ..Default::default()
+    })
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .exec_without_returning(&tx.txn)
+    .await?;
     if created == 0 {
         return tx.commit(rt).await;
     }
-    let ids: Vec<uuid::Uuid> = (0..cmd.quantity).map(|_| domain::id::new_id()).collect();
-    let keys: Vec<String> = (0..cmd.quantity).map(|_| new_key()).collect();
+    let keys = (0..cmd.quantity).map(|_| gift_key::ActiveModel {
+        id: Set(domain::id::new_id()),
+        batch_id: Set(cmd.batch_id),
+        key: Set(new_key()),
+        ..Default::default()
+    });
     // One statement for the whole batch; a key colliding with any other fails the transaction
     // and the redelivery draws new keys.
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO library.gift_key (id, batch_id, key) SELECT i, $1, k FROM unnest($2::uuid[], $3::text[]) AS t(i, k)",
-            [cmd.batch_id.into(), ids.into(), keys.into()],
-        ))
+    gift_key::Entity::insert_many(keys)
+        .exec_without_returning(&tx.txn)
         .await?;
     tx.emit(
         GiftKeysGenerated {
@@ -273,55 +261,54 @@ async fn redeem(rt: &Runtime, msg: &Incoming, cmd: RedeemKey) -> Result<(), Fail
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    let key = tx
-        .txn
-        .query_one_raw(stmt(
-            "SELECT k.id, k.redeemed_by, b.product_id, b.edition_id FROM library.gift_key k \
-             JOIN library.gift_key_batch b ON b.id = k.batch_id WHERE k.key = $1 FOR UPDATE OF k",
-            [cmd.key.clone().into()],
-        ))
+    // The key row is locked (not its batch, which never changes).
+    let key = gift_key::Entity::find()
+        .filter(gift_key::Column::Key.eq(cmd.key.as_str()))
+        .lock_exclusive()
+        .one(&tx.txn)
         .await?;
-    let outcome = match key {
+    let batch = match &key {
+        Some(key) => {
+            gift_key_batch::Entity::find_by_id(key.batch_id)
+                .one(&tx.txn)
+                .await?
+        }
+        None => None,
+    };
+    let outcome = match key.zip(batch) {
         None => Err(RedeemRefusal::UnknownKey),
-        Some(row) => {
-            let key_id: uuid::Uuid = row.try_get("", "id")?;
-            let redeemed_by: Option<uuid::Uuid> = row.try_get("", "redeemed_by")?;
-            let product: uuid::Uuid = row.try_get("", "product_id")?;
-            let edition: uuid::Uuid = row.try_get("", "edition_id")?;
-            let owned = tx
-                .txn
-                .query_one_raw(stmt(
-                    "SELECT 1 AS one FROM library.entitlement WHERE account_id = $1 AND product_id = $2 AND revoked_at IS NULL",
-                    [cmd.account_id.into(), product.into()],
-                ))
+        Some((key, batch)) => {
+            let (product, edition) = (batch.product_id, batch.edition_id);
+            let owned = entitlement::Entity::find()
+                .filter(entitlement::Column::AccountId.eq(cmd.account_id))
+                .filter(entitlement::Column::ProductId.eq(product))
+                .filter(entitlement::Column::RevokedAt.is_null())
+                .one(&tx.txn)
                 .await?
                 .is_some();
-            if redeemed_by.is_some() {
+            if key.redeemed_by.is_some() {
                 Err(RedeemRefusal::AlreadyRedeemed)
             } else if owned {
                 Err(RedeemRefusal::AlreadyOwned)
             } else {
-                tx.txn
-                    .execute_raw(stmt(
-                        "UPDATE library.gift_key SET redeemed_by = $2, redeemed_at = now() WHERE id = $1",
-                        [key_id.into(), cmd.account_id.into()],
-                    ))
+                gift_key::Entity::update_many()
+                    .col_expr(gift_key::Column::RedeemedBy, Expr::val(cmd.account_id))
+                    .col_expr(gift_key::Column::RedeemedAt, Expr::current_timestamp())
+                    .filter(gift_key::Column::Id.eq(key.id))
+                    .exec(&tx.txn)
                     .await?;
                 let entitlement = domain::id::new_id();
-                tx.txn
-                    .execute_raw(stmt(
-                        "INSERT INTO library.entitlement (id, account_id, product_id, edition_id, gift_key_id, license_key) \
-                         VALUES ($1,$2,$3,$4,$5,$6)",
-                        [
-                            entitlement.into(),
-                            cmd.account_id.into(),
-                            product.into(),
-                            edition.into(),
-                            key_id.into(),
-                            cmd.key.clone().into(),
-                        ],
-                    ))
-                    .await?;
+                entitlement::Entity::insert(entitlement::ActiveModel {
+                    id: Set(entitlement),
+                    account_id: Set(cmd.account_id),
+                    product_id: Set(product),
+                    edition_id: Set(edition),
+                    gift_key_id: Set(Some(key.id)),
+                    license_key: Set(cmd.key.clone()),
+                    ..Default::default()
+                })
+                .exec_without_returning(&tx.txn)
+                .await?;
                 Ok((entitlement, product))
             }
         }

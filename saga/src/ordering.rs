@@ -6,19 +6,23 @@ use domain::billing::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
 use domain::fulfillment::{ReadyToShip, ShipmentDispatched, StockReserved, StockUnavailable};
 use domain::library::ItemsGranted;
 use domain::messaging::Message;
+use domain::ordering::entity::{order, order_line, order_step, product_claim};
 use domain::ordering::{
     ALREADY_OWNED_OR_PENDING, Effect, OrderCancelled, OrderCompleted, OrderFact, OrderLine,
     OrderPlaced, OrderState, OrderStatus, PlaceOrder, TimelineStep, apply, claimed_products, total,
 };
+use domain::refund::entity::refund_request;
 use domain::refund::{
     DecideRefund, OrderRefunded, RefundApproved, RefundDenied, RefundRequested, RefundStatus,
     RequestRefund,
 };
-use sea_orm::ConnectionTrait;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::{Tx, stmt};
+use crate::infra::outbox::Tx;
 use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Ordering;
@@ -150,59 +154,60 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
             "an order has a shipping address exactly when it has physical lines".into(),
         ));
     }
-    let created = tx
-        .txn
-        .execute_raw(stmt(
-            r#"INSERT INTO ordering."order" (id, account_id, idempotency_key, status, total_minor, currency, needs_shipping)
-               VALUES ($1, $2, $3, 'PLACED', $4, $5, $6) ON CONFLICT DO NOTHING"#,
-            [
-                cmd.order_id.into(),
-                cmd.account_id.into(),
-                cmd.idempotency_key.clone().into(),
-                total_minor.into(),
-                cmd.currency.as_str().to_owned().into(),
-                needs_shipping.into(),
-            ],
-        ))
-        .await?
-        .rows_affected();
+    let created = order::Entity::insert(order::ActiveModel {
+        id: Set(cmd.order_id),
+        account_id: Set(cmd.account_id),
+        idempotency_key: Set(cmd.idempotency_key.clone()),
+        status: Set(OrderStatus::Placed.as_str().to_owned()),
+        total_minor: Set(total_minor),
+        currency: Set(cmd.currency.as_str().to_owned()),
+        needs_shipping: Set(needs_shipping),
+        ..Default::default()
+    })
+    // Any conflict, on the id or on (account, idempotency key), means the order exists.
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .exec_without_returning(&tx.txn)
+    .await?;
     if created == 0 {
         // The same order (a command replayed with another message id): already placed.
         tracing::info!("order exists already");
         return tx.commit(rt).await;
     }
-    for (i, l) in cmd.lines.iter().enumerate() {
-        tx.txn
-            .execute_raw(stmt(
-                "INSERT INTO ordering.order_line (order_id, line_no, edition_id, product_id, publisher_id, kind, \
-                 product_title, edition_name, unit_price_minor, quantity) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                [
-                    cmd.order_id.into(),
-                    i32::try_from(i).unwrap_or(i32::MAX).into(),
-                    l.edition_id.into(),
-                    l.product_id.into(),
-                    l.publisher_id.into(),
-                    l.kind.clone().into(),
-                    l.product_title.clone().into(),
-                    l.edition_name.clone().into(),
-                    l.unit_price_minor.into(),
-                    l.quantity.into(),
-                ],
-            ))
-            .await?;
-    }
+    // The lines in one statement (there is at least one).
+    let lines = cmd
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| order_line::ActiveModel {
+            order_id: Set(cmd.order_id),
+            line_no: Set(i32::try_from(i).unwrap_or(i32::MAX)),
+            edition_id: Set(l.edition_id),
+            product_id: Set(l.product_id),
+            publisher_id: Set(l.publisher_id),
+            kind: Set(l.kind.clone()),
+            product_title: Set(l.product_title.clone()),
+            edition_name: Set(l.edition_name.clone()),
+            unit_price_minor: Set(l.unit_price_minor),
+            quantity: Set(l.quantity),
+        });
+    order_line::Entity::insert_many(lines)
+        .exec_without_returning(&tx.txn)
+        .await?;
     step(&tx, cmd.order_id, TimelineStep::Placed, "ordering", None).await?;
     if !claim(&tx, &cmd).await? {
         // Another order of this buyer holds one of the products (or the buyer owns it): the
         // order ends here, before anything is reserved or charged.
         tracing::info!("refused: a product is already owned or in another order");
         let reason = ALREADY_OWNED_OR_PENDING.to_owned();
-        tx.txn
-            .execute_raw(stmt(
-                r#"UPDATE ordering."order" SET status = 'CANCELLED', cancel_reason = $2, updated_at = now()
-                   WHERE id = $1"#,
-                [cmd.order_id.into(), reason.clone().into()],
-            ))
+        order::Entity::update_many()
+            .set(order::ActiveModel {
+                status: Set(OrderStatus::Cancelled.as_str().to_owned()),
+                cancel_reason: Set(Some(reason.clone())),
+                ..Default::default()
+            })
+            .col_expr(order::Column::UpdatedAt, Expr::current_timestamp())
+            .filter(order::Column::Id.eq(cmd.order_id))
+            .exec(&tx.txn)
             .await?;
         step(
             &tx,
@@ -243,15 +248,22 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
 /// (and no claim left behind) when a product is already claimed by another order.
 async fn claim(tx: &Tx, cmd: &PlaceOrder) -> Result<bool, Failure> {
     for product in claimed_products(&cmd.lines) {
-        let claimed = tx
-            .txn
-            .execute_raw(stmt(
-                "INSERT INTO ordering.product_claim (account_id, product_id, order_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT (account_id, product_id) DO NOTHING",
-                [cmd.account_id.into(), product.into(), cmd.order_id.into()],
-            ))
-            .await?
-            .rows_affected();
+        let claimed = product_claim::Entity::insert(product_claim::ActiveModel {
+            account_id: Set(cmd.account_id),
+            product_id: Set(product),
+            order_id: Set(cmd.order_id),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([
+                product_claim::Column::AccountId,
+                product_claim::Column::ProductId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&tx.txn)
+        .await?;
         if claimed == 0 {
             release_claims(tx, cmd.order_id).await?;
             return Ok(false);
@@ -262,11 +274,9 @@ async fn claim(tx: &Tx, cmd: &PlaceOrder) -> Result<bool, Failure> {
 
 /// Gives back the products an order claimed (the order is cancelled).
 async fn release_claims(tx: &Tx, order: Uuid) -> Result<(), Failure> {
-    tx.txn
-        .execute_raw(stmt(
-            "DELETE FROM ordering.product_claim WHERE order_id = $1",
-            [order.into()],
-        ))
+    product_claim::Entity::delete_many()
+        .filter(product_claim::Column::OrderId.eq(order))
+        .exec(&tx.txn)
         .await?;
     Ok(())
 }
@@ -278,19 +288,22 @@ async fn step(
     participant: &str,
     detail: Option<String>,
 ) -> Result<(), Failure> {
-    tx.txn
-        .execute_raw(stmt(
-            "INSERT INTO ordering.order_step (id, order_id, step, participant, detail) VALUES ($1,$2,$3,$4,$5) \
-             ON CONFLICT (order_id, step) DO NOTHING",
-            [
-                domain::id::new_id().into(),
-                order.into(),
-                step.as_str().to_owned().into(),
-                participant.to_owned().into(),
-                detail.into(),
-            ],
-        ))
-        .await?;
+    // At most one of each step per order: a second one is ignored.
+    order_step::Entity::insert(order_step::ActiveModel {
+        id: Set(domain::id::new_id()),
+        order_id: Set(order),
+        step: Set(step.as_str().to_owned()),
+        participant: Set(participant.to_owned()),
+        detail: Set(detail),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([order_step::Column::OrderId, order_step::Column::Step])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&tx.txn)
+    .await?;
     Ok(())
 }
 
@@ -327,55 +340,55 @@ async fn fact_with(
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            r#"SELECT account_id, status, needs_shipping, reserved, paid, granted, shipped, delivered,
-               refunded, ready, cancel_reason, total_minor, currency FROM ordering."order" WHERE id = $1 FOR UPDATE"#,
-            [order.into()],
-        ))
+    let row = order::Entity::find_by_id(order)
+        .lock_exclusive()
+        .one(&tx.txn)
         .await?;
     let Some(row) = row else {
         // Events of an order are only emitted after it was placed; not visible yet, or
         // unknown: retried, then dead-lettered.
         return Err(Failure::Transient(anyhow!("order {order} is not known")));
     };
-    let status: String = row.try_get("", "status")?;
     let state = OrderState {
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| Failure::Poison(format!("unknown status {status}")))?,
-        needs_shipping: row.try_get("", "needs_shipping")?,
-        reserved: row.try_get("", "reserved")?,
-        paid: row.try_get("", "paid")?,
-        granted: row.try_get("", "granted")?,
-        shipped: row.try_get("", "shipped")?,
-        delivered: row.try_get("", "delivered")?,
-        refunded: row.try_get("", "refunded")?,
-        ready: row.try_get("", "ready")?,
-        cancel_reason: row.try_get("", "cancel_reason")?,
+        status: OrderStatus::parse(&row.status)
+            .ok_or_else(|| Failure::Poison(format!("unknown status {}", row.status)))?,
+        needs_shipping: row.needs_shipping,
+        reserved: row.reserved,
+        paid: row.paid,
+        granted: row.granted,
+        shipped: row.shipped,
+        delivered: row.delivered,
+        refunded: row.refunded,
+        ready: row.ready,
+        cancel_reason: row.cancel_reason.clone(),
     };
-    let account_id: Uuid = row.try_get("", "account_id")?;
+    let account_id = row.account_id;
     let (next, effects) = apply(&state, &fact);
     if next != state {
-        tx.txn
-            .execute_raw(stmt(
-                r#"UPDATE ordering."order" SET status = $2, paid = $3, granted = $4, cancel_reason = $5,
-                   reserved = $6, shipped = $7, delivered = $8, refunded = $9, ready = $10, updated_at = now(),
-                   completed_at = CASE WHEN $2 = 'COMPLETED' AND completed_at IS NULL THEN now() ELSE completed_at END
-                   WHERE id = $1"#,
-                [
-                    order.into(),
-                    next.status.as_str().to_owned().into(),
-                    next.paid.into(),
-                    next.granted.into(),
-                    next.cancel_reason.clone().into(),
-                    next.reserved.into(),
-                    next.shipped.into(),
-                    next.delivered.into(),
-                    next.refunded.into(),
-                    next.ready.into(),
-                ],
-            ))
+        let mut update = order::Entity::update_many()
+            .set(order::ActiveModel {
+                status: Set(next.status.as_str().to_owned()),
+                paid: Set(next.paid),
+                granted: Set(next.granted),
+                cancel_reason: Set(next.cancel_reason.clone()),
+                reserved: Set(next.reserved),
+                shipped: Set(next.shipped),
+                delivered: Set(next.delivered),
+                refunded: Set(next.refunded),
+                ready: Set(next.ready),
+                ..Default::default()
+            })
+            .col_expr(order::Column::UpdatedAt, Expr::current_timestamp());
+        if next.status == OrderStatus::Completed {
+            // The first completion is the one that counts.
+            update = update.col_expr(
+                order::Column::CompletedAt,
+                Expr::col(order::Column::CompletedAt).if_null(Expr::current_timestamp()),
+            );
+        }
+        update
+            .filter(order::Column::Id.eq(order))
+            .exec(&tx.txn)
             .await?;
     }
     for effect in effects {
@@ -384,14 +397,13 @@ async fn fact_with(
             Effect::Complete => {
                 step(&tx, order, TimelineStep::Completed, "ordering", None).await?;
                 let lines = load_lines(&tx, order).await?;
-                let currency: String = row.try_get("", "currency")?;
                 tx.emit(
                     OrderCompleted {
                         order_id: order,
                         account_id,
                         lines,
-                        total_minor: row.try_get("", "total_minor")?,
-                        currency: domain::money::Currency::parse(&currency)
+                        total_minor: row.total_minor,
+                        currency: domain::money::Currency::parse(&row.currency)
                             .map_err(|e| Failure::Poison(e.to_string()))?,
                     },
                     msg,
@@ -404,14 +416,13 @@ async fn fact_with(
                 // The buyer no longer owns the products: they may buy them again.
                 release_claims(&tx, order).await?;
                 let lines = load_lines(&tx, order).await?;
-                let currency: String = row.try_get("", "currency")?;
                 tx.emit(
                     OrderRefunded {
                         order_id: order,
                         account_id,
                         lines,
-                        total_minor: row.try_get("", "total_minor")?,
-                        currency: domain::money::Currency::parse(&currency)
+                        total_minor: row.total_minor,
+                        currency: domain::money::Currency::parse(&row.currency)
                             .map_err(|e| Failure::Poison(e.to_string()))?,
                     },
                     msg,
@@ -455,12 +466,9 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    let order = tx
-        .txn
-        .query_one_raw(stmt(
-            r#"SELECT account_id, status FROM ordering."order" WHERE id = $1 FOR UPDATE"#,
-            [cmd.order_id.into()],
-        ))
+    let order = order::Entity::find_by_id(cmd.order_id)
+        .lock_exclusive()
+        .one(&tx.txn)
         .await?;
     let Some(order) = order else {
         return Err(Failure::Poison(format!(
@@ -468,9 +476,8 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
             cmd.order_id
         )));
     };
-    let owner: Uuid = order.try_get("", "account_id")?;
-    let status: String = order.try_get("", "status")?;
-    if owner != cmd.account_id || status != OrderStatus::Completed.as_str() {
+    let status = order.status;
+    if order.account_id != cmd.account_id || status != OrderStatus::Completed.as_str() {
         tracing::warn!(%status, "refund request refused: not the buyer's completed order");
         return tx.commit(rt).await;
     }
@@ -481,19 +488,7 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
     };
     let created = tx
         .txn
-        .execute_raw(stmt(
-            "INSERT INTO ordering.refund_request (id, order_id, account_id, reason, within_policy, policy_note, status, decided_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7, CASE WHEN $5 THEN now() END) ON CONFLICT (order_id) DO NOTHING",
-            [
-                cmd.request_id.into(),
-                cmd.order_id.into(),
-                cmd.account_id.into(),
-                cmd.reason.clone().into(),
-                cmd.within_policy.into(),
-                cmd.policy_note.clone().into(),
-                status.as_str().to_owned().into(),
-            ],
-        ))
+        .execute(&insert_refund_request(&cmd, status))
         .await?
         .rows_affected();
     if created == 0 {
@@ -542,6 +537,43 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
     tx.commit(rt).await
 }
 
+/// The request of `cmd` with `status`, at most one per order (`ON CONFLICT (order_id) DO
+/// NOTHING`); approved at once (within the policy), it is decided now (the database's clock).
+fn insert_refund_request(
+    cmd: &RequestRefund,
+    status: RefundStatus,
+) -> sea_orm::sea_query::InsertStatement {
+    use refund_request::Column as C;
+    let mut columns = vec![
+        C::Id,
+        C::OrderId,
+        C::AccountId,
+        C::Reason,
+        C::WithinPolicy,
+        C::PolicyNote,
+        C::Status,
+    ];
+    let mut values: Vec<Expr> = vec![
+        cmd.request_id.into(),
+        cmd.order_id.into(),
+        cmd.account_id.into(),
+        cmd.reason.clone().into(),
+        cmd.within_policy.into(),
+        cmd.policy_note.clone().into(),
+        status.as_str().into(),
+    ];
+    if cmd.within_policy {
+        columns.push(C::DecidedAt);
+        values.push(Expr::current_timestamp());
+    }
+    Query::insert()
+        .into_table(refund_request::Entity.table_ref())
+        .columns(columns)
+        .values_panic(values)
+        .on_conflict(OnConflict::column(C::OrderId).do_nothing().to_owned())
+        .to_owned()
+}
+
 /// An admin decides a request that waits for review; a decided request stays decided.
 #[tracing::instrument(skip_all, fields(order.id = %cmd.order_id))]
 async fn decide_refund(rt: &Runtime, msg: &Incoming, cmd: DecideRefund) -> Result<(), Failure> {
@@ -553,25 +585,25 @@ async fn decide_refund(rt: &Runtime, msg: &Incoming, cmd: DecideRefund) -> Resul
     } else {
         RefundStatus::Denied
     };
-    let row = tx
-        .txn
-        .query_one_raw(stmt(
-            "UPDATE ordering.refund_request SET status = $2, decided_by = $3, decision_note = $4, decided_at = now() \
-             WHERE order_id = $1 AND status = 'PENDING_REVIEW' RETURNING id, account_id",
-            [
-                cmd.order_id.into(),
-                status.as_str().to_owned().into(),
-                cmd.admin_id.into(),
-                cmd.note.clone().into(),
-            ],
-        ))
+    // One guarded statement: of two decisions only the first finds the request pending.
+    let decided = refund_request::Entity::update_many()
+        .set(refund_request::ActiveModel {
+            status: Set(status.as_str().to_owned()),
+            decided_by: Set(Some(cmd.admin_id)),
+            decision_note: Set(Some(cmd.note.clone())),
+            ..Default::default()
+        })
+        .col_expr(refund_request::Column::DecidedAt, Expr::current_timestamp())
+        .filter(refund_request::Column::OrderId.eq(cmd.order_id))
+        .filter(refund_request::Column::Status.eq(RefundStatus::PendingReview.as_str()))
+        .exec_with_returning(&tx.txn)
         .await?;
-    let Some(row) = row else {
+    let Some(row) = decided.into_iter().next() else {
         tracing::info!("no refund request waits for review");
         return tx.commit(rt).await;
     };
-    let request_id: Uuid = row.try_get("", "id")?;
-    let account_id: Uuid = row.try_get("", "account_id")?;
+    let request_id = row.id;
+    let account_id = row.account_id;
     if cmd.approve {
         step(
             &tx,

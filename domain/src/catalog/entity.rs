@@ -97,3 +97,83 @@ pub mod wishlist {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod refund_gate {
+    //! The refund gate of an order (the api is its only writer): its first download and a
+    //! refund or cancellation that takes its digital lines back exclude each other. Each side
+    //! changes the row with one conditional upsert, so of the two sent at the same instant
+    //! exactly one wins.
+
+    use sea_orm::entity::prelude::*;
+    use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+
+    /// One row per order that was downloaded or claimed: `claim` (`REFUND` or `CANCEL`) and
+    /// `claimed_at` are set together.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "refund_gate")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub order_id: Uuid,
+        pub downloaded_at: Option<DateTimeUtc>,
+        pub claim: Option<String>,
+        pub claimed_at: Option<DateTimeUtc>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    /// Claims `order` for `claim` (`REFUND` or `CANCEL`), in one statement: from now on no
+    /// download link is handed out for it. With `unless_downloaded`, only an order never
+    /// downloaded is claimed. `false` when nothing was claimed (it was downloaded).
+    pub async fn claim(
+        db: &impl ConnectionTrait,
+        order: Uuid,
+        claim: &str,
+        unless_downloaded: bool,
+    ) -> Result<bool, DbErr> {
+        let mut on_conflict = OnConflict::column(Column::OrderId);
+        on_conflict.update_columns([Column::Claim, Column::ClaimedAt]);
+        if unless_downloaded {
+            on_conflict.action_and_where(Expr::col((Entity, Column::DownloadedAt)).is_null());
+        }
+        // `claimed_at` is the database's clock (`now()`), as `downloaded_at` below.
+        let upsert = Query::insert()
+            .into_table(Entity.table_ref())
+            .columns([Column::OrderId, Column::Claim, Column::ClaimedAt])
+            .values_panic([order.into(), claim.into(), Expr::current_timestamp()])
+            .on_conflict(on_conflict)
+            .to_owned();
+        // A row inserted or updated is a claim; a conflict the WHERE refused changes none.
+        Ok(db.execute(&upsert).await?.rows_affected() > 0)
+    }
+
+    /// Records the first download of `order` unless a refund or a cancellation claimed it, in
+    /// one statement; `false` when one did (then no link may be handed out). A claim whose
+    /// refund was denied, or whose cancellation lost to the parcel or to the shipping deadline,
+    /// is void and cleared here.
+    pub async fn first_download(db: &impl ConnectionTrait, order: Uuid) -> Result<bool, DbErr> {
+        // Raw: the upsert's WHERE reads the refund request and the shipment (EXISTS on two other
+        // contexts' tables); the race with `claim` is decided by exactly this one statement.
+        let recorded = db
+            .query_one_raw(crate::sql::stmt(
+                "INSERT INTO catalog.refund_gate (order_id, downloaded_at) VALUES ($1, now()) \
+                 ON CONFLICT (order_id) DO UPDATE \
+                 SET downloaded_at = coalesce(refund_gate.downloaded_at, EXCLUDED.downloaded_at), \
+                     claim = NULL, claimed_at = NULL \
+                 WHERE refund_gate.claim IS NULL \
+                    OR (refund_gate.claim = 'REFUND' AND EXISTS (SELECT 1 FROM ordering.refund_request r \
+                        WHERE r.order_id = $1 AND r.status = 'DENIED')) \
+                    OR (refund_gate.claim = 'CANCEL' AND EXISTS (SELECT 1 FROM fulfillment.shipment s \
+                        WHERE s.order_id = $1 AND (s.status = 'SHIPPED' \
+                           OR (s.status = 'RELEASED' AND s.release_reason IS DISTINCT FROM $2)))) \
+                 RETURNING order_id",
+                [
+                    order.into(),
+                    crate::fulfillment::CANCELLED_BY_BUYER.to_owned().into(),
+                ],
+            ))
+            .await?
+            .is_some();
+        Ok(recorded)
+    }
+}

@@ -84,3 +84,19 @@ pub mod gift_key {
 }
 
 crate::messaging::messaging_entities!("library");
+
+/// Serialises the grants and the revocation of one order until the end of the transaction
+/// (`pg_advisory_xact_lock` on the order): each statement after it sees what the other
+/// committed.
+pub async fn lock_order(
+    db: &impl sea_orm::ConnectionTrait,
+    order: uuid::Uuid,
+) -> Result<(), sea_orm::DbErr> {
+    // Raw: a transaction-scoped advisory lock, a function call on no table.
+    db.execute_raw(crate::sql::stmt(
+        "SELECT pg_advisory_xact_lock(hashtextextended('library.order:' || $1::text, 0))",
+        [order.into()],
+    ))
+    .await?;
+    Ok(())
+}
