@@ -9,6 +9,13 @@
 //! the browser has them). Holding the lock, a refresh first looks again at what is stored:
 //! when another tab has refreshed meanwhile, its token is used and nothing is sent. The new
 //! refresh token is written to storage (before anything else) while the lock is still held.
+//!
+//! The lock is atomic, but `localStorage` is not: another tab's process sees a write some time
+//! later, and on a busy machine that can be after the lock has passed to it. So the tab that
+//! refreshed also records the trade (which refresh token it gave, what it got) in IndexedDB,
+//! whose transactions every tab sees in commit order, before it lets the lock go; a tab that
+//! holds the lock and still reads the old refresh token takes the recorded session instead of
+//! presenting a used token a second time.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -89,6 +96,79 @@ fn set_account(account: Option<Account>) {
     }
 }
 
+/// The last refresh of this browser: the refresh token given and the session received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Trade {
+    gave: String,
+    refresh_token: String,
+    session: Stored,
+}
+
+/// The IndexedDB key of the last [`Trade`].
+const TRADE_KEY: &str = "lastRefresh";
+
+#[wasm_bindgen(inline_js = r#"
+function open() {
+  return new Promise((ok, fail) => {
+    const r = indexedDB.open('store.session', 1);
+    r.onupgradeneeded = () => r.result.createObjectStore('kv');
+    r.onsuccess = () => ok(r.result);
+    r.onerror = () => fail(r.error);
+  });
+}
+export async function kv_get(key) {
+  const db = await open();
+  try {
+    return await new Promise((ok, fail) => {
+      const q = db.transaction('kv', 'readonly').objectStore('kv').get(key);
+      q.onsuccess = () => ok(typeof q.result === 'string' ? q.result : null);
+      q.onerror = () => fail(q.error);
+    });
+  } finally { db.close(); }
+}
+export async function kv_put(key, value) {
+  const db = await open();
+  try {
+    await new Promise((ok, fail) => {
+      const t = db.transaction('kv', 'readwrite');
+      t.objectStore('kv').put(value, key);
+      t.oncomplete = () => ok();
+      t.onerror = () => fail(t.error);
+      t.onabort = () => fail(t.error);
+    });
+  } finally { db.close(); }
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    async fn kv_get(key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn kv_put(key: &str, value: &str) -> Result<JsValue, JsValue>;
+}
+
+/// The session another tab received for `refresh_token`, if it traded that token and the
+/// access token it got is still fresh. `None` also where IndexedDB is unavailable.
+async fn traded(refresh_token: &str) -> Option<(String, Stored)> {
+    let json = kv_get(TRADE_KEY).await.ok()?.as_string()?;
+    let trade: Trade = serde_json::from_str(&json).ok()?;
+    (trade.gave == refresh_token && trade.session.fresh())
+        .then_some((trade.refresh_token, trade.session))
+}
+
+/// Records that `gave` was traded for `refresh_token` and `session` (best effort: without
+/// IndexedDB the other tabs fall back to what `localStorage` shows them).
+async fn record_trade(gave: String, refresh_token: String, session: Stored) {
+    let trade = Trade {
+        gave,
+        refresh_token,
+        session,
+    };
+    if let Ok(json) = serde_json::to_string(&trade) {
+        let _ = kv_put(TRADE_KEY, &json).await;
+    }
+}
+
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
@@ -140,17 +220,23 @@ pub fn start(session: NewSession) {
     let stored = Stored {
         access_token: session.access_token,
         expires_at,
-        account: session.account.clone(),
+        account: session.account,
     };
+    keep(&session.refresh_token, stored);
+}
+
+/// Writes a session to `localStorage` (the refresh token first) and shows its account.
+fn keep(refresh_token: &str, stored: Stored) {
+    let account = stored.account.clone();
     if let Some(storage) = storage() {
         // Storage can be full or disabled; the session then ends with the page.
-        let _ = storage.set_item(REFRESH_KEY, &session.refresh_token);
+        let _ = storage.set_item(REFRESH_KEY, refresh_token);
         let _ = storage.set_item(
             SESSION_KEY,
             &serde_json::to_string(&stored).unwrap_or_default(),
         );
     }
-    set_account(Some(session.account));
+    set_account(Some(account));
 }
 
 /// Forgets the session locally (tokens and account).
@@ -219,10 +305,18 @@ async fn refresh_now(stale: Option<String>) -> Result<String, ApiError> {
         clear();
         return Err(ApiError::unauthenticated());
     };
+    // This tab's storage may not show yet what the tab that held the lock before wrote.
+    if let Some((successor, session)) = traded(&refresh_token).await {
+        let access = session.access_token.clone();
+        keep(&successor, session);
+        return Ok(access);
+    }
+    let gave = refresh_token.clone();
     match request_anonymous::<RefreshSession>(refresh_session::Variables { refresh_token }).await {
         Ok(data) => {
             let p = data.refresh_session;
             let access = p.access_token.clone();
+            let successor = p.refresh_token.clone();
             start(NewSession {
                 access_token: p.access_token,
                 refresh_token: p.refresh_token,
@@ -233,6 +327,11 @@ async fn refresh_now(stale: Option<String>) -> Result<String, ApiError> {
                     role: enum_name(&p.account.role),
                 },
             });
+            // Recorded before the lock is let go: the next holder sees it whatever its storage
+            // shows.
+            if let Some(session) = stored() {
+                record_trade(gave, successor, session).await;
+            }
             Ok(access)
         }
         Err(error) => {
