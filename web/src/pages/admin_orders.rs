@@ -1,6 +1,8 @@
 //! Admins: every order (`orders(status, accountId, first, after)`), filtered by status or buyer
 //! and paged by cursor; each order opens to its lines and the saga's timeline.
 
+use std::collections::HashSet;
+
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -47,6 +49,10 @@ pub fn AdminOrders() -> impl IntoView {
     let cursors = RwSignal::new(Vec::<Option<String>>::new());
     let after = RwSignal::new(None::<String>);
     let reload = RwSignal::new(0_u32);
+    // Which orders are open, kept here rather than in each row: a filter or a page that brings
+    // an order back shows it as the admin left it, even when the row was opened while the list
+    // was still being replaced.
+    let opened = RwSignal::new(HashSet::<String>::new());
     let orders = LocalResource::new(move || {
         reload.track();
         let variables = admin_orders::Variables {
@@ -130,7 +136,7 @@ pub fn AdminOrders() -> impl IntoView {
                             } else {
                                 view! {
                                     <ul class="list admin-orders">
-                                        {page.nodes.into_iter().map(|order| view! { <OrderRow order /> }).collect_view()}
+                                        {page.nodes.into_iter().map(|order| view! { <OrderRow order opened /> }).collect_view()}
                                     </ul>
                                 }.into_any()
                             };
@@ -144,8 +150,13 @@ pub fn AdminOrders() -> impl IntoView {
 }
 
 #[component]
-fn OrderRow(order: admin_orders::AdminOrdersOrdersNodes) -> impl IntoView {
-    let open = RwSignal::new(false);
+fn OrderRow(
+    order: admin_orders::AdminOrdersOrdersNodes,
+    opened: RwSignal<HashSet<String>>,
+) -> impl IntoView {
+    let key = order.id.clone();
+    let open = Memo::new(move |_| opened.with(|o| o.contains(&key)));
+    let toggle_id = order.id.clone();
     let short = order.id.chars().take(8).collect::<String>();
     let panel_id = format!("order-detail-{}", order.id);
     let id = order.id.clone();
@@ -173,7 +184,11 @@ fn OrderRow(order: admin_orders::AdminOrdersOrdersNodes) -> impl IntoView {
                     type="button"
                     aria-expanded=move || open.get().to_string()
                     aria-controls=panel_id.clone()
-                    on:click=move |_| open.update(|o| *o = !*o)
+                    on:click=move |_| opened.update(|o| {
+                        if !o.remove(&toggle_id) {
+                            o.insert(toggle_id.clone());
+                        }
+                    })
                 >
                     {format!("Order {short}")}
                 </button>
