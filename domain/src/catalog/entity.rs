@@ -98,6 +98,63 @@ pub mod wishlist {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod build {
+    //! A build of a product: its file is uploaded to the object store (`UPLOADING` until its
+    //! bytes arrived, then `READY` with their SHA-256); one `READY` build per (product,
+    //! platform) is current. An upload reserves its build with a lease (`upload_lease`,
+    //! `upload_lease_until`) instead of holding a row lock for the whole transfer.
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "build")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub product_id: Uuid,
+        pub platform: String,
+        pub version_label: String,
+        pub release_notes: String,
+        pub file_name: String,
+        pub size_bytes: i64,
+        /// `UPLOADING` or `READY`.
+        pub status: String,
+        pub sha256: Option<String>,
+        pub is_current: bool,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub uploaded_at: Option<DateTimeUtc>,
+        pub upload_lease: Option<Uuid>,
+        pub upload_lease_until: Option<DateTimeUtc>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod download {
+    //! The downloads of an entitlement: the first build and time a link was handed out for it,
+    //! then how many links and the last time (a link counts as the download).
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "download")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entitlement_id: Uuid,
+        pub account_id: Uuid,
+        pub order_id: Option<Uuid>,
+        pub build_id: Uuid,
+        pub first_at: DateTimeUtc,
+        pub links: i32,
+        pub last_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod refund_gate {
     //! The refund gate of an order (the api is its only writer): its first download and a
     //! refund or cancellation that takes its digital lines back exclude each other. Each side
