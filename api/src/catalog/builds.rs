@@ -20,14 +20,19 @@ use axum::body::Bytes;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
-use domain::catalog::entity::product;
+use domain::catalog::entity::{build, download, product};
 use domain::identity::Role;
-use domain::sql::stmt;
+use domain::library::entity::entitlement;
 use futures::{Stream, StreamExt as _};
 use object_store::ObjectStoreExt as _;
 use object_store::WriteMultipart;
 use object_store::path::Path as ObjectPath;
-use sea_orm::{ConnectionTrait, EntityTrait, QueryResult, QuerySelect, SqlErr, TransactionTrait};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+};
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
@@ -106,27 +111,30 @@ impl Build {
     }
 }
 
-const COLUMNS: &str = "id, product_id, platform, version_label, release_notes, file_name, \
-    size_bytes, status, sha256, is_current, created_by, created_at, uploaded_at";
+/// A stored row as the api shows it (the upload lease stays inside this module).
+impl TryFrom<build::Model> for Build {
+    type Error = ApiError;
 
-fn from_row(r: &QueryResult) -> ApiResult<Build> {
-    let status: String = r.try_get("", "status")?;
-    Ok(Build {
-        id: r.try_get("", "id")?,
-        product_id: r.try_get("", "product_id")?,
-        platform: r.try_get("", "platform")?,
-        version_label: r.try_get("", "version_label")?,
-        release_notes: r.try_get("", "release_notes")?,
-        file_name: r.try_get("", "file_name")?,
-        size_bytes: r.try_get("", "size_bytes")?,
-        status: BuildStatus::parse(&status)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored build status {status}")))?,
-        sha256: r.try_get("", "sha256")?,
-        is_current: r.try_get("", "is_current")?,
-        created_by: r.try_get("", "created_by")?,
-        created_at: r.try_get("", "created_at")?,
-        uploaded_at: r.try_get("", "uploaded_at")?,
-    })
+    fn try_from(m: build::Model) -> ApiResult<Build> {
+        let status = BuildStatus::parse(&m.status).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("stored build status {}", m.status))
+        })?;
+        Ok(Build {
+            id: m.id,
+            product_id: m.product_id,
+            platform: m.platform,
+            version_label: m.version_label,
+            release_notes: m.release_notes,
+            file_name: m.file_name,
+            size_bytes: m.size_bytes,
+            status,
+            sha256: m.sha256,
+            is_current: m.is_current,
+            created_by: m.created_by,
+            created_at: m.created_at,
+            uploaded_at: m.uploaded_at,
+        })
+    }
 }
 
 /// What a publisher announces.
@@ -246,49 +254,41 @@ pub async fn create(state: &AppState, me: &Principal, input: NewBuild) -> ApiRes
             ),
         ));
     }
-    let row = state
-        .db
-        .query_one_raw(stmt(
-            format!(
-                "INSERT INTO catalog.build (id, product_id, platform, version_label, release_notes, \
-                 file_name, size_bytes, status, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'UPLOADING', $8) RETURNING {COLUMNS}"
-            ),
-            [
-                domain::id::new_id().into(),
-                p.id.into(),
-                platform.clone().into(),
-                version_label.clone().into(),
-                release_notes.into(),
-                file_name.into(),
-                input.size_bytes.into(),
-                me.id.into(),
-            ],
-        ))
-        .await
-        .map_err(|e| {
-            if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-                ApiError::Conflict(format!(
-                    "version {version_label} of this product for {platform} exists already"
-                ))
-            } else {
-                e.into()
-            }
-        })?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
-    let build = from_row(&row)?;
+    // `is_current` and `created_at` are the table's defaults (not current, now).
+    let row = build::ActiveModel {
+        id: Set(domain::id::new_id()),
+        product_id: Set(p.id),
+        platform: Set(platform.clone()),
+        version_label: Set(version_label.clone()),
+        release_notes: Set(release_notes),
+        file_name: Set(file_name),
+        size_bytes: Set(input.size_bytes),
+        status: Set(BuildStatus::Uploading.as_str().to_owned()),
+        created_by: Set(me.id),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await
+    .map_err(|e| {
+        if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            ApiError::Conflict(format!(
+                "version {version_label} of this product for {platform} exists already"
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    let build = Build::try_from(row)?;
     tracing::info!(build.id = %build.id, product.id = %p.id, size_bytes = build.size_bytes, "build created");
     Ok(build)
 }
 
 async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Build>> {
-    db.query_one_raw(stmt(
-        format!("SELECT {COLUMNS} FROM catalog.build WHERE id = $1"),
-        [id.into()],
-    ))
-    .await?
-    .map(|r| from_row(&r))
-    .transpose()
+    build::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(Build::try_from)
+        .transpose()
 }
 
 /// Makes a `READY` build the current one of its (product, platform); the one before stays.
@@ -301,40 +301,39 @@ pub async fn set_current(state: &AppState, me: &Principal, id: Uuid) -> ApiResul
             "upload the build's file before making it current".into(),
         ));
     }
-    txn.execute_raw(stmt(
-        "UPDATE catalog.build SET is_current = false \
-         WHERE product_id = $1 AND platform = $2 AND is_current AND id <> $3",
-        [
-            build.product_id.into(),
-            build.platform.clone().into(),
-            id.into(),
-        ],
-    ))
-    .await?;
-    let row = txn
-        .query_one_raw(stmt(
-            format!("UPDATE catalog.build SET is_current = true WHERE id = $1 RETURNING {COLUMNS}"),
-            [id.into()],
-        ))
+    // The one before first: at most one build of a (product, platform) is current.
+    build::Entity::update_many()
+        .col_expr(build::Column::IsCurrent, Expr::value(false))
+        .filter(build::Column::ProductId.eq(build.product_id))
+        .filter(build::Column::Platform.eq(build.platform.clone()))
+        .filter(build::Column::IsCurrent.eq(true))
+        .filter(build::Column::Id.ne(id))
+        .exec(&txn)
+        .await?;
+    let row = build::Entity::update_many()
+        .col_expr(build::Column::IsCurrent, Expr::value(true))
+        .filter(build::Column::Id.eq(id))
+        .exec_with_returning(&txn)
         .await?
+        .into_iter()
+        .next()
         .ok_or(ApiError::NotFound("build"))?;
     txn.commit().await?;
     tracing::info!(build.id = %id, product.id = %build.product_id, platform = %build.platform, "current build set");
-    from_row(&row)
+    Build::try_from(row)
 }
 
 /// Every build of the products, newest first.
 pub async fn of_products(db: &impl ConnectionTrait, products: &[Uuid]) -> ApiResult<Vec<Build>> {
-    let rows = db
-        .query_all_raw(stmt(
-            format!(
-                "SELECT {COLUMNS} FROM catalog.build WHERE product_id = ANY($1) \
-                 ORDER BY created_at DESC, id DESC"
-            ),
-            [products.to_vec().into()],
-        ))
-        .await?;
-    rows.iter().map(from_row).collect()
+    build::Entity::find()
+        .filter(build::Column::ProductId.is_in(products.iter().copied()))
+        .order_by_desc(build::Column::CreatedAt)
+        .order_by_desc(build::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Build::try_from)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,6 +445,12 @@ const LEASE_SECS: i32 = 120;
 /// How often a running upload renews its lease.
 const LEASE_RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// When a lease taken or renewed now runs out: the database's clock, as the checks of
+/// `upload_lease_until < now()` read it.
+fn lease_deadline() -> Expr {
+    Expr::cust_with_values("now() + ($1::int * interval '1 second')", [LEASE_SECS])
+}
+
 /// Stops a background task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -460,17 +465,14 @@ impl Drop for AbortOnDrop {
 async fn renew_lease(state: AppState, id: Uuid, lease: Uuid) {
     loop {
         tokio::time::sleep(LEASE_RENEW_EVERY).await;
-        let renewed = state
-            .db
-            .execute_raw(stmt(
-                "UPDATE catalog.build \
-                 SET upload_lease_until = now() + ($3::int * interval '1 second') \
-                 WHERE id = $1 AND upload_lease = $2",
-                [id.into(), lease.into(), LEASE_SECS.into()],
-            ))
+        let renewed = build::Entity::update_many()
+            .col_expr(build::Column::UploadLeaseUntil, lease_deadline())
+            .filter(build::Column::Id.eq(id))
+            .filter(build::Column::UploadLease.eq(lease))
+            .exec(&state.db)
             .await;
         match renewed {
-            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(r) if r.rows_affected == 1 => {}
             Ok(_) => {
                 tracing::warn!(build.id = %id, "an upload lost its lease");
                 return;
@@ -481,13 +483,15 @@ async fn renew_lease(state: AppState, id: Uuid, lease: Uuid) {
 }
 
 async fn release_lease(state: &AppState, id: Uuid, lease: Uuid) {
-    let released = state
-        .db
-        .execute_raw(stmt(
-            "UPDATE catalog.build SET upload_lease = NULL, upload_lease_until = NULL \
-             WHERE id = $1 AND upload_lease = $2",
-            [id.into(), lease.into()],
-        ))
+    let released = build::Entity::update_many()
+        .set(build::ActiveModel {
+            upload_lease: Set(None),
+            upload_lease_until: Set(None),
+            ..Default::default()
+        })
+        .filter(build::Column::Id.eq(id))
+        .filter(build::Column::UploadLease.eq(lease))
+        .exec(&state.db)
         .await;
     if let Err(e) = released {
         // The lease runs out by itself.
@@ -511,17 +515,24 @@ where
     E: std::fmt::Display,
 {
     let lease = domain::id::new_id();
-    let taken = state
-        .db
-        .execute_raw(stmt(
-            "UPDATE catalog.build \
-             SET upload_lease = $2, upload_lease_until = now() + ($3::int * interval '1 second') \
-             WHERE id = $1 AND status = 'UPLOADING' \
-               AND (upload_lease IS NULL OR upload_lease_until < now())",
-            [build.id.into(), lease.into(), LEASE_SECS.into()],
-        ))
+    // Taken only from no upload, or from one whose lease ran out.
+    let taken = build::Entity::update_many()
+        .col_expr(build::Column::UploadLease, Expr::value(lease))
+        .col_expr(build::Column::UploadLeaseUntil, lease_deadline())
+        .filter(build::Column::Id.eq(build.id))
+        .filter(build::Column::Status.eq(BuildStatus::Uploading.as_str()))
+        .filter(
+            Condition::any()
+                .add(build::Column::UploadLease.is_null())
+                .add(
+                    build::Column::UploadLeaseUntil
+                        .into_expr()
+                        .lt(Expr::current_timestamp()),
+                ),
+        )
+        .exec(&state.db)
         .await?;
-    if taken.rows_affected() != 1 {
+    if taken.rows_affected != 1 {
         return Err(ApiError::Conflict(
             "another upload of this build is in progress (or it has just finished)".into(),
         ));
@@ -546,23 +557,29 @@ where
             return Err(e);
         }
     };
-    let row = state
-        .db
-        .query_one_raw(stmt(
-            format!(
-                "UPDATE catalog.build SET status = 'READY', sha256 = $3, uploaded_at = now(), \
-                 upload_lease = NULL, upload_lease_until = NULL \
-                 WHERE id = $1 AND upload_lease = $2 AND status = 'UPLOADING' RETURNING {COLUMNS}"
-            ),
-            [build.id.into(), lease.into(), sha256.into()],
-        ))
+    // Only while the lease is still this upload's.
+    let row = build::Entity::update_many()
+        .set(build::ActiveModel {
+            status: Set(BuildStatus::Ready.as_str().to_owned()),
+            sha256: Set(Some(sha256)),
+            upload_lease: Set(None),
+            upload_lease_until: Set(None),
+            ..Default::default()
+        })
+        .col_expr(build::Column::UploadedAt, Expr::current_timestamp())
+        .filter(build::Column::Id.eq(build.id))
+        .filter(build::Column::UploadLease.eq(lease))
+        .filter(build::Column::Status.eq(BuildStatus::Uploading.as_str()))
+        .exec_with_returning(&state.db)
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| {
             ApiError::Conflict(
                 "the upload took too long to be confirmed and another one took its place; send it again".into(),
             )
         })?;
-    let ready = from_row(&row)?;
+    let ready = Build::try_from(row)?;
     tracing::info!(
         build.id = %ready.id,
         size_bytes = ready.size_bytes,
@@ -661,16 +678,19 @@ async fn entitlement(
     account: Uuid,
     product: Uuid,
 ) -> ApiResult<Option<(Uuid, Option<Uuid>)>> {
-    let row = db
-        .query_one_raw(stmt(
-            "SELECT id, order_id FROM library.entitlement \
-             WHERE account_id = $1 AND product_id = $2 AND revoked_at IS NULL \
-             ORDER BY granted_at, id LIMIT 1",
-            [account.into(), product.into()],
-        ))
-        .await?;
-    row.map(|r| Ok((r.try_get("", "id")?, r.try_get("", "order_id")?)))
-        .transpose()
+    // The oldest active one, should there be several.
+    Ok(entitlement::Entity::find()
+        .select_only()
+        .column(entitlement::Column::Id)
+        .column(entitlement::Column::OrderId)
+        .filter(entitlement::Column::AccountId.eq(account))
+        .filter(entitlement::Column::ProductId.eq(product))
+        .filter(entitlement::Column::RevokedAt.is_null())
+        .order_by_asc(entitlement::Column::GrantedAt)
+        .order_by_asc(entitlement::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await?)
 }
 
 /// A download link for an owner of the product: the given build, or the current one of the
@@ -688,18 +708,19 @@ pub async fn download_link(
         ));
     };
     let platform = platform.trim().to_lowercase();
-    let row = state
-        .db
-        .query_one_raw(stmt(
-            format!(
-                "SELECT {COLUMNS} FROM catalog.build WHERE product_id = $1 AND platform = $2 \
-                 AND status = 'READY' AND (CASE WHEN $3::uuid IS NULL THEN is_current ELSE id = $3 END)"
-            ),
-            [product_id.into(), platform.into(), build_id.into()],
-        ))
+    let which = match build_id {
+        Some(id) => build::Column::Id.eq(id),
+        None => build::Column::IsCurrent.eq(true),
+    };
+    let row = build::Entity::find()
+        .filter(build::Column::ProductId.eq(product_id))
+        .filter(build::Column::Platform.eq(platform))
+        .filter(build::Column::Status.eq(BuildStatus::Ready.as_str()))
+        .filter(which)
+        .one(&state.db)
         .await?
         .ok_or(ApiError::NotFound("build"))?;
-    let build = from_row(&row)?;
+    let build = Build::try_from(row)?;
     let Some(secret) = &state.config.builds.link_secret else {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "DOWNLOAD_LINK_SECRET is not set: no download link can be signed"
@@ -714,21 +735,26 @@ pub async fn download_link(
                 .into(),
         ));
     }
-    state
-        .db
-        .execute_raw(stmt(
-            "INSERT INTO catalog.download (entitlement_id, account_id, order_id, build_id) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (entitlement_id) DO UPDATE \
-             SET links = catalog.download.links + 1, last_at = now()",
-            [
-                entitlement_id.into(),
-                me.id.into(),
-                order_id.into(),
-                build.id.into(),
-            ],
-        ))
-        .await?;
+    // The first link of the entitlement is a row (its build, `first_at`, one link); each later
+    // one counts on it.
+    download::Entity::insert(download::ActiveModel {
+        entitlement_id: Set(entitlement_id),
+        account_id: Set(me.id),
+        order_id: Set(order_id),
+        build_id: Set(build.id),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(download::Column::EntitlementId)
+            .value(
+                download::Column::Links,
+                Expr::col((download::Entity, download::Column::Links)).add(1),
+            )
+            .value(download::Column::LastAt, Expr::current_timestamp())
+            .to_owned(),
+    )
+    .exec_without_returning(&state.db)
+    .await?;
     let ttl = chrono::Duration::from_std(state.config.builds.link_ttl)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("DOWNLOAD_LINK_TTL_SECS: {e}")))?;
     let expires_at = Utc::now() + ttl;
