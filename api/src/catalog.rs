@@ -12,9 +12,11 @@ use domain::identity::Role;
 use domain::messaging::Envelope;
 use domain::money::{Currency, Money};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr, Statement, TransactionTrait,
+    EntityName as _, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -130,15 +132,20 @@ async fn own_product(
     Ok(p)
 }
 
+/// Sets the product's "from" price to its cheapest edition's (none without editions), in the
+/// statement that reads the editions.
 async fn refresh_price_from(txn: &DatabaseTransaction, product_id: Uuid) -> ApiResult<()> {
-    txn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DatabaseBackend::Postgres,
-        "UPDATE catalog.product SET price_from_minor = \
-         (SELECT min(price_minor) FROM catalog.edition WHERE product_id = $1), updated_at = now() \
-         WHERE id = $1",
-        [product_id.into()],
-    ))
-    .await?;
+    let cheapest = Query::select()
+        .expr(Expr::col((edition::Entity, edition::Column::PriceMinor)).min())
+        .from(edition::Entity.table_ref())
+        .and_where(edition::Column::ProductId.eq(product_id))
+        .to_owned();
+    product::Entity::update_many()
+        .col_expr(product::Column::PriceFromMinor, Expr::from(cheapest))
+        .col_expr(product::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(product::Column::Id.eq(product_id))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 
@@ -627,12 +634,18 @@ pub async fn write_review(
             (r.insert(&txn).await?, i32::from(rating), 1)
         }
     };
-    txn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DatabaseBackend::Postgres,
-        "UPDATE catalog.product SET rating_sum = rating_sum + $2, rating_count = rating_count + $3 WHERE id = $1",
-        [product_id.into(), sum_delta.into(), count_delta.into()],
-    ))
-    .await?;
+    product::Entity::update_many()
+        .col_expr(
+            product::Column::RatingSum,
+            Expr::col(product::Column::RatingSum).add(sum_delta),
+        )
+        .col_expr(
+            product::Column::RatingCount,
+            Expr::col(product::Column::RatingCount).add(count_delta),
+        )
+        .filter(product::Column::Id.eq(product_id))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok(saved)
 }
@@ -653,26 +666,37 @@ pub async fn delete_review(state: &AppState, me: &Principal, product_id: Uuid) -
         return Ok(false);
     };
     review::Entity::delete_by_id(old.id).exec(&txn).await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        sea_orm::DatabaseBackend::Postgres,
-        "UPDATE catalog.product SET rating_sum = rating_sum - $2, rating_count = rating_count - 1 WHERE id = $1",
-        [product_id.into(), i32::from(old.rating).into()],
-    ))
-    .await?;
+    product::Entity::update_many()
+        .col_expr(
+            product::Column::RatingSum,
+            Expr::col(product::Column::RatingSum).sub(i32::from(old.rating)),
+        )
+        .col_expr(
+            product::Column::RatingCount,
+            Expr::col(product::Column::RatingCount).sub(1),
+        )
+        .filter(product::Column::Id.eq(product_id))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok(true)
 }
 
 pub async fn add_to_wishlist(state: &AppState, me: &Principal, product_id: Uuid) -> ApiResult<()> {
     published_product(&state.db, product_id, false).await?;
-    state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "INSERT INTO catalog.wishlist (account_id, product_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            [me.id.into(), product_id.into()],
-        ))
-        .await?;
+    // Adding a product already on the list changes nothing (`added_at` stays the first time).
+    wishlist::Entity::insert(wishlist::ActiveModel {
+        account_id: Set(me.id),
+        product_id: Set(product_id),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([wishlist::Column::AccountId, wishlist::Column::ProductId])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&state.db)
+    .await?;
     Ok(())
 }
 
