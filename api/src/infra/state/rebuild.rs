@@ -3,10 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use fred::prelude::*;
-use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use domain::sql::stmt;
+use domain::billing::entity::wallet;
+use domain::identity::AccountStatus;
+use domain::identity::entity::audit_log;
+use domain::notification::entity::notification;
 
 use crate::infra::state::AppState;
 
@@ -38,18 +42,16 @@ pub async fn rebuild(
 ) -> Result<(), RebuildError> {
     let since = last_seen_up.map(|t| t - chrono::Duration::seconds(REBUILD_MARGIN_SECS));
     let ns = state.keyspace.namespace();
-    let wallets = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT account_id, balance_minor, version FROM billing.wallet \
-             WHERE $1::timestamptz IS NULL OR updated_at >= $1",
-            [since.into()],
-        ))
-        .await?;
-    for w in &wallets {
-        let account: Uuid = w.try_get("", "account_id")?;
-        let balance: i64 = w.try_get("", "balance_minor")?;
-        let version: i64 = w.try_get("", "version")?;
+    let mut changed_wallets = wallet::Entity::find().select_only().columns([
+        wallet::Column::AccountId,
+        wallet::Column::BalanceMinor,
+        wallet::Column::Version,
+    ]);
+    if let Some(since) = since {
+        changed_wallets = changed_wallets.filter(wallet::Column::UpdatedAt.gte(since));
+    }
+    let wallets: Vec<(Uuid, i64, i64)> = changed_wallets.into_tuple().all(&state.db).await?;
+    for &(account, balance, version) in &wallets {
         let _: i64 = state
             .redis
             .eval(
@@ -63,19 +65,23 @@ pub async fn rebuild(
             )
             .await?;
     }
-    let readers = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT DISTINCT account_id FROM notification.notification \
-             WHERE $1::timestamptz IS NULL OR created_at >= $1 OR read_at >= $1",
-            [since.into()],
-        ))
-        .await?;
+    let mut changed_readers = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::AccountId)
+        .distinct();
+    if let Some(since) = since {
+        changed_readers = changed_readers.filter(
+            Condition::any()
+                .add(notification::Column::CreatedAt.gte(since))
+                .add(notification::Column::ReadAt.gte(since)),
+        );
+    }
+    let readers: Vec<Uuid> = changed_readers.into_tuple().all(&state.db).await?;
     for chunk in readers.chunks(500) {
-        let keys = chunk
+        let keys: Vec<String> = chunk
             .iter()
-            .map(|r| Ok(domain::keys::unread(ns, r.try_get("", "account_id")?)))
-            .collect::<Result<Vec<String>, sea_orm::DbErr>>()?;
+            .map(|&account| domain::keys::unread(ns, account))
+            .collect();
         let _: i64 = state.redis.del(keys).await?;
     }
     // Bans and role changes made meanwhile could not cut their sessions: cut them now. Only
@@ -86,17 +92,26 @@ pub async fn rebuild(
         );
     let alive_since = Utc::now() - chrono::Duration::from_std(token_life).unwrap_or_default();
     let cut_since = since.map_or(alive_since, |s| s.max(alive_since));
-    let cut = state
-        .db
-        .query_all_raw(stmt(
-            "SELECT DISTINCT target_id FROM identity.audit_log WHERE occurred_at >= $1 \
-             AND target_id IS NOT NULL AND (action = 'account.set_role' \
-             OR (action = 'account.set_status' AND detail->>'to' = 'banned'))",
-            [cut_since.into()],
-        ))
+    // A role change, or a status change whose `detail` says it went to banned.
+    let cut: Vec<Uuid> = audit_log::Entity::find()
+        .select_only()
+        .column(audit_log::Column::TargetId)
+        .distinct()
+        .filter(audit_log::Column::OccurredAt.gte(cut_since))
+        .filter(audit_log::Column::TargetId.is_not_null())
+        .filter(
+            Condition::any()
+                .add(audit_log::Column::Action.eq("account.set_role"))
+                .add(
+                    Condition::all()
+                        .add(audit_log::Column::Action.eq("account.set_status"))
+                        .add(went_to_banned()),
+                ),
+        )
+        .into_tuple()
+        .all(&state.db)
         .await?;
-    for row in &cut {
-        let account: Uuid = row.try_get("", "target_id")?;
+    for &account in &cut {
         state
             .sessions
             .end_all_now(account)
@@ -110,6 +125,16 @@ pub async fn rebuild(
         "rebuilt Redis's derived state"
     );
     Ok(())
+}
+
+/// `detail->>'to' = 'banned'`: an `account.set_status` entry that banned its target.
+fn went_to_banned() -> Expr {
+    // Here only: `ExprTrait` in scope makes `Ord::max` of timestamps ambiguous.
+    use sea_orm::sea_query::ExprTrait as _;
+    use sea_orm::sea_query::extension::postgres::PgExpr as _;
+    Expr::col((audit_log::Entity, audit_log::Column::Detail))
+        .cast_json_field("to")
+        .eq(AccountStatus::Banned.as_str())
 }
 
 /// Why [`rebuild`] stopped (it is tried again on the next ping).
