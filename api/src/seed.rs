@@ -7,11 +7,19 @@
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use demo_art::Rng;
-use domain::catalog::{GENRES, PLATFORMS, slugify};
+use domain::catalog::entity::{edition, product, review};
+use domain::catalog::{GENRES, PLATFORMS, ProductStatus, slugify};
 use domain::fulfillment::{AdjustStock, StockMode};
+use domain::identity::entity::account;
+use domain::identity::{AccountStatus, Role};
 use domain::messaging::Envelope;
 use domain::money::Currency;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait, Value};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, Func, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
+};
 use uuid::Uuid;
 
 use crate::infra::bus::Bus;
@@ -68,26 +76,27 @@ fn pick_some<'a>(rng: &mut Rng, items: &[&'a str], min: usize, max: usize) -> Ve
 }
 
 async fn account_id(db: &DatabaseConnection, email: &str) -> anyhow::Result<Option<Uuid>> {
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT id FROM identity.account WHERE email_normalized = $1",
-            [email.into()],
-        ))
-        .await?;
-    Ok(row.map(|r| r.try_get::<Uuid>("", "id")).transpose()?)
+    Ok(account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .filter(account::Column::EmailNormalized.eq(email))
+        .into_tuple()
+        .one(db)
+        .await?)
 }
 
-fn text_array(items: &[&str]) -> Value {
-    Value::Array(
-        sea_orm::sea_query::ArrayType::String,
-        Some(Box::new(
-            items
-                .iter()
-                .map(|s| Value::String(Some((*s).to_owned())))
-                .collect(),
-        )),
+/// `cardinality(screenshots) = 0`.
+fn without_screenshots() -> Expr {
+    // Here only: `ExprTrait` in scope makes `Iterator::min` ambiguous.
+    use sea_orm::sea_query::ExprTrait as _;
+    Expr::expr(
+        Func::cust("cardinality").arg(Expr::col((product::Entity, product::Column::Screenshots))),
     )
+    .eq(0)
+}
+
+fn owned(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// Products of the demo catalog.
@@ -133,33 +142,45 @@ pub async fn pictures(
     let slugs: Vec<String> = (0..DEMO_PRODUCTS)
         .map(|i| slugify(&demo_title(i)))
         .collect();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT p.id, p.title, p.publisher_id, a.display_name FROM catalog.product p \
-             JOIN identity.account a ON a.id = p.publisher_id \
-             WHERE p.slug = ANY($1) AND p.cover_image IS NULL AND cardinality(p.screenshots) = 0 \
-             ORDER BY p.published_at DESC, p.slug LIMIT $2",
-            [
-                str_array(slugs),
-                i64::try_from(limit).unwrap_or(i64::MAX).into(),
-            ],
-        ))
+    // Demo products with neither a cover nor a screenshot, with their publisher's name.
+    let rows: Vec<(Uuid, String, Uuid, String)> = product::Entity::find()
+        .select_only()
+        .columns([
+            product::Column::Id,
+            product::Column::Title,
+            product::Column::PublisherId,
+        ])
+        .column(account::Column::DisplayName)
+        .join(
+            JoinType::InnerJoin,
+            product::Entity::belongs_to(account::Entity)
+                .from(product::Column::PublisherId)
+                .to(account::Column::Id)
+                .into(),
+        )
+        .filter(product::Column::Slug.is_in(slugs))
+        .filter(product::Column::CoverImage.is_null())
+        .filter(without_screenshots())
+        .order_by_desc(product::Column::PublishedAt)
+        .order_by_asc(product::Column::Slug)
+        .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+        .into_tuple()
+        .all(db)
         .await?;
-    let todo = rows
-        .iter()
-        .map(|r| {
-            anyhow::Ok((
-                r.try_get::<Uuid>("", "id")?,
-                r.try_get::<String>("", "title")?,
+    let todo: Vec<_> = rows
+        .into_iter()
+        .map(|(id, title, publisher_id, name)| {
+            (
+                id,
+                title,
                 crate::infra::auth::Principal {
-                    id: r.try_get::<Uuid>("", "publisher_id")?,
-                    role: domain::identity::Role::Publisher,
-                    name: r.try_get::<String>("", "display_name")?,
+                    id: publisher_id,
+                    role: Role::Publisher,
+                    name,
                 },
-            ))
+            )
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect();
     let done = futures::stream::iter(todo)
         .map(|(id, title, publisher)| {
             let objects = objects.clone();
@@ -251,31 +272,33 @@ pub async fn catalog(
             - Duration::hours(i as i64 * 7);
         let age = [3i16, 7, 12, 16, 18][rng.below(5)];
         let id = domain::id::new_id();
-        let inserted = txn
-            .execute_raw(Statement::from_sql_and_values(
-                sea_orm::DatabaseBackend::Postgres,
-                "INSERT INTO catalog.product (id, publisher_id, slug, title, description, genres, platforms, tags, \
-                 release_date, age_rating, system_requirements, status, currency, published_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'published', $12, $13) \
-                 ON CONFLICT (slug) DO NOTHING",
-                [
-                    id.into(),
-                    publisher.into(),
-                    slug.clone().into(),
-                    title.clone().into(),
-                    description.into(),
-                    text_array(&genres),
-                    text_array(&plats),
-                    text_array(&tags),
-                    release.into(),
-                    age.into(),
-                    "- 64-bit processor\n- 8 GB RAM\n- 10 GB free space".into(),
-                    currency.as_str().into(),
-                    published_at.into(),
-                ],
-            ))
-            .await?;
-        if inserted.rows_affected() == 0 {
+        // A product whose slug exists is from an earlier run: it is left as it is. The columns
+        // not set here are the table's defaults.
+        let inserted = product::Entity::insert(product::ActiveModel {
+            id: Set(id),
+            publisher_id: Set(publisher),
+            slug: Set(slug.clone()),
+            title: Set(title.clone()),
+            description: Set(description),
+            genres: Set(owned(&genres)),
+            platforms: Set(owned(&plats)),
+            tags: Set(owned(&tags)),
+            release_date: Set(release),
+            age_rating: Set(Some(age)),
+            system_requirements: Set("- 64-bit processor\n- 8 GB RAM\n- 10 GB free space".into()),
+            status: Set(ProductStatus::Published.as_str().to_owned()),
+            currency: Set(currency.as_str().to_owned()),
+            published_at: Set(Some(published_at)),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::column(product::Column::Slug)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 0 {
             continue;
         }
         created += 1;
@@ -293,23 +316,24 @@ pub async fn catalog(
                 Some(weight),
             ));
         }
+        // What the product shows: its cheapest edition, and the sum and count of its ratings.
+        let price_from = editions.iter().map(|(_, _, price, _)| *price).min();
+        let mut rating_count = 0i32;
+        let mut rating_sum = 0i32;
         for (n, (kind, name, price, weight)) in editions.into_iter().enumerate() {
             let edition_id = domain::id::new_id();
-            txn.execute_raw(Statement::from_sql_and_values(
-                sea_orm::DatabaseBackend::Postgres,
-                "INSERT INTO catalog.edition (id, product_id, kind, name, sku, price_minor, currency, weight_grams) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                [
-                    edition_id.into(),
-                    id.into(),
-                    kind.into(),
-                    name.into(),
-                    format!("{code}-{i:04}-{n}").into(),
-                    price.into(),
-                    currency.as_str().into(),
-                    weight.into(),
-                ],
-            ))
+            edition::Entity::insert(edition::ActiveModel {
+                id: Set(edition_id),
+                product_id: Set(id),
+                kind: Set(kind.to_owned()),
+                name: Set(name.to_owned()),
+                sku: Set(format!("{code}-{i:04}-{n}")),
+                price_minor: Set(price),
+                currency: Set(currency.as_str().to_owned()),
+                weight_grams: Set(weight),
+                ..Default::default()
+            })
+            .exec_without_returning(&txn)
             .await?;
             if kind == "physical" {
                 stock.push((edition_id, id, publisher, 5 + rng.below(60) as i64));
@@ -320,30 +344,34 @@ pub async fn catalog(
                 && rng.chance(55)
             {
                 let rating = 2 + rng.below(4) as i16;
-                txn.execute_raw(Statement::from_sql_and_values(
-                    sea_orm::DatabaseBackend::Postgres,
-                    "INSERT INTO catalog.review (id, product_id, author_id, rating, body) VALUES ($1, $2, $3, $4, $5)",
-                    [
-                        domain::id::new_id().into(),
-                        id.into(),
-                        (*author).into(),
-                        rating.into(),
-                        ["Great fun with friends.", "Beautiful, but a little short.", "Exactly what I hoped for."][(i + r) % 3].into(),
-                    ],
-                ))
+                review::Entity::insert(review::ActiveModel {
+                    id: Set(domain::id::new_id()),
+                    product_id: Set(id),
+                    author_id: Set(*author),
+                    rating: Set(rating),
+                    body: Set([
+                        "Great fun with friends.",
+                        "Beautiful, but a little short.",
+                        "Exactly what I hoped for.",
+                    ][(i + r) % 3]
+                        .to_owned()),
+                    ..Default::default()
+                })
+                .exec_without_returning(&txn)
                 .await?;
+                rating_count += 1;
+                rating_sum += i32::from(rating);
             }
         }
-        txn.execute_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "UPDATE catalog.product SET \
-             price_from_minor = (SELECT min(price_minor) FROM catalog.edition WHERE product_id = $1), \
-             rating_count = (SELECT count(*) FROM catalog.review WHERE product_id = $1), \
-             rating_sum = (SELECT coalesce(sum(rating), 0) FROM catalog.review WHERE product_id = $1) \
-             WHERE id = $1",
-            [id.into()],
-        ))
-        .await?;
+        // The product is new in this transaction, so its editions and reviews are exactly the
+        // ones written above.
+        product::Entity::update_many()
+            .col_expr(product::Column::PriceFromMinor, Expr::value(price_from))
+            .col_expr(product::Column::RatingCount, Expr::value(rating_count))
+            .col_expr(product::Column::RatingSum, Expr::value(rating_sum))
+            .filter(product::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
     }
     txn.commit().await?;
     // Stock belongs to fulfillment: ask for it with commands, applied by the participant.
@@ -484,31 +512,22 @@ pub async fn bulk_catalog(
     total: u64,
     currency: Currency,
 ) -> anyhow::Result<u64> {
-    let count = |sql: &'static str| async move {
-        let row = db
-            .query_one_raw(Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                sql,
-            ))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no row from {sql}"))?;
-        anyhow::Ok(row.try_get::<i64>("", "n")?)
-    };
-    let have = count("SELECT count(*) AS n FROM catalog.product").await?;
+    let have = i64::try_from(product::Entity::find().count(db).await?).unwrap_or(i64::MAX);
     let total = i64::try_from(total).unwrap_or(i64::MAX);
     if have >= total {
         return Ok(0);
     }
-    let publishers: Vec<Uuid> = db
-        .query_all_raw(Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT id FROM identity.account WHERE role = 'publisher' AND status = 'active' \
-             ORDER BY created_at, id LIMIT 20",
-        ))
-        .await?
-        .iter()
-        .map(|r| r.try_get::<Uuid>("", "id"))
-        .collect::<Result<_, _>>()?;
+    let publishers: Vec<Uuid> = account::Entity::find()
+        .select_only()
+        .column(account::Column::Id)
+        .filter(account::Column::Role.eq(Role::Publisher.as_str()))
+        .filter(account::Column::Status.eq(AccountStatus::Active.as_str()))
+        .order_by_asc(account::Column::CreatedAt)
+        .order_by_asc(account::Column::Id)
+        .limit(20)
+        .into_tuple()
+        .all(db)
+        .await?;
     anyhow::ensure!(
         !publishers.is_empty(),
         "no publisher account to own the generated products (run `api seed-demo` first)"
@@ -533,6 +552,8 @@ pub async fn bulk_catalog(
     let mut from = have;
     while from < total {
         let to = (from + BULK_CHUNK).min(total);
+        // Raw: one INSERT … SELECT over generate_series (with a data-modifying CTE feeding the
+        // editions) makes 10,000 products a statement; row-by-row inserts would take hours.
         let res = db
             .execute_raw(Statement::from_sql_and_values(
                 sea_orm::DatabaseBackend::Postgres,
