@@ -16,13 +16,20 @@ pub mod library;
 pub mod ordering;
 pub mod refund;
 
+use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, Lookahead, Response};
-use sea_orm::DatabaseConnection;
+use domain::catalog::entity::{edition, product};
+use sea_orm::sea_query::ValueType;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, Iterable, ModelTrait, PrimaryKeyToColumn,
+    PrimaryKeyTrait, QueryFilter,
+};
 use uuid::Uuid;
 
 use crate::infra::error::ApiError;
@@ -37,14 +44,64 @@ fn cached<T: Loader<Uuid>>(loader: T) -> Cached<T> {
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(Duration::ZERO)
 }
 
+/// Rows of an entity keyed by one `uuid` column, by that key (an unknown id answers `None`):
+/// the one loader of every "this row by its id" field, whatever the entity.
+pub struct ById<E> {
+    db: DatabaseConnection,
+    entity: PhantomData<E>,
+}
+
+impl<E> ById<E> {
+    pub fn new(db: DatabaseConnection) -> ById<E> {
+        ById {
+            db,
+            entity: PhantomData,
+        }
+    }
+}
+
+impl<E> Loader<Uuid> for ById<E>
+where
+    E: EntityTrait,
+    E::PrimaryKey: PrimaryKeyTrait<ValueType = Uuid>,
+    E::Model: Sync + 'static,
+{
+    type Value = Option<E::Model>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
+        // A `Uuid` primary key is one column.
+        let Some(key) = E::PrimaryKey::iter().next() else {
+            return Ok(map);
+        };
+        let id = key.into_column();
+        let rows = E::find()
+            .filter(id.is_in(keys.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        for row in rows {
+            let key = <Uuid as ValueType>::try_from(row.get(id)).map_err(|e| {
+                Arc::new(ApiError::Internal(anyhow::anyhow!(
+                    "the primary key of a {} row: {e}",
+                    E::default().table_name()
+                )))
+            })?;
+            map.insert(key, Some(row));
+        }
+        Ok(map)
+    }
+}
+
 /// The loaders of one operation.
 pub struct Loaders {
     /// Editions of products, cheapest first.
     pub editions: Cached<catalog::EditionsByProduct>,
     /// Editions by id.
-    pub edition: Cached<catalog::EditionById>,
+    pub edition: Cached<ById<edition::Entity>>,
     /// Products by id.
-    pub product: Cached<catalog::ProductById>,
+    pub product: Cached<ById<product::Entity>>,
     /// Public names of accounts.
     pub names: Cached<catalog::AccountNames>,
     /// Stock of physical editions.
@@ -66,8 +123,8 @@ impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Loaders {
         Loaders {
             editions: cached(catalog::EditionsByProduct(db.clone())),
-            edition: cached(catalog::EditionById(db.clone())),
-            product: cached(catalog::ProductById(db.clone())),
+            edition: cached(ById::new(db.clone())),
+            product: cached(ById::new(db.clone())),
             names: cached(catalog::AccountNames(db.clone())),
             stock: cached(catalog::Stock(db.clone())),
             builds: cached(catalog::BuildsByProduct(db.clone())),

@@ -1,5 +1,5 @@
-//! Catalog's loaders: products, editions (by product and by id), publishers' and reviewers'
-//! names, stock and builds; and the priming of a product list.
+//! Catalog's loaders: editions by product, publishers' and reviewers' names, stock and builds;
+//! and the priming of a product list. Products and editions by id are [`super::ById`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,48 +79,6 @@ impl Loader<Uuid> for Stock {
             rows.into_iter()
                 .map(|r| (r.edition_id, (r.on_hand - r.reserved).max(0))),
         );
-        Ok(map)
-    }
-}
-
-/// Products by id (an unknown id answers `None`).
-pub struct ProductById(pub DatabaseConnection);
-
-impl Loader<Uuid> for ProductById {
-    type Value = Option<product::Model>;
-    type Error = Arc<ApiError>;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
-        let rows = product::Entity::find()
-            .filter(product::Column::Id.is_in(keys.iter().copied()))
-            .all(&self.0)
-            .await
-            .map_err(|e| Arc::new(ApiError::from(e)))?;
-        for row in rows {
-            map.insert(row.id, Some(row));
-        }
-        Ok(map)
-    }
-}
-
-/// Editions by id (an unknown id answers `None`).
-pub struct EditionById(pub DatabaseConnection);
-
-impl Loader<Uuid> for EditionById {
-    type Value = Option<edition::Model>;
-    type Error = Arc<ApiError>;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
-        let rows = edition::Entity::find()
-            .filter(edition::Column::Id.is_in(keys.iter().copied()))
-            .all(&self.0)
-            .await
-            .map_err(|e| Arc::new(ApiError::from(e)))?;
-        for row in rows {
-            map.insert(row.id, Some(row));
-        }
         Ok(map)
     }
 }
