@@ -111,6 +111,7 @@ pub async fn replay(state: &AppState, id: Uuid) -> ApiResult<DeadLetter> {
     let subject = format!("cmd.{}.replay", dl.participant);
     let msg_id = domain::id::new_id().to_string();
     let replay_of = dl.id.to_string();
+    // Not SQL: the dead letter's stored payload goes back to NATS as it was.
     state
         .bus
         .publish_raw(RawMessage {

@@ -163,6 +163,7 @@ impl Bus {
         let payload = serde_json::to_vec(envelope)?;
         let subject = envelope.subject();
         let correlation = envelope.correlation_id.to_string();
+        // Not SQL: the encoded envelope goes to NATS with its headers.
         self.publish_raw(RawMessage {
             subject: &subject,
             msg_id,
@@ -176,6 +177,7 @@ impl Bus {
     }
 
     /// Publishes an encoded message and waits for JetStream's acknowledgement.
+    // Not SQL: "raw" is a message already encoded (an outbox row's payload, a dead letter).
     pub async fn publish_raw(&self, msg: RawMessage<'_>) -> Result<Published, BusError> {
         let mut headers = HeaderMap::new();
         headers.insert(TYPE_HEADER, msg.kind);

@@ -288,6 +288,7 @@ pub async fn correct(db: &impl ConnectionTrait, text: &str) -> ApiResult<TextQue
         return Ok(plain);
     }
     // A word of the lexicon is taken as spelt right; the others get their closest words.
+    // Raw: trigram matching (`%`, `similarity`) per word, over unnest + LATERAL.
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,
@@ -508,6 +509,7 @@ async fn fetch(
     sort: Sort,
     items: &mut Vec<(product::Model, String)>,
 ) -> ApiResult<()> {
+    // Raw: full-text matching (`@@` tsquery) in a keyset page of `UNION ALL` under `LIMIT`.
     let rows = db.query_all_raw(statement).await?;
     for row in &rows {
         let model = product::Model::from_query_result(row, "")?;
@@ -691,6 +693,7 @@ pub async fn facets(db: &impl ConnectionTrait, filter: &Filter) -> ApiResult<Fac
             sql.values,
         )
     };
+    // Raw: window functions and UNIONs over unnest of a MATERIALIZED CTE (facet counts).
     let rows = db.query_all_raw(statement).await?;
     let mut f = Facets::default();
     for row in rows {

@@ -49,6 +49,7 @@ pub fn split_database_url(url: &str) -> anyhow::Result<(String, String)> {
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     let (maintenance, name) = split_database_url(url)?;
     let admin = connect(&maintenance, 1).await?;
+    // Raw: catalog introspection (`pg_database`), which no entity maps.
     let exists = admin
         .query_one_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,

@@ -27,6 +27,7 @@ fn maintenance_and_name(url: &str) -> anyhow::Result<(String, String)> {
 }
 
 async fn exists(admin: &impl ConnectionTrait, name: &str) -> anyhow::Result<bool> {
+    // Raw: catalog introspection (`pg_database`), which no entity maps.
     let found = admin
         .query_one_raw(Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,

@@ -370,6 +370,7 @@ async fn insert_dead_letter(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         p.name()
     );
+    // Raw: the participant's schema is chosen at run time (one path for all of them).
     rt.db
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

@@ -50,6 +50,8 @@ impl Tx {
         msg: &Incoming,
     ) -> Result<Option<Tx>, Failure> {
         let txn = rt.db.begin().await?;
+        // Raw: one code path for every participant's own schema (`{name}.inbox`, chosen at run
+        // time), and its ON CONFLICT DO NOTHING is how a duplicate delivery is recognised.
         let inserted = txn
             .execute_raw(stmt(
                 format!(
@@ -77,6 +79,7 @@ impl Tx {
 
     async fn mark_replayed(&self) -> Result<(), Failure> {
         if let Some(id) = self.replay_of {
+            // Raw: the participant's schema is chosen at run time (one path for all of them).
             self.txn
                 .execute_raw(stmt(
                     format!(
@@ -113,6 +116,7 @@ impl Tx {
     pub async fn commit(self, rt: &Runtime) -> Result<(), Failure> {
         let name = self.participant.name();
         for ev in &self.pending {
+            // Raw: the participant's schema is chosen at run time (one path for all of them).
             self.txn
                 .execute_raw(stmt(
                     format!(
@@ -166,6 +170,7 @@ const BATCH: usize = 200;
 pub async fn publish_batch(rt: &Runtime, p: Participant) -> anyhow::Result<usize> {
     let name = p.name();
     let txn = rt.db.begin().await?;
+    // Raw: FOR UPDATE SKIP LOCKED (replicas share the rows) in a schema chosen at run time.
     let rows = txn
         .query_all_raw(stmt(
             format!(
@@ -200,6 +205,7 @@ pub async fn publish_batch(rt: &Runtime, p: Participant) -> anyhow::Result<usize
     }
     let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();
     let publishes = batch.iter().zip(&ids).map(|(r, id)| {
+        // Not SQL: publishes the row's already encoded payload to NATS as it is.
         rt.bus.publish_raw(RawMessage {
             subject: &r.subject,
             msg_id: id,
@@ -221,6 +227,7 @@ pub async fn publish_batch(rt: &Runtime, p: Participant) -> anyhow::Result<usize
         tracing::warn!(participant = name, error = %e, "some outbox rows were not published");
     }
     if !published.is_empty() {
+        // Raw: the rows claimed above, in the participant's schema chosen at run time.
         txn.execute_raw(stmt(
             format!("UPDATE {name}.outbox SET published_at = now() WHERE id = ANY($1)"),
             [published.clone().into()],
