@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::gateway::*;
 use crate::helpers::*;
+use crate::saga::shop;
 
 const CREATE: &str = "mutation($i: CreateBuildInput!) { createBuild(input: $i) { id productId platform versionLabel releaseNotes fileName sizeBytes status sha256 isCurrent createdAt uploadedAt uploadPath } }";
 const SET_CURRENT: &str =
@@ -54,44 +55,16 @@ fn objects_dir(app: &TestApp) -> String {
 /// A published product of the publisher with one digital edition: (id, slug, edition id).
 async fn product(app: &TestApp, token: &str, platforms: &[&str]) -> (String, String, String) {
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let v = app
-        .gql(
-            Some(token),
-            "mutation($i: CreateProductInput!) { createProduct(input: $i) { id slug } }",
-            json!({ "i": { "title": format!("Starfall {}", &tag[..8]), "platforms": platforms } }),
-        )
-        .await;
-    assert_no_errors(&v);
-    let id = v["data"]["createProduct"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let slug = v["data"]["createProduct"]["slug"]
-        .as_str()
-        .expect("slug")
-        .to_owned();
-    let e = app
-        .gql(
-            Some(token),
-            "mutation($p: UUID!, $i: EditionInput!) { addEdition(productId: $p, input: $i) { id } }",
-            json!({ "p": id, "i": { "kind": "DIGITAL", "name": "Standard", "sku": format!("B-{}", tag[..10].to_uppercase()),
-                    "price": { "amountMinor": 1999, "currency": "EUR" } } }),
-        )
-        .await;
-    assert_no_errors(&e);
-    let edition = e["data"]["addEdition"]["id"]
-        .as_str()
-        .expect("edition")
-        .to_owned();
     let p = app
-        .gql(
-            Some(token),
-            "mutation($id: UUID!) { publishProduct(id: $id) { status } }",
-            json!({ "id": id }),
+        .create_product(
+            token,
+            json!({ "title": format!("Starfall {}", &tag[..8]), "platforms": platforms }),
+            &[digital("Standard", 1999)],
+            true,
         )
         .await;
-    assert_no_errors(&p);
-    (id, slug, edition)
+    let edition = p.editions.into_iter().next().expect("an edition");
+    (p.id, p.slug, edition)
 }
 
 async fn create_build(
@@ -541,27 +514,23 @@ async fn an_upload_streams_through_the_gateway_and_a_second_one_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owners_download_through_the_gateway_and_resume_with_a_range() {
-    let app = TestApp::spawn_with(|c| c.services.database_max_connections = 12).await;
-    let _saga = app.start_saga(saga_settings()).await;
+    // A shop: the saga running for the purchase, a publisher and a buyer.
+    let shop = shop(saga_settings()).await;
+    let app = &shop.app;
+    let (publisher, buyer) = (shop.publisher.clone(), shop.buyer.clone());
     let addr = app.serve().await;
-    let store = objects_dir(&app);
+    let store = objects_dir(app);
     let gw = Gateway::start(addr, &[("GATEWAY_DOWNLOADS_DIR", &store)]);
-    let (publisher, _) = app
-        .staff("nebula@store.test", "Nebula", Role::Publisher)
-        .await;
-    let (product, _, edition) = product(&app, &publisher, &["linux", "windows"]).await;
+    let (product, _, edition) = product(app, &publisher, &["linux", "windows"]).await;
     let bytes = file_bytes((4 << 20) + 777, 11);
     let sha = sha256_hex(&bytes);
-    let build = ready_build(&app, &gw, &publisher, &product, "2.0.0", &bytes).await;
-    let buyer = app.sign_up("buyer@store.test", "Buyer").await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let build = ready_build(app, &gw, &publisher, &product, "2.0.0", &bytes).await;
     let stranger = app.sign_up("stranger@store.test", "Stranger").await["accessToken"]
         .as_str()
         .expect("token")
         .to_owned();
-    let order = app.buy(&buyer, &edition, 1999).await;
+    shop.fund(1999, "top-up").await;
+    let order = shop.completed(&[&edition], "order").await;
 
     // Who gets a link, for what.
     let not_owner = app

@@ -17,7 +17,7 @@ const CREATE: &str =
     "mutation($i: CreateProductInput!) { createProduct(input: $i) { id slug status } }";
 const ADD_EDITION: &str = "mutation($p: UUID!, $i: EditionInput!) { addEdition(productId: $p, input: $i) { id kind price { amountMinor formatted } } }";
 const PUBLISH: &str = "mutation($id: UUID!) { publishProduct(id: $id) { status } }";
-const LIST: &str = "query($f: ProductFilter, $s: ProductSort = RELEVANCE, $first: Int = 20, $after: String) { products(filter: $f, sort: $s, first: $first, after: $after) { edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }";
+pub(crate) const LIST: &str = "query($f: ProductFilter, $s: ProductSort = RELEVANCE, $first: Int = 20, $after: String) { products(filter: $f, sort: $s, first: $first, after: $after) { edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }";
 
 /// A publisher account (made as an admin would), signed in: (token, id).
 async fn publisher(app: &TestApp, name: &str) -> (String, String) {
@@ -56,54 +56,25 @@ impl Default for Spec<'_> {
     }
 }
 
-static SKU: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-fn sku() -> String {
-    format!("SKU-{}", SKU.fetch_add(1, Ordering::SeqCst))
-}
-
 /// Creates, prices and publishes a product; returns its id.
 async fn product(app: &TestApp, token: &str, spec: Spec<'_>) -> String {
-    let v = app
-        .gql(
-            Some(token),
-            CREATE,
-            json!({ "i": { "title": spec.title, "genres": spec.genres, "platforms": spec.platforms,
-                           "tags": spec.tags, "description": spec.description } }),
-        )
-        .await;
-    assert_no_errors(&v);
-    let id = v["data"]["createProduct"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let e = app
-        .gql(
-            Some(token),
-            ADD_EDITION,
-            json!({ "p": id, "i": { "kind": "DIGITAL", "name": "Standard", "sku": sku(),
-                                     "price": { "amountMinor": spec.price, "currency": "EUR" } } }),
-        )
-        .await;
-    assert_no_errors(&e);
+    let mut editions = vec![digital("Standard", spec.price)];
     if spec.physical {
-        let e = app
-            .gql(
-                Some(token),
-                ADD_EDITION,
-                json!({ "p": id, "i": { "kind": "PHYSICAL", "name": "Collector's box", "sku": sku(),
-                                         "price": { "amountMinor": spec.price + 3000, "currency": "EUR" },
-                                         "weightGrams": 1200 } }),
-            )
-            .await;
-        assert_no_errors(&e);
+        editions.push(physical("Collector's box", spec.price + 3000, 1200));
     }
-    let p = app.gql(Some(token), PUBLISH, json!({ "id": id })).await;
-    assert_no_errors(&p);
-    id
+    app.create_product(
+        token,
+        json!({ "title": spec.title, "genres": spec.genres, "platforms": spec.platforms,
+                "tags": spec.tags, "description": spec.description }),
+        &editions,
+        true,
+    )
+    .await
+    .id
 }
 
-fn titles(v: &Value) -> Vec<String> {
+/// The titles of a `products` page, in order.
+pub(crate) fn titles(v: &Value) -> Vec<String> {
     v["data"]["products"]["edges"]
         .as_array()
         .unwrap_or_else(|| panic!("no products in {v:#}"))

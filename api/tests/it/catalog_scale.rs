@@ -4,21 +4,18 @@
 //! These check answers, not speed (the benchmark `bench --bin catalog_scale` measures that).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use domain::identity::Role;
 use serde_json::{Value, json};
 
+use crate::catalog::{LIST, titles};
 use crate::helpers::*;
 
 /// Generated products per test: enough that the sort walks hit their budget and a plan over
 /// every product would differ from an indexed one, small enough to seed in seconds.
 const PRODUCTS: u64 = 5_000;
 
-const LIST: &str = "query($f: ProductFilter, $s: ProductSort = RELEVANCE, $first: Int = 20, $after: String) { products(filter: $f, sort: $s, first: $first, after: $after) { edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }";
 const FACETS: &str = "query($f: ProductFilter) { facets(filter: $f) { genres { value count } platforms { value count } tags { value count } editionKinds { value count } } }";
-
-static SKU: AtomicUsize = AtomicUsize::new(0);
 
 /// A publisher, signed in: (token, id).
 async fn publisher(app: &TestApp) -> (String, String) {
@@ -49,35 +46,13 @@ async fn product(
     physical: bool,
     publish: bool,
 ) -> String {
-    let v = app
-        .gql(
-            Some(token),
-            "mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }",
-            json!({ "i": input }),
-        )
-        .await;
-    assert_no_errors(&v);
-    let id = v["data"]["createProduct"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let add =
-        "mutation($p: UUID!, $i: EditionInput!) { addEdition(productId: $p, input: $i) { id } }";
-    let n = SKU.fetch_add(1, Ordering::SeqCst);
-    let e = app
-        .gql(Some(token), add, json!({ "p": id, "i": { "kind": "DIGITAL", "name": "Standard", "sku": format!("SCALE-{n}"), "price": { "amountMinor": 1999, "currency": "EUR" } } }))
-        .await;
-    assert_no_errors(&e);
+    let mut editions = vec![digital("Standard", 1999)];
     if physical {
-        let e = app
-            .gql(Some(token), add, json!({ "p": id, "i": { "kind": "PHYSICAL", "name": "Box", "sku": format!("SCALE-BOX-{n}"), "price": { "amountMinor": 4999, "currency": "EUR" }, "weightGrams": 900 } }))
-            .await;
-        assert_no_errors(&e);
+        editions.push(crate::helpers::physical("Box", 4999, 900));
     }
-    if publish {
-        set_status(app, token, &id, "publishProduct").await;
-    }
-    id
+    app.create_product(token, input, &editions, publish)
+        .await
+        .id
 }
 
 async fn set_status(app: &TestApp, token: &str, id: &str, mutation: &str) {
@@ -89,15 +64,6 @@ async fn set_status(app: &TestApp, token: &str, id: &str, mutation: &str) {
         )
         .await;
     assert_no_errors(&v);
-}
-
-fn titles(v: &Value) -> Vec<String> {
-    v["data"]["products"]["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no products in {v:#}"))
-        .iter()
-        .map(|e| e["node"]["title"].as_str().expect("title").to_owned())
-        .collect()
 }
 
 /// Every page of a listing, `first` at a time: the titles in order.

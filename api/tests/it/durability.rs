@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::helpers::*;
-use crate::saga::{CARD_OK, WALLET, quiesce, shop, wait_for};
+use crate::saga::{CARD_OK, WALLET, quiesce, shop};
 
 const TOP_UP: &str = "mutation($a: Int!, $m: String!, $k: String!) { topUpWallet(amount: $a, paymentMethod: $m, idempotencyKey: $k) { id status } }";
 const TOP_UP_STATUS: &str = "query($id: UUID!) { topUp(id: $id) { status reason } }";
@@ -170,7 +170,7 @@ async fn a_top_up_waits_out_postgresql_being_unreachable_however_many_deliveries
         .expect("id")
         .to_owned();
     // Three times the deliveries a failing message is allowed.
-    wait_for("six deliveries of the top-up", || async {
+    wait_until("six deliveries of the top-up", || async {
         (deliveries(&app, "CMD", "billing-cmd_billing").await >= 6).then_some(())
     })
     .await;
@@ -182,7 +182,7 @@ async fn a_top_up_waits_out_postgresql_being_unreachable_however_many_deliveries
     assert_eq!(balance(&app, &token).await, 0);
 
     proxy.restore();
-    let done = wait_for("the top-up to be credited", || async {
+    let done = wait_until("the top-up to be credited", || async {
         let v = app
             .gql(Some(&token), TOP_UP_STATUS, json!({ "id": id }))
             .await;
@@ -190,7 +190,7 @@ async fn a_top_up_waits_out_postgresql_being_unreachable_however_many_deliveries
     })
     .await;
     assert_eq!(done["data"]["topUp"]["status"], "CREDITED", "{done}");
-    wait_for("the balance", || async {
+    wait_until("the balance", || async {
         (balance(&app, &token).await == 2500).then_some(())
     })
     .await;
@@ -248,7 +248,7 @@ async fn a_lost_consumer_is_created_again_and_the_participant_is_not_ready_meanw
         .delete_stream(app.state.bus.stream_name("CMD"))
         .await
         .expect("delete the command stream");
-    let (status, body) = wait_for("readiness to drop", || async {
+    let (status, body) = wait_until("readiness to drop", || async {
         let (status, body) = readyz(health).await;
         (status == 503).then_some((status, body))
     })
@@ -259,7 +259,7 @@ async fn a_lost_consumer_is_created_again_and_the_participant_is_not_ready_meanw
     assert!(missing.contains("billing-cmd_billing"), "{body}");
 
     rt.ensure_streams().await.expect("streams back");
-    wait_for("readiness to come back", || async {
+    wait_until("readiness to come back", || async {
         (readyz(health).await.0 == 200).then_some(())
     })
     .await;
@@ -271,7 +271,7 @@ async fn a_lost_consumer_is_created_again_and_the_participant_is_not_ready_meanw
         )
         .await;
     assert_no_errors(&asked);
-    wait_for("the top-up through the new consumer", || async {
+    wait_until("the top-up through the new consumer", || async {
         (balance(&app, &token).await == 1500).then_some(())
     })
     .await;
@@ -309,7 +309,7 @@ async fn a_new_consumer_of_events_does_not_replay_the_past() {
     let inbox = |id: uuid::Uuid| {
         format!("SELECT count(*)::bigint AS n FROM notification.inbox WHERE message_id = '{id}'")
     };
-    wait_for("the new event", || async {
+    wait_until("the new event", || async {
         (app.scalar(&inbox(new.id)).await == 1).then_some(())
     })
     .await;
@@ -345,7 +345,7 @@ async fn a_retried_stock_change_with_one_key_applies_once() {
     };
     let first = call("SET", 10, Some("stock-set-1")).await;
     assert_no_errors(&first);
-    wait_for("the stock", || async {
+    wait_until("the stock", || async {
         (on_hand().await == 10).then_some(())
     })
     .await;
@@ -373,7 +373,7 @@ async fn a_retried_stock_change_with_one_key_applies_once() {
         marker["data"]["setStock"]["commandId"],
         unkeyed["data"]["setStock"]["commandId"]
     );
-    wait_for("the changes", || async {
+    wait_until("the changes", || async {
         (on_hand().await == 17).then_some(())
     })
     .await;
@@ -398,7 +398,7 @@ async fn a_top_up_into_a_frozen_wallet_is_declined_without_charging_the_card() {
         )
         .await;
     assert_no_errors(&first);
-    wait_for("the first top-up", || async {
+    wait_until("the first top-up", || async {
         (balance(&app, &token).await == 1000).then_some(())
     })
     .await;
@@ -420,7 +420,7 @@ async fn a_top_up_into_a_frozen_wallet_is_declined_without_charging_the_card() {
         .as_str()
         .and_then(|s| s.parse().ok())
         .expect("id");
-    let done = wait_for("the decision", || async {
+    let done = wait_until("the decision", || async {
         let v = app
             .gql(Some(&token), TOP_UP_STATUS, json!({ "id": id }))
             .await;
@@ -431,7 +431,7 @@ async fn a_top_up_into_a_frozen_wallet_is_declined_without_charging_the_card() {
     assert_eq!(done["data"]["topUp"]["reason"], "WALLET_FROZEN", "{done}");
     assert_eq!(sandbox.attempts(id), 0, "the card was charged");
     assert_eq!(balance(&app, &token).await, 1000);
-    let told = wait_for("the notification", || async {
+    let told = wait_until("the notification", || async {
         let v = app
             .gql(
                 Some(&token),

@@ -346,6 +346,11 @@ impl TestApp {
 
     /// The `n` column of a one-row query.
     pub async fn scalar(&self, sql: &str) -> i64 {
+        self.one(sql, "n").await
+    }
+
+    /// The column `column` of a one-row query.
+    pub async fn one<T: sea_orm::TryGetable>(&self, sql: &str, column: &str) -> T {
         self.state
             .db
             .query_one_raw(Statement::from_string(
@@ -355,8 +360,73 @@ impl TestApp {
             .await
             .expect("query")
             .expect("row")
-            .try_get::<i64>("", "n")
-            .expect("n")
+            .try_get::<T>("", column)
+            .unwrap_or_else(|e| panic!("{column}: {e}"))
+    }
+
+    /// The account id of the caller of `token`.
+    pub async fn account_id(&self, token: &str) -> uuid::Uuid {
+        let me = self.gql(Some(token), ME, json!({})).await;
+        me["data"]["me"]["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("account id in {me:#}"))
+    }
+
+    /// Creates a product of the publisher of `token` from `input` (a `CreateProductInput`),
+    /// adds `editions` (`EditionInput`s, see [`digital`] and [`physical`]) and publishes it
+    /// when `publish` is set. One path for every test that needs a product to exist: none of
+    /// them needs the saga running for it.
+    pub async fn create_product(
+        &self,
+        token: &str,
+        input: Value,
+        editions: &[Value],
+        publish: bool,
+    ) -> NewProduct {
+        let v = self
+            .gql(
+                Some(token),
+                "mutation($i: CreateProductInput!) { createProduct(input: $i) { id slug } }",
+                json!({ "i": input }),
+            )
+            .await;
+        assert_no_errors(&v);
+        let created = &v["data"]["createProduct"];
+        let id = created["id"].as_str().expect("id").to_owned();
+        let slug = created["slug"].as_str().expect("slug").to_owned();
+        let mut edition_ids = Vec::with_capacity(editions.len());
+        for edition in editions {
+            let e = self
+                .gql(
+                    Some(token),
+                    "mutation($p: UUID!, $i: EditionInput!) { addEdition(productId: $p, input: $i) { id } }",
+                    json!({ "p": id, "i": edition }),
+                )
+                .await;
+            assert_no_errors(&e);
+            edition_ids.push(
+                e["data"]["addEdition"]["id"]
+                    .as_str()
+                    .expect("edition id")
+                    .to_owned(),
+            );
+        }
+        if publish {
+            let p = self
+                .gql(
+                    Some(token),
+                    "mutation($id: UUID!) { publishProduct(id: $id) { status } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            assert_no_errors(&p);
+        }
+        NewProduct {
+            id,
+            slug,
+            editions: edition_ids,
+        }
     }
 
     /// Every key this app wrote to Redis with its value, as text (strings, hashes and sets).
@@ -388,6 +458,32 @@ impl TestApp {
         self.scalar("SELECT count(*)::bigint AS n FROM identity.account")
             .await
     }
+}
+
+/// A product made by [`TestApp::create_product`].
+pub struct NewProduct {
+    pub id: String,
+    pub slug: String,
+    /// The ids of its editions, in the order they were given.
+    pub editions: Vec<String>,
+}
+
+/// A SKU no other edition of this test process has (SKUs are unique in a database).
+fn sku() -> String {
+    static SKU: AtomicUsize = AtomicUsize::new(0);
+    format!("T-{}", SKU.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A digital `EditionInput` priced in EUR.
+pub fn digital(name: &str, price: i64) -> Value {
+    json!({ "kind": "DIGITAL", "name": name, "sku": sku(),
+            "price": { "amountMinor": price, "currency": "EUR" } })
+}
+
+/// A physical `EditionInput` priced in EUR.
+pub fn physical(name: &str, price: i64, weight_grams: i64) -> Value {
+    json!({ "kind": "PHYSICAL", "name": name, "sku": sku(),
+            "price": { "amountMinor": price, "currency": "EUR" }, "weightGrams": weight_grams })
 }
 
 impl Drop for TestApp {
@@ -512,11 +608,7 @@ impl TestApp {
     /// Puts `product` (its first edition) in the library of the caller of `token`, as the
     /// library participant would after a paid order (test setup without running the saga).
     pub async fn grant_product(&self, token: &str, product: &str) {
-        let me = self.gql(Some(token), ME, json!({})).await;
-        let account: uuid::Uuid = me["data"]["me"]["id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .expect("account id");
+        let account = self.account_id(token).await;
         let product: uuid::Uuid = product.parse().expect("product id");
         let mut key = [0u8; 20];
         key.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..16].repeat(2)[..20]);
@@ -536,58 +628,6 @@ impl TestApp {
             ))
             .await
             .expect("grant");
-    }
-}
-
-impl TestApp {
-    /// Buys one copy of a digital edition through the saga (which must be running, see
-    /// [`TestApp::start_saga`]): tops the wallet up by `price` (at least the smallest top-up),
-    /// places the order and waits until it is `COMPLETED`. Returns the order id.
-    pub async fn buy(&self, token: &str, edition: &str, price: i64) -> String {
-        let key = uuid::Uuid::new_v4().simple().to_string();
-        let top_up = self
-            .gql(
-                Some(token),
-                "mutation($a: Int!, $k: String!) { topUpWallet(amount: $a, paymentMethod: \"4242424242424242\", idempotencyKey: $k) { id } }",
-                json!({ "a": price.max(500), "k": format!("top-{key}") }),
-            )
-            .await;
-        assert_no_errors(&top_up);
-        let balance = "{ wallet { balance { amountMinor } } }";
-        wait_until("the top-up", || async {
-            let v = self.gql(Some(token), balance, json!({})).await;
-            (v["data"]["wallet"]["balance"]["amountMinor"].as_i64() >= Some(price)).then_some(())
-        })
-        .await;
-        let placed = self
-            .gql(
-                Some(token),
-                "mutation($l: [OrderLineInput!]!, $k: String!) { placeOrder(lines: $l, idempotencyKey: $k) { id } }",
-                json!({ "l": [{ "editionId": edition, "quantity": 1 }], "k": format!("order-{key}") }),
-            )
-            .await;
-        assert_no_errors(&placed);
-        let id = placed["data"]["placeOrder"]["id"]
-            .as_str()
-            .expect("order id")
-            .to_owned();
-        let status = wait_until("the order to settle", || async {
-            let v = self
-                .gql(
-                    Some(token),
-                    "query($id: UUID!) { order(id: $id) { status } }",
-                    json!({ "id": id }),
-                )
-                .await;
-            let s = v["data"]["order"]["status"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            (s == "COMPLETED" || s == "CANCELLED").then_some(s)
-        })
-        .await;
-        assert_eq!(status, "COMPLETED", "order {id}");
-        id
     }
 }
 

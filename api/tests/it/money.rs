@@ -7,10 +7,8 @@ use domain::bus::RawMessage;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::refunds::{DECIDE, REQUEST, completed_order, reaches};
-use crate::saga::{
-    CARD_OK, ORDER, PLACE_SHIPPED, Shop, address, check_invariants, shop_with, wait_for,
-};
+use crate::refunds::{DECIDE, REQUEST, completed_order};
+use crate::saga::{Shop, address, check_invariants, order_id, shop_with};
 
 /// Two publishes of one message id inside the duplicate window: JetStream stores the first and
 /// reports the second as a duplicate of it; another id is stored.
@@ -61,7 +59,7 @@ async fn two_concurrent_refund_decisions_give_one_success_and_one_conflict() {
             )
             .await;
         assert_no_errors(&asked);
-        wait_for("the request to be recorded", || async {
+        wait_until("the request to be recorded", || async {
             (app.scalar(&format!(
                 "SELECT count(*)::bigint AS n FROM ordering.refund_request WHERE order_id = '{order}'"
             ))
@@ -79,7 +77,7 @@ async fn two_concurrent_refund_decisions_give_one_success_and_one_conflict() {
             )
         };
         let (approve, deny) = tokio::join!(decide(true), decide(false));
-        let settled = wait_for("the decision", || async {
+        let settled = wait_until("the decision", || async {
             let n = app
                 .scalar(&format!(
                     "SELECT CASE status WHEN 'APPROVED' THEN 1 WHEN 'DENIED' THEN 2 ELSE 0 END::bigint AS n \
@@ -102,58 +100,13 @@ async fn two_concurrent_refund_decisions_give_one_success_and_one_conflict() {
         let told = winner["data"]["decideRefund"]["status"].as_str();
         if settled == 1 {
             assert_eq!(told, Some("APPROVED"));
-            reaches(&shop, &order, "REFUNDED").await;
+            shop.reaches(&shop.buyer, &order, &["REFUNDED"]).await;
         } else {
             assert_eq!(told, Some("DENIED"));
-            reaches(&shop, &order, "COMPLETED").await;
+            shop.reaches(&shop.buyer, &order, &["COMPLETED"]).await;
         }
     }
     check_invariants(app).await;
-}
-
-/// Sets the stock of a physical edition and waits until fulfillment applied it.
-async fn set_stock(shop: &Shop, edition: &str, quantity: i64) {
-    let v = shop
-        .app
-        .gql(
-            Some(&shop.publisher),
-            "mutation($e: UUID!, $q: Int!) { setStock(editionId: $e, mode: SET, quantity: $q) { commandId } }",
-            json!({ "e": edition, "q": quantity }),
-        )
-        .await;
-    assert_no_errors(&v);
-    wait_for("the stock", || async {
-        (shop
-            .app
-            .scalar(&format!(
-                "SELECT coalesce((SELECT on_hand FROM fulfillment.inventory WHERE edition_id = '{edition}'), -1)::bigint AS n"
-            ))
-            .await
-            == quantity)
-            .then_some(())
-    })
-    .await;
-}
-
-/// Tops the buyer's wallet up by `amount` and waits for the credit.
-async fn fund(shop: &Shop, amount: i64, key: &str) {
-    let before = shop.balance().await;
-    assert_no_errors(&shop.top_up(amount, CARD_OK, key).await);
-    wait_for("the top-up", || async {
-        (shop.balance().await == before + amount).then_some(())
-    })
-    .await;
-}
-
-async fn order_status(shop: &Shop, order: &str) -> String {
-    let v = shop
-        .app
-        .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
-        .await;
-    v["data"]["order"]["status"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned()
 }
 
 /// Five `placeOrder` calls with one key and one input, sent together (staggered by a few
@@ -165,42 +118,31 @@ async fn five_concurrent_calls_with_one_key_answer_one_order() {
     let shop = shop_with(saga_settings(), |_| {}).await;
     let app = &shop.app;
     const ROUNDS: usize = 12;
-    fund(&shop, 2 * 100 * ROUNDS as i64, "fund-replays").await;
+    shop.fund(2 * 100 * ROUNDS as i64, "fund-replays").await;
     for round in 0..ROUNDS {
         let (_, digital) = shop.product(&format!("Replayed{round}"), 100, false).await;
         let (_, boxed) = shop
             .product(&format!("ReplayedBox{round}"), 100, true)
             .await;
-        set_stock(&shop, &boxed, 1).await;
+        shop.stock(&boxed, 1).await;
         let key = format!("replay-{round}");
-        let lines = json!([
-            { "editionId": digital, "quantity": 1 },
-            { "editionId": boxed, "quantity": 1 },
-        ]);
+        let lines = [(digital.as_str(), 1), (boxed.as_str(), 1)];
 
-        let buyer = shop.buyer.as_str();
         let calls = (0..5u64).map(|i| {
-            let vars = json!({ "l": lines, "a": address(), "k": key });
+            let (shop, lines, key) = (&shop, &lines, &key);
             async move {
                 tokio::time::sleep(std::time::Duration::from_millis(i * i * 15)).await;
-                app.gql(Some(buyer), PLACE_SHIPPED, vars).await
+                shop.place_shipped(&shop.buyer, lines, Some(address()), key)
+                    .await
             }
         });
         let answers = futures::future::join_all(calls).await;
 
-        let ids: Vec<&str> = answers
-            .iter()
-            .map(|a| {
-                assert_no_errors(a);
-                a["data"]["placeOrder"]["id"].as_str().expect("id")
-            })
-            .collect();
+        let ids: Vec<String> = answers.iter().map(order_id).collect();
         assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-        let order = ids[0].to_owned();
-        wait_for("the order to await shipment", || async {
-            (order_status(&shop, &order).await == "AWAITING_SHIPMENT").then_some(())
-        })
-        .await;
+        let order = ids[0].clone();
+        shop.reaches(&shop.buyer, &order, &["AWAITING_SHIPMENT"])
+            .await;
         assert_eq!(
             app.scalar(&format!(
                 r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE idempotency_key = '{key}'"#
@@ -217,7 +159,6 @@ const CREATE_BUILD: &str =
 const SET_CURRENT: &str = "mutation($b: UUID!) { setCurrentBuild(buildId: $b) { id isCurrent } }";
 const LINK: &str =
     "mutation($p: UUID!) { downloadLink(productId: $p, platform: \"windows\") { url } }";
-const OWNS: &str = "query($p: UUID!) { ownsProduct(productId: $p) }";
 const CANCEL: &str = "mutation($o: UUID!) { cancelOrder(orderId: $o) { id } }";
 
 /// Announces, uploads (straight to the api) and makes current a small Windows build of
@@ -254,15 +195,6 @@ async fn ready_build(shop: &Shop, product: &str) {
     assert_no_errors(&current);
 }
 
-async fn owns(shop: &Shop, product: &str) -> bool {
-    let v = shop
-        .app
-        .gql(Some(&shop.buyer), OWNS, json!({ "p": product }))
-        .await;
-    assert_no_errors(&v);
-    v["data"]["ownsProduct"].as_bool().expect("bool")
-}
-
 /// A mixed order (a box and a digital edition) whose digital build was downloaded, cancelled
 /// before dispatch: the box is refunded and restocked, the digital line stays in the library,
 /// paid (its publisher earns it), and is still downloadable.
@@ -273,55 +205,37 @@ async fn cancelling_a_mixed_order_refunds_the_box_and_keeps_a_downloaded_digital
     let (_, boxed) = shop.product("KeptBox", 3000, true).await;
     let (game, digital) = shop.product("KeptGame", 1000, false).await;
     ready_build(&shop, &game).await;
-    set_stock(&shop, &boxed, 5).await;
-    fund(&shop, 10_000, "fund-kept").await;
-    let placed = app
-        .gql(
-            Some(&shop.buyer),
-            PLACE_SHIPPED,
-            json!({ "l": [{ "editionId": boxed, "quantity": 1 }, { "editionId": digital, "quantity": 1 }],
-                    "a": address(), "k": "kept" }),
+    shop.stock(&boxed, 5).await;
+    shop.fund(10_000, "fund-kept").await;
+    let placed = shop
+        .place_shipped(
+            &shop.buyer,
+            &[(&boxed, 1), (&digital, 1)],
+            Some(address()),
+            "kept",
         )
         .await;
-    assert_no_errors(&placed);
-    let order = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    wait_for("the order to await shipment", || async {
-        (order_status(&shop, &order).await == "AWAITING_SHIPMENT").then_some(())
-    })
-    .await;
+    let order = order_id(&placed);
+    shop.reaches(&shop.buyer, &order, &["AWAITING_SHIPMENT"])
+        .await;
     let first_link = app.gql(Some(&shop.buyer), LINK, json!({ "p": game })).await;
     assert_no_errors(&first_link);
 
     let cancelled = app
         .gql(Some(&shop.buyer), CANCEL, json!({ "o": order }))
         .await;
-    let done = wait_for("the cancellation", || async {
-        let v = app
-            .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
-            .await;
-        (v["data"]["order"]["status"] == "CANCELLED").then(|| v["data"]["order"].clone())
-    })
-    .await;
-    wait_for("the refund of the box", || async {
+    let done = shop.reaches(&shop.buyer, &order, &["CANCELLED"]).await;
+    wait_until("the refund of the box", || async {
         (shop.balance().await == 9000).then_some(())
     })
     .await;
     let link_after = app.gql(Some(&shop.buyer), LINK, json!({ "p": game })).await;
-    let again = app
-        .gql(
-            Some(&shop.buyer),
-            crate::saga::PLACE,
-            json!({ "l": [{ "editionId": digital, "quantity": 1 }], "k": "kept-again" }),
-        )
-        .await;
+    let again = shop.place(&shop.buyer, &[&digital], "kept-again").await;
 
     assert_no_errors(&cancelled);
     assert_eq!(done["cancelReason"], "CANCELLED_BY_BUYER");
     assert!(
-        owns(&shop, &game).await,
+        shop.owns(&game).await,
         "the downloaded game left the library"
     );
     assert_no_errors(&link_after);
@@ -362,21 +276,12 @@ async fn a_refund_and_a_first_download_at_the_same_instant_never_both_succeed() 
     let shop = shop_with(saga_settings(), |_| {}).await;
     let app = &shop.app;
     const ROUNDS: usize = 30;
-    fund(&shop, 100 * ROUNDS as i64, "fund-race").await;
+    shop.fund(100 * ROUNDS as i64, "fund-race").await;
     let (mut refunds, mut links) = (Vec::new(), 0);
     for round in 0..ROUNDS {
         let (game, edition) = shop.product(&format!("Raced{round}"), 100, false).await;
         ready_build(&shop, &game).await;
-        let placed = shop
-            .place(&shop.buyer, &[&edition], &format!("raced-{round}"))
-            .await;
-        assert_no_errors(&placed);
-        let order = placed["data"]["placeOrder"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let done = shop.settled(&shop.buyer, &order).await;
-        assert_eq!(done["status"], "COMPLETED", "{done:#}");
+        let order = shop.completed(&[&edition], &format!("raced-{round}")).await;
 
         let (refund, link) = tokio::join!(
             app.gql(
@@ -407,7 +312,7 @@ async fn a_refund_and_a_first_download_at_the_same_instant_never_both_succeed() 
         }
     }
     for order in &refunds {
-        reaches(&shop, order, "REFUNDED").await;
+        shop.reaches(&shop.buyer, order, &["REFUNDED"]).await;
     }
     eprintln!(
         "refund won {} of {ROUNDS} rounds, the link {links}",
@@ -498,7 +403,7 @@ async fn a_grant_and_a_revocation_of_one_order_never_leave_it_granted() {
         .map(|i| format!("'{i}'"))
         .collect::<Vec<_>>()
         .join(",");
-    wait_for("library to handle every message", || async {
+    wait_until("library to handle every message", || async {
         (app.scalar(&format!(
             "SELECT count(*)::bigint AS n FROM library.inbox WHERE message_id IN ({in_list})"
         ))
@@ -542,13 +447,9 @@ async fn an_unpaid_reservation_is_released_at_its_deadline_and_the_order_cancell
     .await;
     let app = &shop.app;
     let (_, boxed) = shop.product("LateBox", 2500, true).await;
-    set_stock(&shop, &boxed, 3).await;
-    fund(&shop, 5000, "fund-late").await;
-    let me = app.gql(Some(&shop.buyer), "{ me { id } }", json!({})).await;
-    let account: uuid::Uuid = me["data"]["me"]["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("account id");
+    shop.stock(&boxed, 3).await;
+    shop.fund(5000, "fund-late").await;
+    let account = app.account_id(&shop.buyer).await;
     let inventory = || async {
         app.scalar(&format!(
             "SELECT (on_hand * 10 + reserved)::bigint AS n FROM fulfillment.inventory WHERE edition_id = '{boxed}'"
@@ -565,38 +466,24 @@ async fn an_unpaid_reservation_is_released_at_its_deadline_and_the_order_cancell
         ))
         .await
         .expect("lock the wallet");
-    let placed = app
-        .gql(
-            Some(&shop.buyer),
-            PLACE_SHIPPED,
-            json!({ "l": [{ "editionId": boxed, "quantity": 2 }], "a": address(), "k": "late" }),
-        )
+    let placed = shop
+        .place_shipped(&shop.buyer, &[(&boxed, 2)], Some(address()), "late")
         .await;
-    assert_no_errors(&placed);
-    let order = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    wait_for("the reservation", || async {
+    let order = order_id(&placed);
+    wait_until("the reservation", || async {
         (inventory().await == 32).then_some(())
     })
     .await;
-    let before_deadline = order_status(&shop, &order).await;
+    let before_deadline = shop.order(&shop.buyer, &order).await["data"]["order"]["status"].clone();
 
     clock.advance(std::time::Duration::from_secs(601));
-    wait_for("the copies back in the stock", || async {
+    wait_until("the copies back in the stock", || async {
         (inventory().await == 30).then_some(())
     })
     .await;
     stuck.rollback().await.expect("unlock the wallet");
-    let done = wait_for("the cancellation", || async {
-        let v = app
-            .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
-            .await;
-        (v["data"]["order"]["status"] == "CANCELLED").then(|| v["data"]["order"].clone())
-    })
-    .await;
-    wait_for("the wallet as it was", || async {
+    let done = shop.reaches(&shop.buyer, &order, &["CANCELLED"]).await;
+    wait_until("the wallet as it was", || async {
         (shop.balance().await == 5000).then_some(())
     })
     .await;

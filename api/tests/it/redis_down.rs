@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
-use crate::saga::{CARD_OK, LIBRARY, NOTIFICATIONS, shop_with, wait_for};
+use crate::saga::{LIBRARY, NOTIFICATIONS, shop_with};
 
 /// A redis-server of this test's own, without persistence; killed when dropped.
 struct OwnRedis {
@@ -127,12 +127,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
         .as_str()
         .expect("email")
         .to_owned();
-    assert_no_errors(&shop.top_up(5_000, CARD_OK, "fund-before").await);
-    wait_for("the top-up", || async {
-        let v = app.gql(Some(&shop.buyer), BALANCE, json!({})).await;
-        (v["data"]["wallet"]["balance"]["amountMinor"].as_i64() == Some(5_000)).then_some(())
-    })
-    .await;
+    shop.fund(5_000, "fund-before").await;
     let admin = app.admin_token().await;
     let banned = app.sign_up("banned-while-down@user.test", "Banned").await;
     let banned_token = banned["accessToken"].as_str().expect("token").to_owned();
@@ -145,7 +140,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     redis.kill();
     let degraded =
         json!({ "status": "degraded", "postgres": "ok", "redis": "unavailable", "nats": "ok" });
-    wait_for("the api's /readyz to say degraded", || async {
+    wait_until("the api's /readyz to say degraded", || async {
         (api_ready().await == (200, degraded.clone())).then_some(())
     })
     .await;
@@ -153,7 +148,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     let mut saga_degraded = degraded.clone();
     saga_degraded["consumers"] = json!("ok");
     saga_degraded["missingConsumers"] = json!([]);
-    wait_for("the participants' /readyz to say degraded", || async {
+    wait_until("the participants' /readyz to say degraded", || async {
         (http_get(saga_health, "/readyz").await == Some((200, saga_degraded.clone()))).then_some(())
     })
     .await;
@@ -162,14 +157,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     assert_no_errors(&catalog);
     assert!(catalog.to_string().contains("Lantern Keeper"), "{catalog}");
 
-    let placed = shop
-        .place(&shop.buyer, &[&edition], "order-while-down")
-        .await;
-    assert_no_errors(&placed);
-    let order = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let order = shop.placed(&[&edition], "order-while-down").await;
     let replayed = shop
         .place(&shop.buyer, &[&edition], "order-while-down")
         .await;
@@ -180,7 +168,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     let unread_in_table = format!(
         "SELECT count(*)::bigint AS n FROM notification.notification WHERE account_id = '{account}' AND read_at IS NULL"
     );
-    let unread = wait_for("the unread count of the order's notification", || async {
+    let unread = wait_until("the unread count of the order's notification", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         let n = v["data"]["unreadNotificationCount"].as_i64()?;
         (n > 0 && n == app.scalar(&unread_in_table).await).then_some(n)
@@ -222,7 +210,7 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
 
     // Redis comes back, empty, on the same port.
     redis.restart();
-    wait_for("the api's /readyz to say ok", || async {
+    wait_until("the api's /readyz to say ok", || async {
         let ok = json!({ "status": "ok", "postgres": "ok", "redis": "ok", "nats": "ok" });
         (api_ready().await == (200, ok)).then_some(())
     })
@@ -280,7 +268,7 @@ async fn the_api_starts_without_redis_and_comes_up_when_redis_does() {
     let catalog = app.gql(None, PRODUCTS, json!({})).await;
     let mut redis = OwnRedis { port, child: None };
     redis.restart();
-    wait_for("the api's /readyz to say ok", || async {
+    wait_until("the api's /readyz to say ok", || async {
         (ready().await == (200, json!("ok"))).then_some(())
     })
     .await;

@@ -2,19 +2,17 @@
 //! saga participant on the test's database, NATS prefix and Redis namespace.
 
 use domain::identity::Role;
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::saga::{
-    CARD_OK, LIBRARY, NOTIFICATIONS, ORDER, Shop, check_invariants, kinds, quiesce, shop,
-    shop_with, steps, wait_for,
+    LIBRARY, NOTIFICATIONS, Shop, check_invariants, kinds, outbox, publish_again, quiesce, shop,
+    shop_with, steps,
 };
 
 pub(crate) const REQUEST: &str = "mutation($o: UUID!, $r: String!) { requestRefund(orderId: $o, reason: $r) { id status withinPolicy policyNote } }";
 pub(crate) const DECIDE: &str = "mutation($o: UUID!, $a: Boolean!, $n: String!) { decideRefund(orderId: $o, approve: $a, note: $n) { id status decisionNote } }";
 const REVENUE: &str = "{ publisherRevenue(days: 7) { gross { amountMinor } fee { amountMinor } net { amountMinor } refunded { amountMinor } sales refunds days { day net { amountMinor } sales refunds } } }";
-const OWNS: &str = "query($p: UUID!) { ownsProduct(productId: $p) }";
 
 /// A completed digital order of `price` for the shop's buyer (topped up with `money` first);
 /// returns (product id, order id).
@@ -25,34 +23,9 @@ pub(crate) async fn completed_order(
     money: i64,
 ) -> (String, String) {
     let (product, edition) = shop.product(title, price, false).await;
-    let before = shop.balance().await;
-    assert_no_errors(&shop.top_up(money, CARD_OK, &format!("top-{title}")).await);
-    wait_for("the top-up", || async {
-        (shop.balance().await == before + money).then_some(())
-    })
-    .await;
-    let placed = shop
-        .place(&shop.buyer, &[&edition], &format!("order-{title}"))
-        .await;
-    assert_no_errors(&placed);
-    let order = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let done = shop.settled(&shop.buyer, &order).await;
-    assert_eq!(done["status"], "COMPLETED", "{done}");
+    shop.fund(money, &format!("top-{title}")).await;
+    let order = shop.completed(&[&edition], &format!("order-{title}")).await;
     (product, order)
-}
-
-pub(crate) async fn reaches(shop: &Shop, order: &str, status: &str) -> Value {
-    wait_for(&format!("order {order} to be {status}"), || async {
-        let v = shop
-            .app
-            .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
-            .await;
-        (v["data"]["order"]["status"] == status).then(|| v["data"]["order"].clone())
-    })
-    .await
 }
 
 async fn revenue(shop: &Shop) -> Value {
@@ -64,48 +37,18 @@ async fn revenue(shop: &Shop) -> Value {
     v["data"]["publisherRevenue"].clone()
 }
 
-async fn owns(shop: &Shop, product: &str) -> bool {
-    let v = shop
-        .app
-        .gql(Some(&shop.buyer), OWNS, json!({ "p": product }))
-        .await;
-    assert_no_errors(&v);
-    v["data"]["ownsProduct"].as_bool().expect("bool")
-}
-
 /// Publishes every row of `ctx`'s outbox of `kind` again: once as the same envelope under a
 /// new JetStream id (a redelivery), once as a new envelope (a duplicate event).
 async fn republish(app: &TestApp, ctx: &str, kind: &str) -> usize {
-    let rows = app
-        .state
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            format!("SELECT subject, payload::text AS payload FROM {ctx}.outbox WHERE kind = $1"),
-            [kind.into()],
-        ))
-        .await
-        .expect("outbox");
-    for r in &rows {
-        let subject: String = r.try_get("", "subject").expect("subject");
-        let payload: String = r.try_get("", "payload").expect("payload");
-        let mut fresh: Value = serde_json::from_str(&payload).expect("envelope");
+    let rows = outbox(app, ctx, Some(kind)).await;
+    for row in &rows {
+        let mut fresh: Value = serde_json::from_str(&row.payload).expect("envelope");
         fresh["id"] = json!(uuid::Uuid::now_v7());
-        for body in [payload.into_bytes(), fresh.to_string().into_bytes()] {
-            let msg_id = uuid::Uuid::new_v4().to_string();
-            app.state
-                .bus
-                .publish_raw(domain::bus::RawMessage {
-                    subject: &subject,
-                    msg_id: &msg_id,
-                    kind,
-                    correlation_id: None,
-                    trace: None,
-                    replay_of: None,
-                    payload: body,
-                })
-                .await
-                .expect("publish");
+        for body in [
+            row.payload.clone().into_bytes(),
+            fresh.to_string().into_bytes(),
+        ] {
+            publish_again(app, &row.subject, kind, body).await;
         }
     }
     rows.len()
@@ -116,10 +59,10 @@ async fn a_refund_inside_the_policy_revokes_credits_once_and_reverses_the_revenu
     let shop = shop(saga_settings()).await;
     let app = &shop.app;
     let (product, order) = completed_order(&shop, "Refundable", 1999, 5000).await;
-    assert!(owns(&shop, &product).await);
+    assert!(shop.owns(&product).await);
     assert_eq!(shop.balance().await, 5000 - 1999);
     // The sale: 1999 gross, 15 % fee rounded half up (299.85 → 300), 1699 to the publisher.
-    let sold = wait_for("the sale's revenue", || async {
+    let sold = wait_until("the sale's revenue", || async {
         let r = revenue(&shop).await;
         (r["sales"] == 1).then_some(r)
     })
@@ -149,7 +92,7 @@ async fn a_refund_inside_the_policy_revokes_credits_once_and_reverses_the_revenu
     assert_eq!(a["data"]["requestRefund"]["status"], "APPROVED");
     assert_eq!(a["data"]["requestRefund"]["withinPolicy"], true);
 
-    let refunded = reaches(&shop, &order, "REFUNDED").await;
+    let refunded = shop.reaches(&shop.buyer, &order, &["REFUNDED"]).await;
     let s = steps(&refunded);
     for step in [
         "COMPLETED",
@@ -160,11 +103,11 @@ async fn a_refund_inside_the_policy_revokes_credits_once_and_reverses_the_revenu
         assert!(s.contains(&step.to_owned()), "{step} missing from {s:?}");
     }
     // The money is back once, the product gone from the library, its key deactivated.
-    wait_for("the refund in the wallet", || async {
+    wait_until("the refund in the wallet", || async {
         (shop.balance().await == 5000).then_some(())
     })
     .await;
-    assert!(!owns(&shop, &product).await);
+    assert!(!shop.owns(&product).await);
     // A revoked entitlement gets no download link.
     let link = app
         .gql(
@@ -184,7 +127,7 @@ async fn a_refund_inside_the_policy_revokes_credits_once_and_reverses_the_revenu
         1
     );
     // The publisher's revenue is reversed.
-    let r = wait_for("the reversal", || async {
+    let r = wait_until("the reversal", || async {
         let r = revenue(&shop).await;
         (r["refunds"] == 1).then_some(r)
     })
@@ -193,14 +136,14 @@ async fn a_refund_inside_the_policy_revokes_credits_once_and_reverses_the_revenu
     assert_eq!(r["refunded"]["amountMinor"], 1699);
     assert_eq!(r["sales"], 1);
     // Buyer and publisher are told.
-    wait_for("the buyer's notification", || async {
+    wait_until("the buyer's notification", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         kinds(&v)
             .contains(&"ORDER_REFUNDED".to_owned())
             .then_some(())
     })
     .await;
-    wait_for("the publisher's notification", || async {
+    wait_until("the publisher's notification", || async {
         let v = app
             .gql(Some(&shop.publisher), NOTIFICATIONS, json!({}))
             .await;
@@ -245,33 +188,20 @@ async fn a_refund_inside_the_policy_revokes_credits_once_and_reverses_the_revenu
     assert_eq!(before.1, after.1, "revenue reversed twice");
     assert_eq!(before.2, after.2);
     assert_eq!(
-        app.scalar("SELECT count(*)::bigint AS n FROM (SELECT 1 FROM ordering.dead_letter UNION ALL SELECT 1 FROM billing.dead_letter UNION ALL SELECT 1 FROM library.dead_letter) d")
-            .await,
+        shop.dead_letters(&["ordering", "billing", "library"]).await,
         0
     );
     check_invariants(app).await;
 
     // Refunded, the buyer may buy the game again.
-    let edition: String = {
-        let row = app
-            .state
-            .db
-            .query_one_raw(Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!(
-                    "SELECT id::text AS id FROM catalog.edition WHERE product_id = '{product}'"
-                ),
-            ))
-            .await
-            .expect("edition")
-            .expect("row");
-        row.try_get("", "id").expect("id")
-    };
-    let placed = shop.place(&shop.buyer, &[&edition], "order-again").await;
-    assert_no_errors(&placed);
-    let id = placed["data"]["placeOrder"]["id"].as_str().expect("id");
-    assert_eq!(shop.settled(&shop.buyer, id).await["status"], "COMPLETED");
-    assert!(owns(&shop, &product).await);
+    let edition: String = app
+        .one(
+            &format!("SELECT id::text AS id FROM catalog.edition WHERE product_id = '{product}'"),
+            "id",
+        )
+        .await;
+    shop.completed(&[&edition], "order-again").await;
+    assert!(shop.owns(&product).await);
     check_invariants(app).await;
 }
 
@@ -309,7 +239,7 @@ async fn a_refund_outside_the_policy_waits_for_an_admin() {
         )
         .await;
     assert_no_errors(&d);
-    wait_for("the buyer's notification", || async {
+    wait_until("the buyer's notification", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         kinds(&v)
             .iter()
@@ -322,10 +252,8 @@ async fn a_refund_outside_the_policy_waits_for_an_admin() {
     quiesce().await;
     // Nothing happened yet.
     assert_eq!(shop.balance().await, balance);
-    assert!(owns(&shop, &product).await);
-    let o = app
-        .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
-        .await;
+    assert!(shop.owns(&product).await);
+    let o = shop.order(&shop.buyer, &order).await;
     assert_eq!(o["data"]["order"]["status"], "COMPLETED");
 
     // The review queue.
@@ -374,14 +302,14 @@ async fn a_refund_outside_the_policy_waits_for_an_admin() {
     assert_no_errors(&v);
     assert_eq!(v["data"]["decideRefund"]["status"], "APPROVED");
 
-    let refunded = reaches(&shop, &order, "REFUNDED").await;
+    let refunded = shop.reaches(&shop.buyer, &order, &["REFUNDED"]).await;
     assert!(steps(&refunded).contains(&"REFUND_APPROVED".to_owned()));
-    wait_for("the refund in the wallet", || async {
+    wait_until("the refund in the wallet", || async {
         (shop.balance().await == balance + 1500).then_some(())
     })
     .await;
-    assert!(!owns(&shop, &product).await);
-    wait_for("the denial's notification", || async {
+    assert!(!shop.owns(&product).await);
+    wait_until("the denial's notification", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         kinds(&v)
             .contains(&"REFUND_DENIED".to_owned())
@@ -389,12 +317,10 @@ async fn a_refund_outside_the_policy_waits_for_an_admin() {
     })
     .await;
     // The denied order stays completed and owned; a decided request stays decided.
-    let kept = app
-        .gql(Some(&shop.buyer), ORDER, json!({ "id": denied }))
-        .await;
+    let kept = shop.order(&shop.buyer, &denied).await;
     assert_eq!(kept["data"]["order"]["status"], "COMPLETED");
     assert!(steps(&kept["data"]["order"]).contains(&"REFUND_DENIED".to_owned()));
-    assert!(owns(&shop, &denied_product).await);
+    assert!(shop.owns(&denied_product).await);
     let v = app
         .gql(
             Some(&admin),
@@ -440,10 +366,9 @@ async fn refund_requests_with_bad_input_change_nothing() {
     assert_eq!(error_code(&v), "UNAUTHENTICATED");
     // A cancelled order (no funds) cannot be refunded.
     let (_, edition) = shop.product("Too dear", 9999, false).await;
-    let placed = shop.place(&shop.buyer, &[&edition], "broke").await;
-    let cancelled = placed["data"]["placeOrder"]["id"].as_str().expect("id");
+    let cancelled = shop.placed(&[&edition], "broke").await;
     assert_eq!(
-        shop.settled(&shop.buyer, cancelled).await["status"],
+        shop.settled(&shop.buyer, &cancelled).await["status"],
         "CANCELLED"
     );
     let v = app
@@ -466,9 +391,7 @@ async fn refund_requests_with_bad_input_change_nothing() {
             .await,
         0
     );
-    let o = app
-        .gql(Some(&shop.buyer), ORDER, json!({ "id": order }))
-        .await;
+    let o = shop.order(&shop.buyer, &order).await;
     assert_eq!(o["data"]["order"]["status"], "COMPLETED");
     check_invariants(app).await;
 }
@@ -512,7 +435,7 @@ async fn a_gift_key_redeems_exactly_once() {
         )
         .await;
     assert_no_errors(&v);
-    let batch = wait_for("the keys", || async {
+    let batch = wait_until("the keys", || async {
         let v = app.gql(Some(&shop.publisher), BATCHES, json!({})).await;
         assert_no_errors(&v);
         let b = v["data"]["giftKeyBatches"][0].clone();

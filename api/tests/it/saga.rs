@@ -31,11 +31,9 @@ pub(crate) const CARD_OK: &str = "4242424242424242";
 const CARD_DECLINED: &str = "4000000000000002";
 const CARD_FLAKY: &str = "4000000000000119";
 
-static SKU: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
 pub(crate) struct Shop {
     pub(crate) app: TestApp,
-    _saga: SagaHandle,
+    saga: Option<SagaHandle>,
     pub(crate) publisher: String,
     pub(crate) buyer: String,
 }
@@ -72,72 +70,93 @@ pub(crate) async fn shop_with(
         .to_owned();
     Shop {
         app,
-        _saga: saga,
+        saga: Some(saga),
         publisher,
         buyer,
     }
 }
 
+/// The id of a `placeOrder` answer that must have succeeded.
+pub(crate) fn order_id(placed: &Value) -> String {
+    assert_no_errors(placed);
+    placed["data"]["placeOrder"]["id"]
+        .as_str()
+        .expect("order id")
+        .to_owned()
+}
+
+/// `OrderLineInput`s of (edition, quantity).
+fn order_lines(lines: &[(&str, i32)]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|(e, q)| json!({ "editionId": e, "quantity": q }))
+        .collect()
+}
+
 impl Shop {
-    /// A published product with one edition; returns (product id, edition id).
+    /// Stops the saga's participants (they share the app's pool), for checks of what the api
+    /// alone does.
+    pub(crate) fn stop_saga(&mut self) {
+        self.saga.take();
+    }
+
+    /// A published product of the shop's publisher with one edition (a box when `physical`);
+    /// returns (product id, edition id).
     pub(crate) async fn product(
         &self,
         title: &str,
         price: i64,
         physical: bool,
     ) -> (String, String) {
-        let app = &self.app;
-        let v = app
-            .gql(
-                Some(&self.publisher),
-                "mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }",
-                json!({ "i": { "title": title, "genres": ["action"], "platforms": ["windows"] } }),
-            )
-            .await;
-        assert_no_errors(&v);
-        let id = v["data"]["createProduct"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let n = SKU.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let input = if physical {
-            json!({ "kind": "PHYSICAL", "name": "Box", "sku": format!("SAGA-P{n}"),
-                    "price": { "amountMinor": price, "currency": "EUR" }, "weightGrams": 500 })
+        let edition = if physical {
+            crate::helpers::physical("Box", price, 500)
         } else {
-            json!({ "kind": "DIGITAL", "name": "Standard", "sku": format!("SAGA-D{n}"),
-                    "price": { "amountMinor": price, "currency": "EUR" } })
+            digital("Standard", price)
         };
-        let e = app
-            .gql(
-                Some(&self.publisher),
-                "mutation($p: UUID!, $i: EditionInput!) { addEdition(productId: $p, input: $i) { id } }",
-                json!({ "p": id, "i": input }),
+        let p = self
+            .app
+            .create_product(
+                &self.publisher,
+                json!({ "title": title, "genres": ["action"], "platforms": ["windows"] }),
+                &[edition],
+                true,
             )
             .await;
-        assert_no_errors(&e);
-        let edition = e["data"]["addEdition"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let p = app
-            .gql(
-                Some(&self.publisher),
-                "mutation($id: UUID!) { publishProduct(id: $id) { status } }",
-                json!({ "id": id }),
-            )
-            .await;
-        assert_no_errors(&p);
-        (id, edition)
+        let edition = p.editions.into_iter().next().expect("an edition");
+        (p.id, edition)
     }
 
+    /// `placeOrder` of one copy of each of `editions`, by the caller of `token`.
     pub(crate) async fn place(&self, token: &str, editions: &[&str], key: &str) -> Value {
-        let lines: Vec<Value> = editions
-            .iter()
-            .map(|e| json!({ "editionId": e, "quantity": 1 }))
-            .collect();
+        let lines: Vec<(&str, i32)> = editions.iter().map(|e| (*e, 1)).collect();
+        self.place_lines(Some(token), &lines, key).await
+    }
+
+    /// `placeOrder` of (edition, quantity) lines without an address, by the caller of `token`
+    /// (anonymous without one).
+    pub(crate) async fn place_lines(
+        &self,
+        token: Option<&str>,
+        lines: &[(&str, i32)],
+        key: &str,
+    ) -> Value {
         self.app
-            .gql(Some(token), PLACE, json!({ "l": lines, "k": key }))
+            .gql(token, PLACE, json!({ "l": order_lines(lines), "k": key }))
             .await
+    }
+
+    /// The buyer's order of one copy of each of `editions`, placed: its id.
+    pub(crate) async fn placed(&self, editions: &[&str], key: &str) -> String {
+        order_id(&self.place(&self.buyer, editions, key).await)
+    }
+
+    /// The buyer's order of one copy of each of `editions`, placed and `COMPLETED` (the buyer
+    /// has the money): its id.
+    pub(crate) async fn completed(&self, editions: &[&str], key: &str) -> String {
+        let id = self.placed(editions, key).await;
+        let done = self.settled(&self.buyer, &id).await;
+        assert_eq!(done["status"], "COMPLETED", "{done:#}");
+        id
     }
 
     pub(crate) async fn top_up(&self, amount: i64, card: &str, key: &str) -> Value {
@@ -150,6 +169,16 @@ impl Shop {
             .await
     }
 
+    /// Tops the buyer's wallet up by `amount` (a card that pays) and waits for the credit.
+    pub(crate) async fn fund(&self, amount: i64, key: &str) {
+        let before = self.balance().await;
+        assert_no_errors(&self.top_up(amount, CARD_OK, key).await);
+        wait_until("the top-up", || async {
+            (self.balance().await == before + amount).then_some(())
+        })
+        .await;
+    }
+
     pub(crate) async fn balance(&self) -> i64 {
         let v = self.app.gql(Some(&self.buyer), WALLET, json!({})).await;
         assert_no_errors(&v);
@@ -158,12 +187,38 @@ impl Shop {
             .expect("balance")
     }
 
+    /// Whether the buyer owns `product`.
+    pub(crate) async fn owns(&self, product: &str) -> bool {
+        let v = self
+            .app
+            .gql(
+                Some(&self.buyer),
+                "query($p: UUID!) { ownsProduct(productId: $p) }",
+                json!({ "p": product }),
+            )
+            .await;
+        assert_no_errors(&v);
+        v["data"]["ownsProduct"].as_bool().expect("bool")
+    }
+
+    /// The `order` query for `id` as the caller of `token` sees it (the whole answer).
+    pub(crate) async fn order(&self, token: &str, id: &str) -> Value {
+        self.app.gql(Some(token), ORDER, json!({ "id": id })).await
+    }
+
     /// Waits until the order reaches a final status; returns the order.
     pub(crate) async fn settled(&self, token: &str, id: &str) -> Value {
-        wait_for(&format!("order {id} to settle"), || async {
-            let v = self.app.gql(Some(token), ORDER, json!({ "id": id })).await;
+        self.reaches(token, id, &["COMPLETED", "CANCELLED"]).await
+    }
+
+    /// Waits until the order has one of `statuses`; returns the order.
+    pub(crate) async fn reaches(&self, token: &str, id: &str, statuses: &[&str]) -> Value {
+        wait_until(&format!("order {id} to reach {statuses:?}"), || async {
+            let v = self.order(token, id).await;
             let status = v["data"]["order"]["status"].as_str().unwrap_or("");
-            (status == "COMPLETED" || status == "CANCELLED").then(|| v["data"]["order"].clone())
+            statuses
+                .contains(&status)
+                .then(|| v["data"]["order"].clone())
         })
         .await
     }
@@ -171,25 +226,97 @@ impl Shop {
     async fn sql_i64(&self, sql: &str) -> i64 {
         self.app.scalar(sql).await
     }
+
+    /// Every event in the outboxes of `contexts` once more: each row published again as a new
+    /// JetStream message (a new Msg-Id defeats the duplicate window: a redelivery as the
+    /// consumers see it), and the whole outbox marked unpublished so that its relay publishes
+    /// it again (as after a crash before the mark). Returns when the relays have.
+    pub(crate) async fn republish_outboxes(&self, contexts: &[&str]) {
+        for ctx in contexts {
+            for row in outbox(&self.app, ctx, None).await {
+                publish_again(&self.app, &row.subject, &row.kind, row.payload.into_bytes()).await;
+            }
+            self.app
+                .state
+                .db
+                .execute_unprepared(&format!("UPDATE {ctx}.outbox SET published_at = NULL"))
+                .await
+                .expect("reset outbox");
+        }
+        let unpublished = contexts
+            .iter()
+            .map(|ctx| format!("(SELECT count(*) FROM {ctx}.outbox WHERE published_at IS NULL)"))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        wait_until("the relays to publish again", || async {
+            (self
+                .sql_i64(&format!("SELECT ({unpublished})::bigint AS n"))
+                .await
+                == 0)
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// The dead letters of `contexts`, all together.
+    pub(crate) async fn dead_letters(&self, contexts: &[&str]) -> i64 {
+        let all = contexts
+            .iter()
+            .map(|ctx| format!("SELECT 1 FROM {ctx}.dead_letter"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        self.sql_i64(&format!("SELECT count(*)::bigint AS n FROM ({all}) d"))
+            .await
+    }
 }
 
-/// Polls `f` (every 50 ms, up to 20 s) until it gives a value.
-pub(crate) async fn wait_for<T, F, Fut>(what: &str, f: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// A row of an outbox.
+pub(crate) struct OutboxRow {
+    pub(crate) subject: String,
+    pub(crate) kind: String,
+    pub(crate) payload: String,
+}
+
+/// The rows of `ctx`'s outbox (of `kind` only, if given).
+pub(crate) async fn outbox(app: &TestApp, ctx: &str, kind: Option<&str>) -> Vec<OutboxRow> {
+    let rows = app
+        .state
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "SELECT subject, kind, payload::text AS payload FROM {ctx}.outbox \
+                 WHERE $1::text IS NULL OR kind = $1"
+            ),
+            [kind.map(str::to_owned).into()],
+        ))
+        .await
+        .expect("outbox");
+    rows.iter()
+        .map(|r| OutboxRow {
+            subject: r.try_get("", "subject").expect("subject"),
+            kind: r.try_get("", "kind").expect("kind"),
+            payload: r.try_get("", "payload").expect("payload"),
+        })
+        .collect()
+}
+
+/// Publishes `payload` on `subject` under a new JetStream message id.
+pub(crate) async fn publish_again(app: &TestApp, subject: &str, kind: &str, payload: Vec<u8>) {
+    let msg_id = uuid::Uuid::new_v4().to_string();
+    app.state
+        .bus
+        .publish_raw(domain::bus::RawMessage {
+            subject,
+            msg_id: &msg_id,
+            kind,
+            correlation_id: None,
+            trace: None,
+            replay_of: None,
+            payload,
+        })
+        .await
+        .expect("publish");
 }
 
 /// Lets in-flight messages settle (for checks that something did *not* happen).
@@ -267,7 +394,7 @@ pub(crate) fn address() -> Value {
 
 impl Shop {
     /// Sets the stock of a physical edition and waits until fulfillment applied it.
-    async fn stock(&self, edition: &str, quantity: i64) {
+    pub(crate) async fn stock(&self, edition: &str, quantity: i64) {
         let v = self
             .app
             .gql(
@@ -277,14 +404,14 @@ impl Shop {
             )
             .await;
         assert_no_errors(&v);
-        wait_for("the stock", || async {
+        wait_until("the stock", || async {
             (self.inventory(edition).await.0 == quantity).then_some(())
         })
         .await;
     }
 
     /// (on hand, reserved) of an edition.
-    async fn inventory(&self, edition: &str) -> (i64, i64) {
+    pub(crate) async fn inventory(&self, edition: &str) -> (i64, i64) {
         let on_hand = self
             .sql_i64(&format!(
                 "SELECT coalesce((SELECT on_hand FROM fulfillment.inventory WHERE edition_id = '{edition}'), -1)::bigint AS n"
@@ -298,36 +425,21 @@ impl Shop {
         (on_hand, reserved)
     }
 
-    async fn place_shipped(
+    /// `placeOrder` of (edition, quantity) lines shipped to `address`, by the caller of `token`.
+    pub(crate) async fn place_shipped(
         &self,
         token: &str,
         lines: &[(&str, i32)],
         address: Option<Value>,
         key: &str,
     ) -> Value {
-        let lines: Vec<Value> = lines
-            .iter()
-            .map(|(e, q)| json!({ "editionId": e, "quantity": q }))
-            .collect();
         self.app
             .gql(
                 Some(token),
                 PLACE_SHIPPED,
-                json!({ "l": lines, "a": address, "k": key }),
+                json!({ "l": order_lines(lines), "a": address, "k": key }),
             )
             .await
-    }
-
-    /// Waits until the order has one of `statuses`.
-    async fn reaches(&self, token: &str, id: &str, statuses: &[&str]) -> Value {
-        wait_for(&format!("order {id} to reach {statuses:?}"), || async {
-            let v = self.app.gql(Some(token), ORDER, json!({ "id": id })).await;
-            let status = v["data"]["order"]["status"].as_str().unwrap_or("");
-            statuses
-                .contains(&status)
-                .then(|| v["data"]["order"].clone())
-        })
-        .await
     }
 }
 

@@ -9,11 +9,11 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use domain::identity::Role;
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
+use crate::saga::{address, order_id, shop};
 
 /// Every field of an order the SPA asks for, on any of its pages (orders, order, refund,
 /// admin orders and timeline).
@@ -41,7 +41,6 @@ const PENDING: &str = "query($n: Int!) { pendingShipments(first: $n) { orderId p
      address { name country region city postalCode street phone } \
      lines { productTitle editionName quantity } } }";
 
-const PLACE: &str = "mutation($l: [OrderLineInput!]!, $a: ShippingAddressInput, $k: String!) { placeOrder(lines: $l, shippingAddress: $a, idempotencyKey: $k) { id } }";
 const REQUEST_REFUND: &str =
     "mutation($o: UUID!) { requestRefund(orderId: $o, reason: \"changed my mind\") { status } }";
 
@@ -59,58 +58,6 @@ fn all_orders() -> String {
     format!(
         "query($n: Int!) {{ orders(first: $n) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {ORDER_FIELDS} }} }} }}"
     )
-}
-
-/// A published product with one edition: its edition id.
-async fn product(app: &TestApp, publisher: &str, i: usize, physical: bool) -> String {
-    let v = app
-        .gql(
-            Some(publisher),
-            "mutation($i: CreateProductInput!) { createProduct(input: $i) { id } }",
-            json!({ "i": { "title": format!("Game {i}"), "genres": ["action"], "platforms": ["windows"] } }),
-        )
-        .await;
-    assert_no_errors(&v);
-    let id = v["data"]["createProduct"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let input = if physical {
-        json!({ "kind": "PHYSICAL", "name": "Box", "sku": format!("STMT-P{i}"),
-                "price": { "amountMinor": 300, "currency": "EUR" }, "weightGrams": 500 })
-    } else {
-        json!({ "kind": "DIGITAL", "name": "Standard", "sku": format!("STMT-D{i}"),
-                "price": { "amountMinor": 100, "currency": "EUR" } })
-    };
-    let e = app
-        .gql(
-            Some(publisher),
-            "mutation($p: UUID!, $i: EditionInput!) { addEdition(productId: $p, input: $i) { id } }",
-            json!({ "p": id, "i": input }),
-        )
-        .await;
-    assert_no_errors(&e);
-    let p = app
-        .gql(
-            Some(publisher),
-            "mutation($id: UUID!) { publishProduct(id: $id) { status } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_no_errors(&p);
-    e["data"]["addEdition"]["id"]
-        .as_str()
-        .expect("edition id")
-        .to_owned()
-}
-
-fn address() -> Value {
-    json!({ "name": "Ada Lovelace", "country": "DE", "region": "Berlin", "city": "Berlin",
-            "postalCode": "10115", "street": "Invalidenstr. 1", "phone": "+49 30 1234567" })
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.scalar(sql).await
 }
 
 /// The statements `query` costs at each page size in `sizes` (asserting it answers a full
@@ -138,62 +85,19 @@ async fn measure(
 
 #[tokio::test]
 async fn a_page_costs_the_same_statements_whatever_its_size() {
-    let app = TestApp::spawn_with(|c| c.services.database_max_connections = 12).await;
-    let saga = app.start_saga(saga_settings()).await;
-    let tag = uuid::Uuid::new_v4().simple().to_string();
-    let (publisher, _) = app
-        .staff(
-            &format!("pub-{tag}@publisher.test"),
-            "Nebula",
-            Role::Publisher,
-        )
-        .await;
-    let buyer = app
-        .sign_up(&format!("buyer-{tag}@user.test"), "Buyer")
-        .await["accessToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let mut shop = shop(saga_settings()).await;
+    let (buyer, publisher) = (shop.buyer.clone(), shop.publisher.clone());
+    let app = &shop.app;
     let admin = app.admin_token().await;
 
     // 49 digital products and one boxed one: a catalog page of 50.
     let mut digital = Vec::new();
     for i in 0..49 {
-        digital.push(product(&app, &publisher, i, false).await);
+        digital.push(shop.product(&format!("Game {i}"), 100, false).await.1);
     }
-    let boxed = product(&app, &publisher, 49, true).await;
-    let stock = app
-        .gql(
-            Some(&publisher),
-            "mutation($e: UUID!) { setStock(editionId: $e, mode: SET, quantity: 20) { commandId } }",
-            json!({ "e": boxed }),
-        )
-        .await;
-    assert_no_errors(&stock);
-    let top_up = app
-        .gql(
-            Some(&buyer),
-            "mutation { topUpWallet(amount: 20000, paymentMethod: \"4242424242424242\", idempotencyKey: \"top\") { id } }",
-            json!({}),
-        )
-        .await;
-    assert_no_errors(&top_up);
-    wait_until("the stock and the top-up", || async {
-        let on_hand = count(
-            &app,
-            &format!(
-                "SELECT coalesce((SELECT on_hand FROM fulfillment.inventory WHERE edition_id = '{boxed}'), 0)::bigint AS n"
-            ),
-        )
-        .await;
-        let balance = count(
-            &app,
-            "SELECT coalesce(sum(balance_minor), 0)::bigint AS n FROM billing.wallet",
-        )
-        .await;
-        (on_hand == 20 && balance == 20_000).then_some(())
-    })
-    .await;
+    let (_, boxed) = shop.product("Game 49", 300, true).await;
+    shop.stock(&boxed, 20).await;
+    shop.fund(20_000, "top").await;
 
     // 40 digital orders and 10 boxed ones, placed a few at a time.
     let orders: Vec<(usize, Option<String>)> = (0..DIGITAL)
@@ -202,40 +106,25 @@ async fn a_page_costs_the_same_statements_whatever_its_size() {
         .collect();
     let placed: Vec<(Option<String>, String)> = futures::stream::iter(orders)
         .map(|(i, boxed)| {
-            let (app, buyer, digital) = (&app, &buyer, &digital);
+            let (shop, digital) = (&shop, &digital);
             async move {
                 let (edition, address) = match &boxed {
-                    Some(b) => (b.clone(), address()),
-                    None => (digital[i].clone(), Value::Null),
+                    Some(b) => (b.as_str(), Some(address())),
+                    None => (digital[i].as_str(), None),
                 };
-                let v = app
-                    .gql(
-                        Some(buyer),
-                        PLACE,
-                        json!({ "l": [{ "editionId": edition, "quantity": 1 }], "a": address, "k": format!("order-{i}") }),
-                    )
+                let v = shop
+                    .place_shipped(&shop.buyer, &[(edition, 1)], address, &format!("order-{i}"))
                     .await;
-                assert_no_errors(&v);
-                let id = v["data"]["placeOrder"]["id"]
-                    .as_str()
-                    .expect("order id")
-                    .to_owned();
-                (boxed, id)
+                (boxed, order_id(&v))
             }
         })
         .buffer_unordered(8)
         .collect()
         .await;
     wait_until("the orders to settle", || async {
-        let completed = count(
-            &app,
-            r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'COMPLETED'"#,
-        )
+        let completed = app.scalar(r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'COMPLETED'"#)
         .await;
-        let waiting = count(
-            &app,
-            r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'AWAITING_SHIPMENT'"#,
-        )
+        let waiting = app.scalar(r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'AWAITING_SHIPMENT'"#)
         .await;
         (completed == DIGITAL as i64 && waiting == BOXED as i64).then_some(())
     })
@@ -248,18 +137,19 @@ async fn a_page_costs_the_same_statements_whatever_its_size() {
         assert_no_errors(&v);
     }
     wait_until("the refunds", || async {
-        let refunded = count(
-            &app,
-            r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'REFUNDED'"#,
-        )
-        .await;
+        let refunded = app
+            .scalar(
+                r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'REFUNDED'"#,
+            )
+            .await;
         (refunded == REFUNDED as i64).then_some(())
     })
     .await;
 
     // Stop the saga (it shares the pool, so its statements would be counted) and check that
     // nothing else runs statements: what is counted next is the request's alone.
-    drop(saga);
+    shop.stop_saga();
+    let app = &shop.app;
     tokio::time::sleep(Duration::from_millis(500)).await;
     app.statements.store(0, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -270,13 +160,13 @@ async fn a_page_costs_the_same_statements_whatever_its_size() {
     );
 
     let sizes = [5, 50];
-    let mine = measure(&app, Some(&buyer), &my_orders(), "myOrders", &sizes).await;
-    let every = measure(&app, Some(&admin), &all_orders(), "orders", &sizes).await;
-    let catalog = measure(&app, None, PRODUCTS, "products", &sizes).await;
+    let mine = measure(app, Some(&buyer), &my_orders(), "myOrders", &sizes).await;
+    let every = measure(app, Some(&admin), &all_orders(), "orders", &sizes).await;
+    let catalog = measure(app, None, PRODUCTS, "products", &sizes).await;
     // The buyer owns the 35 digital products not refunded; the publisher has 10 boxes to ship.
-    let library = measure(&app, Some(&buyer), LIBRARY, "library", &[5, 35]).await;
+    let library = measure(app, Some(&buyer), LIBRARY, "library", &[5, 35]).await;
     let pending = measure(
-        &app,
+        app,
         Some(&publisher),
         PENDING,
         "pendingShipments",

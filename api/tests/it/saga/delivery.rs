@@ -8,19 +8,10 @@ async fn redelivered_and_republished_messages_change_nothing() {
     let shop = shop(saga_settings()).await;
     let (_, ed) = shop.product("Echo", 1500, false).await;
     let app = &shop.app;
-    let t = shop.top_up(3000, CARD_OK, "top-1").await;
-    assert_no_errors(&t);
-    wait_for("the top-up", || async {
-        (shop.balance().await == 3000).then_some(())
-    })
-    .await;
-    let placed = shop.place(&shop.buyer, &[&ed], "order-1").await;
-    let id = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    shop.fund(3000, "top-1").await;
+    let id = shop.placed(&[&ed], "order-1").await;
     shop.settled(&shop.buyer, &id).await;
-    wait_for("the notifications", || async {
+    wait_until("the notifications", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         (kinds(&v).len() == 2).then_some(())
     })
@@ -40,66 +31,17 @@ async fn redelivered_and_republished_messages_change_nothing() {
     };
     let before = counts().await;
 
-    // Every event once more, as a new JetStream message (a new Msg-Id defeats the duplicate
-    // window): a redelivery as the consumers see it.
-    for ctx in ["ordering", "billing", "library", "notification"] {
-        let rows = app
-            .state
-            .db
-            .query_all_raw(Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!("SELECT subject, kind, payload::text AS payload FROM {ctx}.outbox"),
-            ))
-            .await
-            .expect("outbox");
-        for r in rows {
-            let subject: String = r.try_get("", "subject").expect("subject");
-            let kind: String = r.try_get("", "kind").expect("kind");
-            let payload: String = r.try_get("", "payload").expect("payload");
-            let msg_id = uuid::Uuid::new_v4().to_string();
-            app.state
-                .bus
-                .publish_raw(domain::bus::RawMessage {
-                    subject: &subject,
-                    msg_id: &msg_id,
-                    kind: &kind,
-                    correlation_id: None,
-                    trace: None,
-                    replay_of: None,
-                    payload: payload.into_bytes(),
-                })
-                .await
-                .expect("publish");
-        }
-        // And the relay publishes its whole outbox again (as after a crash before the mark).
-        app.state
-            .db
-            .execute_unprepared(&format!("UPDATE {ctx}.outbox SET published_at = NULL"))
-            .await
-            .expect("reset outbox");
-    }
-    wait_for("the relays to publish again", || async {
-        let n = shop
-            .sql_i64(
-                "SELECT (SELECT count(*) FROM ordering.outbox WHERE published_at IS NULL) + \
-                 (SELECT count(*) FROM billing.outbox WHERE published_at IS NULL) + \
-                 (SELECT count(*) FROM library.outbox WHERE published_at IS NULL) + \
-                 (SELECT count(*) FROM notification.outbox WHERE published_at IS NULL) AS n",
-            )
-            .await;
-        (n == 0).then_some(())
-    })
-    .await;
+    // Every event once more (a redelivery as the consumers see it), and every outbox
+    // published again by its relay.
+    let contexts = ["ordering", "billing", "library", "notification"];
+    shop.republish_outboxes(&contexts).await;
     quiesce().await;
     let after = counts().await;
     let order = shop.settled(&shop.buyer, &id).await;
 
     assert_eq!(before, after);
     assert_eq!(order["status"], "COMPLETED");
-    assert_eq!(
-        shop.sql_i64("SELECT count(*)::bigint AS n FROM (SELECT 1 FROM ordering.dead_letter UNION ALL SELECT 1 FROM billing.dead_letter UNION ALL SELECT 1 FROM library.dead_letter UNION ALL SELECT 1 FROM notification.dead_letter) d").await,
-        0
-    );
+    assert_eq!(shop.dead_letters(&contexts).await, 0);
     check_invariants(app).await;
 }
 
@@ -130,7 +72,7 @@ async fn poison_and_exhausted_messages_reach_the_dead_letters_and_replay() {
     // Exhausted: the flaky card fails twice, which is every delivery allowed here.
     let t = shop.top_up(2500, CARD_FLAKY, "flaky").await;
     assert_no_errors(&t);
-    let letters = wait_for("two dead letters", || async {
+    let letters = wait_until("two dead letters", || async {
         let v = app.gql(Some(&admin), DEAD_LETTERS, json!({})).await;
         (v["data"]["deadLetters"]["edges"].as_array().map(Vec::len) == Some(2)).then_some(v)
     })
@@ -156,11 +98,11 @@ async fn poison_and_exhausted_messages_reach_the_dead_letters_and_replay() {
             json!({ "id": flaky_id }),
         )
         .await;
-    wait_for("the replayed top-up", || async {
+    wait_until("the replayed top-up", || async {
         (shop.balance().await == 2500).then_some(())
     })
     .await;
-    let replayed = wait_for("the dead letter marked replayed", || async {
+    let replayed = wait_until("the dead letter marked replayed", || async {
         let v = app.gql(Some(&admin), DEAD_LETTERS, json!({})).await;
         v["data"]["deadLetters"]["edges"].as_array().and_then(|a| {
             a.iter()
@@ -252,7 +194,7 @@ async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
         .await
         .expect("consumers");
     let running = tokio::spawn(futures::future::join_all(tasks));
-    wait_for("the message to be handled", || async {
+    wait_until("the message to be handled", || async {
         let n = app
             .scalar(&format!(
                 "SELECT count(*)::bigint AS n FROM notification.inbox WHERE message_id = '{}'",
@@ -267,7 +209,7 @@ async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
             .await,
         0
     );
-    wait_for("the work queue to empty", || async {
+    wait_until("the work queue to empty", || async {
         let info = stream.get_info().await.expect("info");
         (info.state.messages == 0).then_some(())
     })

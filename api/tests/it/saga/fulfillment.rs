@@ -12,12 +12,7 @@ async fn a_mixed_order_reserves_pays_grants_digital_and_awaits_shipment() {
     let (_, digital) = shop.product("Soundtrack", 500, false).await;
     let app = &shop.app;
     shop.stock(&boxed, 3).await;
-    let t = shop.top_up(10_000, CARD_OK, "top-1").await;
-    assert_no_errors(&t);
-    wait_for("the top-up", || async {
-        (shop.balance().await == 10_000).then_some(())
-    })
-    .await;
+    shop.fund(10_000, "top-1").await;
 
     let no_address = shop
         .place_shipped(&shop.buyer, &[(&boxed, 1)], None, "a1")
@@ -43,11 +38,7 @@ async fn a_mixed_order_reserves_pays_grants_digital_and_awaits_shipment() {
             "mixed",
         )
         .await;
-    assert_no_errors(&placed);
-    let id = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = order_id(&placed);
     let order = shop
         .reaches(&shop.buyer, &id, &["AWAITING_SHIPMENT", "CANCELLED"])
         .await;
@@ -110,13 +101,9 @@ async fn a_declined_payment_releases_the_stock() {
     let placed = shop
         .place_shipped(&shop.buyer, &[(&boxed, 2)], Some(address()), "poor")
         .await;
-    assert_no_errors(&placed);
-    let id = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = order_id(&placed);
     let order = shop.settled(&shop.buyer, &id).await;
-    wait_for("the release", || async {
+    wait_until("the release", || async {
         (shop.inventory(&boxed).await == (2, 0)).then_some(())
     })
     .await;
@@ -188,7 +175,7 @@ async fn sixty_four_buyers_cannot_oversell_ten_copies() {
     for t in &top_ups {
         assert_no_errors(t);
     }
-    wait_for("64 top-ups", || async {
+    wait_until("64 top-ups", || async {
         let n = shop
             .sql_i64("SELECT count(*)::bigint AS n FROM billing.ledger_entry WHERE kind = 'credit'")
             .await;
@@ -246,6 +233,19 @@ async fn sixty_four_buyers_cannot_oversell_ten_copies() {
 }
 
 const SHIP: &str = "mutation($o: UUID!, $c: String!, $t: String!) { shipOrder(orderId: $o, carrier: $c, trackingNumber: $t) { id status } }";
+
+impl Shop {
+    /// `shipOrder` of `order` as the caller of `token`.
+    async fn ship(&self, token: &str, order: &str, carrier: &str, tracking: &str) -> Value {
+        self.app
+            .gql(
+                Some(token),
+                SHIP,
+                json!({ "o": order, "c": carrier, "t": tracking }),
+            )
+            .await
+    }
+}
 const PENDING: &str = "{ pendingShipments { orderId paidAt address { name country city } lines { productTitle quantity } } }";
 const SHIPMENT: &str = "query($id: UUID!) { order(id: $id) { status shipment { status carrier trackingNumber shippedAt } } }";
 
@@ -264,20 +264,10 @@ async fn shipping_puts_the_box_in_the_library_and_completes_the_order() {
     let app = &shop.app;
     let rival = another_publisher(app, "Rival Games").await;
     shop.stock(&boxed, 2).await;
-    let t = shop.top_up(5000, CARD_OK, "top-1").await;
-    assert_no_errors(&t);
-    wait_for("the top-up", || async {
-        (shop.balance().await == 5000).then_some(())
-    })
-    .await;
+    shop.fund(5000, "top-1").await;
     // The publisher's live list of orders to ship.
-    let me = app.gql(Some(&shop.publisher), ME, json!({})).await;
     let publisher = api::infra::auth::Principal {
-        id: me["data"]["me"]["id"]
-            .as_str()
-            .expect("id")
-            .parse()
-            .expect("uuid"),
+        id: app.account_id(&shop.publisher).await,
         role: Role::Publisher,
         name: "Nebula Games".into(),
     };
@@ -296,51 +286,21 @@ async fn shipping_puts_the_box_in_the_library_and_completes_the_order() {
     let placed = shop
         .place_shipped(&shop.buyer, &[(&boxed, 1)], Some(address()), "box")
         .await;
-    assert_no_errors(&placed);
-    let id = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = order_id(&placed);
     shop.reaches(&shop.buyer, &id, &["AWAITING_SHIPMENT"]).await;
     let library_before = app.gql(Some(&shop.buyer), LIBRARY, json!({})).await;
 
     let pending = app.gql(Some(&shop.publisher), PENDING, json!({})).await;
     let rival_pending = app.gql(Some(&rival), PENDING, json!({})).await;
-    let by_rival = app
-        .gql(
-            Some(&rival),
-            SHIP,
-            json!({ "o": id, "c": "DHL", "t": "RIVAL-1" }),
-        )
-        .await;
-    let by_buyer = app
-        .gql(
-            Some(&shop.buyer),
-            SHIP,
-            json!({ "o": id, "c": "DHL", "t": "BUYER-1" }),
-        )
-        .await;
-    let no_tracking = app
-        .gql(
-            Some(&shop.publisher),
-            SHIP,
-            json!({ "o": id, "c": "DHL", "t": "  " }),
-        )
-        .await;
-    let shipped = app
-        .gql(
-            Some(&shop.publisher),
-            SHIP,
-            json!({ "o": id, "c": "DHL", "t": "JJD0099887766" }),
-        )
+    let by_rival = shop.ship(&rival, &id, "DHL", "RIVAL-1").await;
+    let by_buyer = shop.ship(&shop.buyer, &id, "DHL", "BUYER-1").await;
+    let no_tracking = shop.ship(&shop.publisher, &id, "DHL", "  ").await;
+    let shipped = shop
+        .ship(&shop.publisher, &id, "DHL", "JJD0099887766")
         .await;
     let order = shop.settled(&shop.buyer, &id).await;
-    let again = app
-        .gql(
-            Some(&shop.publisher),
-            SHIP,
-            json!({ "o": id, "c": "DHL", "t": "JJD0099887766" }),
-        )
+    let again = shop
+        .ship(&shop.publisher, &id, "DHL", "JJD0099887766")
         .await;
     let tracking = app
         .gql(Some(&shop.buyer), SHIPMENT, json!({ "id": id }))
@@ -361,7 +321,7 @@ async fn shipping_puts_the_box_in_the_library_and_completes_the_order() {
                 .to_owned(),
         );
     }
-    let dispatched_note = wait_for("the dispatch notification", || async {
+    let dispatched_note = wait_until("the dispatch notification", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         kinds(&v)
             .contains(&"SHIPMENT_DISPATCHED".to_owned())
@@ -424,20 +384,11 @@ const CANCEL: &str = "mutation($o: UUID!) { cancelOrder(orderId: $o) { id } }";
 impl Shop {
     /// Tops the buyer up and places a paid order awaiting shipment; returns its id.
     async fn awaiting_order(&self, lines: &[(&str, i32)], money: i64, key: &str) -> String {
-        let t = self.top_up(money, CARD_OK, &format!("top-{key}")).await;
-        assert_no_errors(&t);
-        wait_for("the top-up", || async {
-            (self.balance().await >= money).then_some(())
-        })
-        .await;
+        self.fund(money, &format!("top-{key}")).await;
         let placed = self
             .place_shipped(&self.buyer, lines, Some(address()), key)
             .await;
-        assert_no_errors(&placed);
-        let id = placed["data"]["placeOrder"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+        let id = order_id(&placed);
         self.reaches(&self.buyer, &id, &["AWAITING_SHIPMENT"]).await;
         id
     }
@@ -461,20 +412,14 @@ async fn cancelling_before_dispatch_refunds_once_and_restocks() {
 
     let cancelled = app.gql(Some(&shop.buyer), CANCEL, json!({ "o": id })).await;
     let order = shop.settled(&shop.buyer, &id).await;
-    wait_for("the refund", || async {
+    wait_until("the refund", || async {
         (shop.balance().await == 10_000).then_some(())
     })
     .await;
     let again = app.gql(Some(&shop.buyer), CANCEL, json!({ "o": id })).await;
     let other = another_publisher(app, "Nosy").await;
     let foreign = app.gql(Some(&other), CANCEL, json!({ "o": id })).await;
-    let ship_after = app
-        .gql(
-            Some(&shop.publisher),
-            SHIP,
-            json!({ "o": id, "c": "UPS", "t": "1Z999" }),
-        )
-        .await;
+    let ship_after = shop.ship(&shop.publisher, &id, "UPS", "1Z999").await;
     quiesce().await;
     let library = app.gql(Some(&shop.buyer), LIBRARY, json!({})).await;
 
@@ -519,13 +464,10 @@ async fn a_cancel_racing_a_ship_has_exactly_one_winner() {
         let id = shop
             .awaiting_order(&[(&boxed, 1)], 1000, &format!("race-{round}"))
             .await;
+        let tracking = format!("RACE{round}");
         let (cancel, ship) = futures::join!(
             app.gql(Some(&shop.buyer), CANCEL, json!({ "o": id })),
-            app.gql(
-                Some(&shop.publisher),
-                SHIP,
-                json!({ "o": id, "c": "DHL", "t": format!("RACE{round}") }),
-            ),
+            shop.ship(&shop.publisher, &id, "DHL", &tracking),
         );
         let order = shop.settled(&shop.buyer, &id).await;
         let cancel_won = cancel.get("errors").is_none();
@@ -572,7 +514,7 @@ async fn an_unshipped_order_is_reminded_then_cancelled_and_refunded_at_the_deadl
     let app = &shop.app;
     shop.stock(&boxed, 4).await;
     let id = shop.awaiting_order(&[(&boxed, 3)], 8000, "slow").await;
-    let to_ship = wait_for("the publisher's order-to-ship notification", || async {
+    let to_ship = wait_until("the publisher's order-to-ship notification", || async {
         let v = app
             .gql(Some(&shop.publisher), NOTIFICATIONS, json!({}))
             .await;
@@ -589,7 +531,7 @@ async fn an_unshipped_order_is_reminded_then_cancelled_and_refunded_at_the_deadl
         .await;
 
     clock.advance(Duration::from_secs(1801));
-    let reminded = wait_for("the reminder", || async {
+    let reminded = wait_until("the reminder", || async {
         let v = app
             .gql(Some(&shop.publisher), NOTIFICATIONS, json!({}))
             .await;
@@ -602,24 +544,18 @@ async fn an_unshipped_order_is_reminded_then_cancelled_and_refunded_at_the_deadl
 
     clock.advance(Duration::from_secs(1800));
     let order = shop.settled(&shop.buyer, &id).await;
-    wait_for("the refund", || async {
+    wait_until("the refund", || async {
         (shop.balance().await == 8000).then_some(())
     })
     .await;
-    let buyer_notes = wait_for("the buyer's notifications", || async {
+    let buyer_notes = wait_until("the buyer's notifications", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         let k = kinds(&v);
         (k.contains(&"PAYMENT_REFUNDED".to_owned()) && k.contains(&"ORDER_CANCELLED".to_owned()))
             .then_some(v)
     })
     .await;
-    let ship_late = app
-        .gql(
-            Some(&shop.publisher),
-            SHIP,
-            json!({ "o": id, "c": "DHL", "t": "LATE1" }),
-        )
-        .await;
+    let ship_late = shop.ship(&shop.publisher, &id, "DHL", "LATE1").await;
     quiesce().await;
 
     assert_eq!(early, 0);
@@ -667,13 +603,7 @@ async fn redelivered_physical_events_change_nothing() {
     let id = shop
         .awaiting_order(&[(&boxed, 1), (&digital, 1)], 5000, "echo")
         .await;
-    let shipped = app
-        .gql(
-            Some(&shop.publisher),
-            SHIP,
-            json!({ "o": id, "c": "DHL", "t": "ECHO1" }),
-        )
-        .await;
+    let shipped = shop.ship(&shop.publisher, &id, "DHL", "ECHO1").await;
     assert_no_errors(&shipped);
     shop.settled(&shop.buyer, &id).await;
     quiesce().await;
@@ -692,41 +622,8 @@ async fn redelivered_physical_events_change_nothing() {
         )
     };
     let before = counts().await;
-    for ctx in ["ordering", "billing", "fulfillment", "library"] {
-        let rows = app
-            .state
-            .db
-            .query_all_raw(Statement::from_string(
-                sea_orm::DatabaseBackend::Postgres,
-                format!("SELECT subject, kind, payload::text AS payload FROM {ctx}.outbox"),
-            ))
-            .await
-            .expect("outbox");
-        for r in rows {
-            let subject: String = r.try_get("", "subject").expect("subject");
-            let kind: String = r.try_get("", "kind").expect("kind");
-            let payload: String = r.try_get("", "payload").expect("payload");
-            let msg_id = uuid::Uuid::new_v4().to_string();
-            app.state
-                .bus
-                .publish_raw(domain::bus::RawMessage {
-                    subject: &subject,
-                    msg_id: &msg_id,
-                    kind: &kind,
-                    correlation_id: None,
-                    trace: None,
-                    replay_of: None,
-                    payload: payload.into_bytes(),
-                })
-                .await
-                .expect("publish");
-        }
-        app.state
-            .db
-            .execute_unprepared(&format!("UPDATE {ctx}.outbox SET published_at = NULL"))
-            .await
-            .expect("reset outbox");
-    }
+    let contexts = ["ordering", "billing", "fulfillment", "library"];
+    shop.republish_outboxes(&contexts).await;
     quiesce().await;
     quiesce().await;
     let after = counts().await;
@@ -735,10 +632,7 @@ async fn redelivered_physical_events_change_nothing() {
     assert_eq!(before, after);
     assert_eq!(before.3, (2, 0));
     assert_eq!(order["status"], "COMPLETED");
-    assert_eq!(
-        shop.sql_i64("SELECT count(*)::bigint AS n FROM (SELECT 1 FROM ordering.dead_letter UNION ALL SELECT 1 FROM billing.dead_letter UNION ALL SELECT 1 FROM fulfillment.dead_letter UNION ALL SELECT 1 FROM library.dead_letter) d").await,
-        0
-    );
+    assert_eq!(shop.dead_letters(&contexts).await, 0);
     check_invariants(app).await;
     check_stock(app).await;
 }

@@ -8,13 +8,8 @@ async fn subscriptions_push_order_updates_and_notifications() {
     let (_, ed) = shop.product("Live", 700, false).await;
     let app = &shop.app;
     let schema = api::graphql::build_schema(app.state.clone());
-    let me = app.gql(Some(&shop.buyer), ME, json!({})).await;
     let buyer = api::infra::auth::Principal {
-        id: me["data"]["me"]["id"]
-            .as_str()
-            .expect("id")
-            .parse()
-            .expect("uuid"),
+        id: app.account_id(&shop.buyer).await,
         role: Role::User,
         name: "Buyer".into(),
     };
@@ -44,11 +39,7 @@ async fn subscriptions_push_order_updates_and_notifications() {
         .await
         .expect("a notification in time")
         .expect("a notification");
-    let placed = shop.place(&shop.buyer, &[&ed], "order-1").await;
-    let id = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = shop.placed(&[&ed], "order-1").await;
     let mut updates = schema.execute_stream(
         async_graphql::Request::new(format!(
             "subscription {{ orderUpdated(orderId: \"{id}\") {{ event order {{ status }} }} }}"
@@ -89,62 +80,38 @@ async fn subscriptions_push_order_updates_and_notifications() {
     check_invariants(app).await;
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next text frame as JSON; `None` when the socket closes or 20 s pass.
-async fn next_json(ws: &mut Socket) -> Option<Value> {
-    use tokio_tungstenite::tungstenite::Message as Ws;
-    match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
-        Ok(Some(Ok(Ws::Text(t)))) => serde_json::from_str(&t).ok(),
-        _ => None,
-    }
-}
-
 /// The WebSocket transport: graphql-transport-ws at `/graphql/ws`, the bearer token in the
 /// `connection_init` payload; a bad token there is refused.
 #[tokio::test]
 async fn notifications_arrive_over_the_websocket() {
-    use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::Message as Ws;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use crate::helpers::ws::{Frame, Ws};
 
     let shop = shop(saga_settings()).await;
     let addr = shop.app.serve().await;
     let connect = |token: String| async move {
-        let mut req = format!("ws://{addr}/graphql/ws")
-            .into_client_request()
-            .expect("request");
-        req.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let (mut ws, _) = tokio_tungstenite::connect_async(req)
-            .await
-            .expect("connect");
-        ws.send(Ws::text(
-            json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })
-                .to_string(),
-        ))
-        .await
-        .expect("init");
+        let mut ws = Ws::connect(addr, &[]).await;
+        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+            .await;
         ws
     };
+    // The next frame as JSON; `None` when the socket closes or 20 s pass.
+    let json_of = |frame: Frame| match frame {
+        Frame::Json(v) => Some(v),
+        Frame::Closed(_) | Frame::Silent => None,
+    };
     let mut ws = connect(shop.buyer.clone()).await;
-    let ack = next_json(&mut ws).await;
-    ws.send(Ws::text(
-        json!({ "id": "1", "type": "subscribe",
-                "payload": { "query": "subscription { notificationReceived { kind title } }" } })
-        .to_string(),
-    ))
-    .await
-    .expect("subscribe");
+    let ack = json_of(ws.next().await);
+    ws.subscribe(
+        "subscription { notificationReceived { kind title } }",
+        json!({}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let t = shop.top_up(1500, CARD_OK, "ws-top-up").await;
     assert_no_errors(&t);
-    let pushed = next_json(&mut ws).await;
+    let pushed = json_of(ws.next().await);
     let mut bad = connect("not-a-token".into()).await;
-    let refused = next_json(&mut bad).await;
+    let refused = json_of(bad.next().await);
 
     assert_eq!(ack.expect("an ack")["type"], "connection_ack");
     let pushed = pushed.expect("a notification");

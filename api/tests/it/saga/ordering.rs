@@ -10,21 +10,12 @@ async fn a_paid_digital_order_completes_into_the_library() {
     let (_, tool_ed) = shop.product("Pixel Forge", 999, false).await;
     let app = &shop.app;
 
-    let t = shop.top_up(5000, CARD_OK, "top-1").await;
-    assert_no_errors(&t);
-    wait_for("the top-up", || async {
-        (shop.balance().await == 5000).then_some(())
-    })
-    .await;
+    shop.fund(5000, "top-1").await;
     let placed = shop
         .place(&shop.buyer, &[&game_ed, &tool_ed], "order-1")
         .await;
-    assert_no_errors(&placed);
+    let id = order_id(&placed);
     assert_eq!(placed["data"]["placeOrder"]["status"], "PLACED");
-    let id = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
     let order = shop.settled(&shop.buyer, &id).await;
     let again = shop.place(&shop.buyer, &[&game_ed], "order-2").await;
     let review = app
@@ -43,12 +34,12 @@ async fn a_paid_digital_order_completes_into_the_library() {
         .await;
     let library = app.gql(Some(&shop.buyer), LIBRARY, json!({})).await;
     let wallet = app.gql(Some(&shop.buyer), WALLET, json!({})).await;
-    let notes = wait_for("two notifications", || async {
+    let notes = wait_until("two notifications", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         (kinds(&v).len() == 2).then_some(v)
     })
     .await;
-    let sales = wait_for("the sale notification", || async {
+    let sales = wait_until("the sale notification", || async {
         let v = app
             .gql(Some(&shop.publisher), NOTIFICATIONS, json!({}))
             .await;
@@ -68,14 +59,8 @@ async fn a_paid_digital_order_completes_into_the_library() {
 
     assert_eq!(order["status"], "COMPLETED", "{order:#}");
     assert_eq!(order["total"]["amountMinor"], 2998);
-    let steps: Vec<&str> = order["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .map(|s| s["step"].as_str().expect("step"))
-        .collect();
     assert_eq!(
-        steps,
+        steps(&order),
         ["PLACED", "PAYMENT_CAPTURED", "ITEMS_GRANTED", "COMPLETED"]
     );
     assert_eq!(error_code(&again), "CONFLICT");
@@ -107,7 +92,7 @@ async fn a_paid_digital_order_completes_into_the_library() {
     assert_eq!(sales["data"]["unreadNotificationCount"], 1);
     assert_eq!(marked["data"]["markNotificationsRead"], true);
     assert_eq!(unread_after["data"]["unreadNotificationCount"], 0);
-    wait_for("notifications marked read", || async {
+    wait_until("notifications marked read", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         v["data"]["notifications"]["edges"]
             .as_array()
@@ -124,20 +109,10 @@ async fn insufficient_funds_cancel_the_order_and_charge_nothing() {
     let (_, ed) = shop.product("Deep Space", 4999, false).await;
     let app = &shop.app;
 
-    let t = shop.top_up(1000, CARD_OK, "top-1").await;
-    assert_no_errors(&t);
-    wait_for("the top-up", || async {
-        (shop.balance().await == 1000).then_some(())
-    })
-    .await;
-    let placed = shop.place(&shop.buyer, &[&ed], "order-1").await;
-    assert_no_errors(&placed);
-    let id = placed["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    shop.fund(1000, "top-1").await;
+    let id = shop.placed(&[&ed], "order-1").await;
     let order = shop.settled(&shop.buyer, &id).await;
-    let notes = wait_for("two notifications", || async {
+    let notes = wait_until("two notifications", || async {
         let v = app.gql(Some(&shop.buyer), NOTIFICATIONS, json!({})).await;
         (kinds(&v).len() == 2).then_some(v)
     })
@@ -146,13 +121,7 @@ async fn insufficient_funds_cancel_the_order_and_charge_nothing() {
 
     assert_eq!(order["status"], "CANCELLED");
     assert_eq!(order["cancelReason"], "INSUFFICIENT_FUNDS");
-    let steps: Vec<&str> = order["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .map(|s| s["step"].as_str().expect("step"))
-        .collect();
-    assert_eq!(steps, ["PLACED", "PAYMENT_DECLINED", "CANCELLED"]);
+    assert_eq!(steps(&order), ["PLACED", "PAYMENT_DECLINED", "CANCELLED"]);
     assert_eq!(shop.balance().await, 1000);
     assert!(kinds(&notes).contains(&"ORDER_CANCELLED".to_owned()));
     assert_eq!(library["data"]["library"]["edges"], json!([]));
@@ -176,41 +145,20 @@ async fn bad_input_and_duplicates_publish_nothing_new() {
     let unknown = shop
         .place(&shop.buyer, &[&uuid::Uuid::new_v4().to_string()], "k1")
         .await;
-    let zero = app
-        .gql(
-            Some(&shop.buyer),
-            PLACE,
-            json!({ "l": [{ "editionId": digital, "quantity": 0 }], "k": "k2" }),
-        )
-        .await;
-    let two_digital = app
-        .gql(
-            Some(&shop.buyer),
-            PLACE,
-            json!({ "l": [{ "editionId": digital, "quantity": 2 }], "k": "k3" }),
-        )
-        .await;
-    let absurd = app
-        .gql(
-            Some(&shop.buyer),
-            PLACE,
-            json!({ "l": [{ "editionId": physical, "quantity": 1000000 }], "k": "k4" }),
-        )
+    let buyer = Some(shop.buyer.as_str());
+    let zero = shop.place_lines(buyer, &[(&digital, 0)], "k2").await;
+    let two_digital = shop.place_lines(buyer, &[(&digital, 2)], "k3").await;
+    let absurd = shop
+        .place_lines(buyer, &[(&physical, 1_000_000)], "k4")
         .await;
     let boxed = shop.place(&shop.buyer, &[&physical], "k5").await;
-    let anonymous = app
-        .gql(
-            None,
-            PLACE,
-            json!({ "l": [{ "editionId": digital, "quantity": 1 }], "k": "k6" }),
-        )
-        .await;
+    let anonymous = shop.place_lines(None, &[(&digital, 1)], "k6").await;
     let id = first["data"]["placeOrder"]["id"]
         .as_str()
         .expect("id")
         .to_owned();
     shop.settled(&shop.buyer, &id).await;
-    let foreign = app.gql(Some(&other), ORDER, json!({ "id": id })).await;
+    let foreign = shop.order(&other, &id).await;
     let too_small = shop.top_up(499, CARD_OK, "t1").await;
     let too_big = shop.top_up(50_001, CARD_OK, "t2").await;
     let declined = shop.top_up(2000, CARD_DECLINED, "t3").await;
@@ -218,7 +166,7 @@ async fn bad_input_and_duplicates_publish_nothing_new() {
         .as_str()
         .expect("id")
         .to_owned();
-    let declined_status = wait_for("the declined top-up", || async {
+    let declined_status = wait_until("the declined top-up", || async {
         let v = app
             .gql(
                 Some(&shop.buyer),
@@ -281,26 +229,12 @@ async fn concurrent_orders_of_one_product_are_charged_and_granted_once() {
     let (product, ed) = shop.product("Twin Peaks", 500, false).await;
     let (other_product, other_ed) = shop.product("Twin Lakes", 500, false).await;
     let app = &shop.app;
-    let me = app.gql(Some(&shop.buyer), ME, json!({})).await;
-    let account: uuid::Uuid = me["data"]["me"]["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("account id");
+    let account = app.account_id(&shop.buyer).await;
 
     // No money yet: cancelled, and the claim is given back.
-    let broke = shop.place(&shop.buyer, &[&ed], "broke").await;
-    assert_no_errors(&broke);
-    let broke_id = broke["data"]["placeOrder"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let broke_id = shop.placed(&[&ed], "broke").await;
     let broke_order = shop.settled(&shop.buyer, &broke_id).await;
-    let t = shop.top_up(5000, CARD_OK, "top-1").await;
-    assert_no_errors(&t);
-    wait_for("the top-up", || async {
-        (shop.balance().await == 5000).then_some(())
-    })
-    .await;
+    shop.fund(5000, "top-1").await;
 
     // N placeOrder at once.
     let answers = futures::future::join_all((0..N).map(|k| {
@@ -312,11 +246,12 @@ async fn concurrent_orders_of_one_product_are_charged_and_granted_once() {
     let line = domain::ordering::OrderLine {
         edition_id: other_ed.parse().expect("uuid"),
         product_id: other_product.parse().expect("uuid"),
-        publisher_id: scalar_uuid(
-            app,
-            &format!("SELECT publisher_id AS id FROM catalog.product WHERE id = '{other_product}'"),
-        )
-        .await,
+        publisher_id: app
+            .one(
+                &format!("SELECT publisher_id FROM catalog.product WHERE id = '{other_product}'"),
+                "publisher_id",
+            )
+            .await,
         kind: "digital".into(),
         product_title: "Twin Lakes".into(),
         edition_name: "Standard".into(),
@@ -376,13 +311,7 @@ async fn concurrent_orders_of_one_product_are_charged_and_granted_once() {
         assert_eq!(completed, 1, "{orders:#?}");
         assert_eq!(refused.len(), expected_refused, "{orders:#?}");
         for o in &refused {
-            let steps: Vec<&str> = o["timeline"]
-                .as_array()
-                .expect("timeline")
-                .iter()
-                .map(|s| s["step"].as_str().expect("step"))
-                .collect();
-            assert_eq!(steps, ["PLACED", "CANCELLED"], "{o:#}");
+            assert_eq!(steps(o), ["PLACED", "CANCELLED"], "{o:#}");
         }
     }
     assert_eq!(shop.balance().await, 4000);
@@ -415,20 +344,6 @@ async fn concurrent_orders_of_one_product_are_charged_and_granted_once() {
     check_invariants(app).await;
 }
 
-async fn scalar_uuid(app: &TestApp, sql: &str) -> uuid::Uuid {
-    app.state
-        .db
-        .query_one_raw(Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            sql,
-        ))
-        .await
-        .expect("query")
-        .expect("row")
-        .try_get::<uuid::Uuid>("", "id")
-        .expect("id")
-}
-
 #[tokio::test]
 async fn two_hundred_keys_replayed_five_times_make_two_hundred_orders() {
     let shop = shop(saga_settings()).await;
@@ -452,14 +367,9 @@ async fn two_hundred_keys_replayed_five_times_make_two_hundred_orders() {
         .await;
     let mut ids: HashMap<usize, HashSet<String>> = HashMap::new();
     for (k, v) in &answers {
-        assert_no_errors(v);
-        let id = v["data"]["placeOrder"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        ids.entry(*k).or_default().insert(id);
+        ids.entry(*k).or_default().insert(order_id(v));
     }
-    wait_for("200 settled orders", || async {
+    wait_until("200 settled orders", || async {
         let n = shop
             .sql_i64(
                 r#"SELECT count(*)::bigint AS n FROM ordering."order" WHERE status = 'CANCELLED'"#,
