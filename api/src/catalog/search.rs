@@ -4,12 +4,27 @@
 //! skips a product when others are inserted. On the storefront (published products) each sort
 //! walks its own btree in sort order (`product_listed_idx`, `product_price_idx`,
 //! `product_rating_idx`, see the `catalog_scale` migration): an unfiltered page reads
-//! `first + 1` index entries whatever the size of the catalog. A filtered page (genre,
-//! platform, edition kind, price range, publisher, search text) walks the same index checking
-//! the filter on each row, but at most [`WALK_BUDGET`] rows of it: when the filter is that
-//! rare, the rest of the page comes from the filter's own index (GIN) over the products past
-//! the walked stretch, sorted; that set is small because the walk just showed the filter to be
-//! rare. So no plan, whatever the planner estimates, reads the whole catalog for a page.
+//! `first + 1` index entries whatever the size of the catalog.
+//!
+//! A page filtered by a genre, a platform or an edition kind walks that facet's rows of
+//! `catalog.facet_listing` instead (migration `catalog_facet_listing`): the sort keys of every
+//! published product once per genre, platform and kind it has, with a btree per sort on
+//! `(facet, value, sort key, product_id)`, kept by a trigger in the transaction of every product
+//! write. So "strategy, cheapest first" is `facet = 'genre' AND value = 'strategy'` in price
+//! order after the cursor, joined to `first + 1` products: bounded by the page however small a
+//! share of the catalog the genre is. (Walking the catalog's sort index checking the genre on
+//! each row was not: a genre of a few percent did not fill a page within the walk's budget and
+//! fell back to sorting all of its thousands of matches. Partial indexes per genre and sort
+//! would be dozens, and a new genre would need a migration; a GIN index has no order.) With
+//! several facets the genre is walked, else the platform, else the edition kind: the kind of
+//! facet with the most values, so the rarest on average.
+//!
+//! Any other filter (price range, publisher, search text, a second facet) is checked on the
+//! walked rows, of the facet's listing or of the sort index, but at most [`WALK_BUDGET`] rows
+//! of them: when the filter is that rare, the rest of the page comes from the filters' own
+//! indexes (GIN) over the products past the walked stretch, sorted; that set is small because
+//! the walk just showed the filter to be rare. So no plan, whatever the planner estimates,
+//! reads the whole catalog for a page.
 //!
 //! **Search** runs on full-text GIN indexes only. A search word that is not a word of any title
 //! or tag is corrected to the closest such words (pg_trgm similarity over the lexicon
@@ -70,24 +85,25 @@ impl Sort {
         self == Sort::PriceAsc
     }
 
-    /// The stored sort key a listing walks (relevance tiers are newest first), the key as the
-    /// float8 a cursor carries, and the values below and above every key.
+    /// The stored sort key a listing walks (relevance tiers are newest first), a column of
+    /// both `catalog.product` and `catalog.facet_listing`; the key as the float8 a cursor
+    /// carries, and the values below and above every key.
     fn key(self) -> SortKey {
         match self {
             Sort::Relevance | Sort::Newest => SortKey {
-                column: "p.listed_at",
+                name: "listed_at",
                 as_float: "(extract(epoch FROM p.listed_at) * 1000000)::float8",
                 lowest: "'-infinity'::timestamptz",
                 highest: "'infinity'::timestamptz",
             },
             Sort::PriceAsc | Sort::PriceDesc => SortKey {
-                column: "p.price_sort",
+                name: "price_sort",
                 as_float: "p.price_sort::float8",
                 lowest: "(-9223372036854775807 - 1)::bigint",
                 highest: "9223372036854775807::bigint",
             },
             Sort::Rating => SortKey {
-                column: "p.rating_avg",
+                name: "rating_avg",
                 as_float: "p.rating_avg",
                 lowest: "'-infinity'::float8",
                 highest: "'infinity'::float8",
@@ -118,7 +134,7 @@ impl Sort {
 }
 
 struct SortKey {
-    column: &'static str,
+    name: &'static str,
     as_float: &'static str,
     lowest: &'static str,
     highest: &'static str,
@@ -371,36 +387,56 @@ fn scope_conds(sql: &mut Sql, scope: &Scope) -> Vec<String> {
     conds
 }
 
-/// The filter's conditions, the search text's included when `text` is given.
-fn filter_conds(sql: &mut Sql, filter: &Filter, text: Option<&TextQuery>) -> Vec<String> {
+/// One condition of a filter.
+struct Cond {
+    sql: String,
+    /// For a genre, platform or edition kind: the facet and its value (a bound parameter),
+    /// whose products `catalog.facet_listing` lists in every storefront order.
+    listed: Option<(&'static str, String)>,
+}
+
+impl Cond {
+    fn plain(sql: String) -> Cond {
+        Cond { sql, listed: None }
+    }
+}
+
+/// The filter's conditions, the search text's included when `text` is given. Listed facets
+/// come genre, platform, edition kind: the first is the one a storefront page walks, so the
+/// rarer kinds of facet come first (a dozen genres, eight platforms, two edition kinds).
+fn filter_conds(sql: &mut Sql, filter: &Filter, text: Option<&TextQuery>) -> Vec<Cond> {
     let mut conds = Vec::new();
     if let Some(q) = text {
         let any = any_words(sql, q);
-        conds.push(format!("p.search @@ {any}"));
+        conds.push(Cond::plain(format!("p.search @@ {any}")));
     }
+    let mut listed = |facet: &'static str, column: &str, value: String| {
+        let b = sql.bind(value);
+        Cond {
+            sql: format!("p.{column} @> ARRAY[{b}]::text[]"),
+            listed: Some((facet, b)),
+        }
+    };
     if let Some(g) = &filter.genre {
-        let b = sql.bind(g.to_lowercase());
-        conds.push(format!("p.genres @> ARRAY[{b}]::text[]"));
+        conds.push(listed("genre", "genres", g.to_lowercase()));
     }
     if let Some(pl) = &filter.platform {
-        let b = sql.bind(pl.to_lowercase());
-        conds.push(format!("p.platforms @> ARRAY[{b}]::text[]"));
+        conds.push(listed("platform", "platforms", pl.to_lowercase()));
     }
     if let Some(kind) = filter.edition_kind {
-        let b = sql.bind(kind.as_str());
-        conds.push(format!("p.edition_kinds @> ARRAY[{b}]::text[]"));
+        conds.push(listed("kind", "edition_kinds", kind.as_str().to_owned()));
     }
     if let Some(min) = filter.min_price {
         let b = sql.bind(min);
-        conds.push(format!("p.price_from_minor >= {b}"));
+        conds.push(Cond::plain(format!("p.price_from_minor >= {b}")));
     }
     if let Some(max) = filter.max_price {
         let b = sql.bind(max);
-        conds.push(format!("p.price_from_minor <= {b}"));
+        conds.push(Cond::plain(format!("p.price_from_minor <= {b}")));
     }
     if let Some(publisher) = filter.publisher {
         let b = sql.bind(publisher);
-        conds.push(format!("p.publisher_id = {b}"));
+        conds.push(Cond::plain(format!("p.publisher_id = {b}")));
     }
     conds
 }
@@ -409,7 +445,7 @@ fn filter_conds(sql: &mut Sql, filter: &Filter, text: Option<&TextQuery>) -> Vec
 struct Walk<'a> {
     sort: Sort,
     scope: Vec<String>,
-    filter: Vec<String>,
+    filter: Vec<Cond>,
     cursor: Option<&'a Cursor>,
     tier: u8,
     limit: u64,
@@ -419,11 +455,14 @@ struct Walk<'a> {
 /// One keyset page (at most `limit` rows) of the products matching `scope` and `filter` in
 /// the order of `sort`, after `cursor`; `tier` is selected as a column.
 ///
-/// Without a filter, or outside the storefront, it is one ordered, limited statement. On the
-/// storefront with a filter, it walks at most [`WALK_BUDGET`] rows of the sort index (the
-/// first branch) and only when that stretch had fewer than `limit` matches does the second
-/// branch run (`UNION ALL` under `LIMIT` runs its branches in turn and stops when it has
-/// enough): the matches past the stretch, found through the filter's index and sorted.
+/// On the storefront, a filter with a genre (else a platform, else an edition kind) walks that
+/// facet's rows of `catalog.facet_listing` in sort order, joined to their products; any other
+/// filter walks the product's own sort index. Outside the storefront, or when the walked rows
+/// all match (no filter, or only the walked facet), it is one ordered, limited statement.
+/// Otherwise it walks at most [`WALK_BUDGET`] rows (the first branch) and only when that
+/// stretch had fewer than `limit` matches does the second branch run (`UNION ALL` under
+/// `LIMIT` runs its branches in turn and stops when it has enough): the matches past the
+/// stretch, found through the filters' indexes and sorted.
 fn page_statement(mut sql: Sql, walk: Walk<'_>) -> ApiResult<Statement> {
     let Walk {
         sort,
@@ -435,49 +474,98 @@ fn page_statement(mut sql: Sql, walk: Walk<'_>) -> ApiResult<Statement> {
         public,
     } = walk;
     let key = sort.key();
-    let col = key.column;
     let (dir, beyond, before, start) = if sort.ascending() {
         ("ASC", ">", "<", key.highest)
     } else {
         ("DESC", "<", ">", key.lowest)
     };
-    let mut base = scope;
+    // The listing only has published products: it is walked for the storefront only.
+    let walked = filter
+        .iter()
+        .position(|c| c.listed.is_some())
+        .filter(|_| public);
+    let listed = walked
+        .and_then(|i| filter.get(i))
+        .and_then(|c| c.listed.clone());
+    let (from, col, id, mut walk_conds) = match &listed {
+        Some((facet, value)) => (
+            "catalog.facet_listing l JOIN catalog.product p ON p.id = l.product_id",
+            format!("l.{}", key.name),
+            "l.product_id",
+            vec![format!("l.facet = '{facet}'"), format!("l.value = {value}")],
+        ),
+        None => (
+            "catalog.product p",
+            format!("p.{}", key.name),
+            "p.id",
+            Vec::new(),
+        ),
+    };
+    let product_col = format!("p.{}", key.name);
+    let mut past_cursor = None;
     if let Some(c) = cursor {
         let k = sort.bind_key(&mut sql, c.key)?;
         let i = sql.bind(c.id);
-        base.push(format!("({col}, p.id) {beyond} ({k}, {i}::uuid)"));
+        walk_conds.push(format!("({col}, {id}) {beyond} ({k}, {i}::uuid)"));
+        past_cursor = Some(format!("({product_col}, p.id) {beyond} ({k}, {i}::uuid)"));
     }
+    // What the walked rows are checked for: the filter but the walked facet.
+    let checked: Vec<String> = filter
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != walked)
+        .map(|(_, c)| c.sql.clone())
+        .collect();
     let limit = sql.bind(i64::try_from(limit).unwrap_or(i64::MAX));
     let select = format!(
         "SELECT {COLUMNS}, {} AS sort_key, {tier}::int2 AS tier",
         key.as_float
     );
-    let order = format!("ORDER BY {col} {dir}, p.id {dir}");
-    let and = |conds: &[String]| {
-        if conds.is_empty() {
+    let order = format!("ORDER BY {col} {dir}, {id} {dir}");
+    let and = |conds: &[&[String]]| {
+        let all: Vec<&str> = conds
+            .iter()
+            .flat_map(|c| c.iter())
+            .map(String::as_str)
+            .collect();
+        if all.is_empty() {
             "TRUE".to_owned()
         } else {
-            conds.join(" AND ")
+            all.join(" AND ")
         }
     };
-    let text = if filter.is_empty() || !public {
-        let all: Vec<String> = base.iter().chain(filter.iter()).cloned().collect();
+    let text = if checked.is_empty() || !public {
         format!(
-            "{select} FROM catalog.product p WHERE {} {order} LIMIT {limit}",
-            and(&all)
+            "{select} FROM {from} WHERE {} {order} LIMIT {limit}",
+            and(&[&scope, &walk_conds, &checked])
         )
     } else {
-        let base_sql = and(&base);
-        let filter_sql = and(&filter);
-        // `edge`: the last row of the walked stretch (none when fewer rows are left).
+        // `edge`: the last row of the walked stretch (none when fewer rows are left). Over the
+        // listing it is an index-only scan: the listing is the storefront's scope already.
+        let edge_sql = match listed {
+            Some(_) => format!(
+                "SELECT {col} AS k, {id} AS id FROM catalog.facet_listing l WHERE {} \
+                 {order} OFFSET {WALK_BUDGET} LIMIT 1",
+                and(&[&walk_conds])
+            ),
+            None => format!(
+                "SELECT {col} AS k, {id} AS id FROM {from} WHERE {} \
+                 {order} OFFSET {WALK_BUDGET} LIMIT 1",
+                and(&[&scope, &walk_conds])
+            ),
+        };
+        let all: Vec<String> = filter
+            .iter()
+            .map(|c| c.sql.clone())
+            .chain(past_cursor)
+            .collect();
         format!(
-            "WITH edge AS (SELECT {col} AS k, p.id FROM catalog.product p WHERE {base_sql} \
-                 {order} OFFSET {WALK_BUDGET} LIMIT 1), \
-             rest AS MATERIALIZED ({select}, {col} AS walk_key FROM catalog.product p \
-                 WHERE {base_sql} AND {filter_sql} \
-                   AND ({col}, p.id) {beyond}= ((SELECT k FROM edge), (SELECT id FROM edge))) \
-             ({select} FROM catalog.product p WHERE {base_sql} AND {filter_sql} \
-                 AND ({col}, p.id) {before} (coalesce((SELECT k FROM edge), {start}), \
+            "WITH edge AS ({edge_sql}), \
+             rest AS MATERIALIZED ({select}, {product_col} AS walk_key FROM catalog.product p \
+                 WHERE {} \
+                   AND ({product_col}, p.id) {beyond}= ((SELECT k FROM edge), (SELECT id FROM edge))) \
+             ({select} FROM {from} WHERE {} \
+                 AND ({col}, {id}) {before} (coalesce((SELECT k FROM edge), {start}), \
                      coalesce((SELECT id FROM edge), '{nil}'::uuid)) \
                  {order} LIMIT {limit}) \
              UNION ALL \
@@ -485,6 +573,8 @@ fn page_statement(mut sql: Sql, walk: Walk<'_>) -> ApiResult<Statement> {
                  WHERE (SELECT id FROM edge) IS NOT NULL \
                  ORDER BY r.walk_key {dir}, r.id {dir} LIMIT {limit}) \
              LIMIT {limit}",
+            and(&[&scope, &all]),
+            and(&[&scope, &walk_conds, &checked]),
             // The rest has its rows whole: joining them back could make the planner scan the
             // catalog for a set it expects large and that is small.
             rest_columns = COLUMNS.replace("p.", "r."),
@@ -580,7 +670,7 @@ pub async fn products(
                     let t = sql.bind(q.text.clone());
                     format!("websearch_to_tsquery('english', {t})")
                 };
-                conds.push(match tier {
+                conds.push(Cond::plain(match tier {
                     3 => format!("p.title_search @@ {exact}"),
                     2 => {
                         let c = sql.bind(q.corrected.clone().unwrap_or_default());
@@ -593,7 +683,7 @@ pub async fn products(
                         let any = any_words(&mut sql, q);
                         format!("p.search @@ {any} AND NOT p.title_search @@ {any}")
                     }
-                });
+                }));
                 let within = cursor.as_ref().filter(|c| c.tier == tier);
                 let left = wanted - items.len() as u64;
                 let statement = page_statement(
@@ -678,7 +768,11 @@ pub async fn facets(db: &impl ConnectionTrait, filter: &Filter) -> ApiResult<Fac
         };
         let mut sql = Sql::default();
         let mut conds = scope_conds(&mut sql, &Scope::Public);
-        conds.extend(filter_conds(&mut sql, &filter, query.as_ref()));
+        conds.extend(
+            filter_conds(&mut sql, &filter, query.as_ref())
+                .into_iter()
+                .map(|c| c.sql),
+        );
         let where_sql = conds.join(" AND ");
         Statement::from_sql_and_values(
             sea_orm::DatabaseBackend::Postgres,

@@ -321,3 +321,207 @@ async fn catalog_at_scale_rare_and_common_filters_page_without_repeats_or_gaps()
     assert_eq!((a.len(), b.len()), (20, 20));
     assert!(a.iter().all(|t| !b.contains(t)));
 }
+
+const PRICED: &str = "query($f: ProductFilter, $s: ProductSort!, $first: Int!, $after: String) { products(filter: $f, sort: $s, first: $first, after: $after) { nodes { id title priceFrom { amountMinor } } pageInfo { hasNextPage endCursor } } }";
+
+/// Every page of a listing, `first` at a time, as a shopper sees it: (id, title, price).
+async fn listing(
+    app: &TestApp,
+    filter: Value,
+    sort: &str,
+    first: i64,
+) -> Vec<(String, String, i64)> {
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let v = app
+            .gql(
+                None,
+                PRICED,
+                json!({ "f": filter, "s": sort, "first": first, "after": after }),
+            )
+            .await;
+        assert_no_errors(&v);
+        let products = &v["data"]["products"];
+        for n in products["nodes"].as_array().expect("nodes") {
+            seen.push((
+                n["id"].as_str().expect("id").to_owned(),
+                n["title"].as_str().expect("title").to_owned(),
+                n["priceFrom"]["amountMinor"].as_i64().unwrap_or(0),
+            ));
+        }
+        if products["pageInfo"]["hasNextPage"] != true {
+            return seen;
+        }
+        after = products["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// The ids of the published products `condition` selects, in `order`, straight from the
+/// products (the source of truth).
+async fn truth(app: &TestApp, condition: &str, order: &str) -> Vec<String> {
+    let rows = sea_orm::ConnectionTrait::query_all_raw(
+        &app.state.db,
+        sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "SELECT id::text AS id FROM catalog.product \
+                 WHERE status = 'published' AND {condition} ORDER BY {order}"
+            ),
+        ),
+    )
+    .await
+    .expect("truth");
+    rows.iter()
+        .map(|r| r.try_get::<String>("", "id").expect("id"))
+        .collect()
+}
+
+fn ids(list: &[(String, String, i64)]) -> Vec<String> {
+    list.iter().map(|(id, _, _)| id.clone()).collect()
+}
+
+#[tokio::test]
+async fn catalog_at_scale_a_genre_listing_pages_every_product_once_in_order_through_changes() {
+    let app = TestApp::spawn().await;
+    let (token, _) = publisher(&app).await;
+    let mover = product(
+        &app,
+        &token,
+        json!({ "title": "Price Mover", "genres": ["strategy"], "platforms": ["linux"] }),
+        false,
+        true,
+    )
+    .await;
+    let joiner = product(
+        &app,
+        &token,
+        json!({ "title": "Genre Joiner", "genres": ["puzzle"], "platforms": ["linux"] }),
+        true,
+        true,
+    )
+    .await;
+    let leaver = product(
+        &app,
+        &token,
+        json!({ "title": "Soon Unlisted", "genres": ["rpg", "strategy"], "platforms": ["switch"] }),
+        true,
+        true,
+    )
+    .await;
+    seed(&app).await;
+    let strategy = "'strategy' = ANY (genres)";
+    let by_price = "coalesce(price_from_minor, 0), id";
+
+    let before = listing(&app, json!({ "genre": "strategy" }), "PRICE_ASC", 37).await;
+    let before_truth = truth(&app, strategy, by_price).await;
+    // The mover becomes the cheapest, the joiner a strategy game; the leaver leaves the store.
+    let v = app
+        .gql(
+            None,
+            "query($id: UUID!) { product(id: $id) { editions { id } } }",
+            json!({ "id": mover }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let edition = v["data"]["product"]["editions"][0]["id"].clone();
+    let v = app
+        .gql(
+            Some(&token),
+            "mutation($id: UUID!) { updateEdition(id: $id, input: { price: { amountMinor: 99, currency: \"EUR\" } }) { id } }",
+            json!({ "id": edition }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let v = app
+        .gql(
+            Some(&token),
+            "mutation($id: UUID!) { updateProduct(id: $id, input: { genres: [\"puzzle\", \"strategy\"] }) { id } }",
+            json!({ "id": joiner }),
+        )
+        .await;
+    assert_no_errors(&v);
+    set_status(&app, &token, &leaver, "unlistProduct").await;
+    let after = listing(&app, json!({ "genre": "strategy" }), "PRICE_ASC", 37).await;
+    let after_truth = truth(&app, strategy, by_price).await;
+    // Other orders and filters over the same genre: every sort's walk, and the walk checking
+    // a further filter (with the fallback to the filters' indexes when it is rare).
+    let mut others = Vec::new();
+    for (filter, sort, condition, order) in [
+        (
+            json!({ "genre": "strategy" }),
+            "NEWEST",
+            strategy.to_owned(),
+            "listed_at DESC, id DESC",
+        ),
+        (
+            json!({ "genre": "strategy" }),
+            "PRICE_DESC",
+            strategy.to_owned(),
+            "price_sort DESC, id DESC",
+        ),
+        (
+            json!({ "genre": "strategy" }),
+            "RATING",
+            strategy.to_owned(),
+            "rating_avg DESC, id DESC",
+        ),
+        (
+            json!({ "genre": "strategy", "platform": "linux", "maxPrice": 1999 }),
+            "PRICE_ASC",
+            format!("{strategy} AND 'linux' = ANY (platforms) AND price_from_minor <= 1999"),
+            by_price,
+        ),
+        (
+            json!({ "platform": "linux", "editionKind": "PHYSICAL" }),
+            "NEWEST",
+            "'linux' = ANY (platforms) AND 'physical' = ANY (edition_kinds)".to_owned(),
+            "listed_at DESC, id DESC",
+        ),
+        (
+            json!({ "editionKind": "PHYSICAL" }),
+            "PRICE_DESC",
+            "'physical' = ANY (edition_kinds)".to_owned(),
+            "price_sort DESC, id DESC",
+        ),
+        (
+            json!({ "genre": "strategy", "text": "legacy" }),
+            "PRICE_ASC",
+            format!("{strategy} AND search @@ websearch_to_tsquery('english', 'legacy')"),
+            by_price,
+        ),
+    ] {
+        let seen = listing(&app, filter.clone(), sort, 29).await;
+        others.push((
+            filter,
+            sort,
+            ids(&seen),
+            truth(&app, &condition, order).await,
+        ));
+    }
+
+    let titles = |l: &[(String, String, i64)]| -> Vec<String> {
+        l.iter().map(|(_, t, _)| t.clone()).collect()
+    };
+    assert!(before_truth.len() > 500, "a genre of hundreds of products");
+    assert_eq!(
+        ids(&before),
+        before_truth,
+        "every product of the genre once, in price order"
+    );
+    assert!(titles(&before).contains(&"Soon Unlisted".to_owned()));
+    assert!(!titles(&before).contains(&"Genre Joiner".to_owned()));
+    assert_eq!(ids(&after), after_truth, "the same after the changes");
+    assert_eq!(
+        after.first().map(|p| (p.1.as_str(), p.2)),
+        Some(("Price Mover", 99))
+    );
+    assert!(after.windows(2).all(|w| w[0].2 <= w[1].2), "cheapest first");
+    assert!(titles(&after).contains(&"Genre Joiner".to_owned()));
+    assert!(!titles(&after).contains(&"Soon Unlisted".to_owned()));
+    assert_eq!(after.len(), before.len(), "one joined, one left");
+    for (filter, sort, seen, truth) in others {
+        assert!(!truth.is_empty(), "{filter} {sort}: matches something");
+        assert_eq!(seen, truth, "{filter} {sort}");
+    }
+}

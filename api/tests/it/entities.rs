@@ -140,6 +140,7 @@ async fn every_entity_matches_its_table() {
         identity::entity::account,
         identity::entity::audit_log,
         catalog::entity::product,
+        catalog::entity::facet_listing,
         catalog::entity::edition,
         catalog::entity::review,
         catalog::entity::wishlist,

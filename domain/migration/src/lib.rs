@@ -13,6 +13,7 @@ mod m20261124_000006_delivery_refunds;
 mod m20261204_000001_refund_gate;
 mod m20261204_000002_catalog_build_upload_lease;
 mod m20261204_100000_catalog_scale;
+mod m20261205_100000_catalog_facet_listing;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_refund_gate::Migration),
             Box::new(m20261204_000002_catalog_build_upload_lease::Migration),
             Box::new(m20261204_100000_catalog_scale::Migration),
+            Box::new(m20261205_100000_catalog_facet_listing::Migration),
         ]
     }
 }

@@ -37,6 +37,33 @@ pub mod product {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod facet_listing {
+    //! The storefront sort keys of a published product under each of its genres, platforms
+    //! and edition kinds (migration `catalog_facet_listing`): a projection of `product` kept
+    //! by a trigger in the transaction of every product write, so nothing writes it and the
+    //! catalog's searches read it with their own SQL (`api::catalog::search`).
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "facet_listing")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub product_id: Uuid,
+        /// `genre`, `platform` or `kind`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub facet: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub value: String,
+        pub listed_at: DateTimeUtc,
+        pub price_sort: i64,
+        pub rating_avg: f64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod edition {
     use sea_orm::entity::prelude::*;
 
