@@ -246,6 +246,12 @@ try {
   await step('admin: all orders, filter, expand the timeline, page', async () => {
     await admin.getByRole('link', { name: 'All orders' }).click();
     await admin.getByLabel('Status').selectOption('REFUNDED');
+    // The filtered list replaces the one on screen: wait until it shows only refunded orders,
+    // or the click lands on whichever row has moved under the pointer meanwhile.
+    await admin.waitForFunction(() => {
+      const statuses = [...document.querySelectorAll('.admin-order [data-status]')];
+      return statuses.length > 0 && statuses.every((s) => s.dataset.status === 'REFUNDED');
+    });
     const row = admin.locator('.admin-order', { hasText: 'Order ' + orderV.slice(0, 8) });
     await row.waitFor();
     await row.getByRole('button', { name: 'Order ' + orderV.slice(0, 8) }).click();
