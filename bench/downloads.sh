@@ -30,7 +30,7 @@ trap cleanup EXIT
 
 for tool in nginx curl openssl perl; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
-        echo "bench: $tool is missing (apt-get install nginx libnginx-mod-http-js libnginx-mod-http-brotli-filter curl openssl)" >&2
+        echo "bench: $tool is missing (apt-get install nginx libnginx-mod-http-js libnginx-mod-http-lua libnginx-mod-http-brotli-filter curl openssl)" >&2
         exit 1
     }
 done

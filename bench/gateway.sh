@@ -3,8 +3,8 @@
 # keep-alive on both sides: wrk ↔ nginx, and nginx ↔ api through `keepalive 64`) of:
 #   direct      POST /graphql straight to the api (http, loopback)
 #   gw-anon     the same through the gateway (https), no token
-#   gw-token    the same through the gateway with a verified RS256 token (auth_request to the
-#               token cache; the token's answer is cached after the first request)
+#   gw-token    the same through the gateway with a verified RS256 token (Lua token cache in
+#               front of the njs verifier; verified once, then kept in shared memory)
 #   static      the gateway serving a static file holding the same bytes as the api's answer
 #   base-anon   with BASELINE=<git ref> (e.g. main): gw-anon and gw-token through the gateway
 #   base-token  of that commit (its nginx.conf and gateway/), to compare before and after in one run
@@ -15,7 +15,7 @@
 # `{ __typename }`, to see the gateway's fixed cost against an api that does almost nothing).
 #
 # Needs PostgreSQL, Redis and NATS (the defaults, or DATABASE_URL / REDIS_URL / NATS_URL),
-# nginx with libnginx-mod-http-js and wrk (`apt-get install wrk`). Loopback only.
+# nginx with libnginx-mod-http-js and libnginx-mod-http-lua, and wrk (`apt-get install wrk`). Loopback only.
 # Usage: [BASELINE=main] bench/gateway.sh [ROUNDS] [DURATION]
 #        (defaults 3 and 5; API_BIN=path skips the build)
 set -euo pipefail
@@ -35,7 +35,7 @@ trap cleanup EXIT
 
 for tool in nginx wrk curl openssl perl; do
     command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
-        echo "bench: $tool is missing (apt-get install nginx libnginx-mod-http-js libnginx-mod-http-brotli-filter wrk curl openssl)" >&2
+        echo "bench: $tool is missing (apt-get install nginx libnginx-mod-http-js libnginx-mod-http-lua libnginx-mod-http-brotli-filter wrk curl openssl)" >&2
         exit 1
     }
 done

@@ -1,11 +1,11 @@
 // Access-token verification and request routing at the edge, for Debian's njs 0.7.9 (see the
 // "Decisions" in nginx.conf).
 //
-// - `verifier` answers /_gateway/token (through the token cache of nginx.conf, on a unix
-//   socket): 200 with the caller in X-Auth-* and `X-Accel-Expires` (how long nginx may keep the
-//   answer: until the token expires) for a valid access token in `Authorization: Bearer …`
-//   (RS256: `alg` exactly RS256, a known `kid`, `iss`, `aud`, `exp`, `nbf`), else 401.
-//   /graphql, /graphql/upload and /uploads/builds/ reach it with `auth_request`.
+// - `verifier` answers /verify on a unix socket, asked by gateway/token.lua when the token is
+//   not in the token cache of nginx.conf: 200 with the caller in X-Auth-* and
+//   `X-Auth-Ttl` (how long the answer may be kept: until the token expires) for a valid access
+//   token in `Authorization: Bearer …` (RS256: `alg` exactly RS256, a known `kid`, `iss`, `aud`,
+//   `exp`, `nbf`), else 401. It serves /graphql, /graphql/upload and /uploads/builds/.
 // - `route` is the `js_content` handler of /graphql and /graphql/upload: the caller is already
 //   known ($jwt_user_*); it reads the body and internally redirects to the named location that
 //   proxies to the api:
@@ -23,7 +23,7 @@
 // token: 401 with `WWW-Authenticate: Bearer error="invalid_token"` (the SPA refreshes on it).
 //
 // njs 0.7.9 runs each request in a fresh VM: nothing computed here survives a request, so the
-// RSA key is imported for every verification. That is why nginx caches the verifier's answers.
+// RSA key is imported for every verification. That is why Lua keeps the verifier's answers.
 // The public keys come from `js_preload_object gateway_keys from <file>` — the JSON object
 // `{ "<kid>": "<SPKI PEM>" }` written by `api gateway-keys` (rotating keys = reload).
 
@@ -193,7 +193,7 @@ async function verify(r, token) {
     return (await signatureHolds(seen)) ? seen.claims : null;
 }
 
-// The verifier behind /_gateway/token (see the top of this file).
+// The verifier gateway/token.lua asks (see the top of this file).
 async function verifier(r) {
     const found = tokenOf(r);
     let claims = null;
@@ -209,7 +209,7 @@ async function verifier(r) {
         return;
     }
     const left = claims.exp + LEEWAY_SECS - Math.floor(Date.now() / 1000);
-    r.headersOut['X-Accel-Expires'] = String(Math.max(1, Math.min(left, TOKEN_CACHE_MAX_SECS)));
+    r.headersOut['X-Auth-Ttl'] = String(Math.max(1, Math.min(left, TOKEN_CACHE_MAX_SECS)));
     r.headersOut['X-Auth-Id'] = claims.sub;
     r.headersOut['X-Auth-Role'] = claims.role;
     r.headersOut['X-Auth-Name'] = claims.name;
@@ -253,7 +253,7 @@ function limited(r) {
     }
 }
 
-// /graphql and /graphql/upload, after `auth_request` (the caller is in $jwt_user_*).
+// /graphql and /graphql/upload, after gateway/token.lua (the caller is in $jwt_user_*).
 function route(r) {
     if (r.uri === '/graphql/upload') {
         if (r.method !== 'POST') {

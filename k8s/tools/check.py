@@ -626,6 +626,7 @@ def check_compose(targets: set[str], code: dict) -> None:
 BASE_COPIES = {
     K8S / "base" / "gateway" / "nginx.conf.template": ROOT / "nginx.conf",
     K8S / "base" / "gateway" / "auth.js": ROOT / "gateway" / "auth.js",
+    K8S / "base" / "gateway" / "token.lua": ROOT / "gateway" / "token.lua",
 }
 
 

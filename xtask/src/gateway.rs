@@ -18,16 +18,19 @@ use crate::cmd::Cmd;
 use crate::services;
 
 /// Debian packages of the gateway (and of its tests: curl and openssl drive them).
-const PACKAGES: [&str; 5] = [
+const PACKAGES: [&str; 6] = [
     "nginx",
     "libnginx-mod-http-js",
+    "libnginx-mod-http-lua",
     "libnginx-mod-http-brotli-filter",
     "openssl",
     "curl",
 ];
 const NGINX: &str = "/usr/sbin/nginx";
-const MODULES: [&str; 2] = [
+const MODULES: [&str; 4] = [
     "/usr/lib/nginx/modules/ngx_http_js_module.so",
+    "/usr/lib/nginx/modules/ndk_http_module.so",
+    "/usr/lib/nginx/modules/ngx_http_lua_module.so",
     "/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so",
 ];
 

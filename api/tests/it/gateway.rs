@@ -873,7 +873,7 @@ async fn x_forwarded_for_is_believed_only_from_the_trusted_proxy() {
 }
 
 /// The token cache (nginx.conf, "Token cache") keeps a valid token's answer, never a refusal,
-/// and never past the token's expiry.
+/// and never past the token's expiry. Each verification is an access-log line for /verify.
 #[tokio::test]
 async fn cached_token_answers_end_with_the_token() {
     let upstream = echo_upstream().await;
@@ -882,33 +882,27 @@ async fn cached_token_answers_end_with_the_token() {
     let exp = now() + 2;
     let short = sign(&with(claims(sub), "exp", json!(exp)), &kid());
     let bearer = format!("Bearer {short}");
-    let cached_files = || {
-        let mut n = 0;
-        let mut dirs = vec![gw.dir.join("run/tokens")];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else {
-                    n += 1;
-                }
-            }
-        }
-        n
+    let verifications = || gw.log("access.log").matches("\"path\":\"/verify\"").count();
+    let forged = || {
+        curl(gql_args(
+            &gw.url("/graphql"),
+            "{ __typename }",
+            &[("Authorization", "Bearer a.b.c")],
+        ))
     };
 
-    // A refusal is not kept.
-    let forged = curl(gql_args(
-        &gw.url("/graphql"),
-        "{ __typename }",
-        &[("Authorization", "Bearer a.b.c")],
-    ))
-    .await;
-    assert_eq!(forged.status, 401);
-    assert_eq!(cached_files(), 0);
-    // A valid token: kept, and answered alike from the cache.
-    for _ in 0..2 {
+    // A refusal is not kept: each one is verified again.
+    assert_eq!(forged().await.status, 401);
+    assert_eq!(verifications(), 1);
+    assert_eq!(forged().await.status, 401);
+    assert_eq!(verifications(), 2);
+    // No token: anonymous, nothing to verify.
+    let anonymous = curl(gql_args(&gw.url("/graphql"), "{ __typename }", &[])).await;
+    assert_eq!(anonymous.status, 200, "{anonymous:?}");
+    assert!(seen_headers(&anonymous.json(), "x-user-id").is_empty());
+    assert_eq!(verifications(), 2);
+    // A valid token: verified once, then answered alike from the cache.
+    for _ in 0..3 {
         let ok = curl(gql_args(
             &gw.url("/graphql"),
             "{ __typename }",
@@ -917,8 +911,9 @@ async fn cached_token_answers_end_with_the_token() {
         .await;
         assert_eq!(ok.status, 200, "{ok:?}");
         assert_eq!(seen_headers(&ok.json(), "x-user-id"), [sub.to_string()]);
+        assert_eq!(seen_headers(&ok.json(), "x-user-role"), ["user"]);
     }
-    assert_eq!(cached_files(), 1);
+    assert_eq!(verifications(), 3);
     // Once the token expired (with the api's 5 s leeway), the kept answer is gone too.
     let refused = wait_until("the expired token refused", || {
         let args = gql_args(

@@ -34,8 +34,8 @@ pub fn require(program: &str) {
     assert!(
         found,
         "`{program}` is not installed: the gateway tests run the real nginx. Run `cargo xtask \
-         test` (as root it installs nginx libnginx-mod-http-js libnginx-mod-http-brotli-filter \
-         curl openssl) or install those Debian packages."
+         test` (as root it installs nginx libnginx-mod-http-js libnginx-mod-http-lua \
+         libnginx-mod-http-brotli-filter curl openssl) or install those Debian packages."
     );
 }
 
@@ -44,6 +44,11 @@ pub fn nginx_program() -> String {
     assert!(
         Path::new("/usr/lib/nginx/modules/ngx_http_js_module.so").exists(),
         "the nginx njs module is missing: install the Debian package libnginx-mod-http-js \
+         (`cargo xtask test` does it when run as root)"
+    );
+    assert!(
+        Path::new("/usr/lib/nginx/modules/ngx_http_lua_module.so").exists(),
+        "the nginx Lua module is missing: install the Debian package libnginx-mod-http-lua \
          (`cargo xtask test` does it when run as root)"
     );
     if Path::new("/usr/sbin/nginx").exists() {
