@@ -2,6 +2,9 @@
 # What the gateway costs. One interleaved run (rounds × targets, each wrk run DURATION seconds,
 # keep-alive on both sides: wrk ↔ nginx, and nginx ↔ api through `keepalive 64`) of:
 #   direct      POST /graphql straight to the api (http, loopback)
+#   direct-user the same with the X-User-* headers the gateway sends for the token (and its
+#               secret): what a signed-in request costs the api itself (it checks the session
+#               cut in Redis), so the gateway's own share of gw-token can be told apart
 #   gw-anon     the same through the gateway (https), no token
 #   gw-token    the same through the gateway with a verified RS256 token (Lua token cache in
 #               front of the njs verifier; verified once, then kept in shared memory)
@@ -77,6 +80,11 @@ TOKEN=$(curl -sf "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application
     | perl -ne 'print $1 if /"accessToken":"([^"]+)"/')
 [ -n "$TOKEN" ] || { echo "bench: cannot sign in" >&2; exit 1; }
 curl -sf "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' -d "$BODY" >"$WORK/spa/answer.json"
+# The caller the gateway passes for that token (its claims, as X-User-*).
+CLAIMS=$(perl -MMIME::Base64=decode_base64url -e 'print decode_base64url((split /\./, $ARGV[0])[1])' "$TOKEN")
+claim() { perl -ne "print \$1 if /\"$1\":\"?([^\",}]+)/" <<<"$CLAIMS"; }
+USER_HEADERS=(-H "x-user-id: $(claim sub)" -H "x-user-role: $(claim role)" -H "x-user-name: $(claim name)"
+    -H "x-user-token-iat: $(claim iat)" -H "x-gateway-secret: $GATEWAY_SECRET")
 echo "bench: response of the query: $(wc -c <"$WORK/spa/answer.json") bytes" >&2
 
 # Renders a nginx.conf template $4 (envsubst over the names listed in its header; njs from $5)
@@ -100,7 +108,7 @@ render() {
 GW_PORT=$(free_port)
 render "$WORK/gw" "$GW_PORT" "$(free_port)"
 GATEWAYS=(gw)
-TARGETS=(direct gw-anon gw-token static)
+TARGETS=(direct direct-user gw-anon gw-token static)
 if [ -n "${BASELINE:-}" ]; then
     mkdir -p "$WORK/baseline"
     git -C "$ROOT" show "$BASELINE:nginx.conf" >"$WORK/baseline/nginx.conf.template"
@@ -123,9 +131,17 @@ wrk.headers["Content-Type"] = "application/json"
 local token = os.getenv("BENCH_TOKEN")
 if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
 EOF
+{
+    cat "$WORK/post.lua"
+    for ((i = 1; i < ${#USER_HEADERS[@]}; i += 2)); do
+        h=${USER_HEADERS[$i]}
+        echo "wrk.headers[\"${h%%: *}\"] = \"${h#*: }\""
+    done
+} >"$WORK/post-user.lua"
 # Sanity: every target answers 200 with the same bytes.
 check() { curl -sfk "$@" | cmp -s - "$WORK/spa/answer.json" || { echo "bench: $* does not answer as the api does" >&2; exit 1; }; }
 check "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' -d "$BODY"
+check "http://$API_LISTEN_ADDR/graphql" -H 'content-type: application/json' -d "$BODY" "${USER_HEADERS[@]}"
 check "https://127.0.0.1:$GW_PORT/graphql" -H 'content-type: application/json' -d "$BODY" -H "authorization: Bearer $TOKEN"
 [ -z "${BASE_PORT:-}" ] || check "https://127.0.0.1:$BASE_PORT/graphql" -H 'content-type: application/json' -d "$BODY" -H "authorization: Bearer $TOKEN"
 check "https://127.0.0.1:$GW_PORT/answer.json"
@@ -134,6 +150,7 @@ run() {
     local target=$1 url token="" script="$WORK/post.lua"
     case $target in
         direct) url="http://$API_LISTEN_ADDR/graphql" ;;
+        direct-user) url="http://$API_LISTEN_ADDR/graphql"; script="$WORK/post-user.lua" ;;
         gw-anon) url="https://127.0.0.1:$GW_PORT/graphql" ;;
         gw-token) url="https://127.0.0.1:$GW_PORT/graphql"; token=$TOKEN ;;
         base-anon) url="https://127.0.0.1:$BASE_PORT/graphql" ;;
@@ -150,7 +167,7 @@ for round in $(seq "$ROUNDS"); do
     for i in "${!TARGETS[@]}"; do
         t=${TARGETS[$(((i + round) % ${#TARGETS[@]}))]}
         rps=$(run "$t")
-        printf '  round %d  %-9s %10.0f req/s\n' "$round" "$t" "$rps"
+        printf '  round %d  %-11s %10.0f req/s\n' "$round" "$t" "$rps"
         SUM[$t]=$(perl -e "print ${SUM[$t]:-0} + $rps")
     done
 done
@@ -159,12 +176,12 @@ if grep -q 'Non-2xx' "$WORK/wrk.log"; then
     grep 'Non-2xx' "$WORK/wrk.log" >&2
 fi
 echo
-printf '%-9s %12s %10s\n' target 'req/s (mean)' 'vs direct'
+printf '%-11s %12s %10s\n' target 'req/s (mean)' 'vs direct'
 direct=$(perl -e "print ${SUM[direct]} / $ROUNDS")
 for t in "${TARGETS[@]}"; do
     mean=$(perl -e "print ${SUM[$t]} / $ROUNDS")
-    printf '%-9s %12.0f %9.1f%%\n' "$t" "$mean" "$(perl -e "print 100 * $mean / $direct")"
+    printf '%-11s %12.0f %9.1f%%\n' "$t" "$mean" "$(perl -e "print 100 * $mean / $direct")"
 done
 ratio() { perl -e "printf '%.1f%%', 100 * ${SUM[$1]} / ${SUM[$2]}"; }
 echo
-echo "token/anonymous: gateway $(ratio gw-token gw-anon)${BASE_PORT:+, baseline $(ratio base-token base-anon)}"
+echo "token/anonymous: gateway $(ratio gw-token gw-anon)${BASE_PORT:+, baseline $(ratio base-token base-anon)}, api alone $(ratio direct-user direct)"
