@@ -32,16 +32,26 @@ fn text(field: &'static str, value: &str, min: usize, max: usize) -> Result<Stri
     let v = value.trim();
     let n = v.chars().count();
     if n < min || n > max || v.chars().any(char::is_control) {
+        let what = words(field);
         return Err(AddressError {
             field,
             message: if min > 0 {
-                format!("{field} must be 1 to {max} characters, without control characters")
+                format!("Enter the {what}: 1 to {max} characters, on one line.")
             } else {
-                format!("{field} must be at most {max} characters, without control characters")
+                format!("The {what} can have at most {max} characters, on one line.")
             },
         });
     }
     Ok(v.to_owned())
+}
+
+/// A field's name as a person reads it in a message (the field itself stays in `field`).
+fn words(field: &str) -> &str {
+    match field {
+        "name" => "recipient's name",
+        "postalCode" => "postal code",
+        other => other,
+    }
 }
 
 impl ShippingAddress {
@@ -60,7 +70,8 @@ impl ShippingAddress {
         if crate::country::find(&country_code).is_none() {
             return Err(AddressError {
                 field: "country",
-                message: "country must be an ISO 3166-1 alpha-2 code, e.g. DE".into(),
+                message: "Choose a country from the list (its two-letter ISO code, such as DE)."
+                    .into(),
             });
         }
         let postal = postal_code.trim();
@@ -72,7 +83,7 @@ impl ShippingAddress {
         {
             return Err(AddressError {
                 field: "postalCode",
-                message: "postalCode must be 1 to 12 letters, digits, spaces or dashes".into(),
+                message: "Enter the postal code: 1 to 12 letters, digits, spaces or dashes.".into(),
             });
         }
         let raw_phone = phone.trim();
@@ -84,7 +95,7 @@ impl ShippingAddress {
         if !raw_phone.starts_with('+') || !separators_only || !(7..=15).contains(&digits.len()) {
             return Err(AddressError {
                 field: "phone",
-                message: "phone must be in international format: + and 7 to 15 digits".into(),
+                message: "Enter the phone number in international form: + and 7 to 15 digits, such as +49 30 1234567.".into(),
             });
         }
         Ok(ShippingAddress {

@@ -119,11 +119,10 @@ impl Notifies for OrderCompleted {
             account: self.account_id,
             kind: NotificationKind::OrderCompleted,
             title: "Your order is complete".into(),
-            body: format!(
-                "{} item(s) for {} are in your library.",
-                self.lines.len(),
-                total.format()
-            ),
+            body: match self.lines.len() {
+                1 => format!("1 item for {} is in your library.", total.format()),
+                n => format!("{n} items for {} are in your library.", total.format()),
+            },
             order: Some(self.order_id),
         }];
         for (publisher, sold) in titles_by_publisher(&self.lines) {
@@ -465,7 +464,7 @@ mod tests {
         assert_eq!(notes[0].title, "Your order is complete");
         assert_eq!(
             notes[0].body,
-            format!("3 item(s) for {} are in your library.", money(5997))
+            format!("3 items for {} are in your library.", money(5997))
         );
         let sales: Vec<(Uuid, &str)> = notes[1..]
             .iter()
