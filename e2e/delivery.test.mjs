@@ -230,6 +230,7 @@ try {
 } catch (e) { await shot(v, 'fail-v'); }
 
 const admin = await person('admin');
+let bannedEmail;
 try {
   await step('admin: refund requests → approve; the buyer sees REFUNDED', async () => {
     await signIn(admin, adminEmail, adminPassword);
@@ -314,6 +315,36 @@ try {
     await admin.getByText(`${email} is banned and signed out everywhere.`).waitFor();
     await rows.filter({ hasText: email }).filter({ hasText: 'Banned' }).waitFor();
     await shot(admin, 'accounts');
+    bannedEmail = email;
+  });
+  await step('admin: the audit log shows the ban, by whom and why', async () => {
+    assert.ok(bannedEmail, 'the ban step banned an account');
+    await admin.getByRole('link', { name: 'Audit log' }).click();
+    const entry = admin.locator('.audit__entry[data-action="ACCOUNT_BANNED"]', { hasText: bannedEmail });
+    await entry.waitFor();
+    const text = await entry.innerText();
+    assert.ok(text.includes(`${adminEmail} banned ${bannedEmail} — reason: Card testing from this account`), text);
+    await entry.locator('time[datetime]').waitFor();
+    console.log('   audit:', text.replace(/\n/g, ' | '));
+    await shot(admin, 'audit');
+  });
+  await step('admin: orders filtered by typing a buyer\'s e-mail, then every buyer again', async () => {
+    const buyerEmail = `e2e-downloader-${run}@store.test`;
+    await admin.getByRole('link', { name: 'All orders' }).click();
+    // No Enter: the matches follow the typing.
+    await admin.getByLabel('Buyer', { exact: true }).pressSequentially(`e2e-downloader-${run}`);
+    await admin.getByRole('list', { name: 'Matching buyers' }).getByRole('button', { name: buyerEmail }).click();
+    await admin.getByText(`Showing the orders of ${buyerEmail}.`).waitFor();
+    // The list is replaced: wait until it holds that buyer's one order only.
+    await admin.waitForFunction((short) => {
+      const rows = [...document.querySelectorAll('.admin-order')];
+      return rows.length === 1 && rows[0].textContent.includes('Order ' + short);
+    }, orderV.slice(0, 8));
+    await shot(admin, 'orders-by-buyer');
+    await admin.getByRole('button', { name: 'Show all buyers' }).click();
+    await admin.getByText('Showing every buyer\'s orders.').waitFor();
+    await admin.waitForFunction(() => document.querySelectorAll('.admin-order').length > 1);
+    assert.equal(await admin.getByLabel('Buyer', { exact: true }).inputValue(), '');
   });
 } catch (e) { await shot(admin, 'fail-admin'); }
 await browser.close();

@@ -1020,6 +1020,19 @@ pub fn find(code: &str) -> Option<Country> {
         .and_then(|i| COUNTRIES.get(i).copied())
 }
 
+/// The country a person typed: its English name (any case, as listed in [`COUNTRIES`]) or, for
+/// two letters, its code; `None` for anything else. Names first, so that a name is never read as
+/// a code.
+pub fn lookup(text: &str) -> Option<Country> {
+    let text = text.trim();
+    let lower = text.to_lowercase();
+    COUNTRIES
+        .iter()
+        .find(|c| c.name.to_lowercase() == lower)
+        .copied()
+        .or_else(|| (text.chars().count() == 2).then(|| find(text)).flatten())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1040,6 +1053,16 @@ mod tests {
         assert_eq!(find("GB").map(|c| c.name), Some("United Kingdom"));
         for bad in ["XX", "UK", "EU", "ZZ", "D", "DEU", ""] {
             assert_eq!(find(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_typed_name_or_code_is_looked_up() {
+        assert_eq!(lookup(" germany ").map(|c| c.code), Some("DE"));
+        assert_eq!(lookup("Åland Islands").map(|c| c.code), Some("AX"));
+        assert_eq!(lookup("ge").map(|c| c.name), Some("Georgia"));
+        for bad in ["Ger", "Germ any", "", "XX"] {
+            assert_eq!(lookup(bad), None, "{bad}");
         }
     }
 }

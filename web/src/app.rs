@@ -48,6 +48,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin") view=|| view! { <SignedIn><pages::admin::Admin /></SignedIn> } />
                     <Route path=path!("admin/orders") view=|| view! { <SignedIn><pages::admin_orders::AdminOrders /></SignedIn> } />
                     <Route path=path!("admin/refunds") view=|| view! { <SignedIn><pages::refunds::AdminRefunds /></SignedIn> } />
+                    <Route path=path!("admin/audit") view=|| view! { <SignedIn><pages::audit::AuditLog /></SignedIn> } />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -78,6 +79,7 @@ fn title_of(path: &str) -> &'static str {
         "admin" => match path.trim_end_matches('/') {
             "/admin/orders" => "All orders",
             "/admin/refunds" => "Refund requests",
+            "/admin/audit" => "Audit log",
             _ => "Admin",
         },
         _ => "Page not found",
@@ -160,6 +162,11 @@ fn Header() -> impl IntoView {
                             <li>
                                 <A href=Page::AdminRefunds.href() attr:class="nav__link">
                                     "Refunds"
+                                </A>
+                            </li>
+                            <li>
+                                <A href=Page::AdminAudit.href() attr:class="nav__link">
+                                    "Audit log"
                                 </A>
                             </li>
                         </Show>

@@ -20,6 +20,7 @@ pub enum Page {
     Admin,
     AdminOrders,
     AdminRefunds,
+    AdminAudit,
 }
 
 impl Page {
@@ -42,6 +43,7 @@ impl Page {
             Page::Admin => "/admin".to_owned(),
             Page::AdminOrders => "/admin/orders".to_owned(),
             Page::AdminRefunds => "/admin/refunds".to_owned(),
+            Page::AdminAudit => "/admin/audit".to_owned(),
         }
     }
 }

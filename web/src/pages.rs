@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod admin_orders;
+pub mod audit;
 pub mod auth;
 pub mod builds;
 pub mod cart;

@@ -166,3 +166,119 @@ async fn the_first_admin_comes_from_the_cli_or_first_start_configuration() {
     assert_eq!(first.map(|a| a.email), Some("boot@store.test".to_owned()));
     assert!(second.is_none(), "only when no admin exists");
 }
+
+const AUDIT: &str = "query($first: Int!, $after: String, $actor: UUID, $target: UUID) { auditLog(first: $first, after: $after, actorId: $actor, targetId: $target) { edges { node { action occurredAt reason role actor { id email } target { id label } } } pageInfo { hasNextPage endCursor } } }";
+
+#[tokio::test]
+async fn the_audit_log_shows_admins_who_banned_whom_and_why_newest_first() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let me = app
+        .gql(Some(&admin), "{ me { id email } }", json!({}))
+        .await;
+    let bob = app.sign_up("bob@example.org", "Bob").await;
+    let bob_id = bob["account"]["id"].clone();
+    let other = app.sign_up("carol@example.org", "Carol").await;
+    let status = "mutation($id: UUID!, $s: AccountStatus!, $r: String) { setAccountStatus(accountId: $id, status: $s, reason: $r) { status } }";
+    let publisher = app
+        .gql(Some(&admin), CREATE, publisher_input("pub@store.test"))
+        .await;
+    let banned = app
+        .gql(
+            Some(&admin),
+            status,
+            json!({ "id": bob_id, "s": "BANNED", "r": "  chargebacks " }),
+        )
+        .await;
+    let other_banned = app
+        .gql(
+            Some(&admin),
+            status,
+            json!({ "id": other["account"]["id"], "s": "BANNED", "r": "spam" }),
+        )
+        .await;
+
+    let all = app.gql(Some(&admin), AUDIT, json!({ "first": 10 })).await;
+    let about_bob = app
+        .gql(
+            Some(&admin),
+            AUDIT,
+            json!({ "first": 10, "target": bob_id }),
+        )
+        .await;
+    let first_page = app.gql(Some(&admin), AUDIT, json!({ "first": 2 })).await;
+    let second_page = app
+        .gql(
+            Some(&admin),
+            AUDIT,
+            json!({ "first": 2, "after": first_page["data"]["auditLog"]["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    let as_user = app
+        .gql(
+            app.sign_up("dan@example.org", "Dan").await["accessToken"].as_str(),
+            AUDIT,
+            json!({ "first": 10 }),
+        )
+        .await;
+    let as_anonymous = app.gql(None, AUDIT, json!({ "first": 10 })).await;
+    let too_many = app.gql(Some(&admin), AUDIT, json!({ "first": 1000 })).await;
+
+    for v in [
+        &publisher,
+        &banned,
+        &other_banned,
+        &all,
+        &about_bob,
+        &first_page,
+        &second_page,
+    ] {
+        assert_no_errors(v);
+    }
+    let actions: Vec<_> = all["data"]["auditLog"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            json!("ACCOUNT_BANNED"),
+            json!("ACCOUNT_BANNED"),
+            json!("ACCOUNT_CREATED")
+        ],
+        "newest first"
+    );
+    let created = &all["data"]["auditLog"]["edges"][2]["node"];
+    assert_eq!(created["target"]["label"], "pub@store.test");
+    assert_eq!(created["role"], "PUBLISHER");
+    let bans = about_bob["data"]["auditLog"]["edges"]
+        .as_array()
+        .expect("edges");
+    assert_eq!(bans.len(), 1, "only the entries about bob");
+    let ban = &bans[0]["node"];
+    assert_eq!(ban["action"], "ACCOUNT_BANNED");
+    assert_eq!(ban["actor"]["id"], me["data"]["me"]["id"]);
+    assert_eq!(ban["actor"]["email"], me["data"]["me"]["email"]);
+    assert_eq!(ban["target"]["id"], bob_id);
+    assert_eq!(ban["target"]["label"], "bob@example.org");
+    assert_eq!(ban["reason"], "chargebacks");
+    assert!(ban["occurredAt"].is_string());
+    assert_eq!(
+        first_page["data"]["auditLog"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    let second = second_page["data"]["auditLog"]["edges"]
+        .as_array()
+        .expect("edges");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0]["node"]["action"], "ACCOUNT_CREATED");
+    assert_eq!(
+        second_page["data"]["auditLog"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    assert_eq!(error_code(&as_user), "FORBIDDEN");
+    assert_eq!(error_code(&as_anonymous), "UNAUTHENTICATED");
+    assert_eq!(error_code(&too_many), "BAD_USER_INPUT");
+}

@@ -67,6 +67,8 @@ operation!(AdminProducts, "queries/admin.graphql");
 operation!(ModerateProduct, "queries/admin.graphql");
 operation!(DeadLetters, "queries/admin.graphql");
 operation!(ReplayDeadLetter, "queries/admin.graphql");
+operation!(AuditLog, "queries/admin.graphql");
+operation!(BuyerSearch, "queries/admin.graphql");
 
 operation!(MyProducts, "queries/publisher.graphql");
 operation!(CreateProduct, "queries/publisher.graphql");

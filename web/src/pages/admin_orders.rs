@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -10,10 +11,11 @@ use crate::api;
 use crate::api::queries::Domain;
 use crate::api::queries::admin_orders::OrderStatus as Status;
 use crate::api::queries::{
-    AdminOrderTimeline, AdminOrders as OrdersQuery, admin_order_timeline, admin_orders,
+    AdminOrderTimeline, AdminOrders as OrdersQuery, BuyerSearch, admin_order_timeline,
+    admin_orders, buyer_search,
 };
 use crate::api::session::enum_name;
-use crate::components::{Empty, Loading, focus_first_invalid, short_time};
+use crate::components::{Empty, Loading, short_time};
 use crate::page::Page;
 use crate::pages::notice::{error_alert, general, load_error};
 use crate::pages::refunds::{Pager, status_text};
@@ -40,12 +42,22 @@ fn looks_like_uuid(text: &str) -> bool {
             .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+/// Wait this long after the last keystroke before looking buyers up.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The buyer whose orders are shown: picked from the search by e-mail, or an account id typed
+/// as it is (support often has one from a ticket).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Buyer {
+    id: String,
+    /// The e-mail, `None` for an id typed by hand.
+    email: Option<String>,
+}
+
 #[component]
 pub fn AdminOrders() -> impl IntoView {
     let status = RwSignal::new(None::<Status>);
-    let account = RwSignal::new(String::new());
-    let account_filter = RwSignal::new(None::<String>);
-    let account_invalid = RwSignal::new(false);
+    let buyer = RwSignal::new(None::<Buyer>);
     let cursors = RwSignal::new(Vec::<Option<String>>::new());
     let after = RwSignal::new(None::<String>);
     let reload = RwSignal::new(0_u32);
@@ -57,7 +69,7 @@ pub fn AdminOrders() -> impl IntoView {
         reload.track();
         let variables = admin_orders::Variables {
             status: status.get(),
-            account_id: account_filter.get(),
+            account_id: buyer.with(|b| b.as_ref().map(|b| b.id.clone())),
             first: PAGE,
             after: after.get(),
         };
@@ -71,6 +83,10 @@ pub fn AdminOrders() -> impl IntoView {
         cursors.set(Vec::new());
         after.set(None);
     };
+    let pick = Callback::new(move |picked: Option<Buyer>| {
+        restart();
+        buyer.set(picked);
+    });
     view! {
         <section class="page" aria-labelledby="admin-orders-title">
             <h1 id="admin-orders-title">"All orders"</h1>
@@ -78,18 +94,7 @@ pub fn AdminOrders() -> impl IntoView {
                 class="filters"
                 role="search"
                 aria-label="Filter the orders"
-                on:submit=move |ev| {
-                    ev.prevent_default();
-                    let id = account.get_untracked().trim().to_owned();
-                    let valid = id.is_empty() || looks_like_uuid(&id);
-                    account_invalid.set(!valid);
-                    if valid {
-                        restart();
-                        account_filter.set(Some(id).filter(|a| !a.is_empty()));
-                    } else {
-                        focus_first_invalid();
-                    }
-                }
+                on:submit=move |ev| ev.prevent_default()
             >
                 <div class="field">
                     <label for="orders-status">"Status"</label>
@@ -106,24 +111,7 @@ pub fn AdminOrders() -> impl IntoView {
                         {STATUSES.iter().map(|s| view! { <option value=enum_name(s)>{words::order_status(s.domain())}</option> }).collect_view()}
                     </select>
                 </div>
-                <div class="field">
-                    <label for="orders-account">"Buyer account id"</label>
-                    <input
-                        id="orders-account"
-                        type="search"
-                        autocomplete="off"
-                        spellcheck="false"
-                        placeholder="Any buyer"
-                        aria-invalid=move || account_invalid.get().to_string()
-                        aria-describedby="orders-account-error"
-                        prop:value=account
-                        on:input=move |ev| account.set(event_target_value(&ev))
-                    />
-                    <p class="field__error" id="orders-account-error">
-                        {move || account_invalid.get().then_some("An account id looks like 0193a5c2-7d41-7c3e-9f1a-2b3c4d5e6f70.")}
-                    </p>
-                </div>
-                <button class="button" type="submit">"Filter"</button>
+                <BuyerPicker buyer pick />
             </form>
             <Transition fallback=|| view! { <Loading label="Loading the orders…" /> }>
                 {move || Suspend::new(async move {
@@ -146,6 +134,121 @@ pub fn AdminOrders() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// The buyer filter: typing part of an e-mail (or name) lists matching accounts, picking one
+/// shows only their orders; a whole account id filters at once; an empty box shows every buyer.
+#[component]
+fn BuyerPicker(buyer: RwSignal<Option<Buyer>>, pick: Callback<Option<Buyer>>) -> impl IntoView {
+    let typed = RwSignal::new(String::new());
+    let search = RwSignal::new(String::new());
+    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let matches = LocalResource::new(move || {
+        let text = search.get();
+        async move {
+            if text.is_empty() {
+                return Ok(Vec::new());
+            }
+            api::request::<BuyerSearch>(buyer_search::Variables { search: text })
+                .await
+                .map(|data| data.accounts.nodes)
+        }
+    });
+    let set_search = move |text: String| {
+        if let Some(handle) = debounce.get_value() {
+            handle.clear();
+        }
+        debounce.set_value(None);
+        search.set(text);
+    };
+    let on_input = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        typed.set(text.clone());
+        let trimmed = text.trim().to_owned();
+        if trimmed.is_empty() {
+            set_search(String::new());
+            if buyer.with_untracked(Option::is_some) {
+                pick.run(None);
+            }
+        } else if looks_like_uuid(&trimmed) {
+            set_search(String::new());
+            pick.run(Some(Buyer {
+                id: trimmed.to_lowercase(),
+                email: None,
+            }));
+        } else {
+            if let Some(handle) = debounce.get_value() {
+                handle.clear();
+            }
+            let handle = set_timeout_with_handle(move || search.set(trimmed), DEBOUNCE).ok();
+            debounce.set_value(handle);
+        }
+    };
+    let choose = move |id: String, email: String| {
+        typed.set(email.clone());
+        set_search(String::new());
+        pick.run(Some(Buyer {
+            id,
+            email: Some(email),
+        }));
+    };
+    let clear = move |_| {
+        typed.set(String::new());
+        set_search(String::new());
+        pick.run(None);
+    };
+    let open = move || search.with(|s| !s.is_empty());
+    view! {
+        <div class="field buyer-picker">
+            <label for="orders-buyer">"Buyer"</label>
+            <input
+                id="orders-buyer"
+                type="search"
+                autocomplete="off"
+                spellcheck="false"
+                placeholder="Any buyer: type an e-mail or an account id"
+                aria-describedby="orders-buyer-hint"
+                aria-controls="orders-buyer-matches"
+                aria-expanded=move || open().to_string()
+                prop:value=typed
+                on:input=on_input
+            />
+            <p class="field__hint" id="orders-buyer-hint" aria-live="polite">
+                {move || match buyer.get() {
+                    None => view! { "Showing every buyer's orders." }.into_any(),
+                    Some(Buyer { email, id }) => view! {
+                        {format!("Showing the orders of {}. ", email.unwrap_or(id))}
+                        <button class="button button--ghost" type="button" on:click=clear>"Show all buyers"</button>
+                    }.into_any(),
+                }}
+            </p>
+            <div id="orders-buyer-matches" class="buyer-picker__matches" hidden=move || !open()>
+                <Transition fallback=|| view! { <Loading label="Looking up buyers…" /> }>
+                    {move || Suspend::new(async move {
+                        match matches.await {
+                            Err(error) => error_alert(&error, general).into_any(),
+                            Ok(found) if found.is_empty() => view! { <p class="muted">"No account matches this."</p> }.into_any(),
+                            Ok(found) => view! {
+                                <ul class="list" aria-label="Matching buyers">
+                                    {found.into_iter().map(|a| {
+                                        let (id, email) = (a.id.clone(), a.email.clone());
+                                        view! {
+                                            <li>
+                                                <button class="button button--ghost" type="button" on:click=move |_| choose(id.clone(), email.clone())>
+                                                    {a.email.clone()}
+                                                    <span class="muted">{format!(" ({})", a.display_name)}</span>
+                                                </button>
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
+        </div>
     }
 }
 

@@ -142,7 +142,13 @@ const ADDRESS_FIELDS: [(&str, &str, &str, &str, &str); 7] = [
         "shipping address-level1",
         "",
     ),
-    ("ship-country", "country", "Country", "shipping country", ""),
+    (
+        "ship-country",
+        "country",
+        "Country",
+        "shipping country-name",
+        "",
+    ),
     (
         "ship-phone",
         "phone",
@@ -172,7 +178,7 @@ impl AddressForm {
     fn input(&self) -> place_order::ShippingAddressInput {
         place_order::ShippingAddressInput {
             name: self.value("name"),
-            country: self.value("country"),
+            country: country_code(&self.value("country")),
             region: self.value("region"),
             city: self.value("city"),
             postal_code: self.value("postalCode"),
@@ -218,7 +224,13 @@ impl AddressForm {
                 _ => one.phone = typed.phone.clone(),
             }
             if let Err(e) = parse(&one) {
-                errors.push((field, e.message));
+                // The box takes a name: the domain's message speaks of codes.
+                let message = if field == "country" {
+                    "Pick a country from the list.".to_owned()
+                } else {
+                    e.message
+                };
+                errors.push((field, message));
             }
         }
         errors
@@ -362,8 +374,15 @@ pub fn Checkout() -> impl IntoView {
     }
 }
 
-/// The country of a shipping address, picked by its name (typing "Germany" in the closed list
-/// selects Germany); the value is the ISO 3166-1 code the API takes.
+/// The ISO 3166-1 code the API takes for what was typed in the country box (a name, or a code);
+/// the text as it is when it names no country, for the domain's check to refuse.
+fn country_code(typed: &str) -> String {
+    domain::country::lookup(typed).map_or_else(|| typed.trim().to_owned(), |c| c.code.to_owned())
+}
+
+/// The country of a shipping address, typed by its name with the names offered as the person
+/// types (a `<datalist>`); the country understood, with its ISO 3166-1 code, shows underneath,
+/// so that "Ge" is seen to mean Georgia before the order is placed.
 #[component]
 fn CountrySelect(
     id: &'static str,
@@ -374,6 +393,8 @@ fn CountrySelect(
     let mut countries = domain::country::COUNTRIES.to_vec();
     countries.sort_by_key(|c| c.name);
     let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let list_id = format!("{id}-names");
     let error = move || {
         errors.with(|errors| {
             errors
@@ -382,22 +403,36 @@ fn CountrySelect(
                 .map(|(_, m)| m.clone())
         })
     };
+    let understood = move || {
+        value.with(|typed| match domain::country::lookup(typed) {
+            Some(c) => format!("{} — {}", c.name, c.code),
+            None if typed.trim().is_empty() => "Type the country's name.".to_owned(),
+            None => "No country has this name; pick one from the list.".to_owned(),
+        })
+    };
     view! {
         <div class="field">
             <label for=id>{label}</label>
-            <select
+            <input
                 id=id
                 name="country"
-                autocomplete="shipping country"
+                type="text"
+                list=list_id.clone()
+                autocomplete="shipping country-name"
+                spellcheck="false"
                 required=true
+                maxlength=100
                 aria-invalid=move || error().is_some().to_string()
-                aria-describedby=error_id.clone()
+                aria-describedby=format!("{hint_id} {error_id}")
                 prop:value=move || value.get()
-                on:change=move |ev| value.set(event_target_value(&ev))
-            >
-                <option value="">"Choose a country"</option>
-                {countries.into_iter().map(|c| view! { <option value=c.code>{c.name}</option> }).collect_view()}
-            </select>
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+            <datalist id=list_id>
+                {countries.into_iter().map(|c| view! { <option value=c.name>{c.code}</option> }).collect_view()}
+            </datalist>
+            <p class="field__hint" id=hint_id aria-live="polite" data-country=move || value.with(|t| domain::country::lookup(t).map(|c| c.code).unwrap_or_default())>
+                {understood}
+            </p>
             {move || error().map(|message| view! { <p class="field__error" id=error_id.clone()>{message}</p> })}
         </div>
     }

@@ -2,9 +2,12 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object};
 use uuid::Uuid;
 
-use super::types::{Account, AccountStatusGql, RoleGql, account_cursor, parse_account_cursor};
+use super::types::{
+    Account, AccountStatusGql, AuditEntry, RoleGql, account_cursor, parse_account_cursor,
+};
 use crate::graphql::guard::{RoleGuard, caller};
-use crate::identity::{self, AccountFilter};
+use crate::graphql::paging;
+use crate::identity::{self, AccountFilter, AuditFilter};
 use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
@@ -70,5 +73,34 @@ impl IdentityQuery {
     async fn account(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Account>> {
         let state = ctx.data::<AppState>()?;
         Ok(identity::find(state, id).await?.map(Account::from))
+    }
+
+    /// Admin: the audit log, newest first: who did what to whom, and why. `actorId` keeps the
+    /// entries of one admin, `targetId` those about one account.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+        actor_id: Option<Uuid>,
+        target_id: Option<Uuid>,
+    ) -> async_graphql::Result<Connection<String, AuditEntry>> {
+        let state = ctx.data::<AppState>()?;
+        let first = paging::page_size(first)?;
+        let after = paging::decode::<Uuid>("audit", after.as_deref())?;
+        let filter = AuditFilter {
+            actor: actor_id,
+            target: target_id,
+        };
+        let (rows, more) = identity::audit_entries(state, filter, after, first).await?;
+        let mut conn = Connection::new(after.is_some(), more);
+        conn.edges.extend(rows.into_iter().map(|e| {
+            Edge::new(
+                paging::encode("audit", &e.id.to_string()),
+                AuditEntry::from(e),
+            )
+        }));
+        Ok(conn)
     }
 }

@@ -166,3 +166,72 @@ pub fn parse_account_cursor(cursor: &str) -> Result<Uuid, ApiError> {
         .and_then(|id| id.parse().ok())
         .ok_or_else(bad)
 }
+
+/// What an admin did.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    /// Made a publisher or admin account (`role` says which).
+    AccountCreated,
+    /// Gave an account another role (`role` is the new one).
+    RoleChanged,
+    /// Banned an account, with a `reason`.
+    AccountBanned,
+    /// Let a banned account sign in again, with a `reason`.
+    AccountReinstated,
+}
+
+impl From<crate::identity::AuditAction> for AuditAction {
+    fn from(a: crate::identity::AuditAction) -> Self {
+        use crate::identity::AuditAction as A;
+        match a {
+            A::AccountCreated => AuditAction::AccountCreated,
+            A::RoleChanged => AuditAction::RoleChanged,
+            A::AccountBanned => AuditAction::AccountBanned,
+            A::AccountReinstated => AuditAction::AccountReinstated,
+        }
+    }
+}
+
+/// An account as the audit log names it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AuditAccount {
+    pub id: Uuid,
+    pub email: String,
+}
+
+/// What an action was done to: so far always an account, labelled with its e-mail.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AuditTarget {
+    pub id: Uuid,
+    /// Words that name the target for a person (an account's e-mail).
+    pub label: String,
+}
+
+/// One entry of the audit log. Only admins ever receive one.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// Who did it; `null` for an action taken outside the API.
+    pub actor: Option<AuditAccount>,
+    pub action: AuditAction,
+    pub target: Option<AuditTarget>,
+    /// The role given (`ACCOUNT_CREATED`, `ROLE_CHANGED`).
+    pub role: Option<RoleGql>,
+    /// Why, as the admin wrote it (bans and reinstatements).
+    pub reason: Option<String>,
+}
+
+impl From<crate::identity::AuditEntry> for AuditEntry {
+    fn from(e: crate::identity::AuditEntry) -> Self {
+        AuditEntry {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            actor: e.actor.map(|(id, email)| AuditAccount { id, email }),
+            action: e.action.into(),
+            target: e.target.map(|(id, label)| AuditTarget { id, label }),
+            role: e.role.map(Into::into),
+            reason: e.reason,
+        }
+    }
+}
