@@ -124,13 +124,13 @@ try {
   await step('publisher: builds (upload with progress, make current)', async () => {
     const items = pub.locator('.publisher-product');
     // A published product with a digital edition (once the list has loaded).
-    await items.filter({ hasText: 'PUBLISHED' }).first().waitFor();
+    await items.filter({ hasText: 'On sale' }).first().waitFor();
     const n = await items.count();
     const picks = [];
     for (let i = 0; i < n && picks.length < 2; i++) {
       const it = items.nth(i);
       const text = await it.innerText();
-      if (/PUBLISHED/.test(text)) picks.push(i);
+      if (/On sale/.test(text)) picks.push(i);
     }
     const item = items.nth(picks[0]);
     product = { title: (await item.locator('h2 a').innerText()).trim(), href: await item.locator('h2 a').getAttribute('href') };

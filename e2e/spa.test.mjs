@@ -9,7 +9,7 @@
 //       sees the order appear live and ships it; the buyer's order completes; a second order is
 //       cancelled by the buyer before it ships and refunded
 //   (d) an admin creates a publisher, who signs in, creates and publishes a product, and sees its
-//       sale live
+//       sale live; then edits its title and a price, and the store shows them
 //
 // Fails (exit code 1) on any failed step, `pageerror` or browser console error.
 //
@@ -392,11 +392,25 @@ try {
     await signIn(pub.page, publisherEmail, publisherPassword);
     await pub.page.getByRole('link', { name: 'Publisher', exact: true }).click();
     await pub.page.getByRole('heading', { name: 'Pending shipments' }).waitFor();
-    const product = pub.page.locator('.publisher-product')
-      .filter({ hasText: 'PUBLISHED' })
-      .filter({ has: pub.page.locator('.stock-form') })
-      .first();
-    await product.waitFor();
+    // 20 products a page: the first product on sale with a physical edition, paging on until
+    // one shows (the demo seed gives the publisher some in the first pages).
+    const results = pub.page.locator('#product-results');
+    await results.locator('.publisher-product').first().waitFor();
+    let product;
+    for (let pageNo = 1; ; pageNo += 1) {
+      const found = results.locator('.publisher-product')
+        .filter({ has: pub.page.locator('.product-status', { hasText: 'On sale' }) })
+        .filter({ has: pub.page.locator('.stock-form') });
+      if (await found.count() > 0) {
+        product = found.first();
+        break;
+      }
+      assert.ok(pageNo < 5, 'no physical edition on sale in the publisher\'s first pages');
+      const firstId = await results.locator('.publisher-product').first().getAttribute('data-product-id');
+      await results.getByRole('button', { name: 'Next' }).click();
+      await pub.page.waitForFunction((id) =>
+        document.querySelector('#product-results .publisher-product')?.dataset.productId !== id, firstId);
+    }
     const edition = product.locator('li.edition', { has: pub.page.locator('.stock-form') }).first();
     physical = {
       path: await product.locator('h2 a').first().getAttribute('href'),
@@ -562,6 +576,7 @@ try {
 
   // ------------------------------------------------------------------ (d) a new publisher
   const newPublisherEmail = uniqueEmail('publisher');
+  let newPublisher; // { np, path }
   await step('(d) an admin creates a publisher', async () => {
     const admin = await newPerson('admin');
     watched.add(admin.page);
@@ -610,6 +625,45 @@ try {
     await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
     await p.locator('.sale').first().waitFor({ timeout: 20000 });
     await shot(p, 'publisher-sale');
+    newPublisher = { np, path };
+  });
+
+  await step('(d) the publisher edits the title and a price; the store shows them', async () => {
+    const { np, path } = newPublisher;
+    const p = np.page;
+    // By id: the item's text changes with the title.
+    const productId = await p.locator('.publisher-product', { hasText: `Web Test Game ${runId}` }).first()
+      .getAttribute('data-product-id');
+    const item = p.locator(`.publisher-product[data-product-id="${productId}"]`);
+    await item.getByRole('button', { name: 'Edit', exact: true }).click();
+    const form = item.locator('form.edit-product');
+    // A broken rule is shown next to its field, which gets the focus; nothing is sent.
+    await form.getByLabel('Title', { exact: true }).fill(' ');
+    await form.getByLabel('Price (EUR)').first().fill('12.345');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await form.locator('.field__error').nth(1).waitFor();
+    assert.equal(await form.getByLabel('Title', { exact: true }).getAttribute('aria-invalid'), 'true');
+    await p.waitForFunction(() => document.activeElement?.id?.startsWith('title-'), null, { timeout: 5000 });
+    await shot(p, 'publisher-edit-errors');
+    const newTitle = `Edited Game ${runId}`;
+    await form.getByLabel('Title', { exact: true }).fill(newTitle);
+    await form.getByLabel('Price (EUR)').first().fill('24.50');
+    await form.getByRole('button', { name: 'Save changes' }).click();
+    await form.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    assert.equal(await form.locator('.field__error').count(), 0);
+    await item.locator('h2 a', { hasText: newTitle }).waitFor();
+    await item.locator('.edition__price', { hasText: '24.50' }).waitFor();
+    await shot(p, 'publisher-edited');
+    // The store shows the new title and price to a visitor (the shopper owns the game: their
+    // page offers no edition).
+    const visitor = await newPerson('visitor');
+    watched.add(visitor.page);
+    await visitor.page.goto(base + path);
+    await visitor.page.getByRole('heading', { name: newTitle, level: 1 }).waitFor();
+    await visitor.page.locator('.edition', { hasText: '24.50' }).first().waitFor();
+    await shot(visitor.page, 'product-edited');
+    watched.delete(visitor.page);
+    await visitor.context.close();
     watched.delete(p);
     await np.context.close();
   });

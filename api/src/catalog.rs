@@ -5,7 +5,7 @@ pub mod builds;
 pub mod search;
 
 use chrono::{NaiveDate, Utc};
-use domain::catalog::entity::{edition, product, review, wishlist};
+use domain::catalog::entity::{edition, product, review, stock_command, wishlist};
 use domain::catalog::{self as rules, Actor, CatalogError, EditionKind, Ownership, ProductStatus};
 use domain::fulfillment::{AdjustStock, MAX_STOCK, StockMode};
 use domain::identity::Role;
@@ -516,6 +516,7 @@ pub async fn adjust_stock(
         Some(me.id),
     );
     let Some(key) = idempotency_key else {
+        record_stock_command(state, me, &envelope).await?;
         state.bus.publish(&envelope).await?;
         return Ok(envelope);
     };
@@ -548,6 +549,10 @@ pub async fn adjust_stock(
     {
         return Ok(envelope);
     }
+    if let Err(e) = record_stock_command(state, me, &envelope).await {
+        crate::infra::idempotency::release(state, me.id, key).await;
+        return Err(e);
+    }
     if let Err(e) = state
         .bus
         .publish_with_id(&envelope, &envelope.id.to_string())
@@ -557,6 +562,78 @@ pub async fn adjust_stock(
         return Err(e.into());
     }
     Ok(envelope)
+}
+
+/// Records whose stock command `envelope` is, before it is published: fulfillment may apply it
+/// at once, and its publisher asks about it by id. A retry of a keyed command is the same id
+/// (recorded once).
+async fn record_stock_command(
+    state: &AppState,
+    me: &Principal,
+    envelope: &Envelope<AdjustStock>,
+) -> ApiResult<()> {
+    let mode = match envelope.data.mode {
+        StockMode::Set => "SET",
+        StockMode::Add => "ADD",
+    };
+    stock_command::Entity::insert(stock_command::ActiveModel {
+        id: Set(envelope.id),
+        publisher_id: Set(me.id),
+        edition_id: Set(envelope.data.edition_id),
+        mode: Set(mode.to_owned()),
+        quantity: Set(envelope.data.quantity),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(stock_command::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&state.db)
+    .await?;
+    Ok(())
+}
+
+/// Where a stock command is: fulfillment has not handled it yet, applied it, or gave up on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockCommandState {
+    Pending,
+    Applied,
+    Failed,
+}
+
+/// The state of the caller's stock command `id`, read from fulfillment's inbox (handled, in the
+/// transaction of the stock change) and dead letters (never applied; a replayed one is pending
+/// again until handled). Another publisher's command is not found.
+pub async fn stock_command_state(
+    state: &AppState,
+    me: &Principal,
+    id: Uuid,
+) -> ApiResult<StockCommandState> {
+    use domain::fulfillment::entity::{dead_letter, inbox};
+    require_publisher(me)?;
+    stock_command::Entity::find_by_id(id)
+        .filter(stock_command::Column::PublisherId.eq(me.id))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("stock command"))?;
+    if inbox::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .is_some()
+    {
+        return Ok(StockCommandState::Applied);
+    }
+    let failed = dead_letter::Entity::find()
+        .filter(dead_letter::Column::MessageId.eq(id))
+        .filter(dead_letter::Column::ReplayedAt.is_null())
+        .count(&state.db)
+        .await?;
+    Ok(if failed > 0 {
+        StockCommandState::Failed
+    } else {
+        StockCommandState::Pending
+    })
 }
 
 /// Whether `account` owns `product`: an entitlement in its library covers it.

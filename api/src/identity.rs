@@ -415,7 +415,9 @@ pub struct AccountFilter {
     pub status: Option<AccountStatus>,
 }
 
-fn like_pattern(s: &str) -> String {
+/// An `ILIKE` pattern matching text that contains `s` literally (PostgreSQL's default escape
+/// character is the backslash).
+pub(crate) fn like_pattern(s: &str) -> String {
     let escaped = s
         .replace('\\', "\\\\")
         .replace('%', "\\%")

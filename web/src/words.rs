@@ -3,7 +3,7 @@
 //! show these sentences (and keep the code in a `data-` attribute where tests and styles need it).
 
 use domain::billing::{EntryKind, TopUpStatus};
-use domain::catalog::EditionKind;
+use domain::catalog::{EditionKind, ProductStatus};
 use domain::fulfillment::ShipmentStatus;
 use domain::ordering::{OrderStatus, TimelineStep};
 
@@ -91,6 +91,17 @@ pub fn edition_kind(kind: Option<EditionKind>) -> &'static str {
         Some(EditionKind::Digital) => "digital",
         Some(EditionKind::Physical) => "physical",
         None => "other",
+    }
+}
+
+/// A product's status, as its publisher reads it (`moderated`: an admin took it off).
+pub fn product_status(status: Option<ProductStatus>, moderated: bool) -> &'static str {
+    match status {
+        Some(ProductStatus::Published) => "On sale",
+        Some(ProductStatus::Draft) => "Draft: not in the store yet",
+        Some(ProductStatus::Unlisted) if moderated => "Taken off the store by moderation",
+        Some(ProductStatus::Unlisted) => "Taken off the store",
+        None => "Being updated",
     }
 }
 

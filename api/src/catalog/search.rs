@@ -162,11 +162,15 @@ pub struct Filter {
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     pub publisher: Option<Uuid>,
+    /// Text the title contains, case-insensitively (a publisher finding their own products as
+    /// they type: part of a word matches, unlike the full-text search).
+    pub title_contains: Option<String>,
 }
 
 impl Filter {
     fn is_empty(&self) -> bool {
         self.text.is_none()
+            && self.title_contains.is_none()
             && self.genre.is_none()
             && self.platform.is_none()
             && self.edition_kind.is_none()
@@ -438,6 +442,10 @@ fn filter_conds(sql: &mut Sql, filter: &Filter, text: Option<&TextQuery>) -> Vec
         let b = sql.bind(publisher);
         conds.push(Cond::plain(format!("p.publisher_id = {b}")));
     }
+    if let Some(t) = &filter.title_contains {
+        let b = sql.bind(crate::identity::like_pattern(t));
+        conds.push(Cond::plain(format!("p.title ILIKE {b}")));
+    }
     conds
 }
 
@@ -641,6 +649,20 @@ pub async fn products(
         });
     }
     let text = search_text(filter.text.as_deref())?;
+    let title_contains = match filter.title_contains.as_deref().map(str::trim) {
+        Some(t) if t.chars().count() > MAX_TEXT => {
+            return Err(ApiError::BadInput {
+                field: "search",
+                message: format!("the search text must have at most {MAX_TEXT} characters"),
+            });
+        }
+        Some(t) if !t.is_empty() => Some(t.to_owned()),
+        _ => None,
+    };
+    let filter = &Filter {
+        title_contains,
+        ..filter.clone()
+    };
     // Relevance without a search text ranks by newest.
     let sort = if sort == Sort::Relevance && text.is_none() {
         Sort::Newest

@@ -1028,3 +1028,227 @@ async fn assert_demo_pictures(app: &TestApp) {
         assert!(widths.len() >= 2, "{srcset}");
     }
 }
+
+const MY_PRODUCTS: &str = "query($s: String, $first: Int = 20, $after: String) { myProducts(search: $s, first: $first, after: $after) { edges { node { title } } pageInfo { hasNextPage endCursor } } }";
+
+/// The titles of a `myProducts` page, in order.
+fn my_titles(v: &Value) -> Vec<String> {
+    v["data"]["myProducts"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no products in {v:#}"))
+        .iter()
+        .map(|e| e["node"]["title"].as_str().expect("title").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn publishers_search_their_own_titles_by_any_part_in_any_case() {
+    let app = TestApp::spawn().await;
+    let (mine, _) = publisher(&app, "Nebula").await;
+    let (theirs, _) = publisher(&app, "Atlas").await;
+    for title in [
+        "Star Frontier",
+        "Starling 100%",
+        "Dark_Star",
+        "Moon 100 Base",
+        "DarkXStar",
+    ] {
+        let spec = Spec {
+            title,
+            ..Spec::default()
+        };
+        product(&app, &mine, spec).await;
+    }
+    product(
+        &app,
+        &theirs,
+        Spec {
+            title: "Star of Another",
+            ..Spec::default()
+        },
+    )
+    .await;
+    let search = |s: Value, first: i64, after: Value| {
+        let (app, mine) = (&app, &mine);
+        async move {
+            app.gql(
+                Some(mine),
+                MY_PRODUCTS,
+                json!({ "s": s, "first": first, "after": after }),
+            )
+            .await
+        }
+    };
+
+    let part = search(json!("sTaR"), 20, Value::Null).await;
+    let percent = search(json!("100%"), 20, Value::Null).await;
+    let underscore = search(json!("k_s"), 20, Value::Null).await;
+    let blank = search(json!("  "), 20, Value::Null).await;
+    let first_page = search(json!("star"), 2, Value::Null).await;
+    let cursor = first_page["data"]["myProducts"]["pageInfo"]["endCursor"].clone();
+    let second_page = search(json!("star"), 2, cursor).await;
+    let too_long = search(json!("x".repeat(101)), 20, Value::Null).await;
+    let anonymous = app.gql(None, MY_PRODUCTS, json!({ "s": "star" })).await;
+
+    // Newest first; another publisher's products never show.
+    assert_eq!(
+        my_titles(&part),
+        ["DarkXStar", "Dark_Star", "Starling 100%", "Star Frontier"]
+    );
+    // `%` and `_` are text, not wildcards.
+    assert_eq!(my_titles(&percent), ["Starling 100%"]);
+    assert_eq!(my_titles(&underscore), ["Dark_Star"]);
+    assert_eq!(my_titles(&blank).len(), 5, "a blank search is no filter");
+    assert_eq!(my_titles(&first_page), ["DarkXStar", "Dark_Star"]);
+    assert_eq!(
+        first_page["data"]["myProducts"]["pageInfo"]["hasNextPage"],
+        true
+    );
+    assert_eq!(my_titles(&second_page), ["Starling 100%", "Star Frontier"]);
+    assert_eq!(
+        second_page["data"]["myProducts"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    assert_eq!(error_code(&too_long), "BAD_USER_INPUT");
+    assert_eq!(too_long["errors"][0]["extensions"]["field"], "search");
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+}
+
+const STOCK_COMMAND: &str = "query($id: UUID!) { stockCommand(commandId: $id) }";
+
+#[tokio::test]
+async fn a_publisher_follows_their_stock_command_until_fulfillment_applies_it() {
+    let app = TestApp::spawn().await;
+    let (token, _) = publisher(&app, "Nebula").await;
+    let (other, _) = publisher(&app, "Atlas").await;
+    let boxed = app
+        .create_product(
+            &token,
+            json!({ "title": "Boxed", "genres": ["action"], "platforms": ["windows"] }),
+            &[physical("Box", 4999, 900)],
+            true,
+        )
+        .await;
+    let set_stock = "mutation($id: UUID!, $q: Int!, $k: String) { setStock(editionId: $id, mode: SET, quantity: $q, idempotencyKey: $k) { commandId } }";
+    let sent = app
+        .gql(
+            Some(&token),
+            set_stock,
+            json!({ "id": boxed.editions[0], "q": 7, "k": "stock-1" }),
+        )
+        .await;
+    assert_no_errors(&sent);
+    let command = sent["data"]["setStock"]["commandId"].clone();
+    let state = |token: String, id: Value| {
+        let app = &app;
+        async move {
+            app.gql(Some(&token), STOCK_COMMAND, json!({ "id": id }))
+                .await
+        }
+    };
+
+    let before = state(token.clone(), command.clone()).await;
+    let by_other = state(other.clone(), command.clone()).await;
+    let unknown = state(token.clone(), json!(uuid::Uuid::now_v7())).await;
+    let user_token = user(&app, "Shopper").await;
+    let by_user = state(user_token, command.clone()).await;
+    let _fulfillment = {
+        let rt = app.saga_runtime(
+            app.state.db.clone(),
+            std::sync::Arc::new(saga::infra::provider::Sandbox::default()),
+            saga_settings(),
+        );
+        run_participants(&rt, &[saga::Participant::Fulfillment]).await
+    };
+    wait_until("the stock command to be applied", || {
+        let (token, command) = (token.clone(), command.clone());
+        let state = &state;
+        async move {
+            let v = state(token, command).await;
+            (v["data"]["stockCommand"] == "APPLIED").then_some(())
+        }
+    })
+    .await;
+    let on_hand: i64 = app
+        .one(
+            &format!(
+                "SELECT on_hand::int8 AS n FROM fulfillment.inventory WHERE edition_id = '{}'",
+                boxed.editions[0]
+            ),
+            "n",
+        )
+        .await;
+    // A retry with the same key is the same command, already applied.
+    let retried = app
+        .gql(
+            Some(&token),
+            set_stock,
+            json!({ "id": boxed.editions[0], "q": 7, "k": "stock-1" }),
+        )
+        .await;
+
+    assert_eq!(before["data"]["stockCommand"], "PENDING");
+    assert_eq!(error_code(&by_other), "NOT_FOUND");
+    assert_eq!(error_code(&unknown), "NOT_FOUND");
+    assert_eq!(error_code(&by_user), "FORBIDDEN");
+    assert_eq!(on_hand, 7);
+    assert_eq!(retried["data"]["setStock"]["commandId"], command);
+    let again = state(token.clone(), command.clone()).await;
+    assert_eq!(again["data"]["stockCommand"], "APPLIED");
+}
+
+#[tokio::test]
+async fn a_stock_command_fulfillment_gave_up_on_is_failed_until_replayed() {
+    let app = TestApp::spawn().await;
+    let (token, _) = publisher(&app, "Nebula").await;
+    let boxed = app
+        .create_product(
+            &token,
+            json!({ "title": "Boxed", "genres": ["action"], "platforms": ["windows"] }),
+            &[physical("Box", 4999, 900)],
+            true,
+        )
+        .await;
+    let sent = app
+        .gql(
+            Some(&token),
+            "mutation($id: UUID!) { setStock(editionId: $id, mode: ADD, quantity: 3) { commandId } }",
+            json!({ "id": boxed.editions[0] }),
+        )
+        .await;
+    assert_no_errors(&sent);
+    let command = sent["data"]["setStock"]["commandId"]
+        .as_str()
+        .expect("command id")
+        .to_owned();
+    // What the consumer writes when it gives up on a message (no participant runs here).
+    let dead_letter = |replayed: &str| {
+        format!(
+            "INSERT INTO fulfillment.dead_letter (id, message_id, subject, kind, payload, error, deliveries, replayed_at) \
+             VALUES ('{}', '{command}', 'cmd.fulfillment.adjust_stock', 'fulfillment.adjust_stock', '{{}}', 'poison', 1, {replayed})",
+            uuid::Uuid::now_v7()
+        )
+    };
+
+    app.state
+        .db
+        .execute_unprepared(&dead_letter("NULL"))
+        .await
+        .expect("dead letter");
+    let failed = app
+        .gql(Some(&token), STOCK_COMMAND, json!({ "id": command }))
+        .await;
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE fulfillment.dead_letter SET replayed_at = now() WHERE message_id = '{command}'"
+        ))
+        .await
+        .expect("replayed");
+    let replayed = app
+        .gql(Some(&token), STOCK_COMMAND, json!({ "id": command }))
+        .await;
+
+    assert_eq!(failed["data"]["stockCommand"], "FAILED");
+    assert_eq!(replayed["data"]["stockCommand"], "PENDING");
+}

@@ -147,6 +147,7 @@ async fn every_entity_matches_its_table() {
         catalog::entity::refund_gate,
         catalog::entity::build,
         catalog::entity::download,
+        catalog::entity::stock_command,
         ordering::entity::order,
         ordering::entity::order_line,
         ordering::entity::order_step,

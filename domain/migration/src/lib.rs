@@ -14,6 +14,7 @@ mod m20261204_000001_refund_gate;
 mod m20261204_000002_catalog_build_upload_lease;
 mod m20261204_100000_catalog_scale;
 mod m20261205_100000_catalog_facet_listing;
+mod m20261206_000001_catalog_stock_command;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_catalog_build_upload_lease::Migration),
             Box::new(m20261204_100000_catalog_scale::Migration),
             Box::new(m20261205_100000_catalog_facet_listing::Migration),
+            Box::new(m20261206_000001_catalog_stock_command::Migration),
         ]
     }
 }

@@ -261,3 +261,27 @@ pub mod refund_gate {
         Ok(recorded)
     }
 }
+
+pub mod stock_command {
+    //! The stock commands publishers sent (the api is the only writer), by message id: whose
+    //! command it is, for the publisher asking whether fulfillment applied it.
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "stock_command")]
+    pub struct Model {
+        /// The id of the `cmd.fulfillment.adjust_stock` message.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub publisher_id: Uuid,
+        pub edition_id: Uuid,
+        /// `SET` or `ADD`.
+        pub mode: String,
+        pub quantity: i64,
+        pub sent_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -75,6 +75,9 @@ operation!(CreateProduct, "queries/publisher.graphql");
 operation!(AddEdition, "queries/publisher.graphql");
 operation!(PublishProduct, "queries/publisher.graphql");
 operation!(SetStock, "queries/publisher.graphql");
+operation!(StockCommand, "queries/publisher.graphql");
+operation!(UpdateProduct, "queries/publisher.graphql");
+operation!(UpdateEdition, "queries/publisher.graphql");
 operation!(UploadProductImage, "queries/publisher.graphql");
 operation!(SalesFeed, "queries/publisher.graphql");
 operation!(PendingShipments, "queries/publisher.graphql");
@@ -171,7 +174,13 @@ domain_enum!(ShipmentStatus => domain::fulfillment::ShipmentStatus {
 domain_enum!(EditionKind => domain::catalog::EditionKind {
     DIGITAL => Digital,
     PHYSICAL => Physical,
-} in order_page, order_refund, admin_orders);
+} in order_page, order_refund, admin_orders, my_products);
+
+domain_enum!(ProductStatus => domain::catalog::ProductStatus {
+    DRAFT => Draft,
+    PUBLISHED => Published,
+    UNLISTED => Unlisted,
+} in my_products);
 
 domain_enum!(LedgerEntryKind => domain::billing::EntryKind {
     CREDIT => Credit,

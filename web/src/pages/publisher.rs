@@ -1,14 +1,17 @@
-//! Publisher: orders to ship (live), their products in every state, a new product with its first
-//! edition, publishing, and stock of physical editions.
+//! Publisher: orders to ship (live), their products in every state (20 a page, searched by title
+//! as they type) with an edit form each, a new product with its first edition, publishing, and
+//! stock of physical editions (followed until fulfillment applied it).
 
 use domain::catalog::{GENRES, PLATFORMS};
+use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use send_wrapper::SendWrapper;
 
 use crate::api::queries::{
-    AddEdition, CreateProduct, MyProducts, PublishProduct, SetStock, add_edition, create_product,
-    my_products, publish_product, set_stock,
+    AddEdition, CreateProduct, Domain, MyProducts, PublishProduct, SetStock, StockCommand,
+    UpdateEdition, UpdateProduct, add_edition, create_product, my_products, publish_product,
+    set_stock, stock_command, update_edition, update_product,
 };
 use crate::api::queries::{
     PendingShipments, SalesFeed, ShipOrder, ShipmentsUpdated, pending_shipments, sales_feed,
@@ -22,6 +25,7 @@ use crate::components::{
     Empty, FieldErrors, Loading, error_fallback, focus_first_invalid, short_time,
 };
 use crate::page::Page;
+use crate::words;
 
 fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoView + use<> {
     result.map(|r| match r {
@@ -30,21 +34,69 @@ fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoV
     })
 }
 
+/// Products per page of the publisher's list.
+const PRODUCTS_PAGE: i64 = 20;
+/// Wait this long after the last keystroke before searching.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
+
+type MyProduct = my_products::MyProductsMyProductsNodes;
+type MyEdition = my_products::MyProductsMyProductsNodesEditions;
+
 #[component]
 pub fn Publisher() -> impl IntoView {
     let version = RwSignal::new(0_u32);
-    // The last stock change, kept above the list (the list is rebuilt when it changes).
-    let stock_notice = RwSignal::new(None::<String>);
     // Bumped by each live sale: the revenue figures are fetched again.
     let sale_tick = RwSignal::new(0_u32);
+    let search = RwSignal::new(String::new());
+    // The cursors of the pages before the current one (paging forward pushes).
+    let cursors = RwSignal::new(Vec::<Option<String>>::new());
+    let after = RwSignal::new(None::<String>);
+    // What is in the search box, and the search whose results are on screen: the list is busy
+    // (`aria-busy`) until they agree.
+    let typed = RwSignal::new(String::new());
+    let shown = RwSignal::new(None::<String>);
     let products = LocalResource::new(move || {
         version.track();
+        let raw = search.get();
+        let query = Some(raw.trim().to_owned()).filter(|s| !s.is_empty());
+        let after = after.get();
         async move {
-            api::request::<MyProducts>(my_products::Variables { first: 100 })
-                .await
-                .map(|data| data.my_products.nodes)
+            let page = api::request::<MyProducts>(my_products::Variables {
+                first: PRODUCTS_PAGE,
+                after,
+                search: query,
+            })
+            .await
+            .map(|data| data.my_products);
+            // A late answer to an older search is not what is on screen.
+            if search.try_get_untracked().as_ref() == Some(&raw) {
+                shown.try_set(Some(raw));
+            }
+            page
         }
     });
+    let busy = move || {
+        let typed = typed.get();
+        shown.with(|s| s.as_deref() != Some(typed.as_str()))
+    };
+    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let on_input = move |ev: leptos::ev::Event| {
+        let text = event_target_value(&ev);
+        typed.set(text.clone());
+        if let Some(handle) = debounce.get_value() {
+            handle.clear();
+        }
+        let handle = set_timeout_with_handle(
+            move || {
+                cursors.try_set(Vec::new());
+                after.try_set(None);
+                search.try_set(text);
+            },
+            DEBOUNCE,
+        )
+        .ok();
+        debounce.set_value(handle);
+    };
     let publish = Action::new_local(move |id: &String| {
         let id = id.clone();
         async move {
@@ -61,122 +113,542 @@ pub fn Publisher() -> impl IntoView {
             <PendingShipmentList />
             <crate::pages::revenue::Revenue sale_tick />
             <LiveSales sale_tick />
-            <h2>"Your products"</h2>
-            {move || outcome(publish.value().get(), "Published.")}
-            {move || stock_notice.get().map(|text| view! { <p class="alert alert--ok" role="status">{text}</p> })}
-            <Transition fallback=|| view! { <Loading /> }>
-                <ErrorBoundary fallback=error_fallback>
-                    {move || Suspend::new(async move {
-                        products.await.map(|products| {
-                            if products.is_empty() {
-                                return view! { <Empty title="No products yet"><p>"Create your first one below."</p></Empty> }.into_any();
-                            }
-                            view! {
-                                <ul class="list">
-                                    {products.into_iter().map(|p| {
-                                        let status = enum_name(&p.status);
-                                        let draft = status == "DRAFT";
-                                        let id = p.id.clone();
-                                        view! {
-                                            <li class="list__item publisher-product">
-                                                <div>
-                                                    <h2 class="library__title"><A href=Page::Product(p.slug).href()>{p.title}</A></h2>
-                                                    <p class="muted">{status}{p.moderation_reason.map(|r| format!(" — {r}"))}</p>
-                                                    <CoverUpload product_id=id.clone() cover=p.cover.map(|c| c.url) />
-                                                    <ul class="editions">
-                                                        {p.editions.into_iter().map(|e| view! { <EditionRow edition=e version stock_notice /> }).collect_view()}
-                                                    </ul>
-                                                    <crate::pages::builds::Builds product_id=id.clone() />
-                                                </div>
-                                                {draft.then(|| view! {
-                                                    <button class="button button--primary" type="button" on:click=move |_| { publish.dispatch(id.clone()); }>"Publish"</button>
-                                                })}
-                                            </li>
-                                        }
-                                    }).collect_view()}
-                                </ul>
-                            }.into_any()
-                        })
-                    })}
-                </ErrorBoundary>
-            </Transition>
+            <section aria-labelledby="products-title">
+                <h2 id="products-title">"Your products"</h2>
+                <div class="field" role="search">
+                    <label for="product-search">"Search your products"</label>
+                    <input id="product-search" type="search" autocomplete="off" on:input=on_input />
+                </div>
+                <div aria-live="polite">{move || outcome(publish.value().get(), "Published.")}</div>
+                <div id="product-results" aria-busy=move || busy().to_string()>
+                    <Transition fallback=|| view! { <Loading /> }>
+                        <ErrorBoundary fallback=error_fallback>
+                            {move || Suspend::new(async move {
+                                products.await.map(|page| {
+                                    let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();
+                                    if page.nodes.is_empty() {
+                                        let searching = !search.get_untracked().trim().is_empty();
+                                        return if searching {
+                                            view! {
+                                                <Empty title="No product of yours has this in its title"><p>"Try a part of the title."</p></Empty>
+                                                <crate::pages::refunds::Pager cursors after next />
+                                            }.into_any()
+                                        } else {
+                                            view! { <Empty title="No products yet"><p>"Create your first one below."</p></Empty> }.into_any()
+                                        };
+                                    }
+                                    view! {
+                                        <ul class="list">
+                                            {page.nodes.into_iter().map(|product| view! { <ProductItem product publish /> }).collect_view()}
+                                        </ul>
+                                        <crate::pages::refunds::Pager cursors after next />
+                                    }.into_any()
+                                })
+                            })}
+                        </ErrorBoundary>
+                    </Transition>
+                </div>
+            </section>
             <NewProduct version />
             <crate::pages::giftkeys::GiftKeys />
         </section>
     }
 }
 
-/// How often, and how many times, the list is read after a stock change until it shows it.
-const STOCK_POLL: std::time::Duration = std::time::Duration::from_millis(500);
-const STOCK_POLLS: u32 = 20;
+/// An edition as the list shows it; the edit form changes its name and price in place.
+#[derive(Clone, Copy)]
+struct ShownEdition {
+    name: RwSignal<String>,
+    price: RwSignal<String>,
+    amount_minor: RwSignal<i64>,
+}
+
+/// One product of the list: its status, cover, editions (with stock), builds, and its edit form.
+#[component]
+fn ProductItem(product: MyProduct, publish: Action<String, Result<(), ApiError>>) -> impl IntoView {
+    let moderated = product.moderation_reason.is_some();
+    let status = product.status.domain();
+    let draft = status == Some(domain::catalog::ProductStatus::Draft);
+    let status_text = format!(
+        "{}{}",
+        words::product_status(status, moderated),
+        product
+            .moderation_reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    let id = product.id.clone();
+    let title = RwSignal::new(product.title.clone());
+    let editions: Vec<(MyEdition, ShownEdition)> = product
+        .editions
+        .iter()
+        .map(|e| {
+            let shown = ShownEdition {
+                name: RwSignal::new(e.name.clone()),
+                price: RwSignal::new(e.price.formatted.clone()),
+                amount_minor: RwSignal::new(e.price.amount_minor),
+            };
+            (e.clone(), shown)
+        })
+        .collect();
+    let description = RwSignal::new(product.description);
+    let genres = RwSignal::new(product.genres);
+    let editing = RwSignal::new(false);
+    let form_id = format!("edit-{id}");
+    let publish_id = id.clone();
+    let edit_id = id.clone();
+    let href = Page::Product(product.slug).href();
+    let status_code = enum_name(&product.status);
+    let cover = product.cover.map(|c| c.url);
+    view! {
+        <li class="list__item publisher-product" data-product-id=id.clone()>
+            <div>
+                <h2 class="library__title"><A href=href>{move || title.get()}</A></h2>
+                <p class="muted product-status" data-status=status_code>{status_text}</p>
+                <CoverUpload product_id=id.clone() cover />
+                <ul class="editions">
+                    {editions.iter().map(|(e, shown)| view! { <EditionRow edition=e.clone() shown=*shown /> }).collect_view()}
+                </ul>
+                <crate::pages::builds::Builds product_id=id.clone() />
+                <section class="product-edit">
+                    <h3 class="builds__heading">
+                        <button
+                            type="button"
+                            class="disclosure"
+                            aria-expanded=move || editing.get().to_string()
+                            aria-controls=form_id.clone()
+                            on:click=move |_| editing.update(|o| *o = !*o)
+                        >
+                            "Edit"
+                        </button>
+                    </h3>
+                    <div id=form_id.clone() hidden=move || !editing.get()>
+                        <Show when=move || editing.get()>
+                            <EditProduct product_id=edit_id.clone() title description genres editions=editions.clone() />
+                        </Show>
+                    </div>
+                </section>
+            </div>
+            {draft.then(|| view! {
+                <button class="button button--primary" type="button" on:click=move |_| { publish.dispatch(publish_id.clone()); }>"Publish"</button>
+            })}
+        </li>
+    }
+}
+
+/// "19.99", "19,99" or "19" → 1999 minor units; `None` for anything else.
+fn parse_price(text: &str) -> Option<i64> {
+    let t = text.trim().replace(',', ".");
+    let (whole, fraction) = t.split_once('.').unwrap_or((t.as_str(), ""));
+    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let cents = format!("{fraction:0<2}").parse::<i64>().ok()?;
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(cents)
+}
+
+/// "1999" minor units → "19.99", as the price field shows it.
+fn price_text(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// Errors of the edit form, by the key of their field: `title`, `description`, `genres`, and
+/// `<edition id>:name` / `<edition id>:price` for the editions.
+type EditErrors = Vec<(String, String)>;
+
+/// The edit form of a product: title, description, genres, and each edition's name and price.
+/// Each value is checked with the catalog's rules before anything is sent; an error the api
+/// answers lands on its field. "Saved." stays until the form is sent again.
+#[component]
+fn EditProduct(
+    product_id: String,
+    /// The title the list shows (changed once saved).
+    title: RwSignal<String>,
+    /// Edited in place: kept when the form is closed and opened again.
+    description: RwSignal<String>,
+    genres: RwSignal<Vec<String>>,
+    editions: Vec<(MyEdition, ShownEdition)>,
+) -> impl IntoView {
+    let id = product_id.clone();
+    let title_value = RwSignal::new(title.get_untracked());
+    let fields: Vec<(String, ShownEdition, RwSignal<String>, RwSignal<String>)> = editions
+        .iter()
+        .map(|(e, shown)| {
+            (
+                e.id.clone(),
+                *shown,
+                RwSignal::new(shown.name.get_untracked()),
+                RwSignal::new(price_text(shown.amount_minor.get_untracked())),
+            )
+        })
+        .collect();
+    let errors = RwSignal::new(EditErrors::new());
+    let alert = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let fields_for_save = fields.clone();
+    let save =
+        Action::new_local(move |(): &()| {
+            let id = id.clone();
+            let fields = fields_for_save.clone();
+            let input = update_product::UpdateProductInput {
+                title: Some(title_value.get_untracked().trim().to_owned()),
+                slug: None,
+                description: Some(description.get_untracked()),
+                genres: Some(genres.get_untracked()),
+                platforms: None,
+                tags: None,
+                release_date: None,
+                age_rating: None,
+                system_requirements: None,
+            };
+            async move {
+                let updated =
+                    match api::request::<UpdateProduct>(update_product::Variables { id, input })
+                        .await
+                    {
+                        Ok(data) => data.update_product,
+                        Err(e) => return Err((None, e)),
+                    };
+                title.try_set(updated.title.clone());
+                title_value.try_set(updated.title);
+                description.try_set(updated.description);
+                genres.try_set(updated.genres);
+                for (edition_id, shown, name, price) in fields {
+                    let new_name = name.get_untracked().trim().to_owned();
+                    let new_price = parse_price(&price.get_untracked());
+                    let name_changed = new_name != shown.name.get_untracked();
+                    let price_changed = new_price != Some(shown.amount_minor.get_untracked());
+                    if !name_changed && !price_changed {
+                        continue;
+                    }
+                    let input = update_edition::UpdateEditionInput {
+                        name: name_changed.then_some(new_name),
+                        sku: None,
+                        price: new_price.filter(|_| price_changed).map(|amount_minor| {
+                            update_edition::MoneyInput {
+                                amount_minor,
+                                currency: "EUR".to_owned(),
+                            }
+                        }),
+                        weight_grams: None,
+                    };
+                    match api::request::<UpdateEdition>(update_edition::Variables {
+                        id: edition_id.clone(),
+                        input,
+                    })
+                    .await
+                    {
+                        Ok(data) => {
+                            let e = data.update_edition;
+                            shown.name.try_set(e.name);
+                            shown.price.try_set(e.price.formatted);
+                            shown.amount_minor.try_set(e.price.amount_minor);
+                            price.try_set(price_text(e.price.amount_minor));
+                        }
+                        Err(e) => return Err((Some(edition_id), e)),
+                    }
+                }
+                Ok(())
+            }
+        });
+    // The answer of the api, placed: "Saved.", an error on its field, or the form's alert.
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(())) => saved.set(true),
+        Some(Err((edition, e))) => {
+            let key = match (edition, e.field.as_deref()) {
+                (None, Some(f @ ("title" | "description" | "genres"))) => Some(f.to_owned()),
+                (Some(edition), Some("name")) => Some(format!("{edition}:name")),
+                (Some(edition), Some("price" | "currency")) => Some(format!("{edition}:price")),
+                _ => None,
+            };
+            match key {
+                Some(key) => {
+                    errors.set(vec![(key, e.message)]);
+                    focus_first_invalid();
+                }
+                None => alert.set(Some(e.message)),
+            }
+        }
+        None => {}
+    });
+    let fields_for_check = fields.clone();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        saved.set(false);
+        alert.set(None);
+        let mut found = EditErrors::new();
+        if let Err(e) = domain::catalog::parse_title(&title_value.get_untracked()) {
+            found.push(("title".to_owned(), e.to_string()));
+        }
+        if let Err(e) = domain::catalog::parse_description(&description.get_untracked()) {
+            found.push(("description".to_owned(), e.to_string()));
+        }
+        if genres.with_untracked(Vec::is_empty) {
+            found.push(("genres".to_owned(), "Choose at least one genre.".to_owned()));
+        }
+        for (edition_id, _, name, price) in &fields_for_check {
+            if let Err(e) = domain::catalog::parse_edition_name(&name.get_untracked()) {
+                found.push((format!("{edition_id}:name"), e.to_string()));
+            }
+            let ok = parse_price(&price.get_untracked()).is_some_and(|minor| {
+                domain::money::Money::price(minor, domain::money::Currency::EUR).is_ok()
+            });
+            if !ok {
+                found.push((
+                    format!("{edition_id}:price"),
+                    "Enter a price like 19.99 (at most 1000000.00).".to_owned(),
+                ));
+            }
+        }
+        let ok = found.is_empty();
+        errors.set(found);
+        if ok {
+            save.dispatch(());
+        } else {
+            focus_first_invalid();
+        }
+    };
+    let pid = product_id;
+    let genres_error_id = format!("genres-{pid}-error");
+    let error_of = move |key: String| {
+        move || errors.with(|e| e.iter().find(|(k, _)| *k == key).map(|(_, m)| m.clone()))
+    };
+    let invalid = move |key: String| {
+        move || {
+            errors
+                .with(|e| e.iter().any(|(k, _)| *k == key))
+                .to_string()
+        }
+    };
+    let text_field = move |key: &'static str,
+                           label: &'static str,
+                           value: RwSignal<String>,
+                           multiline: bool| {
+        let field_id = format!("{key}-{pid}");
+        let error_id = format!("{field_id}-error");
+        let error_id2 = error_id.clone();
+        let err = error_of(key.to_owned());
+        let bad = invalid(key.to_owned());
+        let bad2 = invalid(key.to_owned());
+        let described = move || {
+            if bad2() == "true" {
+                error_id.clone()
+            } else {
+                String::new()
+            }
+        };
+        let control = if multiline {
+            view! {
+                <textarea id=field_id.clone() rows="4" aria-invalid=bad aria-describedby=described prop:value=value on:input=move |ev| value.set(event_target_value(&ev))></textarea>
+            }
+            .into_any()
+        } else {
+            view! {
+                <input id=field_id.clone() type="text" aria-invalid=bad aria-describedby=described prop:value=value on:input=move |ev| value.set(event_target_value(&ev)) />
+            }
+            .into_any()
+        };
+        view! {
+            <div class="field">
+                <label for=field_id>{label}</label>
+                {control}
+                {move || err().map(|m| view! { <p class="field__error" id=error_id2.clone()>{m}</p> })}
+            </div>
+        }
+    };
+    let genres_error_id2 = genres_error_id.clone();
+    let genres_error = error_of("genres".to_owned());
+    let genres_error2 = error_of("genres".to_owned());
+    let genres_invalid = invalid("genres".to_owned());
+    view! {
+        <form class="form form--card edit-product" novalidate=true aria-label=move || format!("Edit {}", title.get()) on:submit=on_submit>
+            {text_field("title", "Title", title_value, false)}
+            {text_field("description", "Description (Markdown)", description, true)}
+            <fieldset class="field field--kind" aria-invalid=genres_invalid aria-describedby=move || if genres_error2().is_some() { genres_error_id.clone() } else { String::new() }>
+                <legend>"Genres"</legend>
+                {GENRES.iter().map(|(slug, label)| {
+                    let slug = *slug;
+                    view! {
+                        <label class="chip">
+                            <input
+                                type="checkbox"
+                                value=slug
+                                prop:checked=move || genres.with(|g| g.iter().any(|x| x == slug))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    genres.update(|g| {
+                                        g.retain(|x| x != slug);
+                                        if on {
+                                            g.push(slug.to_owned());
+                                        }
+                                    });
+                                }
+                            />
+                            {*label}
+                        </label>
+                    }
+                }).collect_view()}
+                {move || genres_error().map(|m| view! { <p class="field__error" id=genres_error_id2.clone()>{m}</p> })}
+            </fieldset>
+            {fields.into_iter().map(|(edition_id, shown, name, price)| {
+                let name_key = format!("{edition_id}:name");
+                let price_key = format!("{edition_id}:price");
+                let name_id = format!("edition-name-{edition_id}");
+                let price_id = format!("edition-price-{edition_id}");
+                let (name_error_id, price_error_id) = (format!("{name_id}-error"), format!("{price_id}-error"));
+                let (name_error_id2, price_error_id2) = (name_error_id.clone(), price_error_id.clone());
+                let (name_err, price_err) = (error_of(name_key.clone()), error_of(price_key.clone()));
+                let (name_bad, price_bad) = (invalid(name_key.clone()), invalid(price_key.clone()));
+                let (name_bad2, price_bad2) = (invalid(name_key), invalid(price_key));
+                view! {
+                    <fieldset class="edit-edition">
+                        <legend>{move || format!("Edition {}", shown.name.get())}</legend>
+                        <div class="field">
+                            <label for=name_id.clone()>"Edition name"</label>
+                            <input id=name_id type="text" aria-invalid=name_bad aria-describedby=move || if name_bad2() == "true" { name_error_id.clone() } else { String::new() } prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) />
+                            {move || name_err().map(|m| view! { <p class="field__error" id=name_error_id2.clone()>{m}</p> })}
+                        </div>
+                        <div class="field">
+                            <label for=price_id.clone()>"Price (EUR)"</label>
+                            <input id=price_id type="text" inputmode="decimal" aria-invalid=price_bad aria-describedby=move || if price_bad2() == "true" { price_error_id.clone() } else { String::new() } prop:value=price on:input=move |ev| price.set(event_target_value(&ev)) />
+                            {move || price_err().map(|m| view! { <p class="field__error" id=price_error_id2.clone()>{m}</p> })}
+                        </div>
+                    </fieldset>
+                }
+            }).collect_view()}
+            <div aria-live="polite">
+                {move || saved.get().then(|| view! { <p class="alert alert--ok" role="status">"Saved."</p> })}
+            </div>
+            {move || alert.get().map(|m| view! { <p class="alert alert--error" role="alert">{m}</p> })}
+            <button class="button button--primary" type="submit" disabled=move || save.pending().get()>
+                {move || if save.pending().get() { "Saving…" } else { "Save changes" }}
+            </button>
+        </form>
+    }
+}
+
+/// How often fulfillment is asked about a stock command at first, and at most.
+const STOCK_POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+const STOCK_POLL_MAX: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Where a stock change is, as the form says it (each lasts until the next change).
+#[derive(Clone, Debug, PartialEq)]
+enum StockState {
+    Sending,
+    /// Sent; fulfillment has not applied it yet.
+    Waiting,
+    Applied(String),
+    Failed(String),
+}
 
 #[component]
-fn EditionRow(
-    edition: my_products::MyProductsMyProductsNodesEditions,
-    version: RwSignal<u32>,
-    stock_notice: RwSignal<Option<String>>,
-) -> impl IntoView {
-    let physical = enum_name(&edition.kind) == "PHYSICAL";
+fn EditionRow(edition: MyEdition, shown: ShownEdition) -> impl IntoView {
+    let physical = edition.kind.domain() == Some(domain::catalog::EditionKind::Physical);
     let quantity = RwSignal::new(edition.stock.unwrap_or(0).to_string());
     let id = edition.id.clone();
-    let name = edition.name.clone();
-    let save = Action::new_local(move |(edition_id, quantity): &(String, i64)| {
+    let state = RwSignal::new(None::<StockState>);
+    let save = Action::new_local(move |(edition_id, wanted): &(String, i64)| {
         let vars = set_stock::Variables {
             edition_id: edition_id.clone(),
             mode: set_stock::StockMode::SET,
-            quantity: *quantity,
+            quantity: *wanted,
             // One key per save: a retry after a lost answer is the same command.
             idempotency_key: Some(crate::state::idempotency_key()),
         };
-        let (edition_id, wanted, name) = (edition_id.clone(), *quantity, name.clone());
+        let wanted = *wanted;
         async move {
-            api::request::<SetStock>(vars).await?;
-            // Fulfillment applies the command a moment later: the list is shown again once
-            // it holds the new stock (or after a few seconds, whatever it holds then).
-            for _ in 0..STOCK_POLLS {
-                crate::components::sleep(STOCK_POLL).await;
-                let applied = api::request::<MyProducts>(my_products::Variables { first: 100 })
-                    .await
-                    .is_ok_and(|data| {
-                        data.my_products
-                            .nodes
-                            .iter()
-                            .flat_map(|p| &p.editions)
-                            .any(|e| e.id == edition_id && e.stock == Some(wanted))
-                    });
-                if applied {
-                    stock_notice.set(Some(format!("Stock of {name} set to {wanted}.")));
-                    version.update(|v| *v += 1);
-                    return Ok(());
+            state.try_set(Some(StockState::Sending));
+            let command_id = match api::request::<SetStock>(vars).await {
+                Ok(data) => data.set_stock.command_id,
+                Err(e) => {
+                    state.try_set(Some(StockState::Failed(e.message)));
+                    return;
                 }
+            };
+            state.try_set(Some(StockState::Waiting));
+            // Fulfillment applies the command a moment later: ask until it did (or gave up),
+            // less often as it takes longer; stop when the page is gone.
+            let mut wait = STOCK_POLL_FIRST;
+            loop {
+                crate::components::sleep(wait).await;
+                if state.try_get_untracked().is_none() {
+                    return;
+                }
+                wait = (wait * 3 / 2).min(STOCK_POLL_MAX);
+                let asked = api::request::<StockCommand>(stock_command::Variables {
+                    command_id: command_id.clone(),
+                })
+                .await;
+                let name = shown.name.try_get_untracked().unwrap_or_default();
+                let done = match asked.map(|data| data.stock_command) {
+                    Ok(stock_command::StockCommandStatus::APPLIED) => {
+                        StockState::Applied(format!("Stock of {name} set to {wanted}."))
+                    }
+                    Ok(stock_command::StockCommandStatus::FAILED) => StockState::Failed(format!(
+                        "Fulfillment could not set the stock of {name}; the store's admins can see why."
+                    )),
+                    Ok(_) => continue,
+                    // A lost answer is asked again; anything else is the end of it.
+                    Err(e) if e.code.is_none() => continue,
+                    Err(e) => StockState::Failed(e.message),
+                };
+                state.try_set(Some(done));
+                return;
             }
-            stock_notice.set(Some(format!(
-                "Stock of {name}: {wanted} was sent to fulfillment; the list shows it once applied."
-            )));
-            version.update(|v| *v += 1);
-            Ok::<(), ApiError>(())
         }
     });
     let input_id = format!("stock-{}", edition.id);
+    let error_id = format!("{input_id}-error");
+    let busy = move || matches!(state.get(), Some(StockState::Sending | StockState::Waiting));
     view! {
         <li class="edition">
             <div>
-                <p class="edition__name">{edition.name}</p>
+                <p class="edition__name">{move || shown.name.get()}</p>
                 <p class="edition__stock">{format!("SKU {}", edition.sku)}</p>
             </div>
-            <p class="edition__price">{edition.price.formatted}</p>
+            <p class="edition__price">{move || shown.price.get()}</p>
             {physical.then(|| view! {
-                <form class="stock-form" on:submit=move |ev| {
+                <form class="stock-form" novalidate=true on:submit=move |ev| {
                     ev.prevent_default();
-                    if let Ok(n) = quantity.get_untracked().trim().parse::<i64>() {
-                        save.dispatch((id.clone(), n));
+                    match quantity.get_untracked().trim().parse::<i64>() {
+                        Ok(n) if (0..=domain::fulfillment::MAX_STOCK).contains(&n) => {
+                            save.dispatch((id.clone(), n));
+                        }
+                        _ => state.set(Some(StockState::Failed(format!(
+                            "Enter a stock between 0 and {}.",
+                            domain::fulfillment::MAX_STOCK
+                        )))),
                     }
                 }>
                     <label for=input_id.clone()>"Stock"</label>
-                    <input id=input_id class="qty" type="number" min="0" prop:value=quantity on:input=move |ev| quantity.set(event_target_value(&ev)) />
-                    <button class="button" type="submit" disabled=move || save.pending().get()>"Set"</button>
-                    {move || save.pending().get().then(|| view! { <p class="muted" role="status">"Saving…"</p> })}
-                    {move || save.value().get().and_then(Result::err).map(|e| view! { <p class="alert alert--error" role="alert">{e.message}</p> })}
+                    <input
+                        id=input_id
+                        class="qty"
+                        type="number"
+                        min="0"
+                        aria-describedby=move || if matches!(state.get(), Some(StockState::Failed(_))) { error_id.clone() } else { String::new() }
+                        prop:value=quantity
+                        on:input=move |ev| quantity.set(event_target_value(&ev))
+                    />
+                    <button class="button" type="submit" disabled=busy>"Set"</button>
+                    {
+                        let error_id = format!("stock-{}-error", edition.id);
+                        move || match state.get() {
+                            None => ().into_any(),
+                            Some(StockState::Sending) => view! { <p class="muted" role="status">"Saving…"</p> }.into_any(),
+                            Some(StockState::Waiting) => view! { <p class="muted" role="status">"Sent; waiting for fulfillment to apply it…"</p> }.into_any(),
+                            Some(StockState::Applied(text)) => view! { <p class="alert alert--ok" role="status">{text}</p> }.into_any(),
+                            Some(StockState::Failed(text)) => view! { <p class="alert alert--error" role="alert" id=error_id.clone()>{text}</p> }.into_any(),
+                        }
+                    }
                 </form>
             })}
         </li>

@@ -8,11 +8,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::types::{
-    FacetValue, Facets, Product, ProductFilter, ProductSort, ProductStatusGql, Review, Vocabulary,
+    FacetValue, Facets, Product, ProductFilter, ProductSort, ProductStatusGql, Review,
+    StockCommandStatus, Vocabulary,
 };
 use crate::catalog::search::{self, Scope, Sort};
 use crate::catalog::visible_to;
-use crate::graphql::guard::{RoleGuard, caller, principal};
+use crate::graphql::guard::{RoleGuard, acting, caller, principal};
 use crate::graphql::identity::query::MAX_PAGE;
 use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::infra::error::ApiError;
@@ -45,7 +46,7 @@ fn sort_of(s: ProductSort) -> Sort {
 async fn list(
     ctx: &Context<'_>,
     scope: Scope,
-    filter: Option<ProductFilter>,
+    filter: search::Filter,
     sort: ProductSort,
     first: i32,
     after: Option<String>,
@@ -55,7 +56,7 @@ async fn list(
     let page = search::products(
         &state.db,
         &scope,
-        &filter.unwrap_or_default().into(),
+        &filter,
         sort_of(sort),
         first,
         after.as_deref(),
@@ -88,6 +89,7 @@ impl CatalogQuery {
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product>> {
+        let filter = filter.unwrap_or_default().into();
         list(ctx, Scope::Public, filter, sort, first, after).await
     }
 
@@ -211,18 +213,39 @@ impl CatalogQuery {
         Ok(conn)
     }
 
-    /// Publisher: their own products in every state, newest first.
+    /// Publisher: their own products in every state, newest first. `search`: only those whose
+    /// title contains this text, in any case (part of a word matches, for searching as one
+    /// types; at most 100 characters, empty is no filter).
     #[graphql(guard = "RoleGuard::publisher()")]
     async fn my_products(
         &self,
         ctx: &Context<'_>,
         filter: Option<ProductFilter>,
+        search: Option<String>,
         #[graphql(default_with = "ProductSort::Newest")] sort: ProductSort,
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product>> {
         let me = principal(ctx)?.id;
+        let filter = search::Filter {
+            title_contains: search,
+            ..filter.unwrap_or_default().into()
+        };
         list(ctx, Scope::Publisher(me), filter, sort, first, after).await
+    }
+
+    /// Publisher: whether fulfillment has applied one of their stock commands (`setStock`'s
+    /// `commandId`). Another publisher's command is `NOT_FOUND`.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn stock_command(
+        &self,
+        ctx: &Context<'_>,
+        command_id: Uuid,
+    ) -> async_graphql::Result<StockCommandStatus> {
+        let (state, me) = acting(ctx)?;
+        Ok(crate::catalog::stock_command_state(state, me, command_id)
+            .await?
+            .into())
     }
 
     /// Admin: every product, optionally of one status (moderation).
@@ -237,6 +260,7 @@ impl CatalogQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product>> {
         let scope = Scope::All(status.map(Into::into));
+        let filter = filter.unwrap_or_default().into();
         list(ctx, scope, filter, sort, first, after).await
     }
 
@@ -252,7 +276,7 @@ impl CatalogQuery {
         list(
             ctx,
             Scope::Wishlist(me),
-            None,
+            search::Filter::default(),
             ProductSort::Newest,
             first,
             after,

@@ -425,6 +425,7 @@ impl From<ProductFilter> for crate::catalog::search::Filter {
             min_price: f.min_price,
             max_price: f.max_price,
             publisher: f.publisher_id,
+            title_contains: None,
         }
     }
 }
@@ -494,4 +495,26 @@ pub struct StockCommand {
     pub edition_id: Uuid,
     pub mode: StockModeGql,
     pub quantity: i64,
+}
+
+/// Where a stock command (`setStock`) is.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StockCommandStatus {
+    /// Sent; fulfillment has not handled it yet.
+    Pending,
+    /// Fulfillment applied it: the stock shows it.
+    Applied,
+    /// Fulfillment could not apply it (an admin sees it among the dead letters and may replay
+    /// it: it is pending again then).
+    Failed,
+}
+
+impl From<crate::catalog::StockCommandState> for StockCommandStatus {
+    fn from(s: crate::catalog::StockCommandState) -> Self {
+        match s {
+            crate::catalog::StockCommandState::Pending => StockCommandStatus::Pending,
+            crate::catalog::StockCommandState::Applied => StockCommandStatus::Applied,
+            crate::catalog::StockCommandState::Failed => StockCommandStatus::Failed,
+        }
+    }
 }
