@@ -346,6 +346,27 @@ try {
     await admin.waitForFunction(() => document.querySelectorAll('.admin-order').length > 1);
     assert.equal(await admin.getByLabel('Buyer', { exact: true }).inputValue(), '');
   });
+  await step('admin: unlist a product only with a reason, then restore it', async () => {
+    await admin.getByRole('link', { name: 'Admin', exact: true }).click();
+    const rows = admin.locator('section[aria-labelledby="moderation-title"] li.list__item');
+    const row = rows.filter({ hasText: 'On sale' }).first();
+    await row.waitFor();
+    const title = (await row.locator('a').first().innerText()).trim();
+    await row.getByRole('button', { name: 'Unlist' }).click();
+    await row.getByRole('button', { name: 'Take it off the store' }).click();
+    await row.getByText('Give a reason first.').waitFor();
+    await row.getByLabel('Why? (the publisher reads this)').fill('Counterfeit cover art');
+    await row.getByRole('button', { name: 'Take it off the store' }).click();
+    await admin.getByRole('status').filter({ hasText: `${title} is taken off the store.` }).waitFor();
+    // By its link's exact title: another title may contain this one.
+    const moderated = rows.filter({ has: admin.getByRole('link', { name: title, exact: true }) });
+    await moderated.filter({ hasText: 'Taken off the store by moderation: Counterfeit cover art' }).waitFor();
+    await shot(admin, 'moderation');
+    await moderated.getByRole('button', { name: 'Restore' }).click();
+    await moderated.getByRole('button', { name: 'Put it back in the store' }).click();
+    await admin.getByRole('status').filter({ hasText: `${title} is back in the store.` }).waitFor();
+    await moderated.filter({ hasText: 'On sale' }).waitFor();
+  });
 } catch (e) { await shot(admin, 'fail-admin'); }
 await browser.close();
 if (failures > 0) {

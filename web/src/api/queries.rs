@@ -180,7 +180,7 @@ domain_enum!(ProductStatus => domain::catalog::ProductStatus {
     DRAFT => Draft,
     PUBLISHED => Published,
     UNLISTED => Unlisted,
-} in my_products);
+} in my_products, admin_products);
 
 domain_enum!(LedgerEntryKind => domain::billing::EntryKind {
     CREDIT => Credit,

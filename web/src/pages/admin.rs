@@ -6,6 +6,7 @@ use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::api::queries::Domain as _;
 use crate::api::queries::{
     AdminAccounts, AdminProducts, CreateAccount, DeadLetters, ModerateProduct, ReplayDeadLetter,
     SetAccountStatus, admin_accounts, admin_products, create_account, dead_letters,
@@ -15,6 +16,7 @@ use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
 use crate::components::{Empty, Loading, error_fallback, short_time};
 use crate::page::Page;
+use crate::words;
 
 #[component]
 pub fn Admin() -> impl IntoView {
@@ -37,6 +39,8 @@ fn alert(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoVie
 
 /// Accounts per page.
 const ACCOUNTS_PAGE: i64 = 50;
+/// Products shown a page at a time in moderation.
+const PRODUCTS_PAGE: i64 = 20;
 /// Wait this long after the last keystroke before searching.
 const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -150,6 +154,16 @@ fn Accounts() -> impl IntoView {
     }
 }
 
+/// A role as people say it (the code stays in the API).
+fn role_word(code: &str) -> &'static str {
+    match code {
+        "USER" => "Shopper",
+        "PUBLISHER" => "Publisher",
+        "ADMIN" => "Admin",
+        _ => "Other",
+    }
+}
+
 /// One account with Ban / Reinstate, each asked again with a reason (kept in the audit log).
 #[component]
 fn AccountRowView(
@@ -193,7 +207,7 @@ fn AccountRowView(
         <tr>
             <td>{account.display_name}</td>
             <td>{account.email.clone()}</td>
-            <td>{enum_name(&account.role)}</td>
+            <td>{role_word(&enum_name(&account.role))}</td>
             <td>{if banned { "Banned" } else { "Active" }}</td>
             <td>
                 <Show
@@ -312,66 +326,151 @@ fn CreateAccountForm(version: RwSignal<u32>) -> impl IntoView {
     }
 }
 
+/// Products a page at a time: an admin unlists one only after saying why (the publisher sees the
+/// reason on their dashboard), and restores one after confirming.
 #[component]
 fn Moderation() -> impl IntoView {
     let version = RwSignal::new(0_u32);
+    let cursors = RwSignal::new(Vec::<Option<String>>::new());
+    let after = RwSignal::new(None::<String>);
     let products = LocalResource::new(move || {
         version.track();
+        let after = after.get();
         async move {
             api::request::<AdminProducts>(admin_products::Variables {
                 status: None,
-                first: 50,
+                first: PRODUCTS_PAGE,
+                after,
             })
             .await
-            .map(|data| data.all_products.nodes)
+            .map(|data| data.all_products)
         }
     });
-    let moderate = Action::new_local(move |(id, unlist): &(String, bool)| {
-        let vars = moderate_product::Variables {
-            id: id.clone(),
-            action: if *unlist {
-                moderate_product::ModerationAction::UNLIST
-            } else {
-                moderate_product::ModerationAction::RESTORE
-            },
-            reason: unlist.then(|| "Unlisted by a moderator".to_owned()),
-        };
-        async move {
-            let result = api::request::<ModerateProduct>(vars).await.map(|_| ());
-            version.update(|v| *v += 1);
-            result
-        }
-    });
+    let notice = RwSignal::new(None::<Result<String, ApiError>>);
     view! {
         <section aria-labelledby="moderation-title">
             <h2 id="moderation-title">"Products"</h2>
-            {move || alert(moderate.value().get(), "Product updated.")}
+            <div aria-live="polite">
+                {move || notice.get().map(|r| match r {
+                    Ok(text) => view! { <p class="alert alert--ok" role="status">{text}</p> }.into_any(),
+                    Err(e) => view! { <p class="alert alert--error" role="alert">{e.message}</p> }.into_any(),
+                })}
+            </div>
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        products.await.map(|products| view! {
-                            <ul class="list">
-                                {products.into_iter().map(|p| {
-                                    let status = enum_name(&p.status);
-                                    let unlisted = status == "UNLISTED";
-                                    let id = p.id.clone();
-                                    view! {
-                                        <li class="list__item">
-                                            <A href=Page::Product(p.slug).href()>{p.title}</A>
-                                            <span class="muted">{p.publisher.name}</span>
-                                            <span>{status}{p.moderation_reason.map(|r| format!(" — {r}"))}</span>
-                                            <button class="button button--ghost" type="button" on:click=move |_| { moderate.dispatch((id.clone(), !unlisted)); }>
-                                                {if unlisted { "Restore" } else { "Unlist" }}
-                                            </button>
-                                        </li>
-                                    }
-                                }).collect_view()}
-                            </ul>
+                        products.await.map(|page| {
+                            let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();
+                            view! {
+                                <ul class="list">
+                                    {page.nodes.into_iter().map(|product| view! { <ProductRow product version notice /> }).collect_view()}
+                                </ul>
+                                <crate::pages::refunds::Pager cursors after next />
+                            }
                         })
                     })}
                 </ErrorBoundary>
             </Transition>
         </section>
+    }
+}
+
+/// One product with Unlist (asked again, with the reason the publisher will read) or Restore.
+#[component]
+fn ProductRow(
+    product: admin_products::AdminProductsAllProductsNodes,
+    version: RwSignal<u32>,
+    notice: RwSignal<Option<Result<String, ApiError>>>,
+) -> impl IntoView {
+    let status = product.status.domain();
+    let unlisted = status == Some(domain::catalog::ProductStatus::Unlisted);
+    let status_text = format!(
+        "{}{}",
+        words::product_status(status, product.moderation_reason.is_some()),
+        product
+            .moderation_reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    let confirming = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
+    let missing = RwSignal::new(false);
+    let id = product.id.clone();
+    let title = product.title.clone();
+    let moderate = Action::new_local(move |reason: &String| {
+        let vars = moderate_product::Variables {
+            id: id.clone(),
+            action: if unlisted {
+                moderate_product::ModerationAction::RESTORE
+            } else {
+                moderate_product::ModerationAction::UNLIST
+            },
+            reason: (!unlisted).then(|| reason.clone()),
+        };
+        let title = title.clone();
+        async move {
+            let result = api::request::<ModerateProduct>(vars).await.map(|_| {
+                if unlisted {
+                    format!("{title} is back in the store.")
+                } else {
+                    format!("{title} is taken off the store.")
+                }
+            });
+            notice.set(Some(result));
+            version.update(|v| *v += 1);
+        }
+    });
+    let reason_id = format!("unlist-reason-{}", product.id);
+    let verb = if unlisted { "Restore" } else { "Unlist" };
+    let label = format!("{verb} {}", product.title);
+    view! {
+        <li class="list__item">
+            <A href=Page::Product(product.slug).href()>{product.title}</A>
+            <span class="muted">{product.publisher.name}</span>
+            <span>{status_text}</span>
+            <Show
+                when=move || confirming.get()
+                fallback=move || view! {
+                    <button class="button button--ghost" type="button" on:click=move |_| confirming.set(true)>
+                        {verb}
+                    </button>
+                }
+            >
+                <div class="confirm" role="group" aria-label=label.clone()>
+                    {(!unlisted).then(|| view! {
+                        <label for=reason_id.clone()>"Why? (the publisher reads this)"</label>
+                        <input
+                            id=reason_id.clone()
+                            type="text"
+                            maxlength="500"
+                            aria-invalid=move || missing.get().to_string()
+                            prop:value=reason
+                            on:input=move |ev| reason.set(event_target_value(&ev))
+                        />
+                        {move || missing.get().then(|| view! { <p class="field__error">"Give a reason first."</p> })}
+                    })}
+                    <button
+                        class="button button--danger"
+                        type="button"
+                        disabled=move || moderate.pending().get()
+                        on:click=move |_| {
+                            let why = reason.get_untracked().trim().to_owned();
+                            let refused = !unlisted && why.is_empty();
+                            missing.set(refused);
+                            if !refused {
+                                moderate.dispatch(why);
+                            }
+                        }
+                    >
+                        {if unlisted { "Put it back in the store" } else { "Take it off the store" }}
+                    </button>
+                    <button class="button button--ghost" type="button" on:click=move |_| confirming.set(false)>
+                        "Cancel"
+                    </button>
+                </div>
+            </Show>
+        </li>
     }
 }
 
