@@ -355,13 +355,20 @@ try {
     await row.getByRole('button', { name: 'Unlist' }).click();
     await row.getByRole('button', { name: 'Take it off the store' }).click();
     await row.getByText('Give a reason first.').waitFor();
-    await row.getByLabel('Why? (the publisher reads this)').fill('Counterfeit cover art');
+    await row.getByLabel('Why? (the publisher reads this; kept in the audit log)').fill('Counterfeit cover art');
     await row.getByRole('button', { name: 'Take it off the store' }).click();
     await admin.getByRole('status').filter({ hasText: `${title} is taken off the store.` }).waitFor();
     // By its link's exact title: another title may contain this one.
     const moderated = rows.filter({ has: admin.getByRole('link', { name: title, exact: true }) });
     await moderated.filter({ hasText: 'Taken off the store by moderation: Counterfeit cover art' }).waitFor();
     await shot(admin, 'moderation');
+    // The audit log has it, with the reason.
+    await admin.getByRole('link', { name: 'Audit log' }).click();
+    const entry = admin.locator('.audit__entry[data-action="PRODUCT_UNLISTED"]', { hasText: title }).first();
+    await entry.waitFor();
+    const said = await entry.innerText();
+    assert.ok(said.includes(`${adminEmail} took ${title} off the store — reason: Counterfeit cover art`), said);
+    await admin.getByRole('link', { name: 'Admin', exact: true }).click();
     await moderated.getByRole('button', { name: 'Restore' }).click();
     await moderated.getByRole('button', { name: 'Put it back in the store' }).click();
     await admin.getByRole('status').filter({ hasText: `${title} is back in the store.` }).waitFor();

@@ -363,6 +363,7 @@ pub async fn moderate(
     }
     p.updated_at = Set(Utc::now());
     let updated = p.update(&txn).await?;
+    crate::identity::audit_moderation(&txn, admin.id, id, unlist, reason.as_deref()).await?;
     txn.commit().await?;
     tracing::info!(product.id = %id, admin.id = %admin.id, unlisted = unlist, "product moderated");
     Ok(updated)

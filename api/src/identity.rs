@@ -157,6 +157,34 @@ async fn audit(
     Ok(())
 }
 
+/// Records a moderation of `product` by `actor` in the audit log, in the moderation's own
+/// transaction `db`. The product's id is kept in the entry's detail (`target_id` names
+/// accounts only), with the reason the publisher was given.
+pub(crate) async fn audit_moderation(
+    db: &impl ConnectionTrait,
+    actor: Uuid,
+    product: Uuid,
+    unlisted: bool,
+    reason: Option<&str>,
+) -> ApiResult<()> {
+    audit_log::ActiveModel {
+        id: Set(domain::id::new_id()),
+        actor_id: Set(Some(actor)),
+        action: Set(if unlisted {
+            "product.unlist"
+        } else {
+            "product.restore"
+        }
+        .to_owned()),
+        target_id: Set(None),
+        detail: Set(serde_json::json!({ "product": product, "reason": reason })),
+        occurred_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
 /// What an admin did, as the audit log reads back: each kind of stored `action` (and, for a
 /// status change, which way it went), so that readers never match on the stored strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,6 +193,8 @@ pub enum AuditAction {
     RoleChanged,
     AccountBanned,
     AccountReinstated,
+    ProductUnlisted,
+    ProductRestored,
 }
 
 /// One entry of the audit log, decoded, with the e-mails of its actor and target.
@@ -175,6 +205,7 @@ pub struct AuditEntry {
     pub action: AuditAction,
     /// `None` for an action taken outside the API (none is recorded so far).
     pub actor: Option<(Uuid, String)>,
+    /// An account with its e-mail, or a moderated product with its title.
     pub target: Option<(Uuid, String)>,
     /// The role given: on account creation and role change.
     pub role: Option<Role>,
@@ -212,6 +243,8 @@ fn decode_audit(row: &audit_log::Model) -> ApiResult<(AuditAction, Option<Role>)
             Some(Ok(AccountStatus::Active)) => Ok((AuditAction::AccountReinstated, None)),
             _ => Err(unknown()),
         },
+        "product.unlist" => Ok((AuditAction::ProductUnlisted, None)),
+        "product.restore" => Ok((AuditAction::ProductRestored, None)),
         _ => Err(unknown()),
     }
 }
@@ -267,25 +300,53 @@ pub async fn audit_entries(
             (id, email)
         })
     };
-    let entries = rows
-        .iter()
-        .map(|row| {
-            let (action, role) = decode_audit(row)?;
-            Ok(AuditEntry {
-                id: row.id,
-                occurred_at: row.occurred_at,
-                action,
-                actor: named(row.actor_id),
-                target: named(row.target_id),
-                role,
-                reason: row
-                    .detail
-                    .get("reason")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned),
+    // Moderation entries name a product in their detail: one more statement for their titles.
+    let product_of = |row: &audit_log::Model| {
+        row.detail
+            .get("product")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|id| id.parse::<Uuid>().ok())
+    };
+    let product_ids: Vec<Uuid> = rows.iter().filter_map(product_of).collect();
+    let titles: std::collections::HashMap<Uuid, String> = if product_ids.is_empty() {
+        Default::default()
+    } else {
+        use domain::catalog::entity::product;
+        product::Entity::find()
+            .filter(product::Column::Id.is_in(product_ids))
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.title))
+            .collect()
+    };
+    let entries =
+        rows.iter()
+            .map(|row| {
+                let (action, role) = decode_audit(row)?;
+                let target = match action {
+                    AuditAction::ProductUnlisted | AuditAction::ProductRestored => product_of(row)
+                        .map(|id| {
+                            let title = titles.get(&id).cloned();
+                            (id, title.unwrap_or_else(|| "a removed product".to_owned()))
+                        }),
+                    _ => named(row.target_id),
+                };
+                Ok(AuditEntry {
+                    id: row.id,
+                    occurred_at: row.occurred_at,
+                    action,
+                    actor: named(row.actor_id),
+                    target,
+                    role,
+                    reason: row
+                        .detail
+                        .get("reason")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned),
+                })
             })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
+            .collect::<ApiResult<Vec<_>>>()?;
     Ok((entries, more))
 }
 

@@ -463,6 +463,54 @@ async fn admins_unlist_with_a_reason_the_publisher_sees_and_only_admins_restore(
         Value::Null
     );
     assert_eq!(public_again, vec!["Questionable Game"]);
+
+    // Both moderations are in the audit log, with the product and the reason; the refused
+    // one (no reason) is not.
+    let log = app
+        .gql(
+            Some(&admin),
+            "{ auditLog(first: 10) { edges { node { action reason actor { email } target { id label } } } } }",
+            json!({}),
+        )
+        .await;
+    let entries: Vec<(String, String, String, Value)> = log["data"]["auditLog"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| {
+            n["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("PRODUCT_"))
+        })
+        .map(|n| {
+            (
+                n["action"].as_str().unwrap_or_default().to_owned(),
+                n["target"]["id"].as_str().unwrap_or_default().to_owned(),
+                n["target"]["label"].as_str().unwrap_or_default().to_owned(),
+                n["reason"].clone(),
+            )
+        })
+        .collect();
+    let id = id.to_string();
+    assert_eq!(
+        entries,
+        vec![
+            (
+                "PRODUCT_RESTORED".to_owned(),
+                id.clone(),
+                "Questionable Game".to_owned(),
+                Value::Null
+            ),
+            (
+                "PRODUCT_UNLISTED".to_owned(),
+                id,
+                "Questionable Game".to_owned(),
+                json!("Misleading screenshots")
+            ),
+        ],
+        "{log}"
+    );
 }
 
 #[tokio::test]

@@ -439,7 +439,7 @@ fn ProductRow(
             >
                 <div class="confirm" role="group" aria-label=label.clone()>
                     {(!unlisted).then(|| view! {
-                        <label for=reason_id.clone()>"Why? (the publisher reads this)"</label>
+                        <label for=reason_id.clone()>"Why? (the publisher reads this; kept in the audit log)"</label>
                         <input
                             id=reason_id.clone()
                             type="text"

@@ -41,6 +41,8 @@ fn sentence(entry: &Entry) -> String {
         AuditAction::ROLE_CHANGED => format!("{actor} made {target} {role}"),
         AuditAction::ACCOUNT_BANNED => format!("{actor} banned {target}"),
         AuditAction::ACCOUNT_REINSTATED => format!("{actor} reinstated {target}"),
+        AuditAction::PRODUCT_UNLISTED => format!("{actor} took {target} off the store"),
+        AuditAction::PRODUCT_RESTORED => format!("{actor} put {target} back in the store"),
         // A kind of entry newer than this build of the app: still say who and whom.
         AuditAction::Other(code) => format!("{actor}: {code} on {target}"),
     };
@@ -71,7 +73,7 @@ pub fn AuditLog() -> impl IntoView {
     view! {
         <section class="page" aria-labelledby="audit-title">
             <h1 id="audit-title">"Audit log"</h1>
-            <p class="muted">"What admins did to accounts, newest first."</p>
+            <p class="muted">"What admins did to accounts and products, newest first."</p>
             <Transition fallback=|| view! { <Loading label="Loading the audit log…" /> }>
                 {move || Suspend::new(async move {
                     match entries.await {

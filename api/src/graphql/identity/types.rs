@@ -178,6 +178,11 @@ pub enum AuditAction {
     AccountBanned,
     /// Let a banned account sign in again, with a `reason`.
     AccountReinstated,
+    /// Took a product off the store, with the `reason` its publisher reads (`target`: the
+    /// product, labelled with its title).
+    ProductUnlisted,
+    /// Put an unlisted product back in the store.
+    ProductRestored,
 }
 
 impl From<crate::identity::AuditAction> for AuditAction {
@@ -188,6 +193,8 @@ impl From<crate::identity::AuditAction> for AuditAction {
             A::RoleChanged => AuditAction::RoleChanged,
             A::AccountBanned => AuditAction::AccountBanned,
             A::AccountReinstated => AuditAction::AccountReinstated,
+            A::ProductUnlisted => AuditAction::ProductUnlisted,
+            A::ProductRestored => AuditAction::ProductRestored,
         }
     }
 }
@@ -199,11 +206,12 @@ pub struct AuditAccount {
     pub email: String,
 }
 
-/// What an action was done to: so far always an account, labelled with its e-mail.
+/// What an action was done to: an account, labelled with its e-mail, or a product (moderation),
+/// labelled with its title.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct AuditTarget {
     pub id: Uuid,
-    /// Words that name the target for a person (an account's e-mail).
+    /// Words that name the target for a person (an account's e-mail, a product's title).
     pub label: String,
 }
 
@@ -218,7 +226,7 @@ pub struct AuditEntry {
     pub target: Option<AuditTarget>,
     /// The role given (`ACCOUNT_CREATED`, `ROLE_CHANGED`).
     pub role: Option<RoleGql>,
-    /// Why, as the admin wrote it (bans and reinstatements).
+    /// Why, as the admin wrote it (bans, reinstatements, unlistings).
     pub reason: Option<String>,
 }
 
