@@ -1,5 +1,6 @@
 //! Small pieces shared by the pages.
 
+use leptos::leptos_dom::helpers::{TimeoutHandle, set_timeout_with_handle};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -298,5 +299,34 @@ pub async fn copy_to_clipboard(text: String) -> bool {
     {
         Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.is_ok(),
         Err(_) => false,
+    }
+}
+
+/// How long after the last keystroke a search-as-you-type asks the API.
+pub const TYPING_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs the last of a burst of calls once the typing pauses ([`TYPING_PAUSE`]); each call
+/// cancels the one waiting before it. `Copy`, so closures of a view can share one.
+#[derive(Clone, Copy)]
+pub struct Debounce(StoredValue<Option<TimeoutHandle>>);
+
+impl Debounce {
+    pub fn new() -> Debounce {
+        Debounce(StoredValue::new(None))
+    }
+
+    /// Cancels what is waiting and runs `f` after the pause.
+    pub fn run(self, f: impl FnOnce() + 'static) {
+        self.cancel();
+        self.0
+            .set_value(set_timeout_with_handle(f, TYPING_PAUSE).ok());
+    }
+
+    /// Cancels what is waiting, if anything.
+    pub fn cancel(self) {
+        if let Some(handle) = self.0.get_value() {
+            handle.clear();
+        }
+        self.0.set_value(None);
     }
 }

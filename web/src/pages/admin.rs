@@ -2,7 +2,6 @@
 //! and dead letters with replay.
 
 use domain::identity::{DisplayName, Email, Password};
-use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -14,7 +13,7 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::components::{Debounce, Empty, Loading, error_fallback, short_time};
 use crate::page::Page;
 use crate::words;
 
@@ -41,8 +40,6 @@ fn alert(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoVie
 const ACCOUNTS_PAGE: i64 = 50;
 /// Products shown a page at a time in moderation.
 const PRODUCTS_PAGE: i64 = 20;
-/// Wait this long after the last keystroke before searching.
-const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 type AccountRow = admin_accounts::AdminAccountsAccountsNodes;
 
@@ -81,23 +78,15 @@ fn Accounts() -> impl IntoView {
         let typed = typed.get();
         shown.with(|s| s.as_deref() != Some(typed.as_str()))
     };
-    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let debounce = Debounce::new();
     let on_input = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
         typed.set(text.clone());
-        if let Some(handle) = debounce.get_value() {
-            handle.clear();
-        }
-        let handle = set_timeout_with_handle(
-            move || {
-                cursors.set(Vec::new());
-                after.set(None);
-                search.set(text);
-            },
-            DEBOUNCE,
-        )
-        .ok();
-        debounce.set_value(handle);
+        debounce.run(move || {
+            cursors.set(Vec::new());
+            after.set(None);
+            search.set(text);
+        });
     };
     let notice = RwSignal::new(None::<Result<String, ApiError>>);
     view! {
@@ -173,9 +162,6 @@ fn AccountRowView(
 ) -> impl IntoView {
     let status = enum_name(&account.status);
     let banned = status == "BANNED";
-    let confirming = RwSignal::new(false);
-    let reason = RwSignal::new(String::new());
-    let missing = RwSignal::new(false);
     let id = account.id.clone();
     let who = account.email.clone();
     let set_status = Action::new_local(move |reason: &String| {
@@ -203,6 +189,7 @@ fn AccountRowView(
     });
     let reason_id = format!("reason-{}", account.id);
     let verb = if banned { "Reinstate" } else { "Ban" };
+    let what = account.email.clone();
     view! {
         <tr>
             <td>{account.display_name}</td>
@@ -210,46 +197,80 @@ fn AccountRowView(
             <td>{role_word(&enum_name(&account.role))}</td>
             <td>{if banned { "Banned" } else { "Active" }}</td>
             <td>
-                <Show
-                    when=move || confirming.get()
-                    fallback=move || view! {
-                        <button class="button button--ghost" type="button" on:click=move |_| confirming.set(true)>
-                            {verb}
-                        </button>
-                    }
-                >
-                    <div class="confirm" role="group" aria-label=format!("{verb} {}", account.email)>
-                        <label for=reason_id.clone()>"Why? (kept in the audit log)"</label>
-                        <input
-                            id=reason_id.clone()
-                            type="text"
-                            maxlength="500"
-                            aria-invalid=move || missing.get().to_string()
-                            prop:value=reason
-                            on:input=move |ev| reason.set(event_target_value(&ev))
-                        />
-                        {move || missing.get().then(|| view! { <p class="field__error">"Give a reason first."</p> })}
-                        <button
-                            class="button button--danger"
-                            type="button"
-                            disabled=move || set_status.pending().get()
-                            on:click=move |_| {
-                                let why = reason.get_untracked().trim().to_owned();
-                                missing.set(why.is_empty());
-                                if !why.is_empty() {
-                                    set_status.dispatch(why);
-                                }
-                            }
-                        >
-                            {format!("{verb} the account")}
-                        </button>
-                        <button class="button button--ghost" type="button" on:click=move |_| confirming.set(false)>
-                            "Cancel"
-                        </button>
-                    </div>
-                </Show>
+                <AskAgain
+                    verb
+                    what
+                    reason_id
+                    why=Some("Why? (kept in the audit log)")
+                    confirm=format!("{verb} the account")
+                    pending=set_status.pending().into()
+                    act=Callback::new(move |why: String| { set_status.dispatch(why); })
+                />
             </td>
         </tr>
+    }
+}
+
+/// An admin action asked again: its button opens a group with the reason box (when `why`
+/// labels one: then a reason is required), the confirming button and Cancel. `act` gets the
+/// trimmed reason (empty when none is asked).
+#[component]
+fn AskAgain(
+    verb: &'static str,
+    /// What the action is done to, for the group's accessible name.
+    what: String,
+    reason_id: String,
+    why: Option<&'static str>,
+    confirm: String,
+    pending: Signal<bool>,
+    act: Callback<String>,
+) -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let reason = RwSignal::new(String::new());
+    let missing = RwSignal::new(false);
+    let asks = why.is_some();
+    view! {
+        <Show
+            when=move || confirming.get()
+            fallback=move || view! {
+                <button class="button button--ghost" type="button" on:click=move |_| confirming.set(true)>
+                    {verb}
+                </button>
+            }
+        >
+            <div class="confirm" role="group" aria-label=format!("{verb} {what}")>
+                {why.map(|label| view! {
+                    <label for=reason_id.clone()>{label}</label>
+                    <input
+                        id=reason_id.clone()
+                        type="text"
+                        maxlength="500"
+                        aria-invalid=move || missing.get().to_string()
+                        prop:value=reason
+                        on:input=move |ev| reason.set(event_target_value(&ev))
+                    />
+                    {move || missing.get().then(|| view! { <p class="field__error">"Give a reason first."</p> })}
+                })}
+                <button
+                    class="button button--danger"
+                    type="button"
+                    disabled=move || pending.get()
+                    on:click=move |_| {
+                        let why = reason.get_untracked().trim().to_owned();
+                        let refused = asks && why.is_empty();
+                        missing.set(refused);
+                        if !refused {
+                            act.run(why);
+                        }
+                    }
+                >
+                    {confirm.clone()}
+                </button>
+                <button class="button button--ghost" type="button" on:click=move |_| confirming.set(false)>
+                    "Cancel"
+                </button>
+            </div>
+        </Show>
     }
 }
 
@@ -393,9 +414,6 @@ fn ProductRow(
             .map(|r| format!(": {r}"))
             .unwrap_or_default()
     );
-    let confirming = RwSignal::new(false);
-    let reason = RwSignal::new(String::new());
-    let missing = RwSignal::new(false);
     let id = product.id.clone();
     let title = product.title.clone();
     let moderate = Action::new_local(move |reason: &String| {
@@ -423,53 +441,21 @@ fn ProductRow(
     });
     let reason_id = format!("unlist-reason-{}", product.id);
     let verb = if unlisted { "Restore" } else { "Unlist" };
-    let label = format!("{verb} {}", product.title);
+    let what = product.title.clone();
     view! {
         <li class="list__item">
-            <A href=Page::Product(product.slug).href()>{product.title}</A>
+            <A href=Page::Product(product.slug).href()>{product.title.clone()}</A>
             <span class="muted">{product.publisher.name}</span>
             <span>{status_text}</span>
-            <Show
-                when=move || confirming.get()
-                fallback=move || view! {
-                    <button class="button button--ghost" type="button" on:click=move |_| confirming.set(true)>
-                        {verb}
-                    </button>
-                }
-            >
-                <div class="confirm" role="group" aria-label=label.clone()>
-                    {(!unlisted).then(|| view! {
-                        <label for=reason_id.clone()>"Why? (the publisher reads this; kept in the audit log)"</label>
-                        <input
-                            id=reason_id.clone()
-                            type="text"
-                            maxlength="500"
-                            aria-invalid=move || missing.get().to_string()
-                            prop:value=reason
-                            on:input=move |ev| reason.set(event_target_value(&ev))
-                        />
-                        {move || missing.get().then(|| view! { <p class="field__error">"Give a reason first."</p> })}
-                    })}
-                    <button
-                        class="button button--danger"
-                        type="button"
-                        disabled=move || moderate.pending().get()
-                        on:click=move |_| {
-                            let why = reason.get_untracked().trim().to_owned();
-                            let refused = !unlisted && why.is_empty();
-                            missing.set(refused);
-                            if !refused {
-                                moderate.dispatch(why);
-                            }
-                        }
-                    >
-                        {if unlisted { "Put it back in the store" } else { "Take it off the store" }}
-                    </button>
-                    <button class="button button--ghost" type="button" on:click=move |_| confirming.set(false)>
-                        "Cancel"
-                    </button>
-                </div>
-            </Show>
+            <AskAgain
+                verb
+                what
+                reason_id
+                why=(!unlisted).then_some("Why? (the publisher reads this; kept in the audit log)")
+                confirm=if unlisted { "Put it back in the store" } else { "Take it off the store" }.to_owned()
+                pending=moderate.pending().into()
+                act=Callback::new(move |why: String| { moderate.dispatch(why); })
+            />
         </li>
     }
 }

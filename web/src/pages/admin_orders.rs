@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -15,7 +14,7 @@ use crate::api::queries::{
     admin_orders, buyer_search,
 };
 use crate::api::session::enum_name;
-use crate::components::{Empty, Loading, short_time};
+use crate::components::{Debounce, Empty, Loading, short_time};
 use crate::page::Page;
 use crate::pages::notice::{error_alert, general, load_error};
 use crate::pages::refunds::{Pager, status_text};
@@ -41,9 +40,6 @@ fn looks_like_uuid(text: &str) -> bool {
             .iter()
             .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
-
-/// Wait this long after the last keystroke before looking buyers up.
-const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The buyer whose orders are shown: picked from the search by e-mail, or an account id typed
 /// as it is (support often has one from a ticket).
@@ -143,7 +139,7 @@ pub fn AdminOrders() -> impl IntoView {
 fn BuyerPicker(buyer: RwSignal<Option<Buyer>>, pick: Callback<Option<Buyer>>) -> impl IntoView {
     let typed = RwSignal::new(String::new());
     let search = RwSignal::new(String::new());
-    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let debounce = Debounce::new();
     let matches = LocalResource::new(move || {
         let text = search.get();
         async move {
@@ -156,10 +152,7 @@ fn BuyerPicker(buyer: RwSignal<Option<Buyer>>, pick: Callback<Option<Buyer>>) ->
         }
     });
     let set_search = move |text: String| {
-        if let Some(handle) = debounce.get_value() {
-            handle.clear();
-        }
-        debounce.set_value(None);
+        debounce.cancel();
         search.set(text);
     };
     let on_input = move |ev: leptos::ev::Event| {
@@ -178,11 +171,7 @@ fn BuyerPicker(buyer: RwSignal<Option<Buyer>>, pick: Callback<Option<Buyer>>) ->
                 email: None,
             }));
         } else {
-            if let Some(handle) = debounce.get_value() {
-                handle.clear();
-            }
-            let handle = set_timeout_with_handle(move || search.set(trimmed), DEBOUNCE).ok();
-            debounce.set_value(handle);
+            debounce.run(move || search.set(trimmed));
         }
     };
     let choose = move |id: String, email: String| {

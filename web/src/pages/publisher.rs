@@ -3,7 +3,6 @@
 //! stock of physical editions (followed until fulfillment applied it).
 
 use domain::catalog::{GENRES, PLATFORMS};
-use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use send_wrapper::SendWrapper;
@@ -22,7 +21,7 @@ use crate::api::upload::upload_product_image;
 use crate::api::ws;
 use crate::api::{self, ApiError};
 use crate::components::{
-    Empty, FieldErrors, Loading, error_fallback, focus_first_invalid, short_time,
+    Debounce, Empty, FieldErrors, Loading, error_fallback, focus_first_invalid, short_time,
 };
 use crate::page::Page;
 use crate::words;
@@ -36,8 +35,6 @@ fn outcome(result: Option<Result<(), ApiError>>, ok: &'static str) -> impl IntoV
 
 /// Products per page of the publisher's list.
 const PRODUCTS_PAGE: i64 = 20;
-/// Wait this long after the last keystroke before searching.
-const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 type MyProduct = my_products::MyProductsMyProductsNodes;
 type MyEdition = my_products::MyProductsMyProductsNodesEditions;
@@ -79,23 +76,15 @@ pub fn Publisher() -> impl IntoView {
         let typed = typed.get();
         shown.with(|s| s.as_deref() != Some(typed.as_str()))
     };
-    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let debounce = Debounce::new();
     let on_input = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
         typed.set(text.clone());
-        if let Some(handle) = debounce.get_value() {
-            handle.clear();
-        }
-        let handle = set_timeout_with_handle(
-            move || {
-                cursors.try_set(Vec::new());
-                after.try_set(None);
-                search.try_set(text);
-            },
-            DEBOUNCE,
-        )
-        .ok();
-        debounce.set_value(handle);
+        debounce.run(move || {
+            cursors.try_set(Vec::new());
+            after.try_set(None);
+            search.try_set(text);
+        });
     };
     let publish = Action::new_local(move |id: &String| {
         let id = id.clone();

@@ -1,9 +1,6 @@
 //! The storefront: search as you type, facets, sorting and "load more" by cursor.
 
-use std::time::Duration;
-
 use domain::catalog::{GENRES, PLATFORMS};
-use leptos::leptos_dom::helpers::TimeoutHandle;
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::components::A;
@@ -11,13 +8,11 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::queries::{Facets, Products, facets, products};
 use crate::api::{self, ApiError};
-use crate::components::{CoverPlaceholder, Empty, Loading, Stars, error_fallback};
+use crate::components::{CoverPlaceholder, Debounce, Empty, Loading, Stars, error_fallback};
 use crate::page::Page;
 
 /// Products per request.
 const PAGE_SIZE: i64 = 24;
-/// Wait this long after the last keystroke before searching.
-const DEBOUNCE: Duration = Duration::from_millis(250);
 
 type Card = products::ProductsProductsNodes;
 
@@ -157,7 +152,7 @@ pub fn Storefront() -> impl IntoView {
             },
         );
     });
-    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let debounce = Debounce::new();
 
     // Further pages, appended by "load more"; reset whenever the first page is refetched.
     let more = RwSignal::new(Vec::<Card>::new());
@@ -224,12 +219,7 @@ pub fn Storefront() -> impl IntoView {
     let on_search = move |ev: leptos::ev::Event| {
         let text = event_target_value(&ev);
         search_text.set(text.clone());
-        if let Some(handle) = debounce.get_value() {
-            handle.clear();
-        }
-        let handle =
-            set_timeout_with_handle(move || filter.update(|f| f.text = text), DEBOUNCE).ok();
-        debounce.set_value(handle);
+        debounce.run(move || filter.update(|f| f.text = text));
     };
 
     // (value, count) pairs of one facet, empty until the counts arrive.
