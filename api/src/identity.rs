@@ -128,7 +128,7 @@ pub async fn insert_account(
             &txn,
             actor,
             "account.create",
-            id,
+            Some(id),
             serde_json::json!({ "role": new.role.as_str() }),
         )
         .await?;
@@ -137,18 +137,20 @@ pub async fn insert_account(
     inserted.try_into()
 }
 
+/// Writes one audit entry (the one writer of `identity.audit_log`). `target` is an account;
+/// anything else an entry is about goes in `detail`.
 async fn audit(
     db: &impl ConnectionTrait,
     actor: Uuid,
     action: &str,
-    target: Uuid,
+    target: Option<Uuid>,
     detail: serde_json::Value,
 ) -> ApiResult<()> {
     audit_log::ActiveModel {
         id: Set(domain::id::new_id()),
         actor_id: Set(Some(actor)),
         action: Set(action.to_owned()),
-        target_id: Set(Some(target)),
+        target_id: Set(target),
         detail: Set(detail),
         occurred_at: Set(Utc::now()),
     }
@@ -167,22 +169,13 @@ pub(crate) async fn audit_moderation(
     unlisted: bool,
     reason: Option<&str>,
 ) -> ApiResult<()> {
-    audit_log::ActiveModel {
-        id: Set(domain::id::new_id()),
-        actor_id: Set(Some(actor)),
-        action: Set(if unlisted {
-            "product.unlist"
-        } else {
-            "product.restore"
-        }
-        .to_owned()),
-        target_id: Set(None),
-        detail: Set(serde_json::json!({ "product": product, "reason": reason })),
-        occurred_at: Set(Utc::now()),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+    let action = if unlisted {
+        "product.unlist"
+    } else {
+        "product.restore"
+    };
+    let detail = serde_json::json!({ "product": product, "reason": reason });
+    audit(db, actor, action, None, detail).await
 }
 
 /// What an admin did, as the audit log reads back: each kind of stored `action` (and, for a
@@ -570,7 +563,7 @@ pub async fn set_status(
         &txn,
         actor.id,
         "account.set_status",
-        target,
+        Some(target),
         serde_json::json!({ "from": before, "to": status.as_str(), "reason": reason }),
     )
     .await?;
@@ -616,7 +609,7 @@ pub async fn set_role(
         &txn,
         actor.id,
         "account.set_role",
-        target,
+        Some(target),
         serde_json::json!({ "from": before, "to": role.as_str() }),
     )
     .await?;
