@@ -24,7 +24,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::Tx;
+use crate::infra::outbox::{AfterCommit, Tx};
 use crate::infra::provider::{Charge, ChargeOutcome};
 use crate::infra::runtime::{Participant, Runtime};
 
@@ -49,7 +49,7 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             let ev: OrderPlaced = msg.data()?;
             if ev.needs_shipping {
                 // Debited on `StockReserved`, once fulfillment holds the physical lines.
-                return skip(rt, msg).await;
+                return Tx::nothing(rt, ME, msg).await;
             }
             let order = Payable {
                 order_id: ev.order_id,
@@ -200,6 +200,11 @@ async fn already_posted(tx: &Tx, kind: EntryKind, reference: Uuid) -> Result<boo
         .is_some())
 }
 
+/// Refreshes `balance:{account}` once the change that made it is committed.
+fn refresh_balance(account: Uuid, balance: i64, version: i64) -> AfterCommit {
+    Box::new(move |rt| Box::pin(async move { cache_balance(&rt, account, balance, version).await }))
+}
+
 /// Refreshes `balance:{account}` (never overwriting a newer version).
 pub async fn cache_balance(rt: &Runtime, account: Uuid, balance: i64, version: i64) {
     if !rt.redis_health.is_up() {
@@ -230,14 +235,6 @@ struct Payable {
     lines: Vec<OrderLine>,
     total_minor: i64,
     currency: Currency,
-}
-
-/// Records the message as handled, with no effect.
-async fn skip(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
-    match Tx::begin(rt, ME, msg).await? {
-        Some(tx) => tx.commit(rt).await,
-        None => Ok(()),
-    }
 }
 
 #[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
@@ -278,9 +275,9 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
                 },
                 msg,
             )?;
+            tx.after_commit(refresh_balance(ev.account_id, balance, version));
             tx.commit(rt).await?;
             tracing::info!(amount_minor = ev.total_minor, "payment captured");
-            cache_balance(rt, ev.account_id, balance, version).await;
             Ok(())
         }
         None => {
@@ -304,7 +301,11 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     // A frozen wallet takes no new money: the card is not charged. Only on the first
     // delivery: a redelivery may follow a charge that was made before a crash, and money
     // charged is always credited (a frozen wallet cannot spend it).
-    let frozen = frozen(&rt.db, cmd.account_id).await?;
+    let frozen = match &msg.batch {
+        // What the deliveries before it in its batch changed counts too.
+        Some(batch) => frozen(&batch.txn, cmd.account_id).await?,
+        None => frozen(&rt.db, cmd.account_id).await?,
+    };
     // The provider is called outside the transaction (it may be slow); it is idempotent by
     // the top-up id, so a redelivery that calls it again charges nothing twice.
     let charge = Charge {
@@ -375,9 +376,9 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
                 },
                 msg,
             )?;
+            tx.after_commit(refresh_balance(cmd.account_id, balance, version));
             tx.commit(rt).await?;
             tracing::info!(amount_minor = cmd.amount_minor, "wallet credited");
-            cache_balance(rt, cmd.account_id, balance, version).await;
             Ok(())
         }
         ChargeOutcome::Declined(reason) => {
@@ -490,9 +491,9 @@ async fn refund(
         },
         msg,
     )?;
+    tx.after_commit(refresh_balance(account, balance, version));
     tx.commit(rt).await?;
     tracing::info!(amount_minor = amount, digital_kept, "payment refunded");
-    cache_balance(rt, account, balance, version).await;
     Ok(())
 }
 
@@ -528,9 +529,9 @@ async fn void_debit(
         },
         msg,
     )?;
+    tx.after_commit(refresh_balance(ev.account_id, balance, version));
     tx.commit(rt).await?;
     tracing::info!("an unpaid order was cancelled: it will never be charged");
-    cache_balance(rt, ev.account_id, balance, version).await;
     Ok(())
 }
 

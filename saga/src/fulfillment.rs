@@ -51,6 +51,10 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
         RemindShipment::TYPE => remind(rt, msg, msg.data()?).await,
         PaymentCaptured::TYPE => {
             let ev: PaymentCaptured = msg.data()?;
+            if !ev.lines.iter().any(|l| l.is_physical()) {
+                // A digital order has no shipment.
+                return Tx::nothing(rt, ME, msg).await;
+            }
             paid(rt, msg, ev.order_id).await
         }
         PaymentDeclined::TYPE => {
@@ -103,12 +107,13 @@ async fn adjust(rt: &Runtime, msg: &Incoming, cmd: AdjustStock) -> Result<(), Fa
 /// `StockUnavailable`.
 #[tracing::instrument(skip_all, fields(order.id = %ev.order_id))]
 async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Failure> {
+    if !ev.needs_shipping {
+        // Nothing to hold for a digital order.
+        return Tx::nothing(rt, ME, msg).await;
+    }
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    if !ev.needs_shipping {
-        return tx.commit(rt).await;
-    }
     let Some(address) = &ev.shipping_address else {
         return Err(Failure::Poison(
             "an order that needs shipping has no address".into(),
@@ -219,7 +224,6 @@ async fn paid(rt: &Runtime, msg: &Incoming, order: Uuid) -> Result<(), Failure> 
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    // Digital-only orders have no shipment: nothing to do.
     // One guarded statement: only a reserved shipment waits for the publisher.
     let updated = shipment::Entity::update_many()
         .col_expr(

@@ -67,9 +67,12 @@ struct Config {
     /// goes on where it stopped).
     #[arg(long, env = "SAGA_NEW_CONSUMER_BACKLOG_SECS", default_value_t = 86_400)]
     new_consumer_backlog_secs: u64,
-    /// Messages each consumer handles at once.
-    #[arg(long, env = "SAGA_CONCURRENCY", default_value_t = 16)]
+    /// Batches each consumer handles at once, each in its own transaction.
+    #[arg(long, env = "SAGA_CONCURRENCY", default_value_t = 4)]
     concurrency: usize,
+    /// Most deliveries one batch (one transaction) handles: whatever is waiting, up to this.
+    #[arg(long, env = "SAGA_BATCH_MAX", default_value_t = 32)]
+    batch_max: usize,
     /// Seconds a publisher has to ship a paid order (reminded at half, cancelled with a refund
     /// at the end); at least 60.
     #[arg(long, env = "SHIPPING_DEADLINE_SECS", default_value_t = domain::fulfillment::DEFAULT_SHIPPING_DEADLINE_SECS)]
@@ -166,6 +169,7 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         ack_wait: Duration::from_secs(c.ack_wait_secs.max(1)),
         new_consumer_backlog: Duration::from_secs(c.new_consumer_backlog_secs),
         concurrency: c.concurrency.max(1),
+        batch_max: c.batch_max.max(1),
         currency,
         stream_replicas: services.nats_stream_replicas,
         shipping_deadline: Duration::from_secs(c.shipping_deadline_secs.max(60)),

@@ -17,7 +17,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::Tx;
+use crate::infra::outbox::{AfterCommit, Tx};
 use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Notification;
@@ -95,13 +95,12 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             msg,
         )?;
     }
-    tx.commit(rt).await?;
-    forget_unread(rt, &accounts).await;
-    Ok(())
+    tx.after_commit(forget_unread(accounts));
+    tx.commit(rt).await
 }
 
 async fn mark_read(rt: &Runtime, msg: &Incoming, cmd: MarkRead) -> Result<(), Failure> {
-    let Some(tx) = Tx::begin(rt, ME, msg).await? else {
+    let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
     notification::Entity::update_many()
@@ -111,13 +110,17 @@ async fn mark_read(rt: &Runtime, msg: &Incoming, cmd: MarkRead) -> Result<(), Fa
         .filter(notification::Column::CreatedAt.lte(cmd.up_to))
         .exec(&tx.txn)
         .await?;
-    tx.commit(rt).await?;
-    forget_unread(rt, &[cmd.account_id]).await;
-    Ok(())
+    tx.after_commit(forget_unread(vec![cmd.account_id]));
+    tx.commit(rt).await
 }
 
-/// Drops the derived unread counters; the api rebuilds them from the table.
-async fn forget_unread(rt: &Runtime, accounts: &[Uuid]) {
+/// Drops the derived unread counters once the change is committed; the api rebuilds them
+/// from the table.
+fn forget_unread(accounts: Vec<Uuid>) -> AfterCommit {
+    Box::new(move |rt| Box::pin(async move { drop_unread(&rt, &accounts).await }))
+}
+
+async fn drop_unread(rt: &Runtime, accounts: &[Uuid]) {
     if !rt.redis_health.is_up() {
         return;
     }

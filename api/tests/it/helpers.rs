@@ -518,11 +518,14 @@ impl Drop for TestApp {
 }
 
 /// The saga participants of one test, on the test's runtime; stopped when dropped.
-pub struct SagaHandle(tokio::task::JoinHandle<()>);
+pub struct SagaHandle {
+    task: tokio::task::JoinHandle<()>,
+    pub rt: saga::Runtime,
+}
 
 impl Drop for SagaHandle {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -587,9 +590,10 @@ pub async fn run_participants(
                 .expect("consumers"),
         );
     }
+    let handle_rt = rt.clone();
     let rt = rt.clone();
     let participants = participants.to_vec();
-    SagaHandle(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut set = tokio::task::JoinSet::new();
         for t in tasks {
             set.spawn(t);
@@ -601,7 +605,11 @@ pub async fn run_participants(
             set.spawn(saga::fulfillment::deadlines(rt.clone()));
         }
         while set.join_next().await.is_some() {}
-    }))
+    });
+    SagaHandle {
+        task,
+        rt: handle_rt,
+    }
 }
 
 impl TestApp {

@@ -100,6 +100,16 @@ impl Shop {
         self.saga.take();
     }
 
+    /// Deliveries the running participants handled in shared transactions (batches).
+    pub(crate) fn batched_deliveries(&self) -> u64 {
+        self.saga.as_ref().map_or(0, |s| s.rt.counters.batched())
+    }
+
+    /// Starts the participants again (after [`Shop::stop_saga`]) with `settings`.
+    pub(crate) async fn start_saga(&mut self, settings: saga::Settings) {
+        self.saga = Some(self.app.start_saga(settings).await);
+    }
+
     /// A published product of the shop's publisher with one edition (a box when `physical`);
     /// returns (product id, edition id).
     pub(crate) async fn product(

@@ -1,15 +1,21 @@
 //! Throughput and latency of the digital order saga, in-process: the api's `placeOrder` service
 //! and every saga participant on one runtime, against real PostgreSQL, Redis and NATS. Reports
 //! orders completed per second and the place→completed latency (median, p99), beside the
-//! machine's `pgbench` commit rate (TPC-B-like, measured in the same run) as the baseline: a
-//! completed order costs about a dozen transactions across four participants.
+//! machine's `pgbench` commit rate (TPC-B-like, measured in the same run) as the baseline, and
+//! the transactions the store's database committed per order (`pg_stat_database.xact_commit`
+//! of its database over the run).
 //!
-//! Uses its own databases `store_bench_saga` and `store_bench_pgbench` (recreated each run) on
-//! the server of `DATABASE_URL`, the NATS prefix `benchsaga` and the Redis namespace
+//! Two ways of handling deliveries run in interleaved rounds: one delivery per transaction
+//! (`batch_max` 1, 16 at once per consumer: what the participants did before batching) and the
+//! default batches.
+//!
+//! Uses its own databases `store_bench_saga` and `store_bench_pgbench` (recreated for each
+//! run) on the server of `DATABASE_URL`, the NATS prefix `benchsaga` and the Redis namespace
 //! `benchsaga`.
 //!
-//! `cargo run --release -p bench --bin order_saga [-- BUYERS PRODUCTS]` (default 20 × 50 = 1000
-//! orders). Named apart from the `saga` binary, which shares the target directory.
+//! `cargo run --release -p bench --bin order_saga [-- BUYERS PRODUCTS ROUNDS]` (default
+//! 20 × 50 = 1000 orders, 2 rounds). Named apart from the `saga` binary, which shares the
+//! target directory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,6 +70,18 @@ fn pgbench(maintenance_url: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("no tps in pgbench output: {out}"))
 }
 
+/// Transactions committed in the current database so far (the server's statistics).
+async fn xact_commit(db: &sea_orm::DatabaseConnection) -> anyhow::Result<i64> {
+    db.query_one_raw(stmt(
+        "SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()",
+        vec![],
+    ))
+    .await?
+    .map(|r| r.try_get::<i64>("", "n"))
+    .transpose()?
+    .context("no statistics for the database")
+}
+
 async fn recreate(maintenance: &str, name: &str) -> anyhow::Result<()> {
     let admin = api::infra::db::connect(maintenance, 1).await?;
     admin
@@ -76,6 +94,21 @@ async fn recreate(maintenance: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the participants handle deliveries in one run.
+struct Mode {
+    name: &'static str,
+    settings: saga::Settings,
+}
+
+/// What one run measured.
+struct Figures {
+    rate: f64,
+    median_ms: f64,
+    p99_ms: f64,
+    commits: i64,
+    total: usize,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args()
@@ -84,12 +117,72 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let buyers = args.first().copied().unwrap_or(20);
     let products = args.get(1).copied().unwrap_or(50);
-    let total = buyers * products;
+    let rounds = args.get(2).copied().unwrap_or(2).max(1);
+    let modes = [
+        Mode {
+            name: "one delivery per transaction",
+            settings: saga::Settings {
+                concurrency: 16,
+                batch_max: 1,
+                ..saga::Settings::default()
+            },
+        },
+        Mode {
+            name: "batched (the default)",
+            settings: saga::Settings::default(),
+        },
+    ];
+    println!(
+        "saga: {buyers} buyers × {products} products = {} digital orders, 32 in flight, {rounds} interleaved rounds",
+        buyers * products
+    );
+    let mut results: Vec<Vec<Figures>> = modes.iter().map(|_| Vec::new()).collect();
+    let mut maintenance = String::new();
+    for round in 0..rounds {
+        for (mode, out) in modes.iter().zip(&mut results) {
+            let (f, m) = run(mode, buyers, products).await?;
+            println!(
+                "  round {} {:<30} {:7.1} orders/s   median {:6.1} ms   p99 {:7.1} ms   {:5.1} commits/order",
+                round + 1,
+                mode.name,
+                f.rate,
+                f.median_ms,
+                f.p99_ms,
+                f.commits as f64 / f.total as f64
+            );
+            out.push(f);
+            maintenance = m;
+        }
+    }
+    recreate(&maintenance, "store_bench_pgbench").await?;
+    let tps = pgbench(&maintenance)?;
+    println!("  baseline: pgbench commits/s {tps:8.1}   (scale 10, 8 clients, 10 s)");
+    for (mode, figures) in modes.iter().zip(&results) {
+        let n = figures.len() as f64;
+        let rate = figures.iter().map(|f| f.rate).sum::<f64>() / n;
+        let median = figures.iter().map(|f| f.median_ms).sum::<f64>() / n;
+        let p99 = figures.iter().map(|f| f.p99_ms).sum::<f64>() / n;
+        let commits = figures
+            .iter()
+            .map(|f| f.commits as f64 / f.total as f64)
+            .sum::<f64>()
+            / n;
+        println!(
+            "  {:<30} {rate:7.1} orders/s   {:5.1} pgbench transactions per order   median {median:6.1} ms   p99 {p99:7.1} ms   {commits:5.1} commits/order",
+            mode.name,
+            tps / rate,
+        );
+    }
+    Ok(())
+}
 
+/// One run: a fresh database and streams, the participants in `mode`, every order placed and
+/// completed. Returns the figures and the maintenance database's URL.
+async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<(Figures, String)> {
+    let total = buyers * products;
     let mut serve = api::infra::config::serve_args_from_env()?;
     let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
     recreate(&maintenance, "store_bench_saga").await?;
-    recreate(&maintenance, "store_bench_pgbench").await?;
     let base = maintenance
         .split('?')
         .next()
@@ -106,7 +199,8 @@ async fn main() -> anyhow::Result<()> {
     serve.gateway_secret_file = None;
     serve.top_up_max_minor = 100_000_000;
     api::cli::migrate(&serve.services).await?;
-    let db = api::infra::db::connect(&serve.services.database_url, 30).await?;
+    let database_url = serve.services.database_url.clone();
+    let db = api::infra::db::connect(&database_url, 30).await?;
     let state = api::AppState::connect_with_db(serve.into_config()?, db.clone()).await?;
     // Start from empty streams.
     for s in ["CMD", "EVT"] {
@@ -154,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
         state.redis.clone(),
         "benchsaga".to_owned(),
         Arc::new(saga::infra::provider::Sandbox::default()),
-        saga::Settings::default(),
+        mode.settings.clone(),
     );
     let participants = saga::spawn(rt, saga::Participant::ALL.to_vec());
     let principals: Vec<api::infra::auth::Principal> = (0..buyers)
@@ -217,7 +311,9 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    println!("saga: {buyers} buyers × {products} products = {total} digital orders, 32 in flight");
+    // An idle backend writes its statistics within 10 s: wait until the setup's are in.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let commits_before = xact_commit(&db).await?;
     let start = Instant::now();
     let placed: Vec<(Uuid, Instant)> = futures::stream::iter(
         principals
@@ -263,21 +359,19 @@ async fn main() -> anyhow::Result<()> {
             .collect()
     };
     participants.abort();
-    let rate = total as f64 / elapsed.as_secs_f64();
-    let tps = pgbench(&maintenance)?;
-    println!(
-        "  orders completed per second         {rate:8.1}   ({total} in {:.2} s)",
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "  place→completed latency            median {:7.1} ms   p99 {:7.1} ms",
-        quantile(&latencies, 0.5),
-        quantile(&latencies, 0.99)
-    );
-    println!("  baseline: pgbench commits/s         {tps:8.1}   (scale 10, 8 clients, 10 s)");
-    println!(
-        "  ratio: {:.1} pgbench transactions per completed order",
-        tps / rate
-    );
-    Ok(())
+    // Backends write their statistics when they end: close every connection, then read.
+    drop(state);
+    db.close().await.ok();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let db = api::infra::db::connect(&database_url, 1).await?;
+    let commits_at_end = xact_commit(&db).await?;
+    db.close().await.ok();
+    let figures = Figures {
+        rate: total as f64 / elapsed.as_secs_f64(),
+        median_ms: quantile(&latencies, 0.5),
+        p99_ms: quantile(&latencies, 0.99),
+        commits: commits_at_end - commits_before,
+        total,
+    };
+    Ok((figures, maintenance))
 }

@@ -18,6 +18,11 @@
 //!   again later: nothing is lost silently;
 //! - the ack comes after the commit. A crash between the two redelivers the message, which the
 //!   inbox then turns into a no-op;
+//! - deliveries that are waiting together (up to [`crate::Settings::batch_max`]) are handled
+//!   one after the other in one transaction, each handler in a savepoint of it, and committed
+//!   once: under load a saga step costs a fraction of a commit. A handler that fails rolls back
+//!   to its savepoint and is answered on its own; if the commit fails, every delivery of the
+//!   batch is tried again. A delivery that arrives alone is handled alone, at once;
 //! - a consumer that disappears (deleted by hand, lost with its stream) is created again, and
 //!   the participant is not ready (`/readyz`) while it is missing.
 
@@ -31,18 +36,20 @@ use async_nats::jetstream::{AckKind, Message as JsMessage, consumer};
 use domain::bus::{REPLAY_OF_HEADER, TRACEPARENT_HEADER};
 use domain::messaging::Envelope;
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::infra::outbox::Batch;
 use crate::infra::runtime::{Participant, Runtime};
 
 /// Why a handler did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// The infrastructure failed, not the message (PostgreSQL unreachable or restarting, the
-    /// pool exhausted): redelivered with backoff for as long as it takes, never dead-lettered.
+    /// pool exhausted), or the transaction lost a deadlock or a serialization conflict to
+    /// another: redelivered with backoff for as long as it takes, never dead-lettered.
     #[error("unavailable: {0:#}")]
     Unavailable(anyhow::Error),
     /// May succeed later (a statement failed, the payment provider erred, an order not visible
@@ -56,7 +63,7 @@ pub enum Failure {
 
 impl From<sea_orm::DbErr> for Failure {
     fn from(e: sea_orm::DbErr) -> Failure {
-        if unreachable(&e) {
+        if unreachable(&e) || contended(&e) {
             Failure::Unavailable(e.into())
         } else {
             Failure::Transient(e.into())
@@ -89,6 +96,20 @@ pub fn unreachable(e: &sea_orm::DbErr) -> bool {
     }
 }
 
+/// Whether a statement lost to another transaction (SQLSTATE 40P01 deadlock, 40001
+/// serialization failure): nothing is wrong with the message, and trying again succeeds.
+pub fn contended(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
+            s.as_database_error()
+                .and_then(|db| db.code())
+                .is_some_and(|code| matches!(&*code, "40P01" | "40001"))
+        }
+        _ => false,
+    }
+}
+
 /// A message as a handler sees it.
 #[derive(Clone, Debug)]
 pub struct Incoming {
@@ -103,6 +124,9 @@ pub struct Incoming {
     pub replay_of: Option<Uuid>,
     /// `traceparent` of the sender.
     pub trace: Option<String>,
+    /// The transaction this delivery shares with others handled together (see
+    /// [`crate::infra::outbox::Batch`]); `None` when it is handled alone.
+    pub(crate) batch: Option<std::sync::Arc<Batch>>,
 }
 
 impl Incoming {
@@ -310,19 +334,27 @@ async fn consume(
             }
         };
         let concurrency = rt.settings.concurrency.max(1);
+        let batch_max = rt.settings.batch_max.max(1);
         let work = messages
             .take_while(|msg| {
                 let gone = matches!(msg, Err(e) if e.kind() == MessagesErrorKind::ConsumerDeleted);
                 std::future::ready(!gone)
             })
-            .for_each_concurrent(concurrency, |msg| {
-                let rt = rt.clone();
-                async move {
-                    match msg {
-                        Ok(msg) => process(&rt, reg, msg).await,
-                        Err(e) => tracing::warn!(error = %e, "receiving a message"),
+            .filter_map(|msg| {
+                std::future::ready(match msg {
+                    Ok(msg) => Some(msg),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "receiving a message");
+                        None
                     }
-                }
+                })
+            })
+            // Whatever has arrived by the time a slot is free, up to `batch_max`: one delivery
+            // when the store is quiet, many under load.
+            .ready_chunks(batch_max)
+            .for_each_concurrent(concurrency, |msgs| {
+                let rt = rt.clone();
+                async move { process_batch(&rt, reg, msgs).await }
             });
         let watch = async {
             loop {
@@ -396,87 +428,180 @@ fn header(msg: &JsMessage, name: &str) -> Option<String> {
         .map(|v| v.as_str().to_owned())
 }
 
-/// Handles one delivery and acknowledges it the right way.
-async fn process(rt: &Runtime, reg: &Registration, msg: JsMessage) {
-    let p = reg.participant;
+/// Reads a delivery as a handler sees it; one that is not an envelope goes to the dead letters
+/// here (`None`).
+async fn receive(rt: &Runtime, p: Participant, msg: &JsMessage) -> Option<Incoming> {
     let delivered = msg.info().map_or(1, |i| i.delivered);
-    let last_attempt = delivered >= rt.settings.max_deliver;
     let subject = rt.bus.unprefixed(msg.subject.as_str()).to_owned();
     let envelope: Envelope<serde_json::Value> = match serde_json::from_slice(&msg.payload) {
         Ok(e) => e,
         Err(e) => {
             let failure = Failure::Poison(format!("the message is not an envelope: {e}"));
-            dead_letter(rt, p, &msg, &subject, None, delivered, &failure).await;
-            return;
+            dead_letter(rt, p, msg, &subject, None, delivered, &failure).await;
+            return None;
         }
     };
-    let trace = header(&msg, TRACEPARENT_HEADER).or_else(|| envelope.trace.clone());
-    let span = tracing::info_span!(
-        "handle",
-        participant = p.name(),
-        message.kind = %envelope.kind,
-        message.id = %envelope.id,
-        order.id = %envelope.correlation_id,
-        trace.id = trace.as_deref().and_then(domain::bus::trace_id).unwrap_or(""),
-        delivered,
-    );
-    let incoming = Incoming {
-        subject: subject.clone(),
-        replay_of: header(&msg, REPLAY_OF_HEADER).and_then(|v| v.parse().ok()),
+    let trace = header(msg, TRACEPARENT_HEADER).or_else(|| envelope.trace.clone());
+    Some(Incoming {
+        subject,
+        replay_of: header(msg, REPLAY_OF_HEADER).and_then(|v| v.parse().ok()),
         envelope,
         delivered,
-        last_attempt,
+        last_attempt: delivered >= rt.settings.max_deliver,
         trace,
-    };
-    async {
-        // While the handler runs, JetStream hears "still working" every half ack wait: the ack
-        // wait can stay short (a message in flight at a crash comes back within it) without
-        // a slow handler being delivered twice at once.
-        let beat = rt.settings.ack_wait / 2;
-        let handler = (reg.handle)(rt, &incoming);
-        tokio::pin!(handler);
-        let result = loop {
-            tokio::select! {
-                result = &mut handler => break result,
-                () = tokio::time::sleep(beat) => {
+        batch: None,
+    })
+}
+
+fn span(p: Participant, incoming: &Incoming) -> tracing::Span {
+    tracing::info_span!(
+        "handle",
+        participant = p.name(),
+        message.kind = %incoming.envelope.kind,
+        message.id = %incoming.envelope.id,
+        order.id = %incoming.envelope.correlation_id,
+        trace.id = incoming.trace.as_deref().and_then(domain::bus::trace_id).unwrap_or(""),
+        delivered = incoming.delivered,
+    )
+}
+
+/// Runs `work` while JetStream hears "still working" about `msgs` every half ack wait: the
+/// ack wait can stay short (a message in flight at a crash comes back within it) without a
+/// slow handler, or a long batch, being delivered twice at once.
+async fn with_progress<T>(rt: &Runtime, msgs: &[&JsMessage], work: impl Future<Output = T>) -> T {
+    let beat = rt.settings.ack_wait / 2;
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            () = tokio::time::sleep(beat) => {
+                for msg in msgs {
                     if let Err(e) = msg.ack_with(AckKind::Progress).await {
                         tracing::warn!(error = %e, "progress ack failed");
                     }
                 }
             }
-        };
-        match result {
-            Ok(()) => {
-                if let Err(e) = msg.ack().await {
-                    // Redelivered later; the inbox makes that a no-op.
-                    tracing::warn!(error = %e, "ack failed");
-                }
-            }
-            Err(Failure::Unavailable(e)) => {
-                // The database or the broker, not the message: it waits for them however long
-                // that takes, and is never dead-lettered for it.
-                let delay = rt.settings.backoff(delivered);
-                tracing::warn!(error = %format!("{e:#}"), delay_ms = delay.as_millis() as u64, "a dependency is unavailable; will retry");
-                if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
-                    tracing::warn!(error = %e, "nak failed");
-                }
-            }
-            Err(Failure::Transient(e)) if !last_attempt => {
-                let delay = rt.settings.backoff(delivered);
-                tracing::warn!(error = %format!("{e:#}"), delay_ms = delay.as_millis() as u64, "transient failure; will retry");
-                if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
-                    tracing::warn!(error = %e, "nak failed");
-                }
-            }
-            Err(failure) => {
-                let id = Some(incoming.envelope.id);
-                let kind = incoming.envelope.kind.clone();
-                dead_letter_with(rt, p, &msg, &subject, id, Some(&kind), delivered, &failure).await;
-            }
         }
+    }
+}
+
+/// Handles deliveries that arrived together: alone if there is one, otherwise in one
+/// transaction ([`Batch`]), each handler in a savepoint, then answers each the right way.
+async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
+    let p = reg.participant;
+    let mut items = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        if let Some(incoming) = receive(rt, p, &msg).await {
+            items.push((msg, incoming));
+        }
+    }
+    if items.len() <= 1 {
+        for (msg, incoming) in items {
+            process(rt, reg, msg, incoming).await;
+        }
+        return;
+    }
+    let batch = match rt.db.begin().await {
+        Ok(txn) => Batch::new(txn),
+        Err(e) => {
+            // Each on its own: each then fails (and waits) or succeeds by itself.
+            tracing::warn!(error = %e, "could not open a batch transaction");
+            for (msg, incoming) in items {
+                process(rt, reg, msg, incoming).await;
+            }
+            return;
+        }
+    };
+    let delivered: Vec<&JsMessage> = items.iter().map(|(m, _)| m).collect();
+    let results = with_progress(rt, &delivered, async {
+        let mut results = Vec::with_capacity(items.len());
+        for (_, incoming) in &items {
+            let mut incoming = incoming.clone();
+            incoming.batch = Some(batch.clone());
+            let result = (reg.handle)(rt, &incoming)
+                .instrument(span(p, &incoming))
+                .await;
+            results.push(result);
+        }
+        results
+    })
+    .await;
+    drop(delivered);
+    let committed = match std::sync::Arc::try_unwrap(batch) {
+        Ok(batch) => batch.commit(rt, p).await.map_err(anyhow::Error::from),
+        Err(_) => Err(anyhow::anyhow!("a handler kept the batch's transaction")),
+    };
+    if committed.is_ok() {
+        rt.counters.add_batched(items.len());
+    }
+    if let Err(e) = &committed {
+        tracing::warn!(error = %format!("{e:#}"), deliveries = items.len(), "a batch did not commit; its deliveries will be tried again");
+    }
+    for ((msg, incoming), result) in items.into_iter().zip(results) {
+        let result = match (&committed, result) {
+            (Err(e), Ok(())) => Err(Failure::Unavailable(anyhow::anyhow!(
+                "the batch did not commit: {e:#}"
+            ))),
+            (_, result) => result,
+        };
+        settle(rt, p, &msg, &incoming, result)
+            .instrument(span(p, &incoming))
+            .await;
+    }
+}
+
+/// Handles one delivery alone and answers it.
+async fn process(rt: &Runtime, reg: &Registration, msg: JsMessage, incoming: Incoming) {
+    let p = reg.participant;
+    let span = span(p, &incoming);
+    async {
+        let result = with_progress(rt, &[&msg], (reg.handle)(rt, &incoming)).await;
+        settle(rt, p, &msg, &incoming, result).await;
     }
     .instrument(span)
     .await;
+}
+
+/// Answers a delivery after its handler: ack on success, a delayed nak while it may still
+/// succeed, the dead letters when it never can.
+async fn settle(
+    rt: &Runtime,
+    p: Participant,
+    msg: &JsMessage,
+    incoming: &Incoming,
+    result: Result<(), Failure>,
+) {
+    let delivered = incoming.delivered;
+    match result {
+        Ok(()) => {
+            if let Err(e) = msg.ack().await {
+                // Redelivered later; the inbox makes that a no-op.
+                tracing::warn!(error = %e, "ack failed");
+            }
+        }
+        Err(Failure::Unavailable(e)) => {
+            // The database or the broker, not the message: it waits for them however long
+            // that takes, and is never dead-lettered for it.
+            let delay = rt.settings.backoff(delivered);
+            tracing::warn!(error = %format!("{e:#}"), delay_ms = delay.as_millis() as u64, "a dependency is unavailable; will retry");
+            if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+                tracing::warn!(error = %e, "nak failed");
+            }
+        }
+        Err(Failure::Transient(e)) if !incoming.last_attempt => {
+            let delay = rt.settings.backoff(delivered);
+            tracing::warn!(error = %format!("{e:#}"), delay_ms = delay.as_millis() as u64, "transient failure; will retry");
+            if let Err(e) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+                tracing::warn!(error = %e, "nak failed");
+            }
+        }
+        Err(failure) => {
+            let id = Some(incoming.envelope.id);
+            let kind = incoming.envelope.kind.as_str();
+            let subject = incoming.subject.as_str();
+            dead_letter_with(rt, p, msg, subject, id, Some(kind), delivered, &failure).await;
+        }
+    }
 }
 
 async fn dead_letter(

@@ -5,12 +5,19 @@
 //! the handler does nothing. The handler changes state in the transaction and queues events
 //! with [`Tx::emit`]; [`Tx::commit`] writes them to the outbox and commits, all at once.
 //!
+//! When the consume loop handles several deliveries together (a [`Batch`]), the handler's
+//! transaction is a savepoint of the batch's one transaction: its commit releases the
+//! savepoint, a failure rolls back to it, and the batch commits once for all of them. What
+//! must wait for the real commit (refreshing Redis, waking the relay) is queued with
+//! [`Tx::after_commit`] and runs after it, in either case.
+//!
 //! The relay publishes unpublished outbox rows with `Nats-Msg-Id` = the event id and marks them
 //! published after JetStream's ack. It starts from the table, so it survives restarts; a crash
 //! between the publish and the mark publishes again, which JetStream's duplicate window and the
 //! receivers' inboxes make harmless. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
 //! replicas of a participant share the work.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::bus::RawMessage;
@@ -31,12 +38,70 @@ struct Pending {
     payload: serde_json::Value,
 }
 
+/// Work that must wait until the handler's changes are committed for good (they are what it
+/// publishes: a cached balance, a cleared counter).
+pub type AfterCommit =
+    Box<dyn FnOnce(Runtime) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// One transaction shared by the deliveries the consume loop handles together; each handler
+/// works in a savepoint of it.
+pub struct Batch {
+    pub(crate) txn: DatabaseTransaction,
+    /// Deferred to the batch's commit.
+    after: Mutex<Vec<AfterCommit>>,
+    wake: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Batch")
+    }
+}
+
+impl Batch {
+    pub(crate) fn new(txn: DatabaseTransaction) -> Arc<Batch> {
+        Arc::new(Batch {
+            txn,
+            after: Mutex::default(),
+            wake: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn defer(&self, after: Vec<AfterCommit>, wake: bool) {
+        if wake {
+            self.wake.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(after);
+    }
+
+    /// Commits the batch, then wakes the relay of `p` and runs what the handlers deferred.
+    pub(crate) async fn commit(self, rt: &Runtime, p: Participant) -> Result<(), sea_orm::DbErr> {
+        self.txn.commit().await?;
+        if self.wake.into_inner() {
+            rt.wake_relay(p);
+        }
+        let after = self
+            .after
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for work in after {
+            work(rt.clone()).await;
+        }
+        Ok(())
+    }
+}
+
 /// A handler's transaction: inbox row written, outbox rows queued.
 pub struct Tx {
     pub txn: DatabaseTransaction,
     participant: Participant,
     pending: Vec<Pending>,
     replay_of: Option<Uuid>,
+    batch: Option<Arc<Batch>>,
+    after: Vec<AfterCommit>,
 }
 
 pub use domain::sql::stmt;
@@ -49,7 +114,11 @@ impl Tx {
         p: Participant,
         msg: &Incoming,
     ) -> Result<Option<Tx>, Failure> {
-        let txn = rt.db.begin().await?;
+        let txn = match &msg.batch {
+            // A savepoint of the batch's transaction.
+            Some(batch) => batch.txn.begin().await?,
+            None => rt.db.begin().await?,
+        };
         // Raw: one code path for every participant's own schema (`{name}.inbox`, chosen at run
         // time), and its ON CONFLICT DO NOTHING is how a duplicate delivery is recognised.
         let inserted = txn
@@ -67,14 +136,30 @@ impl Tx {
             participant: p,
             pending: Vec::new(),
             replay_of: msg.replay_of,
+            batch: msg.batch.clone(),
+            after: Vec::new(),
         };
         if inserted == 0 {
             tracing::info!("already handled; nothing to do");
-            tx.mark_replayed().await?;
-            tx.txn.commit().await?;
+            // Commits nothing but the replay marker, if any.
+            tx.commit(rt).await?;
             return Ok(None);
         }
         Ok(Some(tx))
+    }
+
+    /// Answers a delivery that changes nothing whatever the state is (decided from the message
+    /// alone): no transaction at all — the inbox only guards deliveries with effects, and a
+    /// redelivery decides the same again — except for an admin's replay of a dead letter,
+    /// which is marked replayed.
+    pub async fn nothing(rt: &Runtime, p: Participant, msg: &Incoming) -> Result<(), Failure> {
+        if msg.replay_of.is_none() {
+            return Ok(());
+        }
+        match Tx::begin(rt, p, msg).await? {
+            Some(tx) => tx.commit(rt).await,
+            None => Ok(()),
+        }
     }
 
     async fn mark_replayed(&self) -> Result<(), Failure> {
@@ -112,7 +197,15 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes the outbox rows, marks a replayed dead letter, commits, and wakes the relay.
+    /// Runs `work` once this transaction is committed for good (at once after [`Tx::commit`], or
+    /// after the commit of its batch); never if it is not.
+    pub fn after_commit(&mut self, work: AfterCommit) {
+        self.after.push(work);
+    }
+
+    /// Writes the outbox rows, marks a replayed dead letter, commits, wakes the relay and runs
+    /// the work deferred with [`Tx::after_commit`] (in a batch: releases the savepoint and
+    /// leaves the rest to the batch's commit).
     pub async fn commit(self, rt: &Runtime) -> Result<(), Failure> {
         let name = self.participant.name();
         for ev in &self.pending {
@@ -137,8 +230,16 @@ impl Tx {
         self.mark_replayed().await?;
         let wake = !self.pending.is_empty();
         self.txn.commit().await?;
-        if wake {
-            rt.wake_relay(self.participant);
+        match self.batch {
+            Some(batch) => batch.defer(self.after, wake),
+            None => {
+                if wake {
+                    rt.wake_relay(self.participant);
+                }
+                for work in self.after {
+                    work(rt.clone()).await;
+                }
+            }
         }
         Ok(())
     }

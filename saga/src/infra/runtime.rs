@@ -92,8 +92,11 @@ pub struct Settings {
     pub ack_wait: Duration,
     /// How far back in time a newly created consumer of events starts.
     pub new_consumer_backlog: Duration,
-    /// Messages one consumer handles at once.
+    /// Batches one consumer handles at once (each in its own transaction).
     pub concurrency: usize,
+    /// Most deliveries handled in one transaction: whatever is waiting when a batch starts,
+    /// up to this many (one when the store is quiet).
+    pub batch_max: usize,
     /// The store's currency (wallets are in it).
     pub currency: Currency,
     /// Replicas of the streams, when this process creates them.
@@ -119,7 +122,8 @@ impl Default for Settings {
             retry_max: Duration::from_secs(60),
             ack_wait: Duration::from_secs(5),
             new_consumer_backlog: Duration::from_secs(24 * 3600),
-            concurrency: 16,
+            concurrency: 4,
+            batch_max: 32,
             currency: Currency::EUR,
             stream_replicas: 1,
             shipping_deadline: Duration::from_secs(
@@ -160,6 +164,8 @@ pub struct Runtime {
     pub settings: Arc<Settings>,
     /// The consumers that are missing right now (readiness).
     pub consumers: ConsumerHealth,
+    /// What the consume loops counted.
+    pub counters: Counters,
     relay_wakers: Arc<[Notify; 5]>,
 }
 
@@ -181,6 +187,7 @@ impl Runtime {
             provider,
             settings: Arc::new(settings),
             consumers: ConsumerHealth::default(),
+            counters: Counters::default(),
             relay_wakers: Arc::new(std::array::from_fn(|_| Notify::new())),
         }
     }
@@ -207,6 +214,25 @@ impl Runtime {
             .ensure_streams(self.settings.stream_replicas)
             .await
             .context("creating the JetStream streams")
+    }
+}
+
+/// Counts kept by the consume loops of a process since it started.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    batched: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Counters {
+    /// Deliveries handled in a transaction shared with others (a batch).
+    pub fn batched(&self) -> u64 {
+        self.batched.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_batched(&self, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.batched
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

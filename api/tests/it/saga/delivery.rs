@@ -1,5 +1,6 @@
 //! Delivery of messages: redelivered and republished messages change nothing, poison and
-//! exhausted ones reach the dead letters and replay, unanswered ones are redelivered.
+//! exhausted ones reach the dead letters and replay, unanswered ones are redelivered, a
+//! backlog handled in batches gives what one-by-one handling gives.
 
 use super::*;
 
@@ -215,4 +216,86 @@ async fn a_message_whose_deliveries_get_no_answer_is_delivered_until_handled() {
     })
     .await;
     running.abort();
+}
+
+/// A backlog (the participants were down while orders came in) is handled in batches, one
+/// transaction each, every handler in a savepoint: each delivery behaves as if it were alone.
+/// The wallet covers all orders but one, so the debits of one batch must see each other; a
+/// message that is not an envelope sits among them and goes to the dead letters alone; the
+/// cached balance is refreshed after the batch's commit.
+#[tokio::test]
+async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
+    const ORDERS: usize = 12;
+    const PRICE: i64 = 700;
+    let batched = saga::Settings {
+        concurrency: 1,
+        batch_max: 8,
+        ..saga_settings()
+    };
+    let mut shop = shop(batched.clone()).await;
+    let mut editions = Vec::new();
+    for i in 0..ORDERS {
+        editions.push(shop.product(&format!("Backlog {i}"), PRICE, false).await.1);
+    }
+    // Enough for all but one.
+    shop.fund(PRICE * (ORDERS as i64 - 1), "backlog-top-up").await;
+
+    shop.stop_saga();
+    let mut ids = Vec::new();
+    for (i, e) in editions.iter().enumerate() {
+        ids.push(shop.placed(&[e], &format!("backlog-{i}")).await);
+    }
+    shop.app
+        .state
+        .bus
+        .publish_raw(domain::bus::RawMessage {
+            subject: "evt.ordering.order_placed.00000000-0000-0000-0000-000000000000",
+            msg_id: "backlog-poison",
+            kind: "ordering.order_placed",
+            correlation_id: None,
+            trace: None,
+            replay_of: None,
+            payload: b"{ not an envelope".to_vec(),
+        })
+        .await
+        .expect("publish");
+    shop.start_saga(batched).await;
+
+    let mut statuses = Vec::new();
+    for id in &ids {
+        let order = shop.settled(&shop.buyer, id).await;
+        statuses.push(order["status"].as_str().unwrap_or("").to_owned());
+    }
+    let completed = statuses.iter().filter(|s| *s == "COMPLETED").count();
+    assert_eq!(
+        (completed, statuses.len() - completed),
+        (ORDERS - 1, 1),
+        "every order the wallet covered completes, the one it did not is cancelled: {statuses:?}"
+    );
+    let app = &shop.app;
+    assert_eq!(shop.balance().await, 0, "the balance the api shows (Redis)");
+    assert_eq!(
+        app.scalar("SELECT balance_minor AS n FROM billing.wallet").await,
+        0,
+        "the wallet row"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*)::bigint AS n FROM library.entitlement")
+            .await,
+        ORDERS as i64 - 1
+    );
+    // The poison goes to billing's and fulfillment's dead letters, and nothing else does.
+    let all = ["ordering", "billing", "fulfillment", "library", "notification"];
+    wait_until("the poison in two dead letters", || async {
+        (shop.dead_letters(&all).await == 2).then_some(())
+    })
+    .await;
+    // The backlog was handled in batches, not one by one (12 place commands, then 12 events at
+    // each step, waiting together).
+    assert!(
+        shop.batched_deliveries() >= ORDERS as u64,
+        "only {} deliveries were handled in batches",
+        shop.batched_deliveries()
+    );
+    check_invariants(app).await;
 }
