@@ -707,9 +707,11 @@ pub async fn chunk_access(
     product_id: Uuid,
 ) -> ApiResult<ChunkAccess> {
     let allowed = builds::owns(state, me, product_id).await?
-        || managed_product(&state.db, me, product_id, false)
-            .await
-            .is_ok();
+        || match managed_product(&state.db, me, product_id, false).await {
+            Ok(_) => true,
+            Err(ApiError::Forbidden(_) | ApiError::NotFound(_)) => false,
+            Err(e) => return Err(e),
+        };
     if !allowed {
         return Err(ApiError::Forbidden(
             "only owners of the product can download it",

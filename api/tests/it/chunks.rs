@@ -298,9 +298,11 @@ async fn a_second_build_costs_what_changed_both_ways() {
     let total: u64 = files.iter().map(|f| f.1.len() as u64).sum();
 
     // First build: everything goes up; a second push of the same tree sends nothing.
+    let clock = std::time::Instant::now();
     let first = push::push(&publisher, &shop.options(&v1, "1.0.0"), &Progress::hidden())
         .await
         .expect("push 1.0.0");
+    let push_secs = clock.elapsed().as_secs_f64();
     let again = push::push(
         &publisher,
         &shop.options(&v1, "1.0.0-again"),
@@ -309,6 +311,7 @@ async fn a_second_build_costs_what_changed_both_ways() {
     .await
     .expect("push the same tree again");
     let installed_at = tmp_dir("chunks-install");
+    let clock = std::time::Instant::now();
     let install = pull::install(
         &buyer,
         &shop.product,
@@ -319,6 +322,29 @@ async fn a_second_build_costs_what_changed_both_ways() {
     )
     .await
     .expect("install");
+    let install_secs = clock.elapsed().as_secs_f64();
+    // The same number of bytes as one static file, served by the same nginx (a signed link).
+    let static_dir = Path::new(&shop.store).join("builds/static");
+    std::fs::create_dir_all(&static_dir).expect("static dir");
+    std::fs::write(static_dir.join("same.bin"), noise(total as usize, 3)).expect("static file");
+    let expires = chrono::Utc::now().timestamp() + 60;
+    let uri = "/downloads/builds/static/same.bin";
+    let md5 = api::catalog::builds::secure_link_md5(expires, uri, DOWNLOAD_SECRET);
+    let clock = std::time::Instant::now();
+    let (plain, plain_bytes) = curl_bytes(s(&[&shop
+        .gw
+        .url(&format!("{uri}?md5={md5}&expires={expires}"))]))
+    .await;
+    let static_secs = clock.elapsed().as_secs_f64();
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain_bytes.len() as u64, total);
+    eprintln!(
+        "throughput through the gateway (debug build of api and client): push {:.1} MB/s, \
+         install {:.1} MB/s; nginx serving the same bytes as one file to curl: {:.1} MB/s",
+        total as f64 / 1e6 / push_secs,
+        total as f64 / 1e6 / install_secs,
+        total as f64 / 1e6 / static_secs
+    );
 
     assert_eq!(first.bytes, total);
     assert_eq!(
