@@ -1,7 +1,9 @@
 //! Catalog: products, editions, reviews and wishlists (the api is the only writer of the
 //! `catalog` schema), and the search read side.
 
+pub mod archive;
 pub mod builds;
+pub mod chunks;
 pub mod search;
 
 use chrono::{NaiveDate, Utc};

@@ -63,6 +63,15 @@ pub enum Command {
     },
     /// Prints the GraphQL schema (SDL).
     ExportSchema,
+    /// Deletes the chunks of chunked builds that no build references and that no push touched
+    /// for the grace period (`api serve` does it every `CHUNK_GC_EVERY_SECS` too).
+    GcChunks {
+        #[command(flatten)]
+        services: ServiceArgs,
+        /// Keep unreferenced chunks touched within this many seconds.
+        #[arg(long, env = "CHUNK_GC_GRACE_SECS", default_value_t = 24 * 3600)]
+        grace_secs: u64,
+    },
     /// Removes what a throwaway store made (a database, a Redis namespace's keys, a NATS
     /// prefix's streams), or with `--check` only lists what is left of them.
     Purge(PurgeArgs),
@@ -394,5 +403,26 @@ pub fn gateway_keys(args: ServeArgs, out: &Path) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(&map).context("encoding the keys")?;
     std::fs::write(out, text + "\n").with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {} verifying key(s) to {}", map.len(), out.display());
+    Ok(())
+}
+
+/// `api gc-chunks`: one collection of unreferenced chunks (see
+/// [`crate::catalog::chunks::collect_garbage`]).
+pub async fn gc_chunks(services: &ServiceArgs, grace_secs: u64) -> anyhow::Result<()> {
+    let db = crate::infra::db::connect(&services.database_url, 2).await?;
+    let objects = crate::infra::objects::local(&services.object_store_dir)?;
+    let done = crate::catalog::chunks::collect_garbage(
+        &db,
+        &objects,
+        std::time::Duration::from_secs(grace_secs),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
+    .context("collecting chunks")?;
+    db.close().await.ok();
+    println!(
+        "{} unreferenced chunk(s) deleted ({} bytes stored)",
+        done.chunks, done.stored_bytes
+    );
     Ok(())
 }

@@ -10,8 +10,10 @@
 //!   sees it (see [`crate::graphql::shield`]); depth and complexity by the schema.
 //! - The caller comes from `X-User-*` only when the request carries the gateway's shared secret;
 //!   otherwise those headers are ignored and a bearer token, if any, is verified here.
-//! - `PUT /uploads/builds/{id}` streams the file of a build (see [`uploads`]); the caller is
-//!   decided the same way.
+//! - `PUT /uploads/builds/{id}` streams the file of a build, `PUT /uploads/chunks/{product}/{id}`
+//!   takes a chunk of a chunked build (see [`uploads`]); the caller is decided the same way.
+//! - `GET /downloads/archives/{product}/{build}/{file}?md5=…&expires=…` assembles the tar archive
+//!   of a chunked build for a signed link (the gateway checked the signature; so does the api).
 
 mod uploads;
 
@@ -71,6 +73,11 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/upload", post(graphql_upload))
         .route("/graphql/ws", get(graphql_ws))
         .route("/uploads/builds/{id}", put(uploads::put_build))
+        .route("/uploads/chunks/{product}/{id}", put(uploads::put_chunk))
+        .route(
+            "/downloads/archives/{product}/{build}/{file}",
+            get(uploads::get_archive),
+        )
         .route("/schema.graphql", get(schema_sdl))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
@@ -301,7 +308,7 @@ async fn graphql_upload(State(edge): State<Edge>, req: Request) -> Response {
 }
 
 /// The root fields `/graphql/upload` runs.
-pub const UPLOAD_MUTATIONS: &[&str] = &["uploadProductImage"];
+pub const UPLOAD_MUTATIONS: &[&str] = &["uploadProductImage", "createChunkedBuild"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -354,7 +361,14 @@ async fn serve_graphql(edge: Edge, req: Request, route: Route) -> Response {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let max_upload = edge.state.config.media.max_image_bytes.saturating_mul(2) + 64 * 1024;
+        let max_upload = edge
+            .state
+            .config
+            .media
+            .max_image_bytes
+            .saturating_mul(2)
+            .max(edge.state.config.builds.max_manifest_bytes)
+            + 64 * 1024;
         let bytes = match axum::body::to_bytes(body, max_upload).await {
             Ok(b) => b,
             Err(_) => {

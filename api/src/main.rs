@@ -1,4 +1,4 @@
-//! `api serve | migrate | seed-demo | create-admin | gen-keys | gateway-keys | export-schema | purge`
+//! `api serve | migrate | seed-demo | create-admin | gen-keys | gateway-keys | export-schema | purge | gc-chunks`
 
 use anyhow::Context;
 use api::cli::{Cli, Command};
@@ -31,6 +31,10 @@ async fn main() -> anyhow::Result<()> {
         Command::GenKeys { dir } => api::cli::gen_keys(&dir),
         Command::GatewayKeys { keys, out } => api::cli::gateway_keys(*keys, &out),
         Command::Purge(args) => api::cli::purge(&args).await,
+        Command::GcChunks {
+            services,
+            grace_secs,
+        } => api::cli::gc_chunks(&services, grace_secs).await,
         Command::ExportSchema => {
             print!("{}", api::graphql::sdl());
             Ok(())
@@ -52,6 +56,14 @@ async fn serve(args: api::infra::config::ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(
             "GATEWAY_SECRET is not set: X-User-* headers are ignored, only bearer tokens authenticate"
         );
+    }
+    if let Some(every) = state.config.builds.chunk_gc_every {
+        tokio::spawn(api::catalog::chunks::collect_periodically(
+            state.db.clone(),
+            state.objects.clone(),
+            every,
+            state.config.builds.chunk_gc_grace,
+        ));
     }
     let app = api::http::router(state);
     let listener = tokio::net::TcpListener::bind(addr)

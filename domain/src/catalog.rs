@@ -1,5 +1,6 @@
-//! Catalog: products, editions, reviews, wishlists.
+//! Catalog: products, editions, reviews, wishlists, and the manifests of chunked builds.
 
+pub mod manifest;
 mod model;
 pub use model::*;
 

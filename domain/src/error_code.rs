@@ -29,6 +29,12 @@ pub enum ErrorCode {
     OutOfStock,
     /// Too many attempts; try again later.
     RateLimited,
+    /// Bytes are not those their SHA-256 names (a chunk, a file of a manifest); nothing was
+    /// stored.
+    ChecksumMismatch,
+    /// A manifest names chunks the product has not stored (`extensions.missing` lists some,
+    /// `extensions.missingCount` counts them); upload them and send it again.
+    ChunksMissing,
     /// The request ran past the server's deadline (or waited too long for its turn) and was
     /// stopped; a mutation may or may not have taken effect (retry it with its idempotency key).
     Timeout,
@@ -38,7 +44,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
@@ -50,6 +56,8 @@ impl ErrorCode {
         ErrorCode::InsufficientFunds,
         ErrorCode::OutOfStock,
         ErrorCode::RateLimited,
+        ErrorCode::ChecksumMismatch,
+        ErrorCode::ChunksMissing,
         ErrorCode::Timeout,
         ErrorCode::InternalServerError,
     ];
@@ -68,6 +76,8 @@ impl ErrorCode {
             ErrorCode::InsufficientFunds => "INSUFFICIENT_FUNDS",
             ErrorCode::OutOfStock => "OUT_OF_STOCK",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::ChecksumMismatch => "CHECKSUM_MISMATCH",
+            ErrorCode::ChunksMissing => "CHUNKS_MISSING",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
         }

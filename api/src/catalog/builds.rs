@@ -43,6 +43,9 @@ use crate::infra::state::AppState;
 
 /// URL prefix of signed downloads: nginx's `location ^~ /downloads/` serves the object store.
 pub const DOWNLOADS_PREFIX: &str = "/downloads/";
+/// URL prefix of the archives of chunked builds, assembled by the api from the chunks (the
+/// gateway checks the signature, then passes the request to the api, which checks it again).
+pub const ARCHIVES_PREFIX: &str = "/downloads/archives/";
 /// URL prefix of build uploads (`PUT /uploads/builds/{id}`).
 pub const UPLOADS_PREFIX: &str = "/uploads/builds/";
 /// Size of the parts streamed to the object store (S3 wants at least 5 MiB but the last).
@@ -79,6 +82,33 @@ impl BuildStatus {
     }
 }
 
+/// What a build is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildKind {
+    /// One uploaded file (`PUT /uploads/builds/{id}`), served as stored.
+    File,
+    /// A manifest of files cut into chunks (`store-cli push`); browsers get the files as one
+    /// tar archive assembled on the fly.
+    Chunked,
+}
+
+impl BuildKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildKind::File => "FILE",
+            BuildKind::Chunked => "CHUNKED",
+        }
+    }
+
+    fn parse(s: &str) -> Option<BuildKind> {
+        match s {
+            "FILE" => Some(BuildKind::File),
+            "CHUNKED" => Some(BuildKind::Chunked),
+            _ => None,
+        }
+    }
+}
+
 /// A row of `catalog.build`.
 #[derive(Clone, Debug)]
 pub struct Build {
@@ -87,11 +117,14 @@ pub struct Build {
     pub platform: String,
     pub version_label: String,
     pub release_notes: String,
+    /// The uploaded file's name; for a chunked build, its archive's.
     pub file_name: String,
-    /// Announced by the publisher; what arrived once `READY`.
+    /// Announced by the publisher; what arrived once `READY`. For a chunked build, the size of
+    /// its archive.
     pub size_bytes: i64,
     pub status: BuildStatus,
-    /// Lowercase hex, once `READY`.
+    pub kind: BuildKind,
+    /// Lowercase hex, once `READY` (for a chunked build, of its archive).
     pub sha256: Option<String>,
     pub is_current: bool,
     pub created_by: Uuid,
@@ -119,6 +152,8 @@ impl TryFrom<build::Model> for Build {
         let status = BuildStatus::parse(&m.status).ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!("stored build status {}", m.status))
         })?;
+        let kind = BuildKind::parse(&m.kind)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored build kind {}", m.kind)))?;
         Ok(Build {
             id: m.id,
             product_id: m.product_id,
@@ -128,6 +163,7 @@ impl TryFrom<build::Model> for Build {
             file_name: m.file_name,
             size_bytes: m.size_bytes,
             status,
+            kind,
             sha256: m.sha256,
             is_current: m.is_current,
             created_by: m.created_by,
@@ -211,7 +247,7 @@ pub fn may_manage(me: &Principal, p: &product::Model) -> bool {
     me.role == Role::Admin || (me.role == Role::Publisher && me.id == p.publisher_id)
 }
 
-async fn managed_product(
+pub(crate) async fn managed_product(
     db: &impl ConnectionTrait,
     me: &Principal,
     id: Uuid,
@@ -283,7 +319,7 @@ pub async fn create(state: &AppState, me: &Principal, input: NewBuild) -> ApiRes
     Ok(build)
 }
 
-async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Build>> {
+pub(crate) async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Build>> {
     build::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -301,6 +337,19 @@ pub async fn set_current(state: &AppState, me: &Principal, id: Uuid) -> ApiResul
             "upload the build's file before making it current".into(),
         ));
     }
+    let row = make_current(&txn, &build).await?;
+    txn.commit().await?;
+    tracing::info!(build.id = %id, product.id = %build.product_id, platform = %build.platform, "current build set");
+    Build::try_from(row)
+}
+
+/// Makes `build` the current one of its (product, platform) in `txn` (whose caller holds the
+/// product's lock); the one before stays, not current.
+pub(crate) async fn make_current(
+    txn: &impl ConnectionTrait,
+    build: &Build,
+) -> ApiResult<build::Model> {
+    let id = build.id;
     // The one before first: at most one build of a (product, platform) is current.
     build::Entity::update_many()
         .col_expr(build::Column::IsCurrent, Expr::value(false))
@@ -308,19 +357,16 @@ pub async fn set_current(state: &AppState, me: &Principal, id: Uuid) -> ApiResul
         .filter(build::Column::Platform.eq(build.platform.clone()))
         .filter(build::Column::IsCurrent.eq(true))
         .filter(build::Column::Id.ne(id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    let row = build::Entity::update_many()
+    build::Entity::update_many()
         .col_expr(build::Column::IsCurrent, Expr::value(true))
         .filter(build::Column::Id.eq(id))
-        .exec_with_returning(&txn)
+        .exec_with_returning(txn)
         .await?
         .into_iter()
         .next()
-        .ok_or(ApiError::NotFound("build"))?;
-    txn.commit().await?;
-    tracing::info!(build.id = %id, product.id = %build.product_id, platform = %build.platform, "current build set");
-    Build::try_from(row)
+        .ok_or(ApiError::NotFound("build"))
 }
 
 /// Every build of the products, newest first.
@@ -424,7 +470,7 @@ where
 /// Reads what is left of a refused upload's body (at most 64 MiB, for at most 10 s) before the
 /// answer goes out: a connection closed with its request body unread makes a streaming proxy
 /// (the gateway, `proxy_request_buffering off`) answer 502 instead of the refusal.
-pub(crate) async fn drain<S, E>(body: &mut S)
+pub async fn drain<S, E>(body: &mut S)
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
@@ -693,15 +739,16 @@ async fn entitlement(
         .await?)
 }
 
-/// A download link for an owner of the product: the given build, or the current one of the
-/// platform. Records the download (the first per entitlement; later ones count).
-pub async fn download_link(
+/// The build an owner of the product asks for (the given one, or the current one of the
+/// platform; `READY` only), with the caller's entitlement: `FORBIDDEN` for a non-owner,
+/// `NOT_FOUND` without such a build.
+pub(crate) async fn owned_build(
     state: &AppState,
     me: &Principal,
     product_id: Uuid,
     platform: &str,
     build_id: Option<Uuid>,
-) -> ApiResult<DownloadLink> {
+) -> ApiResult<(Build, Uuid, Option<Uuid>)> {
     let Some((entitlement_id, order_id)) = entitlement(&state.db, me.id, product_id).await? else {
         return Err(ApiError::Forbidden(
             "only owners of the product can download it",
@@ -720,13 +767,40 @@ pub async fn download_link(
         .one(&state.db)
         .await?
         .ok_or(ApiError::NotFound("build"))?;
-    let build = Build::try_from(row)?;
-    let Some(secret) = &state.config.builds.link_secret else {
-        return Err(ApiError::Internal(anyhow::anyhow!(
+    Ok((Build::try_from(row)?, entitlement_id, order_id))
+}
+
+/// Whether the caller has an active entitlement of the product.
+pub(crate) async fn owns(state: &AppState, me: &Principal, product_id: Uuid) -> ApiResult<bool> {
+    Ok(entitlement(&state.db, me.id, product_id).await?.is_some())
+}
+
+/// The download secret, or an internal error when the store has none.
+pub(crate) fn link_secret(state: &AppState) -> ApiResult<&secrecy::SecretString> {
+    state.config.builds.link_secret.as_ref().ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
             "DOWNLOAD_LINK_SECRET is not set: no download link can be signed"
-        )));
-    };
-    // The refund gate of the order: the first link and a refund exclude each other.
+        ))
+    })
+}
+
+/// When a link made now expires.
+pub(crate) fn link_expiry(state: &AppState) -> ApiResult<DateTime<Utc>> {
+    let ttl = chrono::Duration::from_std(state.config.builds.link_ttl)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("DOWNLOAD_LINK_TTL_SECS: {e}")))?;
+    Ok(Utc::now() + ttl)
+}
+
+/// Records that `build` is being downloaded under the entitlement: passes the order's refund
+/// gate (the first link and a refund exclude each other), then makes the entitlement's first
+/// download row or counts one more link on it.
+pub(crate) async fn record_download(
+    state: &AppState,
+    me: &Principal,
+    entitlement_id: Uuid,
+    order_id: Option<Uuid>,
+    build_id: Uuid,
+) -> ApiResult<()> {
     if let Some(order) = order_id
         && !crate::refund::first_download(&state.db, order).await?
     {
@@ -735,13 +809,11 @@ pub async fn download_link(
                 .into(),
         ));
     }
-    // The first link of the entitlement is a row (its build, `first_at`, one link); each later
-    // one counts on it.
     download::Entity::insert(download::ActiveModel {
         entitlement_id: Set(entitlement_id),
         account_id: Set(me.id),
         order_id: Set(order_id),
-        build_id: Set(build.id),
+        build_id: Set(build_id),
         ..Default::default()
     })
     .on_conflict(
@@ -755,10 +827,36 @@ pub async fn download_link(
     )
     .exec_without_returning(&state.db)
     .await?;
-    let ttl = chrono::Duration::from_std(state.config.builds.link_ttl)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("DOWNLOAD_LINK_TTL_SECS: {e}")))?;
-    let expires_at = Utc::now() + ttl;
-    let uri = format!("{DOWNLOADS_PREFIX}{}", build.object_key());
+    Ok(())
+}
+
+/// The path a download link of `build` points to: the stored file of a `FILE` build, the
+/// archive the api assembles for a `CHUNKED` one.
+pub fn download_path(build: &Build) -> String {
+    match build.kind {
+        BuildKind::File => format!("{DOWNLOADS_PREFIX}{}", build.object_key()),
+        BuildKind::Chunked => format!(
+            "{ARCHIVES_PREFIX}{}/{}/{}",
+            build.product_id, build.id, build.file_name
+        ),
+    }
+}
+
+/// A download link for an owner of the product: the given build, or the current one of the
+/// platform. Records the download (the first per entitlement; later ones count).
+pub async fn download_link(
+    state: &AppState,
+    me: &Principal,
+    product_id: Uuid,
+    platform: &str,
+    build_id: Option<Uuid>,
+) -> ApiResult<DownloadLink> {
+    let (build, entitlement_id, order_id) =
+        owned_build(state, me, product_id, platform, build_id).await?;
+    let secret = link_secret(state)?;
+    record_download(state, me, entitlement_id, order_id, build.id).await?;
+    let expires_at = link_expiry(state)?;
+    let uri = download_path(&build);
     let md5 = secure_link_md5(expires_at.timestamp(), &uri, secret.expose_secret());
     tracing::info!(build.id = %build.id, entitlement.id = %entitlement_id, "download link made");
     Ok(DownloadLink {

@@ -2,6 +2,7 @@
 //! reviews, wishlists, and builds and downloads.
 
 pub mod builds;
+pub mod chunks;
 pub mod mutation;
 pub mod query;
 pub mod types;

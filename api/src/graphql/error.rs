@@ -25,6 +25,13 @@ impl ErrorExtensions for ApiError {
                 ApiError::Validation(v) => ext.set("field", v.field()),
                 ApiError::BadInput { field, .. } => ext.set("field", *field),
                 ApiError::Catalog(c) => ext.set("field", c.field()),
+                ApiError::Chunk(c) => {
+                    ext.set("field", c.field());
+                    if let crate::catalog::chunks::ChunkError::Missing { missing, count } = c {
+                        ext.set("missing", missing.clone());
+                        ext.set("missingCount", *count as u64);
+                    }
+                }
                 ApiError::RateLimited { retry_after_secs }
                 | ApiError::Unavailable { retry_after_secs } => {
                     ext.set("retryAfterSeconds", *retry_after_secs)

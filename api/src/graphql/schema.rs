@@ -4,6 +4,7 @@ use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 use crate::graphql::billing::{BillingMutation, BillingQuery};
 use crate::graphql::catalog::builds::BuildMutation;
+use crate::graphql::catalog::chunks::ChunkMutation;
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
 use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
 use crate::graphql::fulfillment::{FulfillmentMutation, FulfillmentQuery};
@@ -40,6 +41,7 @@ pub struct Mutation(
     IdentityMutation,
     CatalogMutation,
     BuildMutation,
+    ChunkMutation,
     OrderingMutation,
     FulfillmentMutation,
     BillingMutation,

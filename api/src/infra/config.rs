@@ -151,6 +151,18 @@ pub struct ServeArgs {
     /// Lifetime of a signed download link, seconds.
     #[arg(long, env = "DOWNLOAD_LINK_TTL_SECS", default_value_t = 300)]
     pub download_link_ttl_secs: u64,
+    /// Largest manifest of a chunked build (JSON, sent to `/graphql/upload`), bytes: about
+    /// 100 bytes a chunk, so 8 MiB describe some 80 GB.
+    #[arg(long, env = "MAX_MANIFEST_BYTES", default_value_t = 8 << 20)]
+    pub max_manifest_bytes: usize,
+    /// A chunk no build references is collected once nothing touched it for this long
+    /// (uploaded, or claimed by a push), seconds.
+    #[arg(long, env = "CHUNK_GC_GRACE_SECS", default_value_t = 24 * 3600)]
+    pub chunk_gc_grace_secs: u64,
+    /// How often `api serve` collects unreferenced chunks, seconds; 0: never (run
+    /// `api gc-chunks` instead).
+    #[arg(long, env = "CHUNK_GC_EVERY_SECS", default_value_t = 3600)]
+    pub chunk_gc_every_secs: u64,
     /// Smallest wallet top-up, minor units.
     #[arg(long, env = "TOP_UP_MIN_MINOR", default_value_t = domain::billing::DEFAULT_MIN_TOP_UP)]
     pub top_up_min_minor: i64,
@@ -228,6 +240,12 @@ pub struct BuildsConfig {
     /// Shared with the gateway (`secure_link_md5`); `None`: downloads are not configured.
     pub link_secret: Option<SecretString>,
     pub link_ttl: Duration,
+    /// Largest manifest of a chunked build, bytes.
+    pub max_manifest_bytes: usize,
+    /// Unreferenced chunks younger than this are kept.
+    pub chunk_gc_grace: Duration,
+    /// How often the api collects unreferenced chunks (`None`: never).
+    pub chunk_gc_every: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -350,6 +368,10 @@ impl ServeArgs {
                 max_bytes: self.max_build_bytes,
                 link_secret: download_link_secret.map(SecretString::from),
                 link_ttl: Duration::from_secs(self.download_link_ttl_secs),
+                max_manifest_bytes: self.max_manifest_bytes,
+                chunk_gc_grace: Duration::from_secs(self.chunk_gc_grace_secs),
+                chunk_gc_every: (self.chunk_gc_every_secs > 0)
+                    .then(|| Duration::from_secs(self.chunk_gc_every_secs)),
             },
             services: self.services,
             listen_addr: self.listen_addr,

@@ -57,6 +57,10 @@ pub enum ApiError {
     /// a limit that fails closed), is out of reach; the client comes back in a moment.
     #[error("the service is temporarily unavailable; try again in {retry_after_secs} s")]
     Unavailable { retry_after_secs: u64 },
+    /// A chunk or a manifest of a chunked build was refused: `BAD_USER_INPUT`,
+    /// `CHECKSUM_MISMATCH` or `CHUNKS_MISSING` (see [`crate::catalog::chunks::ChunkError`]).
+    #[error(transparent)]
+    Chunk(#[from] crate::catalog::chunks::ChunkError),
     /// `INTERNAL_SERVER_ERROR`; the detail is logged, not shown.
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
@@ -88,6 +92,7 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::OutOfStock(_) => ErrorCode::OutOfStock,
+            ApiError::Chunk(c) => c.code(),
             ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ErrorCode::RateLimited,
             ApiError::Db(_) | ApiError::Redis(_) | ApiError::Bus(_) | ApiError::Internal(_) => {
                 ErrorCode::InternalServerError

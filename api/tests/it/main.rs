@@ -10,6 +10,7 @@ mod bombs;
 mod builds;
 mod catalog;
 mod catalog_scale;
+mod chunks;
 mod durability;
 mod edge;
 mod entities;

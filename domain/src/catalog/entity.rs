@@ -154,6 +154,79 @@ pub mod build {
         pub uploaded_at: Option<DateTimeUtc>,
         pub upload_lease: Option<Uuid>,
         pub upload_lease_until: Option<DateTimeUtc>,
+        /// `FILE` (one uploaded file) or `CHUNKED` (a manifest of chunks, see `build_file`).
+        pub kind: String,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod chunk {
+    //! A chunk of a product's chunked builds: stored once per product, zstd-compressed, at
+    //! `chunks/{product}/{id}` in the object store; `id` is the SHA-256 of its uncompressed
+    //! bytes. `touched_at`: last uploaded or claimed by a push (the collection's grace period
+    //! counts from it).
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "chunk")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub product_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub size_bytes: i32,
+        pub stored_bytes: i32,
+        pub created_at: DateTimeUtc,
+        pub touched_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod build_file {
+    //! A file of a chunked build, at `position` in its manifest.
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "build_file")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub build_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub position: i32,
+        pub path: String,
+        pub size_bytes: i64,
+        pub mode: i32,
+        pub sha256: String,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod build_chunk {
+    //! The `seq`-th chunk of the file at `position` of a chunked build.
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "build_chunk")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub build_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub position: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i32,
+        pub product_id: Uuid,
+        pub chunk_id: String,
+        pub offset_bytes: i64,
+        pub size_bytes: i32,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -7,7 +7,7 @@ use domain::catalog::entity::product;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::catalog::builds::{self as service, BuildStatus};
+use crate::catalog::builds::{self as service, BuildKind, BuildStatus};
 use crate::graphql::guard::{RoleGuard, acting, caller};
 use crate::graphql::loaders::{loader_error, loaders};
 
@@ -19,6 +19,17 @@ pub enum BuildStatusGql {
     Uploading,
     /// The file is stored and checked; owners can download it.
     Ready,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[graphql(name = "BuildKind")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BuildKindGql {
+    /// One uploaded file, downloaded as it was uploaded.
+    File,
+    /// Files cut into chunks (`store-cli push`): `store-cli` installs and updates it chunk by
+    /// chunk (`chunkedDownload`); `downloadLink` gives its files as one tar archive.
+    Chunked,
 }
 
 /// A downloadable file of a product for one platform (an installer, an archive).
@@ -36,7 +47,9 @@ pub struct Build {
     pub file_name: String,
     pub size_bytes: i64,
     pub status: BuildStatusGql,
-    /// SHA-256 of the file (lowercase hex), once it is uploaded.
+    pub kind: BuildKindGql,
+    /// SHA-256 of the file (lowercase hex), once it is uploaded; of the tar archive for a
+    /// `CHUNKED` build.
     pub sha256: Option<String>,
     /// Whether owners get this build of its platform by default (one per product and platform).
     pub is_current: bool,
@@ -54,6 +67,10 @@ impl From<service::Build> for Build {
             status: match b.status {
                 BuildStatus::Uploading => BuildStatusGql::Uploading,
                 BuildStatus::Ready => BuildStatusGql::Ready,
+            },
+            kind: match b.kind {
+                BuildKind::File => BuildKindGql::File,
+                BuildKind::Chunked => BuildKindGql::Chunked,
             },
             id: b.id,
             product_id: b.product_id,
