@@ -15,6 +15,7 @@ mod m20261204_000002_catalog_build_upload_lease;
 mod m20261204_100000_catalog_scale;
 mod m20261205_100000_catalog_facet_listing;
 mod m20261206_000001_catalog_stock_command;
+mod m20261206_000002_identity_audit_actor;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_100000_catalog_scale::Migration),
             Box::new(m20261205_100000_catalog_facet_listing::Migration),
             Box::new(m20261206_000001_catalog_stock_command::Migration),
+            Box::new(m20261206_000002_identity_audit_actor::Migration),
         ]
     }
 }
