@@ -15,6 +15,7 @@ mod m20261204_000002_catalog_build_upload_lease;
 mod m20261204_100000_catalog_scale;
 mod m20261205_100000_catalog_facet_listing;
 mod m20261206_000001_catalog_stock_command;
+mod m20261206_000002_identity_audit_actor;
 mod m20261207_000001_catalog_chunks;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_100000_catalog_scale::Migration),
             Box::new(m20261205_100000_catalog_facet_listing::Migration),
             Box::new(m20261206_000001_catalog_stock_command::Migration),
+            Box::new(m20261206_000002_identity_audit_actor::Migration),
             Box::new(m20261207_000001_catalog_chunks::Migration),
         ]
     }

@@ -21,8 +21,11 @@
 //! - deliveries that are waiting together (up to [`crate::Settings::batch_max`]) are handled
 //!   one after the other in one transaction, each handler in a savepoint of it, and committed
 //!   once: under load a saga step costs a fraction of a commit. A handler that fails rolls back
-//!   to its savepoint and is answered on its own; if the commit fails, every delivery of the
-//!   batch is tried again. A delivery that arrives alone is handled alone, at once;
+//!   to its savepoint and is answered on its own; one that would wait for a row another
+//!   transaction holds gives up at once (`lock_timeout`) and is handled alone after the
+//!   batch's commit, so batches never wait on each other nor deadlock; if the commit fails,
+//!   every delivery of the batch is tried again. A delivery that arrives alone is handled
+//!   alone, at once;
 //! - a consumer that disappears (deleted by hand, lost with its stream) is created again, and
 //!   the participant is not ready (`/readyz`) while it is missing.
 
@@ -48,10 +51,13 @@ use crate::infra::runtime::{Participant, Runtime};
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// The infrastructure failed, not the message (PostgreSQL unreachable or restarting, the
-    /// pool exhausted), or the transaction lost a deadlock or a serialization conflict to
-    /// another: redelivered with backoff for as long as it takes, never dead-lettered.
+    /// pool exhausted): redelivered with backoff for as long as it takes, never dead-lettered.
     #[error("unavailable: {0:#}")]
     Unavailable(anyhow::Error),
+    /// The transaction lost to another over a row (a deadlock, a serialization conflict, a
+    /// lock it may not wait for in a batch): tried again, alone, never dead-lettered.
+    #[error("contended: {0:#}")]
+    Contended(anyhow::Error),
     /// May succeed later (a statement failed, the payment provider erred, an order not visible
     /// yet): redelivered with backoff, dead-lettered after `max_deliver` deliveries.
     #[error("transient: {0:#}")]
@@ -63,8 +69,10 @@ pub enum Failure {
 
 impl From<sea_orm::DbErr> for Failure {
     fn from(e: sea_orm::DbErr) -> Failure {
-        if unreachable(&e) || contended(&e) {
+        if unreachable(&e) {
             Failure::Unavailable(e.into())
+        } else if contended(&e) {
+            Failure::Contended(e.into())
         } else {
             Failure::Transient(e.into())
         }
@@ -97,14 +105,15 @@ pub fn unreachable(e: &sea_orm::DbErr) -> bool {
 }
 
 /// Whether a statement lost to another transaction (SQLSTATE 40P01 deadlock, 40001
-/// serialization failure): nothing is wrong with the message, and trying again succeeds.
+/// serialization failure, 55P03 a lock not granted within `lock_timeout`): nothing is wrong
+/// with the message, and trying again succeeds.
 pub fn contended(e: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     match e {
         DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
             s.as_database_error()
                 .and_then(|db| db.code())
-                .is_some_and(|code| matches!(&*code, "40P01" | "40001"))
+                .is_some_and(|code| matches!(&*code, "40P01" | "40001" | "55P03"))
         }
         _ => false,
     }
@@ -501,7 +510,17 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
         }
         return;
     }
-    let batch = match rt.db.begin().await {
+    let opened = match rt.db.begin().await {
+        // A batch never waits long for a row another transaction holds: it would hold its own
+        // rows meanwhile (two batches taking two wallets in opposite orders deadlock). The
+        // delivery that would wait fails at once and is handled alone after the batch.
+        Ok(txn) => match txn.execute_unprepared(BATCH_LOCK_TIMEOUT).await {
+            Ok(_) => Ok(txn),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let batch = match opened {
         Ok(txn) => Batch::new(txn),
         Err(e) => {
             // Each on its own: each then fails (and waits) or succeeds by itself.
@@ -537,8 +556,13 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
     if let Err(e) = &committed {
         tracing::warn!(error = %format!("{e:#}"), deliveries = items.len(), "a batch did not commit; its deliveries will be tried again");
     }
+    let mut alone = Vec::new();
     for ((msg, incoming), result) in items.into_iter().zip(results) {
         let result = match (&committed, result) {
+            (_, Err(Failure::Contended(_))) => {
+                alone.push((msg, incoming));
+                continue;
+            }
             (Err(e), Ok(())) => Err(Failure::Unavailable(anyhow::anyhow!(
                 "the batch did not commit: {e:#}"
             ))),
@@ -548,7 +572,15 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
             .instrument(span(p, &incoming))
             .await;
     }
+    // The batch's rows are free now: those that met another transaction's rows go on their
+    // own, waiting for locks as long as it takes.
+    for (msg, incoming) in alone {
+        process(rt, reg, msg, incoming).await;
+    }
 }
+
+/// How long a statement in a batch waits for a row lock before giving up (SQLSTATE 55P03).
+const BATCH_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '50ms'";
 
 /// Handles one delivery alone and answers it.
 async fn process(rt: &Runtime, reg: &Registration, msg: JsMessage, incoming: Incoming) {
@@ -579,7 +611,7 @@ async fn settle(
                 tracing::warn!(error = %e, "ack failed");
             }
         }
-        Err(Failure::Unavailable(e)) => {
+        Err(Failure::Unavailable(e) | Failure::Contended(e)) => {
             // The database or the broker, not the message: it waits for them however long
             // that takes, and is never dead-lettered for it.
             let delay = rt.settings.backoff(delivered);
