@@ -166,7 +166,7 @@ fn stack_and_test(
     let _ = std::fs::remove_dir_all(&run.dir);
 
     let spa = run.dir.join("dist");
-    crate::web::build_spa_to(true, &spa)?;
+    crate::web::build_spa_to(&spa)?;
 
     let stack_started = Instant::now();
     let [api_port, https_port, http_port, health_port] = free_ports()?;
