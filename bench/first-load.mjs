@@ -10,8 +10,8 @@
 //                                            brotli_static/gzip_static), else compressed on the
 //                                            fly at the gateway's level 5 (brotli and gzip filters)
 //
-// Routes: the storefront `/`, a product page, `/publisher`, `/admin` (each the page the gateway
-// serves for it: `manage.html` for the last two when the build has one, else `index.html`).
+// Routes: the storefront `/`, a product page, `/cart`, `/publisher`, `/admin` (each the page the
+// gateway serves for it: `account.html`, `manage.html` or `index.html`).
 // Prints one line per route (and a JSON line with everything, for scripts).
 import { readFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -51,9 +51,13 @@ async function page(route) {
     if (answer.status !== 200) throw new Error(`GET ${route}: ${answer.status}`);
     return answer.body.toString();
   }
-  const manage = join(source, "manage.html");
-  const name = /^\/(publisher|admin)(\/|$)/.test(route) && existsSync(manage) ? "manage.html" : "index.html";
-  return readFileSync(join(source, name), "utf8");
+  // The gateway's locations (nginx.conf, "the SPA"); a build without the page: index.html.
+  const bundles = [
+    [/^\/(cart|checkout|orders|wallet|library|wishlist|notifications)(\/|$)/, "account.html"],
+    [/^\/(publisher|admin)(\/|$)/, "manage.html"],
+  ];
+  const name = bundles.find(([paths, page]) => paths.test(route) && existsSync(join(source, page)))?.[1];
+  return readFileSync(join(source, name ?? "index.html"), "utf8");
 }
 
 /** Bytes of one asset: raw, gzip and brotli as served. */
@@ -130,7 +134,7 @@ async function productRoute() {
 }
 
 const kb = (bytes) => `${(bytes / 1000).toFixed(1)} KB`.padStart(10);
-const routes = ["/", await productRoute(), "/publisher", "/admin"];
+const routes = ["/", await productRoute(), "/cart", "/publisher", "/admin"];
 const results = [];
 for (const route of routes) results.push(await firstLoad(route));
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# First-load bytes per route (storefront, a product page, /publisher, /admin): the wasm, js and
+# First-load bytes per route (storefront, a product page, /cart, /publisher, /admin): the wasm, js and
 # css a browser downloads before the page runs, raw, gzip and brotli as the gateway sends them
 # (bench/first-load.mjs).
 #

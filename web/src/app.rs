@@ -22,7 +22,7 @@ const STORE_NAME: &str = "Store";
 /// How often the bell asks for the unread count.
 const BELL_POLL: Duration = Duration::from_secs(20);
 
-/// The store's pages (the `web` bundle, `index.html`), mounted on `<body>`.
+/// What a visitor comes to (the `web` bundle, `index.html`), mounted on `<body>`.
 #[component]
 pub fn StoreApp() -> impl IntoView {
     provide_app_state(Bundle::Store);
@@ -34,6 +34,20 @@ pub fn StoreApp() -> impl IntoView {
                     <Route path=path!("products/:slug") view=pages::product::ProductPage />
                     <Route path=path!("sign-in") view=pages::auth::SignIn />
                     <Route path=path!("sign-up") view=pages::auth::SignUp />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The shopper's own pages (the `account` bundle, `account.html`), mounted on `<body>`.
+#[component]
+pub fn AccountApp() -> impl IntoView {
+    provide_app_state(Bundle::Account);
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <Layout><Elsewhere /></Layout> }>
+                <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
                     <Route path=path!("cart") view=pages::cart::CartPage />
                     <Route path=path!("checkout") view=pages::cart::Checkout />
                     <Route path=path!("orders") view=|| view! { <SignedIn><pages::orders::Orders /></SignedIn> } />

@@ -1,4 +1,4 @@
-//! The store's bundle: every page but the publisher's and the admin's (`index.html`).
+//! The store's bundle: the storefront, the product pages, sign-in and sign-up (`index.html`).
 
 fn main() {
     web::start_store();

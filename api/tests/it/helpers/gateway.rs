@@ -185,6 +185,11 @@ impl Gateway {
         )
         .expect("index");
         std::fs::write(
+            dir.join("spa/account.html"),
+            "<!doctype html><title>Account</title>",
+        )
+        .expect("account");
+        std::fs::write(
             dir.join("spa/manage.html"),
             "<!doctype html><title>Manage</title>",
         )
