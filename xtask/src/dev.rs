@@ -61,7 +61,7 @@ pub fn run(release: bool) -> Result<()> {
 
     // The release bundles, as a shopper gets them (the debug wasm is 27 MB): built again only
     // when the web app's sources changed.
-    let spa = crate::web::dev_spa()?;
+    let spa = crate::web::cached_spa()?;
 
     let site = crate::gateway::Site::dev();
     let gateway = prepare_gateway(&api, &env, &site, &listen, &spa, &secret)?;

@@ -44,10 +44,10 @@ const BUNDLES: [(&str, &str); 2] = [("index.html", "index.html"), ("manage.html"
 const PRECOMPRESSED: [&str; 5] = ["wasm", "js", "css", "html", "svg"];
 const PRECOMPRESS_MIN_BYTES: u64 = 1024;
 
-/// Builds the SPA for `cargo xtask dev` into `web/dist`, unless the sources it is built from are
-/// those of the last build there (see [`sources_fingerprint`]): a start whose web sources did
+/// Builds the SPA into `web/dist`, unless the sources it is built from are those of the last
+/// build there (see [`sources_fingerprint`]): a `cargo xtask dev` or `e2e` whose web sources did
 /// not change costs no trunk run.
-pub fn dev_spa() -> Result<PathBuf> {
+pub fn cached_spa() -> Result<PathBuf> {
     let root = workspace_root();
     let dist = root.join("web").join("dist");
     let stamp = root.join("target").join("dev").join("spa-sources");
@@ -133,6 +133,21 @@ fn trunk_build(target: &str, dist: &Path) -> Result<()> {
         index.display()
     );
     eprintln!("web: trunk built {target} in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Copies the files of a built SPA (`from`, flat) into `to`.
+pub fn copy_spa(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
+    {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))
+                .with_context(|| format!("could not copy {}", entry.path().display()))?;
+        }
+    }
     Ok(())
 }
 
