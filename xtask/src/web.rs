@@ -35,9 +35,14 @@ pub fn ensure_web_tools() -> Result<()> {
 }
 
 /// The SPA's bundles: trunk's target in `web/` (each names its binary, `data-bin`) and the page
-/// it becomes in the dist directory. The gateway serves `manage.html` for `/publisher…` and
-/// `/admin…` (web/src/page.rs, `Bundle`) and `index.html` for every other client route.
-const BUNDLES: [(&str, &str); 2] = [("index.html", "index.html"), ("manage.html", "manage.html")];
+/// it becomes in the dist directory. The gateway serves `account.html` for the shopper's own
+/// pages, `manage.html` for `/publisher…` and `/admin…` (web/src/page.rs, `Bundle`) and
+/// `index.html` for every other client route.
+const BUNDLES: [(&str, &str); 3] = [
+    ("index.html", "index.html"),
+    ("account.html", "account.html"),
+    ("manage.html", "manage.html"),
+];
 
 /// Files of the dist directory that the gateway serves precompressed (`brotli_static`,
 /// `gzip_static`), when at least this long (nginx's `gzip_min_length`).
@@ -136,15 +141,18 @@ fn trunk_build(target: &str, dist: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies the files of a built SPA (`from`, flat) into `to`.
+/// Copies a built SPA (`from`, with its `snippets/`) into `to`.
 pub fn copy_spa(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
     for entry in
         std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
     {
         let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name()))
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_spa(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
                 .with_context(|| format!("could not copy {}", entry.path().display()))?;
         }
     }
@@ -152,35 +160,35 @@ pub fn copy_spa(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Moves a bundle's build (`staging`, trunk's dist) into `dist`: its `index.html` becomes
-/// `page`; its assets join the others (names carry their content's hash: one already there,
-/// such as the shared stylesheet, is the same file).
+/// `page`; its assets join the others (names carry their content's hash, and wasm-bindgen's
+/// `snippets/` directories their crate's: one already there, such as the shared stylesheet, is
+/// the same file).
 fn merge_bundle(staging: &Path, dist: &Path, page: &str) -> Result<()> {
-    let entries = std::fs::read_dir(staging)
-        .with_context(|| format!("could not read {}", staging.display()))?;
-    for entry in entries {
+    let index = staging.join("index.html");
+    std::fs::rename(&index, dist.join(page))
+        .with_context(|| format!("could not move {} to {page}", index.display()))?;
+    merge_dir(staging, dist)
+}
+
+/// Moves every file of `from` (recursively) that `to` does not have yet into `to`.
+fn merge_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
+    {
         let entry = entry?;
-        let name = entry.file_name();
-        let to = if name == "index.html" {
-            dist.join(page)
-        } else {
-            dist.join(&name)
-        };
+        let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
-            bail!(
-                "{}: trunk made a directory; merge_bundle handles files only",
-                entry.path().display()
-            );
+            merge_dir(&entry.path(), &target)?;
+        } else if !target.exists() {
+            std::fs::rename(entry.path(), &target).with_context(|| {
+                format!(
+                    "could not move {} to {}",
+                    entry.path().display(),
+                    target.display()
+                )
+            })?;
         }
-        if name != "index.html" && to.exists() {
-            continue;
-        }
-        std::fs::rename(entry.path(), &to).with_context(|| {
-            format!(
-                "could not move {} to {}",
-                entry.path().display(),
-                to.display()
-            )
-        })?;
     }
     Ok(())
 }
