@@ -55,7 +55,16 @@ const PRECOMPRESS_MIN_BYTES: u64 = 1024;
 pub fn cached_spa() -> Result<PathBuf> {
     let root = workspace_root();
     let dist = root.join("web").join("dist");
-    let stamp = root.join("target").join("dev").join("spa-sources");
+    let dev = root.join("target").join("dev");
+    std::fs::create_dir_all(&dev).with_context(|| format!("could not create {}", dev.display()))?;
+    // One build at a time (a `dev` and an `e2e` starting together): the second waits here, then
+    // finds the first one's build up to date.
+    let lock_path = dev.join("spa.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("could not open {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("could not lock {}", lock_path.display()))?;
+    let stamp = dev.join("spa-sources");
     let sources = sources_fingerprint(&root)?;
     let built = BUNDLES.iter().all(|(_, page)| dist.join(page).is_file());
     if built && std::fs::read_to_string(&stamp).is_ok_and(|old| old.trim() == sources) {
@@ -67,10 +76,6 @@ pub fn cached_spa() -> Result<PathBuf> {
     }
     let _ = std::fs::remove_file(&stamp);
     build_spa_to(&dist)?;
-    if let Some(dir) = stamp.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-    }
     std::fs::write(&stamp, &sources)
         .with_context(|| format!("could not write {}", stamp.display()))?;
     Ok(dist)
