@@ -105,9 +105,11 @@ fn Elsewhere() -> impl IntoView {
     move || {
         let path = location.pathname.get();
         if Bundle::of_path(&path) != here {
+            // The router keeps the query without its `?` (and the fragment with its `#`).
+            let search = location.search.get_untracked();
             let target = format!(
-                "{path}{}{}",
-                location.search.get_untracked(),
+                "{path}{}{search}{}",
+                if search.is_empty() { "" } else { "?" },
                 location.hash.get_untracked()
             );
             if crossing::leave(&target) {
