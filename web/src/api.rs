@@ -55,15 +55,54 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 /// Runs `Q` as the signed-in user (or anonymously), refreshing the session once on a `401`.
-pub async fn request<Q: GraphQLQuery>(variables: Q::Variables) -> Result<Q::ResponseData, ApiError>
-where
-    Q::Variables: Clone,
-{
+///
+/// Only the encoding of the variables and the decoding of the answer depend on `Q`; the
+/// exchange itself ([`exchange`]) is one function for every operation, not one copy per
+/// operation in the wasm.
+pub async fn request<Q: GraphQLQuery>(
+    variables: Q::Variables,
+) -> Result<Q::ResponseData, ApiError> {
+    let answer = exchange(encode::<Q>(variables)?, true).await?;
+    decode::<Q::ResponseData>(&answer)
+}
+
+/// Runs `Q` without a token (sign-in, sign-up, refresh).
+pub async fn request_anonymous<Q: GraphQLQuery>(
+    variables: Q::Variables,
+) -> Result<Q::ResponseData, ApiError> {
+    let answer = exchange(encode::<Q>(variables)?, false).await?;
+    decode::<Q::ResponseData>(&answer)
+}
+
+/// The JSON request body of `Q`.
+fn encode<Q: GraphQLQuery>(variables: Q::Variables) -> Result<String, ApiError> {
+    serde_json::to_string(&body::<Q>(variables))
+        .map_err(|e| ApiError::new(format!("Could not encode the request: {e}"), None))
+}
+
+/// `data` of an answer whose errors [`exchange`] has already looked at.
+fn decode<T: serde::de::DeserializeOwned>(answer: &str) -> Result<T, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Data<T> {
+        data: Option<T>,
+    }
+    serde_json::from_str::<Data<T>>(answer)
+        .map_err(|e| ApiError::new(format!("Unexpected answer from the store: {e}"), None))?
+        .data
+        .ok_or_else(|| ApiError::new("The store sent an empty answer.", None))
+}
+
+/// Sends a request body with the session's token (`signed_in`), refreshing the session once on
+/// a `401`; returns the answer's text once it holds no error.
+async fn exchange(body: String, signed_in: bool) -> Result<String, ApiError> {
+    if !signed_in {
+        return send(&body, None).await;
+    }
     // The stored access token while it is valid (also after a reload), else a refreshed one.
     let mut token = session::access_token_or_refresh().await?;
     let mut retried = false;
     loop {
-        match send::<Q>(variables.clone(), token.as_deref()).await {
+        match send(&body, token.as_deref()).await {
             Err(error) if error.is_unauthenticated() && token.is_some() && !retried => {
                 retried = true;
                 // The gateway refused the token (expired early, or the clocks disagree): a new
@@ -73,13 +112,6 @@ where
             other => return other,
         }
     }
-}
-
-/// Runs `Q` without a token (sign-in, sign-up, refresh).
-pub async fn request_anonymous<Q: GraphQLQuery>(
-    variables: Q::Variables,
-) -> Result<Q::ResponseData, ApiError> {
-    send::<Q>(variables, None).await
 }
 
 /// The request body of `Q`: its operation alone (see [`only_operation`]).
@@ -159,17 +191,14 @@ pub fn only_operation(document: &'static str, name: &str) -> &'static str {
     }
 }
 
-async fn send<Q: GraphQLQuery>(
-    variables: Q::Variables,
-    token: Option<&str>,
-) -> Result<Q::ResponseData, ApiError> {
-    let body = body::<Q>(variables);
-    let mut builder = Request::post(ENDPOINT);
+/// One `POST /graphql`: the answer's text, or its first error.
+async fn send(body: &str, token: Option<&str>) -> Result<String, ApiError> {
+    let mut builder = Request::post(ENDPOINT).header("Content-Type", "application/json");
     if let Some(token) = token {
         builder = builder.header("Authorization", &format!("Bearer {token}"));
     }
     let response = builder
-        .json(&body)
+        .body(body)
         .map_err(|e| ApiError::new(format!("Could not encode the request: {e}"), None))?
         .send()
         .await
@@ -195,9 +224,12 @@ async fn send<Q: GraphQLQuery>(
         }
         _ => {}
     }
-    let answer: Response<Q::ResponseData> = response
-        .json()
+    let text = response
+        .text()
         .await
+        .map_err(|e| ApiError::new(format!("Unexpected answer from the store: {e}"), None))?;
+    // The errors alone (the data is skipped here, and decoded by the caller that knows its type).
+    let answer: Response<serde::de::IgnoredAny> = serde_json::from_str(&text)
         .map_err(|e| ApiError::new(format!("Unexpected answer from the store: {e}"), None))?;
     if let Some(error) = answer.errors.as_ref().and_then(|errors| errors.first()) {
         let extension = |key: &str| {
@@ -214,9 +246,7 @@ async fn send<Q: GraphQLQuery>(
             field: extension("field"),
         });
     }
-    answer
-        .data
-        .ok_or_else(|| ApiError::new("The store sent an empty answer.", None))
+    Ok(text)
 }
 
 #[cfg(test)]

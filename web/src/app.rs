@@ -10,8 +10,8 @@ use leptos_router::path;
 use crate::api::queries::{NotificationReceived, UnreadCount, notification_received, unread_count};
 use crate::api::ws;
 use crate::api::{self, session};
-use crate::components::SignedIn;
-use crate::page::Page;
+use crate::components::{Loading, SignedIn};
+use crate::page::{Bundle, Page};
 use crate::pages;
 use crate::state::{
     NotificationsChanged, provide_auth, provide_cart, use_auth, use_cart, use_notifications_changed,
@@ -22,20 +22,32 @@ const STORE_NAME: &str = "Store";
 /// How often the bell asks for the unread count.
 const BELL_POLL: Duration = Duration::from_secs(20);
 
-/// The whole app, mounted on `<body>`.
+/// What a visitor comes to (the `web` bundle, `index.html`), mounted on `<body>`.
 #[component]
-pub fn App() -> impl IntoView {
-    provide_auth();
-    provide_cart();
-    provide_context(NotificationsChanged(RwSignal::new(0)));
+pub fn StoreApp() -> impl IntoView {
+    provide_app_state(Bundle::Store);
     view! {
         <Router>
-            <Routes fallback=|| view! { <Layout><NotFound /></Layout> }>
+            <Routes fallback=|| view! { <Layout><Elsewhere /></Layout> }>
                 <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
                     <Route path=path!("") view=pages::store::Storefront />
                     <Route path=path!("products/:slug") view=pages::product::ProductPage />
                     <Route path=path!("sign-in") view=pages::auth::SignIn />
                     <Route path=path!("sign-up") view=pages::auth::SignUp />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The shopper's own pages (the `account` bundle, `account.html`), mounted on `<body>`.
+#[component]
+pub fn AccountApp() -> impl IntoView {
+    provide_app_state(Bundle::Account);
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <Layout><Elsewhere /></Layout> }>
+                <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
                     <Route path=path!("cart") view=pages::cart::CartPage />
                     <Route path=path!("checkout") view=pages::cart::Checkout />
                     <Route path=path!("orders") view=|| view! { <SignedIn><pages::orders::Orders /></SignedIn> } />
@@ -44,6 +56,21 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("library") view=|| view! { <SignedIn><pages::library::Library /></SignedIn> } />
                     <Route path=path!("wishlist") view=|| view! { <SignedIn><pages::library::Wishlist /></SignedIn> } />
                     <Route path=path!("notifications") view=|| view! { <SignedIn><pages::notifications::Notifications /></SignedIn> } />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The publisher's and the admin's pages (the `manage` bundle, `manage.html`), mounted on
+/// `<body>`.
+#[component]
+pub fn ManageApp() -> impl IntoView {
+    provide_app_state(Bundle::Manage);
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <Layout><Elsewhere /></Layout> }>
+                <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
                     <Route path=path!("publisher") view=|| view! { <SignedIn><pages::publisher::Publisher /></SignedIn> } />
                     <Route path=path!("admin") view=|| view! { <SignedIn><pages::admin::Admin /></SignedIn> } />
                     <Route path=path!("admin/orders") view=|| view! { <SignedIn><pages::admin_orders::AdminOrders /></SignedIn> } />
@@ -52,6 +79,88 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+/// What every page of either bundle finds in its context.
+fn provide_app_state(bundle: Bundle) {
+    crossing::arrived(bundle);
+    provide_context(bundle);
+    provide_auth();
+    provide_cart();
+    provide_context(NotificationsChanged(RwSignal::new(0)));
+}
+
+/// The bundle this page runs in.
+fn use_bundle() -> Bundle {
+    use_context::<Bundle>().unwrap_or(Bundle::Store)
+}
+
+/// A path no route of this bundle serves: the other bundle's page (loaded in full, as the
+/// router of this one cannot show it), else "Page not found".
+#[component]
+fn Elsewhere() -> impl IntoView {
+    let here = use_bundle();
+    let location = leptos_router::hooks::use_location();
+    move || {
+        let path = location.pathname.get();
+        if Bundle::of_path(&path) != here {
+            // The router keeps the query without its `?` (and the fragment with its `#`).
+            let search = location.search.get_untracked();
+            let target = format!(
+                "{path}{}{search}{}",
+                if search.is_empty() { "" } else { "?" },
+                location.hash.get_untracked()
+            );
+            if crossing::leave(&target) {
+                return view! { <Loading /> }.into_any();
+            }
+        }
+        view! { <NotFound /> }.into_any()
+    }
+}
+
+/// Going to the other bundle: a full page load, guarded against a loop (a server that answers
+/// the other bundle's path with this bundle's page, as `trunk serve` would).
+mod crossing {
+    use crate::page::Bundle;
+
+    /// `sessionStorage` key: the path this tab is loading in full to reach the other bundle.
+    const KEY: &str = "store.crossing";
+
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.session_storage().ok()?
+    }
+
+    /// At start: the page reached its bundle, so a crossing to it has ended.
+    pub fn arrived(bundle: Bundle) {
+        let path = web_sys::window().and_then(|w| w.location().pathname().ok());
+        if path.is_some_and(|path| Bundle::of_path(&path) == bundle)
+            && let Some(storage) = storage()
+        {
+            let _ = storage.remove_item(KEY);
+        }
+    }
+
+    /// Loads `target` in full (replacing the entry the router pushed for it); false when this
+    /// tab has just tried that and was served this bundle again.
+    pub fn leave(target: &str) -> bool {
+        let Some(window) = web_sys::window() else {
+            return false;
+        };
+        let storage = storage();
+        let tried = storage
+            .as_ref()
+            .and_then(|s| s.get_item(KEY).ok().flatten())
+            .is_some_and(|tried| tried == target);
+        if let Some(storage) = &storage {
+            let _ = if tried {
+                storage.remove_item(KEY)
+            } else {
+                storage.set_item(KEY, target)
+            };
+        }
+        !tried && window.location().replace(target).is_ok()
     }
 }
 
@@ -116,26 +225,26 @@ fn Header() -> impl IntoView {
     view! {
         <header class="site-header">
             <div class="container site-header__inner">
-                <A href="/" attr:class="brand">
+                <NavLink page=Page::Store class="brand">
                     {STORE_NAME}
-                </A>
+                </NavLink>
                 <nav aria-label="Main">
                     <ul class="nav">
                         <li>
-                            <A href="/" exact=true attr:class="nav__link">
+                            <NavLink page=Page::Store exact=true class="nav__link">
                                 "Store"
-                            </A>
+                            </NavLink>
                         </li>
                         <Show when=move || auth.signed_in()>
                             <li>
-                                <A href=Page::Library.href() attr:class="nav__link">
+                                <NavLink page=Page::Library class="nav__link">
                                     "Library"
-                                </A>
+                                </NavLink>
                             </li>
                             <li>
-                                <A href=Page::Wallet.href() attr:class="nav__link">
+                                <NavLink page=Page::Wallet class="nav__link">
                                     "Wallet"
-                                </A>
+                                </NavLink>
                             </li>
                             <li>
                                 <Bell />
@@ -143,40 +252,40 @@ fn Header() -> impl IntoView {
                         </Show>
                         <Show when=move || role() == "PUBLISHER">
                             <li>
-                                <A href=Page::Publisher.href() attr:class="nav__link">
+                                <NavLink page=Page::Publisher class="nav__link">
                                     "Publisher"
-                                </A>
+                                </NavLink>
                             </li>
                         </Show>
                         <Show when=move || role() == "ADMIN">
                             <li>
-                                <A href=Page::Admin.href() exact=true attr:class="nav__link">
+                                <NavLink page=Page::Admin exact=true class="nav__link">
                                     "Admin"
-                                </A>
+                                </NavLink>
                             </li>
                             <li>
-                                <A href=Page::AdminOrders.href() attr:class="nav__link">
+                                <NavLink page=Page::AdminOrders class="nav__link">
                                     "All orders"
-                                </A>
+                                </NavLink>
                             </li>
                             <li>
-                                <A href=Page::AdminRefunds.href() attr:class="nav__link">
+                                <NavLink page=Page::AdminRefunds class="nav__link">
                                     "Refunds"
-                                </A>
+                                </NavLink>
                             </li>
                             <li>
-                                <A href=Page::AdminAudit.href() attr:class="nav__link">
+                                <NavLink page=Page::AdminAudit class="nav__link">
                                     "Audit log"
-                                </A>
+                                </NavLink>
                             </li>
                         </Show>
                         <li>
-                            <A href=Page::Cart.href() attr:class="nav__link nav__cart">
+                            <NavLink page=Page::Cart class="nav__link nav__cart">
                                 "Cart"
                                 <span class="badge" aria-label="items in the cart">
                                     {move || cart.count()}
                                 </span>
-                            </A>
+                            </NavLink>
                         </li>
                         <li>
                             <AccountMenu />
@@ -185,6 +294,24 @@ fn Header() -> impl IntoView {
                 </nav>
             </div>
         </header>
+    }
+}
+
+/// A link of the header: through the router within this bundle, a full page load
+/// (`rel="external"`, which the router leaves to the browser) to the other bundle's pages.
+#[component]
+fn NavLink(
+    page: Page,
+    #[prop(optional)] exact: bool,
+    #[prop(optional)] class: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let href = page.href();
+    let external = (Bundle::of_path(&href) != use_bundle()).then_some("external");
+    view! {
+        <A href=href exact=exact attr:class=class attr:rel=external>
+            {children()}
+        </A>
     }
 }
 
@@ -224,8 +351,8 @@ fn AccountMenu() -> impl IntoView {
                     <details class="account" node_ref=menu>
                         <summary class="nav__link">{account.display_name}</summary>
                         <ul class="account__menu">
-                            <li><A href=Page::Orders.href()>"Orders"</A></li>
-                            <li><A href=Page::Wishlist.href()>"Wishlist"</A></li>
+                            <li><NavLink page=Page::Orders>"Orders"</NavLink></li>
+                            <li><NavLink page=Page::Wishlist>"Wishlist"</NavLink></li>
                             <li>
                                 <button class="link" type="button" on:click=move |_| { sign_out.dispatch(false); }>
                                     "Sign out"
@@ -246,9 +373,9 @@ fn AccountMenu() -> impl IntoView {
             }
             None => {
                 view! {
-                    <A href=Page::SignIn.href() attr:class="nav__link nav__link--primary">
+                    <NavLink page=Page::SignIn class="nav__link nav__link--primary">
                         "Sign in"
-                    </A>
+                    </NavLink>
                 }
                     .into_any()
             }
@@ -285,7 +412,7 @@ fn Bell() -> impl IntoView {
     }
     let unread = move || count.get().unwrap_or(0);
     view! {
-        <A href=Page::Notifications.href() attr:class="nav__link bell">
+        <NavLink page=Page::Notifications class="nav__link bell">
             <svg viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
                 <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" />
                 <path d="M13.73 21a2 2 0 0 1-3.46 0" />
@@ -296,7 +423,7 @@ fn Bell() -> impl IntoView {
                     {unread}
                 </span>
             </Show>
-        </A>
+        </NavLink>
     }
 }
 
@@ -306,7 +433,7 @@ fn NotFound() -> impl IntoView {
         <section class="page">
             <h1>"Page not found"</h1>
             <p>
-                <A href="/">"Back to the store"</A>
+                <NavLink page=Page::Store>"Back to the store"</NavLink>
             </p>
         </section>
     }

@@ -57,10 +57,11 @@ pub fn Stars(
         Some(average) => {
             let rounded = average.round().clamp(0.0, 5.0) as usize;
             let stars = format!("{}{}", "★".repeat(rounded), "☆".repeat(5 - rounded));
+            let average = one_decimal(average);
             view! {
-                <span class="stars" title=format!("{average:.1} out of 5")>
+                <span class="stars" title=format!("{average} out of 5")>
                     <span aria-hidden="true">{stars}</span>
-                    <span class="visually-hidden">{format!("Rated {average:.1} out of 5")}</span>
+                    <span class="visually-hidden">{format!("Rated {average} out of 5")}</span>
                     {(!bare).then(|| view! { " " <span class="stars__count">{format!("({count})")}</span> })}
                 </span>
             }
@@ -68,6 +69,13 @@ pub fn Stars(
         }
         None => view! { <span class="stars stars--none">"No reviews yet"</span> }.into_any(),
     }
+}
+
+/// A rating with one decimal (`4.25` → `4.3`), without the float formatting of `{:.1}` (its code
+/// weighs some 10 KB of wasm).
+fn one_decimal(value: f64) -> String {
+    let tenths = (value.clamp(0.0, 5.0) * 10.0).round() as u32;
+    format!("{}.{}", tenths / 10, tenths % 10)
 }
 
 /// "2026-11-24T21:38:16Z" → "2026-11-24 21:38".
@@ -328,5 +336,18 @@ impl Debounce {
             handle.clear();
         }
         self.0.set_value(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_decimal;
+
+    #[test]
+    fn ratings_read_with_one_decimal() {
+        assert_eq!(one_decimal(4.25), "4.3");
+        assert_eq!(one_decimal(4.0), "4.0");
+        assert_eq!(one_decimal(3.04), "3.0");
+        assert_eq!(one_decimal(5.0), "5.0");
     }
 }

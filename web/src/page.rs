@@ -1,5 +1,9 @@
 //! Every page of the app and its address: what the router serves (`app.rs`) and what the pages
 //! and components link to, apart from both so that neither imports the other.
+//!
+//! The app is three bundles (three wasm files, see `lib.rs`), and the gateway serves each
+//! bundle's page for the paths [`Bundle::of_path`] gives it (`account.html`, `manage.html`, and
+//! `index.html` for every other path), so both must agree (nginx.conf, "the SPA").
 
 /// Every page of the app, and its address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,5 +49,75 @@ impl Page {
             Page::AdminRefunds => "/admin/refunds".to_owned(),
             Page::AdminAudit => "/admin/audit".to_owned(),
         }
+    }
+}
+
+/// One of the app's bundles: each has the router of its own pages only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bundle {
+    /// What a visitor comes to (`index.html`): the storefront, the product pages, sign-in and
+    /// sign-up, "Page not found".
+    Store,
+    /// The shopper's own pages (`account.html`): cart, checkout, orders, wallet, library,
+    /// wishlist, notifications.
+    Account,
+    /// The publisher's and the admin's pages (`manage.html`): `/publisher…`, `/admin…`.
+    Manage,
+}
+
+impl Bundle {
+    /// The bundle that serves `path` (a pathname, without query or fragment).
+    pub fn of_path(path: &str) -> Bundle {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        match first {
+            "cart" | "checkout" | "orders" | "wallet" | "library" | "wishlist"
+            | "notifications" => Bundle::Account,
+            "publisher" | "admin" => Bundle::Manage,
+            _ => Bundle::Store,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Bundle, Page};
+
+    #[test]
+    fn each_page_has_its_bundle() {
+        for page in [
+            Page::Publisher,
+            Page::Admin,
+            Page::AdminOrders,
+            Page::AdminRefunds,
+            Page::AdminAudit,
+        ] {
+            assert_eq!(Bundle::of_path(&page.href()), Bundle::Manage, "{page:?}");
+        }
+        for page in [
+            Page::Cart,
+            Page::Checkout,
+            Page::Orders,
+            Page::Order("admin".to_owned()),
+            Page::Wallet,
+            Page::Library,
+            Page::Wishlist,
+            Page::Notifications,
+        ] {
+            assert_eq!(Bundle::of_path(&page.href()), Bundle::Account, "{page:?}");
+        }
+        for page in [
+            Page::Store,
+            Page::Product("publisher".to_owned()),
+            Page::Product("cart".to_owned()),
+            Page::SignIn,
+            Page::SignUp,
+        ] {
+            assert_eq!(Bundle::of_path(&page.href()), Bundle::Store, "{page:?}");
+        }
+        // Only whole first segments.
+        assert_eq!(Bundle::of_path("/publishers"), Bundle::Store);
+        assert_eq!(Bundle::of_path("/administration"), Bundle::Store);
+        assert_eq!(Bundle::of_path("/cartography"), Bundle::Store);
+        assert_eq!(Bundle::of_path("/admin/"), Bundle::Manage);
     }
 }

@@ -59,8 +59,9 @@ pub fn run(release: bool) -> Result<()> {
 
     migrate_and_seed(&api, &env, None)?;
 
-    crate::web::ensure_web_tools()?;
-    let spa = crate::web::build_spa(release)?;
+    // The release bundles, as a shopper gets them (the debug wasm is 27 MB): built again only
+    // when the web app's sources changed.
+    let spa = crate::web::cached_spa()?;
 
     let site = crate::gateway::Site::dev();
     let gateway = prepare_gateway(&api, &env, &site, &listen, &spa, &secret)?;

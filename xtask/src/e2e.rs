@@ -165,8 +165,10 @@ fn stack_and_test(
     janitor::purge(api, &run.purge_vars(), false)?;
     let _ = std::fs::remove_dir_all(&run.dir);
 
+    // The release bundles of web/dist (built again only when the web app's sources changed),
+    // copied for this run.
     let spa = run.dir.join("dist");
-    crate::web::build_spa_to(true, &spa)?;
+    crate::web::copy_spa(&crate::web::cached_spa()?, &spa)?;
 
     let stack_started = Instant::now();
     let [api_port, https_port, http_port, health_port] = free_ports()?;

@@ -18,20 +18,22 @@ use crate::cmd::Cmd;
 use crate::services;
 
 /// Debian packages of the gateway (and of its tests: curl and openssl drive them).
-const PACKAGES: [&str; 6] = [
+const PACKAGES: [&str; 7] = [
     "nginx",
     "libnginx-mod-http-js",
     "libnginx-mod-http-lua",
     "libnginx-mod-http-brotli-filter",
+    "libnginx-mod-http-brotli-static",
     "openssl",
     "curl",
 ];
 const NGINX: &str = "/usr/sbin/nginx";
-const MODULES: [&str; 4] = [
+const MODULES: [&str; 5] = [
     "/usr/lib/nginx/modules/ngx_http_js_module.so",
     "/usr/lib/nginx/modules/ndk_http_module.so",
     "/usr/lib/nginx/modules/ngx_http_lua_module.so",
     "/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so",
+    "/usr/lib/nginx/modules/ngx_http_brotli_static_module.so",
 ];
 
 /// Dev addresses: the api on loopback only, the gateway in front of it.

@@ -45,6 +45,10 @@ Commands:
                                  node stopped, PostgreSQL restarted and Redis wiped; prints the
                                  invariants as a table and fails if one does not hold. A few
                                  minutes; --short (about a minute) is a step of `test`
+  build-web [--dist DIR]         build the SPA's release bundles (store, account, management)
+                                 with their precompressed copies into DIR (the gateway image is
+                                 built so); without --dist into web/dist as `dev` and `e2e` do,
+                                 unless its sources did not change since the last build there
   services [status|start|stop]   show, start or stop the private service instances
   deploy-check                   validate k8s/ and compose.yaml offline (kustomize, Kubernetes
                                  and CRD schemas, docker compose config, no dangling names);
@@ -127,6 +131,11 @@ fn run() -> Result<()> {
             [] => chaos::command(false),
             [flag] if flag == "--short" => chaos::command(true),
             _ => bail!("usage: cargo xtask chaos [--short]"),
+        },
+        "build-web" => match rest {
+            [] => web::cached_spa().map(drop),
+            [flag, dist] if flag == "--dist" => web::build_spa_to(&root().join(dist)),
+            _ => bail!("usage: cargo xtask build-web [--dist DIR]"),
         },
         "deploy-check" => match rest {
             [] => deploy::check(),

@@ -34,38 +34,107 @@ pub fn ensure_web_tools() -> Result<()> {
     Ok(())
 }
 
-/// Builds the SPA with trunk (offline; release builds use the `wasm-release` cargo profile, chosen
-/// by `data-cargo-profile-release` in `web/index.html`) and returns the `web/dist` directory.
-pub fn build_spa(release: bool) -> Result<PathBuf> {
-    let dist = workspace_root().join("web").join("dist");
-    build_spa_to(release, &dist)?;
+/// The SPA's bundles: trunk's target in `web/` (each names its binary, `data-bin`) and the page
+/// it becomes in the dist directory. The gateway serves `account.html` for the shopper's own
+/// pages, `manage.html` for `/publisher…` and `/admin…` (web/src/page.rs, `Bundle`) and
+/// `index.html` for every other client route.
+const BUNDLES: [(&str, &str); 3] = [
+    ("index.html", "index.html"),
+    ("account.html", "account.html"),
+    ("manage.html", "manage.html"),
+];
+
+/// Files of the dist directory that the gateway serves precompressed (`brotli_static`,
+/// `gzip_static`), when at least this long (nginx's `gzip_min_length`).
+const PRECOMPRESSED: [&str; 5] = ["wasm", "js", "css", "html", "svg"];
+const PRECOMPRESS_MIN_BYTES: u64 = 1024;
+
+/// Builds the SPA into `web/dist`, unless the sources it is built from are those of the last
+/// build there (see [`sources_fingerprint`]): a `cargo xtask dev` or `e2e` whose web sources did
+/// not change costs no trunk run.
+pub fn cached_spa() -> Result<PathBuf> {
+    let root = workspace_root();
+    let dist = root.join("web").join("dist");
+    let dev = root.join("target").join("dev");
+    std::fs::create_dir_all(&dev).with_context(|| format!("could not create {}", dev.display()))?;
+    // One build at a time (a `dev` and an `e2e` starting together): the second waits here, then
+    // finds the first one's build up to date.
+    let lock_path = dev.join("spa.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("could not open {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("could not lock {}", lock_path.display()))?;
+    let stamp = dev.join("spa-sources");
+    let sources = sources_fingerprint(&root)?;
+    let built = BUNDLES.iter().all(|(_, page)| dist.join(page).is_file());
+    if built && std::fs::read_to_string(&stamp).is_ok_and(|old| old.trim() == sources) {
+        eprintln!(
+            "web: {} is up to date (its sources did not change)",
+            dist.display()
+        );
+        return Ok(dist);
+    }
+    let _ = std::fs::remove_file(&stamp);
+    build_spa_to(&dist)?;
+    std::fs::write(&stamp, &sources)
+        .with_context(|| format!("could not write {}", stamp.display()))?;
     Ok(dist)
 }
 
-/// Builds the SPA as [`build_spa`] does, into `dist` (trunk's `--dist`) instead of `web/dist`.
-pub fn build_spa_to(release: bool, dist: &Path) -> Result<()> {
+/// Builds the SPA's release bundles with trunk (offline, the `wasm-release` cargo profile chosen
+/// by `data-cargo-profile-release` in each page, wasm-opt -Oz) into `dist` (trunk's `--dist`):
+/// the store's `index.html` and the management's `manage.html` with their hashed assets side by
+/// side, each loader moved out of its page (see [`externalize_loader`]), and a brotli (`.br`)
+/// and a gzip (`.gz`) copy beside every text and wasm file for the gateway to serve as they are.
+pub fn build_spa_to(dist: &Path) -> Result<()> {
     ensure_web_tools()?;
+    let started = Instant::now();
+    let (store, others) = BUNDLES.split_first().context("no bundle")?;
+    trunk_build(store.0, dist)?;
+    for (target, page) in others {
+        // Trunk empties its dist directory first: build beside it, then move the files in.
+        let staging = dist.with_file_name(format!(
+            "{}.{}",
+            dist.file_name().and_then(|n| n.to_str()).unwrap_or("dist"),
+            page.trim_end_matches(".html")
+        ));
+        trunk_build(target, &staging)?;
+        merge_bundle(&staging, dist, page)?;
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("could not remove {}", staging.display()))?;
+    }
+    for (_, page) in BUNDLES {
+        externalize_loader(&dist.join(page))?;
+    }
+    precompress(dist)?;
+    eprintln!("web: built {} in {:.0?}", dist.display(), started.elapsed());
+    Ok(())
+}
+
+/// `trunk build --release TARGET` in `web/`, into `dist`.
+fn trunk_build(target: &str, dist: &Path) -> Result<()> {
     let root = workspace_root();
     let web = root.join("web");
-
-    let mut trunk = Command::new("trunk");
-    trunk
+    let started = Instant::now();
+    let status = Command::new("trunk")
         .current_dir(&web)
         .env("PATH", tool_path(&root)?)
-        .args(["build", "--offline", "--skip-version-check", "--dist"])
-        .arg(dist);
-    if release {
-        trunk.arg("--release");
-    }
-    let started = Instant::now();
-    let status = trunk
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--skip-version-check",
+            "--dist",
+        ])
+        .arg(dist)
+        .arg(target)
         .status()
         .context("could not run `trunk build` in web/")?;
     ensure!(
         status.success(),
-        "`trunk build{}` in web/ failed ({status}); it runs cargo with --offline, so if cargo \
-         reports a crate missing from its cache, run `cargo fetch` once while online",
-        if release { " --release" } else { "" },
+        "`trunk build --release {target}` in web/ failed ({status}); it runs cargo with \
+         --offline, so if cargo reports a crate missing from its cache, run `cargo fetch` once \
+         while online",
     );
     let index = dist.join("index.html");
     ensure!(
@@ -73,9 +142,169 @@ pub fn build_spa_to(release: bool, dist: &Path) -> Result<()> {
         "trunk reported success but {} is missing",
         index.display()
     );
-    externalize_loader(&index)?;
-    eprintln!("web: built {} in {:.0?}", dist.display(), started.elapsed());
+    eprintln!("web: trunk built {target} in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Copies a built SPA (`from`, with its `snippets/`) into `to`.
+pub fn copy_spa(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
+    {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_spa(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("could not copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves a bundle's build (`staging`, trunk's dist) into `dist`: its `index.html` becomes
+/// `page`; its assets join the others (names carry their content's hash, and wasm-bindgen's
+/// `snippets/` directories their crate's: one already there, such as the shared stylesheet, is
+/// the same file).
+fn merge_bundle(staging: &Path, dist: &Path, page: &str) -> Result<()> {
+    let index = staging.join("index.html");
+    std::fs::rename(&index, dist.join(page))
+        .with_context(|| format!("could not move {} to {page}", index.display()))?;
+    merge_dir(staging, dist)
+}
+
+/// Moves every file of `from` (recursively) that `to` does not have yet into `to`.
+fn merge_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
+    {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            merge_dir(&entry.path(), &target)?;
+        } else if !target.exists() {
+            std::fs::rename(entry.path(), &target).with_context(|| {
+                format!(
+                    "could not move {} to {}",
+                    entry.path().display(),
+                    target.display()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `NAME.br` (brotli, quality 11) and `NAME.gz` (gzip, level 9) beside every file of
+/// `dist` the gateway compresses ([`PRECOMPRESSED`]), once, at build time: nginx's
+/// `brotli_static` and `gzip_static` send them as they are, smaller than what it would compress
+/// on the fly at its level 5, and without the work.
+fn precompress(dist: &Path) -> Result<()> {
+    use std::io::Write as _;
+
+    let started = Instant::now();
+    let mut files = 0;
+    for entry in
+        std::fs::read_dir(dist).with_context(|| format!("could not read {}", dist.display()))?
+    {
+        let path = entry?.path();
+        let compress = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| PRECOMPRESSED.contains(&e));
+        if !compress || std::fs::metadata(&path)?.len() < PRECOMPRESS_MIN_BYTES {
+            continue;
+        }
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+        let with_suffix = |suffix: &str| {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+
+        let mut br = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams {
+            quality: 11,
+            lgwin: 24,
+            ..Default::default()
+        };
+        brotli::BrotliCompress(&mut bytes.as_slice(), &mut br, &params)
+            .with_context(|| format!("could not compress {}", path.display()))?;
+        std::fs::write(with_suffix(".br"), &br)?;
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes)?;
+        std::fs::write(with_suffix(".gz"), gz.finish()?)?;
+        files += 1;
+    }
+    eprintln!(
+        "web: precompressed {files} files (brotli 11, gzip 9) in {:.0?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// What the SPA is built from, as one hash: every file of `web/` but its outputs, the `domain`
+/// crate's sources, the GraphQL schema its queries are typed against, the workspace's manifest,
+/// lock file and toolchain, and this file (the build's recipe and tool versions).
+fn sources_fingerprint(root: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    for dir in ["web", "domain/src"] {
+        collect_files(&root.join(dir), &mut files)?;
+    }
+    for file in [
+        "domain/Cargo.toml",
+        "api/schema.graphql",
+        "Cargo.toml",
+        "Cargo.lock",
+        "rust-toolchain.toml",
+    ] {
+        files.push(root.join(file));
+    }
+    files.sort();
+    let mut hash = fnv1a(FNV_OFFSET, include_str!("web.rs").as_bytes());
+    for file in &files {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?;
+        let name = file.strip_prefix(root).unwrap_or(file).to_string_lossy();
+        hash = fnv1a(hash, name.as_bytes());
+        hash = fnv1a(hash, &(bytes.len() as u64).to_le_bytes());
+        hash = fnv1a(hash, &bytes);
+    }
+    Ok(format!("{hash:016x}"))
+}
+
+/// Every file under `dir`, but the build's outputs (`dist*`) and `node_modules`.
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("could not read {}", dir.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("dist") || name == "node_modules" || name.starts_with('.') {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            collect_files(&entry.path(), files)?;
+        } else {
+            files.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits, continuing from `hash`.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Moves the inline `<script type="module">` trunk writes into index.html (it loads the wasm)
@@ -95,11 +324,7 @@ fn externalize_loader(index: &Path) -> Result<()> {
     let script = &html[body_start..body_start + len];
     // Name it after the content (FNV-1a, 64 bits), like trunk's hashed outputs, so the gateway
     // serves it as immutable.
-    let hash = script
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+    let hash = fnv1a(FNV_OFFSET, script.as_bytes());
     let name = format!("loader-{hash:016x}.js");
     let dir = index.parent().context("index.html has no directory")?;
     std::fs::write(dir.join(&name), script.trim())
@@ -277,7 +502,14 @@ fn ensure_binaryen(root: &Path) -> Result<()> {
     let has_version = |found: Option<&str>| {
         found.is_some_and(|text| text.trim_start().starts_with(WASM_OPT_VERSION_LINE))
     };
-    if has_version(tool_version(Command::new(&wasm_opt).arg("--version")).as_deref()) {
+    // The first wasm-opt on the tools' PATH (target/web-tools first, then the inherited PATH,
+    // where the gateway image puts its own npm binaryen) is what trunk runs.
+    let first_on_path = tool_version(
+        Command::new("wasm-opt")
+            .arg("--version")
+            .env("PATH", tool_path(root)?),
+    );
+    if has_version(first_on_path.as_deref()) {
         return Ok(());
     }
     ensure_npm()?;

@@ -581,7 +581,7 @@ async fn spa_headers_limits_and_signed_downloads() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2", "HTTP/2");
 
     // A client route falls back to index.html, which always revalidates.
-    let route = curl(s(&[&gw.url("/library/some-game")])).await;
+    let route = curl(s(&[&gw.url("/products/some-game")])).await;
     assert_eq!(route.status, 200);
     assert!(route.body.contains("<title>Store</title>"));
     assert_eq!(route.header("cache-control"), Some("no-cache"));
@@ -613,6 +613,50 @@ async fn spa_headers_limits_and_signed_downloads() {
     );
     let missing = curl(s(&[&gw.url("/app-fedcba9876543210.js")])).await;
     assert_eq!(missing.status, 404);
+
+    // The build's brotli and gzip copies are sent as they are, to clients that take them.
+    for (accept, encoding, body) in [
+        ("br, gzip", Some("br"), "brotli copy\n"),
+        ("gzip", Some("gzip"), "gzip copy\n"),
+        ("identity", None, "console.log(1)\n"),
+    ] {
+        let header = format!("accept-encoding: {accept}");
+        let asset = curl(s(&[&gw.url("/app-0123456789abcdef.js"), "-H", &header])).await;
+        assert_eq!(asset.status, 200, "{accept}");
+        assert_eq!(asset.header("content-encoding"), encoding, "{accept}");
+        assert_eq!(asset.body, body, "{accept}");
+        assert_eq!(
+            asset.header("cache-control"),
+            Some("public, max-age=31536000, immutable"),
+            "{accept}"
+        );
+    }
+
+    // The publisher's and admin's pages are the management bundle's page, revalidated too; a
+    // longer first segment is not one of them.
+    for path in [
+        "/publisher",
+        "/admin",
+        "/admin/orders?status=PAID",
+        "/publisher/",
+    ] {
+        let page = curl(s(&[&gw.url(path)])).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.body.contains("<title>Manage</title>"),
+            "{path}: {}",
+            page.body
+        );
+        assert_eq!(page.header("cache-control"), Some("no-cache"), "{path}");
+    }
+    for path in ["/publishers", "/administration", "/products/admin"] {
+        let page = curl(s(&[&gw.url(path)])).await;
+        assert!(
+            page.body.contains("<title>Store</title>"),
+            "{path}: {}",
+            page.body
+        );
+    }
 
     // robots.txt is a robots file, not the app.
     let robots = curl(s(&[&gw.url("/robots.txt")])).await;

@@ -364,11 +364,18 @@ pub fn Storefront() -> impl IntoView {
                                 }
                                 view! {
                                     <ul class="grid" aria-live="polite">
-                                        {cards.into_iter().map(|card| view! { <ProductCard card /> }).collect_view()}
+                                        {cards
+                                            .into_iter()
+                                            .enumerate()
+                                            .map(|(n, card)| {
+                                                let first_row = n < FIRST_ROW;
+                                                view! { <ProductCard card first_row /> }
+                                            })
+                                            .collect_view()}
                                         {move || {
                                             more.get()
                                                 .into_iter()
-                                                .map(|card| view! { <ProductCard card /> })
+                                                .map(|card| view! { <ProductCard card first_row=false /> })
                                                 .collect_view()
                                         }}
                                     </ul>
@@ -409,8 +416,12 @@ pub fn Storefront() -> impl IntoView {
 /// on wider screens.
 const CARD_COVER_SIZES: &str = "(max-width: 600px) 50vw, 260px";
 
+/// Cards whose covers are on the first screen of a phone (two a row): loaded at once, the first
+/// one first (it is the page's largest paint), while the others wait until they come near.
+const FIRST_ROW: usize = 2;
+
 #[component]
-fn ProductCard(card: Card) -> impl IntoView {
+fn ProductCard(card: Card, first_row: bool) -> impl IntoView {
     let href = Page::Product(card.slug.clone()).href();
     let genres = card
         .genres
@@ -431,7 +442,8 @@ fn ProductCard(card: Card) -> impl IntoView {
                                     srcset=cover.srcset
                                     sizes=CARD_COVER_SIZES
                                     alt=""
-                                    loading="lazy"
+                                    loading=if first_row { "eager" } else { "lazy" }
+                                    fetchpriority=if first_row { "high" } else { "auto" }
                                     decoding="async"
                                 />
                             }

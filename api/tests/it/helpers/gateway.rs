@@ -184,7 +184,20 @@ impl Gateway {
             "<!doctype html><title>Store</title>",
         )
         .expect("index");
+        std::fs::write(
+            dir.join("spa/account.html"),
+            "<!doctype html><title>Account</title>",
+        )
+        .expect("account");
+        std::fs::write(
+            dir.join("spa/manage.html"),
+            "<!doctype html><title>Manage</title>",
+        )
+        .expect("manage");
         std::fs::write(dir.join("spa/app-0123456789abcdef.js"), "console.log(1)\n").expect("js");
+        // Stand-ins for the build's precompressed copies: the gateway sends them as they are.
+        std::fs::write(dir.join("spa/app-0123456789abcdef.js.br"), "brotli copy\n").expect("br");
+        std::fs::write(dir.join("spa/app-0123456789abcdef.js.gz"), "gzip copy\n").expect("gz");
         let build: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(dir.join("downloads/builds/game.bin"), build).expect("download");
         let (https, http) = (free_port(), free_port());
