@@ -110,11 +110,10 @@ pub fn unreachable(e: &sea_orm::DbErr) -> bool {
 pub fn contended(e: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     match e {
-        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
-            s.as_database_error()
-                .and_then(|db| db.code())
-                .is_some_and(|code| matches!(&*code, "40P01" | "40001" | "55P03"))
-        }
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => s
+            .as_database_error()
+            .and_then(|db| db.code())
+            .is_some_and(|code| matches!(&*code, "40P01" | "40001" | "55P03")),
         _ => false,
     }
 }

@@ -238,7 +238,8 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
         editions.push(shop.product(&format!("Backlog {i}"), PRICE, false).await.1);
     }
     // Enough for all but one.
-    shop.fund(PRICE * (ORDERS as i64 - 1), "backlog-top-up").await;
+    shop.fund(PRICE * (ORDERS as i64 - 1), "backlog-top-up")
+        .await;
 
     shop.stop_saga();
     let mut ids = Vec::new();
@@ -275,7 +276,8 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
     let app = &shop.app;
     assert_eq!(shop.balance().await, 0, "the balance the api shows (Redis)");
     assert_eq!(
-        app.scalar("SELECT balance_minor AS n FROM billing.wallet").await,
+        app.scalar("SELECT balance_minor AS n FROM billing.wallet")
+            .await,
         0,
         "the wallet row"
     );
@@ -285,7 +287,13 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
         ORDERS as i64 - 1
     );
     // The poison goes to billing's and fulfillment's dead letters, and nothing else does.
-    let all = ["ordering", "billing", "fulfillment", "library", "notification"];
+    let all = [
+        "ordering",
+        "billing",
+        "fulfillment",
+        "library",
+        "notification",
+    ];
     wait_until("the poison in two dead letters", || async {
         (shop.dead_letters(&all).await == 2).then_some(())
     })
