@@ -1,8 +1,10 @@
 //! What every participant stands on and none of them owns: the runtime and its settings, the
-//! consume loop, the outbox and its relay, the payment provider port, and health.
+//! consume loop and its batches, the outbox and its relay, the payment provider port, and
+//! health.
 //!
 //! Nothing here imports a participant; each participant registers itself with the consume loop.
 
+pub mod batch;
 pub mod consumer;
 pub mod health;
 pub mod outbox;

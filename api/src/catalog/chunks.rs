@@ -27,11 +27,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use chrono::{DateTime, SubsecRound as _, Utc};
-use domain::ErrorCode;
 use domain::catalog::entity::{build, build_chunk, build_file};
-use domain::catalog::manifest::{
-    CHUNK_MAX_BYTES, ChunkRef, Manifest, ManifestError, ManifestFile, is_sha256_hex,
-};
+use domain::catalog::manifest::{CHUNK_MAX_BYTES, ChunkRef, Manifest, ManifestFile, is_sha256_hex};
 use futures::{Stream, StreamExt as _};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
@@ -57,8 +54,8 @@ use crate::infra::state::AppState;
 pub const CHUNKS_PREFIX: &str = "/downloads/chunks/";
 /// URL prefix of chunk uploads (`PUT /uploads/chunks/{product}/{id}`).
 pub const CHUNK_UPLOADS_PREFIX: &str = "/uploads/chunks/";
-/// Most ids in one [`missing`] question.
-pub const MAX_IDS_PER_ASK: usize = 4096;
+pub use crate::infra::error::{ChunkError, MAX_IDS_PER_ASK};
+
 /// Largest body of a chunk upload: a zstd frame of at most [`CHUNK_MAX_BYTES`] bytes is at most
 /// this long, whatever the data (zstd's bound, with room).
 pub const MAX_STORED_CHUNK_BYTES: usize = CHUNK_MAX_BYTES as usize + (64 << 10);
@@ -66,72 +63,6 @@ pub const MAX_STORED_CHUNK_BYTES: usize = CHUNK_MAX_BYTES as usize + (64 << 10);
 const READ_AHEAD: usize = 4;
 /// Most missing ids an error names.
 const MISSING_NAMED: usize = 100;
-
-/// Why a chunk or a manifest is refused. Each variant says what the client sees.
-#[derive(Debug, thiserror::Error)]
-pub enum ChunkError {
-    /// `BAD_USER_INPUT` (`id`): not a SHA-256 in lowercase hex.
-    #[error("a chunk id is the SHA-256 of its bytes: 64 lowercase hexadecimal digits")]
-    BadId,
-    /// `BAD_USER_INPUT` (`ids`).
-    #[error("at most {MAX_IDS_PER_ASK} chunk ids per question")]
-    TooManyIds,
-    /// `BAD_USER_INPUT` (`body`): not one zstd frame of 1 to 4 MiB once decompressed.
-    #[error("a chunk is sent as zstd, and holds 1 to {CHUNK_MAX_BYTES} bytes once decompressed")]
-    BadBody,
-    /// `CHECKSUM_MISMATCH` (`id`): the bytes are not those the id names; nothing is stored.
-    #[error("the chunk's bytes have the SHA-256 {actual}, not {expected}")]
-    HashMismatch { expected: String, actual: String },
-    /// `BAD_USER_INPUT` (`manifest`): not a manifest.
-    #[error("the manifest is not a valid manifest document: {0}")]
-    ManifestJson(String),
-    /// `BAD_USER_INPUT` (where in the manifest): a manifest rule (safe paths, limits, …).
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// `CHUNKS_MISSING` (`extensions.missing` names up to 100, `extensions.missingCount` counts
-    /// them): upload them, then send the manifest again.
-    #[error("{count} chunk(s) of the manifest are not stored for this product; upload them first")]
-    Missing { missing: Vec<String>, count: usize },
-    /// `BAD_USER_INPUT` (`manifest.files`): a chunk is stored with another size.
-    #[error("chunk {id} has {stored} bytes, not {claimed}")]
-    SizeDiffers {
-        id: String,
-        stored: i32,
-        claimed: u32,
-    },
-    /// `CHECKSUM_MISMATCH` (`manifest.files[i].sha256`): the file's chunks make other bytes.
-    #[error("file {path}: its chunks have the SHA-256 {actual}, not the manifest's")]
-    FileHash {
-        index: usize,
-        path: String,
-        actual: String,
-    },
-}
-
-impl ChunkError {
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            ChunkError::HashMismatch { .. } | ChunkError::FileHash { .. } => {
-                ErrorCode::ChecksumMismatch
-            }
-            ChunkError::Missing { .. } => ErrorCode::ChunksMissing,
-            _ => ErrorCode::BadUserInput,
-        }
-    }
-
-    /// `extensions.field`.
-    pub fn field(&self) -> String {
-        match self {
-            ChunkError::BadId | ChunkError::HashMismatch { .. } => "id".to_owned(),
-            ChunkError::TooManyIds => "ids".to_owned(),
-            ChunkError::BadBody => "body".to_owned(),
-            ChunkError::ManifestJson(_) | ChunkError::Missing { .. } => "manifest".to_owned(),
-            ChunkError::Manifest(m) => m.field(),
-            ChunkError::SizeDiffers { .. } => "manifest.files".to_owned(),
-            ChunkError::FileHash { index, .. } => format!("manifest.files[{index}].sha256"),
-        }
-    }
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

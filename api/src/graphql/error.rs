@@ -27,7 +27,7 @@ impl ErrorExtensions for ApiError {
                 ApiError::Catalog(c) => ext.set("field", c.field()),
                 ApiError::Chunk(c) => {
                     ext.set("field", c.field());
-                    if let crate::catalog::chunks::ChunkError::Missing { missing, count } = c {
+                    if let crate::infra::error::ChunkError::Missing { missing, count } = c {
                         ext.set("missing", missing.clone());
                         ext.set("missingCount", *count as u64);
                     }

@@ -58,9 +58,9 @@ pub enum ApiError {
     #[error("the service is temporarily unavailable; try again in {retry_after_secs} s")]
     Unavailable { retry_after_secs: u64 },
     /// A chunk or a manifest of a chunked build was refused: `BAD_USER_INPUT`,
-    /// `CHECKSUM_MISMATCH` or `CHUNKS_MISSING` (see [`crate::catalog::chunks::ChunkError`]).
+    /// `CHECKSUM_MISMATCH` or `CHUNKS_MISSING` (see [`ChunkError`]).
     #[error(transparent)]
-    Chunk(#[from] crate::catalog::chunks::ChunkError),
+    Chunk(#[from] ChunkError),
     /// `INTERNAL_SERVER_ERROR`; the detail is logged, not shown.
     #[error("database error: {0}")]
     Db(#[from] sea_orm::DbErr),
@@ -138,3 +138,72 @@ impl From<fred::error::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Most ids in one question of which chunks a product lacks.
+pub const MAX_IDS_PER_ASK: usize = 4096;
+
+/// Why a chunk or a manifest is refused. Each variant says what the client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkError {
+    /// `BAD_USER_INPUT` (`id`): not a SHA-256 in lowercase hex.
+    #[error("a chunk id is the SHA-256 of its bytes: 64 lowercase hexadecimal digits")]
+    BadId,
+    /// `BAD_USER_INPUT` (`ids`).
+    #[error("at most {MAX_IDS_PER_ASK} chunk ids per question")]
+    TooManyIds,
+    /// `BAD_USER_INPUT` (`body`): not one zstd frame of 1 to 4 MiB once decompressed.
+    #[error("a chunk is sent as zstd, and holds 1 to {max} bytes once decompressed", max = domain::catalog::manifest::CHUNK_MAX_BYTES)]
+    BadBody,
+    /// `CHECKSUM_MISMATCH` (`id`): the bytes are not those the id names; nothing is stored.
+    #[error("the chunk's bytes have the SHA-256 {actual}, not {expected}")]
+    HashMismatch { expected: String, actual: String },
+    /// `BAD_USER_INPUT` (`manifest`): not a manifest.
+    #[error("the manifest is not a valid manifest document: {0}")]
+    ManifestJson(String),
+    /// `BAD_USER_INPUT` (where in the manifest): a manifest rule (safe paths, limits, …).
+    #[error(transparent)]
+    Manifest(#[from] domain::catalog::manifest::ManifestError),
+    /// `CHUNKS_MISSING` (`extensions.missing` names up to 100, `extensions.missingCount` counts
+    /// them): upload them, then send the manifest again.
+    #[error("{count} chunk(s) of the manifest are not stored for this product; upload them first")]
+    Missing { missing: Vec<String>, count: usize },
+    /// `BAD_USER_INPUT` (`manifest.files`): a chunk is stored with another size.
+    #[error("chunk {id} has {stored} bytes, not {claimed}")]
+    SizeDiffers {
+        id: String,
+        stored: i32,
+        claimed: u32,
+    },
+    /// `CHECKSUM_MISMATCH` (`manifest.files[i].sha256`): the file's chunks make other bytes.
+    #[error("file {path}: its chunks have the SHA-256 {actual}, not the manifest's")]
+    FileHash {
+        index: usize,
+        path: String,
+        actual: String,
+    },
+}
+
+impl ChunkError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ChunkError::HashMismatch { .. } | ChunkError::FileHash { .. } => {
+                ErrorCode::ChecksumMismatch
+            }
+            ChunkError::Missing { .. } => ErrorCode::ChunksMissing,
+            _ => ErrorCode::BadUserInput,
+        }
+    }
+
+    /// `extensions.field`.
+    pub fn field(&self) -> String {
+        match self {
+            ChunkError::BadId | ChunkError::HashMismatch { .. } => "id".to_owned(),
+            ChunkError::TooManyIds => "ids".to_owned(),
+            ChunkError::BadBody => "body".to_owned(),
+            ChunkError::ManifestJson(_) | ChunkError::Missing { .. } => "manifest".to_owned(),
+            ChunkError::Manifest(m) => m.field(),
+            ChunkError::SizeDiffers { .. } => "manifest.files".to_owned(),
+            ChunkError::FileHash { index, .. } => format!("manifest.files[{index}].sha256"),
+        }
+    }
+}

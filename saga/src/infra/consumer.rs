@@ -44,7 +44,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::infra::outbox::Batch;
+use crate::infra::batch::Batch;
 use crate::infra::runtime::{Participant, Runtime};
 
 /// Why a handler did not finish.

@@ -17,7 +17,7 @@
 //! receivers' inboxes make harmless. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
 //! replicas of a participant share the work.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::bus::RawMessage;
@@ -25,6 +25,7 @@ use domain::messaging::{Envelope, Message};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
+pub use crate::infra::batch::{AfterCommit, Batch};
 use crate::infra::consumer::{Failure, Incoming};
 use crate::infra::runtime::{Participant, Runtime};
 
@@ -36,62 +37,6 @@ struct Pending {
     correlation_id: Uuid,
     trace: String,
     payload: serde_json::Value,
-}
-
-/// Work that must wait until the handler's changes are committed for good (they are what it
-/// publishes: a cached balance, a cleared counter).
-pub type AfterCommit =
-    Box<dyn FnOnce(Runtime) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
-
-/// One transaction shared by the deliveries the consume loop handles together; each handler
-/// works in a savepoint of it.
-pub struct Batch {
-    pub(crate) txn: DatabaseTransaction,
-    /// Deferred to the batch's commit.
-    after: Mutex<Vec<AfterCommit>>,
-    wake: std::sync::atomic::AtomicBool,
-}
-
-impl std::fmt::Debug for Batch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Batch")
-    }
-}
-
-impl Batch {
-    pub(crate) fn new(txn: DatabaseTransaction) -> Arc<Batch> {
-        Arc::new(Batch {
-            txn,
-            after: Mutex::default(),
-            wake: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
-    fn defer(&self, after: Vec<AfterCommit>, wake: bool) {
-        if wake {
-            self.wake.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        self.after
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(after);
-    }
-
-    /// Commits the batch, then wakes the relay of `p` and runs what the handlers deferred.
-    pub(crate) async fn commit(self, rt: &Runtime, p: Participant) -> Result<(), sea_orm::DbErr> {
-        self.txn.commit().await?;
-        if self.wake.into_inner() {
-            rt.wake_relay(p);
-        }
-        let after = self
-            .after
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for work in after {
-            work(rt.clone()).await;
-        }
-        Ok(())
-    }
 }
 
 /// A handler's transaction: inbox row written, outbox rows queued.
