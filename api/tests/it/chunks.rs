@@ -577,7 +577,15 @@ async fn an_interrupted_pull_resumes_without_downloading_completed_chunks() {
         fetched_before < total,
         "stopped before the end: {fetched_before} of {total}"
     );
-    assert_eq!(fetched_again.len() as u64, resumed.chunks_downloaded);
+    // nginx logs a request when it ends: a request of the aborted pull that was still being
+    // answered can be logged after the mark, so the log holds the resumed pull's requests and
+    // at most the aborted pull's last few (its parallelism, 2).
+    let logged = fetched_again.len() as u64;
+    assert!(
+        logged >= resumed.chunks_downloaded && logged <= resumed.chunks_downloaded + 2,
+        "the gateway logged {logged} chunk downloads for a pull that downloaded {}",
+        resumed.chunks_downloaded
+    );
     assert!(
         fetched_again.iter().all(|id| !kept.contains(id)),
         "no completed chunk was downloaded again"
