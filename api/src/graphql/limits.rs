@@ -10,7 +10,10 @@
 //!    brackets (the parser recurses on them);
 //! 2. after parsing: at most `max_fragment_spreads` spreads in the document, no fragment cycle,
 //!    at most `max_selections` selections once every spread is expanded (computed once per
-//!    fragment over the fragment graph, never by expanding), at most `max_aliases` aliases;
+//!    fragment over the fragment graph, never by expanding), at most `max_aliases` aliases,
+//!    and depth: a data field at most `max_depth` fields deep; an introspection root field
+//!    (`__schema`, `__type`) at most `max_introspection_depth` deep, with at most
+//!    [`MAX_INTROSPECTION_LISTS`] list fields nested on any of its paths (see [`check_depth`]);
 //! 3. every string argument, inline or in the variables: no NUL nor other control character
 //!    (tab, line feed and carriage return are text), named in the refusal's `field`.
 
@@ -36,7 +39,29 @@ pub struct DocumentLimits {
     pub max_fragment_spreads: usize,
     pub max_selections: usize,
     pub max_aliases: usize,
+    /// Deepest path of data fields (`GRAPHQL_MAX_DEPTH`).
+    pub max_depth: usize,
+    /// Deepest path under `__schema` or `__type` (`GRAPHQL_MAX_INTROSPECTION_DEPTH`).
+    pub max_introspection_depth: usize,
 }
+
+/// Most list fields (`types`, `fields`, `args`, …) nested on one path under `__schema` or
+/// `__type`. The standard introspection query of graphql-js and graphql-core nests three
+/// (`types { fields { args } }`); a fourth would multiply the answer by the size of the schema
+/// again (`fields { type { fields { type { fields … } } } }`) without telling a client more.
+pub const MAX_INTROSPECTION_LISTS: usize = 3;
+
+/// The fields of the introspection types that return lists of objects.
+const INTROSPECTION_LISTS: [&str; 8] = [
+    "types",
+    "directives",
+    "fields",
+    "args",
+    "inputFields",
+    "interfaces",
+    "possibleTypes",
+    "enumValues",
+];
 
 impl From<&GraphqlLimits> for DocumentLimits {
     fn from(limits: &GraphqlLimits) -> Self {
@@ -45,6 +70,8 @@ impl From<&GraphqlLimits> for DocumentLimits {
             max_fragment_spreads: limits.max_fragment_spreads,
             max_selections: limits.max_selections,
             max_aliases: limits.max_aliases,
+            max_depth: limits.max_depth,
+            max_introspection_depth: limits.max_introspection_depth,
         }
     }
 }
@@ -231,7 +258,137 @@ pub fn check_document(doc: &ExecutableDocument, limits: &DocumentLimits) -> Resu
             limits.max_aliases
         )));
     }
+    check_depth(doc, limits)
+}
+
+/// How a selection set is measured: at an operation's root, below a data field, or below an
+/// introspection root field.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Walk {
+    Root,
+    Data,
+    Introspection,
+}
+
+/// The deepest paths found below a selection set.
+#[derive(Clone, Copy, Default)]
+struct Depths {
+    /// Data fields on the deepest data path.
+    data: usize,
+    /// Fields on the deepest path below an introspection root field (that field included).
+    introspection: usize,
+    /// List fields on the path below an introspection root field that nests most of them.
+    lists: usize,
+}
+
+impl Depths {
+    fn max(self, other: Depths) -> Depths {
+        Depths {
+            data: self.data.max(other.data),
+            introspection: self.introspection.max(other.introspection),
+            lists: self.lists.max(other.lists),
+        }
+    }
+}
+
+/// Depth of every operation of the document, fragments spread where they are used (each
+/// fragment measured once per way it is used; cycles were refused before).
+///
+/// An introspection root field (`__schema`, `__type`) only ever leads to introspection types,
+/// never back to data, so its own bound cannot be used to reach data more deeply. Its depth is
+/// bounded by `max_introspection_depth` (the standard introspection query needs 13, or 15 with
+/// graphql-js 17's deeper type references), and what its answer can multiply to by
+/// [`MAX_INTROSPECTION_LISTS`]. Every other root field is bounded by `max_depth`.
+pub fn check_depth(doc: &ExecutableDocument, limits: &DocumentLimits) -> Result<(), Refusal> {
+    let mut memo = HashMap::new();
+    let mut found = Depths::default();
+    for (_, op) in doc.operations.iter() {
+        found = found.max(measure(
+            doc,
+            &op.node.selection_set.node,
+            Walk::Root,
+            &mut memo,
+        ));
+    }
+    if found.data > limits.max_depth {
+        return Err(Refusal::TooBig(format!(
+            "the query is nested {} fields deep; at most {} are allowed",
+            found.data, limits.max_depth
+        )));
+    }
+    if found.introspection > limits.max_introspection_depth {
+        return Err(Refusal::TooBig(format!(
+            "the introspection query is nested {} fields deep; at most {} are allowed",
+            found.introspection, limits.max_introspection_depth
+        )));
+    }
+    if found.lists > MAX_INTROSPECTION_LISTS {
+        return Err(Refusal::TooBig(format!(
+            "the introspection query nests {} list fields; at most {MAX_INTROSPECTION_LISTS} are allowed",
+            found.lists
+        )));
+    }
     Ok(())
+}
+
+fn measure<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    walk: Walk,
+    memo: &mut HashMap<(&'a Name, Walk), Depths>,
+) -> Depths {
+    let mut found = Depths::default();
+    for item in &set.items {
+        let here = match &item.node {
+            Selection::Field(f) => {
+                let name = f.node.name.node.as_str();
+                let below = &f.node.selection_set.node;
+                match walk {
+                    Walk::Root if name == "__schema" || name == "__type" => {
+                        let inner = measure(doc, below, Walk::Introspection, memo);
+                        Depths {
+                            introspection: inner.introspection + 1,
+                            lists: inner.lists,
+                            data: 0,
+                        }
+                    }
+                    Walk::Root | Walk::Data => {
+                        let inner = measure(doc, below, Walk::Data, memo);
+                        Depths {
+                            data: inner.data + 1,
+                            ..Depths::default()
+                        }
+                    }
+                    Walk::Introspection => {
+                        let inner = measure(doc, below, Walk::Introspection, memo);
+                        Depths {
+                            introspection: inner.introspection + 1,
+                            lists: inner.lists + usize::from(INTROSPECTION_LISTS.contains(&name)),
+                            data: 0,
+                        }
+                    }
+                }
+            }
+            Selection::InlineFragment(frag) => {
+                measure(doc, &frag.node.selection_set.node, walk, memo)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                if let Some(known) = memo.get(&(name, walk)) {
+                    *known
+                } else if let Some(fragment) = doc.fragments.get(name) {
+                    let measured = measure(doc, &fragment.node.selection_set.node, walk, memo);
+                    memo.insert((name, walk), measured);
+                    measured
+                } else {
+                    // An unknown fragment is for validation to report.
+                    Depths::default()
+                }
+            }
+        };
+        found = found.max(here);
+    }
+    found
 }
 
 fn count_spreads(set: &SelectionSet) -> usize {
@@ -419,6 +576,8 @@ mod tests {
         max_fragment_spreads: 100,
         max_selections: 2000,
         max_aliases: 30,
+        max_depth: 12,
+        max_introspection_depth: 16,
     };
 
     fn bomb(fragments: usize, fan_out: usize) -> String {
@@ -484,6 +643,62 @@ mod tests {
         assert!(
             matches!(precheck(fine, &none, &LIMITS), Err(Refusal::BadText { field }) if field == "x")
         );
+    }
+
+    const INTROSPECTION: &str = include_str!("../../tests/it/documents/introspection.graphql");
+
+    fn parsed(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).expect("parses")
+    }
+
+    #[test]
+    fn the_standard_introspection_query_passes_every_limit() {
+        let none = Variables::default();
+        assert!(precheck(INTROSPECTION, &none, &LIMITS).is_ok());
+        // graphql-js 17 follows type references two levels further.
+        let deeper = INTROSPECTION.replacen(
+            "ofType {\n                kind\n                name\n              }",
+            "ofType { kind name ofType { kind name ofType { kind name } } }",
+            1,
+        );
+        assert_ne!(deeper, INTROSPECTION);
+        assert!(precheck(&deeper, &none, &LIMITS).is_ok());
+    }
+
+    #[test]
+    fn introspection_has_its_own_bound_and_cannot_lend_it_to_data() {
+        let deep_data =
+            "{ a { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } } }";
+        let deep_types = format!(
+            "{{ __type(name: \"Query\") {{ {}name{} }} }}",
+            "ofType { ".repeat(16),
+            " }".repeat(16)
+        );
+        let multiplying = "{ __type(name: \"Query\") { fields { type { fields { type { fields { type { fields { name } } } } } } } } }";
+        let both = format!("{{ __schema {{ types {{ name }} }} {}", &deep_data[1..]);
+        // Spread at the root, the fragment's fields are root fields all the same.
+        let spread =
+            "{ ...F } fragment F on Query { __schema { types { fields { args { name } } } } }";
+        let spread_deep = format!("{{ ...F }} fragment F on Query {}", deep_data);
+
+        let depth = |doc: &str| check_depth(&parsed(doc), &LIMITS);
+        assert!(
+            matches!(depth(deep_data), Err(Refusal::TooBig(m)) if m.contains("13 fields deep"))
+        );
+        assert!(
+            matches!(depth(&deep_types), Err(Refusal::TooBig(m)) if m.contains("introspection"))
+        );
+        assert!(matches!(depth(multiplying), Err(Refusal::TooBig(m)) if m.contains("list fields")));
+        assert!(matches!(depth(&both), Err(Refusal::TooBig(m)) if m.contains("13 fields deep")));
+        assert!(depth(spread).is_ok());
+        assert!(matches!(depth(&spread_deep), Err(Refusal::TooBig(_))));
+        // An introspection field anywhere but at the root counts as data.
+        let nested = format!(
+            "{{ me {{ __schema {{ {}name{} }} }} }}",
+            "a { ".repeat(10),
+            " }".repeat(10)
+        );
+        assert!(matches!(depth(&nested), Err(Refusal::TooBig(m)) if m.contains("query is nested")));
     }
 
     #[test]

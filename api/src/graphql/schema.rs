@@ -66,7 +66,9 @@ pub fn build_schema(state: AppState) -> StoreSchema {
         limits.request_timeout,
     );
     builder()
-        .limit_depth(limits.max_depth)
+        // The precheck bounds data fields by `max_depth` and introspection by its own bound
+        // (see `limits::check_depth`); this is the backstop for both.
+        .limit_depth(limits.max_depth.max(limits.max_introspection_depth))
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(10)

@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// Deepest selection a GraphQL document may have.
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub graphql_max_depth: usize,
+    /// Deepest selection under `__schema` or `__type` (introspection only ever reaches
+    /// introspection types; the standard introspection query of client libraries needs 13-15).
+    #[arg(long, env = "GRAPHQL_MAX_INTROSPECTION_DEPTH", default_value_t = 16)]
+    pub graphql_max_introspection_depth: usize,
     /// Largest complexity (fields, with list multipliers) of one GraphQL document.
     #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
     pub graphql_max_complexity: usize,
@@ -272,6 +276,8 @@ pub struct Rates {
 #[derive(Clone, Copy, Debug)]
 pub struct GraphqlLimits {
     pub max_depth: usize,
+    /// Deepest selection under `__schema` or `__type`.
+    pub max_introspection_depth: usize,
     pub max_complexity: usize,
     pub max_aliases: usize,
     pub max_body_bytes: usize,
@@ -398,6 +404,7 @@ impl ServeArgs {
             },
             limits: GraphqlLimits {
                 max_depth: self.graphql_max_depth,
+                max_introspection_depth: self.graphql_max_introspection_depth,
                 max_complexity: self.graphql_max_complexity,
                 max_aliases: self.graphql_max_aliases,
                 max_body_bytes: self.max_body_bytes,
