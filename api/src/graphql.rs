@@ -19,5 +19,6 @@ pub mod schema;
 pub mod shield;
 pub mod shipment;
 pub mod subscription;
+pub mod variables;
 
 pub use schema::{StoreSchema, build_schema, sdl};

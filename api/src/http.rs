@@ -1,13 +1,15 @@
 //! HTTP edge: routes, who the caller is, and the GraphQL transport rules.
 //!
-//! - `POST /graphql` takes one `application/json` request (no batches); any other content type is
-//!   refused with 415, so an HTML form (a CSRF vector) can never run a mutation.
-//! - `GET /graphql` runs queries only (405 for mutations) and serves GraphiQL to a browser.
+//! - `/graphql` follows the GraphQL-over-HTTP spec (see [`media`] for the media types and status
+//!   codes): `POST` takes one `application/json` request (no batches); any other content type is
+//!   refused with 415, so an HTML form (a CSRF vector) can never run a mutation. `GET` runs
+//!   queries only (405 for mutations) and serves GraphiQL to a browser.
 //! - `POST /graphql/upload` takes the same requests (multipart too) but runs only the upload
 //!   mutations ([`UPLOAD_MUTATIONS`]).
 //! - Body-size limits are checked here; every document is prechecked (tokens, nesting, spreads,
 //!   expanded selections, aliases, text of its strings) on the blocking pool before async-graphql
-//!   sees it (see [`crate::graphql::shield`]); depth and complexity by the schema.
+//!   sees it (see [`crate::graphql::shield`]), with the depth of data and of introspection each
+//!   bounded on its own (see [`crate::graphql::limits::check_depth`]); complexity by the schema.
 //! - The caller comes from `X-User-*` only when the request carries the gateway's shared secret;
 //!   otherwise those headers are ignored and a bearer token, if any, is verified here.
 //! - `PUT /uploads/builds/{id}` streams the file of a build, `PUT /uploads/chunks/{product}/{id}`
@@ -15,14 +17,13 @@
 //! - `GET /downloads/archives/{product}/{build}/{file}?md5=…&expires=…` assembles the tar archive
 //!   of a chunked build for a signed link (the gateway checked the signature; so does the api).
 
+mod media;
 mod uploads;
 
 use std::net::SocketAddr;
 
 use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
-};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
@@ -39,10 +40,12 @@ use crate::graphql::limits::Refusal;
 use crate::graphql::shield::{
     CheckError, Checker, Lapsed, Prechecked, SocketCredential, check_credential,
 };
+use crate::graphql::variables::selected_operation;
 use crate::graphql::{StoreSchema, build_schema};
 use crate::infra::auth::caller::ClientAddr;
 use crate::infra::auth::{Caller, Principal};
 use crate::infra::state::AppState;
+use media::Media;
 
 /// Header carrying the gateway's shared secret.
 pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
@@ -323,36 +326,47 @@ async fn serve_graphql(edge: Edge, req: Request, route: Route) -> Response {
         .map(|c| c.0);
     let (parts, body) = req.into_parts();
     let limits = edge.state.config.limits;
-
-    let request = if parts.method == Method::GET {
-        let query = parts.uri.query().unwrap_or("");
-        if !query.contains("query=") {
-            if wants_html(&parts.headers) {
-                return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
-            }
-            return error_response(
-                StatusCode::BAD_REQUEST,
+    let is_get = parts.method == Method::GET;
+    if is_get
+        && route == Route::Graphql
+        && wants_html(&parts.headers)
+        && !parts.uri.query().unwrap_or("").contains("query=")
+    {
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    }
+    let Some(media) = media::negotiate(&parts.headers) else {
+        return media::respond(
+            Media::Json,
+            StatusCode::NOT_ACCEPTABLE,
+            &media::error_body(
                 ErrorCode::BadRequest,
-                "a GET request needs a `query` parameter",
-            );
-        }
-        match async_graphql::http::parse_query_string(query) {
+                "GraphQL responses are served as application/graphql-response+json or \
+                 application/json; the Accept header admits neither",
+                |_| {},
+            ),
+        );
+    };
+    // A request that is not a well-formed GraphQL-over-HTTP request (a body that is not JSON,
+    // bad parameters) or that this path refuses: the same status whatever the media type.
+    let refuse = |status: StatusCode, message: &str| {
+        media::respond(
+            media,
+            status,
+            &media::error_body(ErrorCode::BadRequest, message, |_| {}),
+        )
+    };
+
+    let request = if is_get {
+        match get_request(&parts.uri) {
             Ok(r) => r,
-            Err(e) => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::BadRequest,
-                    &format!("bad query string: {e}"),
-                );
-            }
+            Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
         }
     } else if is_multipart(&parts.headers) {
         // File uploads (GraphQL multipart request spec). A form could post multipart across
         // sites, so a header no form can set is required (it forces a CORS preflight).
         if !parts.headers.contains_key(PREFLIGHT_HEADER) {
-            return error_response(
+            return refuse(
                 StatusCode::BAD_REQUEST,
-                ErrorCode::BadRequest,
                 "multipart requests need the `Apollo-Require-Preflight: true` header",
             );
         }
@@ -372,9 +386,8 @@ async fn serve_graphql(edge: Edge, req: Request, route: Route) -> Response {
         let bytes = match axum::body::to_bytes(body, max_upload).await {
             Ok(b) => b,
             Err(_) => {
-                return error_response(
+                return refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::BadRequest,
                     &format!("the upload exceeds {max_upload} bytes"),
                 );
             }
@@ -386,81 +399,136 @@ async fn serve_graphql(edge: Edge, req: Request, route: Route) -> Response {
         match async_graphql::http::receive_batch_body(content_type, reader, options).await {
             Ok(async_graphql::BatchRequest::Single(r)) => r,
             Ok(async_graphql::BatchRequest::Batch(_)) => {
-                return error_response(
+                return refuse(
                     StatusCode::BAD_REQUEST,
-                    ErrorCode::BadRequest,
                     "batched requests are not supported; send one operation per request",
                 );
             }
             Err(e) => {
-                return error_response(
+                return refuse(
                     StatusCode::BAD_REQUEST,
-                    ErrorCode::BadRequest,
                     &format!("bad multipart request: {e}"),
                 );
             }
         }
     } else {
         if !is_json(&parts.headers) {
-            return error_response(
+            return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ErrorCode::BadRequest,
                 "send GraphQL requests as `Content-Type: application/json`",
             );
         }
         let bytes: Bytes = match axum::body::to_bytes(body, limits.max_body_bytes).await {
             Ok(b) => b,
             Err(_) => {
-                return error_response(
+                return refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::BadRequest,
                     &format!("the request body exceeds {} bytes", limits.max_body_bytes),
                 );
             }
         };
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadRequest,
-                "batched requests are not supported; send one operation per request",
-            );
-        }
-        match serde_json::from_slice::<async_graphql::Request>(&bytes) {
+        match post_request(&bytes) {
             Ok(r) => r,
-            Err(e) => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::BadRequest,
-                    &format!("the body is not a GraphQL request: {e}"),
-                );
-            }
+            Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
         }
     };
-    execute(
-        &edge,
-        request,
-        parts.method == Method::GET,
-        route,
-        &parts.headers,
-        peer,
-    )
-    .await
+    execute(&edge, request, is_get, route, media, &parts.headers, peer).await
 }
 
-/// The operation a request runs (`None` when the name matches none, or none is named among
-/// several: validation says so).
-fn selected_operation<'d>(
-    doc: &'d ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<&'d OperationDefinition> {
-    match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(&op.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| &op.node)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
+/// The parameters of a GraphQL-over-HTTP request, checked as the spec says: `query` a string,
+/// `operationName` a string or null, `variables` and `extensions` maps or null.
+fn request_from_params(
+    query: Option<serde_json::Value>,
+    operation_name: Option<serde_json::Value>,
+    variables: Option<serde_json::Value>,
+    extensions: Option<serde_json::Value>,
+) -> Result<async_graphql::Request, String> {
+    use serde_json::Value;
+    let query = match query {
+        Some(Value::String(q)) => q,
+        None | Some(Value::Null) => return Err("the request has no `query`".to_owned()),
+        Some(_) => return Err("`query` must be a string".to_owned()),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match operation_name {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err("`operationName` must be a string or null".to_owned()),
     }
+    match variables {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(v));
+        }
+        Some(_) => return Err("`variables` must be a map or null".to_owned()),
+    }
+    match extensions {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                let value = async_graphql::Value::from_json(v)
+                    .map_err(|e| format!("`extensions.{k}` is not a GraphQL value: {e}"))?;
+                request.extensions.insert(k, value);
+            }
+        }
+        Some(_) => return Err("`extensions` must be a map or null".to_owned()),
+    }
+    Ok(request)
+}
+
+/// The request of a POST body.
+fn post_request(bytes: &[u8]) -> Result<async_graphql::Request, String> {
+    let body: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let serde_json::Value::Object(mut map) = body else {
+        return Err(if body.is_array() {
+            "batched requests are not supported; send one operation per request".to_owned()
+        } else {
+            "the body must be a JSON object with a `query`".to_owned()
+        });
+    };
+    request_from_params(
+        map.remove("query"),
+        map.remove("operationName"),
+        map.remove("variables"),
+        map.remove("extensions"),
+    )
+}
+
+/// The request of a GET's query string (`variables` and `extensions` as URL-encoded JSON).
+fn get_request(uri: &axum::http::Uri) -> Result<async_graphql::Request, String> {
+    let axum::extract::Query(params) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|e| format!("bad query string: {e}"))?;
+    let mut query = None;
+    let mut operation_name = None;
+    let mut variables = None;
+    let mut extensions = None;
+    for (k, v) in params {
+        let slot = match k.as_str() {
+            "query" => &mut query,
+            "operationName" => &mut operation_name,
+            "variables" => &mut variables,
+            "extensions" => &mut extensions,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(format!("`{k}` is given twice"));
+        }
+        *slot = Some(v);
+    }
+    let json = |name: &str, v: Option<String>| -> Result<Option<serde_json::Value>, String> {
+        v.map(|v| {
+            serde_json::from_str(&v).map_err(|e| format!("`{name}` is not URL-encoded JSON: {e}"))
+        })
+        .transpose()
+    };
+    request_from_params(
+        query.map(serde_json::Value::String),
+        operation_name.map(serde_json::Value::String),
+        json("variables", variables)?,
+        json("extensions", extensions)?,
+    )
 }
 
 /// Whether every operation of the document is a mutation of upload fields only (no fragments
@@ -480,56 +548,78 @@ async fn execute(
     mut request: async_graphql::Request,
     is_get: bool,
     route: Route,
+    media: Media,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Response {
     let Some(checker) = edge.schema.data::<Checker>() else {
         tracing::error!("the schema has no document checker");
-        return error_response(
+        return media::respond(
+            media,
             StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::InternalServerError,
-            "something went wrong on our side; please try again",
+            &media::error_body(
+                ErrorCode::InternalServerError,
+                "something went wrong on our side; please try again",
+                |_| {},
+            ),
         );
     };
-    // Tokens, nesting, spreads, expanded selections, aliases and string arguments, off the
-    // tokio workers, before async-graphql parses, validates or expands anything.
+    // Tokens, nesting, spreads, expanded selections, aliases, depth and string arguments, off
+    // the tokio workers, before async-graphql parses, validates or expands anything.
     let doc = match checker
         .precheck(request.query.clone(), request.variables.clone())
         .await
     {
         Ok(doc) => doc,
-        Err(e) => {
-            let status = match e {
-                CheckError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-                CheckError::Refused(_) => StatusCode::BAD_REQUEST,
-            };
-            let mut res = error_response(status, e.code(), &e.to_string());
-            if let CheckError::Refused(Refusal::BadText { field }) = &e {
-                res = bad_text_response(field, &e.to_string());
-            }
-            return res;
+        Err(CheckError::Busy) => {
+            return media::respond(
+                media,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &media::error_body(ErrorCode::Timeout, &CheckError::Busy.to_string(), |_| {}),
+            );
+        }
+        Err(CheckError::Refused(refusal)) => {
+            let body = media::error_body(refusal.code(), &refusal.to_string(), |ext| {
+                if let Refusal::BadText { field } = &refusal {
+                    ext.insert("field".into(), field.as_str().into());
+                }
+            });
+            return media::respond(
+                media,
+                media.request_error_status(StatusCode::BAD_REQUEST),
+                &body,
+            );
         }
     };
     if is_get
         && selected_operation(&doc, request.operation_name.as_deref())
             .is_some_and(|op| op.ty != OperationType::Query)
     {
-        let mut res = error_response(
+        let mut res = media::respond(
+            media,
             StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::BadRequest,
-            "only queries may be sent with GET; use POST",
+            &media::error_body(
+                ErrorCode::BadRequest,
+                "only queries may be sent with GET; use POST",
+                |_| {},
+            ),
         );
         res.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return res;
     }
+    // The path's own rule, refused as the HTTP request it is (like a mutation over GET).
     if route == Route::Upload && !only_uploads(&doc) {
-        return error_response(
+        return media::respond(
+            media,
             StatusCode::BAD_REQUEST,
-            ErrorCode::BadRequest,
-            &format!(
-                "/graphql/upload runs only the upload mutations ({}); send everything else to /graphql",
-                UPLOAD_MUTATIONS.join(", ")
+            &media::error_body(
+                ErrorCode::BadRequest,
+                &format!(
+                    "/graphql/upload runs only the upload mutations ({}); send everything else to /graphql",
+                    UPLOAD_MUTATIONS.join(", ")
+                ),
+                |_| {},
             ),
         );
     }
@@ -537,14 +627,55 @@ async fn execute(
     let Authenticated { caller, client, .. } = match authenticate(&edge.state, headers, peer).await
     {
         Ok(a) => a,
-        Err(refused) => return refused.response(),
+        Err(refused) => {
+            let mut res = refused.response();
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, media.content_type());
+            return res;
+        }
     };
     let mut response = edge
         .schema
         .execute(request.data(caller).data(client).data(Prechecked))
         .await;
     ensure_codes(&mut response);
-    let mut res = axum::Json(&response).into_response();
+    graphql_response(media, &response)
+}
+
+/// A GraphQL response as the spec wants it served: a request error (no error with a path and no
+/// data: the request was refused before execution, or stopped) has no `data` entry and, with
+/// `application/graphql-response+json`, a 4xx or 5xx status; anything else has `data` (`null`
+/// after a field error reached the root) and 200.
+fn graphql_response(media: Media, response: &async_graphql::Response) -> Response {
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = serde_json::to_value(response).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "serialising a response");
+        media::error_body(
+            ErrorCode::InternalServerError,
+            "something went wrong on our side; please try again",
+            |_| {},
+        )
+    });
+    let status = if request_error {
+        if let Some(map) = body.as_object_mut() {
+            map.remove("data");
+        }
+        let code = response.errors.first().and_then(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .and_then(|c| match c {
+                    async_graphql::Value::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+        });
+        media.request_error_status(media::status_of_code(code.as_deref()))
+    } else {
+        StatusCode::OK
+    };
+    let mut res = media::respond(media, status, &body);
     if let Some(cache) = response.cache_control.value() {
         if let Ok(v) = HeaderValue::from_str(&cache) {
             res.headers_mut().insert(header::CACHE_CONTROL, v);
@@ -556,21 +687,14 @@ async fn execute(
     res
 }
 
-/// `BAD_USER_INPUT` naming the argument that holds bad text.
-fn bad_text_response(field: &str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": {
-            "code": ErrorCode::BadUserInput.as_str(), "field": field } }]
-    });
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-}
-
 /// Subscriptions over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`).
 ///
 /// The caller is decided as for HTTP: the upgrade request's gateway headers (with the shared
 /// secret) or `Authorization` header; when those leave the socket anonymous, a bearer token in
 /// the `connection_init` payload (`{ "Authorization": "Bearer …" }`) is verified instead. A bad
-/// token in the upgrade request is a 401; a bad token in the payload closes the socket.
+/// token in the upgrade request is a 401; a bad token in the payload closes the socket with
+/// 4403 (Forbidden), which `graphql-ws` clients retry (with a fresh token from their
+/// `connectionParams`), not with async-graphql's 1002, which they treat as final.
 ///
 /// A socket does not outlive its credential: each operation re-checks it (see
 /// [`crate::graphql::shield`]), and the socket is closed, with whatever runs on it, when the
@@ -609,6 +733,9 @@ async fn graphql_ws(
         .on_upgrade(move |socket| serve_socket(socket, edge, protocol, authenticated))
 }
 
+/// The close of a socket whose `connection_init` token was refused: `graphql-ws`'s Forbidden.
+const INIT_REFUSED: (u16, &str) = (4403, "Forbidden: the access token is invalid or expired");
+
 async fn serve_socket(
     socket: axum::extract::ws::WebSocket,
     edge: Edge,
@@ -626,6 +753,10 @@ async fn serve_socket(
     let state = edge.state.clone();
     let (credential_tx, credential_rx) = tokio::sync::watch::channel(credential.clone());
     let init_state = state.clone();
+    // Set when `connection_init` carried a token that was refused: the close that follows is
+    // then 4403.
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let init_refused = refused.clone();
     let on_init = move |payload: serde_json::Value| async move {
         let mut data = async_graphql::Data::default();
         let (caller, client, credential) = match (&caller, init_token(&payload)) {
@@ -633,7 +764,8 @@ async fn serve_socket(
                 let a = verify_bearer(&init_state, &token, client)
                     .await
                     .map_err(|_| {
-                        async_graphql::Error::new("the access token is invalid or expired")
+                        init_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                        async_graphql::Error::new(INIT_REFUSED.1)
                     })?;
                 (a.caller, a.client, a.credential)
             }
@@ -669,6 +801,13 @@ async fn serve_socket(
                 let message = match message {
                     async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
                     async_graphql::http::WsMessage::Close(code, reason) => {
+                        let (code, reason) =
+                            if refused.load(std::sync::atomic::Ordering::Relaxed) {
+                                (INIT_REFUSED.0, INIT_REFUSED.1.to_owned())
+                            } else {
+                                (code, reason)
+                            };
+                        tracing::info!(ws.close_code = code, "socket closed by the protocol");
                         Message::Close(Some(CloseFrame { code, reason: reason.into() }))
                     }
                 };

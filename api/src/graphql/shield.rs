@@ -8,23 +8,30 @@
 //! - [`Shield`], an async-graphql extension: prechecks documents the HTTP edge has not prechecked
 //!   already (the WebSocket's); stops any query or mutation that runs longer than
 //!   `GRAPHQL_REQUEST_TIMEOUT_SECS` (`TIMEOUT`); and before each operation on a socket checks the
-//!   credential the socket was opened with (expiry, sign-out everywhere, ban, role change).
+//!   credential the socket was opened with (expiry, sign-out everywhere, ban, role change); and
+//!   once the document is parsed, coerces the variables of the operation to run against their
+//!   declared types (see [`crate::graphql::variables`]), refusing the request (`BAD_USER_INPUT`)
+//!   before anything runs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::VariableDefinition;
 use async_graphql::{
-    ErrorExtensions as _, Pos, Request, Response, ServerError, ServerResult, Variables,
+    ErrorExtensions as _, Pos, Positioned, Request, Response, ServerError, ServerResult,
+    ValidationResult, Variables,
 };
 use domain::ErrorCode;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::graphql::limits::{DocumentLimits, Refusal, precheck};
+use crate::graphql::variables::{check_variables, selected_operation};
 use crate::infra::state::AppState;
 
 /// Why a document was not run: refused by the precheck, or no turn within the deadline.
@@ -172,8 +179,17 @@ pub struct Shield;
 
 impl ExtensionFactory for Shield {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Shield)
+        Arc::new(ShieldRequest::default())
     }
+}
+
+/// The extension's state for one request: the name of the operation to run (seen when the
+/// request is prepared), then its variables as declared and as given (once the document is
+/// parsed), checked when validation starts.
+#[derive(Default)]
+struct ShieldRequest {
+    operation_name: std::sync::Mutex<Option<String>>,
+    variables: std::sync::Mutex<Option<(Vec<Positioned<VariableDefinition>>, Variables)>>,
 }
 
 fn missing(what: &str) -> ServerError {
@@ -185,7 +201,7 @@ fn missing(what: &str) -> ServerError {
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for Shield {
+impl Extension for ShieldRequest {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -202,6 +218,9 @@ impl Extension for Shield {
                     "the access token is invalid or expired",
                 ));
             }
+        }
+        if let Ok(mut name) = self.operation_name.lock() {
+            name.clone_from(&request.operation_name);
         }
         next.run(ctx, request).await
     }
@@ -222,7 +241,42 @@ impl Extension for Shield {
                 .await
                 .map_err(|e| e.to_server_error())?;
         }
-        next.run(ctx, query, variables).await
+        let doc = next.run(ctx, query, variables).await?;
+        let name = self
+            .operation_name
+            .lock()
+            .map(|n| n.clone())
+            .unwrap_or_default();
+        if let Some(operation) = selected_operation(&doc, name.as_deref())
+            && let Ok(mut slot) = self.variables.lock()
+        {
+            *slot = Some((operation.variable_definitions.clone(), variables.clone()));
+        }
+        Ok(doc)
+    }
+
+    /// Variables are coerced before the document is validated, so that a value that does not
+    /// fit is `BAD_USER_INPUT` whether or not an argument's own check would also have caught it.
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let declared = self.variables.lock().ok().and_then(|mut slot| slot.take());
+        if let Some((definitions, variables)) = declared {
+            check_variables(&ctx.schema_env.registry, &definitions, &variables).map_err(|bad| {
+                let field = bad.path.trim_start_matches('$').to_owned();
+                vec![
+                    async_graphql::Error::new(bad.to_string())
+                        .extend_with(|_, ext| {
+                            ext.set("code", ErrorCode::BadUserInput.as_str());
+                            ext.set("field", field.as_str());
+                        })
+                        .into_server_error(Pos::default()),
+                ]
+            })?;
+        }
+        next.run(ctx).await
     }
 
     async fn execute(

@@ -103,6 +103,7 @@ async fn nul_in_any_string_argument_is_bad_user_input_and_never_reaches_postgres
             .gql_http(
                 &[
                     ("content-type", "application/json"),
+                    ("accept", "application/graphql-response+json"),
                     ("authorization", &format!("Bearer {token}")),
                 ],
                 doc,
@@ -160,6 +161,7 @@ async fn nul_is_refused_on_the_socket_and_the_upload_path_too() {
         .await;
     let upload = Request::post("/graphql/upload")
         .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
         .body(Body::from(
             json!({ "query": "mutation { uploadProductImage(productId: \"x\", kind: COVER, file: \"\\u0000\") { id } }" })
                 .to_string(),

@@ -97,7 +97,7 @@ async fn http_once(
     let started = Instant::now();
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nAccept: application/graphql-response+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.expect("write");
@@ -180,8 +180,10 @@ async fn bombs_are_refused_on_the_socket_and_the_upload_path_as_over_http() {
         .join(" ");
     let aliased_ws = ws.run(&format!("{{ {aliases} }}"), json!({})).await;
     let still_fine = ws.run("{ __typename }", json!({})).await;
+    // With the spec's media type a refused document is a 400 (with application/json, a 200).
     let upload = Request::post("/graphql/upload")
         .header("content-type", "application/json")
+        .header("accept", "application/graphql-response+json")
         .body(Body::from(json!({ "query": classic }).to_string()))
         .expect("request");
     let (upload_status, _, over_upload) =
@@ -195,6 +197,7 @@ async fn bombs_are_refused_on_the_socket_and_the_upload_path_as_over_http() {
             .map(|b| format!("%{b:02X}"))
             .collect::<String>()
     ))
+    .header("accept", "application/graphql-response+json")
     .body(Body::empty())
     .expect("request");
     let (get_status, _, over_get) = tokio::time::timeout(Duration::from_secs(10), app.send(get))
