@@ -68,7 +68,10 @@ impl Wallet {
     async fn entries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, LedgerEntry>> {
         let state = ctx.data::<AppState>()?;
@@ -153,7 +156,11 @@ impl BillingQuery {
 
     /// A top-up of the caller.
     #[graphql(guard = "RoleGuard::signed_in()")]
-    async fn top_up(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<TopUp> {
+    async fn top_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the top-up, as `topUpWallet` answered it.")] id: Uuid,
+    ) -> async_graphql::Result<TopUp> {
         let (state, me) = acting(ctx)?;
         let (account, row) = service::find_top_up(state, id)
             .await?
@@ -181,8 +188,18 @@ impl BillingMutation {
     async fn top_up_wallet(
         &self,
         ctx: &Context<'_>,
-        #[graphql(name = "amount")] amount_minor: i64,
+        #[graphql(
+            name = "amount",
+            desc = "How much to add, in minor units of the store's currency (cents); more than 0."
+        )]
+        amount_minor: i64,
+        #[graphql(
+            desc = "The payment method to charge; in the sandbox a test card number (see above)."
+        )]
         payment_method: String,
+        #[graphql(
+            desc = "Makes a retry safe: the same key answers the same top-up and charges once. Letters, digits and `-_.:`, at most 100."
+        )]
         idempotency_key: String,
     ) -> async_graphql::Result<TopUp> {
         let (state, me) = acting(ctx)?;

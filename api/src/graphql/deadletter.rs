@@ -53,7 +53,10 @@ impl DeadLetterQuery {
     async fn dead_letters(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, DeadLetter>> {
         let state = ctx.data::<AppState>()?;
@@ -81,7 +84,7 @@ impl DeadLetterMutation {
     async fn replay_dead_letter(
         &self,
         ctx: &Context<'_>,
-        id: Uuid,
+        #[graphql(desc = "The id of the dead letter to send again.")] id: Uuid,
     ) -> async_graphql::Result<DeadLetter> {
         let state = ctx.data::<AppState>()?;
         Ok(service::replay(state, id).await?.into())

@@ -31,7 +31,7 @@ impl FulfillmentQuery {
     async fn pending_shipments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 50)] first: i32,
+        #[graphql(default = 50, desc = "How many orders to return, at most 100.")] first: i32,
     ) -> async_graphql::Result<Vec<PendingShipment>> {
         let (state, me) = acting(ctx)?;
         let first = crate::graphql::paging::page_size(first)?;
@@ -76,9 +76,13 @@ impl FulfillmentMutation {
     async fn ship_order(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of an order of the caller's products that awaits shipment.")]
         order_id: Uuid,
+        #[graphql(
+            desc = "The carrier that took the parcel, as the buyer should read it (e.g. `DHL`)."
+        )]
         carrier: String,
-        tracking_number: String,
+        #[graphql(desc = "The carrier's tracking number of the parcel.")] tracking_number: String,
     ) -> async_graphql::Result<Order> {
         let (state, me) = acting(ctx)?;
         service::ship_order(state, me, order_id, &carrier, &tracking_number).await?;
@@ -98,7 +102,7 @@ impl FulfillmentMutation {
     async fn cancel_order(
         &self,
         ctx: &Context<'_>,
-        order_id: Uuid,
+        #[graphql(desc = "The id of the caller's order that awaits shipment.")] order_id: Uuid,
     ) -> async_graphql::Result<Order> {
         let (state, me) = acting(ctx)?;
         service::cancel_order(state, me, order_id).await?;

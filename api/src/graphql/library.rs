@@ -77,7 +77,10 @@ impl LibraryQuery {
     async fn library(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, LibraryItem>> {
         let (state, me) = acting(ctx)?;
@@ -115,7 +118,7 @@ impl LibraryQuery {
     async fn owns_product(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
+        #[graphql(desc = "The id of the product.")] product_id: Uuid,
     ) -> async_graphql::Result<bool> {
         let state = ctx.data::<AppState>()?;
         match crate::graphql::guard::caller(ctx).principal() {
@@ -181,7 +184,7 @@ impl GiftKeyQuery {
     async fn gift_key_batches(
         &self,
         ctx: &Context<'_>,
-        product_id: Option<Uuid>,
+        #[graphql(desc = "Only the batches of this product (optional).")] product_id: Option<Uuid>,
     ) -> async_graphql::Result<Vec<GiftKeyBatch>> {
         let (state, me) = acting(ctx)?;
         let batches = service::batches(state, me.id, product_id).await?;
@@ -230,9 +233,14 @@ impl LibraryMutation {
     async fn generate_gift_keys(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of an edition of the caller's product that the keys grant.")]
         edition_id: Uuid,
-        quantity: i32,
-        #[graphql(default)] label: String,
+        #[graphql(desc = "How many keys to make, from 1 to 1000.")] quantity: i32,
+        #[graphql(
+            default,
+            desc = "A name for the batch, for the publisher's own bookkeeping (e.g. a giveaway's name)."
+        )]
+        label: String,
     ) -> async_graphql::Result<GiftKeyBatch> {
         let (state, me) = acting(ctx)?;
         let id = service::generate_gift_keys(state, me, edition_id, quantity, &label).await?;
@@ -259,7 +267,7 @@ impl LibraryMutation {
     async fn redeem_key(
         &self,
         ctx: &Context<'_>,
-        key: String,
+        #[graphql(desc = "The gift key, in any case, with or without dashes.")] key: String,
     ) -> async_graphql::Result<Redemption> {
         let (state, me) = acting(ctx)?;
         let rates = state.config.rates;

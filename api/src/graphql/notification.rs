@@ -90,7 +90,10 @@ impl NotificationQuery {
     async fn notifications(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Notification>> {
         let (state, me) = acting(ctx)?;

@@ -28,7 +28,9 @@ pub struct ShippingAddressInput {
     /// State, province or county (may be empty).
     #[graphql(default)]
     pub region: String,
+    /// The city or town.
     pub city: String,
+    /// The postal code, as the country writes it.
     pub postal_code: String,
     /// Street and number, 1–200 characters.
     pub street: String,
@@ -56,6 +58,7 @@ impl ShippingAddressInput {
 
 #[derive(InputObject, Clone, Debug)]
 pub struct OrderLineInput {
+    /// The id of the edition to buy.
     pub edition_id: Uuid,
     /// 1 for a digital edition.
     pub quantity: i32,
@@ -319,7 +322,11 @@ pub struct OrderingQuery;
 impl OrderingQuery {
     /// An order of the caller (admins see every order).
     #[graphql(guard = "RoleGuard::signed_in()")]
-    async fn order(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Order> {
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the order.")] id: Uuid,
+    ) -> async_graphql::Result<Order> {
         let (state, me) = acting(ctx)?;
         let row = service::find_order(state, id)
             .await?
@@ -336,7 +343,10 @@ impl OrderingQuery {
     async fn my_orders(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Order>> {
         let (state, me) = acting(ctx)?;
@@ -357,9 +367,12 @@ impl OrderingAdminQuery {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        status: Option<OrderStatus>,
-        account_id: Option<Uuid>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(desc = "Only orders in this status (optional).")] status: Option<OrderStatus>,
+        #[graphql(desc = "Only the orders of this buyer (optional).")] account_id: Option<Uuid>,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Order>> {
         let (state, _) = acting(ctx)?;
@@ -386,8 +399,13 @@ impl OrderingMutation {
     async fn place_order(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "What to buy: each line names an edition and how many copies.")]
         lines: Vec<OrderLineInput>,
+        #[graphql(desc = "Where to ship the physical editions; required when the order has any.")]
         shipping_address: Option<ShippingAddressInput>,
+        #[graphql(
+            desc = "Makes a retry safe: the same key with the same input answers the same order, with other input it is a `CONFLICT`. Letters, digits and `-_.:`, at most 100."
+        )]
         idempotency_key: String,
     ) -> async_graphql::Result<Order> {
         let (state, me) = acting(ctx)?;

@@ -85,8 +85,14 @@ impl RefundQuery {
     async fn refund_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only requests in this status (optional); `PENDING_REVIEW` is the review queue."
+        )]
         status: Option<RefundStatus>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, RefundRequest>> {
         let (state, _) = acting(ctx)?;
@@ -118,8 +124,8 @@ impl RefundMutation {
     async fn request_refund(
         &self,
         ctx: &Context<'_>,
-        order_id: Uuid,
-        reason: String,
+        #[graphql(desc = "The id of the caller's completed digital order.")] order_id: Uuid,
+        #[graphql(desc = "Why the refund is asked for, shown to the admin who reviews it.")] reason: String,
     ) -> async_graphql::Result<RefundRequest> {
         let (state, me) = acting(ctx)?;
         Ok(service::request(state, me, order_id, &reason).await?.into())
@@ -131,9 +137,11 @@ impl RefundMutation {
     async fn decide_refund(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of the order whose refund request waits for review.")]
         order_id: Uuid,
-        approve: bool,
-        #[graphql(default)] note: String,
+        #[graphql(desc = "`true` approves the refund, `false` denies it.")] approve: bool,
+        #[graphql(default, desc = "A note for the buyer and the audit log (optional).")]
+        note: String,
     ) -> async_graphql::Result<RefundRequest> {
         let (state, me) = acting(ctx)?;
         Ok(service::decide(state, me, order_id, approve, &note)

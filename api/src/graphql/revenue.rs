@@ -50,7 +50,14 @@ impl RevenueQuery {
     async fn publisher_revenue(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 30)] days: i32,
+        #[graphql(
+            default = 30,
+            desc = "How many days back from today the figures cover, from 1 to 366."
+        )]
+        days: i32,
+        #[graphql(
+            desc = "Admins: the publisher whose revenue to show (publishers get their own)."
+        )]
         publisher_id: Option<Uuid>,
     ) -> async_graphql::Result<PublisherRevenue> {
         let (state, me) = acting(ctx)?;

@@ -89,7 +89,7 @@ impl Subscription {
     async fn order_updated(
         &self,
         ctx: &Context<'_>,
-        order_id: Uuid,
+        #[graphql(desc = "The id of the order to follow.")] order_id: Uuid,
     ) -> async_graphql::Result<impl Stream<Item = OrderUpdate>> {
         let (state, me) = acting(ctx)?;
         // Subscribe first, so nothing is missed while the order is checked.

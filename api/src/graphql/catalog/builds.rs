@@ -89,11 +89,13 @@ impl From<service::Build> for Build {
 
 #[derive(InputObject, Clone, Debug)]
 pub struct CreateBuildInput {
+    /// The id of the product the build is of.
     pub product_id: Uuid,
     /// One of the product's platforms.
     pub platform: String,
     /// Unique per product and platform, e.g. `1.4.2`.
     pub version_label: String,
+    /// What changed in this build, shown to owners (optional).
     #[graphql(default)]
     pub release_notes: String,
     /// Name the file is downloaded under: letters, digits, `.`, `_`, `-` (up to 128).
@@ -166,6 +168,9 @@ impl BuildMutation {
     async fn create_build(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The product, platform, version label, file name, size and (optional) SHA-256 of the build."
+        )]
         input: CreateBuildInput,
     ) -> async_graphql::Result<Build> {
         let (state, me) = acting(ctx)?;
@@ -186,6 +191,7 @@ impl BuildMutation {
     async fn set_current_build(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of a `READY` build to make current for its platform.")]
         build_id: Uuid,
     ) -> async_graphql::Result<Build> {
         let (state, me) = acting(ctx)?;
@@ -201,8 +207,14 @@ impl BuildMutation {
     async fn download_link(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
+        #[graphql(desc = "The id of a product the caller owns.")] product_id: Uuid,
+        #[graphql(
+            desc = "The platform whose current build is wanted (one of the product's `platforms`)."
+        )]
         platform: String,
+        #[graphql(
+            desc = "A particular `READY` build of the product instead of the current one (optional)."
+        )]
         build_id: Option<Uuid>,
     ) -> async_graphql::Result<DownloadLink> {
         let (state, me) = acting(ctx)?;

@@ -96,11 +96,13 @@ pub struct ChunkedDownload {
 
 #[derive(InputObject, Clone, Debug)]
 pub struct CreateChunkedBuildInput {
+    /// The id of the product the build is of.
     pub product_id: Uuid,
     /// One of the product's platforms.
     pub platform: String,
     /// Unique per product and platform, e.g. `1.4.2`.
     pub version_label: String,
+    /// What changed in this build, shown to owners (optional).
     #[graphql(default)]
     pub release_notes: String,
     /// Name of the tar archive browsers download (letters, digits, `.`, `_`, `-`); by default
@@ -124,7 +126,10 @@ impl ChunkMutation {
     async fn missing_chunks(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
+        #[graphql(desc = "The id of the product the chunks belong to.")] product_id: Uuid,
+        #[graphql(
+            desc = "Chunk ids: the SHA-256 of each chunk's uncompressed bytes, in lowercase hex; at most 4096."
+        )]
         ids: Vec<String>,
     ) -> async_graphql::Result<Vec<String>> {
         let (state, me) = acting(ctx)?;
@@ -142,7 +147,13 @@ impl ChunkMutation {
     async fn create_chunked_build(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The product, platform and version label of the build, and its release notes."
+        )]
         input: CreateChunkedBuildInput,
+        #[graphql(
+            desc = "The build's manifest: a JSON `Manifest` document sent as a file part of the multipart request."
+        )]
         manifest: Upload,
     ) -> async_graphql::Result<Build> {
         let (state, me) = acting(ctx)?;
@@ -179,8 +190,14 @@ impl ChunkMutation {
     async fn chunked_download(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
+        #[graphql(desc = "The id of a product the caller owns.")] product_id: Uuid,
+        #[graphql(
+            desc = "The platform whose current build is wanted (one of the product's `platforms`)."
+        )]
         platform: String,
+        #[graphql(
+            desc = "A particular `READY` chunked build of the product instead of the current one (optional)."
+        )]
         build_id: Option<Uuid>,
     ) -> async_graphql::Result<ChunkedDownload> {
         let (state, me) = acting(ctx)?;
@@ -199,7 +216,7 @@ impl ChunkMutation {
     async fn chunk_access(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
+        #[graphql(desc = "The id of the product whose chunks are to be read.")] product_id: Uuid,
     ) -> async_graphql::Result<ChunkAccess> {
         let (state, me) = acting(ctx)?;
         Ok(service::chunk_access(state, me, product_id).await?.into())

@@ -30,6 +30,9 @@ impl CatalogMutation {
     async fn create_product(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The product's title and what the storefront shows of it; only the title is required."
+        )]
         input: CreateProductInput,
     ) -> async_graphql::Result<Product> {
         let (state, me) = acting(ctx)?;
@@ -52,7 +55,8 @@ impl CatalogMutation {
     async fn update_product(
         &self,
         ctx: &Context<'_>,
-        id: Uuid,
+        #[graphql(desc = "The id of the caller's product to change.")] id: Uuid,
+        #[graphql(desc = "The fields to change; a field left out keeps its value.")]
         input: UpdateProductInput,
     ) -> async_graphql::Result<Product> {
         let (state, me) = acting(ctx)?;
@@ -72,7 +76,11 @@ impl CatalogMutation {
 
     /// Publisher: puts their product on sale (it needs an edition).
     #[graphql(guard = "RoleGuard::publisher()")]
-    async fn publish_product(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Product> {
+    async fn publish_product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the caller's product to put on sale.")] id: Uuid,
+    ) -> async_graphql::Result<Product> {
         let (state, me) = acting(ctx)?;
         Ok(catalog::set_status(state, me, id, ProductStatus::Published)
             .await?
@@ -81,7 +89,11 @@ impl CatalogMutation {
 
     /// Publisher: takes their product off the store (owners keep what they bought).
     #[graphql(guard = "RoleGuard::publisher()")]
-    async fn unlist_product(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Product> {
+    async fn unlist_product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the caller's product to take off the store.")] id: Uuid,
+    ) -> async_graphql::Result<Product> {
         let (state, me) = acting(ctx)?;
         Ok(catalog::set_status(state, me, id, ProductStatus::Unlisted)
             .await?
@@ -93,8 +105,12 @@ impl CatalogMutation {
     async fn moderate_product(
         &self,
         ctx: &Context<'_>,
-        id: Uuid,
+        #[graphql(desc = "The id of the product to moderate.")] id: Uuid,
+        #[graphql(
+            desc = "`UNLIST` to hide the product from the store, `RESTORE` to put it back on sale."
+        )]
         action: ModerationAction,
+        #[graphql(desc = "Why, shown to the publisher and kept in the audit log (optional).")]
         reason: Option<String>,
     ) -> async_graphql::Result<Product> {
         let (state, me) = acting(ctx)?;
@@ -109,7 +125,8 @@ impl CatalogMutation {
     async fn add_edition(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
+        #[graphql(desc = "The id of the caller's product that gets the edition.")] product_id: Uuid,
+        #[graphql(desc = "The edition's kind, name, SKU, price and (physical) weight.")]
         input: EditionInput,
     ) -> async_graphql::Result<Edition> {
         let (state, me) = acting(ctx)?;
@@ -131,7 +148,8 @@ impl CatalogMutation {
     async fn update_edition(
         &self,
         ctx: &Context<'_>,
-        id: Uuid,
+        #[graphql(desc = "The id of the edition to change.")] id: Uuid,
+        #[graphql(desc = "The fields to change; a field left out keeps its value.")]
         input: UpdateEditionInput,
     ) -> async_graphql::Result<Edition> {
         let (state, me) = acting(ctx)?;
@@ -147,7 +165,11 @@ impl CatalogMutation {
 
     /// Publisher: removes an edition of a product that is still a draft.
     #[graphql(guard = "RoleGuard::publisher()")]
-    async fn remove_edition(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<bool> {
+    async fn remove_edition(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the edition to remove.")] id: Uuid,
+    ) -> async_graphql::Result<bool> {
         let (state, me) = acting(ctx)?;
         catalog::remove_edition(state, me, id).await?;
         Ok(true)
@@ -159,8 +181,12 @@ impl CatalogMutation {
     async fn set_stock(
         &self,
         ctx: &Context<'_>,
-        edition_id: Uuid,
+        #[graphql(desc = "The id of a physical edition of the caller's product.")] edition_id: Uuid,
+        #[graphql(
+            desc = "`SET` makes `quantity` the stock on hand; `ADD` adds it (negative to take away)."
+        )]
         mode: StockModeGql,
+        #[graphql(desc = "The new stock on hand (`SET`, at least 0) or the change to it (`ADD`).")]
         quantity: i64,
         #[graphql(
             desc = "Makes a retry safe: the same key with the same change is applied once (an `ADD` sent twice adds once) and answers the same command; with another change it is a `CONFLICT`. Letters, digits and `-_.:`, at most 100."
@@ -194,8 +220,12 @@ impl CatalogMutation {
     async fn upload_product_image(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
+        #[graphql(desc = "The id of the caller's product that gets the image.")] product_id: Uuid,
+        #[graphql(desc = "`COVER` replaces the product's cover; `SCREENSHOT` adds a screenshot.")]
         kind: ImageKind,
+        #[graphql(
+            desc = "The image file (PNG, JPEG or WebP, at most `MAX_IMAGE_BYTES`), as a part of the multipart request."
+        )]
         file: Upload,
     ) -> async_graphql::Result<Product> {
         let (state, me) = acting(ctx)?;
@@ -224,8 +254,8 @@ impl CatalogMutation {
     async fn remove_product_image(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
-        key: String,
+        #[graphql(desc = "The id of the caller's product that holds the image.")] product_id: Uuid,
+        #[graphql(desc = "The `key` of the image to remove, as `Image.key` gives it.")] key: String,
     ) -> async_graphql::Result<Product> {
         let (state, me) = acting(ctx)?;
         Ok(catalog::detach_image(state, me, product_id, &key)
@@ -238,8 +268,9 @@ impl CatalogMutation {
     async fn write_review(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
-        rating: i32,
+        #[graphql(desc = "The id of a product the caller owns.")] product_id: Uuid,
+        #[graphql(desc = "The rating, from 1 (worst) to 5 (best).")] rating: i32,
+        #[graphql(desc = "The text of the review (optional, at most 5000 characters).")]
         body: Option<String>,
     ) -> async_graphql::Result<Review> {
         let (state, me) = acting(ctx)?;
@@ -255,6 +286,7 @@ impl CatalogMutation {
     async fn delete_review(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of the product whose review by the caller is deleted.")]
         product_id: Uuid,
     ) -> async_graphql::Result<bool> {
         let (state, me) = acting(ctx)?;
@@ -265,6 +297,7 @@ impl CatalogMutation {
     async fn add_to_wishlist(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of a published product to add to the caller's wishlist.")]
         product_id: Uuid,
     ) -> async_graphql::Result<bool> {
         let (state, me) = acting(ctx)?;
@@ -277,6 +310,7 @@ impl CatalogMutation {
     async fn remove_from_wishlist(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The id of the product to take off the caller's wishlist.")]
         product_id: Uuid,
     ) -> async_graphql::Result<bool> {
         let (state, me) = acting(ctx)?;

@@ -84,9 +84,19 @@ impl CatalogQuery {
     async fn products(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Search text and filters (genre, platform, edition kind, price range, publisher); all optional."
+        )]
         filter: Option<ProductFilter>,
-        #[graphql(default_with = "ProductSort::Relevance")] sort: ProductSort,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(
+            default_with = "ProductSort::Relevance",
+            desc = "The order of the results; `RELEVANCE` ranks by the search text, newest first without one."
+        )]
+        sort: ProductSort,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product>> {
         let filter = filter.unwrap_or_default().into();
@@ -98,7 +108,10 @@ impl CatalogQuery {
     async fn product(
         &self,
         ctx: &Context<'_>,
-        id: Option<Uuid>,
+        #[graphql(desc = "The id of the product (give this or `slug`).")] id: Option<Uuid>,
+        #[graphql(
+            desc = "The slug of the product, as in its storefront address (give this or `id`)."
+        )]
         slug: Option<String>,
     ) -> async_graphql::Result<Product> {
         let state = ctx.data::<AppState>()?;
@@ -124,6 +137,9 @@ impl CatalogQuery {
     async fn facets(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The same filter as `products` takes; the counts are those of the matching products."
+        )]
         filter: Option<ProductFilter>,
     ) -> async_graphql::Result<Facets> {
         let state = ctx.data::<AppState>()?;
@@ -170,8 +186,11 @@ impl CatalogQuery {
     async fn reviews(
         &self,
         ctx: &Context<'_>,
-        product_id: Uuid,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(desc = "The id of a published product.")] product_id: Uuid,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Review>> {
         let state = ctx.data::<AppState>()?;
@@ -220,10 +239,20 @@ impl CatalogQuery {
     async fn my_products(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ProductFilter>,
+        #[graphql(desc = "Filters as for `products` (optional).")] filter: Option<ProductFilter>,
+        #[graphql(
+            desc = "Only products whose title contains this text, in any case (at most 100 characters; optional)."
+        )]
         search: Option<String>,
-        #[graphql(default_with = "ProductSort::Newest")] sort: ProductSort,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(
+            default_with = "ProductSort::Newest",
+            desc = "The order of the results (newest first by default)."
+        )]
+        sort: ProductSort,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product>> {
         let me = principal(ctx)?.id;
@@ -240,7 +269,7 @@ impl CatalogQuery {
     async fn stock_command(
         &self,
         ctx: &Context<'_>,
-        command_id: Uuid,
+        #[graphql(desc = "The `commandId` that `setStock` answered.")] command_id: Uuid,
     ) -> async_graphql::Result<StockCommandStatus> {
         let (state, me) = acting(ctx)?;
         Ok(crate::catalog::stock_command_state(state, me, command_id)
@@ -253,10 +282,18 @@ impl CatalogQuery {
     async fn all_products(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only products in this status (optional; every status when left out).")]
         status: Option<ProductStatusGql>,
-        filter: Option<ProductFilter>,
-        #[graphql(default_with = "ProductSort::Newest")] sort: ProductSort,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(desc = "Filters as for `products` (optional).")] filter: Option<ProductFilter>,
+        #[graphql(
+            default_with = "ProductSort::Newest",
+            desc = "The order of the results (newest first by default)."
+        )]
+        sort: ProductSort,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product>> {
         let scope = Scope::All(status.map(Into::into));
@@ -269,7 +306,10 @@ impl CatalogQuery {
     async fn wishlist(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product>> {
         let me = principal(ctx)?.id;

@@ -278,6 +278,9 @@ impl Product {
     async fn builds(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only the builds of this platform (optional; all platforms when left out)."
+        )]
         platform: Option<String>,
     ) -> async_graphql::Result<Vec<crate::graphql::catalog::builds::Build>> {
         crate::graphql::catalog::builds::product_builds(ctx, &self.model, platform).await
@@ -405,13 +408,17 @@ pub struct Vocabulary {
 pub struct ProductFilter {
     /// Full-text search, tolerant of typos.
     pub text: Option<String>,
+    /// Only products filed under this genre (a value of `Query.genres`).
     pub genre: Option<String>,
+    /// Only products that run on this platform (a value of `Query.platforms`).
     pub platform: Option<String>,
+    /// Only products with an edition of this kind.
     pub edition_kind: Option<EditionKindGql>,
     /// Lowest "price from", minor units.
     pub min_price: Option<i64>,
     /// Highest "price from", minor units.
     pub max_price: Option<i64>,
+    /// Only the products of this publisher.
     pub publisher_id: Option<Uuid>,
 }
 
@@ -432,19 +439,27 @@ impl From<ProductFilter> for crate::catalog::search::Filter {
 
 #[derive(InputObject, Clone, Debug)]
 pub struct CreateProductInput {
+    /// The product's name on the storefront, 1 to 200 characters.
     pub title: String,
     /// Made from the title when absent.
     pub slug: Option<String>,
+    /// What the product is, shown on its page as plain text; at most 20000 characters.
     #[graphql(default)]
     pub description: String,
+    /// Genres to file the product under, from `Query.genres`.
     #[graphql(default)]
     pub genres: Vec<String>,
+    /// Platforms the product runs on, from `Query.platforms`.
     #[graphql(default)]
     pub platforms: Vec<String>,
+    /// Tags that search and facets use: at most 20, each 1 to 30 lower-case letters, digits, spaces or hyphens.
     #[graphql(default)]
     pub tags: Vec<String>,
+    /// The day the product was or will be released.
     pub release_date: Option<NaiveDate>,
+    /// The PEGI age rating: 3, 7, 12, 16 or 18 (optional).
     pub age_rating: Option<i32>,
+    /// The system requirements shown on the product page, at most 5000 characters.
     #[graphql(default)]
     pub system_requirements: String,
 }
@@ -452,28 +467,43 @@ pub struct CreateProductInput {
 /// Fields left out stay as they are.
 #[derive(InputObject, Clone, Debug)]
 pub struct UpdateProductInput {
+    /// The product's new name on the storefront, 1 to 200 characters.
     pub title: Option<String>,
+    /// The new slug of its storefront address: 1 to 80 lower-case letters, digits and single hyphens.
     pub slug: Option<String>,
+    /// The new description shown on the product page, at most 20000 characters.
     pub description: Option<String>,
+    /// The genres, replacing the old ones (values of `Query.genres`).
     pub genres: Option<Vec<String>>,
+    /// The platforms, replacing the old ones (values of `Query.platforms`).
     pub platforms: Option<Vec<String>>,
+    /// The tags, replacing the old ones (at most 20, as in `CreateProductInput.tags`).
     pub tags: Option<Vec<String>>,
+    /// The new release date; `null` removes it.
     pub release_date: async_graphql::MaybeUndefined<NaiveDate>,
+    /// The new PEGI age rating (3, 7, 12, 16 or 18); `null` removes it.
     pub age_rating: async_graphql::MaybeUndefined<i32>,
+    /// The new system requirements, at most 5000 characters.
     pub system_requirements: Option<String>,
 }
 
 #[derive(InputObject, Clone, Debug)]
 pub struct MoneyInput {
+    /// The amount in minor units of the currency (cents), at least 0.
     pub amount_minor: i64,
+    /// The three-letter ISO 4217 code of the currency, e.g. `EUR`.
     pub currency: String,
 }
 
 #[derive(InputObject, Clone, Debug)]
 pub struct EditionInput {
+    /// `DIGITAL` (delivered to the library) or `PHYSICAL` (shipped by the publisher, with stock).
     pub kind: EditionKindGql,
+    /// The edition's name, e.g. `Standard` or `Collector's box`; 1 to 100 characters.
     pub name: String,
+    /// The publisher's stock-keeping unit: 2 to 40 upper-case letters, digits or hyphens.
     pub sku: String,
+    /// The price of one copy.
     pub price: MoneyInput,
     /// Required for physical editions, absent for digital ones.
     pub weight_grams: Option<i32>,
@@ -481,9 +511,13 @@ pub struct EditionInput {
 
 #[derive(InputObject, Clone, Debug)]
 pub struct UpdateEditionInput {
+    /// The edition's new name, 1 to 100 characters.
     pub name: Option<String>,
+    /// The edition's new stock-keeping unit: 2 to 40 upper-case letters, digits or hyphens.
     pub sku: Option<String>,
+    /// The new price of one copy (orders placed before keep theirs).
     pub price: Option<MoneyInput>,
+    /// The new shipping weight of a physical edition, 1 to 100000 grams.
     pub weight_grams: Option<i32>,
 }
 

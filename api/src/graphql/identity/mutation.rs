@@ -24,6 +24,9 @@ impl IdentityMutation {
     async fn sign_up(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The new account's e-mail, password (10 to 256 characters) and display name."
+        )]
         input: SignUpInput,
     ) -> async_graphql::Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
@@ -42,7 +45,7 @@ impl IdentityMutation {
     async fn sign_in(
         &self,
         ctx: &Context<'_>,
-        input: SignInInput,
+        #[graphql(desc = "The e-mail and password of the account.")] input: SignInInput,
     ) -> async_graphql::Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
         let session = identity::sign_in(state, &input.email, &input.password, &client(ctx)).await?;
@@ -54,6 +57,7 @@ impl IdentityMutation {
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token of the session, as the last `AuthPayload` gave it.")]
         refresh_token: String,
     ) -> async_graphql::Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
@@ -64,7 +68,7 @@ impl IdentityMutation {
     async fn sign_out(
         &self,
         ctx: &Context<'_>,
-        refresh_token: String,
+        #[graphql(desc = "The refresh token of the session to end.")] refresh_token: String,
     ) -> async_graphql::Result<bool> {
         let state = ctx.data::<AppState>()?;
         state.sessions.end(&refresh_token).await?;
@@ -83,6 +87,9 @@ impl IdentityMutation {
     async fn create_account(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The e-mail, password, display name and role (`PUBLISHER` or `ADMIN`) of the new account."
+        )]
         input: CreateAccountInput,
     ) -> async_graphql::Result<Account> {
         let (state, actor) = acting(ctx)?;
@@ -104,8 +111,8 @@ impl IdentityMutation {
     async fn set_account_role(
         &self,
         ctx: &Context<'_>,
-        account_id: Uuid,
-        role: RoleGql,
+        #[graphql(desc = "The id of the account whose role changes.")] account_id: Uuid,
+        #[graphql(desc = "The role the account gets.")] role: RoleGql,
     ) -> async_graphql::Result<Account> {
         let (state, actor) = acting(ctx)?;
         Ok(identity::set_role(state, actor, account_id, role.into())
@@ -118,9 +125,10 @@ impl IdentityMutation {
     async fn set_account_status(
         &self,
         ctx: &Context<'_>,
-        account_id: Uuid,
+        #[graphql(desc = "The id of the account to ban or reinstate.")] account_id: Uuid,
+        #[graphql(desc = "`BANNED` to ban the account, `ACTIVE` to reinstate it.")]
         status: AccountStatusGql,
-        reason: Option<String>,
+        #[graphql(desc = "Why, as recorded in the audit log (optional).")] reason: Option<String>,
     ) -> async_graphql::Result<Account> {
         let (state, actor) = acting(ctx)?;
         Ok(

@@ -30,10 +30,18 @@ impl IdentityQuery {
     async fn accounts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only accounts whose e-mail or display name contains this text, in any case (optional)."
+        )]
         search: Option<String>,
-        role: Option<RoleGql>,
-        status: Option<AccountStatusGql>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(desc = "Only accounts of this role (optional).")] role: Option<RoleGql>,
+        #[graphql(desc = "Only accounts of this status (optional).")] status: Option<
+            AccountStatusGql,
+        >,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Account>> {
         let state = ctx.data::<AppState>()?;
@@ -70,7 +78,11 @@ impl IdentityQuery {
 
     /// Admin: one account.
     #[graphql(guard = "RoleGuard::admin()")]
-    async fn account(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Account>> {
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the account.")] id: Uuid,
+    ) -> async_graphql::Result<Option<Account>> {
         let state = ctx.data::<AppState>()?;
         Ok(identity::find(state, id).await?.map(Account::from))
     }
@@ -81,10 +93,17 @@ impl IdentityQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
+        #[graphql(default = 20, desc = "How many items to return, at most 100.")] first: i32,
+        #[graphql(
+            desc = "The `endCursor` of the page before (`pageInfo.endCursor`); omit it for the first page."
+        )]
         after: Option<String>,
-        actor_id: Option<Uuid>,
-        target_id: Option<Uuid>,
+        #[graphql(desc = "Only the entries of what this admin did (optional).")] actor_id: Option<
+            Uuid,
+        >,
+        #[graphql(desc = "Only the entries about this account (optional).")] target_id: Option<
+            Uuid,
+        >,
     ) -> async_graphql::Result<Connection<String, AuditEntry>> {
         let state = ctx.data::<AppState>()?;
         let first = paging::page_size(first)?;

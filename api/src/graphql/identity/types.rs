@@ -130,23 +130,31 @@ impl From<AuthSession> for AuthPayload {
 
 #[derive(InputObject)]
 pub struct SignUpInput {
+    /// The e-mail address to sign in with; one account per address.
     pub email: String,
     /// At least 10 characters.
     pub password: String,
+    /// The name shown to others, 1 to 64 characters.
     pub display_name: String,
 }
 
 #[derive(InputObject)]
 pub struct SignInInput {
+    /// The e-mail address of the account.
     pub email: String,
+    /// The account's password.
     pub password: String,
 }
 
 #[derive(InputObject)]
 pub struct CreateAccountInput {
+    /// The e-mail address the account signs in with; one account per address.
     pub email: String,
+    /// The account's password, 10 to 256 characters.
     pub password: String,
+    /// The name shown to others (a publisher's name on the storefront), 1 to 64 characters.
     pub display_name: String,
+    /// `PUBLISHER` or `ADMIN` (users sign up themselves).
     pub role: StaffRole,
 }
 
