@@ -521,16 +521,22 @@ fn ensure_node() -> Result<Node> {
 
 /// `npm ci --prefix e2e`, unless e2e/node_modules is newer than e2e's package files.
 fn npm_ci(node: &Node) -> Result<()> {
-    let e2e = crate::root().join("e2e");
+    npm_ci_in(node, &crate::root().join("e2e"))
+        .context("cannot install the browser tests' packages (playwright-core) from npm")
+}
+
+/// `npm ci --prefix DIR` (the versions its package-lock.json pins), unless DIR/node_modules is
+/// newer than its package files.
+fn npm_ci_in(node: &Node, dir: &Path) -> Result<()> {
     let modified = |path: &Path| {
         std::fs::metadata(path)
             .and_then(|meta| meta.modified())
             .ok()
     };
-    let installed = modified(&e2e.join("node_modules/.package-lock.json"));
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
     let wanted: Option<SystemTime> = ["package.json", "package-lock.json"]
         .iter()
-        .filter_map(|file| modified(&e2e.join(file)))
+        .filter_map(|file| modified(&dir.join(file)))
         .max();
     if matches!((installed, wanted), (Some(installed), Some(wanted)) if installed >= wanted) {
         return Ok(());
@@ -538,8 +544,20 @@ fn npm_ci(node: &Node) -> Result<()> {
     Cmd::new(&node.npm[0])
         .args(&node.npm[1..])
         .args(["ci", "--prefix"])
-        .arg(&e2e)
+        .arg(dir)
         .args(["--no-audit", "--no-fund"])
         .run()
-        .context("cannot install the browser tests' packages (playwright-core) from npm")
+}
+
+/// Where the GraphQL-over-HTTP conformance packages live (`graphql-http`, `graphql`), run by
+/// `api/tests/it/spec.rs`.
+const CONFORMANCE_DIR: &str = "api/tests/conformance";
+
+/// Node.js and the pinned packages of the conformance test (the `graphql-http` server audits),
+/// installed before `cargo test`; the environment that tells the test which `node` to run.
+pub fn ensure_conformance() -> Result<Vec<(&'static str, String)>> {
+    let node = ensure_node()?;
+    npm_ci_in(&node, &crate::root().join(CONFORMANCE_DIR))
+        .context("cannot install the conformance test's packages (graphql-http) from npm")?;
+    Ok(vec![("STORE_NODE", node.node.display().to_string())])
 }

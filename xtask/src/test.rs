@@ -15,9 +15,11 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// `chaos` the short fault harness after that; `cargo_test_args` go to `cargo test --workspace`.
 pub fn run(quick: bool, e2e: bool, chaos: bool, cargo_test_args: &[String]) -> Result<()> {
     let services = services::ensure()?;
-    let env = services.env();
+    let mut env = services.env();
     // The gateway tests run the real nginx.
     crate::gateway::ensure_installed()?;
+    // The GraphQL-over-HTTP conformance test runs graphql-http's audits on Node.js.
+    env.extend(crate::e2e::ensure_conformance()?);
     if !quick {
         Cmd::new("cargo")
             .args(["fmt", "--all", "--", "--check"])

@@ -26,5 +26,6 @@ mod schema;
 mod sessions;
 mod signup;
 mod sockets;
+mod spec;
 mod statements;
 mod tokens;

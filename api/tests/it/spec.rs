@@ -1,0 +1,406 @@
+//! The by-the-book GraphQL endpoint (issue 16): what a third-party client library expects of it.
+//!
+//! - media types and status codes as the GraphQL-over-HTTP spec says (400 for a request that is
+//!   not well-formed; for a well-formed one refused before execution, `application/json`: 200,
+//!   `application/graphql-response+json`: 400 and no `data`), 405 for a mutation over GET, 406
+//!   and 415;
+//! - variables coerced before anything runs (`null` or nothing for a non-null variable);
+//! - the standard introspection query of graphql-js / graphql-core passes, while deeper or
+//!   multiplying introspection is refused;
+//! - a refused token in `connection_init` closes the socket with 4403, directly and through the
+//!   gateway;
+//! - every argument and every input field is described;
+//! - `graphql-http`'s server audits and graphql-js's introspection through the real gateway:
+//!   zero errors, zero warnings.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::gateway::{Gateway, repo_root, tls_files};
+use crate::helpers::target::ws_connect;
+use crate::helpers::ws::{Frame, Ws};
+use crate::helpers::*;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const INTROSPECTION: &str = include_str!("documents/introspection.graphql");
+
+fn post(body: &str, accept: Option<&str>) -> Request<Body> {
+    let mut req = Request::post("/graphql").header("content-type", "application/json");
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    req.body(Body::from(body.to_owned())).expect("request")
+}
+
+fn content_type(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn media_types_and_status_codes_follow_the_spec() {
+    let app = TestApp::spawn().await;
+    let ok = r#"{"query":"{ __typename }"}"#;
+    // Not a well-formed GraphQL-over-HTTP request: 400 whatever the media type.
+    let malformed = [
+        ("not JSON", r#"{ "not a JSON"#),
+        ("no body", ""),
+        ("no query", r#"{"qeury":"{ __typename }"}"#),
+        ("query not a string", r#"{"query":0}"#),
+        (
+            "operationName not a string",
+            r#"{"query":"{ __typename }","operationName":false}"#,
+        ),
+        (
+            "variables not a map",
+            r#"{"query":"{ __typename }","variables":"x"}"#,
+        ),
+        (
+            "extensions not a map",
+            r#"{"query":"{ __typename }","extensions":["x"]}"#,
+        ),
+        ("a batch", r#"[{"query":"{ __typename }"}]"#),
+    ];
+    // Well-formed, refused before execution: 200 and errors with application/json; 400 and no
+    // data with the new media type.
+    let request_errors = [
+        ("parse failure", r#"{"query":"{"}"#),
+        ("validation failure", r#"{"query":"{ nothingHere }"}"#),
+        (
+            "too deep",
+            r#"{"query":"{ a { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } } }"}"#,
+        ),
+        (
+            "variable coercion",
+            r#"{"query":"query($id: ID!) { __typename }","variables":{"id":null}}"#,
+        ),
+    ];
+
+    let mut seen = Vec::new();
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/json"),
+        Some(GRAPHQL_RESPONSE),
+    ] {
+        let (status, headers, body) = app.send(post(ok, accept)).await;
+        seen.push((accept, status, content_type(&headers), body));
+    }
+    let mut bad = Vec::new();
+    for (what, body) in malformed {
+        for accept in [None, Some("application/json"), Some(GRAPHQL_RESPONSE)] {
+            let (status, _, answer) = app.send(post(body, accept)).await;
+            bad.push((what, accept, status, answer));
+        }
+    }
+    let mut refused = Vec::new();
+    for (what, body) in request_errors {
+        let json = app.send(post(body, Some("application/json"))).await;
+        let new = app.send(post(body, Some(GRAPHQL_RESPONSE))).await;
+        refused.push((what, json, new));
+    }
+    let (not_acceptable, _, _) = app.send(post(ok, Some("text/html"))).await;
+    let no_type = Request::post("/graphql").body(Body::empty()).expect("req");
+    let (no_content_type, _, _) = app.send(no_type).await;
+    let get_mutation = Request::get("/graphql?query=mutation%20%7B%20__typename%20%7D")
+        .header("accept", GRAPHQL_RESPONSE)
+        .body(Body::empty())
+        .expect("req");
+    let (mutation_over_get, get_headers, _) = app.send(get_mutation).await;
+    let get_named = Request::get(
+        "/graphql?query=query%20A%20%7B%20a%3A%20__typename%20%7D%20query%20B%20%7B%20b%3A%20__typename%20%7D&operationName=B",
+    )
+    .body(Body::empty())
+    .expect("req");
+    let (_, _, named) = app.send(get_named).await;
+
+    for (accept, status, ct, body) in &seen {
+        assert_eq!(*status, StatusCode::OK, "{accept:?}");
+        assert_eq!(body["data"]["__typename"], "Query", "{accept:?}");
+        let wanted = if *accept == Some(GRAPHQL_RESPONSE) {
+            GRAPHQL_RESPONSE
+        } else {
+            "application/json"
+        };
+        assert!(ct.starts_with(wanted), "{accept:?}: {ct}");
+    }
+    for (what, accept, status, answer) in &bad {
+        assert_eq!(
+            *status,
+            StatusCode::BAD_REQUEST,
+            "{what} ({accept:?}): {answer}"
+        );
+        assert_eq!(error_code(answer), "BAD_REQUEST", "{what}");
+    }
+    for (what, (json_status, json_headers, json_body), (new_status, new_headers, new_body)) in
+        &refused
+    {
+        assert_eq!(*json_status, StatusCode::OK, "{what} (application/json)");
+        assert!(
+            json_body["errors"][0]["extensions"]["code"].is_string(),
+            "{what}: {json_body}"
+        );
+        assert!(content_type(json_headers).starts_with("application/json"));
+        assert_eq!(
+            *new_status,
+            StatusCode::BAD_REQUEST,
+            "{what} ({GRAPHQL_RESPONSE})"
+        );
+        assert!(new_body.get("data").is_none(), "{what}: {new_body}");
+        assert!(
+            new_body["errors"][0]["message"].is_string(),
+            "{what}: {new_body}"
+        );
+        assert!(content_type(new_headers).starts_with(GRAPHQL_RESPONSE));
+    }
+    assert_eq!(not_acceptable, StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(no_content_type, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(mutation_over_get, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(get_headers["allow"], "POST");
+    assert_eq!(
+        named["data"],
+        json!({ "b": "Query" }),
+        "operationName over GET"
+    );
+}
+
+#[tokio::test]
+async fn variables_are_coerced_before_anything_runs() {
+    let app = TestApp::spawn().await;
+    let product = "query($id: UUID!) { reviews(productId: $id) { edges { cursor } } }";
+    let nullable_use =
+        "query($s: String!) { products(first: 1, filter: {text: $s}) { edges { cursor } } }";
+    let cases = [
+        (
+            "null for a non-null variable",
+            product,
+            json!({ "id": null }),
+        ),
+        ("a non-null variable missing", product, json!({})),
+        (
+            "null for a non-null variable used where null is allowed",
+            nullable_use,
+            json!({ "s": null }),
+        ),
+        (
+            "a required input field missing",
+            "mutation($input: SignInInput!) { signIn(input: $input) { accessToken } }",
+            json!({ "input": { "email": "a@b.c" } }),
+        ),
+        (
+            "a field the input does not have",
+            "mutation($input: SignInInput!) { signIn(input: $input) { accessToken } }",
+            json!({ "input": { "email": "a@b.c", "password": "x", "admin": true } }),
+        ),
+    ];
+
+    let mut answers = Vec::new();
+    for (what, query, variables) in &cases {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        let json = app.send(post(&body, Some("application/json"))).await;
+        let new = app.send(post(&body, Some(GRAPHQL_RESPONSE))).await;
+        answers.push((*what, json, new));
+    }
+    let fine = app
+        .gql(None, nullable_use, json!({ "s": "anything" }))
+        .await;
+
+    for (what, (json_status, _, json_body), (new_status, _, new_body)) in &answers {
+        assert_eq!(*json_status, StatusCode::OK, "{what}");
+        assert_eq!(
+            error_code(json_body),
+            "BAD_USER_INPUT",
+            "{what}: {json_body}"
+        );
+        assert!(json_body.get("data").is_none(), "{what}: {json_body}");
+        assert_eq!(*new_status, StatusCode::BAD_REQUEST, "{what}: {new_body}");
+        assert!(new_body.get("data").is_none(), "{what}: {new_body}");
+    }
+    assert_no_errors(&fine);
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_passes_and_deeper_introspection_does_not() {
+    let app = TestApp::spawn().await;
+    let deep_types = format!(
+        "{{ __type(name: \"Query\") {{ {}name{} }} }}",
+        "ofType { ".repeat(16),
+        " }".repeat(16)
+    );
+    let multiplying = "{ __type(name: \"Query\") { fields { type { fields { type { fields { type { fields { name } } } } } } } } }";
+    let deep_data = "{ a { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } } }";
+
+    let standard = app.gql(None, INTROSPECTION, json!({})).await;
+    let deep = app.gql(None, &deep_types, json!({})).await;
+    let wide = app.gql(None, multiplying, json!({})).await;
+    let data = app.gql(None, deep_data, json!({})).await;
+
+    assert_no_errors(&standard);
+    assert!(
+        standard["data"]["__schema"]["types"]
+            .as_array()
+            .is_some_and(|t| t.len() > 50),
+        "{standard}"
+    );
+    for v in [&deep, &wide, &data] {
+        assert_eq!(error_code(v), "GRAPHQL_VALIDATION_FAILED", "{v}");
+    }
+    assert!(
+        deep.to_string().contains("introspection query is nested"),
+        "{deep}"
+    );
+    assert!(wide.to_string().contains("list fields"), "{wide}");
+    assert!(data.to_string().contains("nested 13 fields deep"), "{data}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_socket_token_closes_with_4403() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let gw = Gateway::start(addr, &[]);
+    let user = app.sign_up("ws@spec.test", "Ws").await;
+    let good = user["accessToken"].as_str().expect("token").to_owned();
+    // A character inside the signature (the last one may only carry padding bits).
+    let at = good.len() - 10;
+    let other = if &good[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{other}{}", &good[..at], &good[at + 1..]);
+
+    let mut direct = Ws::connect(addr, &[]).await;
+    direct
+        .send(json!({ "type": "connection_init",
+                      "payload": { "Authorization": format!("Bearer {forged}") } }))
+        .await;
+    let direct_close = direct.next().await;
+    let (_, through_gateway) = ws_connect(&gw, Some(&forged)).await;
+    let (_, accepted) = ws_connect(&gw, Some(&good)).await;
+
+    assert!(
+        matches!(&direct_close, Frame::Closed(Some((4403, _)))),
+        "{direct_close:?}"
+    );
+    assert_eq!(through_gateway, Some(json!({ "closed": 4403 })));
+    assert_eq!(
+        accepted.as_ref().map(|v| v["type"].clone()),
+        Some(json!("connection_ack"))
+    );
+}
+
+/// Every argument and every input field carries a description, written for a third-party
+/// developer (not a restatement of its name).
+#[tokio::test]
+async fn every_argument_and_input_field_is_described() {
+    let app = TestApp::spawn().await;
+    let schema = app.gql(None, INTROSPECTION, json!({})).await;
+    assert_no_errors(&schema);
+
+    let mut missing = Vec::new();
+    let mut counted = (0, 0);
+    let described = |d: &Value| d.as_str().is_some_and(|s| s.trim().len() >= 10);
+    for ty in schema["data"]["__schema"]["types"]
+        .as_array()
+        .expect("types")
+    {
+        let name = ty["name"].as_str().unwrap_or_default();
+        if name.starts_with("__") {
+            continue;
+        }
+        for field in ty["fields"].as_array().into_iter().flatten() {
+            for arg in field["args"].as_array().into_iter().flatten() {
+                counted.0 += 1;
+                if !described(&arg["description"]) {
+                    missing.push(format!(
+                        "argument {name}.{}({})",
+                        field["name"], arg["name"]
+                    ));
+                }
+            }
+        }
+        for input in ty["inputFields"].as_array().into_iter().flatten() {
+            counted.1 += 1;
+            if !described(&input["description"]) {
+                missing.push(format!("input field {name}.{}", input["name"]));
+            }
+        }
+    }
+
+    assert!(counted.0 > 100 && counted.1 > 50, "{counted:?}");
+    assert!(
+        missing.is_empty(),
+        "{} of {} arguments and input fields lack a description:\n{}",
+        missing.len(),
+        counted.0 + counted.1,
+        missing.join("\n")
+    );
+}
+
+/// The Node.js that runs the audits: `STORE_NODE` (set by `cargo xtask test`) or `node`.
+fn node() -> String {
+    std::env::var("STORE_NODE").unwrap_or_else(|_| "node".to_owned())
+}
+
+/// The conformance packages (pinned in `api/tests/conformance/package-lock.json`), installed
+/// with `npm ci` when `cargo xtask test` has not installed them already.
+fn conformance_dir() -> PathBuf {
+    let dir = repo_root().join("api/tests/conformance");
+    if !dir.join("node_modules/graphql-http").exists() {
+        let node = node();
+        let npm = PathBuf::from(&node)
+            .parent()
+            .map(|bin| bin.join("npm"))
+            .filter(|npm| npm.exists())
+            .map_or_else(|| "npm".to_owned(), |npm| npm.display().to_string());
+        let status = Command::new(npm)
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .status()
+            .expect("npm runs (install Node.js 20+, or run `cargo xtask test`, which does)");
+        assert!(status.success(), "npm ci in {}", dir.display());
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_http_audits_pass_through_the_gateway_without_a_warning() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let gw = Gateway::start(addr, &[]);
+    let url = gw.url("/graphql");
+    let dir = conformance_dir();
+
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(node())
+            .arg(dir.join("audit.mjs"))
+            .arg(&url)
+            .env("NODE_EXTRA_CA_CERTS", &tls_files().0)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .expect("audit thread");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    let summary: Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no summary from the audits:\n{stdout}\n{stderr}"));
+
+    // graphql-http 1.23.1 has 61 server audits; every one passes, the MAYs included.
+    assert!(
+        summary["audits"].as_u64().is_some_and(|n| n >= 61),
+        "{summary}"
+    );
+    assert_eq!(summary["ok"], summary["audits"], "{stdout}");
+    assert_eq!(summary["errors"], 0, "{stdout}");
+    assert_eq!(summary["warnings"], 0, "{stdout}");
+    assert_eq!(summary["introspection"], "ok", "{stdout}");
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+}
