@@ -18,6 +18,7 @@
 //!   of a chunked build for a signed link (the gateway checked the signature; so does the api).
 
 mod media;
+mod persisted;
 mod uploads;
 
 use std::net::SocketAddr;
@@ -432,7 +433,57 @@ async fn serve_graphql(edge: Edge, req: Request, route: Route) -> Response {
             Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
         }
     };
-    execute(&edge, request, is_get, route, media, &parts.headers, peer).await
+    let mut request = request;
+    // Automatic persisted queries: a hash alone runs the document registered under it; a hash
+    // with its document registers the document once it passed the precheck.
+    let register = match persisted::requested_hash(&request) {
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
+        Ok(None) => None,
+        Ok(Some(hash)) if request.query.is_empty() => {
+            let Some(query) = persisted::lookup(&edge.state, &hash).await else {
+                let mut res = media::respond(
+                    media,
+                    media.request_error_status(StatusCode::BAD_REQUEST),
+                    &media::error_body(
+                        ErrorCode::PersistedQueryNotFound,
+                        persisted::NOT_FOUND_MESSAGE,
+                        |_| {},
+                    ),
+                );
+                res.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return res;
+            };
+            request.query = query;
+            None
+        }
+        Ok(Some(hash)) => {
+            if persisted::hash_of(&request.query) != hash {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "`extensions.persistedQuery.sha256Hash` is not the SHA-256 of `query`",
+                );
+            }
+            Some(hash)
+        }
+    };
+    let call = Call {
+        is_get,
+        route,
+        media,
+        register,
+    };
+    execute(&edge, request, call, &parts.headers, peer).await
+}
+
+/// How a request came, and what its answer must look like.
+struct Call {
+    is_get: bool,
+    route: Route,
+    media: Media,
+    /// The hash to register the document under once it passed the precheck (automatic
+    /// persisted queries).
+    register: Option<String>,
 }
 
 /// The parameters of a GraphQL-over-HTTP request, checked as the spec says: `query` a string,
@@ -444,8 +495,12 @@ fn request_from_params(
     extensions: Option<serde_json::Value>,
 ) -> Result<async_graphql::Request, String> {
     use serde_json::Value;
+    let persisted =
+        matches!(&extensions, Some(Value::Object(m)) if m.contains_key("persistedQuery"));
     let query = match query {
         Some(Value::String(q)) => q,
+        // An automatic persisted query may name its document by hash alone.
+        None | Some(Value::Null) if persisted => String::new(),
         None | Some(Value::Null) => return Err("the request has no `query`".to_owned()),
         Some(_) => return Err("`query` must be a string".to_owned()),
     };
@@ -546,12 +601,16 @@ fn only_uploads(doc: &ExecutableDocument) -> bool {
 async fn execute(
     edge: &Edge,
     mut request: async_graphql::Request,
-    is_get: bool,
-    route: Route,
-    media: Media,
+    call: Call,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Response {
+    let Call {
+        is_get,
+        route,
+        media,
+        register,
+    } = call;
     let Some(checker) = edge.schema.data::<Checker>() else {
         tracing::error!("the schema has no document checker");
         return media::respond(
@@ -591,6 +650,9 @@ async fn execute(
             );
         }
     };
+    if let Some(hash) = &register {
+        persisted::register(&edge.state, hash, &request.query).await;
+    }
     if is_get
         && selected_operation(&doc, request.operation_name.as_deref())
             .is_some_and(|op| op.ty != OperationType::Query)

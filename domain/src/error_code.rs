@@ -40,11 +40,15 @@ pub enum ErrorCode {
     Timeout,
     /// Something failed on our side; details are in the server log, not in the answer.
     InternalServerError,
+    /// An automatic persisted query names a document the server does not hold (any more): send
+    /// the request again with its `query` (Apollo's protocol; the message is
+    /// `PersistedQueryNotFound`).
+    PersistedQueryNotFound,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the enum.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadRequest,
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
@@ -60,6 +64,7 @@ impl ErrorCode {
         ErrorCode::ChunksMissing,
         ErrorCode::Timeout,
         ErrorCode::InternalServerError,
+        ErrorCode::PersistedQueryNotFound,
     ];
 
     /// The code as it appears on the wire.
@@ -80,6 +85,7 @@ impl ErrorCode {
             ErrorCode::ChunksMissing => "CHUNKS_MISSING",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
         }
     }
 

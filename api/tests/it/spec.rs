@@ -10,6 +10,7 @@
 //! - a refused token in `connection_init` closes the socket with 4403, directly and through the
 //!   gateway;
 //! - every argument and every input field is described;
+//! - automatic persisted queries by hash, over POST and GET;
 //! - `graphql-http`'s server audits and graphql-js's introspection through the real gateway:
 //!   zero errors, zero warnings.
 
@@ -20,7 +21,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::gateway::{Gateway, repo_root, tls_files};
+use crate::helpers::gateway::{Gateway, curl, repo_root, tls_files};
 use crate::helpers::target::ws_connect;
 use crate::helpers::ws::{Frame, Ws};
 use crate::helpers::*;
@@ -403,4 +404,91 @@ async fn graphql_http_audits_pass_through_the_gateway_without_a_warning() {
     assert_eq!(summary["warnings"], 0, "{stdout}");
     assert_eq!(summary["introspection"], "ok", "{stdout}");
     assert!(out.status.success(), "{stdout}\n{stderr}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Automatic persisted queries (Apollo's protocol): a hash alone is `PersistedQueryNotFound`
+/// until the document was sent with it once; then the hash alone runs it, over POST and over a
+/// GET through the gateway (the short URL a CDN caches). A wrong hash is refused, and a mutation
+/// stays POST-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_persisted_queries_run_by_hash_over_post_and_get() {
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let gw = Gateway::start(addr, &[]);
+    let query = "query Shelf($first: Int!) { products(first: $first) { edges { cursor } } }";
+    let hash = sha256_hex(query);
+    let by_hash = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let hash_only = json!({ "extensions": by_hash, "variables": { "first": 2 } }).to_string();
+    let with_query =
+        json!({ "query": query, "extensions": by_hash, "variables": { "first": 2 } }).to_string();
+    let wrong = json!({ "query": "{ __typename }", "extensions": by_hash }).to_string();
+    let mutation = "mutation { signOutEverywhere }";
+    let mutation_hash = sha256_hex(mutation);
+    let get_url = |hash: &str, variables: &str| {
+        gw.url(&format!(
+            "/graphql?extensions={}&variables={}",
+            urlencode(
+                &json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } }).to_string()
+            ),
+            urlencode(variables)
+        ))
+    };
+
+    let (unknown_status, _, unknown) = app.send(post(&hash_only, Some("application/json"))).await;
+    let (unknown_new_status, _, _) = app.send(post(&hash_only, Some(GRAPHQL_RESPONSE))).await;
+    let (registered_status, _, registered) =
+        app.send(post(&with_query, Some("application/json"))).await;
+    let (by_hash_status, _, by_hash_answer) =
+        app.send(post(&hash_only, Some(GRAPHQL_RESPONSE))).await;
+    let over_get = curl(vec![get_url(&hash, r#"{"first":1}"#)]).await;
+    let (wrong_status, _, _) = app.send(post(&wrong, None)).await;
+    let register_mutation = json!({ "query": mutation,
+        "extensions": { "persistedQuery": { "version": 1, "sha256Hash": mutation_hash } } })
+    .to_string();
+    let (_, _, mutation_answer) = app.send(post(&register_mutation, None)).await;
+    let mutation_over_get = curl(vec![get_url(&mutation_hash, "{}")]).await;
+
+    assert_eq!(unknown_status, StatusCode::OK);
+    assert_eq!(
+        error_code(&unknown),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "{unknown}"
+    );
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(unknown_new_status, StatusCode::BAD_REQUEST);
+    assert_eq!(registered_status, StatusCode::OK, "{registered}");
+    assert_no_errors(&registered);
+    assert_eq!(by_hash_status, StatusCode::OK, "{by_hash_answer}");
+    assert_eq!(by_hash_answer["data"], registered["data"]);
+    assert_eq!(over_get.status, 200, "{over_get:?}");
+    assert!(
+        over_get.json()["data"]["products"]["edges"].is_array(),
+        "{over_get:?}"
+    );
+    assert_eq!(wrong_status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_code(&mutation_answer),
+        "UNAUTHENTICATED",
+        "{mutation_answer}"
+    );
+    assert_eq!(mutation_over_get.status, 405, "{mutation_over_get:?}");
 }

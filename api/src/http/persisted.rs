@@ -1,0 +1,102 @@
+//! Automatic persisted queries: Apollo's `extensions.persistedQuery` protocol (version 1), over
+//! POST and GET, so that a client sends a document's SHA-256 instead of the document, and a GET of
+//! a catalog read is a short URL a CDN can cache.
+//!
+//! - `extensions.persistedQuery = {"version": 1, "sha256Hash": H}` without `query`: the document
+//!   registered under `H` runs. Unknown: `PERSISTED_QUERY_NOT_FOUND` (message
+//!   `PersistedQueryNotFound`, which Apollo's and urql's links recognise), and the client sends
+//!   the request again with the document.
+//! - With `query` as well: `H` must be the lowercase hex SHA-256 of the document (400
+//!   `BAD_REQUEST` otherwise); the document is registered once it passed the precheck (so no
+//!   document the store would refuse is ever kept) and runs as usual.
+//! - Documents live in Redis under `{ns}:apq:{H}` for [`TTL_SECS`], shared by every api replica.
+//!   Without Redis nothing is found or kept: clients fall back to sending their documents.
+
+use fred::prelude::*;
+use sha2::{Digest as _, Sha256};
+
+use crate::infra::state::AppState;
+
+/// How long a registered document is kept (seconds): a week.
+pub const TTL_SECS: i64 = 7 * 24 * 3600;
+
+/// The message of an unknown hash (code `PERSISTED_QUERY_NOT_FOUND`), as the protocol's clients
+/// expect it.
+pub const NOT_FOUND_MESSAGE: &str = "PersistedQueryNotFound";
+
+/// The hash a request names, when it uses the protocol.
+pub fn requested_hash(request: &async_graphql::Request) -> Result<Option<String>, String> {
+    use async_graphql::Value;
+    let Some(persisted) = request.extensions.get("persistedQuery") else {
+        return Ok(None);
+    };
+    let Value::Object(fields) = persisted else {
+        return Err("`extensions.persistedQuery` must be a map".to_owned());
+    };
+    match fields.get("version") {
+        Some(Value::Number(n)) if n.as_i64() == Some(1) => {}
+        _ => return Err("`extensions.persistedQuery.version` must be 1".to_owned()),
+    }
+    match fields.get("sha256Hash") {
+        Some(Value::String(h))
+            if h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
+            Ok(Some(h.clone()))
+        }
+        _ => {
+            Err("`extensions.persistedQuery.sha256Hash` must be 64 lowercase hex digits".to_owned())
+        }
+    }
+}
+
+/// The lowercase hex SHA-256 of a document.
+pub fn hash_of(query: &str) -> String {
+    Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn key(state: &AppState, hash: &str) -> String {
+    format!("{}:apq:{hash}", state.keyspace.namespace())
+}
+
+/// The document registered under `hash`, if any (none without Redis).
+pub async fn lookup(state: &AppState, hash: &str) -> Option<String> {
+    crate::infra::redis::optional::<Option<String>>(
+        &state.redis_health,
+        "read a persisted query",
+        state.redis.get(key(state, hash)),
+    )
+    .await
+    .flatten()
+}
+
+/// Registers `query` under its hash (best effort: without Redis it is simply not kept).
+pub async fn register(state: &AppState, hash: &str, query: &str) {
+    crate::infra::redis::optional::<()>(
+        &state.redis_health,
+        "keep a persisted query",
+        state.redis.set(
+            key(state, hash),
+            query,
+            Some(Expiration::EX(TTL_SECS)),
+            None,
+            false,
+        ),
+    )
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_is_the_lowercase_hex_sha256_of_the_document() {
+        assert_eq!(
+            hash_of("{ __typename }"),
+            "7f56e67dd21ab3f30d1ff8b7bed08893f0a0db86449836189b361dd1e56ddb4b"
+        );
+    }
+}
