@@ -3,7 +3,8 @@
 //! - `/graphql` follows the GraphQL-over-HTTP spec (see [`media`] for the media types and status
 //!   codes): `POST` takes one `application/json` request (no batches); any other content type is
 //!   refused with 415, so an HTML form (a CSRF vector) can never run a mutation. `GET` runs
-//!   queries only (405 for mutations) and serves GraphiQL to a browser.
+//!   queries only (405 for mutations) and serves GraphiQL to a browser. Both take automatic
+//!   persisted queries (see [`persisted`]).
 //! - `POST /graphql/upload` takes the same requests (multipart too) but runs only the upload
 //!   mutations ([`UPLOAD_MUTATIONS`]).
 //! - Body-size limits are checked here; every document is prechecked (tokens, nesting, spreads,
