@@ -156,18 +156,7 @@ pub async fn manifest_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
-    }
+    use crate::testdata::noise;
 
     #[test]
     fn an_insertion_changes_only_the_chunks_around_it() {

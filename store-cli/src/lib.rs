@@ -11,13 +11,15 @@
 //!   interrupted pull downloads no completed chunk again.
 //!
 //! [`client::Client`] speaks to the store through its gateway (GraphQL, chunk uploads, signed
-//! chunk downloads) and counts what it sends and receives.
+//! chunk downloads) and counts what it sends and receives. [`testdata`] makes the pseudo-random
+//! builds of the tests and benchmarks.
 
 pub mod chunker;
 pub mod client;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod testdata;
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use store_cli::client::Client;
 use store_cli::progress::Progress;
 use store_cli::{pull, push};
@@ -48,26 +48,7 @@ struct Cli {
 enum Command {
     /// Publisher: pushes a directory as a new build of a product, uploading only the chunks
     /// the store does not have.
-    Push {
-        #[arg(long)]
-        product: String,
-        #[arg(long)]
-        dir: PathBuf,
-        /// One of the product's platforms.
-        #[arg(long)]
-        platform: String,
-        /// The build's version label, unique per product and platform.
-        #[arg(long = "version-label")]
-        version: String,
-        #[arg(long, default_value = "")]
-        release_notes: String,
-        /// Name of the tar archive browsers download (default `{slug}-{version}.tar`).
-        #[arg(long)]
-        file_name: Option<String>,
-        /// Make it the platform's current build.
-        #[arg(long)]
-        make_current: bool,
-    },
+    Push(PushArgs),
     /// Buyer: installs a product of your library (its current build) into a directory.
     Install {
         #[arg(long)]
@@ -82,6 +63,44 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct PushArgs {
+    #[arg(long)]
+    product: String,
+    #[arg(long)]
+    dir: PathBuf,
+    /// One of the product's platforms.
+    #[arg(long)]
+    platform: String,
+    /// The build's version label, unique per product and platform.
+    #[arg(long = "version-label")]
+    version: String,
+    #[arg(long, default_value = "")]
+    release_notes: String,
+    /// Name of the tar archive browsers download (default `{slug}-{version}.tar`).
+    #[arg(long)]
+    file_name: Option<String>,
+    /// Make it the platform's current build.
+    #[arg(long)]
+    make_current: bool,
+}
+
+impl PushArgs {
+    /// What `push` is asked to do, with `jobs` transfers at once.
+    fn options(self, jobs: usize) -> push::PushOptions {
+        push::PushOptions {
+            product: self.product,
+            dir: self.dir,
+            platform: self.platform,
+            version: self.version,
+            release_notes: self.release_notes,
+            file_name: self.file_name,
+            make_current: self.make_current,
+            jobs,
+        }
+    }
 }
 
 #[tokio::main]
@@ -107,25 +126,8 @@ async fn main() -> anyhow::Result<()> {
         Progress::shown()
     };
     match cli.command {
-        Command::Push {
-            product,
-            dir,
-            platform,
-            version,
-            release_notes,
-            file_name,
-            make_current,
-        } => {
-            let opts = push::PushOptions {
-                product,
-                dir,
-                platform,
-                version,
-                release_notes,
-                file_name,
-                make_current,
-                jobs: cli.jobs,
-            };
+        Command::Push(args) => {
+            let opts = args.options(cli.jobs);
             let r = push::push(&client, &opts, &progress).await?;
             println!(
                 "build {} ({}): {} files, {} bytes, {} chunks; uploaded {} chunks, {} bytes ({} before compression)",

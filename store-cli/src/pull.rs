@@ -210,28 +210,6 @@ impl Sources {
     }
 }
 
-/// Installs `product` (its current build for `platform`) into `dir`, or updates the copy
-/// there.
-pub async fn install(
-    client: &Client,
-    product: &str,
-    platform: &str,
-    dir: &Path,
-    jobs: usize,
-    progress: &Progress,
-) -> Result<PullReport> {
-    if let Some(old) = installed(dir)?
-        && old.product != product
-    {
-        return Err(Error::Usage(format!(
-            "{} holds another product ({}); install into another directory",
-            dir.display(),
-            old.product
-        )));
-    }
-    pull(client, product, platform, dir, jobs, progress).await
-}
-
 /// Updates the copy installed in `dir` to its platform's current build.
 pub async fn update(
     client: &Client,
@@ -245,10 +223,12 @@ pub async fn update(
             dir.display()
         )));
     };
-    pull(client, &old.product, &old.platform, dir, jobs, progress).await
+    install(client, &old.product, &old.platform, dir, jobs, progress).await
 }
 
-async fn pull(
+/// Installs `product` (its current build for `platform`) into `dir`, or updates the copy
+/// there.
+pub async fn install(
     client: &Client,
     product: &str,
     platform: &str,
@@ -256,8 +236,17 @@ async fn pull(
     jobs: usize,
     progress: &Progress,
 ) -> Result<PullReport> {
-    let state = state_dir(dir);
     let old = installed(dir)?;
+    if let Some(old) = &old
+        && old.product != product
+    {
+        return Err(Error::Usage(format!(
+            "{} holds another product ({}); install into another directory",
+            dir.display(),
+            old.product
+        )));
+    }
+    let state = state_dir(dir);
     let pending_path = state.join("pending.json");
     let pending: Option<Pending> = read_json(&pending_path)?;
     let before = (

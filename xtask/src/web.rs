@@ -148,20 +148,11 @@ fn trunk_build(target: &str, dist: &Path) -> Result<()> {
 
 /// Copies a built SPA (`from`, with its `snippets/`) into `to`.
 pub fn copy_spa(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
-    for entry in
-        std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
-    {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_spa(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("could not copy {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
+    each_file(from, to, &|file, target| {
+        std::fs::copy(file, target)
+            .with_context(|| format!("could not copy {}", file.display()))?;
+        Ok(())
+    })
 }
 
 /// Moves a bundle's build (`staging`, trunk's dist) into `dist`: its `index.html` becomes
@@ -177,6 +168,19 @@ fn merge_bundle(staging: &Path, dist: &Path, page: &str) -> Result<()> {
 
 /// Moves every file of `from` (recursively) that `to` does not have yet into `to`.
 fn merge_dir(from: &Path, to: &Path) -> Result<()> {
+    each_file(from, to, &|file, target| {
+        if !target.exists() {
+            std::fs::rename(file, target).with_context(|| {
+                format!("could not move {} to {}", file.display(), target.display())
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Walks `from` recursively, creating each of its directories under `to`, and calls `f` with
+/// every file and the path it has under `to`.
+fn each_file(from: &Path, to: &Path, f: &dyn Fn(&Path, &Path) -> Result<()>) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("could not create {}", to.display()))?;
     for entry in
         std::fs::read_dir(from).with_context(|| format!("could not read {}", from.display()))?
@@ -184,15 +188,9 @@ fn merge_dir(from: &Path, to: &Path) -> Result<()> {
         let entry = entry?;
         let target = to.join(entry.file_name());
         if entry.file_type()?.is_dir() {
-            merge_dir(&entry.path(), &target)?;
-        } else if !target.exists() {
-            std::fs::rename(entry.path(), &target).with_context(|| {
-                format!(
-                    "could not move {} to {}",
-                    entry.path().display(),
-                    target.display()
-                )
-            })?;
+            each_file(&entry.path(), &target, f)?;
+        } else {
+            f(&entry.path(), &target)?;
         }
     }
     Ok(())
@@ -624,7 +622,7 @@ fn run_capture(command: &mut Command) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::externalize_loader;
+    use super::{copy_spa, externalize_loader, merge_dir};
 
     #[test]
     fn the_inline_loader_moves_to_a_file() -> anyhow::Result<()> {
@@ -649,6 +647,33 @@ mod tests {
         // A second run leaves it alone.
         externalize_loader(&index)?;
         assert_eq!(std::fs::read_to_string(&index)?, html);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn copying_copies_every_file_and_merging_moves_only_the_new_ones() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("xtask-walk-{}", std::process::id()));
+        let (from, copy, dist) = (dir.join("from"), dir.join("copy"), dir.join("dist"));
+        std::fs::create_dir_all(from.join("snippets/web-1"))?;
+        std::fs::write(from.join("app.js"), "app")?;
+        std::fs::write(from.join("snippets/web-1/style.css"), "new")?;
+        std::fs::create_dir_all(dist.join("snippets/web-1"))?;
+        std::fs::write(dist.join("snippets/web-1/style.css"), "kept")?;
+
+        copy_spa(&from, &copy)?;
+        merge_dir(&from, &dist)?;
+
+        let read = |p: std::path::PathBuf| std::fs::read_to_string(p);
+        assert_eq!(read(copy.join("app.js"))?, "app");
+        assert_eq!(read(copy.join("snippets/web-1/style.css"))?, "new");
+        assert_eq!(read(dist.join("app.js"))?, "app");
+        assert_eq!(read(dist.join("snippets/web-1/style.css"))?, "kept");
+        assert!(!from.join("app.js").exists(), "moved, not copied");
+        assert!(
+            from.join("snippets/web-1/style.css").exists(),
+            "left where it was"
+        );
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

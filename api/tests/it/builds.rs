@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use domain::identity::Role;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use store_cli::testdata::noise;
 
 use crate::helpers::gateway::*;
 use crate::helpers::*;
@@ -16,19 +17,6 @@ const SET_CURRENT: &str =
     "mutation($b: UUID!) { setCurrentBuild(buildId: $b) { id isCurrent status } }";
 const BUILDS: &str = "query($p: String!) { product(slug: $p) { builds { id versionLabel status isCurrent sha256 uploadPath } } }";
 const LINK: &str = "mutation($p: UUID!, $pl: String!, $b: UUID) { downloadLink(productId: $p, platform: $pl, buildId: $b) { url expiresAt fileName sizeBytes sha256 build { id versionLabel } } }";
-
-/// `n` bytes that do not repeat in any short period (so a misplaced range shows).
-fn file_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -167,7 +155,7 @@ async fn builds_are_announced_uploaded_checked_and_made_current() {
         .expect("token")
         .to_owned();
     let (product, slug, _) = product(&app, &publisher, &["linux", "windows"]).await;
-    let bytes = file_bytes((3 << 20) + 12_345, 7);
+    let bytes = noise((3 << 20) + 12_345, 7);
     let sha = sha256_hex(&bytes);
     let dir = tmp_dir("builds");
     let good = write_file(&dir, "good.bin", &bytes);
@@ -392,15 +380,7 @@ async fn builds_are_announced_uploaded_checked_and_made_current() {
         .await;
     assert_no_errors(&first);
     assert_eq!(first["data"]["setCurrentBuild"]["isCurrent"], true);
-    let v2 = ready_build(
-        &app,
-        &gw,
-        &publisher,
-        &product,
-        "1.1.0",
-        &file_bytes(1000, 9),
-    )
-    .await;
+    let v2 = ready_build(&app, &gw, &publisher, &product, "1.1.0", &noise(1000, 9)).await;
     let current = |v: &Value| -> Vec<String> {
         v["data"]["product"]["builds"]
             .as_array()
@@ -466,7 +446,7 @@ async fn an_upload_streams_through_the_gateway_and_a_second_one_is_refused() {
         .staff("nebula@store.test", "Nebula", Role::Publisher)
         .await;
     let (product, _, _) = product(&app, &publisher, &["linux"]).await;
-    let bytes = file_bytes(12 << 20, 5);
+    let bytes = noise(12 << 20, 5);
     let file = write_file(&tmp_dir("slow"), "big.bin", &bytes);
     let v = create_build(
         &app,
@@ -522,7 +502,7 @@ async fn owners_download_through_the_gateway_and_resume_with_a_range() {
     let store = objects_dir(app);
     let gw = Gateway::start(addr, &[("GATEWAY_DOWNLOADS_DIR", &store)]);
     let (product, _, edition) = product(app, &publisher, &["linux", "windows"]).await;
-    let bytes = file_bytes((4 << 20) + 777, 11);
+    let bytes = noise((4 << 20) + 777, 11);
     let sha = sha256_hex(&bytes);
     let build = ready_build(app, &gw, &publisher, &product, "2.0.0", &bytes).await;
     let stranger = app.sign_up("stranger@store.test", "Stranger").await["accessToken"]
@@ -740,7 +720,7 @@ async fn uploads_in_flight_hold_no_database_connection() {
         .staff("nebula@store.test", "Nebula", Role::Publisher)
         .await;
     let (product, _, _) = product(&app, &publisher, &["linux"]).await;
-    let bytes = file_bytes(2048, 9);
+    let bytes = noise(2048, 9);
     let started = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();
     let mut uploads = Vec::new();

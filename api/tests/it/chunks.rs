@@ -17,24 +17,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use store_cli::client::{Client, Stats};
 use store_cli::progress::Progress;
+use store_cli::testdata::noise;
 use store_cli::{pull, push};
 
 use crate::helpers::gateway::*;
 use crate::helpers::*;
-
-/// `n` pseudo-random bytes (xorshift), different for each seed.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
 
 fn write(dir: &Path, rel: &str, bytes: &[u8]) {
     let path = dir.join(rel);

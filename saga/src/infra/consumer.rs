@@ -236,49 +236,71 @@ pub async fn start(
 /// settings (`ack_wait`, `max_deliver`) up to date if it does. A new consumer of events starts
 /// [`crate::Settings::new_consumer_backlog`] back in time, not at the stream's first event: a
 /// consumer added or renamed a year into production must not replay the year.
+///
+/// Replicas of a participant that start together may all find the consumer missing and all
+/// create it. The server takes the first create; it refuses the others when their start time
+/// differs ("start time can not be updated", 10012). A replica whose create is refused looks
+/// again and, finding the consumer now there, opens it; it fails only if there is still none.
 async fn ensure_consumer(
     rt: &Runtime,
     stream: &Stream,
     events: bool,
-    mut config: consumer::pull::Config,
+    config: consumer::pull::Config,
 ) -> anyhow::Result<PullConsumer> {
     let name = config.durable_name.clone().unwrap_or_default();
     match stream.consumer_info(&name).await {
-        Ok(info) => {
-            // The start position of an existing consumer cannot change; the rest may.
-            config.deliver_policy = info.config.deliver_policy;
-            if info.config.ack_wait != config.ack_wait
-                || info.config.max_deliver != config.max_deliver
-            {
-                // A server that refuses the change leaves the old settings: the consumer still
-                // works, so this is a warning, not a reason to stop.
-                if let Err(e) = rt
-                    .bus
-                    .jetstream()
-                    .update_consumer_on_stream(config, &info.stream_name)
-                    .await
-                {
-                    tracing::warn!(consumer = %name, error = %e, "could not update the consumer");
-                }
-            }
-            stream
-                .get_consumer(&name)
-                .await
-                .map_err(|e| anyhow::anyhow!("opening consumer {name}: {e}"))
-        }
+        Ok(info) => open_existing(rt, stream, info, config).await,
         Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {
+            let mut new = config.clone();
             if events {
                 let back = time::Duration::try_from(rt.settings.new_consumer_backlog)
                     .unwrap_or(time::Duration::DAY);
-                config.deliver_policy = consumer::DeliverPolicy::ByStartTime {
+                new.deliver_policy = consumer::DeliverPolicy::ByStartTime {
                     start_time: time::OffsetDateTime::now_utc() - back,
                 };
             }
             tracing::info!(consumer = %name, "creating the consumer");
-            Ok(stream.create_consumer(config).await?)
+            match stream.create_consumer(new).await {
+                Ok(created) => Ok(created),
+                Err(refused) => match stream.consumer_info(&name).await {
+                    Ok(info) => {
+                        tracing::info!(consumer = %name, error = %refused, "another process created the consumer first; using it");
+                        open_existing(rt, stream, info, config).await
+                    }
+                    Err(_) => Err(refused.into()),
+                },
+            }
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Opens the existing consumer `info` describes, first bringing its settings up to those of
+/// `config` (all but its start position, which cannot change).
+async fn open_existing(
+    rt: &Runtime,
+    stream: &Stream,
+    info: consumer::Info,
+    mut config: consumer::pull::Config,
+) -> anyhow::Result<PullConsumer> {
+    let name = info.name.clone();
+    config.deliver_policy = info.config.deliver_policy;
+    if info.config.ack_wait != config.ack_wait || info.config.max_deliver != config.max_deliver {
+        // A server that refuses the change leaves the old settings: the consumer still works,
+        // so this is a warning, not a reason to stop.
+        if let Err(e) = rt
+            .bus
+            .jetstream()
+            .update_consumer_on_stream(config, &info.stream_name)
+            .await
+        {
+            tracing::warn!(consumer = %name, error = %e, "could not update the consumer");
+        }
+    }
+    stream
+        .get_consumer(&name)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening consumer {name}: {e}"))
 }
 
 type Stream = async_nats::jetstream::stream::Stream;

@@ -1,6 +1,7 @@
 //! Delivery of messages: redelivered and republished messages change nothing, poison and
 //! exhausted ones reach the dead letters and replay, unanswered ones are redelivered, a
-//! backlog handled in batches gives what one-by-one handling gives.
+//! backlog handled in batches gives what one-by-one handling gives, replicas that start
+//! together share the consumers they both create.
 
 use super::*;
 
@@ -306,4 +307,58 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
         shop.batched_deliveries()
     );
     check_invariants(app).await;
+}
+
+/// Replicas of a participant that start at once (a rollout, a scale-up) all find its
+/// consumers missing and all create them; the server takes one create of each consumer of
+/// events and refuses the others (their start times differ). Every replica must start, on
+/// the consumers the first one created. Several rounds, each on a fresh subject prefix where
+/// no consumer exists yet.
+#[tokio::test]
+async fn replicas_starting_together_all_start_on_one_set_of_consumers() {
+    const ROUNDS: usize = 10;
+    let app = TestApp::spawn().await;
+    let participant = saga::Participant::Notification;
+
+    for round in 0..ROUNDS {
+        // Under the test's prefix: the test's clean-up deletes these streams even after a panic.
+        let prefix = format!("{}_r{round}", app.state.bus.prefix());
+        let replica = || {
+            let mut rt = app.saga_runtime(
+                app.state.db.clone(),
+                std::sync::Arc::new(saga::infra::provider::Sandbox::default()),
+                saga_settings(),
+            );
+            rt.bus = domain::bus::Bus::new(app.state.nats.clone(), &prefix);
+            rt
+        };
+        let (one, two) = (replica(), replica());
+        one.ensure_streams().await.expect("streams");
+
+        let (first, second) = tokio::join!(
+            saga::infra::consumer::start(&one, participant),
+            saga::infra::consumer::start(&two, participant),
+        );
+
+        let first = first.unwrap_or_else(|e| panic!("round {round}, one replica: {e:#}"));
+        let second = second.unwrap_or_else(|e| panic!("round {round}, the other: {e:#}"));
+        assert_eq!(first.len(), second.len(), "round {round}");
+        let mut consumers = 0;
+        for stream in ["CMD", "EVT"] {
+            let info = one
+                .bus
+                .jetstream()
+                .get_stream(one.bus.stream_name(stream))
+                .await
+                .expect("stream")
+                .get_info()
+                .await
+                .expect("stream info");
+            consumers += info.state.consumer_count;
+        }
+        assert_eq!(consumers, first.len(), "round {round}: one consumer each");
+        api::infra::purge::delete_streams(one.bus.jetstream(), &prefix)
+            .await
+            .expect("delete the round's streams");
+    }
 }
