@@ -19,8 +19,10 @@ use domain::money::Currency;
 use domain::ordering::{OrderCompleted, OrderLine, OrderPlaced};
 use domain::refund::EntitlementsRevoked;
 use fred::interfaces::LuaInterface;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter,
+};
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
@@ -105,7 +107,7 @@ async fn ensure_wallet(tx: &Tx, rt: &Runtime, account: Uuid) -> Result<(), Failu
             .do_nothing()
             .to_owned(),
     )
-    .exec_without_returning(&tx.txn)
+    .exec_without_returning(tx.db())
     .await?;
     Ok(())
 }
@@ -168,7 +170,9 @@ async fn frozen(db: &impl ConnectionTrait, account: Uuid) -> Result<bool, Failur
 }
 
 /// Moves `amount` (signed) into the wallet and appends the ledger entry; `None` when the
-/// wallet refuses (a debit from a frozen wallet, or one that would make the balance negative).
+/// wallet refuses (a debit from a frozen wallet, or one that would make the balance negative)
+/// or, with `once`, when the entry of `(kind, reference)` is there already (checked in the same
+/// statement as the move: the caller tells which with [`already_posted`] when it matters).
 /// A credit is never refused: money the card gave is the buyer's, frozen or not.
 async fn post(
     tx: &Tx,
@@ -176,6 +180,7 @@ async fn post(
     kind: EntryKind,
     reference: Uuid,
     amount: i64,
+    once: bool,
 ) -> Result<Option<(i64, i64)>, Failure> {
     // A debit needs a wallet that is not frozen; none may make the balance negative.
     let mut allowed =
@@ -183,11 +188,20 @@ async fn post(
     if amount < 0 {
         allowed = allowed.add(wallet::Column::Frozen.eq(false));
     }
-    let Some(w) = move_balance(&tx.txn, account, amount, allowed).await? else {
+    if once {
+        let posted = Query::select()
+            .expr(Expr::val(1))
+            .from(ledger_entry::Entity.table_ref())
+            .and_where(ledger_entry::Column::Kind.eq(kind.as_str()))
+            .and_where(ledger_entry::Column::Reference.eq(reference))
+            .to_owned();
+        allowed = allowed.add(Expr::exists(posted).not());
+    }
+    let Some(w) = move_balance(tx.db(), account, amount, allowed).await? else {
         return Ok(None);
     };
     let after = (w.balance_minor, w.version);
-    append_entry(&tx.txn, account, kind, reference, amount, after).await?;
+    append_entry(tx.db(), account, kind, reference, amount, after).await?;
     Ok(Some(after))
 }
 
@@ -195,7 +209,7 @@ async fn already_posted(tx: &Tx, kind: EntryKind, reference: Uuid) -> Result<boo
     Ok(ledger_entry::Entity::find()
         .filter(ledger_entry::Column::Kind.eq(kind.as_str()))
         .filter(ledger_entry::Column::Reference.eq(reference))
-        .one(&tx.txn)
+        .one(tx.db())
         .await?
         .is_some())
 }
@@ -242,10 +256,6 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    if already_posted(&tx, EntryKind::Debit, ev.order_id).await? {
-        return tx.commit(rt).await;
-    }
-    ensure_wallet(&tx, rt, ev.account_id).await?;
     let declined = |reason| PaymentDeclined {
         order_id: ev.order_id,
         account_id: ev.account_id,
@@ -255,12 +265,15 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
         tx.emit(declined(DeclineReason::CurrencyMismatch), msg)?;
         return tx.commit(rt).await;
     }
+    // The debit, unless this order's is there already (the order's payable event may come
+    // twice under two message ids), in one statement; a wallet that does not exist refuses.
     let posted = post(
         &tx,
         ev.account_id,
         EntryKind::Debit,
         ev.order_id,
         -ev.total_minor,
+        true,
     )
     .await?;
     match posted {
@@ -281,7 +294,10 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
             Ok(())
         }
         None => {
-            let reason = if frozen(&tx.txn, ev.account_id).await? {
+            if already_posted(&tx, EntryKind::Debit, ev.order_id).await? {
+                return tx.commit(rt).await;
+            }
+            let reason = if frozen(tx.db(), ev.account_id).await? {
                 DeclineReason::WalletFrozen
             } else {
                 DeclineReason::InsufficientFunds
@@ -346,7 +362,7 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
             .do_nothing()
             .to_owned(),
     )
-    .exec_without_returning(&tx.txn)
+    .exec_without_returning(tx.db())
     .await?;
     if recorded == 0 {
         // The same top-up sent again (another message id): already settled.
@@ -361,6 +377,7 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
                 EntryKind::Credit,
                 cmd.top_up_id,
                 cmd.amount_minor,
+                false,
             )
             .await?
             else {
@@ -430,7 +447,7 @@ async fn refund(
     let debit = ledger_entry::Entity::find()
         .filter(ledger_entry::Column::Kind.eq(EntryKind::Debit.as_str()))
         .filter(ledger_entry::Column::Reference.eq(order))
-        .one(&tx.txn)
+        .one(tx.db())
         .await?;
     let Some(debit) = debit else {
         if refund_request.is_none() && reason == PAYMENT_DEADLINE_PASSED {
@@ -449,7 +466,7 @@ async fn refund(
     let (amount, digital_kept) = match what {
         Refunded::Everything => (paid, false),
         Refunded::AllButDigital => {
-            let lines = domain::ordering::load_lines(&tx.txn, order).await?;
+            let lines = domain::ordering::load_lines(tx.db(), order).await?;
             let (amount, kept) = domain::billing::cancellation_refund(&lines, paid, false);
             record_revenue(&tx, rt, order, &kept, rt.settings.currency).await?;
             (amount, !kept.is_empty())
@@ -473,12 +490,12 @@ async fn refund(
         return tx.commit(rt).await;
     }
     // A refund is owed even to a frozen wallet: credit it directly.
-    let w = move_balance(&tx.txn, account, amount, sea_orm::Condition::all())
+    let w = move_balance(tx.db(), account, amount, sea_orm::Condition::all())
         .await?
         .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
     let (balance, version, currency) = (w.balance_minor, w.version, w.currency);
     let after = (balance, version);
-    append_entry(&tx.txn, account, EntryKind::Refund, order, amount, after).await?;
+    append_entry(tx.db(), account, EntryKind::Refund, order, amount, after).await?;
     tx.emit(
         PaymentRefunded {
             order_id: order,
@@ -511,12 +528,12 @@ async fn void_debit(
     let ev: ShipmentCancelled = msg.data()?;
     ensure_wallet(&tx, rt, ev.account_id).await?;
     // The balance stays; the version counts the entry.
-    let w = move_balance(&tx.txn, ev.account_id, 0, sea_orm::Condition::all())
+    let w = move_balance(tx.db(), ev.account_id, 0, sea_orm::Condition::all())
         .await?
         .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {}", ev.account_id)))?;
     let (balance, version) = (w.balance_minor, w.version);
     let after = (balance, version);
-    append_entry(&tx.txn, ev.account_id, EntryKind::Debit, order, 0, after).await?;
+    append_entry(tx.db(), ev.account_id, EntryKind::Debit, order, 0, after).await?;
     tx.emit(
         PaymentRefunded {
             order_id: order,
@@ -571,7 +588,7 @@ async fn record_revenue(
             ..Default::default()
         })
         .on_conflict(once_per_order_and_publisher())
-        .exec_without_returning(&tx.txn)
+        .exec_without_returning(tx.db())
         .await?;
     }
     Ok(())
@@ -584,7 +601,7 @@ async fn reverse_revenue(tx: &Tx, order: Uuid) -> Result<(), Failure> {
     let sales = revenue_entry::Entity::find()
         .filter(revenue_entry::Column::OrderId.eq(order))
         .filter(revenue_entry::Column::Kind.eq(SALE))
-        .all(&tx.txn)
+        .all(tx.db())
         .await?;
     if sales.is_empty() {
         return Err(Failure::Transient(anyhow!(
@@ -605,7 +622,7 @@ async fn reverse_revenue(tx: &Tx, order: Uuid) -> Result<(), Failure> {
     });
     revenue_entry::Entity::insert_many(reversals)
         .on_conflict(once_per_order_and_publisher())
-        .exec_without_returning(&tx.txn)
+        .exec_without_returning(tx.db())
         .await?;
     Ok(())
 }

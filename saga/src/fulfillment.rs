@@ -98,7 +98,7 @@ async fn adjust(rt: &Runtime, msg: &Incoming, cmd: AdjustStock) -> Result<(), Fa
         ..Default::default()
     })
     .on_conflict(on_conflict)
-    .exec_without_returning(&tx.txn)
+    .exec_without_returning(tx.db())
     .await?;
     tx.commit(rt).await
 }
@@ -132,7 +132,7 @@ async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Fa
         .filter(inventory::Column::EditionId.is_in(editions))
         .order_by_asc(inventory::Column::EditionId)
         .lock_exclusive()
-        .all(&tx.txn)
+        .all(tx.db())
         .await?
         .into_iter()
         .map(|i| (i.edition_id, i.on_hand - i.reserved))
@@ -167,7 +167,7 @@ async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Fa
             .values_panic(values)
             .on_conflict(OnConflict::column(C::OrderId).do_nothing().to_owned())
             .to_owned();
-        tx.txn.execute(&insert).await?.rows_affected()
+        tx.db().execute(&insert).await?.rows_affected()
     };
     if created == 0 {
         // The same order seen through another message: already decided.
@@ -192,7 +192,7 @@ async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Fa
             .col_expr(C::Version, Expr::col(C::Version).add(1))
             .col_expr(C::UpdatedAt, Expr::current_timestamp())
             .filter(C::EditionId.eq(*edition))
-            .exec(&tx.txn)
+            .exec(tx.db())
             .await?;
         reservation::Entity::insert(reservation::ActiveModel {
             order_id: Set(ev.order_id),
@@ -201,7 +201,7 @@ async fn reserve(rt: &Runtime, msg: &Incoming, ev: OrderPlaced) -> Result<(), Fa
             publisher_id: Set(line.publisher_id),
             quantity: Set(*quantity),
         })
-        .exec_without_returning(&tx.txn)
+        .exec_without_returning(tx.db())
         .await?;
     }
     tracing::info!("stock reserved");
@@ -234,7 +234,7 @@ async fn paid(rt: &Runtime, msg: &Incoming, order: Uuid) -> Result<(), Failure> 
         .col_expr(shipment::Column::UpdatedAt, Expr::current_timestamp())
         .filter(shipment::Column::OrderId.eq(order))
         .filter(shipment::Column::Status.eq(ShipmentStatus::Reserved.as_str()))
-        .exec_with_returning(&tx.txn)
+        .exec_with_returning(tx.db())
         .await?;
     if let Some(row) = updated.into_iter().next() {
         let lines = reserved_lines(&tx, order).await?;
@@ -254,7 +254,7 @@ async fn reserved_lines(tx: &Tx, order: Uuid) -> Result<Vec<ShippedLine>, Failur
     let rows = reservation::Entity::find()
         .filter(reservation::Column::OrderId.eq(order))
         .order_by_asc(reservation::Column::EditionId)
-        .all(&tx.txn)
+        .all(tx.db())
         .await?;
     Ok(rows
         .into_iter()
@@ -296,7 +296,7 @@ pub(crate) async fn release_in(
         .col_expr(shipment::Column::UpdatedAt, Expr::current_timestamp())
         .filter(shipment::Column::OrderId.eq(order))
         .filter(shipment::Column::Status.is_in(from.iter().copied()))
-        .exec(&tx.txn)
+        .exec(tx.db())
         .await?
         .rows_affected;
     if released == 0 {
@@ -331,7 +331,7 @@ async fn give_back_reserved(tx: &Tx, order: Uuid) -> Result<(), Failure> {
         .col_expr(C::UpdatedAt, Expr::current_timestamp())
         .filter(current(C::EditionId).equals((r.clone(), reservation::Column::EditionId)));
     QueryTrait::query(&mut update).from(TableRef::SubQuery(Box::new(reserved), r.into()));
-    update.exec(&tx.txn).await?;
+    update.exec(tx.db()).await?;
     Ok(())
 }
 
@@ -376,7 +376,7 @@ async fn ship(rt: &Runtime, msg: &Incoming, cmd: ShipOrder) -> Result<(), Failur
         .col_expr(shipment::Column::UpdatedAt, Expr::current_timestamp())
         .filter(shipment::Column::OrderId.eq(cmd.order_id))
         .filter(shipment::Column::Status.eq(ShipmentStatus::AwaitingShipment.as_str()))
-        .exec_with_returning(&tx.txn)
+        .exec_with_returning(tx.db())
         .await?;
     let Some(row) = shipped.into_iter().next() else {
         tx.emit(reject("NOT_AWAITING_SHIPMENT"), msg)?;
@@ -390,7 +390,7 @@ async fn ship(rt: &Runtime, msg: &Incoming, cmd: ShipOrder) -> Result<(), Failur
             .col_expr(C::Version, Expr::col(C::Version).add(1))
             .col_expr(C::UpdatedAt, Expr::current_timestamp())
             .filter(C::EditionId.eq(l.edition_id))
-            .exec(&tx.txn)
+            .exec(tx.db())
             .await?;
     }
     tracing::info!("shipment dispatched");
@@ -418,7 +418,7 @@ async fn cancel(rt: &Runtime, msg: &Incoming, cmd: CancelShipment) -> Result<(),
     };
     let row = shipment::Entity::find_by_id(cmd.order_id)
         .lock_exclusive()
-        .one(&tx.txn)
+        .one(tx.db())
         .await?;
     let Some(row) = row else {
         tx.emit(
@@ -472,7 +472,7 @@ async fn remind(rt: &Runtime, msg: &Incoming, cmd: RemindShipment) -> Result<(),
         .filter(shipment::Column::OrderId.eq(cmd.order_id))
         .filter(shipment::Column::Status.eq(ShipmentStatus::AwaitingShipment.as_str()))
         .filter(shipment::Column::RemindedAt.is_null())
-        .exec(&tx.txn)
+        .exec(tx.db())
         .await?
         .rows_affected;
     if marked > 0 {

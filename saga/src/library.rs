@@ -116,7 +116,7 @@ async fn grant(
     };
     lock_order(&tx, order).await?;
     let revoked = revoked_order::Entity::find_by_id(order)
-        .one(&tx.txn)
+        .one(tx.db())
         .await?
         .is_some();
     // A refunded order grants nothing, even when the refund overtook the payment's grant.
@@ -138,7 +138,7 @@ async fn grant(
                 .update_column(entitlement::Column::OrderId)
                 .to_owned(),
         )
-        .exec_with_returning(&tx.txn)
+        .exec_with_returning(tx.db())
         .await?;
         ids.push(granted.id);
     }
@@ -161,7 +161,7 @@ async fn grant(
 /// revoke yet), then the grant commit: a refunded order's items would stay in the library.
 /// Under the lock each statement after it sees what the other committed.
 async fn lock_order(tx: &Tx, order: uuid::Uuid) -> Result<(), Failure> {
-    Ok(domain::library::entity::lock_order(&tx.txn, order).await?)
+    Ok(domain::library::entity::lock_order(tx.db(), order).await?)
 }
 
 /// A cancelled or refunded order loses what it granted (for a cancelled order: its digital
@@ -176,13 +176,13 @@ async fn revoke(tx: &Tx, order: uuid::Uuid) -> Result<Vec<uuid::Uuid>, Failure> 
         ..Default::default()
     })
     .on_conflict(OnConflict::new().do_nothing().to_owned())
-    .exec_without_returning(&tx.txn)
+    .exec_without_returning(tx.db())
     .await?;
     let revoked = entitlement::Entity::update_many()
         .col_expr(entitlement::Column::RevokedAt, Expr::current_timestamp())
         .filter(entitlement::Column::OrderId.eq(order))
         .filter(entitlement::Column::RevokedAt.is_null())
-        .exec(&tx.txn)
+        .exec(tx.db())
         .await?
         .rows_affected;
     let ids = entitlement::Entity::find()
@@ -191,7 +191,7 @@ async fn revoke(tx: &Tx, order: uuid::Uuid) -> Result<Vec<uuid::Uuid>, Failure> 
         .filter(entitlement::Column::OrderId.eq(order))
         .order_by_asc(entitlement::Column::Id)
         .into_tuple()
-        .all(&tx.txn)
+        .all(tx.db())
         .await?;
     tracing::info!(revoked, "entitlements revoked");
     Ok(ids)
@@ -223,7 +223,7 @@ async fn generate_gift_keys(
         ..Default::default()
     })
     .on_conflict(OnConflict::new().do_nothing().to_owned())
-    .exec_without_returning(&tx.txn)
+    .exec_without_returning(tx.db())
     .await?;
     if created == 0 {
         return tx.commit(rt).await;
@@ -237,7 +237,7 @@ async fn generate_gift_keys(
     // One statement for the whole batch; a key colliding with any other fails the transaction
     // and the redelivery draws new keys.
     gift_key::Entity::insert_many(keys)
-        .exec_without_returning(&tx.txn)
+        .exec_without_returning(tx.db())
         .await?;
     tx.emit(
         GiftKeysGenerated {
@@ -265,12 +265,12 @@ async fn redeem(rt: &Runtime, msg: &Incoming, cmd: RedeemKey) -> Result<(), Fail
     let key = gift_key::Entity::find()
         .filter(gift_key::Column::Key.eq(cmd.key.as_str()))
         .lock_exclusive()
-        .one(&tx.txn)
+        .one(tx.db())
         .await?;
     let batch = match &key {
         Some(key) => {
             gift_key_batch::Entity::find_by_id(key.batch_id)
-                .one(&tx.txn)
+                .one(tx.db())
                 .await?
         }
         None => None,
@@ -283,7 +283,7 @@ async fn redeem(rt: &Runtime, msg: &Incoming, cmd: RedeemKey) -> Result<(), Fail
                 .filter(entitlement::Column::AccountId.eq(cmd.account_id))
                 .filter(entitlement::Column::ProductId.eq(product))
                 .filter(entitlement::Column::RevokedAt.is_null())
-                .one(&tx.txn)
+                .one(tx.db())
                 .await?
                 .is_some();
             if key.redeemed_by.is_some() {
@@ -295,7 +295,7 @@ async fn redeem(rt: &Runtime, msg: &Incoming, cmd: RedeemKey) -> Result<(), Fail
                     .col_expr(gift_key::Column::RedeemedBy, Expr::val(cmd.account_id))
                     .col_expr(gift_key::Column::RedeemedAt, Expr::current_timestamp())
                     .filter(gift_key::Column::Id.eq(key.id))
-                    .exec(&tx.txn)
+                    .exec(tx.db())
                     .await?;
                 let entitlement = domain::id::new_id();
                 entitlement::Entity::insert(entitlement::ActiveModel {
@@ -307,7 +307,7 @@ async fn redeem(rt: &Runtime, msg: &Incoming, cmd: RedeemKey) -> Result<(), Fail
                     license_key: Set(cmd.key.clone()),
                     ..Default::default()
                 })
-                .exec_without_returning(&tx.txn)
+                .exec_without_returning(tx.db())
                 .await?;
                 Ok((entitlement, product))
             }

@@ -81,7 +81,7 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
             order_id: Set(n.order),
             ..Default::default()
         })
-        .exec_without_returning(&tx.txn)
+        .exec_without_returning(tx.db())
         .await?;
         tx.emit(
             NotificationCreated {
@@ -108,7 +108,7 @@ async fn mark_read(rt: &Runtime, msg: &Incoming, cmd: MarkRead) -> Result<(), Fa
         .filter(notification::Column::AccountId.eq(cmd.account_id))
         .filter(notification::Column::ReadAt.is_null())
         .filter(notification::Column::CreatedAt.lte(cmd.up_to))
-        .exec(&tx.txn)
+        .exec(tx.db())
         .await?;
     tx.after_commit(forget_unread(vec![cmd.account_id]));
     tx.commit(rt).await

@@ -166,7 +166,7 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
     })
     // Any conflict, on the id or on (account, idempotency key), means the order exists.
     .on_conflict(OnConflict::new().do_nothing().to_owned())
-    .exec_without_returning(&tx.txn)
+    .exec_without_returning(tx.db())
     .await?;
     if created == 0 {
         // The same order (a command replayed with another message id): already placed.
@@ -191,7 +191,7 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
             quantity: Set(l.quantity),
         });
     order_line::Entity::insert_many(lines)
-        .exec_without_returning(&tx.txn)
+        .exec_without_returning(tx.db())
         .await?;
     step(&tx, cmd.order_id, TimelineStep::Placed, "ordering", None).await?;
     if !claim(&tx, &cmd).await? {
@@ -207,7 +207,7 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
             })
             .col_expr(order::Column::UpdatedAt, Expr::current_timestamp())
             .filter(order::Column::Id.eq(cmd.order_id))
-            .exec(&tx.txn)
+            .exec(tx.db())
             .await?;
         step(
             &tx,
@@ -262,7 +262,7 @@ async fn claim(tx: &Tx, cmd: &PlaceOrder) -> Result<bool, Failure> {
             .do_nothing()
             .to_owned(),
         )
-        .exec_without_returning(&tx.txn)
+        .exec_without_returning(tx.db())
         .await?;
         if claimed == 0 {
             release_claims(tx, cmd.order_id).await?;
@@ -276,7 +276,7 @@ async fn claim(tx: &Tx, cmd: &PlaceOrder) -> Result<bool, Failure> {
 async fn release_claims(tx: &Tx, order: Uuid) -> Result<(), Failure> {
     product_claim::Entity::delete_many()
         .filter(product_claim::Column::OrderId.eq(order))
-        .exec(&tx.txn)
+        .exec(tx.db())
         .await?;
     Ok(())
 }
@@ -288,22 +288,37 @@ async fn step(
     participant: &str,
     detail: Option<String>,
 ) -> Result<(), Failure> {
-    // At most one of each step per order: a second one is ignored.
-    order_step::Entity::insert(order_step::ActiveModel {
-        id: Set(domain::id::new_id()),
-        order_id: Set(order),
-        step: Set(step.as_str().to_owned()),
-        participant: Set(participant.to_owned()),
-        detail: Set(detail),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::columns([order_step::Column::OrderId, order_step::Column::Step])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(&tx.txn)
-    .await?;
+    steps(tx, order, vec![(step, participant, detail)]).await
+}
+
+/// Appends timeline steps to `order` in one statement; at most one of each step per order: a
+/// second one is ignored.
+async fn steps(
+    tx: &Tx,
+    order: Uuid,
+    steps: Vec<(TimelineStep, &str, Option<String>)>,
+) -> Result<(), Failure> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let rows = steps
+        .into_iter()
+        .map(|(step, participant, detail)| order_step::ActiveModel {
+            id: Set(domain::id::new_id()),
+            order_id: Set(order),
+            step: Set(step.as_str().to_owned()),
+            participant: Set(participant.to_owned()),
+            detail: Set(detail),
+            ..Default::default()
+        });
+    order_step::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([order_step::Column::OrderId, order_step::Column::Step])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(tx.db())
+        .await?;
     Ok(())
 }
 
@@ -342,7 +357,7 @@ async fn fact_with(
     };
     let row = order::Entity::find_by_id(order)
         .lock_exclusive()
-        .one(&tx.txn)
+        .one(tx.db())
         .await?;
     let Some(row) = row else {
         // Events of an order are only emitted after it was placed; not visible yet, or
@@ -388,14 +403,16 @@ async fn fact_with(
         }
         update
             .filter(order::Column::Id.eq(order))
-            .exec(&tx.txn)
+            .exec(tx.db())
             .await?;
     }
+    // The timeline's new steps, written together at the end.
+    let mut timeline = Vec::new();
     for effect in effects {
         match effect {
-            Effect::Timeline(s) => step(&tx, order, s, participant, detail.clone()).await?,
+            Effect::Timeline(s) => timeline.push((s, participant, detail.clone())),
             Effect::Complete => {
-                step(&tx, order, TimelineStep::Completed, "ordering", None).await?;
+                timeline.push((TimelineStep::Completed, "ordering", None));
                 let lines = load_lines(&tx, order).await?;
                 tx.emit(
                     OrderCompleted {
@@ -410,7 +427,7 @@ async fn fact_with(
                 )?;
             }
             Effect::AwaitShipment => {
-                step(&tx, order, TimelineStep::AwaitingShipment, "ordering", None).await?;
+                timeline.push((TimelineStep::AwaitingShipment, "ordering", None));
             }
             Effect::Refund => {
                 // The buyer no longer owns the products: they may buy them again.
@@ -432,14 +449,7 @@ async fn fact_with(
                 if claims == Claims::Release {
                     release_claims(&tx, order).await?;
                 }
-                step(
-                    &tx,
-                    order,
-                    TimelineStep::Cancelled,
-                    "ordering",
-                    Some(reason.clone()),
-                )
-                .await?;
+                timeline.push((TimelineStep::Cancelled, "ordering", Some(reason.clone())));
                 tx.emit(
                     OrderCancelled {
                         order_id: order,
@@ -451,11 +461,12 @@ async fn fact_with(
             }
         }
     }
+    steps(&tx, order, timeline).await?;
     tx.commit(rt).await
 }
 
 async fn load_lines(tx: &Tx, order: Uuid) -> Result<Vec<OrderLine>, Failure> {
-    Ok(domain::ordering::load_lines(&tx.txn, order).await?)
+    Ok(domain::ordering::load_lines(tx.db(), order).await?)
 }
 
 /// A buyer asks for the refund of a completed order. The api checked the ownership and the
@@ -468,7 +479,7 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
     };
     let order = order::Entity::find_by_id(cmd.order_id)
         .lock_exclusive()
-        .one(&tx.txn)
+        .one(tx.db())
         .await?;
     let Some(order) = order else {
         return Err(Failure::Poison(format!(
@@ -487,7 +498,7 @@ async fn request_refund(rt: &Runtime, msg: &Incoming, cmd: RequestRefund) -> Res
         RefundStatus::PendingReview
     };
     let created = tx
-        .txn
+        .db()
         .execute(&insert_refund_request(&cmd, status))
         .await?
         .rows_affected();
@@ -596,7 +607,7 @@ async fn decide_refund(rt: &Runtime, msg: &Incoming, cmd: DecideRefund) -> Resul
         .col_expr(refund_request::Column::DecidedAt, Expr::current_timestamp())
         .filter(refund_request::Column::OrderId.eq(cmd.order_id))
         .filter(refund_request::Column::Status.eq(RefundStatus::PendingReview.as_str()))
-        .exec_with_returning(&tx.txn)
+        .exec_with_returning(tx.db())
         .await?;
     let Some(row) = decided.into_iter().next() else {
         tracing::info!("no refund request waits for review");

@@ -1,10 +1,19 @@
-//! A batch: one transaction shared by the deliveries a consumer handles together, each
-//! handler in a savepoint of it (see [`crate::infra::consumer`] and
-//! [`crate::infra::outbox::Tx`]), and the work that waits for its commit.
+//! A batch: one transaction shared by the deliveries a consumer handles together (see
+//! [`crate::infra::consumer`] and [`crate::infra::outbox::Tx`]), and the work that waits for its
+//! commit.
+//!
+//! The batch records every delivery in the inbox with one statement before any handler runs;
+//! a handler's work starts with a savepoint, taken when it opens its [`crate::infra::outbox::Tx`]
+//! (a handler that decides from the message alone takes none), and a handler that fails is
+//! rolled back to it and its inbox row removed. Savepoints are never released: the next one
+//! shadows the last, and a rollback goes to the latest, so a handler that succeeds costs no
+//! statement of bookkeeping at all.
 
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sea_orm::DatabaseTransaction;
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use uuid::Uuid;
 
 use crate::infra::runtime::{Participant, Runtime};
 
@@ -13,13 +22,25 @@ use crate::infra::runtime::{Participant, Runtime};
 pub type AfterCommit =
     Box<dyn FnOnce(Runtime) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
-/// One transaction shared by the deliveries the consume loop handles together; each handler
-/// works in a savepoint of it.
+/// How far the handler now running in a batch got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// It opened no transaction (it decides from the message alone): nothing to undo.
+    Idle = 0,
+    /// It took its savepoint and may have written.
+    Begun = 1,
+    /// It committed: its work stays.
+    Committed = 2,
+}
+
+/// One transaction shared by the deliveries the consume loop handles together.
 pub struct Batch {
     pub(crate) txn: DatabaseTransaction,
+    /// Of the handler now running (they run one after the other).
+    progress: AtomicU8,
     /// Deferred to the batch's commit.
     after: Mutex<Vec<AfterCommit>>,
-    wake: std::sync::atomic::AtomicBool,
+    wake: AtomicBool,
 }
 
 impl std::fmt::Debug for Batch {
@@ -28,23 +49,94 @@ impl std::fmt::Debug for Batch {
     }
 }
 
+/// The savepoint each handler of a batch starts from (one name: the latest is the one a
+/// rollback returns to).
+const SAVEPOINT: &str = "SAVEPOINT delivery";
+const ROLLBACK: &str = "ROLLBACK TO SAVEPOINT delivery";
+
 impl Batch {
     pub(crate) fn new(txn: DatabaseTransaction) -> Arc<Batch> {
         Arc::new(Batch {
             txn,
+            progress: AtomicU8::new(Progress::Idle as u8),
             after: Mutex::default(),
-            wake: std::sync::atomic::AtomicBool::new(false),
+            wake: AtomicBool::new(false),
         })
     }
 
-    pub(crate) fn defer(&self, after: Vec<AfterCommit>, wake: bool) {
+    /// Records `ids` in the inbox of `p`; returns those that were not there (the others were
+    /// handled before).
+    pub(crate) async fn record(
+        &self,
+        p: Participant,
+        ids: Vec<Uuid>,
+        kinds: Vec<String>,
+    ) -> Result<std::collections::HashSet<Uuid>, sea_orm::DbErr> {
+        // Raw: one statement for the whole batch, in the participant's schema chosen at run time.
+        let rows = self
+            .txn
+            .query_all_raw(domain::sql::stmt(
+                format!(
+                    "INSERT INTO {}.inbox (message_id, kind) \
+                     SELECT * FROM unnest($1::uuid[], $2::text[]) \
+                     ON CONFLICT DO NOTHING RETURNING message_id",
+                    p.name()
+                ),
+                [ids.into(), kinds.into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<Uuid>("", "message_id"))
+            .collect()
+    }
+
+    /// Before a handler runs.
+    pub(crate) fn start(&self) {
+        self.progress.store(Progress::Idle as u8, Ordering::SeqCst);
+    }
+
+    pub(crate) fn progress(&self) -> Progress {
+        match self.progress.load(Ordering::SeqCst) {
+            0 => Progress::Idle,
+            1 => Progress::Begun,
+            _ => Progress::Committed,
+        }
+    }
+
+    /// The running handler opens its transaction: its savepoint.
+    pub(crate) async fn begin(&self) -> Result<(), sea_orm::DbErr> {
+        self.txn.execute_unprepared(SAVEPOINT).await?;
+        self.progress.store(Progress::Begun as u8, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The running handler committed: its work stays, and `after` waits for the batch's commit.
+    pub(crate) fn committed(&self, after: Vec<AfterCommit>, wake: bool) {
         if wake {
-            self.wake.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.wake.store(true, Ordering::Relaxed);
         }
         self.after
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend(after);
+        self.progress
+            .store(Progress::Committed as u8, Ordering::SeqCst);
+    }
+
+    /// Undoes what the running handler did (it failed, or dropped its transaction) and removes
+    /// `id` from the inbox of `p`: the delivery is answered on its own and comes again.
+    pub(crate) async fn undo(&self, p: Participant, id: Uuid) -> Result<(), sea_orm::DbErr> {
+        if self.progress() != Progress::Idle {
+            self.txn.execute_unprepared(ROLLBACK).await?;
+        }
+        // Raw: the participant's schema is chosen at run time.
+        self.txn
+            .execute_raw(domain::sql::stmt(
+                format!("DELETE FROM {}.inbox WHERE message_id = $1", p.name()),
+                [id.into()],
+            ))
+            .await?;
+        Ok(())
     }
 
     /// Commits the batch, then wakes the relay of `p` and runs what the handlers deferred.

@@ -19,13 +19,14 @@
 //! - the ack comes after the commit. A crash between the two redelivers the message, which the
 //!   inbox then turns into a no-op;
 //! - deliveries that are waiting together (up to [`crate::Settings::batch_max`]) are handled
-//!   one after the other in one transaction, each handler in a savepoint of it, and committed
-//!   once: under load a saga step costs a fraction of a commit. A handler that fails rolls back
-//!   to its savepoint and is answered on its own; one that would wait for a row another
-//!   transaction holds gives up at once (`lock_timeout`) and is handled alone after the
-//!   batch's commit, so batches never wait on each other nor deadlock; if the commit fails,
-//!   every delivery of the batch is tried again. A delivery that arrives alone is handled
-//!   alone, at once;
+//!   one after the other in one transaction and committed once: under load a saga step costs
+//!   a fraction of a commit. The batch records them all in the inbox with one statement, and
+//!   each handler that writes starts with a savepoint ([`crate::infra::batch`]). A handler that
+//!   fails rolls back to its savepoint, leaves the inbox and is answered on its own; one that
+//!   would wait for a row another transaction holds gives up at once (`lock_timeout`) and is
+//!   handled alone after the batch's commit, so batches never wait on each other nor deadlock;
+//!   if the commit fails, every delivery of the batch is tried again. A delivery that arrives
+//!   alone is handled alone, at once;
 //! - a consumer that disappears (deleted by hand, lost with its stream) is created again, and
 //!   the participant is not ready (`/readyz`) while it is missing.
 
@@ -44,7 +45,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::infra::batch::Batch;
+use crate::infra::batch::{Batch, Progress};
 use crate::infra::runtime::{Participant, Runtime};
 
 /// Why a handler did not finish.
@@ -553,23 +554,19 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
         }
     };
     let delivered: Vec<&JsMessage> = items.iter().map(|(m, _)| m).collect();
-    let results = with_progress(rt, &delivered, async {
-        let mut results = Vec::with_capacity(items.len());
-        for (_, incoming) in &items {
-            let mut incoming = incoming.clone();
-            incoming.batch = Some(batch.clone());
-            let result = (reg.handle)(rt, &incoming)
-                .instrument(span(p, &incoming))
-                .await;
-            results.push(result);
-        }
-        results
-    })
-    .await;
+    let ran = with_progress(rt, &delivered, run_batch(rt, reg, &batch, &items)).await;
     drop(delivered);
-    let committed = match std::sync::Arc::try_unwrap(batch) {
-        Ok(batch) => batch.commit(rt, p).await.map_err(anyhow::Error::from),
-        Err(_) => Err(anyhow::anyhow!("a handler kept the batch's transaction")),
+    let (results, committed) = match (ran, std::sync::Arc::try_unwrap(batch)) {
+        (Ok(results), Ok(batch)) => {
+            let committed = batch.commit(rt, p).await.map_err(anyhow::Error::from);
+            (results, committed)
+        }
+        (Ok(results), Err(_)) => {
+            let kept = anyhow::anyhow!("a handler kept the batch's transaction");
+            (results, Err(kept))
+        }
+        // Dropping the batch rolls it back; nothing it deferred runs.
+        (Err((e, results)), _) => (results, Err(anyhow::Error::from(e))),
     };
     if committed.is_ok() {
         rt.counters.add_batched(items.len());
@@ -597,6 +594,94 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
     // own, waiting for locks as long as it takes.
     for (msg, incoming) in alone {
         process(rt, reg, msg, incoming).await;
+    }
+}
+
+/// Runs the handlers of a batch in its transaction: records the deliveries in the inbox, then
+/// handles each that was not there, undoing the work of any that fails. Once the transaction
+/// is broken (a statement of the batch's own failed), the rest are not run, and the answer is
+/// `Err`: the batch must be rolled back, and every delivery of it comes again.
+async fn run_batch(
+    rt: &Runtime,
+    reg: &Registration,
+    batch: &std::sync::Arc<Batch>,
+    items: &[(JsMessage, Incoming)],
+) -> Result<Vec<Result<(), Failure>>, (sea_orm::DbErr, Vec<Result<(), Failure>>)> {
+    let p = reg.participant;
+    let broken = |e: &sea_orm::DbErr| {
+        Failure::Unavailable(anyhow::anyhow!("the batch's transaction failed: {e}"))
+    };
+    let ids = items.iter().map(|(_, i)| i.envelope.id).collect();
+    let kinds = items.iter().map(|(_, i)| i.kind().to_owned()).collect();
+    let fresh = match batch.record(p, ids, kinds).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            let results = items.iter().map(|_| Err(broken(&e))).collect();
+            return Err((e, results));
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut results = Vec::with_capacity(items.len());
+    let mut failed: Option<sea_orm::DbErr> = None;
+    for (_, incoming) in items {
+        if let Some(e) = &failed {
+            results.push(Err(broken(e)));
+            continue;
+        }
+        let id = incoming.envelope.id;
+        if fresh.contains(&id) && !seen.insert(id) {
+            // Twice in this batch: its twin's outcome is not known until the commit, so it is
+            // handled alone after it, and the inbox then tells.
+            results.push(Err(Failure::Contended(anyhow::anyhow!(
+                "delivered twice in one batch"
+            ))));
+            continue;
+        }
+        // Handled before: nothing to do but mark a replay.
+        if !fresh.contains(&id) {
+            let result = async {
+                tracing::info!("already handled; nothing to do");
+                match incoming.replay_of {
+                    Some(dead) => crate::infra::outbox::mark_replayed(&batch.txn, p, dead)
+                        .await
+                        .map_err(Failure::from),
+                    None => Ok(()),
+                }
+            }
+            .instrument(span(p, incoming))
+            .await;
+            if let Err(Failure::Unavailable(e) | Failure::Transient(e) | Failure::Contended(e)) =
+                &result
+            {
+                // Outside any savepoint: the batch's transaction is lost.
+                failed = Some(sea_orm::DbErr::Custom(format!("{e:#}")));
+            }
+            results.push(result);
+            continue;
+        }
+        let mut incoming = incoming.clone();
+        incoming.batch = Some(batch.clone());
+        batch.start();
+        let result = (reg.handle)(rt, &incoming)
+            .instrument(span(p, &incoming))
+            .await;
+        let kept = matches!(
+            (&result, batch.progress()),
+            (Ok(()), Progress::Idle | Progress::Committed)
+        );
+        if !kept && let Err(e) = batch.undo(p, id).await {
+            failed = Some(e);
+        }
+        results.push(result);
+    }
+    match failed {
+        // Nothing of the batch may be kept: none of its deliveries counts as handled, and the
+        // caller rolls it back.
+        Some(e) => {
+            let results = items.iter().map(|_| Err(broken(&e))).collect();
+            Err((e, results))
+        }
+        None => Ok(results),
     }
 }
 

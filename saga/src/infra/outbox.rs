@@ -5,10 +5,10 @@
 //! the handler does nothing. The handler changes state in the transaction and queues events
 //! with [`Tx::emit`]; [`Tx::commit`] writes them to the outbox and commits, all at once.
 //!
-//! When the consume loop handles several deliveries together (a [`Batch`]), the handler's
-//! transaction is a savepoint of the batch's one transaction: its commit releases the
-//! savepoint, a failure rolls back to it, and the batch commits once for all of them. What
-//! must wait for the real commit (refreshing Redis, waking the relay) is queued with
+//! When the consume loop handles several deliveries together (a [`Batch`]), the batch has
+//! recorded them in the inbox already, and the handler's transaction is a savepoint of the
+//! batch's one transaction: a failure rolls back to it, and the batch commits once for all of
+//! them. What must wait for the real commit (refreshing Redis, waking the relay) is queued with
 //! [`Tx::after_commit`] and runs after it, in either case.
 //!
 //! The relay publishes unpublished outbox rows with `Nats-Msg-Id` = the event id and marks them
@@ -41,12 +41,19 @@ struct Pending {
 
 /// A handler's transaction: inbox row written, outbox rows queued.
 pub struct Tx {
-    pub txn: DatabaseTransaction,
+    conn: Conn,
     participant: Participant,
     pending: Vec<Pending>,
     replay_of: Option<Uuid>,
-    batch: Option<Arc<Batch>>,
     after: Vec<AfterCommit>,
+}
+
+/// Where a handler's statements go.
+enum Conn {
+    /// Its own transaction (a delivery handled alone).
+    Own(DatabaseTransaction),
+    /// The batch's transaction, from the handler's savepoint on.
+    Batch(Arc<Batch>),
 }
 
 pub use domain::sql::stmt;
@@ -59,11 +66,19 @@ impl Tx {
         p: Participant,
         msg: &Incoming,
     ) -> Result<Option<Tx>, Failure> {
-        let txn = match &msg.batch {
-            // A savepoint of the batch's transaction.
-            Some(batch) => batch.txn.begin().await?,
-            None => rt.db.begin().await?,
-        };
+        if let Some(batch) = &msg.batch {
+            // The batch recorded the message in the inbox (a duplicate never reaches its
+            // handler); the handler's work starts at its savepoint.
+            batch.begin().await?;
+            return Ok(Some(Tx {
+                conn: Conn::Batch(batch.clone()),
+                participant: p,
+                pending: Vec::new(),
+                replay_of: msg.replay_of,
+                after: Vec::new(),
+            }));
+        }
+        let txn = rt.db.begin().await?;
         // Raw: one code path for every participant's own schema (`{name}.inbox`, chosen at run
         // time), and its ON CONFLICT DO NOTHING is how a duplicate delivery is recognised.
         let inserted = txn
@@ -77,11 +92,10 @@ impl Tx {
             .await?
             .rows_affected();
         let tx = Tx {
-            txn,
+            conn: Conn::Own(txn),
             participant: p,
             pending: Vec::new(),
             replay_of: msg.replay_of,
-            batch: msg.batch.clone(),
             after: Vec::new(),
         };
         if inserted == 0 {
@@ -91,6 +105,14 @@ impl Tx {
             return Ok(None);
         }
         Ok(Some(tx))
+    }
+
+    /// The transaction the handler's statements go to.
+    pub fn db(&self) -> &DatabaseTransaction {
+        match &self.conn {
+            Conn::Own(txn) => txn,
+            Conn::Batch(batch) => &batch.txn,
+        }
     }
 
     /// Answers a delivery that changes nothing whatever the state is (decided from the message
@@ -109,16 +131,7 @@ impl Tx {
 
     async fn mark_replayed(&self) -> Result<(), Failure> {
         if let Some(id) = self.replay_of {
-            // Raw: the participant's schema is chosen at run time (one path for all of them).
-            self.txn
-                .execute_raw(stmt(
-                    format!(
-                        "UPDATE {}.dead_letter SET replayed_at = coalesce(replayed_at, now()) WHERE id = $1",
-                        self.participant.name()
-                    ),
-                    [id.into()],
-                ))
-                .await?;
+            mark_replayed(self.db(), self.participant, id).await?;
         }
         Ok(())
     }
@@ -149,35 +162,48 @@ impl Tx {
     }
 
     /// Writes the outbox rows, marks a replayed dead letter, commits, wakes the relay and runs
-    /// the work deferred with [`Tx::after_commit`] (in a batch: releases the savepoint and
-    /// leaves the rest to the batch's commit).
+    /// the work deferred with [`Tx::after_commit`] (in a batch: keeps its work in the batch's
+    /// transaction and leaves the rest to the batch's commit).
     pub async fn commit(self, rt: &Runtime) -> Result<(), Failure> {
         let name = self.participant.name();
-        for ev in &self.pending {
-            // Raw: the participant's schema is chosen at run time (one path for all of them).
-            self.txn
+        if !self.pending.is_empty() {
+            // Raw: the participant's schema is chosen at run time (one path for all of them);
+            // every event of the handler in one statement.
+            let mut ids = Vec::with_capacity(self.pending.len());
+            let (mut subjects, mut kinds, mut correlations, mut traces, mut payloads) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ev in &self.pending {
+                ids.push(ev.id);
+                subjects.push(ev.subject.clone());
+                kinds.push(ev.kind.clone());
+                correlations.push(ev.correlation_id);
+                traces.push(ev.trace.clone());
+                payloads.push(ev.payload.to_string());
+            }
+            let values: [sea_orm::Value; 6] = [
+                ids.into(),
+                subjects.into(),
+                kinds.into(),
+                correlations.into(),
+                traces.into(),
+                payloads.into(),
+            ];
+            self.db()
                 .execute_raw(stmt(
                     format!(
                         "INSERT INTO {name}.outbox (id, subject, kind, correlation_id, trace, payload) \
-                         VALUES ($1, $2, $3, $4, $5, $6)"
+                         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[]::jsonb[])"
                     ),
-                    [
-                        ev.id.into(),
-                        ev.subject.clone().into(),
-                        ev.kind.clone().into(),
-                        ev.correlation_id.into(),
-                        ev.trace.clone().into(),
-                        ev.payload.clone().into(),
-                    ],
+                    values,
                 ))
                 .await?;
         }
         self.mark_replayed().await?;
         let wake = !self.pending.is_empty();
-        self.txn.commit().await?;
-        match self.batch {
-            Some(batch) => batch.defer(self.after, wake),
-            None => {
+        match self.conn {
+            Conn::Batch(batch) => batch.committed(self.after, wake),
+            Conn::Own(txn) => {
+                txn.commit().await?;
                 if wake {
                     rt.wake_relay(self.participant);
                 }
@@ -188,6 +214,24 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// Marks the dead letter `id` of `p` replayed (its replay was handled, or found handled).
+pub(crate) async fn mark_replayed(
+    db: &impl ConnectionTrait,
+    p: Participant,
+    id: Uuid,
+) -> Result<(), sea_orm::DbErr> {
+    // Raw: the participant's schema is chosen at run time (one path for all of them).
+    db.execute_raw(stmt(
+        format!(
+            "UPDATE {}.dead_letter SET replayed_at = coalesce(replayed_at, now()) WHERE id = $1",
+            p.name()
+        ),
+        [id.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Publishes the outbox of `p` forever: at once when woken, otherwise every second. A batch

@@ -261,6 +261,31 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
         })
         .await
         .expect("publish");
+    // A command whose handler fails after it began writing (a physical line and no address):
+    // rolled back to its savepoint in the middle of a batch, and out of the inbox again, so
+    // that a replay of its dead letter would be handled.
+    let bad = domain::messaging::Envelope::new(
+        domain::ordering::PlaceOrder {
+            order_id: uuid::Uuid::now_v7(),
+            account_id: uuid::Uuid::now_v7(),
+            idempotency_key: "backlog-bad".into(),
+            currency: domain::money::Currency::EUR,
+            lines: vec![domain::ordering::OrderLine {
+                edition_id: uuid::Uuid::now_v7(),
+                product_id: uuid::Uuid::now_v7(),
+                publisher_id: uuid::Uuid::now_v7(),
+                kind: "physical".into(),
+                product_title: "Boxed".into(),
+                edition_name: "Box".into(),
+                unit_price_minor: PRICE,
+                quantity: 1,
+            }],
+            shipping_address: None,
+        },
+        uuid::Uuid::now_v7(),
+        None,
+    );
+    shop.app.state.bus.publish(&bad).await.expect("publish");
     shop.start_saga(batched).await;
 
     let mut statuses = Vec::new();
@@ -287,7 +312,8 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
             .await,
         ORDERS as i64 - 1
     );
-    // The poison goes to billing's and fulfillment's dead letters, and nothing else does.
+    // The poison goes to billing's and fulfillment's dead letters, the bad command to
+    // ordering's, and nothing else does.
     let all = [
         "ordering",
         "billing",
@@ -295,10 +321,30 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
         "library",
         "notification",
     ];
-    wait_until("the poison in two dead letters", || async {
-        (shop.dead_letters(&all).await == 2).then_some(())
-    })
+    wait_until(
+        "the poison in two dead letters, the bad command in one",
+        || async { (shop.dead_letters(&all).await == 3).then_some(()) },
+    )
     .await;
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT count(*)::bigint AS n FROM ordering.dead_letter WHERE message_id = '{}'",
+            bad.id
+        ))
+        .await,
+        1,
+        "the bad command is a dead letter of ordering"
+    );
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT (SELECT count(*) FROM ordering.inbox WHERE message_id = '{}') \
+                  + (SELECT count(*) FROM ordering.\"order\" WHERE id = '{}') AS n",
+            bad.id, bad.data.order_id
+        ))
+        .await,
+        0,
+        "nothing of the failed handler stays: no inbox row, no order"
+    );
     // The backlog was handled in batches, not one by one (12 place commands, then 12 events at
     // each step, waiting together).
     assert!(
