@@ -19,7 +19,7 @@
 //!   of a chunked build for a signed link (the gateway checked the signature; so does the api).
 
 mod media;
-mod persisted;
+pub mod persisted;
 mod uploads;
 
 use std::net::SocketAddr;
@@ -651,9 +651,8 @@ async fn execute(
             );
         }
     };
-    if let Some(hash) = &register {
-        persisted::register(&edge.state, hash, &request.query).await;
-    }
+    // Kept once the caller is known (registrations are counted per address).
+    let registration = register.map(|hash| (hash, request.query.clone()));
     if is_get
         && selected_operation(&doc, request.operation_name.as_deref())
             .is_some_and(|op| op.ty != OperationType::Query)
@@ -697,6 +696,9 @@ async fn execute(
             return res;
         }
     };
+    if let Some((hash, query)) = &registration {
+        persisted::register(&edge.state, hash, query, &client).await;
+    }
     let mut response = edge
         .schema
         .execute(request.data(caller).data(client).data(Prechecked))

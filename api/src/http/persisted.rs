@@ -11,14 +11,29 @@
 //!   document the store would refuse is ever kept) and runs as usual.
 //! - Documents live in Redis under `{ns}:apq:{H}` for [`TTL_SECS`], shared by every api replica.
 //!   Without Redis nothing is found or kept: clients fall back to sending their documents.
+//! - Redis is not a dump for strangers: a document over [`MAX_DOCUMENT_BYTES`] is run but not
+//!   kept, and one client address registers at most [`REGISTRATIONS_PER_HOUR`] documents an
+//!   hour (the next ones run but are not kept). A store's own clients send a few dozen
+//!   documents, registered on the first miss of each; a flood of distinct documents from one
+//!   address costs Redis at most that many a day.
 
 use fred::prelude::*;
 use sha2::{Digest as _, Sha256};
 
+use crate::infra::auth::caller::ClientAddr;
+use crate::infra::config::Rate;
+use crate::infra::ratelimit::{self, WithoutRedis};
 use crate::infra::state::AppState;
 
-/// How long a registered document is kept (seconds): a week.
-pub const TTL_SECS: i64 = 7 * 24 * 3600;
+/// How long a registered document is kept (seconds): a day. A client that finds it gone sends it
+/// again.
+pub const TTL_SECS: i64 = 24 * 3600;
+
+/// Largest document kept (bytes). The SPA's largest operation is about 2 KB.
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
+
+/// Documents one client address may register in an hour.
+pub const REGISTRATIONS_PER_HOUR: u32 = 60;
 
 /// The message of an unknown hash (code `PERSISTED_QUERY_NOT_FOUND`), as the protocol's clients
 /// expect it.
@@ -72,8 +87,23 @@ pub async fn lookup(state: &AppState, hash: &str) -> Option<String> {
     .flatten()
 }
 
-/// Registers `query` under its hash (best effort: without Redis it is simply not kept).
-pub async fn register(state: &AppState, hash: &str, query: &str) {
+/// Registers `query` under its hash, sent by `client` (best effort: without Redis, too big, or
+/// over the address's hourly count, it is simply not kept).
+pub async fn register(state: &AppState, hash: &str, query: &str, client: &ClientAddr) {
+    if query.len() > MAX_DOCUMENT_BYTES {
+        tracing::debug!(bytes = query.len(), "persisted query not kept: too big");
+        return;
+    }
+    let rate = Rate {
+        count: REGISTRATIONS_PER_HOUR,
+        window: std::time::Duration::from_secs(3600),
+    };
+    let counters = ratelimit::Counters::of(state);
+    let allowed = ratelimit::hit(counters, "apq", &client.0, rate, WithoutRedis::Allow).await;
+    if allowed.is_err() {
+        tracing::info!("persisted query not kept: the address registered enough this hour");
+        return;
+    }
     crate::infra::redis::optional::<()>(
         &state.redis_health,
         "keep a persisted query",

@@ -492,3 +492,58 @@ async fn automatic_persisted_queries_run_by_hash_over_post_and_get() {
     );
     assert_eq!(mutation_over_get.status, 405, "{mutation_over_get:?}");
 }
+
+/// Persisted queries cannot be used to fill Redis: one address registers at most
+/// `REGISTRATIONS_PER_HOUR` documents an hour and none over `MAX_DOCUMENT_BYTES`; the ones
+/// beyond run all the same, they are only not kept (their hash alone stays unknown).
+#[tokio::test]
+async fn persisted_queries_keep_a_bounded_number_of_small_documents_per_address() {
+    use api::http::persisted::{MAX_DOCUMENT_BYTES, REGISTRATIONS_PER_HOUR};
+    let app = TestApp::spawn().await;
+    let register = |query: String| {
+        let hash = sha256_hex(&query);
+        let body = json!({ "query": query,
+            "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+        (body.to_string(), hash)
+    };
+    let known = |hash: String| {
+        let app = &app;
+        async move {
+            let body = json!({
+                "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+            let (_, _, answer) = app
+                .send(post(&body.to_string(), Some("application/json")))
+                .await;
+            answer["errors"].as_array().is_none_or(|e| e.is_empty())
+        }
+    };
+    // Distinct documents: the same query under a different operation name.
+    let mut hashes = Vec::new();
+    for i in 0..=REGISTRATIONS_PER_HOUR {
+        let (body, hash) = register(format!("query Flood{i} {{ __typename }}"));
+        let (status, _, answer) = app.send(post(&body, Some("application/json"))).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["data"]["__typename"], "Query", "it runs: {answer}");
+        hashes.push(hash);
+    }
+    let last = hashes.pop().expect("one past the limit");
+    assert!(known(hashes[0].clone()).await, "the first is kept");
+    assert!(
+        known(hashes[hashes.len() - 1].clone()).await,
+        "the last within the limit is kept"
+    );
+    assert!(!known(last).await, "the one past the limit is not kept");
+
+    // In a store of its own (no registration counted yet): a document over the size bound.
+    let app2 = TestApp::spawn().await;
+    let padding = format!("# {}\n", "x".repeat(MAX_DOCUMENT_BYTES));
+    let (body, hash) = register(format!("{padding}query Big {{ __typename }}"));
+    let (status, _, answer) = app2.send(post(&body, Some("application/json"))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["data"]["__typename"], "Query", "it runs: {answer}");
+    let body = json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+    let (_, _, answer) = app2
+        .send(post(&body.to_string(), Some("application/json")))
+        .await;
+    assert_eq!(error_code(&answer), "PERSISTED_QUERY_NOT_FOUND", "{answer}");
+}
