@@ -155,3 +155,21 @@ impl Batch {
         Ok(())
     }
 }
+
+/// Marks the dead letter `id` of `p` replayed (its replay was handled, or found handled).
+pub(crate) async fn mark_replayed(
+    db: &impl ConnectionTrait,
+    p: Participant,
+    id: Uuid,
+) -> Result<(), sea_orm::DbErr> {
+    // Raw: the participant's schema is chosen at run time (one path for all of them).
+    db.execute_raw(domain::sql::stmt(
+        format!(
+            "UPDATE {}.dead_letter SET replayed_at = coalesce(replayed_at, now()) WHERE id = $1",
+            p.name()
+        ),
+        [id.into()],
+    ))
+    .await?;
+    Ok(())
+}

@@ -642,7 +642,7 @@ async fn run_batch(
             let result = async {
                 tracing::info!("already handled; nothing to do");
                 match incoming.replay_of {
-                    Some(dead) => crate::infra::outbox::mark_replayed(&batch.txn, p, dead)
+                    Some(dead) => crate::infra::batch::mark_replayed(&batch.txn, p, dead)
                         .await
                         .map_err(Failure::from),
                     None => Ok(()),

@@ -131,7 +131,7 @@ impl Tx {
 
     async fn mark_replayed(&self) -> Result<(), Failure> {
         if let Some(id) = self.replay_of {
-            mark_replayed(self.db(), self.participant, id).await?;
+            crate::infra::batch::mark_replayed(self.db(), self.participant, id).await?;
         }
         Ok(())
     }
@@ -214,24 +214,6 @@ impl Tx {
         }
         Ok(())
     }
-}
-
-/// Marks the dead letter `id` of `p` replayed (its replay was handled, or found handled).
-pub(crate) async fn mark_replayed(
-    db: &impl ConnectionTrait,
-    p: Participant,
-    id: Uuid,
-) -> Result<(), sea_orm::DbErr> {
-    // Raw: the participant's schema is chosen at run time (one path for all of them).
-    db.execute_raw(stmt(
-        format!(
-            "UPDATE {}.dead_letter SET replayed_at = coalesce(replayed_at, now()) WHERE id = $1",
-            p.name()
-        ),
-        [id.into()],
-    ))
-    .await?;
-    Ok(())
 }
 
 /// Publishes the outbox of `p` forever: at once when woken, otherwise every second. A batch
