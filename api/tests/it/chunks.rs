@@ -512,7 +512,7 @@ async fn an_interrupted_pull_resumes_without_downloading_completed_chunks() {
         let (product, dir) = (shop.product.clone(), dir.clone());
         async move { pull::install(&first, &product, "linux", &dir, 2, &Progress::hidden()).await }
     });
-    let cached = |dir: &std::path::Path| -> std::collections::HashSet<String> {
+    let cached = |dir: &Path| -> std::collections::HashSet<String> {
         std::fs::read_dir(dir.join(".store/chunks"))
             .into_iter()
             .flatten()
