@@ -213,14 +213,3 @@ async fn health_readiness_schema_and_graphiql_are_served() {
     );
     assert!(ide.as_str().expect("html").contains("graphiql"));
 }
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}

@@ -680,3 +680,15 @@ pub const SIGN_UP: &str = "mutation($input: SignUpInput!) { signUp(input: $input
 pub const SIGN_IN: &str = "mutation($input: SignInInput!) { signIn(input: $input) { accessToken refreshToken account { id email role status } } }";
 pub const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken account { id } } }";
 pub const ME: &str = "{ me { id email displayName role status } }";
+
+/// Percent-encodes `s` for a URL's query (every byte but the unreserved ones).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
