@@ -1,7 +1,8 @@
 //! Throughput and latency of the digital order saga, in-process: the api's `placeOrder` service
 //! and every saga participant on one runtime, against real PostgreSQL, Redis and NATS. Reports
 //! orders completed per second and the place→completed latency (median, p99), beside the
-//! machine's `pgbench` commit rate (TPC-B-like, measured in the same run) as the baseline, and
+//! machine's `pgbench` commit rate (TPC-B-like, measured in the same run, before and after each
+//! round; the median of those runs) as the baseline, and
 //! the transactions the store's database committed per order (`pg_stat_database.xact_commit`
 //! of its database over the run).
 //!
@@ -37,17 +38,22 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
 }
 
-/// `pgbench` commits per second on a scratch database (scale 10, 8 clients, 10 s).
-fn pgbench(maintenance_url: &str) -> anyhow::Result<f64> {
+/// The URL of the scratch database `pgbench` runs on.
+fn pgbench_url(maintenance_url: &str) -> String {
     let base = maintenance_url
         .split('?')
         .next()
         .unwrap_or(maintenance_url)
         .trim_end_matches("/postgres")
         .to_owned();
-    let url = format!("{base}/store_bench_pgbench");
+    format!("{base}/store_bench_pgbench")
+}
+
+/// Creates `pgbench`'s tables (scale 10) on a fresh scratch database.
+async fn pgbench_init(maintenance_url: &str) -> anyhow::Result<()> {
+    recreate(maintenance_url, "store_bench_pgbench").await?;
     let init = std::process::Command::new("pgbench")
-        .args(["-i", "-q", "-s", "10", &url])
+        .args(["-i", "-q", "-s", "10", &pgbench_url(maintenance_url)])
         .output()
         .context("running pgbench -i (is pgbench installed?)")?;
     anyhow::ensure!(
@@ -55,6 +61,12 @@ fn pgbench(maintenance_url: &str) -> anyhow::Result<f64> {
         "pgbench -i: {}",
         String::from_utf8_lossy(&init.stderr)
     );
+    Ok(())
+}
+
+/// `pgbench` commits per second on the scratch database (8 clients, 10 s).
+fn pgbench(maintenance_url: &str) -> anyhow::Result<f64> {
+    let url = pgbench_url(maintenance_url);
     let run = std::process::Command::new("pgbench")
         .args(["-c", "8", "-j", "2", "-T", "10", &url])
         .output()
@@ -137,10 +149,19 @@ async fn main() -> anyhow::Result<()> {
         buyers * products
     );
     let mut results: Vec<Vec<Figures>> = modes.iter().map(|_| Vec::new()).collect();
-    let mut maintenance = String::new();
+    // The baseline runs before and after each round (its rate drifts by tens of percent from
+    // one run to the next on a small machine): the median of those runs is the figure.
+    let maintenance = api::infra::db::split_database_url(
+        &api::infra::config::serve_args_from_env()?
+            .services
+            .database_url,
+    )?
+    .0;
+    pgbench_init(&maintenance).await?;
+    let mut baseline = vec![pgbench(&maintenance)?];
     for round in 0..rounds {
         for (mode, out) in modes.iter().zip(&mut results) {
-            let (f, m) = run(mode, buyers, products).await?;
+            let f = run(mode, buyers, products).await?;
             println!(
                 "  round {} {:<30} {:7.1} orders/s   median {:6.1} ms   p99 {:7.1} ms   {:5.1} commits/order",
                 round + 1,
@@ -151,12 +172,17 @@ async fn main() -> anyhow::Result<()> {
                 f.commits as f64 / f.total as f64
             );
             out.push(f);
-            maintenance = m;
         }
+        baseline.push(pgbench(&maintenance)?);
     }
-    recreate(&maintenance, "store_bench_pgbench").await?;
-    let tps = pgbench(&maintenance)?;
-    println!("  baseline: pgbench commits/s {tps:8.1}   (scale 10, 8 clients, 10 s)");
+    let runs: Vec<String> = baseline.iter().map(|t| format!("{t:.0}")).collect();
+    baseline.sort_by(f64::total_cmp);
+    let tps = baseline[baseline.len() / 2];
+    println!(
+        "  baseline: pgbench commits/s {tps:8.1}   (median of {} runs: {}; scale 10, 8 clients, 10 s each)",
+        runs.len(),
+        runs.join(", ")
+    );
     for (mode, figures) in modes.iter().zip(&results) {
         let n = figures.len() as f64;
         let rate = figures.iter().map(|f| f.rate).sum::<f64>() / n;
@@ -177,8 +203,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// One run: a fresh database and streams, the participants in `mode`, every order placed and
-/// completed. Returns the figures and the maintenance database's URL.
-async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<(Figures, String)> {
+/// completed.
+async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figures> {
     let total = buyers * products;
     let mut serve = api::infra::config::serve_args_from_env()?;
     let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
@@ -373,5 +399,5 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<(Fig
         commits: commits_at_end - commits_before,
         total,
     };
-    Ok((figures, maintenance))
+    Ok(figures)
 }
