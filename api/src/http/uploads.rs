@@ -81,19 +81,9 @@ pub(super) async fn put_build(
     let mut body = body.into_data_stream();
     // Every refusal reads the body first (bounded, see `builds::drain`): a connection closed
     // with its request body unread makes the streaming gateway answer 502 instead.
-    let me = match authenticate(&edge.state, &parts.headers, peer).await {
-        Ok(Authenticated {
-            caller: Caller::Account(p),
-            ..
-        }) => p,
-        Ok(_) => {
-            crate::catalog::builds::drain(&mut body).await;
-            return api_error(&ApiError::SignInRequired);
-        }
-        Err(refused) => {
-            crate::catalog::builds::drain(&mut body).await;
-            return refused.response();
-        }
+    let me = match uploader(&edge, &parts, peer, &mut body).await {
+        Ok(me) => me,
+        Err(refused) => return refused,
     };
     let Ok(id) = id.parse::<Uuid>() else {
         crate::catalog::builds::drain(&mut body).await;
