@@ -141,8 +141,8 @@ fn tracking_field(field: &'static str, value: &str) -> ApiResult<String> {
 }
 
 /// A publisher ships an order of theirs that awaits shipment. Fulfillment decides (a
-/// cancellation may win the race); the answer is its decision, or the order as it is when no
-/// answer came in time.
+/// cancellation may win the race); the answer is its decision, or what the order shows when no
+/// answer came in time (`TIMEOUT` while it still awaits shipment).
 pub async fn ship_order(
     state: &AppState,
     me: &Principal,
@@ -192,10 +192,7 @@ pub async fn ship_order(
             }
         }
         Some(env) if env.kind == ShipmentDispatched::TYPE => Ok(()),
-        _ => {
-            tracing::warn!(order.id = %order, "no answer from fulfillment in time; the shipment is pending");
-            Ok(())
-        }
+        _ => unconfirmed(state, order, "SHIPPED", "shipment").await,
     }
 }
 
@@ -203,6 +200,24 @@ async fn shipment_status(state: &AppState, order: Uuid) -> ApiResult<String> {
     Ok(shipment(state, order)
         .await?
         .map_or_else(|| "UNKNOWN".to_owned(), |s| s.status))
+}
+
+/// The answer to a ship or a cancel whose decision did not come from fulfillment in time: what
+/// the shipment shows now. `done` is the status the command leads to. Still awaiting shipment,
+/// the command is in flight and may yet win or lose its race: the caller is told so (`TIMEOUT`),
+/// never that it happened.
+async fn unconfirmed(state: &AppState, order: Uuid, done: &str, what: &str) -> ApiResult<()> {
+    let now = shipment_status(state, order).await?;
+    if now == done {
+        return Ok(());
+    }
+    if now == "AWAITING_SHIPMENT" {
+        tracing::warn!(order.id = %order, "no answer from fulfillment in time; the {what} is pending");
+        return Err(ApiError::Unconfirmed(format!(
+            "the {what} was sent but is not confirmed yet; the order shows its outcome in a moment"
+        )));
+    }
+    Err(not_awaiting(&now))
 }
 
 fn not_awaiting(status: &str) -> ApiError {
@@ -318,9 +333,6 @@ pub async fn cancel_order(state: &AppState, me: &Principal, order: Uuid) -> ApiR
             }))
         }
         Some(env) if env.kind == ShipmentCancelled::TYPE => Ok(()),
-        _ => {
-            tracing::warn!(order.id = %order, "no answer from fulfillment in time; the cancellation is pending");
-            Ok(())
-        }
+        _ => unconfirmed(state, order, "RELEASED", "cancellation").await,
     }
 }

@@ -57,6 +57,10 @@ pub enum ApiError {
     /// a limit that fails closed), is out of reach; the client comes back in a moment.
     #[error("the service is temporarily unavailable; try again in {retry_after_secs} s")]
     Unavailable { retry_after_secs: u64 },
+    /// `TIMEOUT`: a command was sent, but its outcome did not come in time and the state does
+    /// not show it yet; it may still happen (the order shows what did).
+    #[error("{0}")]
+    Unconfirmed(String),
     /// A chunk or a manifest of a chunked build was refused: `BAD_USER_INPUT`,
     /// `CHECKSUM_MISMATCH` or `CHUNKS_MISSING` (see [`ChunkError`]).
     #[error(transparent)]
@@ -93,6 +97,7 @@ impl ApiError {
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::OutOfStock(_) => ErrorCode::OutOfStock,
             ApiError::Chunk(c) => c.code(),
+            ApiError::Unconfirmed(_) => ErrorCode::Timeout,
             ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => ErrorCode::RateLimited,
             ApiError::Db(_) | ApiError::Redis(_) | ApiError::Bus(_) | ApiError::Internal(_) => {
                 ErrorCode::InternalServerError
