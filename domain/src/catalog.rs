@@ -1,7 +1,9 @@
 //! Catalog: products, editions, reviews, wishlists, and the manifests of chunked builds.
 
+mod events;
 pub mod manifest;
 mod model;
+pub use events::*;
 pub use model::*;
 
 #[cfg(feature = "server")]

@@ -25,5 +25,6 @@ pub mod refund;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod sql;
+pub mod webhooks;
 
 pub use error_code::ErrorCode;

@@ -38,12 +38,34 @@ pub struct ServiceSettings {
     /// Currency of every price in the store.
     #[arg(long, env = "STORE_CURRENCY", default_value = "EUR")]
     pub store_currency: String,
+    /// Webhook endpoints may be on private, loopback, link-local and other special-purpose
+    /// addresses (development and tests only: in production this opens the internal network
+    /// to whoever registers an endpoint).
+    #[arg(long, env = "WEBHOOKS_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhooks_allow_private_targets: bool,
+    /// Hosts webhook endpoints may reach over plain `http` (comma-separated, as in the URL);
+    /// every other endpoint must use `https`.
+    #[arg(long, env = "WEBHOOKS_HTTP_HOSTS", value_delimiter = ',', default_value = "")]
+    pub webhooks_http_hosts: Vec<String>,
 }
 
 impl ServiceSettings {
     /// `STORE_CURRENCY`, checked.
     pub fn currency(&self) -> Result<Currency, MoneyError> {
         Currency::parse(&self.store_currency)
+    }
+
+    /// Where webhooks may go (`WEBHOOKS_ALLOW_PRIVATE_TARGETS`, `WEBHOOKS_HTTP_HOSTS`).
+    pub fn webhook_targets(&self) -> crate::webhooks::target::TargetPolicy {
+        crate::webhooks::target::TargetPolicy {
+            allow_private: self.webhooks_allow_private_targets,
+            http_hosts: self
+                .webhooks_http_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+        }
     }
 }
 

@@ -17,8 +17,20 @@ mod m20261205_100000_catalog_facet_listing;
 mod m20261206_000001_catalog_stock_command;
 mod m20261206_000002_identity_audit_actor;
 mod m20261207_000001_catalog_chunks;
+mod m20261208_000001_webhooks;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
+
+/// Every schema with a saga participant's messaging tables (inbox, outbox, dead letters): the
+/// first five, then those added since.
+pub const MESSAGING_SCHEMAS: [&str; 6] = [
+    PARTICIPANTS[0],
+    PARTICIPANTS[1],
+    PARTICIPANTS[2],
+    PARTICIPANTS[3],
+    PARTICIPANTS[4],
+    "webhooks",
+];
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -40,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_catalog_stock_command::Migration),
             Box::new(m20261206_000002_identity_audit_actor::Migration),
             Box::new(m20261207_000001_catalog_chunks::Migration),
+            Box::new(m20261208_000001_webhooks::Migration),
         ]
     }
 }

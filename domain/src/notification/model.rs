@@ -46,6 +46,8 @@ pub enum NotificationKind {
     GiftKeysReady,
     /// To the account that redeemed a gift key: the product is in the library.
     KeyRedeemed,
+    /// To a publisher: a webhook endpoint kept failing and was disabled.
+    WebhookEndpointDisabled,
 }
 
 impl NotificationKind {
@@ -66,11 +68,12 @@ impl NotificationKind {
             NotificationKind::SaleRefunded => "SALE_REFUNDED",
             NotificationKind::GiftKeysReady => "GIFT_KEYS_READY",
             NotificationKind::KeyRedeemed => "KEY_REDEEMED",
+            NotificationKind::WebhookEndpointDisabled => "WEBHOOK_ENDPOINT_DISABLED",
         }
     }
 
     /// Every kind, in the order of the enum.
-    pub const ALL: [NotificationKind; 15] = [
+    pub const ALL: [NotificationKind; 16] = [
         NotificationKind::OrderCompleted,
         NotificationKind::OrderCancelled,
         NotificationKind::WalletCredited,
@@ -86,6 +89,7 @@ impl NotificationKind {
         NotificationKind::SaleRefunded,
         NotificationKind::GiftKeysReady,
         NotificationKind::KeyRedeemed,
+        NotificationKind::WebhookEndpointDisabled,
     ];
 
     pub fn parse(s: &str) -> Option<NotificationKind> {
@@ -235,6 +239,22 @@ impl Notifies for PaymentRefunded {
             title: "Payment refunded".into(),
             body,
             order: Some(self.order_id),
+        }]
+    }
+}
+
+impl Notifies for crate::webhooks::EndpointDisabled {
+    /// The endpoint's owner, with the URL and why.
+    fn notes(&self) -> Vec<Note> {
+        vec![Note {
+            account: self.publisher_id,
+            kind: NotificationKind::WebhookEndpointDisabled,
+            title: "A webhook endpoint was disabled".into(),
+            body: format!(
+                "{} kept failing ({}); no more events go to it until you enable it again.",
+                self.url, self.reason
+            ),
+            order: None,
         }]
     }
 }
