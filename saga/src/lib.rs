@@ -1,5 +1,5 @@
-//! The saga participants of the store (DESIGN §3–§4): ordering, billing, fulfillment, library
-//! and notification. Each is a set of durable JetStream pull consumers writing only its own
+//! The saga participants of the store (DESIGN §3–§4): ordering, billing, fulfillment, library,
+//! notification and webhooks. Each is a set of durable JetStream pull consumers writing only its own
 //! context's schema, plus a relay publishing its outbox.
 //!
 //! Module map: [`infra`] holds what every participant stands on and none owns — `runtime` (what
@@ -15,9 +15,12 @@ pub mod infra;
 pub mod library;
 pub mod notification;
 pub mod ordering;
+pub mod webhooks;
 
 pub use infra::consumer::{Failure, Registration};
-pub use infra::runtime::{Clock, ConsumerHealth, Participant, Runtime, Settings};
+pub use infra::runtime::{
+    Clock, ConsumerHealth, Participant, Runtime, Settings, WebhookSettings,
+};
 
 /// What `p` registered with the consume loop.
 pub fn registration(p: Participant) -> &'static Registration {
@@ -27,6 +30,7 @@ pub fn registration(p: Participant) -> &'static Registration {
         Participant::Fulfillment => &fulfillment::REGISTRATION,
         Participant::Library => &library::REGISTRATION,
         Participant::Notification => &notification::REGISTRATION,
+        Participant::Webhooks => &webhooks::REGISTRATION,
     }
 }
 
@@ -52,6 +56,9 @@ pub async fn run(
         tasks.spawn(infra::outbox::relay(rt.clone(), p));
         if p == Participant::Fulfillment {
             tasks.spawn(fulfillment::deadlines(rt.clone()));
+        }
+        if p == Participant::Webhooks {
+            tasks.spawn(webhooks::send::worker(rt.clone()));
         }
         tracing::info!(participant = p.name(), "participant started");
     }

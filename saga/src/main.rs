@@ -38,6 +38,7 @@ enum Which {
     Fulfillment,
     Library,
     Notification,
+    Webhooks,
 }
 
 /// Configuration, from the environment: the services as the api reads them, and the
@@ -88,6 +89,28 @@ struct Config {
     #[arg(long, env = "PLATFORM_FEE_BPS", default_value_t = domain::billing::DEFAULT_PLATFORM_FEE_BPS,
           value_parser = clap::value_parser!(u32).range(0..=10_000))]
     platform_fee_bps: u32,
+    /// Multiplies the webhook retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, then 10 h six
+    /// times); below 1 for tests and demonstrations only.
+    #[arg(long, env = "WEBHOOKS_BACKOFF_SCALE", default_value_t = 1.0)]
+    webhooks_backoff_scale: f64,
+    /// Seconds a webhook endpoint has to answer (connection included).
+    #[arg(long, env = "WEBHOOKS_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    webhooks_request_timeout_secs: u64,
+    /// Seconds the previous signing secret keeps signing after a rotation.
+    #[arg(long, env = "WEBHOOKS_SECRET_OVERLAP_SECS", default_value_t = domain::webhooks::DEFAULT_SECRET_OVERLAP_SECS)]
+    webhooks_secret_overlap_secs: u64,
+    /// Deliveries in a row whose every attempt failed before an endpoint is disabled.
+    #[arg(long, env = "WEBHOOKS_DISABLE_AFTER_FAILED_DELIVERIES", default_value_t = domain::webhooks::DEFAULT_DISABLE_AFTER_FAILED_DELIVERIES)]
+    webhooks_disable_after_failed_deliveries: u32,
+    /// Seconds an endpoint may fail every attempt (no success since) before it is disabled.
+    #[arg(long, env = "WEBHOOKS_DISABLE_AFTER_FAILING_SECS", default_value_t = domain::webhooks::DEFAULT_DISABLE_AFTER_FAILING_SECS)]
+    webhooks_disable_after_failing_secs: u64,
+    /// Webhook deliveries claimed and sent at once per transaction.
+    #[arg(long, env = "WEBHOOKS_BATCH", default_value_t = 32)]
+    webhooks_batch: usize,
+    /// Webhook delivery loops per process.
+    #[arg(long, env = "WEBHOOKS_WORKERS", default_value_t = 2)]
+    webhooks_workers: usize,
 }
 
 /// The pool size of a saga process when `DATABASE_MAX_CONNECTIONS` is unset (the api's is 20).
@@ -116,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         Which::Fulfillment => vec![Participant::Fulfillment],
         Which::Library => vec![Participant::Library],
         Which::Notification => vec![Participant::Notification],
+        Which::Webhooks => vec![Participant::Webhooks],
     };
     let (rt, nats) = connect(&config).await?;
     rt.ensure_streams().await?;
@@ -177,6 +201,16 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         reservation_deadline: Duration::from_secs(c.reservation_deadline_secs.max(60)),
         platform_fee_bps: c.platform_fee_bps,
         clock: saga::Clock::default(),
+        webhooks: saga::WebhookSettings {
+            targets: services.webhook_targets(),
+            schedule: domain::webhooks::retry_schedule(c.webhooks_backoff_scale),
+            request_timeout: Duration::from_secs(c.webhooks_request_timeout_secs.clamp(1, 60)),
+            secret_overlap: Duration::from_secs(c.webhooks_secret_overlap_secs),
+            disable_after_failed_deliveries: c.webhooks_disable_after_failed_deliveries.max(1),
+            disable_after_failing: Duration::from_secs(c.webhooks_disable_after_failing_secs),
+            batch: c.webhooks_batch.clamp(1, 500),
+            workers: c.webhooks_workers.clamp(1, 16),
+        },
     };
     let rt = Runtime::new(
         db,

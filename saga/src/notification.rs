@@ -11,6 +11,7 @@ use domain::notification::entity::notification;
 use domain::notification::{MarkRead, NotificationCreated, Notifies};
 use domain::ordering::{OrderCancelled, OrderCompleted};
 use domain::refund::{OrderRefunded, RefundDenied, RefundRequested};
+use domain::webhooks::EndpointDisabled;
 use fred::interfaces::KeysInterface;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -39,6 +40,7 @@ pub const REGISTRATION: Registration = Registration {
         "fulfillment.ready_to_ship",
         "fulfillment.shipment_dispatched",
         "fulfillment.shipping_reminder",
+        "webhooks.endpoint_disabled",
     ],
     handle: |rt, msg| Box::pin(handle(rt, msg)),
 };
@@ -59,6 +61,7 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
         OrderRefunded::TYPE => msg.data::<OrderRefunded>()?.notes(),
         GiftKeysGenerated::TYPE => msg.data::<GiftKeysGenerated>()?.notes(),
         KeyRedeemed::TYPE => msg.data::<KeyRedeemed>()?.notes(),
+        EndpointDisabled::TYPE => msg.data::<EndpointDisabled>()?.notes(),
         MarkRead::TYPE => return mark_read(rt, msg, msg.data()?).await,
         other => {
             return Err(Failure::Poison(format!(

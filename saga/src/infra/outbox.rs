@@ -216,6 +216,40 @@ impl Tx {
     }
 }
 
+/// Writes `data` to the outbox of `p` in `db` (a transaction of work that no message caused,
+/// such as a worker's), as a new event with `correlation_id`; the caller wakes the relay after
+/// its commit ([`Runtime::wake_relay`]).
+pub async fn enqueue<T: Message>(
+    db: &impl ConnectionTrait,
+    p: Participant,
+    data: T,
+    correlation_id: Uuid,
+) -> Result<(), Failure> {
+    let mut env = Envelope::new(data, correlation_id, None);
+    env.trace = Some(domain::bus::new_traceparent());
+    let payload = serde_json::to_value(&env)
+        .map_err(|e| Failure::Poison(format!("encoding {}: {e}", T::TYPE)))?;
+    let values: [sea_orm::Value; 6] = [
+        env.id.into(),
+        env.subject().into(),
+        env.kind.clone().into(),
+        env.correlation_id.into(),
+        env.trace.clone().into(),
+        payload.into(),
+    ];
+    // Raw: the participant's schema is chosen at run time, as in `Tx::commit`.
+    db.execute_raw(stmt(
+        format!(
+            "INSERT INTO {}.outbox (id, subject, kind, correlation_id, trace, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            p.name()
+        ),
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Publishes the outbox of `p` forever: at once when woken, otherwise every second. A batch
 /// that was not full took every row there was, so the relay waits for the next wake instead of
 /// asking again at once (an empty look is a transaction too: one fewer per saga step).

@@ -19,15 +19,17 @@ pub enum Participant {
     Fulfillment,
     Library,
     Notification,
+    Webhooks,
 }
 
 impl Participant {
-    pub const ALL: [Participant; 5] = [
+    pub const ALL: [Participant; 6] = [
         Participant::Ordering,
         Participant::Billing,
         Participant::Fulfillment,
         Participant::Library,
         Participant::Notification,
+        Participant::Webhooks,
     ];
 
     /// The context's name: its schema, its durable consumers' prefix.
@@ -38,6 +40,7 @@ impl Participant {
             Participant::Fulfillment => "fulfillment",
             Participant::Library => "library",
             Participant::Notification => "notification",
+            Participant::Webhooks => "webhooks",
         }
     }
 
@@ -52,6 +55,7 @@ impl Participant {
             Participant::Fulfillment => 2,
             Participant::Library => 3,
             Participant::Notification => 4,
+            Participant::Webhooks => 5,
         }
     }
 
@@ -112,6 +116,47 @@ pub struct Settings {
     /// The platform's fee on each sale, basis points (billing).
     pub platform_fee_bps: u32,
     pub clock: Clock,
+    /// The webhooks participant's delivery worker.
+    pub webhooks: WebhookSettings,
+}
+
+/// How the webhooks participant delivers (environment variables `WEBHOOKS_*` of `saga run`).
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Which targets it may connect to (checked again at every connection).
+    pub targets: domain::webhooks::target::TargetPolicy,
+    /// The delays after each failed attempt; the delivery fails when they are spent.
+    pub schedule: Vec<Duration>,
+    /// Longest wait for an answer (connection included).
+    pub request_timeout: Duration,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_overlap: Duration,
+    /// Deliveries in a row whose every attempt failed before the endpoint is disabled.
+    pub disable_after_failed_deliveries: u32,
+    /// How long an endpoint may fail every attempt (no success since) before it is disabled.
+    pub disable_after_failing: Duration,
+    /// Deliveries claimed (and sent at once) per transaction.
+    pub batch: usize,
+    /// Claiming loops per process.
+    pub workers: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> WebhookSettings {
+        WebhookSettings {
+            targets: Default::default(),
+            schedule: domain::webhooks::retry_schedule(1.0),
+            request_timeout: Duration::from_secs(10),
+            secret_overlap: Duration::from_secs(domain::webhooks::DEFAULT_SECRET_OVERLAP_SECS),
+            disable_after_failed_deliveries:
+                domain::webhooks::DEFAULT_DISABLE_AFTER_FAILED_DELIVERIES,
+            disable_after_failing: Duration::from_secs(
+                domain::webhooks::DEFAULT_DISABLE_AFTER_FAILING_SECS,
+            ),
+            batch: 32,
+            workers: 2,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -135,6 +180,7 @@ impl Default for Settings {
             ),
             platform_fee_bps: domain::billing::DEFAULT_PLATFORM_FEE_BPS,
             clock: Clock::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -166,7 +212,9 @@ pub struct Runtime {
     pub consumers: ConsumerHealth,
     /// What the consume loops counted.
     pub counters: Counters,
-    relay_wakers: Arc<[Notify; 5]>,
+    relay_wakers: Arc<[Notify; 6]>,
+    /// Wakes the webhooks participant's delivery worker (new or rescheduled deliveries).
+    webhook_waker: Arc<Notify>,
 }
 
 impl Runtime {
@@ -189,6 +237,7 @@ impl Runtime {
             consumers: ConsumerHealth::default(),
             counters: Counters::default(),
             relay_wakers: Arc::new(std::array::from_fn(|_| Notify::new())),
+            webhook_waker: Arc::new(Notify::new()),
         }
     }
 
@@ -206,6 +255,16 @@ impl Runtime {
 
     pub(crate) fn relay_waker(&self, p: Participant) -> &Notify {
         &self.relay_wakers[p.index()]
+    }
+
+    /// Tells the webhooks delivery worker that deliveries are due.
+    pub fn wake_webhooks(&self) {
+        self.webhook_waker.notify_waiters();
+        self.webhook_waker.notify_one();
+    }
+
+    pub(crate) fn webhook_waker(&self) -> &Notify {
+        &self.webhook_waker
     }
 
     /// Creates (or updates) the streams.
