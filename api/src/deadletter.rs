@@ -32,7 +32,7 @@ pub struct DeadLetter {
 /// their entities), so one participant's names serve for all.
 type Column = billing::entity::dead_letter::Column;
 
-/// The dead-letter table of `participant` (a name of [`migration::PARTICIPANTS`]).
+/// The dead-letter table of `participant` (a name of [`migration::MESSAGING_SCHEMAS`]).
 fn table_of(participant: &str) -> Option<TableRef> {
     Some(match participant {
         "ordering" => ordering::entity::dead_letter::Entity.table_ref(),
@@ -40,6 +40,7 @@ fn table_of(participant: &str) -> Option<TableRef> {
         "fulfillment" => fulfillment::entity::dead_letter::Entity.table_ref(),
         "library" => library::entity::dead_letter::Entity.table_ref(),
         "notification" => notification::entity::dead_letter::Entity.table_ref(),
+        "webhooks" => domain::webhooks::entity::dead_letter::Entity.table_ref(),
         _ => return None,
     })
 }
@@ -48,7 +49,7 @@ fn table_of(participant: &str) -> Option<TableRef> {
 /// UNION ALL>) d`, each row with its participant's name.
 fn all_dead_letters() -> ApiResult<SelectStatement> {
     let mut union: Option<SelectStatement> = None;
-    for p in migration::PARTICIPANTS {
+    for p in migration::MESSAGING_SCHEMAS {
         let table = table_of(p)
             .ok_or_else(|| anyhow::anyhow!("participant {p} has no dead-letter entity"))?;
         let select = Query::select()

@@ -20,5 +20,6 @@ pub mod shield;
 pub mod shipment;
 pub mod subscription;
 pub mod variables;
+pub mod webhooks;
 
 pub use schema::{StoreSchema, build_schema, sdl};

@@ -5,7 +5,7 @@
 //!
 //! Module map: one module per bounded context (`identity`, `catalog` with its builds and
 //! search, `ordering`, `billing`, `fulfillment`, `library`, `notification`, `refund`,
-//! `deadletter`), each holding that context's reads and the writes the api owns; [`graphql`]
+//! `deadletter`, `webhooks`), each holding that context's reads and the writes the api owns; [`graphql`]
 //! (schema, errors, guards, loaders, one part per context); [`http`] (axum routes, uploads);
 //! [`infra`] (configuration, shared state, authentication and sessions, database, Redis, bus,
 //! object storage, idempotency, rate limits, purging a throwaway store, the error type), which
@@ -25,5 +25,6 @@ pub mod notification;
 pub mod ordering;
 pub mod refund;
 pub mod seed;
+pub mod webhooks;
 
 pub use infra::{error::ApiError, state::AppState};

@@ -331,7 +331,7 @@ pub(crate) async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Optio
 pub async fn set_current(state: &AppState, me: &Principal, id: Uuid) -> ApiResult<Build> {
     let txn = state.db.begin().await?;
     let build = find(&txn, id).await?.ok_or(ApiError::NotFound("build"))?;
-    managed_product(&txn, me, build.product_id, true).await?;
+    let product = managed_product(&txn, me, build.product_id, true).await?;
     if build.status != BuildStatus::Ready {
         return Err(ApiError::Conflict(
             "upload the build's file before making it current".into(),
@@ -340,7 +340,35 @@ pub async fn set_current(state: &AppState, me: &Principal, id: Uuid) -> ApiResul
     let row = make_current(&txn, &build).await?;
     txn.commit().await?;
     tracing::info!(build.id = %id, product.id = %build.product_id, platform = %build.platform, "current build set");
-    Build::try_from(row)
+    let build = Build::try_from(row)?;
+    announce_current(state, me, product.publisher_id, &build).await;
+    Ok(build)
+}
+
+/// Tells the participants (webhooks) that `build` became current, after the commit. The
+/// catalog has no outbox: a crash between the commit and this publish loses the event (the
+/// build is current all the same), and a failed publish is logged, not the caller's failure.
+pub(crate) async fn announce_current(
+    state: &AppState,
+    me: &Principal,
+    publisher_id: Uuid,
+    build: &Build,
+) {
+    let mut envelope = domain::messaging::Envelope::new(
+        domain::catalog::BuildMadeCurrent {
+            build_id: build.id,
+            product_id: build.product_id,
+            publisher_id,
+            platform: build.platform.clone(),
+            version_label: build.version_label.clone(),
+        },
+        build.product_id,
+        Some(me.id),
+    );
+    envelope.trace = Some(domain::bus::new_traceparent());
+    if let Err(e) = state.bus.publish(&envelope).await {
+        tracing::warn!(build.id = %build.id, error = %e, "could not announce the current build");
+    }
 }
 
 /// Makes `build` the current one of its (product, platform) in `txn` (whose caller holds the

@@ -444,7 +444,7 @@ async fn seal(
     let id = domain::id::new_id();
     let txn = state.db.begin().await?;
     // The product locked: current builds change one at a time.
-    managed_product(&txn, me, draft.product_id, true).await?;
+    let product = managed_product(&txn, me, draft.product_id, true).await?;
     // The chunks renewed and locked until the build references them (see the module's doc).
     let stored = touch(&txn, draft.product_id, draft.ids.clone()).await?;
     check_stored(&draft.chunks, &stored)?;
@@ -484,6 +484,9 @@ async fn seal(
         build = Build::try_from(builds::make_current(&txn, &build).await?)?;
     }
     txn.commit().await?;
+    if draft.make_current {
+        builds::announce_current(state, me, product.publisher_id, &build).await;
+    }
     tracing::info!(
         build.id = %build.id,
         product.id = %build.product_id,

@@ -46,6 +46,8 @@ pub enum NotificationKind {
     GiftKeysReady,
     /// To the account that redeemed a gift key: the product is in the library.
     KeyRedeemed,
+    /// To a publisher: a webhook endpoint kept failing and was disabled.
+    WebhookEndpointDisabled,
 }
 
 #[derive(SimpleObject, Clone, Debug)]

@@ -16,6 +16,7 @@ use crate::graphql::notification::{NotificationMutation, NotificationQuery};
 use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
 use crate::graphql::refund::{RefundMutation, RefundQuery};
 use crate::graphql::revenue::RevenueQuery;
+use crate::graphql::webhooks::{WebhookMutation, WebhookQuery};
 use crate::graphql::shield::{Checker, Shield};
 use crate::graphql::subscription::Subscription;
 use crate::infra::state::AppState;
@@ -34,6 +35,7 @@ pub struct Query(
     OrderingAdminQuery,
     NotificationQuery,
     DeadLetterQuery,
+    WebhookQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -49,6 +51,7 @@ pub struct Mutation(
     RefundMutation,
     NotificationMutation,
     DeadLetterMutation,
+    WebhookMutation,
 );
 
 pub type StoreSchema = Schema<Query, Mutation, Subscription>;

@@ -80,8 +80,9 @@ macro_rules! entities {
     };
 }
 
-/// The schemas of the bounded contexts (migration `m20261124_000001_context_schemas`).
-const SCHEMAS: [&str; 7] = [
+/// The schemas of the bounded contexts (migration `m20261124_000001_context_schemas`, and
+/// `webhooks` from `m20261208_000001_webhooks`).
+const SCHEMAS: [&str; 8] = [
     "identity",
     "catalog",
     "ordering",
@@ -89,6 +90,7 @@ const SCHEMAS: [&str; 7] = [
     "fulfillment",
     "library",
     "notification",
+    "webhooks",
 ];
 
 /// Tables of a context that no entity maps: catalog's search read model, kept by triggers and
@@ -103,7 +105,7 @@ const LEFT_OUT: [&str; 1] = ["catalog.product.edition_kinds"];
 #[tokio::test]
 async fn every_entity_matches_its_table() {
     use domain::{
-        billing, catalog, fulfillment, identity, library, notification, ordering, refund,
+        billing, catalog, fulfillment, identity, library, notification, ordering, refund, webhooks,
     };
 
     let app = TestApp::spawn().await;
@@ -183,6 +185,13 @@ async fn every_entity_matches_its_table() {
         notification::entity::inbox,
         notification::entity::outbox,
         notification::entity::dead_letter,
+        webhooks::entity::endpoint,
+        webhooks::entity::delivery,
+        webhooks::entity::attempt,
+        webhooks::entity::order_publisher,
+        webhooks::entity::inbox,
+        webhooks::entity::outbox,
+        webhooks::entity::dead_letter,
     ];
 
     let mut problems = Vec::new();

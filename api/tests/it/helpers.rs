@@ -604,6 +604,9 @@ pub async fn run_participants(
         if participants.contains(&saga::Participant::Fulfillment) {
             set.spawn(saga::fulfillment::deadlines(rt.clone()));
         }
+        if participants.contains(&saga::Participant::Webhooks) {
+            set.spawn(saga::webhooks::send::worker(rt.clone()));
+        }
         while set.join_next().await.is_some() {}
     });
     SagaHandle {

@@ -29,3 +29,4 @@ mod sockets;
 mod spec;
 mod statements;
 mod tokens;
+mod webhooks;

@@ -1,0 +1,590 @@
+//! Signed webhooks end to end: the api, every saga participant (webhooks included) and a
+//! receiver on loopback that verifies each delivery as a publisher's server would (Standard
+//! Webhooks: the HMAC recomputed and compared in constant time, a timestamp within five
+//! minutes, a (webhook-id, timestamp) seen before refused as a replay).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use domain::identity::Role;
+use domain::webhooks::signature::{self, VerifyError};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::saga::{Shop, shop_with};
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub id: String,
+    pub timestamp: String,
+    pub signature: String,
+    pub body: String,
+    /// What the receiver answered.
+    pub status: u16,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+/// A publisher's webhook receiver on 127.0.0.1.
+pub struct Receiver {
+    pub url: String,
+    state: Arc<ReceiverState>,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    /// The secrets it verifies with (any one may match).
+    keys: Mutex<Vec<Vec<u8>>>,
+    /// Answer 500 to this many more requests.
+    fail_next: AtomicUsize,
+    /// (webhook-id, timestamp) pairs accepted: the same pair again is a replay.
+    seen: Mutex<HashSet<(String, String)>>,
+    log: Mutex<Vec<Received>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let state = Arc::new(ReceiverState::default());
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the receiver");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            state,
+        }
+    }
+
+    pub fn trust(&self, secret: &str) {
+        let key = signature::secret_bytes(secret).expect("a whsec_ secret");
+        self.state.keys.lock().expect("lock").push(key);
+    }
+
+    pub fn fail_next(&self, n: usize) {
+        self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn log(&self) -> Vec<Received> {
+        self.state.log.lock().expect("lock").clone()
+    }
+
+    /// Requests of `type` it accepted (2xx).
+    pub fn accepted(&self, kind: &str) -> Vec<Received> {
+        self.log()
+            .into_iter()
+            .filter(|r| r.status == 200 && r.json()["type"] == kind)
+            .collect()
+    }
+
+    /// Waits for the first accepted request of `kind` whose data matches `pred`.
+    pub async fn wait_for(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> Received {
+        wait_until(&format!("a verified {kind} webhook"), || async {
+            self.accepted(kind)
+                .into_iter()
+                .find(|r| pred(&r.json()["data"]))
+        })
+        .await
+    }
+}
+
+fn header(h: &HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// What a publisher's server does with a delivery.
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut got = Received {
+        id: header(&headers, "webhook-id"),
+        timestamp: header(&headers, "webhook-timestamp"),
+        signature: header(&headers, "webhook-signature"),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        status: 0,
+    };
+    let status = if state
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        match verify(&state, &got, chrono::Utc::now().timestamp()) {
+            Ok(()) => StatusCode::OK,
+            Err(Refusal::Replay) => StatusCode::CONFLICT,
+            Err(Refusal::Signature(_)) => StatusCode::BAD_REQUEST,
+        }
+    };
+    got.status = status.as_u16();
+    state.log.lock().expect("lock").push(got);
+    status
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    Signature(VerifyError),
+    Replay,
+}
+
+/// Standard Webhooks verification with any trusted key, then the replay check.
+fn verify(state: &ReceiverState, r: &Received, now: i64) -> Result<(), Refusal> {
+    let keys = state.keys.lock().expect("lock").clone();
+    let mut last = VerifyError::NoMatch;
+    let mut ok = false;
+    for key in &keys {
+        match signature::verify(key, &r.id, &r.timestamp, &r.signature, r.body.as_bytes(), now) {
+            Ok(()) => {
+                ok = true;
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    if !ok {
+        return Err(Refusal::Signature(last));
+    }
+    let fresh = state
+        .seen
+        .lock()
+        .expect("lock")
+        .insert((r.id.clone(), r.timestamp.clone()));
+    if fresh { Ok(()) } else { Err(Refusal::Replay) }
+}
+
+/// Saga settings for webhook tests: loopback targets allowed, a retry schedule in
+/// milliseconds, a short request timeout.
+fn settings() -> saga::Settings {
+    saga::Settings {
+        webhooks: saga::WebhookSettings {
+            targets: loopback_allowed(),
+            schedule: vec![
+                Duration::from_millis(20),
+                Duration::from_millis(40),
+                Duration::from_millis(80),
+            ],
+            request_timeout: Duration::from_secs(2),
+            ..saga::WebhookSettings::default()
+        },
+        ..saga_settings()
+    }
+}
+
+fn loopback_allowed() -> domain::webhooks::target::TargetPolicy {
+    domain::webhooks::target::TargetPolicy {
+        allow_private: true,
+        http_hosts: vec!["127.0.0.1".into()],
+    }
+}
+
+async fn webhook_shop(settings: saga::Settings) -> Shop {
+    shop_with(settings, |c| {
+        c.services.webhooks_allow_private_targets = true;
+        c.services.webhooks_http_hosts = vec!["127.0.0.1".into()];
+    })
+    .await
+}
+
+const CREATE: &str = "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret endpoint { id url enabled eventTypes } } }";
+const LOG: &str = "query($id: UUID!) { webhookEndpoint(id: $id) { id enabled disabledReason previousSecretExpiresAt deliveries(first: 20) { edges { node { id webhookId eventType status attempts nextAttemptAt lastStatusCode lastLatencyMs payload attemptLog { succeeded statusCode latencyMs error } } } } } }";
+const REDELIVER: &str = "mutation($d: UUID!) { redeliverWebhook(deliveryId: $d) { id webhookId status } }";
+
+/// Registers an endpoint of the shop's publisher for `types` at the receiver; returns (id,
+/// secret) and makes the receiver trust the secret.
+async fn register(shop: &Shop, rx: &Receiver, types: &[&str]) -> (String, String) {
+    let v = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            CREATE,
+            json!({ "i": { "url": rx.url, "description": "test receiver", "eventTypes": types } }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let created = &v["data"]["createWebhookEndpoint"];
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(signature::secret_bytes(&secret).expect("secret").len() >= 24);
+    rx.trust(&secret);
+    (
+        created["endpoint"]["id"].as_str().expect("id").to_owned(),
+        secret,
+    )
+}
+
+/// The endpoint's delivery log as its publisher sees it.
+async fn log(shop: &Shop, token: &str, endpoint: &str) -> Value {
+    shop.app.gql(Some(token), LOG, json!({ "id": endpoint })).await
+}
+
+fn deliveries(log: &Value) -> Vec<Value> {
+    log["data"]["webhookEndpoint"]["deliveries"]["edges"]
+        .as_array()
+        .map(|edges| edges.iter().map(|e| e["node"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Waits until the log shows a delivery of `kind` for `order` with `status`.
+async fn logged(shop: &Shop, endpoint: &str, kind: &str, order: &str, status: &str) -> Value {
+    wait_until(&format!("a {status} {kind} delivery in the log"), || async {
+        let v = log(shop, &shop.publisher, endpoint).await;
+        assert_no_errors(&v);
+        deliveries(&v).into_iter().find(|d| {
+            d["eventType"] == kind
+                && d["status"] == status
+                && serde_json::from_str::<Value>(d["payload"].as_str().unwrap_or("{}"))
+                    .is_ok_and(|p| p["data"]["orderId"] == order)
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn webhooks_deliver_a_paid_order_signed_to_its_publisher_only() {
+    // Setup: a receiver, an endpoint for paid orders and grants, a product, a funded buyer.
+    let shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    let (endpoint, _) = register(&shop, &rx, &["ORDER_PAID", "ENTITLEMENT_GRANTED"]).await;
+    let (product, edition) = shop.product("Hooked", 1500, false).await;
+    shop.fund(5000, "fund-1").await;
+
+    // Exercise: an order of the product.
+    let order = shop.completed(&[&edition], "order-1").await;
+
+    // Check: the paid order and the grant reached the receiver, verified.
+    let paid = rx.wait_for("order.paid", |d| d["orderId"] == order).await;
+    let body = paid.json();
+    assert_eq!(body["data"]["lines"][0]["productId"], product.as_str());
+    assert_eq!(body["data"]["amountMinor"], 1500);
+    assert!(body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(paid.id.starts_with("msg_"), "{}", paid.id);
+    assert_eq!(paid.signature.split(' ').count(), 1);
+    rx.wait_for("entitlement.granted", |d| d["orderId"] == order)
+        .await;
+    let logged = logged(&shop, &endpoint, "ORDER_PAID", &order, "SUCCEEDED").await;
+    assert_eq!(logged["webhookId"], paid.id.as_str());
+    assert_eq!(logged["attempts"], 1);
+    assert_eq!(logged["lastStatusCode"], 200);
+    assert!(logged["nextAttemptAt"].is_null());
+
+    // A replay of the captured request: the receiver refuses it (the same id and timestamp
+    // again), and once five minutes have passed its timestamp alone refuses it.
+    let client = reqwest::Client::new();
+    let replay = client
+        .post(&rx.url)
+        .header("webhook-id", &paid.id)
+        .header("webhook-timestamp", &paid.timestamp)
+        .header("webhook-signature", &paid.signature)
+        .body(paid.body.clone())
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status().as_u16(), 409);
+    let key = rx.state.keys.lock().expect("lock")[0].clone();
+    let ts: i64 = paid.timestamp.parse().expect("unix seconds");
+    let late = signature::verify(&key, &paid.id, &paid.timestamp, &paid.signature, paid.body.as_bytes(), ts + 301);
+    assert_eq!(late, Err(VerifyError::OutsideTolerance));
+    let early = signature::verify(&key, &paid.id, &paid.timestamp, &paid.signature, paid.body.as_bytes(), ts - 301);
+    assert_eq!(early, Err(VerifyError::OutsideTolerance));
+    let tampered = paid.body.replace("1500", "1");
+    assert_eq!(
+        signature::verify(&key, &paid.id, &paid.timestamp, &paid.signature, tampered.as_bytes(), ts),
+        Err(VerifyError::NoMatch)
+    );
+    let forged = signature::verify(&key, "msg_other", &paid.timestamp, &paid.signature, paid.body.as_bytes(), ts);
+    assert_eq!(forged, Err(VerifyError::NoMatch));
+
+    // Another publisher neither sees the endpoint nor redelivers from it; a buyer may not ask.
+    let (other, _) = shop
+        .app
+        .staff("other-webhooks@publisher.test", "Other", Role::Publisher)
+        .await;
+    let seen = log(&shop, &other, &endpoint).await;
+    assert_eq!(error_code(&seen), "NOT_FOUND");
+    let listed = shop
+        .app
+        .gql(Some(&other), "{ webhookEndpoints { id } }", json!({}))
+        .await;
+    assert_no_errors(&listed);
+    assert_eq!(listed["data"]["webhookEndpoints"], json!([]));
+    let delivery = logged["id"].as_str().expect("delivery id");
+    let stolen = shop
+        .app
+        .gql(Some(&other), REDELIVER, json!({ "d": delivery }))
+        .await;
+    assert_eq!(error_code(&stolen), "NOT_FOUND");
+    let changed = shop
+        .app
+        .gql(
+            Some(&other),
+            "mutation($id: UUID!) { updateWebhookEndpoint(id: $id, input: {enabled: false}) { id } }",
+            json!({ "id": endpoint }),
+        )
+        .await;
+    assert_eq!(error_code(&changed), "NOT_FOUND");
+    let rotated = shop
+        .app
+        .gql(
+            Some(&other),
+            "mutation($id: UUID!) { rotateWebhookSecret(id: $id) { secret } }",
+            json!({ "id": endpoint }),
+        )
+        .await;
+    assert_eq!(error_code(&rotated), "NOT_FOUND");
+    let buyer = log(&shop, &shop.buyer, &endpoint).await;
+    assert_eq!(error_code(&buyer), "FORBIDDEN");
+    // The owner's endpoint is still enabled, and exactly one paid delivery was accepted.
+    let mine = log(&shop, &shop.publisher, &endpoint).await;
+    assert_eq!(mine["data"]["webhookEndpoint"]["enabled"], true);
+    assert_eq!(
+        rx.accepted("order.paid").iter().filter(|r| r.id == paid.id).count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn webhooks_retry_after_failures_and_redeliver_from_the_log() {
+    // Setup: a receiver that answers 500 twice before it accepts.
+    let shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    let (endpoint, _) = register(&shop, &rx, &["ORDER_PAID"]).await;
+    let (_, edition) = shop.product("Flaky", 900, false).await;
+    shop.fund(5000, "fund-1").await;
+    rx.fail_next(2);
+
+    // Exercise: an order.
+    let order = shop.completed(&[&edition], "order-1").await;
+
+    // Check: one success after two failures, all three in the log, one accepted request.
+    let delivered = logged(&shop, &endpoint, "ORDER_PAID", &order, "SUCCEEDED").await;
+    let codes: Vec<Value> = delivered["attemptLog"]
+        .as_array()
+        .expect("attempt log")
+        .iter()
+        .map(|a| a["statusCode"].clone())
+        .collect();
+    assert_eq!(codes, vec![json!(500), json!(500), json!(200)], "{delivered:#}");
+    assert_eq!(delivered["attempts"], 3);
+    let webhook_id = delivered["webhookId"].as_str().expect("webhook id").to_owned();
+    let requests: Vec<Received> = rx.log().into_iter().filter(|r| r.id == webhook_id).collect();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.iter().filter(|r| r.status == 200).count(), 1);
+    // Every retry carries the same body and id with a valid signature of its own.
+    assert!(requests.iter().all(|r| r.body == requests[0].body));
+
+    // Exercise: a redelivery from the log, once the clock is past the last timestamp.
+    let last: i64 = requests[2].timestamp.parse().expect("unix seconds");
+    wait_until("the next second", || async {
+        (chrono::Utc::now().timestamp() > last).then_some(())
+    })
+    .await;
+    let again = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            REDELIVER,
+            json!({ "d": delivered["id"] }),
+        )
+        .await;
+    assert_no_errors(&again);
+    assert_eq!(again["data"]["redeliverWebhook"]["webhookId"], webhook_id.as_str());
+
+    // Check: it arrives again with the same id, a fresh timestamp and signature, verified.
+    let redelivered = wait_until("the redelivery", || async {
+        rx.log()
+            .into_iter()
+            .filter(|r| r.id == webhook_id && r.status == 200)
+            .nth(1)
+    })
+    .await;
+    assert!(redelivered.timestamp.parse::<i64>().expect("seconds") > last);
+    assert_ne!(redelivered.signature, requests[2].signature);
+    assert_eq!(redelivered.body, requests[2].body);
+    let after = wait_until("the log to show the redelivery", || async {
+        let v = log(&shop, &shop.publisher, &endpoint).await;
+        deliveries(&v)
+            .into_iter()
+            .find(|d| d["id"] == delivered["id"] && d["status"] == "SUCCEEDED" && d["attemptLog"].as_array().is_some_and(|a| a.len() == 4))
+    })
+    .await;
+    assert_eq!(after["attempts"], 1);
+}
+
+#[tokio::test]
+async fn webhooks_sign_with_both_secrets_during_a_rotation() {
+    let shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    let (endpoint, old) = register(&shop, &rx, &["ORDER_PAID"]).await;
+    let (_, edition) = shop.product("Rotating", 700, false).await;
+    let (_, second) = shop.product("Rotating Two", 800, false).await;
+    shop.fund(5000, "fund-1").await;
+
+    // Exercise: rotate, then an order.
+    let v = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            "mutation($id: UUID!) { rotateWebhookSecret(id: $id) { secret endpoint { previousSecretExpiresAt } } }",
+            json!({ "id": endpoint }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let new = v["data"]["rotateWebhookSecret"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    assert_ne!(new, old);
+    assert!(v["data"]["rotateWebhookSecret"]["endpoint"]["previousSecretExpiresAt"].is_string());
+    let order = shop.completed(&[&edition], "order-1").await;
+
+    // Check: two signatures, the new secret's first; each verifies with its own secret only.
+    let paid = rx.wait_for("order.paid", |d| d["orderId"] == order).await;
+    let sigs: Vec<&str> = paid.signature.split(' ').collect();
+    assert_eq!(sigs.len(), 2, "{}", paid.signature);
+    let new_key = signature::secret_bytes(&new).expect("new");
+    let old_key = signature::secret_bytes(&old).expect("old");
+    let ts: i64 = paid.timestamp.parse().expect("seconds");
+    let check = |key: &[u8], sig: &str| {
+        signature::verify(key, &paid.id, &paid.timestamp, sig, paid.body.as_bytes(), ts)
+    };
+    assert_eq!(check(&new_key, sigs[0]), Ok(()));
+    assert_eq!(check(&old_key, sigs[1]), Ok(()));
+    assert_eq!(check(&new_key, sigs[1]), Err(VerifyError::NoMatch));
+    assert_eq!(check(&old_key, sigs[0]), Err(VerifyError::NoMatch));
+    // A receiver that already switched to the new secret alone accepts it as well.
+    assert_eq!(check(&new_key, &paid.signature), Ok(()));
+
+    // After the overlap only the new secret signs (the overlap ended by hand: the participant
+    // reads the expiry from its table).
+    shop.app
+        .state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE webhooks.endpoint SET previous_secret_expires_at = now() WHERE id = '{endpoint}'"
+        ))
+        .await
+        .expect("end the overlap");
+    let later = shop.completed(&[&second], "order-2").await;
+    let paid = rx.wait_for("order.paid", |d| d["orderId"] == later).await;
+    assert_eq!(paid.signature.split(' ').count(), 1);
+}
+
+#[tokio::test]
+async fn webhooks_refuse_private_targets_unless_allowed() {
+    // The api's defaults: no private targets, https only.
+    let app = TestApp::spawn().await;
+    let (publisher, _) = app
+        .staff("hooks@publisher.test", "Hooks", Role::Publisher)
+        .await;
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:169.254.169.254]/latest/meta-data",
+        "https://10.0.0.8/hook",
+        "https://100.64.1.1/hook",
+        "https://[fd00::1]/hook",
+        "https://0x7f000001/hook",
+        "http://hooks.example.com/hook",
+        "https://user:pass@hooks.example.com/hook",
+        "not a url",
+    ] {
+        let v = app
+            .gql(
+                Some(&publisher),
+                CREATE,
+                json!({ "i": { "url": url, "eventTypes": ["ORDER_PAID"] } }),
+            )
+            .await;
+        assert_eq!(error_code(&v), "BAD_USER_INPUT", "{url}: {v:#}");
+        assert_eq!(v["errors"][0]["extensions"]["field"], "url", "{url}");
+    }
+    let none = app
+        .gql(
+            Some(&publisher),
+            CREATE,
+            json!({ "i": { "url": "https://hooks.example.com/x", "eventTypes": [] } }),
+        )
+        .await;
+    assert_eq!(error_code(&none), "BAD_USER_INPUT");
+    assert_eq!(
+        app.scalar("SELECT count(*)::bigint AS n FROM webhooks.endpoint").await,
+        0
+    );
+
+    // The participant checks again when it connects: a loopback endpoint (allowed when it was
+    // registered) is not reached by a participant whose policy forbids it.
+    let policy = domain::webhooks::target::TargetPolicy::default();
+    let client = saga::webhooks::send::client(&saga::WebhookSettings {
+        targets: policy,
+        ..saga::WebhookSettings::default()
+    })
+    .expect("client");
+    let rx = Receiver::start().await;
+    let by_name = rx.url.replace("127.0.0.1", "localhost");
+    let err = client.post(&by_name).send().await.expect_err("refused");
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+    assert!(rx.log().is_empty());
+}
+
+#[tokio::test]
+async fn webhooks_disable_an_endpoint_that_keeps_failing_and_tell_its_owner() {
+    let mut s = settings();
+    s.webhooks.disable_after_failed_deliveries = 1;
+    s.webhooks.schedule = vec![Duration::from_millis(10)];
+    let shop = webhook_shop(s).await;
+    let rx = Receiver::start().await;
+    let (endpoint, _) = register(&shop, &rx, &["ORDER_PAID"]).await;
+    let (_, edition) = shop.product("Broken", 500, false).await;
+    shop.fund(5000, "fund-1").await;
+    rx.fail_next(usize::MAX);
+
+    let order = shop.completed(&[&edition], "order-1").await;
+
+    let failed = logged(&shop, &endpoint, "ORDER_PAID", &order, "FAILED").await;
+    assert_eq!(failed["attempts"], 2);
+    let disabled = wait_until("the endpoint to be disabled", || async {
+        let v = log(&shop, &shop.publisher, &endpoint).await;
+        (v["data"]["webhookEndpoint"]["enabled"] == false).then_some(v)
+    })
+    .await;
+    assert!(disabled["data"]["webhookEndpoint"]["disabledReason"].is_string());
+    wait_until("the owner's notification", || async {
+        let v = shop
+            .app
+            .gql(
+                Some(&shop.publisher),
+                "{ notifications(first: 20) { edges { node { kind body } } } }",
+                json!({}),
+            )
+            .await;
+        v["data"]["notifications"]["edges"]
+            .as_array()
+            .and_then(|e| {
+                e.iter()
+                    .find(|n| n["node"]["kind"] == "WEBHOOK_ENDPOINT_DISABLED")
+                    .cloned()
+            })
+    })
+    .await;
+}
