@@ -18,3 +18,4 @@ pub mod refunds;
 pub mod revenue;
 pub mod store;
 pub mod wallet;
+pub mod webhooks;

@@ -94,6 +94,14 @@ operation!(GenerateGiftKeys, "queries/delivery.graphql");
 operation!(RedeemKey, "queries/delivery.graphql");
 operation!(RedeemedProduct, "queries/delivery.graphql");
 
+operation!(WebhookEndpoints, "queries/webhooks.graphql");
+operation!(WebhookDeliveries, "queries/webhooks.graphql");
+operation!(CreateWebhookEndpoint, "queries/webhooks.graphql");
+operation!(UpdateWebhookEndpoint, "queries/webhooks.graphql");
+operation!(RotateWebhookSecret, "queries/webhooks.graphql");
+operation!(DeleteWebhookEndpoint, "queries/webhooks.graphql");
+operation!(RedeliverWebhook, "queries/webhooks.graphql");
+
 operation!(OrderRefund, "queries/refunds.graphql");
 operation!(RequestRefund, "queries/refunds.graphql");
 operation!(RefundRequests, "queries/refunds.graphql");
