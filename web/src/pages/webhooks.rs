@@ -188,7 +188,7 @@ fn NewEndpoint(reload: RwSignal<u32>, secret: RwSignal<Option<String>>) -> impl 
                     let value = kind.clone();
                     let toggled = kind.clone();
                     view! {
-                        <label class="check" for=id.clone()>
+                        <label class="webhook__check" for=id.clone()>
                             <input
                                 id=id
                                 type="checkbox"
