@@ -138,10 +138,12 @@ async fn paid(rt: &Runtime, msg: &Incoming, ev: PaymentCaptured) -> Result<(), F
             ..Default::default()
         }
     });
-    order_publisher::Entity::insert_many(rows)
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_without_returning(tx.db())
-        .await?;
+    if !by.is_empty() {
+        order_publisher::Entity::insert_many(rows)
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .exec_without_returning(tx.db())
+            .await?;
+    }
     let per_publisher = by
         .iter()
         .map(|(publisher, lines)| {
@@ -380,6 +382,9 @@ async fn insert_deliveries(
         })
         .collect();
     let n = rows.len();
+    if n == 0 {
+        return Ok(());
+    }
     delivery::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([delivery::Column::EventId, delivery::Column::EndpointId])
