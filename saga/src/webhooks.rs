@@ -386,11 +386,8 @@ async fn insert_deliveries(
         return Ok(());
     }
     delivery::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([delivery::Column::EventId, delivery::Column::EndpointId])
-                .do_nothing()
-                .to_owned(),
-        )
+        // The id is derived from (event, endpoint): a second recording of the event is a no-op.
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
         .exec_without_returning(tx.db())
         .await?;
     tracing::info!(event.id = %event, event.kind = kind.as_str(), deliveries = n, "webhook deliveries recorded");
