@@ -265,7 +265,7 @@ pub async fn deliveries(
     let mut q = delivery::Entity::find().filter(delivery::Column::EndpointId.eq(endpoint));
     if let Some((at, id)) = after {
         q = q.filter(Expr::cust_with_values(
-            "(created_at, id) < ($1, $2)",
+            "(created_at, id) < ( $1 , $2 )",
             [sea_orm::Value::from(at), sea_orm::Value::from(id)],
         ));
     }

@@ -350,10 +350,8 @@ async fn insert_deliveries(
         .filter(endpoint::Column::PublisherId.is_in(publishers))
         .filter(endpoint::Column::Enabled.eq(true))
         .filter(endpoint::Column::DeletedAt.is_null())
-        .filter(Expr::cust_with_values(
-            "event_types @> ARRAY[$1]::text[]",
-            [kind.as_str()],
-        ))
+        // `$1` stands apart: sea-query does not see a placeholder right after `[`.
+        .filter(Expr::cust_with_values("$1 = ANY(event_types)", [kind.as_str()]))
         .into_tuple()
         .all(tx.db())
         .await?;

@@ -456,6 +456,8 @@ async fn webhooks_sign_with_both_secrets_during_a_rotation() {
         .to_owned();
     assert_ne!(new, old);
     assert!(v["data"]["rotateWebhookSecret"]["endpoint"]["previousSecretExpiresAt"].is_string());
+    // The publisher's server learns the new secret (and keeps the old one during the overlap).
+    rx.trust(&new);
     let order = shop.completed(&[&edition], "order-1").await;
 
     // Check: two signatures, the new secret's first; each verifies with its own secret only.
