@@ -42,7 +42,12 @@ const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// Publishes `data` as a command of the caller and waits until the webhooks participant has
 /// handled it (its inbox holds the id), at most [`APPLY_WAIT`].
-async fn command<T: Message>(state: &AppState, me: &Principal, data: T, about: Uuid) -> ApiResult<()> {
+async fn command<T: Message>(
+    state: &AppState,
+    me: &Principal,
+    data: T,
+    about: Uuid,
+) -> ApiResult<()> {
     let mut envelope = Envelope::new(data, about, Some(me.id));
     envelope.trace = Some(domain::bus::new_traceparent());
     state.bus.publish(&envelope).await?;
@@ -145,7 +150,11 @@ pub struct NewEndpoint {
 /// Registers an endpoint of the caller; returns it with its secret (the only time the secret
 /// is shown, with [`rotate_secret`]).
 #[tracing::instrument(skip_all, fields(publisher.id = %me.id))]
-pub async fn create(state: &AppState, me: &Principal, input: NewEndpoint) -> ApiResult<(Endpoint, String)> {
+pub async fn create(
+    state: &AppState,
+    me: &Principal,
+    input: NewEndpoint,
+) -> ApiResult<(Endpoint, String)> {
     let event_types = check_types(&input.event_types)?;
     let description = check_description(&input.description)?;
     let url = check_url(state, &input.url).await?;
@@ -189,13 +198,22 @@ pub struct EndpointChange {
     pub enabled: Option<bool>,
 }
 
-pub async fn update(state: &AppState, me: &Principal, id: Uuid, change: EndpointChange) -> ApiResult<Endpoint> {
+pub async fn update(
+    state: &AppState,
+    me: &Principal,
+    id: Uuid,
+    change: EndpointChange,
+) -> ApiResult<Endpoint> {
     let e = endpoint_for(state, me, id).await?;
     let url = match change.url {
         Some(u) => Some(check_url(state, &u).await?),
         None => None,
     };
-    let description = change.description.as_deref().map(check_description).transpose()?;
+    let description = change
+        .description
+        .as_deref()
+        .map(check_description)
+        .transpose()?;
     let event_types = change.event_types.as_deref().map(check_types).transpose()?;
     command(
         state,
@@ -216,7 +234,11 @@ pub async fn update(state: &AppState, me: &Principal, id: Uuid, change: Endpoint
 
 /// A new secret for the endpoint; the previous one keeps signing for the overlap. Returns the
 /// endpoint and the new secret.
-pub async fn rotate_secret(state: &AppState, me: &Principal, id: Uuid) -> ApiResult<(Endpoint, String)> {
+pub async fn rotate_secret(
+    state: &AppState,
+    me: &Principal,
+    id: Uuid,
+) -> ApiResult<(Endpoint, String)> {
     let e = endpoint_for(state, me, id).await?;
     let rotation_id = domain::id::new_id();
     command(
@@ -269,8 +291,7 @@ pub async fn deliveries(
             [sea_orm::Value::from(at), sea_orm::Value::from(id)],
         ));
     }
-    Ok(q
-        .order_by_desc(delivery::Column::CreatedAt)
+    Ok(q.order_by_desc(delivery::Column::CreatedAt)
         .order_by_desc(delivery::Column::Id)
         .limit(limit)
         .all(&state.db)

@@ -45,7 +45,12 @@ pub struct ServiceSettings {
     pub webhooks_allow_private_targets: bool,
     /// Hosts webhook endpoints may reach over plain `http` (comma-separated, as in the URL);
     /// every other endpoint must use `https`.
-    #[arg(long, env = "WEBHOOKS_HTTP_HOSTS", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "WEBHOOKS_HTTP_HOSTS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub webhooks_http_hosts: Vec<String>,
 }
 

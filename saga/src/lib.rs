@@ -18,9 +18,7 @@ pub mod ordering;
 pub mod webhooks;
 
 pub use infra::consumer::{Failure, Registration};
-pub use infra::runtime::{
-    Clock, ConsumerHealth, Participant, Runtime, Settings, WebhookSettings,
-};
+pub use infra::runtime::{Clock, ConsumerHealth, Participant, Runtime, Settings, WebhookSettings};
 
 /// What `p` registered with the consume loop.
 pub fn registration(p: Participant) -> &'static Registration {

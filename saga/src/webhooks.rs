@@ -206,10 +206,7 @@ async fn refunded(rt: &Runtime, msg: &Incoming, ev: OrderRefunded) -> Result<(),
 
 /// The lines of a paid order by publisher, as recorded from its `PaymentCaptured`; `None`
 /// while that event is not handled yet.
-async fn order_lines(
-    tx: &Tx,
-    order: Uuid,
-) -> Result<Option<Vec<(Uuid, Vec<OrderLine>)>>, Failure> {
+async fn order_lines(tx: &Tx, order: Uuid) -> Result<Option<Vec<(Uuid, Vec<OrderLine>)>>, Failure> {
     let rows = order_publisher::Entity::find()
         .filter(order_publisher::Column::OrderId.eq(order))
         .all(tx.db())
@@ -351,7 +348,10 @@ async fn insert_deliveries(
         .filter(endpoint::Column::Enabled.eq(true))
         .filter(endpoint::Column::DeletedAt.is_null())
         // `$1` stands apart: sea-query does not see a placeholder right after `[`.
-        .filter(Expr::cust_with_values("$1 = ANY(event_types)", [kind.as_str()]))
+        .filter(Expr::cust_with_values(
+            "$1 = ANY(event_types)",
+            [kind.as_str()],
+        ))
         .into_tuple()
         .all(tx.db())
         .await?;
@@ -467,14 +467,20 @@ async fn update(rt: &Runtime, msg: &Incoming, cmd: UpdateEndpoint) -> Result<(),
         q = q.col_expr(endpoint::Column::Description, Expr::value(d));
     }
     if let Some(types) = cmd.event_types {
-        q = q.col_expr(endpoint::Column::EventTypes, Expr::value(type_names(&types)));
+        q = q.col_expr(
+            endpoint::Column::EventTypes,
+            Expr::value(type_names(&types)),
+        );
     }
     match cmd.enabled {
         Some(true) if !current.enabled => {
             // A fresh start: the failures that disabled it are forgotten.
             q = q
                 .col_expr(endpoint::Column::Enabled, Expr::value(true))
-                .col_expr(endpoint::Column::DisabledReason, Expr::value(Option::<String>::None))
+                .col_expr(
+                    endpoint::Column::DisabledReason,
+                    Expr::value(Option::<String>::None),
+                )
                 .col_expr(endpoint::Column::ConsecutiveFailures, Expr::value(0))
                 .col_expr(
                     endpoint::Column::FailingSince,
@@ -511,7 +517,8 @@ async fn rotate(rt: &Runtime, msg: &Incoming, cmd: RotateSecret) -> Result<(), F
     if current.rotation_id == Some(cmd.rotation_id) {
         return tx.commit(rt).await;
     }
-    let overlap_ms = i64::try_from(rt.settings.webhooks.secret_overlap.as_millis()).unwrap_or(i64::MAX);
+    let overlap_ms =
+        i64::try_from(rt.settings.webhooks.secret_overlap.as_millis()).unwrap_or(i64::MAX);
     // Raw: the expiry is the database's now plus the overlap.
     tx.db()
         .execute_raw(stmt(
@@ -536,7 +543,10 @@ async fn delete(rt: &Runtime, msg: &Incoming, cmd: DeleteEndpoint) -> Result<(),
     let Some(tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    if own_endpoint(&tx, cmd.endpoint_id, cmd.publisher_id).await?.is_none() {
+    if own_endpoint(&tx, cmd.endpoint_id, cmd.publisher_id)
+        .await?
+        .is_none()
+    {
         return tx.commit(rt).await;
     }
     endpoint::Entity::update_many()
@@ -570,7 +580,10 @@ async fn redeliver(rt: &Runtime, msg: &Incoming, cmd: Redeliver) -> Result<(), F
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
     };
-    if own_endpoint(&tx, cmd.endpoint_id, cmd.publisher_id).await?.is_none() {
+    if own_endpoint(&tx, cmd.endpoint_id, cmd.publisher_id)
+        .await?
+        .is_none()
+    {
         return tx.commit(rt).await;
     }
     // A fresh schedule from now; the same delivery, so the same `webhook-id`.

@@ -16,9 +16,9 @@ use crate::graphql::notification::{NotificationMutation, NotificationQuery};
 use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
 use crate::graphql::refund::{RefundMutation, RefundQuery};
 use crate::graphql::revenue::RevenueQuery;
-use crate::graphql::webhooks::{WebhookMutation, WebhookQuery};
 use crate::graphql::shield::{Checker, Shield};
 use crate::graphql::subscription::Subscription;
+use crate::graphql::webhooks::{WebhookMutation, WebhookQuery};
 use crate::infra::state::AppState;
 
 #[derive(MergedObject, Default)]

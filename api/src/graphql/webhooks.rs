@@ -76,7 +76,9 @@ impl TryFrom<service::Endpoint> for WebhookEndpoint {
         let event_types = e
             .event_types
             .iter()
-            .map(|t| stored("webhook event type", t, domain::webhooks::EventType::parse).map(Into::into))
+            .map(|t| {
+                stored("webhook event type", t, domain::webhooks::EventType::parse).map(Into::into)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(WebhookEndpoint {
             id: e.id,
@@ -185,7 +187,10 @@ pub struct WebhookDelivery {
 }
 
 impl WebhookDelivery {
-    fn build(d: service::Delivery, attempts: &[service::Attempt]) -> Result<WebhookDelivery, ApiError> {
+    fn build(
+        d: service::Delivery,
+        attempts: &[service::Attempt],
+    ) -> Result<WebhookDelivery, ApiError> {
         Ok(WebhookDelivery {
             id: d.id,
             webhook_id: domain::webhooks::webhook_id(d.id),

@@ -154,7 +154,14 @@ fn verify(state: &ReceiverState, r: &Received, now: i64) -> Result<(), Refusal> 
     let mut last = VerifyError::NoMatch;
     let mut ok = false;
     for key in &keys {
-        match signature::verify(key, &r.id, &r.timestamp, &r.signature, r.body.as_bytes(), now) {
+        match signature::verify(
+            key,
+            &r.id,
+            &r.timestamp,
+            &r.signature,
+            r.body.as_bytes(),
+            now,
+        ) {
             Ok(()) => {
                 ok = true;
                 break;
@@ -208,7 +215,8 @@ async fn webhook_shop(settings: saga::Settings) -> Shop {
 
 const CREATE: &str = "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret endpoint { id url enabled eventTypes } } }";
 const LOG: &str = "query($id: UUID!) { webhookEndpoint(id: $id) { id enabled disabledReason previousSecretExpiresAt deliveries(first: 20) { edges { node { id webhookId eventType status attempts nextAttemptAt lastStatusCode lastLatencyMs payload attemptLog { succeeded statusCode latencyMs error } } } } } }";
-const REDELIVER: &str = "mutation($d: UUID!) { redeliverWebhook(deliveryId: $d) { id webhookId status } }";
+const REDELIVER: &str =
+    "mutation($d: UUID!) { redeliverWebhook(deliveryId: $d) { id webhookId status } }";
 
 /// Registers an endpoint of the shop's publisher for `types` at the receiver; returns (id,
 /// secret) and makes the receiver trust the secret.
@@ -235,7 +243,9 @@ async fn register(shop: &Shop, rx: &Receiver, types: &[&str]) -> (String, String
 
 /// The endpoint's delivery log as its publisher sees it.
 async fn log(shop: &Shop, token: &str, endpoint: &str) -> Value {
-    shop.app.gql(Some(token), LOG, json!({ "id": endpoint })).await
+    shop.app
+        .gql(Some(token), LOG, json!({ "id": endpoint }))
+        .await
 }
 
 fn deliveries(log: &Value) -> Vec<Value> {
@@ -247,16 +257,19 @@ fn deliveries(log: &Value) -> Vec<Value> {
 
 /// Waits until the log shows a delivery of `kind` for `order` with `status`.
 async fn logged(shop: &Shop, endpoint: &str, kind: &str, order: &str, status: &str) -> Value {
-    wait_until(&format!("a {status} {kind} delivery in the log"), || async {
-        let v = log(shop, &shop.publisher, endpoint).await;
-        assert_no_errors(&v);
-        deliveries(&v).into_iter().find(|d| {
-            d["eventType"] == kind
-                && d["status"] == status
-                && serde_json::from_str::<Value>(d["payload"].as_str().unwrap_or("{}"))
-                    .is_ok_and(|p| p["data"]["orderId"] == order)
-        })
-    })
+    wait_until(
+        &format!("a {status} {kind} delivery in the log"),
+        || async {
+            let v = log(shop, &shop.publisher, endpoint).await;
+            assert_no_errors(&v);
+            deliveries(&v).into_iter().find(|d| {
+                d["eventType"] == kind
+                    && d["status"] == status
+                    && serde_json::from_str::<Value>(d["payload"].as_str().unwrap_or("{}"))
+                        .is_ok_and(|p| p["data"]["orderId"] == order)
+            })
+        },
+    )
     .await
 }
 
@@ -303,16 +316,44 @@ async fn webhooks_deliver_a_paid_order_signed_to_its_publisher_only() {
     assert_eq!(replay.status().as_u16(), 409);
     let key = rx.state.keys.lock().expect("lock")[0].clone();
     let ts: i64 = paid.timestamp.parse().expect("unix seconds");
-    let late = signature::verify(&key, &paid.id, &paid.timestamp, &paid.signature, paid.body.as_bytes(), ts + 301);
+    let late = signature::verify(
+        &key,
+        &paid.id,
+        &paid.timestamp,
+        &paid.signature,
+        paid.body.as_bytes(),
+        ts + 301,
+    );
     assert_eq!(late, Err(VerifyError::OutsideTolerance));
-    let early = signature::verify(&key, &paid.id, &paid.timestamp, &paid.signature, paid.body.as_bytes(), ts - 301);
+    let early = signature::verify(
+        &key,
+        &paid.id,
+        &paid.timestamp,
+        &paid.signature,
+        paid.body.as_bytes(),
+        ts - 301,
+    );
     assert_eq!(early, Err(VerifyError::OutsideTolerance));
     let tampered = paid.body.replace("1500", "1");
     assert_eq!(
-        signature::verify(&key, &paid.id, &paid.timestamp, &paid.signature, tampered.as_bytes(), ts),
+        signature::verify(
+            &key,
+            &paid.id,
+            &paid.timestamp,
+            &paid.signature,
+            tampered.as_bytes(),
+            ts
+        ),
         Err(VerifyError::NoMatch)
     );
-    let forged = signature::verify(&key, "msg_other", &paid.timestamp, &paid.signature, paid.body.as_bytes(), ts);
+    let forged = signature::verify(
+        &key,
+        "msg_other",
+        &paid.timestamp,
+        &paid.signature,
+        paid.body.as_bytes(),
+        ts,
+    );
     assert_eq!(forged, Err(VerifyError::NoMatch));
 
     // Another publisher neither sees the endpoint nor redelivers from it; a buyer may not ask.
@@ -358,7 +399,10 @@ async fn webhooks_deliver_a_paid_order_signed_to_its_publisher_only() {
     let mine = log(&shop, &shop.publisher, &endpoint).await;
     assert_eq!(mine["data"]["webhookEndpoint"]["enabled"], true);
     assert_eq!(
-        rx.accepted("order.paid").iter().filter(|r| r.id == paid.id).count(),
+        rx.accepted("order.paid")
+            .iter()
+            .filter(|r| r.id == paid.id)
+            .count(),
         1
     );
 }
@@ -384,10 +428,21 @@ async fn webhooks_retry_after_failures_and_redeliver_from_the_log() {
         .iter()
         .map(|a| a["statusCode"].clone())
         .collect();
-    assert_eq!(codes, vec![json!(500), json!(500), json!(200)], "{delivered:#}");
+    assert_eq!(
+        codes,
+        vec![json!(500), json!(500), json!(200)],
+        "{delivered:#}"
+    );
     assert_eq!(delivered["attempts"], 3);
-    let webhook_id = delivered["webhookId"].as_str().expect("webhook id").to_owned();
-    let requests: Vec<Received> = rx.log().into_iter().filter(|r| r.id == webhook_id).collect();
+    let webhook_id = delivered["webhookId"]
+        .as_str()
+        .expect("webhook id")
+        .to_owned();
+    let requests: Vec<Received> = rx
+        .log()
+        .into_iter()
+        .filter(|r| r.id == webhook_id)
+        .collect();
     assert_eq!(requests.len(), 3);
     assert_eq!(requests.iter().filter(|r| r.status == 200).count(), 1);
     // Every retry carries the same body and id with a valid signature of its own.
@@ -408,7 +463,10 @@ async fn webhooks_retry_after_failures_and_redeliver_from_the_log() {
         )
         .await;
     assert_no_errors(&again);
-    assert_eq!(again["data"]["redeliverWebhook"]["webhookId"], webhook_id.as_str());
+    assert_eq!(
+        again["data"]["redeliverWebhook"]["webhookId"],
+        webhook_id.as_str()
+    );
 
     // Check: it arrives again with the same id, a fresh timestamp and signature, verified.
     let redelivered = wait_until("the redelivery", || async {
@@ -423,9 +481,11 @@ async fn webhooks_retry_after_failures_and_redeliver_from_the_log() {
     assert_eq!(redelivered.body, requests[2].body);
     let after = wait_until("the log to show the redelivery", || async {
         let v = log(&shop, &shop.publisher, &endpoint).await;
-        deliveries(&v)
-            .into_iter()
-            .find(|d| d["id"] == delivered["id"] && d["status"] == "SUCCEEDED" && d["attemptLog"].as_array().is_some_and(|a| a.len() == 4))
+        deliveries(&v).into_iter().find(|d| {
+            d["id"] == delivered["id"]
+                && d["status"] == "SUCCEEDED"
+                && d["attemptLog"].as_array().is_some_and(|a| a.len() == 4)
+        })
     })
     .await;
     assert_eq!(after["attempts"], 1);
@@ -468,7 +528,14 @@ async fn webhooks_sign_with_both_secrets_during_a_rotation() {
     let old_key = signature::secret_bytes(&old).expect("old");
     let ts: i64 = paid.timestamp.parse().expect("seconds");
     let check = |key: &[u8], sig: &str| {
-        signature::verify(key, &paid.id, &paid.timestamp, sig, paid.body.as_bytes(), ts)
+        signature::verify(
+            key,
+            &paid.id,
+            &paid.timestamp,
+            sig,
+            paid.body.as_bytes(),
+            ts,
+        )
     };
     assert_eq!(check(&new_key, sigs[0]), Ok(()));
     assert_eq!(check(&old_key, sigs[1]), Ok(()));
@@ -531,7 +598,8 @@ async fn webhooks_refuse_private_targets_unless_allowed() {
         .await;
     assert_eq!(error_code(&none), "BAD_USER_INPUT");
     assert_eq!(
-        app.scalar("SELECT count(*)::bigint AS n FROM webhooks.endpoint").await,
+        app.scalar("SELECT count(*)::bigint AS n FROM webhooks.endpoint")
+            .await,
         0
     );
 

@@ -94,7 +94,10 @@ pub fn verify(
     body: &[u8],
     now: i64,
 ) -> Result<(), VerifyError> {
-    let ts: i64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::BadTimestamp)?;
     if (now - ts).abs() > TOLERANCE_SECS {
         return Err(VerifyError::OutsideTolerance);
     }
@@ -124,7 +127,10 @@ mod tests {
         let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
         let sig = sign(&key, id, 1614265330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert_eq!(verify(&key, id, "1614265330", &sig, body, 1614265330), Ok(()));
+        assert_eq!(
+            verify(&key, id, "1614265330", &sig, body, 1614265330),
+            Ok(())
+        );
         assert_eq!(
             verify(&key, id, "1614265330", &sig, body, 1614265330 + 301),
             Err(VerifyError::OutsideTolerance)

@@ -42,10 +42,17 @@ impl TargetPolicy {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(TargetError::Credentials);
         }
-        let host = url.host_str().ok_or(TargetError::NoHost)?.to_ascii_lowercase();
+        let host = url
+            .host_str()
+            .ok_or(TargetError::NoHost)?
+            .to_ascii_lowercase();
         match url.scheme() {
             "https" => {}
-            "http" if self.http_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) => {}
+            "http"
+                if self
+                    .http_hosts
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&host)) => {}
             _ => return Err(TargetError::Scheme),
         }
         match url.host() {
@@ -163,17 +170,45 @@ mod tests {
     #[test]
     fn special_addresses_are_not_public() {
         for s in [
-            "0.0.0.0", "10.1.2.3", "127.0.0.1", "100.64.0.1", "100.127.255.255", "169.254.169.254",
-            "172.16.0.1", "172.31.255.255", "192.168.1.1", "224.0.0.1", "255.255.255.255",
-            "198.18.0.1", "192.0.2.1", "::", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
-            "::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "fc00::1", "fd12:3456::1",
-            "fe80::1", "ff02::1", "2001:db8::1", "2001:0:4136:e378::1", "fec0::1",
+            "0.0.0.0",
+            "10.1.2.3",
+            "127.0.0.1",
+            "100.64.0.1",
+            "100.127.255.255",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "192.0.2.1",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
         ] {
             assert!(!is_public(ip(s)), "{s} is special");
         }
         for s in [
-            "1.1.1.1", "8.8.8.8", "100.128.0.1", "172.32.0.1", "2606:4700:4700::1111",
-            "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(is_public(ip(s)), "{s} is public");
         }
@@ -183,8 +218,14 @@ mod tests {
     fn urls_are_https_without_credentials_unless_allowed() {
         let strict = TargetPolicy::default();
         assert!(strict.check_url("https://hooks.example.com/x").is_ok());
-        assert_eq!(strict.check_url("http://hooks.example.com/x"), Err(TargetError::Scheme));
-        assert_eq!(strict.check_url("ftp://hooks.example.com/x"), Err(TargetError::Scheme));
+        assert_eq!(
+            strict.check_url("http://hooks.example.com/x"),
+            Err(TargetError::Scheme)
+        );
+        assert_eq!(
+            strict.check_url("ftp://hooks.example.com/x"),
+            Err(TargetError::Scheme)
+        );
         assert_eq!(
             strict.check_url("https://u:p@hooks.example.com/x"),
             Err(TargetError::Credentials)
@@ -197,7 +238,10 @@ mod tests {
             strict.check_url("https://[::ffff:169.254.169.254]/x"),
             Err(TargetError::Forbidden(ip("::ffff:169.254.169.254")))
         );
-        assert!(matches!(strict.check_url("not a url"), Err(TargetError::Malformed(_))));
+        assert!(matches!(
+            strict.check_url("not a url"),
+            Err(TargetError::Malformed(_))
+        ));
         let dev = TargetPolicy {
             allow_private: true,
             http_hosts: vec!["127.0.0.1".into()],

@@ -289,7 +289,8 @@ async fn record_endpoint(
         return Ok(false);
     }
     let after_ms = i64::try_from(settings.disable_after_failing.as_millis()).unwrap_or(i64::MAX);
-    let max_failed = i32::try_from(settings.disable_after_failed_deliveries.max(1)).unwrap_or(i32::MAX);
+    let max_failed =
+        i32::try_from(settings.disable_after_failed_deliveries.max(1)).unwrap_or(i32::MAX);
     let row = txn
         .query_one_raw(stmt(
             "UPDATE webhooks.endpoint SET \
@@ -306,7 +307,9 @@ async fn record_endpoint(
     };
     let enabled: bool = row.try_get("", "enabled")?;
     let failures: i32 = row.try_get("", "consecutive_failures")?;
-    let failing_long: bool = row.try_get::<Option<bool>>("", "failing_long")?.unwrap_or(false);
+    let failing_long: bool = row
+        .try_get::<Option<bool>>("", "failing_long")?
+        .unwrap_or(false);
     let reason = if failures >= max_failed {
         format!("every attempt of {failures} deliveries in a row failed")
     } else if failing_long {
@@ -407,4 +410,3 @@ fn describe(e: &reqwest::Error) -> String {
         format!("{what}: {detail}")
     }
 }
-

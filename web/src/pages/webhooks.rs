@@ -140,7 +140,9 @@ fn NewEndpoint(reload: RwSignal<u32>, secret: RwSignal<Option<String>>) -> impl 
         ev.prevent_default();
         let target = url.get_untracked().trim().to_owned();
         if target.is_empty() {
-            invalid.set(Some("Enter the URL your server receives webhooks at.".into()));
+            invalid.set(Some(
+                "Enter the URL your server receives webhooks at.".into(),
+            ));
             focus_first_invalid();
             return;
         }
@@ -281,10 +283,14 @@ fn EndpointItem(
         .collect::<Vec<_>>()
         .join(", ");
     let error = move || {
-        [toggle.value().get(), rotate.value().get(), delete.value().get()]
-            .into_iter()
-            .flatten()
-            .find_map(Result::err)
+        [
+            toggle.value().get(),
+            rotate.value().get(),
+            delete.value().get(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Result::err)
     };
     view! {
         <li class="list__item webhook" aria-labelledby=heading.clone()>
