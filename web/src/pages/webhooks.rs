@@ -150,7 +150,7 @@ fn NewEndpoint(reload: RwSignal<u32>, secret: RwSignal<Option<String>>) -> impl 
         create.dispatch(create_webhook_endpoint::Variables {
             input: create_webhook_endpoint::CreateWebhookEndpointInput {
                 url: target,
-                description: Some(description.get_untracked().trim().to_owned()),
+                description: description.get_untracked().trim().to_owned(),
                 event_types: chosen.get_untracked(),
             },
         });
@@ -187,10 +187,11 @@ fn NewEndpoint(reload: RwSignal<u32>, secret: RwSignal<Option<String>>) -> impl 
                 <legend>"Events"</legend>
                 {event_types().into_iter().map(|(kind, label)| {
                     let id = format!("webhook-event-{}", enum_name(&kind).to_lowercase());
+                    let for_id = id.clone();
                     let value = kind.clone();
                     let toggled = kind.clone();
                     view! {
-                        <label class="webhook__check" for=id.clone()>
+                        <label class="webhook__check" for=for_id>
                             <input
                                 id=id
                                 type="checkbox"
@@ -276,6 +277,7 @@ fn EndpointItem(
     };
     let open = RwSignal::new(false);
     let heading = format!("webhook-{}", endpoint.id);
+    let labelled_by = heading.clone();
     let events = endpoint
         .event_types
         .iter()
@@ -293,7 +295,7 @@ fn EndpointItem(
         .find_map(Result::err)
     };
     view! {
-        <li class="list__item webhook" aria-labelledby=heading.clone()>
+        <li class="list__item webhook" aria-labelledby=labelled_by>
             <h3 class="webhook__url" id=heading>{endpoint.url.clone()}</h3>
             <p class="muted">
                 {events}
