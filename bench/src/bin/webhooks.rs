@@ -262,6 +262,33 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .filter_map(|(o, t)| arrived(o).map(|a| a.duration_since(*t)))
         .collect();
+    // The last batch records its attempts after its sends: wait for every delivery's record.
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            Ok::<i64, anyhow::Error>(
+                db.query_one_raw(Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    sql,
+                ))
+                .await?
+                .map(|r| r.try_get("", "n"))
+                .transpose()?
+                .unwrap_or(0),
+            )
+        }
+    };
+    let recorded = Instant::now();
+    while count("SELECT count(*)::bigint AS n FROM webhooks.delivery WHERE status <> 'SUCCEEDED'")
+        .await?
+        > 0
+    {
+        anyhow::ensure!(
+            recorded.elapsed() < Duration::from_secs(60),
+            "deliveries not recorded as succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     participants.abort();
 
     let attempts: i64 = db
