@@ -659,3 +659,49 @@ async fn webhooks_disable_an_endpoint_that_keeps_failing_and_tell_its_owner() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn webhooks_two_replicas_send_each_delivery_once() {
+    // Setup: the saga with its webhooks participant, plus a second replica of that participant
+    // on its own runtime (its own worker loops), sharing the database.
+    let shop = webhook_shop(settings()).await;
+    let replica_rt = shop.app.saga_runtime(
+        shop.app.state.db.clone(),
+        std::sync::Arc::new(saga::infra::provider::Sandbox::default()),
+        settings(),
+    );
+    let _replica = run_participants(&replica_rt, &[saga::Participant::Webhooks]).await;
+    let rx = Receiver::start().await;
+    register(&shop, &rx, &["ORDER_PAID"]).await;
+    let mut editions = Vec::new();
+    for i in 0..8 {
+        editions.push(shop.product(&format!("Twice {i}"), 100, false).await.1);
+    }
+    shop.fund(5000, "fund-1").await;
+
+    // Exercise: eight orders, each paid.
+    let mut orders = Vec::new();
+    for (i, e) in editions.iter().enumerate() {
+        orders.push(shop.placed(&[e], &format!("order-{i}")).await);
+    }
+
+    // Check: each reached the receiver in exactly one request.
+    wait_until("every order.paid", || async {
+        let got = rx.accepted("order.paid");
+        orders
+            .iter()
+            .all(|o| {
+                got.iter()
+                    .any(|r| r.json()["data"]["orderId"] == o.as_str())
+            })
+            .then_some(())
+    })
+    .await;
+    let log = rx.log();
+    let mut ids: Vec<&str> = log.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(before, ids.len(), "a delivery was sent twice: {log:#?}");
+    assert_eq!(ids.len(), orders.len());
+}
