@@ -704,4 +704,36 @@ async fn webhooks_two_replicas_send_each_delivery_once() {
     ids.dedup();
     assert_eq!(before, ids.len(), "a delivery was sent twice: {log:#?}");
     assert_eq!(ids.len(), orders.len());
+
+    // The log pages through all of them, newest first, three at a time.
+    let page = "query($id: UUID!, $after: String) { webhookEndpoint(id: $id) { deliveries(first: 3, after: $after) { edges { node { webhookId createdAt } } pageInfo { hasNextPage endCursor } } } }";
+    let endpoint: String = shop
+        .app
+        .one("SELECT id::text AS id FROM webhooks.endpoint", "id")
+        .await;
+    let (mut seen, mut after, mut pages) = (Vec::new(), Value::Null, 0);
+    loop {
+        let v = shop
+            .app
+            .gql(
+                Some(&shop.publisher),
+                page,
+                json!({ "id": endpoint, "after": after }),
+            )
+            .await;
+        assert_no_errors(&v);
+        let d = &v["data"]["webhookEndpoint"]["deliveries"];
+        for e in d["edges"].as_array().expect("edges") {
+            seen.push(e["node"]["webhookId"].as_str().expect("id").to_owned());
+        }
+        pages += 1;
+        if d["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = d["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, 3);
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), orders.len());
 }
