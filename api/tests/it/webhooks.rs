@@ -667,7 +667,7 @@ async fn webhooks_two_replicas_send_each_delivery_once() {
     let shop = webhook_shop(settings()).await;
     let replica_rt = shop.app.saga_runtime(
         shop.app.state.db.clone(),
-        std::sync::Arc::new(saga::infra::provider::Sandbox::default()),
+        Arc::new(saga::infra::provider::Sandbox::default()),
         settings(),
     );
     let _replica = run_participants(&replica_rt, &[saga::Participant::Webhooks]).await;
