@@ -737,3 +737,53 @@ async fn webhooks_two_replicas_send_each_delivery_once() {
     seen.dedup();
     assert_eq!(seen.len(), orders.len());
 }
+
+#[tokio::test]
+async fn webhooks_tell_a_build_made_current() {
+    let shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    register(&shop, &rx, &["BUILD_MADE_CURRENT"]).await;
+    let (product, _) = shop.product("Patched", 500, false).await;
+    let v = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            "mutation($i: CreateBuildInput!) { createBuild(input: $i) { id } }",
+            json!({ "i": { "productId": product, "platform": "windows", "versionLabel": "1.2.0",
+                           "fileName": "patched.zip", "sizeBytes": 4 } }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let build = v["data"]["createBuild"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // Setup shortcut: the file arrived (as the upload would leave it).
+    shop.app
+        .state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE catalog.build SET status = 'READY', sha256 = repeat('a', 64), uploaded_at = now() \
+             WHERE id = '{build}'"
+        ))
+        .await
+        .expect("ready");
+
+    let current = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            "mutation($b: UUID!) { setCurrentBuild(buildId: $b) { isCurrent } }",
+            json!({ "b": build }),
+        )
+        .await;
+    assert_no_errors(&current);
+
+    let got = rx
+        .wait_for("build.made_current", |d| d["buildId"] == build.as_str())
+        .await;
+    let data = &got.json()["data"];
+    assert_eq!(data["productId"], product.as_str());
+    assert_eq!(data["platform"], "windows");
+    assert_eq!(data["versionLabel"], "1.2.0");
+}
