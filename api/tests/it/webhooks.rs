@@ -787,3 +787,47 @@ async fn webhooks_tell_a_build_made_current() {
     assert_eq!(data["platform"], "windows");
     assert_eq!(data["versionLabel"], "1.2.0");
 }
+
+#[tokio::test]
+async fn webhooks_tell_a_refund_and_the_revoked_entitlements() {
+    let shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    register(
+        &shop,
+        &rx,
+        &[
+            "ORDER_REFUNDED",
+            "ENTITLEMENT_GRANTED",
+            "ENTITLEMENT_REVOKED",
+        ],
+    )
+    .await;
+    let (product, edition) = shop.product("Returned", 1200, false).await;
+    shop.fund(5000, "fund-1").await;
+    let order = shop.completed(&[&edition], "order-1").await;
+    rx.wait_for("entitlement.granted", |d| d["orderId"] == order.as_str())
+        .await;
+
+    // A refund within the policy (not downloaded, just bought).
+    let v = shop
+        .app
+        .gql(
+            Some(&shop.buyer),
+            crate::refunds::REQUEST,
+            json!({ "o": order, "r": "changed my mind" }),
+        )
+        .await;
+    assert_no_errors(&v);
+
+    let refunded = rx
+        .wait_for("order.refunded", |d| d["orderId"] == order.as_str())
+        .await;
+    assert_eq!(refunded.json()["data"]["amountMinor"], 1200);
+    let revoked = rx
+        .wait_for("entitlement.revoked", |d| d["orderId"] == order.as_str())
+        .await;
+    assert_eq!(
+        revoked.json()["data"]["lines"][0]["productId"],
+        product.as_str()
+    );
+}
