@@ -831,3 +831,42 @@ async fn webhooks_tell_a_refund_and_the_revoked_entitlements() {
         product.as_str()
     );
 }
+
+#[tokio::test]
+async fn webhooks_tell_a_shipment() {
+    let shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    register(&shop, &rx, &["ORDER_SHIPPED"]).await;
+    let (_, edition) = shop.product("Boxed", 2500, true).await;
+    shop.stock(&edition, 5).await;
+    shop.fund(5000, "fund-1").await;
+    let placed = shop
+        .place_shipped(
+            &shop.buyer,
+            &[(&edition, 1)],
+            Some(crate::saga::address()),
+            "order-1",
+        )
+        .await;
+    let order = crate::saga::order_id(&placed);
+    shop.reaches(&shop.buyer, &order, &["PAID"]).await;
+
+    let v = shop
+        .app
+        .gql(
+            Some(&shop.publisher),
+            "mutation($o: UUID!, $c: String!, $t: String!) { shipOrder(orderId: $o, carrier: $c, trackingNumber: $t) { id } }",
+            json!({ "o": order, "c": "DHL", "t": "JJD000390007" }),
+        )
+        .await;
+    assert_no_errors(&v);
+
+    let shipped = rx
+        .wait_for("order.shipped", |d| d["orderId"] == order.as_str())
+        .await;
+    let data = &shipped.json()["data"];
+    assert_eq!(data["carrier"], "DHL");
+    assert_eq!(data["trackingNumber"], "JJD000390007");
+    assert_eq!(data["lines"][0]["editionId"], edition.as_str());
+    assert_eq!(data["lines"][0]["quantity"], 1);
+}
