@@ -48,6 +48,9 @@ struct ReceiverState {
     keys: Mutex<Vec<Vec<u8>>>,
     /// Answer 500 to this many more requests.
     fail_next: AtomicUsize,
+    /// Hold the next request (no answer) until released.
+    hold_next: std::sync::atomic::AtomicBool,
+    release: tokio::sync::Notify,
     /// (webhook-id, timestamp) pairs accepted: the same pair again is a replay.
     seen: Mutex<HashSet<(String, String)>>,
     log: Mutex<Vec<Received>>,
@@ -75,6 +78,15 @@ impl Receiver {
     pub fn trust(&self, secret: &str) {
         let key = signature::secret_bytes(secret).expect("a whsec_ secret");
         self.state.keys.lock().expect("lock").push(key);
+    }
+
+    /// The next request gets no answer until [`Receiver::release`] (a request in flight).
+    pub fn hold_next(&self) {
+        self.state.hold_next.store(true, Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        self.state.release.notify_waiters();
     }
 
     pub fn fail_next(&self, n: usize) {
@@ -124,6 +136,12 @@ async fn receive(
         body: String::from_utf8_lossy(&body).into_owned(),
         status: 0,
     };
+    if state.hold_next.swap(false, Ordering::SeqCst) {
+        got.status = 0;
+        state.log.lock().expect("lock").push(got);
+        state.release.notified().await;
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     let status = if state
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -869,4 +887,38 @@ async fn webhooks_tell_a_shipment() {
     assert_eq!(data["trackingNumber"], "JJD000390007");
     assert_eq!(data["lines"][0]["editionId"], edition.as_str());
     assert_eq!(data["lines"][0]["quantity"], 1);
+}
+
+#[tokio::test]
+async fn webhooks_survive_a_crash_in_the_middle_of_a_delivery() {
+    // Setup: a receiver that holds the first request: the participant is sending when it dies.
+    let mut shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    let (endpoint, _) = register(&shop, &rx, &["ORDER_PAID"]).await;
+    let (_, edition) = shop.product("Crashing", 300, false).await;
+    shop.fund(5000, "fund-1").await;
+    rx.hold_next();
+    let order = shop.completed(&[&edition], "order-1").await;
+    let held = wait_until("the request in flight", || async {
+        rx.log().into_iter().find(|r| r.status == 0)
+    })
+    .await;
+
+    // Exercise: the participants die mid-request (their claim rolls back), then come back.
+    shop.stop_saga();
+    rx.release();
+    shop.start_saga(settings()).await;
+
+    // Check: the delivery is not lost: sent again with the same webhook-id and recorded once,
+    // with the one attempt that got an answer.
+    let done = logged(&shop, &endpoint, "ORDER_PAID", &order, "SUCCEEDED").await;
+    assert_eq!(done["webhookId"], held.id.as_str());
+    assert_eq!(done["attempts"], 1, "{done:#}");
+    assert_eq!(done["attemptLog"].as_array().map(Vec::len), Some(1));
+    let accepted: Vec<Received> = rx
+        .accepted("order.paid")
+        .into_iter()
+        .filter(|r| r.id == held.id)
+        .collect();
+    assert_eq!(accepted.len(), 1);
 }
