@@ -867,7 +867,8 @@ async fn webhooks_tell_a_shipment() {
         )
         .await;
     let order = crate::saga::order_id(&placed);
-    shop.reaches(&shop.buyer, &order, &["PAID"]).await;
+    shop.reaches(&shop.buyer, &order, &["AWAITING_SHIPMENT"])
+        .await;
 
     let v = shop
         .app
