@@ -140,6 +140,7 @@ pub fn Publisher() -> impl IntoView {
             </section>
             <NewProduct version />
             <crate::pages::giftkeys::GiftKeys />
+            <crate::pages::clients::ApiClients />
         </section>
     }
 }
