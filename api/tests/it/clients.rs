@@ -103,7 +103,8 @@ async fn an_api_client_reads_its_sales_through_the_gateway_within_its_scopes() {
         &[
             ("authorization", &bearer),
             ("x-user-scope", "catalog:write"),
-            ("x-user-client", ""),
+            ("x-user-client", &id),
+            ("x-user-role", "admin"),
             ("x-gateway-secret", "guess"),
         ],
     ))
