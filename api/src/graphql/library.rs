@@ -132,7 +132,7 @@ impl LibraryQuery {
         match (caller, buyer_id) {
             (Some(me), Some(buyer)) => {
                 if me.role != domain::identity::Role::Publisher {
-                    return Err(crate::infra::error::ApiError::Forbidden(
+                    return Err(ApiError::Forbidden(
                         "only the product's publisher may ask who owns it",
                     )
                     .into());
@@ -141,7 +141,7 @@ impl LibraryQuery {
                     .await?)
             }
             (Some(me), None) => Ok(service::owns(state, me.id, product_id).await?),
-            (None, Some(_)) => Err(crate::infra::error::ApiError::SignInRequired.into()),
+            (None, Some(_)) => Err(ApiError::SignInRequired.into()),
             (None, None) => Ok(false),
         }
     }

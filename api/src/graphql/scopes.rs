@@ -13,7 +13,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Pos, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensions as _, Pos, ServerError, ServerResult, Variables};
 use domain::ErrorCode;
 use domain::identity::Scope;
 

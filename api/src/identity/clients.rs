@@ -20,7 +20,10 @@ use chrono::{DateTime, Utc};
 use domain::identity::entity::api_client;
 use domain::identity::{AccountStatus, MAX_CLIENT_NAME_LEN, Role, Scope};
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 

@@ -77,8 +77,7 @@ pub async fn buyer_id(state: &AppState, publisher: Uuid, account: Uuid) -> ApiRe
             .do_nothing()
             .to_owned(),
         )
-        .do_nothing()
-        .exec(&state.db)
+        .exec_without_returning(&state.db)
         .await?;
     let found = publisher_buyer::Entity::find_by_id((publisher, account))
         .one(&state.db)

@@ -187,7 +187,11 @@ impl ClientMutation {
         let (state, me) = acting(ctx)?;
         let t = tickets::issue(state, me, product_id).await?;
         Ok(OwnershipTicket {
-            publisher_id: t.claims.aud.parse()?,
+            publisher_id: t
+                .claims
+                .aud
+                .parse()
+                .map_err(|e| crate::infra::error::ApiError::Internal(anyhow::anyhow!("{e}")))?,
             buyer_id: t.claims.sub,
             product_id: t.claims.product,
             expires_at: DateTime::from_timestamp(t.claims.exp, 0).unwrap_or_else(Utc::now),
