@@ -74,7 +74,7 @@ async fn an_api_client_reads_its_sales_through_the_gateway_within_its_scopes() {
     let addr = app.serve().await;
     let gw = Gateway::start(addr, &[]);
     let publisher_id = app.account_id(&shop.publisher).await.to_string();
-    completed_order(&shop, "Sold Out Loud", 1999, 5000).await;
+    completed_order(&shop, "Sold", 1999, 5000).await;
     let (id, secret) = create_client(app, &shop.publisher, &["SALES_READ", "OWNERSHIP_READ"]).await;
     let graphql = gw.url("/graphql");
 
