@@ -12,7 +12,8 @@
 //! - every argument and every input field is described;
 //! - automatic persisted queries by hash, over POST and GET;
 //! - `graphql-http`'s server audits and graphql-js's introspection through the real gateway:
-//!   zero errors, zero warnings.
+//!   zero errors, zero warnings;
+//! - the reference `graphql-ws` client renews an expired token by reconnecting.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -350,7 +351,10 @@ fn node() -> String {
 /// with `npm ci` when `cargo xtask test` has not installed them already.
 fn conformance_dir() -> PathBuf {
     let dir = repo_root().join("api/tests/conformance");
-    if !dir.join("node_modules/graphql-http").exists() {
+    let installed = ["graphql-http", "graphql-ws", "ws"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists());
+    if !installed {
         let node = node();
         let npm = PathBuf::from(&node)
             .parent()
