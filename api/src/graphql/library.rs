@@ -137,8 +137,10 @@ impl LibraryQuery {
                     )
                     .into());
                 }
-                Ok(crate::identity::tickets::owns_as_publisher(state, me.id, product_id, &buyer)
-                    .await?)
+                Ok(
+                    crate::identity::tickets::owns_as_publisher(state, me.id, product_id, &buyer)
+                        .await?,
+                )
             }
             (Some(me), None) => Ok(service::owns(state, me.id, product_id).await?),
             (None, Some(_)) => Err(ApiError::SignInRequired.into()),

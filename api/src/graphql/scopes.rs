@@ -9,9 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ErrorExtensions as _, Pos, ServerError, ServerResult, Variables};
 use domain::ErrorCode;
@@ -164,12 +162,30 @@ mod tests {
 
     #[test]
     fn clients_run_only_what_their_scopes_name() {
-        assert!(run("{ publisherRevenue { net { formatted } } }", &[Scope::SalesRead]).is_ok());
-        assert!(run("{ products(first: 1) { edges { cursor } } __typename }", &[]).is_ok());
+        assert!(
+            run(
+                "{ publisherRevenue { net { formatted } } }",
+                &[Scope::SalesRead]
+            )
+            .is_ok()
+        );
+        assert!(
+            run(
+                "{ products(first: 1) { edges { cursor } } __typename }",
+                &[]
+            )
+            .is_ok()
+        );
         assert!(run("{ publisherRevenue { sales } }", &[Scope::CatalogRead]).is_err());
         assert!(run("{ me { id } }", &Scope::ALL).is_err());
         assert!(run("{ wallet { balance { formatted } } }", &Scope::ALL).is_err());
-        assert!(run("mutation { createApiClient(name: \"x\", scopes: [SALES_READ]) { clientSecret } }", &Scope::ALL).is_err());
+        assert!(
+            run(
+                "mutation { createApiClient(name: \"x\", scopes: [SALES_READ]) { clientSecret } }",
+                &Scope::ALL
+            )
+            .is_err()
+        );
         // Hidden in fragments, or in an operation that is not the one selected.
         assert!(
             run(
@@ -185,7 +201,13 @@ mod tests {
             )
             .is_err()
         );
-        assert!(run("subscription { salesFeed { orderId } }", &[Scope::SalesRead]).is_ok());
+        assert!(
+            run(
+                "subscription { salesFeed { orderId } }",
+                &[Scope::SalesRead]
+            )
+            .is_ok()
+        );
         assert!(run("subscription { notificationReceived { id } }", &Scope::ALL).is_err());
     }
 }

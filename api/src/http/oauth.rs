@@ -133,7 +133,9 @@ pub(super) async fn token(State(edge): State<Edge>, req: Request) -> Response {
     .await
     {
         Ok(()) => {}
-        Err(ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs }) => {
+        Err(
+            ApiError::RateLimited { retry_after_secs } | ApiError::Unavailable { retry_after_secs },
+        ) => {
             let mut res = oauth_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "temporarily_unavailable",
@@ -182,16 +184,10 @@ pub(super) async fn token(State(edge): State<Edge>, req: Request) -> Response {
         (Some(_), (Some(_), _) | (_, Some(_))) => {
             return invalid_request("authenticate the client one way only: HTTP Basic or the body");
         }
-        (Some(value), _) => {
-            match value
-                .to_str()
-                .map_err(|_| ())
-                .and_then(basic_credentials)
-            {
-                Ok(c) => c,
-                Err(()) => return invalid_client(),
-            }
-        }
+        (Some(value), _) => match value.to_str().map_err(|_| ()).and_then(basic_credentials) {
+            Ok(c) => c,
+            Err(()) => return invalid_client(),
+        },
         (None, (Some(id), Some(secret))) => (id.to_owned(), secret.to_owned()),
         (None, _) => return invalid_client(),
     };

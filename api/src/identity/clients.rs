@@ -235,8 +235,8 @@ pub async fn token(
     };
     // The publisher must still be an active publisher.
     let publisher = crate::identity::find(state, client.publisher_id).await?;
-    let Some(publisher) = publisher
-        .filter(|p| p.role == Role::Publisher && p.status == AccountStatus::Active)
+    let Some(publisher) =
+        publisher.filter(|p| p.role == Role::Publisher && p.status == AccountStatus::Active)
     else {
         return Err(ClientAuthError::PublisherInactive);
     };
@@ -254,7 +254,9 @@ pub async fn token(
 /// Whether a client's token may still be used: the client exists, belongs to `publisher` and is
 /// not revoked. Records the use (at most once a minute).
 pub async fn active(state: &AppState, client: Uuid, publisher: Uuid) -> ApiResult<bool> {
-    let found = api_client::Entity::find_by_id(client).one(&state.db).await?;
+    let found = api_client::Entity::find_by_id(client)
+        .one(&state.db)
+        .await?;
     let Some(found) = found else {
         return Ok(false);
     };

@@ -16,15 +16,18 @@ use crate::saga::shop;
 
 const CREATE: &str = "mutation($n: String!, $s: [ApiScope!]!) { createApiClient(name: $n, scopes: $s) { clientSecret client { id name scope scopes lastUsedAt revokedAt } } }";
 const REVENUE: &str = "{ publisherRevenue(days: 7) { publisherId sales gross { amountMinor } } }";
-const CREATE_PRODUCT: &str =
-    "mutation { createProduct(input: {title: \"Sneaky\", genres: [\"action\"], platforms: [\"linux\"]}) { id } }";
+const CREATE_PRODUCT: &str = "mutation { createProduct(input: {title: \"Sneaky\", genres: [\"action\"], platforms: [\"linux\"]}) { id } }";
 const TICKET: &str = "mutation($p: UUID!) { ownershipTicket(productId: $p) { ticket productId publisherId buyerId expiresAt } }";
 const OWNS: &str = "query($p: UUID!, $b: String!) { ownsProduct(productId: $p, buyerId: $b) }";
 
 /// A client of the publisher of `token` with `scopes` (GraphQL enum values): (id, secret).
 async fn create_client(app: &TestApp, token: &str, scopes: &[&str]) -> (String, String) {
     let v = app
-        .gql(Some(token), CREATE, json!({ "n": "Game server", "s": scopes }))
+        .gql(
+            Some(token),
+            CREATE,
+            json!({ "n": "Game server", "s": scopes }),
+        )
         .await;
     assert_no_errors(&v);
     let created = &v["data"]["createApiClient"];
@@ -47,8 +50,8 @@ async fn token_request(
     form: &str,
     authorization: Option<&str>,
 ) -> (StatusCode, HeaderMap, Value) {
-    let mut req = Request::post("/oauth/token")
-        .header("content-type", "application/x-www-form-urlencoded");
+    let mut req =
+        Request::post("/oauth/token").header("content-type", "application/x-www-form-urlencoded");
     if let Some(a) = authorization {
         req = req.header("authorization", a);
     }
@@ -87,7 +90,10 @@ async fn an_api_client_reads_its_sales_through_the_gateway_within_its_scopes() {
     ]))
     .await;
     let body = issued.json();
-    let token = body["access_token"].as_str().expect("access token").to_owned();
+    let token = body["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
     let bearer = format!("Bearer {token}");
     let sales = wait_until("the sale, read by the client", || async {
         let v = curl(gql_args(&graphql, REVENUE, &[("authorization", &bearer)]))
@@ -150,7 +156,10 @@ async fn an_api_client_reads_its_sales_through_the_gateway_within_its_scopes() {
         sales["data"]["publisherRevenue"]["publisherId"], publisher_id,
         "the client acts as its publisher"
     );
-    assert_eq!(sales["data"]["publisherRevenue"]["gross"]["amountMinor"], 1999);
+    assert_eq!(
+        sales["data"]["publisherRevenue"]["gross"]["amountMinor"],
+        1999
+    );
     assert_eq!(error_code(&forged), "FORBIDDEN", "{forged}");
     assert_eq!(error_code(&person_only), "FORBIDDEN", "{person_only}");
     assert_eq!(wider.status, 400, "{}", wider.body);
@@ -192,7 +201,12 @@ async fn wrong_secrets_unknown_and_revoked_clients_get_invalid_client() {
         Some(&basic(&id, &secret)),
     )
     .await;
-    let twice = token_request(&app, &format!("{grant}&{grant}"), Some(&basic(&id, &secret))).await;
+    let twice = token_request(
+        &app,
+        &format!("{grant}&{grant}"),
+        Some(&basic(&id, &secret)),
+    )
+    .await;
     let other_grant = token_request(&app, "grant_type=password", Some(&basic(&id, &secret))).await;
     let no_grant = token_request(&app, "scope=sales:read", Some(&basic(&id, &secret))).await;
     let unknown_scope = token_request(
@@ -272,7 +286,11 @@ async fn token_requests_are_rate_limited_per_address() {
     for n in 0..5 {
         let (status, headers, body) =
             token_request(&app, "grant_type=client_credentials", Some(&guess(n))).await;
-        statuses.push((status, headers.get("retry-after").is_some(), body["error"].clone()));
+        statuses.push((
+            status,
+            headers.get("retry-after").is_some(),
+            body["error"].clone(),
+        ));
     }
 
     assert_eq!(
@@ -338,7 +356,11 @@ async fn a_client_cannot_reach_another_publishers_data() {
         )
         .await;
     let mine = app
-        .gql(Some(&token), "{ myProducts(first: 10) { nodes { id } } }", json!({}))
+        .gql(
+            Some(&token),
+            "{ myProducts(first: 10) { nodes { id } } }",
+            json!({}),
+        )
         .await;
     let revoke_theirs = app
         .gql(
@@ -389,7 +411,10 @@ fn verify_ticket(
         .map_err(|e| e.to_string())?
         .claims;
     if claims["product"] != product {
-        return Err(format!("a ticket for {} , not {product}", claims["product"]));
+        return Err(format!(
+            "a ticket for {} , not {product}",
+            claims["product"]
+        ));
     }
     Ok(claims)
 }
@@ -480,11 +505,16 @@ async fn ownership_tickets_verify_offline_for_one_product_and_one_publisher_and_
     assert!((1..=300).contains(&lifetime), "{lifetime}");
     assert!(claims["jti"].is_string());
     assert!(
-        !ticket_x.to_string().contains(&buyer_account) && !claims.to_string().contains(&buyer_account),
+        !ticket_x.to_string().contains(&buyer_account)
+            && !claims.to_string().contains(&buyer_account),
         "the account id never leaves"
     );
-    assert!(verify_ticket(&ticket, &jwks, &alpha_id, &y).is_err(), "not for product Y");
-    let replayed = verify_ticket(&ticket, &jwks, &beta_id, &x).expect_err("not for another publisher");
+    assert!(
+        verify_ticket(&ticket, &jwks, &alpha_id, &y).is_err(),
+        "not for product Y"
+    );
+    let replayed =
+        verify_ticket(&ticket, &jwks, &beta_id, &x).expect_err("not for another publisher");
     assert!(replayed.contains("Audience"), "{replayed}");
     assert_eq!(
         again_x["data"]["ownershipTicket"]["buyerId"], buyer_for_alpha,

@@ -396,17 +396,23 @@ async fn an_api_clients_claims_reach_the_api_and_only_from_its_token() {
     let as_client = call(client_claims.clone()).await;
     let as_person = call(publisher.clone()).await;
     let refused = [
-        ("no scope", with(publisher.clone(), "client_id", json!(client))),
-        ("no client", with(publisher.clone(), "scope", json!("sales:read"))),
         (
-            "a user",
-            with(client_claims.clone(), "role", json!("user")),
+            "no scope",
+            with(publisher.clone(), "client_id", json!(client)),
         ),
+        (
+            "no client",
+            with(publisher.clone(), "scope", json!("sales:read")),
+        ),
+        ("a user", with(client_claims.clone(), "role", json!("user"))),
         (
             "a control character in the scope",
             with(client_claims.clone(), "scope", json!("sales:read\nx")),
         ),
-        ("not a uuid", with(client_claims.clone(), "client_id", json!("abc"))),
+        (
+            "not a uuid",
+            with(client_claims.clone(), "client_id", json!("abc")),
+        ),
     ];
     let mut refusals = Vec::new();
     for (what, c) in refused {
@@ -422,11 +428,21 @@ async fn an_api_clients_claims_reach_the_api_and_only_from_its_token() {
     .await;
 
     let seen = as_client.json();
-    assert_eq!(seen_headers(&seen, "x-user-client"), [client.to_string()], "{seen:#}");
-    assert_eq!(seen_headers(&seen, "x-user-scope"), ["sales:read ownership:read"]);
+    assert_eq!(
+        seen_headers(&seen, "x-user-client"),
+        [client.to_string()],
+        "{seen:#}"
+    );
+    assert_eq!(
+        seen_headers(&seen, "x-user-scope"),
+        ["sales:read ownership:read"]
+    );
     assert_eq!(seen_headers(&seen, "x-user-id"), [sub.to_string()]);
     let person = as_person.json();
-    assert!(seen_headers(&person, "x-user-client").is_empty(), "{person:#}");
+    assert!(
+        seen_headers(&person, "x-user-client").is_empty(),
+        "{person:#}"
+    );
     assert!(seen_headers(&person, "x-user-scope").is_empty());
     for (what, status) in refusals {
         assert_eq!(status, 401, "{what}");

@@ -589,7 +589,10 @@ async fn graphql_ws_client_renews_an_expired_token_by_reconnecting() {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Value>();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(serde_json::from_str(&line).unwrap_or(Value::String(line)));
         }
     });

@@ -81,7 +81,10 @@ pub fn ApiClients() -> impl IntoView {
 }
 
 #[component]
-fn NewClient(scopes: Vec<api_clients::ApiClientsApiScopes>, reload: RwSignal<u32>) -> impl IntoView {
+fn NewClient(
+    scopes: Vec<api_clients::ApiClientsApiScopes>,
+    reload: RwSignal<u32>,
+) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let chosen = RwSignal::new(Vec::<String>::new());
     let invalid = RwSignal::new(None::<String>);
@@ -109,7 +112,9 @@ fn NewClient(scopes: Vec<api_clients::ApiClientsApiScopes>, reload: RwSignal<u32
         });
         let text = name.get_untracked().trim().to_owned();
         if text.is_empty() || scopes.is_empty() {
-            invalid.set(Some("Name the client and give it at least one scope.".to_owned()));
+            invalid.set(Some(
+                "Name the client and give it at least one scope.".to_owned(),
+            ));
             focus_first_invalid();
             return;
         }
@@ -186,9 +191,8 @@ fn Secret(created: create_api_client::CreateApiClientCreateApiClient) -> impl In
     let origin = web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default();
-    let curl = format!(
-        "curl -s {origin}/oauth/token -u '{id}:{secret}' -d grant_type=client_credentials"
-    );
+    let curl =
+        format!("curl -s {origin}/oauth/token -u '{id}:{secret}' -d grant_type=client_credentials");
     let copied = RwSignal::new(None::<bool>);
     let copy = Action::new_local(move |text: &String| {
         let text = text.clone();
@@ -240,14 +244,14 @@ fn ClientItem(client: Client, reload: RwSignal<u32>) -> impl IntoView {
     });
     let heading = format!("client-{}", client.id);
     let revoked = client.revoked_at.is_some();
-    let last_use = client
-        .last_used_at
-        .as_deref()
-        .map_or_else(|| "never used".to_owned(), |at| format!("last used {}", short_time(at)));
+    let last_use = client.last_used_at.as_deref().map_or_else(
+        || "never used".to_owned(),
+        |at| format!("last used {}", short_time(at)),
+    );
     let name = client.name.clone();
     view! {
         <li class="list__item api-client" aria-labelledby=heading.clone()>
-            <h3 id=heading>{client.name.clone()}</h3>
+            <h3 id=heading.clone()>{client.name.clone()}</h3>
             <p class="muted">
                 <code>{client.id.clone()}</code>
                 " · "<code>{client.scope.clone()}</code>
