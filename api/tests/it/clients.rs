@@ -538,3 +538,44 @@ async fn ownership_tickets_verify_offline_for_one_product_and_one_publisher_and_
     assert_eq!(error_code(&beta_asks), "FORBIDDEN", "{beta_asks}");
     assert_eq!(error_code(&person_asks), "FORBIDDEN");
 }
+
+/// The revocation check costs one primary-key read per request of a client (the last use is
+/// written at most once a minute), and nothing for a person's request.
+#[tokio::test]
+async fn a_clients_request_costs_one_more_statement_than_its_publishers() {
+    use std::sync::atomic::Ordering;
+
+    let app = TestApp::spawn().await;
+    let (publisher, _) = app
+        .staff("pub@publisher.test", "Pub", Role::Publisher)
+        .await;
+    let (id, secret) = create_client(&app, &publisher, &["SALES_READ"]).await;
+    let token = client_token(&app, &id, &secret, None).await;
+    // The first request records the last use; the next ones within the minute only read.
+    assert_no_errors(&app.gql(Some(&token), REVENUE, json!({})).await);
+    let count = |token: String| {
+        let app = &app;
+        async move {
+            let mut counts = Vec::new();
+            for _ in 0..3 {
+                app.statements.store(0, Ordering::SeqCst);
+                let v = app.gql(Some(&token), REVENUE, json!({})).await;
+                assert_no_errors(&v);
+                counts.push(app.statements.load(Ordering::SeqCst));
+            }
+            counts
+        }
+    };
+
+    let as_client = count(token.clone()).await;
+    let as_publisher = count(publisher.clone()).await;
+
+    println!("statements per request: client {as_client:?}, publisher {as_publisher:?}");
+    for (c, p) in as_client.iter().zip(&as_publisher) {
+        assert_eq!(
+            *c,
+            p + 1,
+            "client {as_client:?}, publisher {as_publisher:?}"
+        );
+    }
+}
