@@ -456,6 +456,45 @@ async fn an_api_clients_claims_reach_the_api_and_only_from_its_token() {
     assert!(seen_headers(&token_request, "x-user-id").is_empty());
 }
 
+/// `/oauth/token` shares the per-address limit of sign-in, and its 429 is an OAuth error (JSON,
+/// `no-store`, `Retry-After`), not a GraphQL one.
+#[tokio::test]
+async fn token_requests_are_rate_limited_at_the_gateway_as_oauth_errors() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(
+        upstream,
+        &[("GATEWAY_AUTH_RATE", "1r/m"), ("GATEWAY_AUTH_BURST", "1")],
+    );
+    let request = || {
+        curl(s(&[
+            &gw.url("/oauth/token"),
+            "-u",
+            "id:secret",
+            "-d",
+            "grant_type=client_credentials",
+        ]))
+    };
+
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let reply = request().await;
+        statuses.push(reply.status);
+        last = Some(reply);
+    }
+
+    let limited = last.expect("a reply");
+    assert_eq!(statuses, [200, 200, 429], "{limited:?}");
+    assert_eq!(limited.json()["error"], "temporarily_unavailable");
+    assert_eq!(limited.header("cache-control"), Some("no-store"));
+    assert!(limited.header("retry-after").is_some());
+    assert!(
+        limited
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+}
+
 #[tokio::test]
 async fn bad_tokens_get_401_invalid_token() {
     let upstream = echo_upstream().await;
