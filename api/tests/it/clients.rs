@@ -332,7 +332,24 @@ async fn a_client_cannot_reach_another_publishers_data() {
     )
     .await;
     let token = client_token(&app, &id, &secret, None).await;
+    let draft = app
+        .create_product(
+            &beta,
+            json!({ "title": "Beta Draft", "genres": ["action"], "platforms": ["linux"] }),
+            &[digital("Standard", 999)],
+            false,
+        )
+        .await;
+    let (sales_only, sales_secret) = create_client(&app, &beta, &["SALES_READ"]).await;
+    let sales_token = client_token(&app, &sales_only, &sales_secret, None).await;
+    let draft_query = "query($id: UUID!) { product(id: $id) { title } }";
 
+    let draft_with_catalog_read = app
+        .gql(Some(&token), draft_query, json!({ "id": draft.id }))
+        .await;
+    let draft_with_sales_read = app
+        .gql(Some(&sales_token), draft_query, json!({ "id": draft.id }))
+        .await;
     let update = app
         .gql(
             Some(&token),
@@ -373,11 +390,24 @@ async fn a_client_cannot_reach_another_publishers_data() {
         .gql(Some(&token), "{ apiClients { id } }", json!({}))
         .await;
 
+    assert_eq!(
+        draft_with_catalog_read["data"]["product"]["title"], "Beta Draft",
+        "catalog:read sees its publisher's drafts"
+    );
+    assert_eq!(
+        error_code(&draft_with_sales_read),
+        "NOT_FOUND",
+        "without catalog:read a client sees the public catalog only"
+    );
     assert_eq!(error_code(&update), "FORBIDDEN", "{update}");
     assert_eq!(error_code(&owns), "FORBIDDEN", "{owns}");
     assert_eq!(revenue["data"]["publisherRevenue"]["publisherId"], beta_id);
     assert_eq!(error_code(&alpha_revenue), "FORBIDDEN");
-    assert_eq!(mine["data"]["myProducts"]["nodes"], json!([]));
+    assert_eq!(
+        mine["data"]["myProducts"]["nodes"],
+        json!([{ "id": draft.id }]),
+        "its own publisher's products only"
+    );
     assert_eq!(error_code(&revoke_theirs), "NOT_FOUND");
     assert_eq!(
         error_code(&manage),
