@@ -609,3 +609,46 @@ async fn a_clients_request_costs_one_more_statement_than_its_publishers() {
         );
     }
 }
+
+/// Over the WebSocket a client is held to its scopes too, and revoking it closes its socket
+/// (4403) with the subscriptions on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_clients_socket_closes_and_its_scopes_hold_there_too() {
+    use crate::helpers::ws::Ws;
+
+    let app = TestApp::spawn_with(|c| {
+        c.limits.ws_session_check = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let addr = app.serve().await;
+    let (publisher, _) = app
+        .staff("pub@publisher.test", "Pub", Role::Publisher)
+        .await;
+    let (id, secret) = create_client(&app, &publisher, &["SALES_READ"]).await;
+    let token = client_token(&app, &id, &secret, None).await;
+    let mut ws = Ws::open(addr, &[], Some(&token)).await;
+
+    let revenue = ws.run(REVENUE, json!({})).await;
+    let notifications = ws
+        .run("subscription { notificationReceived { title } }", json!({}))
+        .await;
+    let shipments = ws
+        .run("subscription { shipmentsUpdated { orderId } }", json!({}))
+        .await;
+    ws.subscribe("subscription { salesFeed { orderId } }", json!({}))
+        .await;
+    let revoked = app
+        .gql(
+            Some(&publisher),
+            "mutation($id: UUID!) { revokeApiClient(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let closed = ws.closed().await;
+
+    assert_no_errors(&revenue);
+    assert_eq!(error_code(&notifications), "FORBIDDEN", "{notifications}");
+    assert_eq!(error_code(&shipments), "FORBIDDEN", "{shipments}");
+    assert_no_errors(&revoked);
+    assert_eq!(closed.map(|c| c.0), Some(4403));
+}
