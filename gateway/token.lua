@@ -27,9 +27,9 @@ local M = {
     verifier = nil,
 }
 
--- The caller kept as one value: id, role, name and iat, each ending in a newline (the verifier
--- refuses control characters in a name).
-local FIELDS = "^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)\n$"
+-- The caller kept as one value: id, role, name, iat, client and scope (the last two empty for a
+-- person's token), each ending in a newline (the verifier refuses control characters in a name).
+local FIELDS = "^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)\n$"
 -- Milliseconds to connect, send and read one answer; the verifier answers in about one.
 local TIMEOUT_MS = 5000
 -- Idle connections kept per worker, and for how long (ms): under the verifier's keepalive.
@@ -119,11 +119,13 @@ local function verified(header)
     local ttl = tonumber(headers["x-auth-ttl"])
     local id, role = headers["x-auth-id"], headers["x-auth-role"]
     local name, iat = headers["x-auth-name"], headers["x-auth-iat"]
+    local client, scope = headers["x-auth-client"] or "", headers["x-auth-scope"] or ""
     if not ttl or not id or not role or not name or not iat then
         log(ERR, "token verifier answered without the caller")
         return exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
     end
-    local kept = id .. "\n" .. role .. "\n" .. name .. "\n" .. iat .. "\n"
+    local kept = id .. "\n" .. role .. "\n" .. name .. "\n" .. iat .. "\n" .. client .. "\n"
+        .. scope .. "\n"
     local ok, err = tokens:set(header, kept, ttl)
     if not ok then
         log(ngx.WARN, "token not kept: ", err)
@@ -137,11 +139,18 @@ function M.caller()
         return
     end
     local kept = tokens:get(header) or verified(header)
-    local id, role, name, iat = kept:match(FIELDS)
+    local id, role, name, iat, client, scope = kept:match(FIELDS)
+    if not id then
+        -- An entry of another shape (kept by an older gateway across a reload): verify again.
+        kept = verified(header)
+        id, role, name, iat, client, scope = kept:match(FIELDS)
+    end
     var.jwt_user_id = id
     var.jwt_user_role = role
     var.jwt_user_name = name
     var.jwt_user_iat = iat
+    var.jwt_user_client = client
+    var.jwt_user_scope = scope
 end
 
 return M

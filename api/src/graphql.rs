@@ -16,6 +16,7 @@ pub mod paging;
 pub mod refund;
 pub mod revenue;
 pub mod schema;
+pub mod scopes;
 pub mod shield;
 pub mod shipment;
 pub mod subscription;

@@ -15,10 +15,12 @@
 //!   otherwise those headers are ignored and a bearer token, if any, is verified here.
 //! - `PUT /uploads/builds/{id}` streams the file of a build, `PUT /uploads/chunks/{product}/{id}`
 //!   takes a chunk of a chunked build (see [`uploads`]); the caller is decided the same way.
+//! - `POST /oauth/token` is the OAuth 2.0 client-credentials grant of API clients (see [`oauth`]).
 //! - `GET /downloads/archives/{product}/{build}/{file}?md5=…&expires=…` assembles the tar archive
 //!   of a chunked build for a signed link (the gateway checked the signature; so does the api).
 
 mod media;
+pub mod oauth;
 pub mod persisted;
 mod uploads;
 
@@ -45,7 +47,7 @@ use crate::graphql::shield::{
 use crate::graphql::variables::selected_operation;
 use crate::graphql::{StoreSchema, build_schema};
 use crate::infra::auth::caller::ClientAddr;
-use crate::infra::auth::{Caller, Principal};
+use crate::infra::auth::{Caller, ClientGrant, Principal};
 use crate::infra::state::AppState;
 use media::Media;
 
@@ -59,6 +61,11 @@ pub const USER_TOKEN_IAT_HEADER: &str = "x-user-token-iat";
 /// `exp` of the verified token (optional), so a socket opened through the gateway with the
 /// token in the upgrade request closes when it expires.
 pub const USER_TOKEN_EXP_HEADER: &str = "x-user-token-exp";
+/// API clients only: the client id of the verified token (its `sub`, in `X-User-Id`, is the
+/// publisher it acts for).
+pub const USER_CLIENT_HEADER: &str = "x-user-client";
+/// API clients only: the scopes of the verified token, space-separated.
+pub const USER_SCOPE_HEADER: &str = "x-user-scope";
 /// Client address as seen by the gateway.
 pub const REAL_IP_HEADER: &str = "x-real-ip";
 
@@ -85,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/schema.graphql", get(schema_sdl))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/oauth/token", post(oauth::token))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(TraceLayer::new_for_http())
@@ -142,6 +150,8 @@ struct Authenticated {
     caller: Caller,
     client: ClientAddr,
     credential: Option<SocketCredential>,
+    /// Set when the caller is an API client: its scopes bound what the principal may do.
+    grant: Option<ClientGrant>,
 }
 
 /// The token of an `Authorization` value, read exactly as the gateway reads it
@@ -195,6 +205,7 @@ async fn authenticate(
                 caller: Caller::Anonymous,
                 client,
                 credential: None,
+                grant: None,
             });
         };
         let name = header_str(headers, USER_NAME_HEADER).unwrap_or_default();
@@ -210,7 +221,13 @@ async fn authenticate(
         };
         let iat = header_str(headers, USER_TOKEN_IAT_HEADER).and_then(|v| v.parse().ok());
         let exp = header_str(headers, USER_TOKEN_EXP_HEADER).and_then(|v| v.parse().ok());
-        return finish(state, principal, iat, exp, client).await;
+        // The gateway sends both client headers for an API client's token and neither for a
+        // person's (empty values are not sent at all).
+        let grant = grant_of(
+            header_str(headers, USER_CLIENT_HEADER).as_deref(),
+            header_str(headers, USER_SCOPE_HEADER).as_deref(),
+        )?;
+        return finish(state, principal, iat, exp, client, grant).await;
     }
     let client = ClientAddr(peer_ip);
     let Some(auth) = headers.get(header::AUTHORIZATION) else {
@@ -218,6 +235,7 @@ async fn authenticate(
             caller: Caller::Anonymous,
             client,
             credential: None,
+            grant: None,
         });
     };
     let auth = auth.to_str().map_err(|_| Refused::InvalidToken)?;
@@ -239,12 +257,38 @@ async fn verify_bearer(
         tracing::debug!("bearer token refused: a control character in its name");
         return Err(Refused::InvalidToken);
     }
+    let grant = grant_of(
+        claims.client_id.map(|c| c.to_string()).as_deref(),
+        claims.scope.as_deref(),
+    )?;
     let principal = Principal {
         id: claims.sub,
         role: claims.role,
         name: claims.name,
     };
-    finish(state, principal, Some(claims.iat), Some(claims.exp), client).await
+    finish(
+        state,
+        principal,
+        Some(claims.iat),
+        Some(claims.exp),
+        client,
+        grant,
+    )
+    .await
+}
+
+/// The grant of an API client's token from its `client_id` and `scope`: none for a person's
+/// token (neither given); refused when only one is given or either is malformed.
+fn grant_of(client: Option<&str>, scope: Option<&str>) -> Result<Option<ClientGrant>, Refused> {
+    match (client, scope) {
+        (None, None) => Ok(None),
+        (Some(client), Some(scope)) => Ok(Some(ClientGrant {
+            client_id: client.parse().map_err(|_| Refused::InvalidToken)?,
+            scopes: domain::identity::Scope::parse_list(scope)
+                .map_err(|_| Refused::InvalidToken)?,
+        })),
+        _ => Err(Refused::InvalidToken),
+    }
 }
 
 async fn finish(
@@ -253,16 +297,32 @@ async fn finish(
     iat: Option<i64>,
     exp: Option<i64>,
     client: ClientAddr,
+    grant: Option<ClientGrant>,
 ) -> Result<Authenticated, Refused> {
+    if let Some(g) = &grant {
+        // An API client acts for a publisher only, and only while it is not revoked.
+        let active = principal.role == Role::Publisher
+            && crate::identity::clients::active(state, g.client_id, principal.id)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "checking an API client");
+                    false
+                });
+        if !active {
+            return Err(Refused::InvalidToken);
+        }
+    }
     match crate::identity::access_allowed(state, principal.id, iat).await {
         Ok(true) => Ok(Authenticated {
             credential: Some(SocketCredential {
                 account: principal.id,
                 iat,
                 exp,
+                client: grant.as_ref().map(|g| g.client_id),
             }),
             caller: Caller::Account(principal),
             client,
+            grant,
         }),
         Ok(false) => Err(Refused::InvalidToken),
         Err(e) => {
@@ -686,8 +746,12 @@ async fn execute(
         );
     }
     request.set_parsed_query(doc);
-    let Authenticated { caller, client, .. } = match authenticate(&edge.state, headers, peer).await
-    {
+    let Authenticated {
+        caller,
+        client,
+        grant,
+        ..
+    } = match authenticate(&edge.state, headers, peer).await {
         Ok(a) => a,
         Err(refused) => {
             let mut res = refused.response();
@@ -699,10 +763,11 @@ async fn execute(
     if let Some((hash, query)) = &registration {
         persisted::register(&edge.state, hash, query, &client).await;
     }
-    let mut response = edge
-        .schema
-        .execute(request.data(caller).data(client).data(Prechecked))
-        .await;
+    let mut request = request.data(caller).data(client).data(Prechecked);
+    if let Some(grant) = grant {
+        request = request.data(grant);
+    }
+    let mut response = edge.schema.execute(request).await;
     ensure_codes(&mut response);
     graphql_response(media, &response)
 }
@@ -763,7 +828,8 @@ fn graphql_response(media: Media, response: &async_graphql::Response) -> Respons
 ///
 /// A socket does not outlive its credential: each operation re-checks it (see
 /// [`crate::graphql::shield`]), and the socket is closed, with whatever runs on it, when the
-/// token expires (4401) or, checked every `WS_SESSION_CHECK_SECS`, when the account signed out
+/// token expires (4403 as well: `graphql-ws` treats 4401 as final, and a client renews its
+/// token in `connectionParams` only on a retry) or, checked every `WS_SESSION_CHECK_SECS`, when the account signed out
 /// everywhere, was banned or got another role (4403). Documents are checked as over HTTP.
 async fn graphql_ws(
     State(edge): State<Edge>,
@@ -814,6 +880,7 @@ async fn serve_socket(
         caller,
         client,
         credential,
+        grant,
     } = authenticated;
     let state = edge.state.clone();
     let (credential_tx, credential_rx) = tokio::sync::watch::channel(credential.clone());
@@ -824,7 +891,7 @@ async fn serve_socket(
     let init_refused = refused.clone();
     let on_init = move |payload: serde_json::Value| async move {
         let mut data = async_graphql::Data::default();
-        let (caller, client, credential) = match (&caller, init_token(&payload)) {
+        let (caller, client, credential, grant) = match (&caller, init_token(&payload)) {
             (Caller::Anonymous, Some(token)) => {
                 let a = verify_bearer(&init_state, &token, client)
                     .await
@@ -832,12 +899,15 @@ async fn serve_socket(
                         init_refused.store(true, std::sync::atomic::Ordering::Relaxed);
                         async_graphql::Error::new(INIT_REFUSED.1)
                     })?;
-                (a.caller, a.client, a.credential)
+                (a.caller, a.client, a.credential, a.grant)
             }
-            _ => (caller, client, credential),
+            _ => (caller, client, credential, grant),
         };
         if let Some(c) = &credential {
             data.insert(c.clone());
+        }
+        if let Some(g) = grant {
+            data.insert(g);
         }
         // The watcher below follows the credential the socket ends up with.
         let _ = credential_tx.send(credential);

@@ -1,6 +1,9 @@
 //! Identity: accounts, sign-up, sign-in, sessions, and admin management. The api is the only
 //! writer of the `identity` schema.
 
+pub mod clients;
+pub mod tickets;
+
 use chrono::{DateTime, Utc};
 use domain::identity::entity::{account, audit_log};
 use domain::identity::{AccountStatus, DisplayName, Email, Password, Role};

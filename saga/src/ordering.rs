@@ -6,7 +6,7 @@ use domain::billing::{PaymentCaptured, PaymentDeclined, PaymentRefunded};
 use domain::fulfillment::{ReadyToShip, ShipmentDispatched, StockReserved, StockUnavailable};
 use domain::library::ItemsGranted;
 use domain::messaging::Message;
-use domain::ordering::entity::{order, order_line, order_step, product_claim};
+use domain::ordering::entity::{order, order_step, product_claim};
 use domain::ordering::{
     ALREADY_OWNED_OR_PENDING, Effect, OrderCancelled, OrderCompleted, OrderFact, OrderLine,
     OrderPlaced, OrderState, OrderStatus, PlaceOrder, TimelineStep, apply, claimed_products, total,
@@ -17,12 +17,12 @@ use domain::refund::{
     RequestRefund,
 };
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use crate::infra::consumer::{Failure, Incoming, Registration};
-use crate::infra::outbox::Tx;
+use crate::infra::outbox::{Tx, stmt};
 use crate::infra::runtime::{Participant, Runtime};
 
 const ME: Participant = Participant::Ordering;
@@ -154,50 +154,19 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
             "an order has a shipping address exactly when it has physical lines".into(),
         ));
     }
-    let created = order::Entity::insert(order::ActiveModel {
-        id: Set(cmd.order_id),
-        account_id: Set(cmd.account_id),
-        idempotency_key: Set(cmd.idempotency_key.clone()),
-        status: Set(OrderStatus::Placed.as_str().to_owned()),
-        total_minor: Set(total_minor),
-        currency: Set(cmd.currency.as_str().to_owned()),
-        needs_shipping: Set(needs_shipping),
-        ..Default::default()
-    })
-    // Any conflict, on the id or on (account, idempotency key), means the order exists.
-    .on_conflict(OnConflict::new().do_nothing().to_owned())
-    .exec_without_returning(tx.db())
-    .await?;
-    if created == 0 {
+    let products = claimed_products(&cmd.lines);
+    let (created, claimed) = create(&tx, &cmd, total_minor, needs_shipping, &products).await?;
+    if !created {
         // The same order (a command replayed with another message id): already placed.
         tracing::info!("order exists already");
         return tx.commit(rt).await;
     }
-    // The lines in one statement (there is at least one).
-    let lines = cmd
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| order_line::ActiveModel {
-            order_id: Set(cmd.order_id),
-            line_no: Set(i32::try_from(i).unwrap_or(i32::MAX)),
-            edition_id: Set(l.edition_id),
-            product_id: Set(l.product_id),
-            publisher_id: Set(l.publisher_id),
-            kind: Set(l.kind.clone()),
-            product_title: Set(l.product_title.clone()),
-            edition_name: Set(l.edition_name.clone()),
-            unit_price_minor: Set(l.unit_price_minor),
-            quantity: Set(l.quantity),
-        });
-    order_line::Entity::insert_many(lines)
-        .exec_without_returning(tx.db())
-        .await?;
-    step(&tx, cmd.order_id, TimelineStep::Placed, "ordering", None).await?;
-    if !claim(&tx, &cmd).await? {
+    if claimed < products.len() {
         // Another order of this buyer holds one of the products (or the buyer owns it): the
-        // order ends here, before anything is reserved or charged.
+        // order ends here, before anything is reserved or charged, and gives back the claims it
+        // did take.
         tracing::info!("refused: a product is already owned or in another order");
+        release_claims(&tx, cmd.order_id).await?;
         let reason = ALREADY_OWNED_OR_PENDING.to_owned();
         order::Entity::update_many()
             .set(order::ActiveModel {
@@ -242,34 +211,101 @@ async fn place(rt: &Runtime, msg: &Incoming, cmd: PlaceOrder) -> Result<(), Fail
     tx.commit(rt).await
 }
 
-/// Claims the order's digital products for its buyer (`ordering.product_claim`, primary key
-/// (account, product)). A concurrent transaction claiming the same product waits for this one
-/// and then finds the row, so at most one order per buyer and product is ever alive. `false`
-/// (and no claim left behind) when a product is already claimed by another order.
-async fn claim(tx: &Tx, cmd: &PlaceOrder) -> Result<bool, Failure> {
-    for product in claimed_products(&cmd.lines) {
-        let claimed = product_claim::Entity::insert(product_claim::ActiveModel {
-            account_id: Set(cmd.account_id),
-            product_id: Set(product),
-            order_id: Set(cmd.order_id),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::columns([
-                product_claim::Column::AccountId,
-                product_claim::Column::ProductId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(tx.db())
-        .await?;
-        if claimed == 0 {
-            release_claims(tx, cmd.order_id).await?;
-            return Ok(false);
-        }
+/// Creates the order of `cmd` with its lines, its first timeline step and the claims on its
+/// digital `products` for its buyer (`ordering.product_claim`, primary key (account,
+/// product)), in one statement: whether the order was created (any conflict, on the id or on
+/// (account, idempotency key), means it exists), and how many products it claimed. A
+/// concurrent transaction claiming the same product waits for this one and then finds the row,
+/// so at most one order per buyer and product is ever alive; fewer claims than products means
+/// another order (or the library) holds one.
+async fn create(
+    tx: &Tx,
+    cmd: &PlaceOrder,
+    total_minor: i64,
+    needs_shipping: bool,
+    products: &[Uuid],
+) -> Result<(bool, usize), Failure> {
+    let n = cmd.lines.len();
+    let (mut line_no, mut editions, mut line_products, mut publishers) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut kinds, mut titles, mut names, mut prices, mut quantities) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (i, l) in cmd.lines.iter().enumerate() {
+        line_no.push(i32::try_from(i).unwrap_or(i32::MAX));
+        editions.push(l.edition_id);
+        line_products.push(l.product_id);
+        publishers.push(l.publisher_id);
+        kinds.push(l.kind.clone());
+        titles.push(l.product_title.clone());
+        names.push(l.edition_name.clone());
+        prices.push(l.unit_price_minor);
+        quantities.push(l.quantity);
     }
-    Ok(true)
+    // Raw: four inserts that depend on the first, as one statement (a saga step's cost is its
+    // statements); the lines, step and claims are written only when the order is new.
+    let row = tx
+        .db()
+        .query_one_raw(stmt(
+            r#"WITH o AS (
+                 INSERT INTO ordering."order"
+                   (id, account_id, idempotency_key, status, total_minor, currency, needs_shipping)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT DO NOTHING
+                 RETURNING id
+               ), l AS (
+                 INSERT INTO ordering.order_line
+                   (order_id, line_no, edition_id, product_id, publisher_id, kind, product_title,
+                    edition_name, unit_price_minor, quantity)
+                 SELECT o.id, t.* FROM o,
+                   unnest($8::int[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[],
+                          $14::text[], $15::bigint[], $16::int[]) AS t
+               ), s AS (
+                 INSERT INTO ordering.order_step (id, order_id, step, participant)
+                 SELECT $17, o.id, $18, 'ordering' FROM o
+               ), c AS (
+                 INSERT INTO ordering.product_claim (account_id, product_id, order_id)
+                 SELECT $2, p.id, o.id FROM o, unnest($19::uuid[]) AS p(id)
+                 ON CONFLICT (account_id, product_id) DO NOTHING
+                 RETURNING product_id
+               )
+               SELECT (SELECT count(*) FROM o)::bigint AS created,
+                      (SELECT count(*) FROM c)::bigint AS claimed"#,
+            [
+                cmd.order_id.into(),
+                cmd.account_id.into(),
+                cmd.idempotency_key.clone().into(),
+                OrderStatus::Placed.as_str().to_owned().into(),
+                total_minor.into(),
+                cmd.currency.as_str().to_owned().into(),
+                needs_shipping.into(),
+                line_no.into(),
+                editions.into(),
+                line_products.into(),
+                publishers.into(),
+                kinds.into(),
+                titles.into(),
+                names.into(),
+                prices.into(),
+                quantities.into(),
+                domain::id::new_id().into(),
+                TimelineStep::Placed.as_str().to_owned().into(),
+                products.to_vec().into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| Failure::Transient(anyhow!("creating the order returned no row")))?;
+    let created: i64 = row.try_get("", "created")?;
+    let claimed: i64 = row.try_get("", "claimed")?;
+    Ok((created > 0, usize::try_from(claimed).unwrap_or(0)))
 }
 
 /// Gives back the products an order claimed (the order is cancelled).
@@ -379,34 +415,7 @@ async fn fact_with(
     };
     let account_id = row.account_id;
     let (next, effects) = apply(&state, &fact);
-    if next != state {
-        let mut update = order::Entity::update_many()
-            .set(order::ActiveModel {
-                status: Set(next.status.as_str().to_owned()),
-                paid: Set(next.paid),
-                granted: Set(next.granted),
-                cancel_reason: Set(next.cancel_reason.clone()),
-                reserved: Set(next.reserved),
-                shipped: Set(next.shipped),
-                delivered: Set(next.delivered),
-                refunded: Set(next.refunded),
-                ready: Set(next.ready),
-                ..Default::default()
-            })
-            .col_expr(order::Column::UpdatedAt, Expr::current_timestamp());
-        if next.status == OrderStatus::Completed {
-            // The first completion is the one that counts.
-            update = update.col_expr(
-                order::Column::CompletedAt,
-                Expr::col(order::Column::CompletedAt).if_null(Expr::current_timestamp()),
-            );
-        }
-        update
-            .filter(order::Column::Id.eq(order))
-            .exec(tx.db())
-            .await?;
-    }
-    // The timeline's new steps, written together at the end.
+    // The timeline's new steps, written with the order's new state at the end.
     let mut timeline = Vec::new();
     for effect in effects {
         match effect {
@@ -461,8 +470,76 @@ async fn fact_with(
             }
         }
     }
-    steps(&tx, order, timeline).await?;
+    advance(&tx, order, &next, next != state, timeline).await?;
     tx.commit(rt).await
+}
+
+/// Writes the order's new state `next` (when it `changed`) and appends its new timeline steps,
+/// in one statement; at most one of each step per order: a second one is ignored.
+async fn advance(
+    tx: &Tx,
+    order: Uuid,
+    next: &OrderState,
+    changed: bool,
+    timeline: Vec<(TimelineStep, &str, Option<String>)>,
+) -> Result<(), Failure> {
+    if !changed && timeline.is_empty() {
+        return Ok(());
+    }
+    let n = timeline.len();
+    let (mut ids, mut steps, mut participants, mut details) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (step, participant, detail) in timeline {
+        ids.push(domain::id::new_id());
+        steps.push(step.as_str().to_owned());
+        participants.push(participant.to_owned());
+        details.push(detail.unwrap_or_default());
+    }
+    let s = next;
+    // Raw: the update and the steps as one statement (a saga step's cost is its statements).
+    // The update runs only when the state changed ($11); the first completion is the one that
+    // counts.
+    tx.db()
+        .execute_raw(stmt(
+            r#"WITH u AS (
+                 UPDATE ordering."order"
+                 SET status = $2, paid = $3, granted = $4, cancel_reason = $5, reserved = $6,
+                     shipped = $7, delivered = $8, refunded = $9, ready = $10,
+                     updated_at = now(),
+                     completed_at = CASE WHEN $16 THEN coalesce(completed_at, now())
+                                         ELSE completed_at END
+                 WHERE id = $1 AND $11
+               )
+               INSERT INTO ordering.order_step (id, order_id, step, participant, detail)
+               SELECT t.id, $1, t.step, t.participant, nullif(t.detail, '')
+               FROM unnest($12::uuid[], $13::text[], $14::text[], $15::text[])
+                 AS t(id, step, participant, detail)
+               ON CONFLICT (order_id, step) DO NOTHING"#,
+            [
+                order.into(),
+                s.status.as_str().to_owned().into(),
+                s.paid.into(),
+                s.granted.into(),
+                s.cancel_reason.clone().into(),
+                s.reserved.into(),
+                s.shipped.into(),
+                s.delivered.into(),
+                s.refunded.into(),
+                s.ready.into(),
+                changed.into(),
+                ids.into(),
+                steps.into(),
+                participants.into(),
+                details.into(),
+                (s.status == OrderStatus::Completed).into(),
+            ],
+        ))
+        .await?;
+    Ok(())
 }
 
 async fn load_lines(tx: &Tx, order: Uuid) -> Result<Vec<OrderLine>, Failure> {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod builds;
 pub mod cart;
+pub mod clients;
 pub mod downloads;
 pub mod giftkeys;
 pub mod library;

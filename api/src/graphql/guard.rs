@@ -12,6 +12,18 @@ pub fn caller<'a>(ctx: &'a Context<'_>) -> &'a Caller {
     ctx.data_opt::<Caller>().unwrap_or(&Caller::Anonymous)
 }
 
+/// Who a catalog read is for: the signed-in caller, except an API client without
+/// `catalog:read`, which sees the catalog as the public does (no drafts, no builds in the making,
+/// no moderation notes of its publisher: the public catalog needs no scope, its publisher's
+/// unpublished view does).
+pub fn catalog_viewer<'a>(ctx: &'a Context<'_>) -> Option<&'a Principal> {
+    let me = caller(ctx).principal()?;
+    match ctx.data_opt::<crate::infra::auth::ClientGrant>() {
+        Some(grant) if !grant.allows(domain::identity::Scope::CatalogRead) => None,
+        _ => Some(me),
+    }
+}
+
 /// The client's address (`unknown` when the transport did not give one).
 pub fn client_addr(ctx: &Context<'_>) -> ClientAddr {
     ctx.data_opt::<ClientAddr>()

@@ -1,8 +1,11 @@
-//! Identity in GraphQL: sign-up, sign-in, sessions, the caller, and admin account management.
+//! Identity in GraphQL: sign-up, sign-in, sessions, the caller, admin account management, and
+//! API clients and ownership tickets.
 
+pub mod clients;
 pub mod mutation;
 pub mod query;
 pub mod types;
 
+pub use clients::{ClientMutation, ClientQuery};
 pub use mutation::IdentityMutation;
 pub use query::IdentityQuery;

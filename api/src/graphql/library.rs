@@ -114,16 +114,37 @@ impl LibraryQuery {
         ))
     }
 
-    /// Whether the caller owns the product (false for anonymous callers).
+    /// Whether the caller owns the product (false for anonymous callers). With `buyerId`: the
+    /// product's publisher (or its API client with `ownership:read`) asks whether the buyer it
+    /// knows by that id (the `sub` of the buyer's ownership ticket) owns the product now;
+    /// `FORBIDDEN` for a product of another publisher, false for an id it never saw.
     async fn owns_product(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The id of the product.")] product_id: Uuid,
+        #[graphql(
+            desc = "Publishers: the buyer's id for this publisher, as the `sub` of an ownership ticket."
+        )]
+        buyer_id: Option<String>,
     ) -> async_graphql::Result<bool> {
         let state = ctx.data::<AppState>()?;
-        match crate::graphql::guard::caller(ctx).principal() {
-            Some(me) => Ok(service::owns(state, me.id, product_id).await?),
-            None => Ok(false),
+        let caller = crate::graphql::guard::caller(ctx).principal();
+        match (caller, buyer_id) {
+            (Some(me), Some(buyer)) => {
+                if me.role != domain::identity::Role::Publisher {
+                    return Err(ApiError::Forbidden(
+                        "only the product's publisher may ask who owns it",
+                    )
+                    .into());
+                }
+                Ok(
+                    crate::identity::tickets::owns_as_publisher(state, me.id, product_id, &buyer)
+                        .await?,
+                )
+            }
+            (Some(me), None) => Ok(service::owns(state, me.id, product_id).await?),
+            (None, Some(_)) => Err(ApiError::SignInRequired.into()),
+            (None, None) => Ok(false),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::graphql::catalog::chunks::ChunkMutation;
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
 use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
 use crate::graphql::fulfillment::{FulfillmentMutation, FulfillmentQuery};
-use crate::graphql::identity::{IdentityMutation, IdentityQuery};
+use crate::graphql::identity::{ClientMutation, ClientQuery, IdentityMutation, IdentityQuery};
 use crate::graphql::library::{GiftKeyQuery, LibraryMutation, LibraryQuery};
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::loaders::PerOperation;
@@ -16,6 +16,7 @@ use crate::graphql::notification::{NotificationMutation, NotificationQuery};
 use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
 use crate::graphql::refund::{RefundMutation, RefundQuery};
 use crate::graphql::revenue::RevenueQuery;
+use crate::graphql::scopes::ScopeCheck;
 use crate::graphql::shield::{Checker, Shield};
 use crate::graphql::subscription::Subscription;
 use crate::graphql::webhooks::{WebhookMutation, WebhookQuery};
@@ -24,6 +25,7 @@ use crate::infra::state::AppState;
 #[derive(MergedObject, Default)]
 pub struct Query(
     IdentityQuery,
+    ClientQuery,
     CatalogQuery,
     OrderingQuery,
     FulfillmentQuery,
@@ -41,6 +43,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     IdentityMutation,
+    ClientMutation,
     CatalogMutation,
     BuildMutation,
     ChunkMutation,
@@ -76,6 +79,7 @@ pub fn build_schema(state: AppState) -> StoreSchema {
         .limit_recursive_depth(32)
         .limit_directives(10)
         .extension(Shield)
+        .extension(ScopeCheck)
         .extension(PerOperation)
         .data(checker)
         .data(state)

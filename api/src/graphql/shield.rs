@@ -132,12 +132,16 @@ pub struct SocketCredential {
     pub iat: Option<i64>,
     /// `exp` of the token (`None` when the gateway did not say).
     pub exp: Option<i64>,
+    /// The API client of the token, whose revocation ends the socket too.
+    pub client: Option<Uuid>,
 }
 
 /// Why a socket's credential no longer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lapsed {
-    /// The access token expired: graphql-transport-ws close 4401 (the client renews its token).
+    /// The access token expired: close 4403 (Forbidden), on which the reference `graphql-ws`
+    /// client retries and calls its `connectionParams` again, so it reconnects with a renewed
+    /// token. Not 4401 (Unauthorized): `graphql-ws` treats that code as final and gives up.
     Expired,
     /// Signed out everywhere, banned or given another role: close 4403.
     Ended,
@@ -147,7 +151,7 @@ impl Lapsed {
     /// The close code and reason of the socket.
     pub fn close(self) -> (u16, &'static str) {
         match self {
-            Lapsed::Expired => (4401, "Unauthorized: the access token expired"),
+            Lapsed::Expired => (4403, "Forbidden: the access token expired"),
             Lapsed::Ended => (4403, "Forbidden: the session has ended"),
         }
     }
@@ -163,6 +167,16 @@ pub async fn check_credential(
         .is_some_and(|exp| chrono::Utc::now().timestamp() >= exp)
     {
         return Err(Lapsed::Expired);
+    }
+    if let Some(client) = credential.client {
+        match crate::identity::clients::active(state, client, credential.account).await {
+            Ok(true) => {}
+            Ok(false) => return Err(Lapsed::Ended),
+            Err(e) => {
+                tracing::error!(error = %e, "checking the API client of a socket");
+                return Err(Lapsed::Ended);
+            }
+        }
     }
     match crate::identity::access_allowed(state, credential.account, credential.iat).await {
         Ok(true) => Ok(()),

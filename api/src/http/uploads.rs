@@ -125,8 +125,18 @@ async fn uploader(
     match authenticate(&edge.state, &parts.headers, peer).await {
         Ok(Authenticated {
             caller: Caller::Account(p),
+            grant,
             ..
-        }) => Ok(p),
+        }) => {
+            // An API client uploads builds and chunks with `catalog:write` only.
+            if grant.is_some_and(|g| !g.allows(domain::identity::Scope::CatalogWrite)) {
+                crate::catalog::builds::drain(body).await;
+                return Err(api_error(&ApiError::Forbidden(
+                    "this API client lacks the scope catalog:write",
+                )));
+            }
+            Ok(p)
+        }
         Ok(_) => {
             crate::catalog::builds::drain(body).await;
             Err(api_error(&ApiError::SignInRequired))

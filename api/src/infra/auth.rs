@@ -6,4 +6,4 @@ pub mod jwt;
 pub mod password;
 pub mod session;
 
-pub use caller::{Caller, Principal};
+pub use caller::{Caller, ClientGrant, Principal};

@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// Gift-key redemptions per client address: `COUNT/SECONDS`.
     #[arg(long, env = "RATE_LIMIT_REDEEM_PER_IP", default_value = "60/3600", value_parser = parse_rate)]
     pub rate_redeem_per_ip: Rate,
+    /// Token requests of API clients (`POST /oauth/token`) per client address: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_OAUTH_PER_IP", default_value = "60/600", value_parser = parse_rate)]
+    pub rate_oauth_per_ip: Rate,
     /// Deepest selection a GraphQL document may have.
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub graphql_max_depth: usize,
@@ -271,6 +274,7 @@ pub struct Rates {
     pub topup_per_ip: Rate,
     pub redeem_per_account: Rate,
     pub redeem_per_ip: Rate,
+    pub oauth_per_ip: Rate,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -401,6 +405,7 @@ impl ServeArgs {
                 topup_per_ip: self.rate_topup_per_ip,
                 redeem_per_account: self.rate_redeem_per_account,
                 redeem_per_ip: self.rate_redeem_per_ip,
+                oauth_per_ip: self.rate_oauth_per_ip,
             },
             limits: GraphqlLimits {
                 max_depth: self.graphql_max_depth,

@@ -360,6 +360,141 @@ async fn spoofed_user_headers_never_reach_the_api() {
     }
 }
 
+/// An API client's token (issue 16): its `client_id` and `scope` reach the api as X-User-Client
+/// and X-User-Scope, once, from the verified token only; a half or malformed client claim, or a
+/// client acting as anything but a publisher, is refused. The Authorization header reaches the
+/// api on /oauth/token only (a client's HTTP Basic credentials).
+#[tokio::test]
+async fn an_api_clients_claims_reach_the_api_and_only_from_its_token() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(upstream, &[]);
+    let sub = uuid::Uuid::new_v4();
+    let client = uuid::Uuid::new_v4();
+    let publisher = with(claims(sub), "role", json!("publisher"));
+    let client_claims = with(
+        with(publisher.clone(), "client_id", json!(client)),
+        "scope",
+        json!("sales:read ownership:read"),
+    );
+    let spoof: &[(&str, &str)] = &[
+        ("X-User-Client", "00000000-0000-0000-0000-000000000001"),
+        ("x-user-scope", "catalog:write"),
+    ];
+    let call = |claims: Value| {
+        let gw = &gw;
+        async move {
+            let bearer = format!("Bearer {}", sign(&claims, &kid()));
+            curl(gql_args(
+                &gw.url("/graphql"),
+                "{ __typename }",
+                &[spoof, &[("Authorization", bearer.as_str())]].concat(),
+            ))
+            .await
+        }
+    };
+
+    let as_client = call(client_claims.clone()).await;
+    let as_person = call(publisher.clone()).await;
+    let refused = [
+        (
+            "no scope",
+            with(publisher.clone(), "client_id", json!(client)),
+        ),
+        (
+            "no client",
+            with(publisher.clone(), "scope", json!("sales:read")),
+        ),
+        ("a user", with(client_claims.clone(), "role", json!("user"))),
+        (
+            "a control character in the scope",
+            with(client_claims.clone(), "scope", json!("sales:read\nx")),
+        ),
+        (
+            "not a uuid",
+            with(client_claims.clone(), "client_id", json!("abc")),
+        ),
+    ];
+    let mut refusals = Vec::new();
+    for (what, c) in refused {
+        refusals.push((what, call(c).await.status));
+    }
+    let basic = curl(s(&[
+        &gw.url("/oauth/token"),
+        "-u",
+        "id:secret",
+        "-d",
+        "grant_type=client_credentials",
+    ]))
+    .await;
+
+    let seen = as_client.json();
+    assert_eq!(
+        seen_headers(&seen, "x-user-client"),
+        [client.to_string()],
+        "{seen:#}"
+    );
+    assert_eq!(
+        seen_headers(&seen, "x-user-scope"),
+        ["sales:read ownership:read"]
+    );
+    assert_eq!(seen_headers(&seen, "x-user-id"), [sub.to_string()]);
+    let person = as_person.json();
+    assert!(
+        seen_headers(&person, "x-user-client").is_empty(),
+        "{person:#}"
+    );
+    assert!(seen_headers(&person, "x-user-scope").is_empty());
+    for (what, status) in refusals {
+        assert_eq!(status, 401, "{what}");
+    }
+    let token_request = basic.json();
+    assert_eq!(
+        seen_headers(&token_request, "authorization"),
+        ["Basic aWQ6c2VjcmV0"],
+        "{token_request:#}"
+    );
+    assert!(seen_headers(&token_request, "x-user-id").is_empty());
+}
+
+/// `/oauth/token` shares the per-address limit of sign-in, and its 429 is an OAuth error (JSON,
+/// `no-store`, `Retry-After`), not a GraphQL one.
+#[tokio::test]
+async fn token_requests_are_rate_limited_at_the_gateway_as_oauth_errors() {
+    let upstream = echo_upstream().await;
+    let gw = Gateway::start(
+        upstream,
+        &[("GATEWAY_AUTH_RATE", "1r/m"), ("GATEWAY_AUTH_BURST", "1")],
+    );
+    let request = || {
+        curl(s(&[
+            &gw.url("/oauth/token"),
+            "-u",
+            "id:secret",
+            "-d",
+            "grant_type=client_credentials",
+        ]))
+    };
+
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let reply = request().await;
+        statuses.push(reply.status);
+        last = Some(reply);
+    }
+
+    let limited = last.expect("a reply");
+    assert_eq!(statuses, [200, 200, 429], "{limited:?}");
+    assert_eq!(limited.json()["error"], "temporarily_unavailable");
+    assert_eq!(limited.header("cache-control"), Some("no-store"));
+    assert!(limited.header("retry-after").is_some());
+    assert!(
+        limited
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+}
+
 #[tokio::test]
 async fn bad_tokens_get_401_invalid_token() {
     let upstream = echo_upstream().await;

@@ -11,6 +11,7 @@ mod builds;
 mod catalog;
 mod catalog_scale;
 mod chunks;
+mod clients;
 mod durability;
 mod edge;
 mod entities;

@@ -12,7 +12,8 @@
 //! - every argument and every input field is described;
 //! - automatic persisted queries by hash, over POST and GET;
 //! - `graphql-http`'s server audits and graphql-js's introspection through the real gateway:
-//!   zero errors, zero warnings.
+//!   zero errors, zero warnings;
+//! - the reference `graphql-ws` client renews an expired token by reconnecting.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -350,7 +351,10 @@ fn node() -> String {
 /// with `npm ci` when `cargo xtask test` has not installed them already.
 fn conformance_dir() -> PathBuf {
     let dir = repo_root().join("api/tests/conformance");
-    if !dir.join("node_modules/graphql-http").exists() {
+    let installed = ["graphql-http", "graphql-ws", "ws"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists());
+    if !installed {
         let node = node();
         let npm = PathBuf::from(&node)
             .parent()
@@ -535,4 +539,131 @@ async fn persisted_queries_keep_a_bounded_number_of_small_documents_per_address(
         .send(post(&body.to_string(), Some("application/json")))
         .await;
     assert_eq!(error_code(&answer), "PERSISTED_QUERY_NOT_FOUND", "{answer}");
+}
+
+/// The reference `graphql-ws` client (npm, `api/tests/conformance/renew.mjs`) renews an expired
+/// access token by reconnecting, through the real gateway: it subscribes with a token that
+/// expires in seconds; the server closes the socket at the expiry with 4403 (which the client
+/// retries; 4401 would be final), the client's `connectionParams` renews the token with
+/// `refreshSession`, it reconnects and subscribes again, and the next notification arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_ws_client_renews_an_expired_token_by_reconnecting() {
+    use std::io::BufRead as _;
+
+    let app = TestApp::spawn().await;
+    let addr = app.serve().await;
+    let gw = Gateway::start(addr, &[]);
+    let user = app.sign_up("ada@example.org", "Ada").await;
+    let account: uuid::Uuid = user["account"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("account id");
+    let refresh = user["refreshToken"].as_str().expect("refresh").to_owned();
+    // The same key and claims as a sign-in's token, but it expires in 3 s.
+    let short_lived = api::infra::auth::jwt::Keys::from_config(&api::infra::config::JwtConfig {
+        private_key_pem: Some(secrecy::SecretString::from(test_private_key().to_owned())),
+        extra_public_keys_pem: None,
+        issuer: "store".to_owned(),
+        audience: "store-api".to_owned(),
+        access_ttl: std::time::Duration::from_secs(3),
+    })
+    .expect("keys")
+    .issue(&api::infra::auth::Principal {
+        id: account,
+        role: domain::identity::Role::User,
+        name: "Ada".to_owned(),
+    })
+    .expect("token")
+    .token;
+    let dir = conformance_dir();
+    let mut child = Command::new(node())
+        .arg(dir.join("renew.mjs"))
+        .arg(gw.url("/graphql"))
+        .arg(format!("wss://127.0.0.1:{}/graphql/ws", gw.https))
+        .arg(&short_lived)
+        .arg(&refresh)
+        .env("NODE_EXTRA_CA_CERTS", &tls_files().0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(serde_json::from_str(&line).unwrap_or(Value::String(line)));
+        }
+    });
+
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            line = lines.recv() => {
+                let Some(line) = line else { break };
+                let done = line["event"] == "notification" || line["event"] == "failed";
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            _ = tick.tick() => {
+                assert!(tokio::time::Instant::now() < deadline, "no end within 60 s: {seen:?}");
+                // From the second connection on, a notification until the client prints it
+                // (core NATS: a message before the subscription is simply not seen).
+                if seen.iter().any(|l| l["event"] == "connected" && l["n"] == 2) {
+                    let event = domain::messaging::Envelope::new(
+                        domain::notification::NotificationCreated {
+                            notification_id: uuid::Uuid::now_v7(),
+                            account_id: account,
+                            kind: domain::notification::NotificationKind::WalletCredited,
+                            title: "Renewed".to_owned(),
+                            body: "after the reconnect".to_owned(),
+                            order_id: None,
+                        },
+                        account,
+                        None,
+                    );
+                    app.state
+                        .nats
+                        .publish(
+                            app.state.bus.subject(&event.subject()),
+                            serde_json::to_vec(&event).expect("json").into(),
+                        )
+                        .await
+                        .expect("publish");
+                }
+            }
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("node exits");
+
+    let events: Vec<String> = seen
+        .iter()
+        .map(|l| match l["event"].as_str() {
+            Some("closed") => format!("closed {}", l["code"]),
+            Some("notification") => format!("notification {}", l["title"].as_str().unwrap_or("")),
+            Some(e) => format!("{e} {}", l["n"]),
+            None => l.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "params 1",
+            "connected 1",
+            "closed 4403",
+            "params 2",
+            "connected 2",
+            "notification Renewed"
+        ],
+        "{seen:?}"
+    );
+    assert!(status.success(), "{seen:?}");
 }

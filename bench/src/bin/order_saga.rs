@@ -106,6 +106,53 @@ async fn recreate(maintenance: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// CPU time (user + system) a process used so far, from `/proc/<pid>/stat` (in the kernel's
+/// fixed USER_HZ of 100 ticks per second); with `children`, also that of its children that
+/// ended and were waited for.
+fn cpu_of(pid: &str, children: bool) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // utime, stime, cutime, cstime are fields 14–17 of the line: 11–14 after the name and state.
+    let ticks: u64 = fields.get(10..if children { 14 } else { 12 })?.iter().sum();
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The CPU time the PostgreSQL server behind `db` used so far (its postmaster, the children
+/// that ended and every live one), when it runs on this machine: `None` otherwise.
+async fn postgres_cpu(db: &sea_orm::DatabaseConnection) -> anyhow::Result<Option<Duration>> {
+    let backend: i32 = db
+        .query_one_raw(stmt("SELECT pg_backend_pid() AS pid", vec![]))
+        .await?
+        .map(|r| r.try_get("", "pid"))
+        .transpose()?
+        .context("no backend pid")?;
+    let parent = |pid: &str| -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)
+            .map(str::to_owned)
+    };
+    let Some(postmaster) = parent(&backend.to_string()) else {
+        return Ok(None);
+    };
+    let mut total = cpu_of(&postmaster, true).unwrap_or_default();
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.bytes().all(|b| b.is_ascii_digit()) && parent(&pid).as_deref() == Some(&postmaster) {
+            total += cpu_of(&pid, false).unwrap_or_default();
+        }
+    }
+    Ok(Some(total))
+}
+
 /// How the participants handle deliveries in one run.
 struct Mode {
     name: &'static str,
@@ -119,6 +166,15 @@ struct Figures {
     p99_ms: f64,
     commits: i64,
     total: usize,
+    /// CPU time of this process (the api's service and every participant) over the orders.
+    store_cpu: Duration,
+    /// CPU time of PostgreSQL over the orders, when it runs on this machine.
+    postgres_cpu: Option<Duration>,
+}
+
+/// Milliseconds of `cpu` per order.
+fn per_order(cpu: Duration, orders: usize) -> f64 {
+    cpu.as_secs_f64() * 1000.0 / orders.max(1) as f64
 }
 
 #[tokio::main]
@@ -163,13 +219,18 @@ async fn main() -> anyhow::Result<()> {
         for (mode, out) in modes.iter().zip(&mut results) {
             let f = run(mode, buyers, products).await?;
             println!(
-                "  round {} {:<30} {:7.1} orders/s   median {:6.1} ms   p99 {:7.1} ms   {:5.1} commits/order",
+                "  round {} {:<30} {:7.1} orders/s   median {:6.1} ms   p99 {:7.1} ms   {:5.1} commits/order   CPU/order: store {:.2} ms, PostgreSQL {}",
                 round + 1,
                 mode.name,
                 f.rate,
                 f.median_ms,
                 f.p99_ms,
-                f.commits as f64 / f.total as f64
+                f.commits as f64 / f.total as f64,
+                per_order(f.store_cpu, f.total),
+                f.postgres_cpu.map_or("n/a".to_owned(), |c| format!(
+                    "{:.2} ms",
+                    per_order(c, f.total)
+                )),
             );
             out.push(f);
         }
@@ -193,8 +254,18 @@ async fn main() -> anyhow::Result<()> {
             .map(|f| f.commits as f64 / f.total as f64)
             .sum::<f64>()
             / n;
+        let store = figures
+            .iter()
+            .map(|f| per_order(f.store_cpu, f.total))
+            .sum::<f64>()
+            / n;
+        let postgres = figures
+            .iter()
+            .map(|f| f.postgres_cpu.map(|c| per_order(c, f.total)))
+            .sum::<Option<f64>>()
+            .map_or("n/a".to_owned(), |c| format!("{:.2} ms", c / n));
         println!(
-            "  {:<30} {rate:7.1} orders/s   {:5.1} pgbench transactions per order   median {median:6.1} ms   p99 {p99:7.1} ms   {commits:5.1} commits/order",
+            "  {:<30} {rate:7.1} orders/s   {:5.1} pgbench transactions per order   median {median:6.1} ms   p99 {p99:7.1} ms   {commits:5.1} commits/order   CPU/order: store {store:.2} ms, PostgreSQL {postgres}",
             mode.name,
             tps / rate,
         );
@@ -340,6 +411,8 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
     // An idle backend writes its statistics within 10 s: wait until the setup's are in.
     tokio::time::sleep(Duration::from_secs(11)).await;
     let commits_before = xact_commit(&db).await?;
+    let store_cpu_before = cpu_of("self", false).unwrap_or_default();
+    let postgres_cpu_before = postgres_cpu(&db).await?;
     let start = Instant::now();
     let placed: Vec<(Uuid, Instant)> = futures::stream::iter(
         principals
@@ -375,6 +448,11 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = start.elapsed();
+    let store_cpu = cpu_of("self", false).unwrap_or_default() - store_cpu_before;
+    let postgres_cpu = match (postgres_cpu_before, postgres_cpu(&db).await?) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
     let latencies: Vec<Duration> = {
         let map = completed
             .lock()
@@ -398,6 +476,8 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
         p99_ms: quantile(&latencies, 0.99),
         commits: commits_at_end - commits_before,
         total,
+        store_cpu,
+        postgres_cpu,
     };
     Ok(figures)
 }

@@ -17,6 +17,7 @@ mod m20261205_100000_catalog_facet_listing;
 mod m20261206_000001_catalog_stock_command;
 mod m20261206_000002_identity_audit_actor;
 mod m20261207_000001_catalog_chunks;
+mod m20261207_100000_identity_api_clients;
 mod m20261208_000001_webhooks;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_catalog_stock_command::Migration),
             Box::new(m20261206_000002_identity_audit_actor::Migration),
             Box::new(m20261207_000001_catalog_chunks::Migration),
+            Box::new(m20261207_100000_identity_api_clients::Migration),
             Box::new(m20261208_000001_webhooks::Migration),
         ]
     }

@@ -5,7 +5,10 @@
 //   not in the token cache of nginx.conf: 200 with the caller in X-Auth-* and
 //   `X-Auth-Ttl` (how long the answer may be kept: until the token expires) for a valid access
 //   token in `Authorization: Bearer …` (RS256: `alg` exactly RS256, a known `kid`, `iss`, `aud`,
-//   `exp`, `nbf`), else 401. It serves /graphql, /graphql/upload and /uploads/builds/.
+//   `exp`, `nbf`), else 401. It serves /graphql, /graphql/upload and /uploads/builds/. An API
+//   client's token (OAuth client credentials, issued at /oauth/token) carries `client_id` and
+//   `scope` too: both or neither, with role `publisher`; they become X-Auth-Client and
+//   X-Auth-Scope (empty for a person's token), and the api bounds the publisher by them.
 // - `route` is the `js_content` handler of /graphql and /graphql/upload: the caller is already
 //   known ($jwt_user_*); it reads the body and internally redirects to the named location that
 //   proxies to the api:
@@ -37,6 +40,8 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const BEARER = /^Bearer +(\S+) *$/i;
 const CONTROL = /[\u0000-\u001f\u007f]/;
+// An API client's `scope`: space-separated names such as `sales:read` (the api checks each).
+const SCOPE = /^[a-z]+:[a-z]+( [a-z]+:[a-z]+)*$/;
 // Mutations limited per client address (a field name anywhere in the body: aliases and
 // operation names cannot hide it; JSON `\uXXXX` escapes are decoded first).
 // Exact names: the wallet's `topUp(id:)` status query, polled after a top-up, is not limited.
@@ -172,6 +177,14 @@ function inspect(r, token) {
         || !ROLES[claims.role] || typeof claims.name !== 'string' || CONTROL.test(claims.name)) {
         return null;
     }
+    // An API client's token: both claims, well-formed, acting for a publisher; or neither.
+    if (claims.client_id !== undefined || claims.scope !== undefined) {
+        if (typeof claims.client_id !== 'string' || !UUID.test(claims.client_id)
+            || typeof claims.scope !== 'string' || !SCOPE.test(claims.scope)
+            || claims.role !== 'publisher') {
+            return null;
+        }
+    }
     return { parts: parts, kid: header.kid, claims: claims, now: now };
 }
 
@@ -214,6 +227,8 @@ async function verifier(r) {
     r.headersOut['X-Auth-Role'] = claims.role;
     r.headersOut['X-Auth-Name'] = claims.name;
     r.headersOut['X-Auth-Iat'] = String(claims.iat);
+    r.headersOut['X-Auth-Client'] = claims.client_id || '';
+    r.headersOut['X-Auth-Scope'] = claims.scope || '';
     r.return(200, '');
 }
 
@@ -291,6 +306,8 @@ async function gate(r) {
         r.variables.jwt_user_role = claims.role;
         r.variables.jwt_user_name = claims.name;
         r.variables.jwt_user_iat = String(claims.iat);
+        r.variables.jwt_user_client = claims.client_id || '';
+        r.variables.jwt_user_scope = claims.scope || '';
     }
     r.internalRedirect('@api_ws');
 }

@@ -141,7 +141,8 @@ pub struct Incoming {
 impl Incoming {
     /// The envelope's data as `T`; a mismatch is poison.
     pub fn data<T: DeserializeOwned>(&self) -> Result<T, Failure> {
-        serde_json::from_value(self.envelope.data.clone()).map_err(|e| {
+        // From the tree in place: a handler's decode copies nothing it does not keep.
+        T::deserialize(&self.envelope.data).map_err(|e| {
             Failure::Poison(format!("the data of {} does not decode: {e}", self.kind()))
         })
     }

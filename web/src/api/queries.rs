@@ -110,6 +110,10 @@ operation!(DecideRefund, "queries/refunds.graphql");
 
 operation!(PublisherRevenue, "queries/revenue.graphql");
 
+operation!(ApiClients, "queries/clients.graphql");
+operation!(CreateApiClient, "queries/clients.graphql");
+operation!(RevokeApiClient, "queries/clients.graphql");
+
 operation!(AdminOrders, "queries/admin_orders.graphql");
 operation!(AdminOrderTimeline, "queries/admin_orders.graphql");
 

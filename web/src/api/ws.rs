@@ -35,8 +35,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const KEEPALIVE: Duration = Duration::from_secs(20);
 /// A socket silent for this long (no pong, no message) is taken for dead and reopened.
 const SILENCE_LIMIT_MS: f64 = 45_000.0;
-/// The close code async-graphql sends when `connection_init` is refused (a bad token).
-const CLOSE_INIT_REFUSED: u16 = 1002;
+/// The close codes that say the token was refused or ran out, after which the socket is opened
+/// again with a refreshed token: the api's 4403 (a refused `connection_init` token, an expired
+/// token, a session cut), 4401 (older apis, at expiry) and async-graphql's own 1002.
+const CLOSE_TOKEN_REFUSED: [u16; 3] = [4403, 4401, 1002];
 
 /// A running subscription; dropping it (or [`Subscription::close`]) ends it.
 #[derive(Default)]
@@ -291,7 +293,7 @@ fn connect(weak: Weak<RefCell<Subscription>>, start: Rc<Start>) {
                 };
                 let refused = {
                     let mut s = sub.borrow_mut();
-                    let refused = event.code() == CLOSE_INIT_REFUSED;
+                    let refused = CLOSE_TOKEN_REFUSED.contains(&event.code());
                     s.socket = None;
                     refused
                 };

@@ -141,6 +141,7 @@ pub fn Publisher() -> impl IntoView {
             <NewProduct version />
             <crate::pages::giftkeys::GiftKeys />
             <crate::pages::webhooks::Webhooks />
+            <crate::pages::clients::ApiClients />
         </section>
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::catalog::builds::{self as service, BuildKind, BuildStatus};
-use crate::graphql::guard::{RoleGuard, acting, caller};
+use crate::graphql::guard::{RoleGuard, acting, catalog_viewer};
 use crate::graphql::loaders::{loader_error, loaders};
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -132,9 +132,7 @@ pub async fn product_builds(
     product: &product::Model,
     platform: Option<String>,
 ) -> async_graphql::Result<Vec<Build>> {
-    let manager = caller(ctx)
-        .principal()
-        .is_some_and(|me| service::may_manage(me, product));
+    let manager = catalog_viewer(ctx).is_some_and(|me| service::may_manage(me, product));
     let platform = platform.map(|p| p.trim().to_lowercase());
     Ok(load(ctx, product.id)
         .await?

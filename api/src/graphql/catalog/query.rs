@@ -13,7 +13,7 @@ use super::types::{
 };
 use crate::catalog::search::{self, Scope, Sort};
 use crate::catalog::visible_to;
-use crate::graphql::guard::{RoleGuard, acting, caller, principal};
+use crate::graphql::guard::{RoleGuard, acting, catalog_viewer, principal};
 use crate::graphql::identity::query::MAX_PAGE;
 use crate::graphql::loaders::{loader_error, loaders, page_nodes};
 use crate::infra::error::ApiError;
@@ -128,7 +128,7 @@ impl CatalogQuery {
         };
         let found = q.one(&state.db).await.map_err(ApiError::from)?;
         match found {
-            Some(p) if visible_to(&p, caller(ctx).principal()) => Ok(p.into()),
+            Some(p) if visible_to(&p, catalog_viewer(ctx)) => Ok(p.into()),
             _ => Err(ApiError::NotFound("product").into()),
         }
     }

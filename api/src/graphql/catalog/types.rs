@@ -5,7 +5,7 @@ use domain::catalog::{EditionKind, ProductStatus};
 use domain::money::{Currency, Money as DomainMoney};
 use uuid::Uuid;
 
-use crate::graphql::guard::caller;
+use crate::graphql::guard::catalog_viewer;
 use crate::graphql::loaders::{loader_error, loaders};
 use crate::infra::state::AppState;
 
@@ -288,7 +288,7 @@ impl Product {
 
     /// Why an admin unlisted the product; only its publisher and admins see it.
     async fn moderation_reason(&self, ctx: &Context<'_>) -> Option<String> {
-        let me = caller(ctx).principal()?;
+        let me = catalog_viewer(ctx)?;
         (me.id == self.model.publisher_id || me.role == domain::identity::Role::Admin)
             .then(|| self.model.moderation_reason.clone())
             .flatten()

@@ -31,3 +31,18 @@ impl Caller {
 /// socket's peer).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub String);
+
+/// An API client acting for its publisher (the [`Principal`] of the request) within `scopes`.
+/// Present in a request's data only when the caller is an API client; the schema's scope check
+/// (`crate::graphql::scopes`) refuses such a caller every root field its scopes do not name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientGrant {
+    pub client_id: Uuid,
+    pub scopes: Vec<domain::identity::Scope>,
+}
+
+impl ClientGrant {
+    pub fn allows(&self, scope: domain::identity::Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}

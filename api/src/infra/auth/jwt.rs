@@ -1,5 +1,8 @@
 //! Access tokens: RS256-signed JWTs, 10 minutes, claims `iss aud sub role name iat nbf exp jti`
-//! and a `kid` header.
+//! and a `kid` header; an API client's token (OAuth 2.0 client credentials) also carries
+//! `client_id` and `scope`, and its `sub` is the publisher it acts for. The same keys sign the
+//! ownership tickets of buyers ([`Keys::sign_ticket`]), whose `aud` is a publisher's id, never
+//! this api's audience, so neither kind of token passes for the other.
 //!
 //! RS256 rather than ES256: the gateway verifies every request in njs, where an RSA verification
 //! is several times cheaper than an ECDSA one (published OpenResty figures: ~91 µs vs ~260 µs), and
@@ -46,7 +49,16 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// API clients only: the client the token was issued to (`sub` is its publisher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Uuid>,
+    /// API clients only: the granted scopes, space-separated (RFC 6749 §3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
+
+/// The `typ` header of ownership tickets (RFC 8725 §3.11 explicit typing).
+pub const TICKET_TYPE: &str = "store-ownership+jwt";
 
 struct VerifyingKey {
     kid: String,
@@ -197,6 +209,27 @@ impl Keys {
 
     /// Signs an access token for `principal`, valid from now for the configured lifetime.
     pub fn issue(&self, principal: &Principal) -> anyhow::Result<AccessToken> {
+        self.issue_with(principal, None)
+    }
+
+    /// Signs the access token of an API client acting for `publisher` within `scopes`.
+    pub fn issue_for_client(
+        &self,
+        publisher: &Principal,
+        client: Uuid,
+        scopes: &[domain::identity::Scope],
+    ) -> anyhow::Result<AccessToken> {
+        self.issue_with(
+            publisher,
+            Some((client, domain::identity::Scope::join(scopes))),
+        )
+    }
+
+    fn issue_with(
+        &self,
+        principal: &Principal,
+        client: Option<(Uuid, String)>,
+    ) -> anyhow::Result<AccessToken> {
         let (kid, key) = self
             .signing
             .as_ref()
@@ -213,11 +246,31 @@ impl Keys {
             nbf: now,
             exp: now + ttl,
             jti: domain::id::new_id(),
+            client_id: client.as_ref().map(|c| c.0),
+            scope: client.map(|c| c.1),
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, key).context("signing a token")?;
         Ok(AccessToken { token, claims })
+    }
+
+    /// Signs `claims` as a JWT of type [`TICKET_TYPE`] with the signing key (ownership
+    /// tickets).
+    pub fn sign_ticket<T: Serialize>(&self, claims: &T) -> anyhow::Result<String> {
+        let (kid, key) = self
+            .signing
+            .as_ref()
+            .context("this process holds no signing key")?;
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(kid.clone());
+        header.typ = Some(TICKET_TYPE.to_owned());
+        jsonwebtoken::encode(&header, claims, key).context("signing a ticket")
+    }
+
+    /// This process's issuer (`iss` of tokens and tickets).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// Verifies signature, `alg` (RS256 only), `kid` (known), `iss`, `aud`, `exp` and `nbf`.
