@@ -66,30 +66,27 @@ pub async fn place_order(
     }
 
     let ids: Vec<Uuid> = lines.iter().map(|l| l.edition_id).collect();
-    let editions: HashMap<Uuid, edition::Model> = edition::Entity::find()
-        .filter(edition::Column::Id.is_in(ids.clone()))
+    // Each edition with its product, in one query.
+    let of_product: sea_orm::RelationDef = edition::Entity::belongs_to(product::Entity)
+        .from(edition::Column::ProductId)
+        .to(product::Column::Id)
+        .into();
+    let found: HashMap<Uuid, (edition::Model, product::Model)> = edition::Entity::find()
+        .join(sea_orm::JoinType::InnerJoin, of_product)
+        .select_also(product::Entity)
+        .filter(edition::Column::Id.is_in(ids))
         .all(&state.db)
         .await?
         .into_iter()
-        .map(|e| (e.id, e))
+        .filter_map(|(e, p)| Some((e.id, (e, p?))))
         .collect();
-    let product_ids: Vec<Uuid> = editions.values().map(|e| e.product_id).collect();
-    let products: HashMap<Uuid, product::Model> = product::Entity::find()
-        .filter(product::Column::Id.is_in(product_ids.clone()))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
+    let product_ids: Vec<Uuid> = found.values().map(|(_, p)| p.id).collect();
     let mut shape = Vec::with_capacity(lines.len());
     let mut snapshot = Vec::with_capacity(lines.len());
     for l in lines {
-        let Some(e) = editions.get(&l.edition_id) else {
-            return Err(ApiError::NotFound("edition"));
-        };
-        let Some(p) = products
-            .get(&e.product_id)
-            .filter(|p| p.status == ProductStatus::Published.as_str())
+        let Some((e, p)) = found
+            .get(&l.edition_id)
+            .filter(|(_, p)| p.status == ProductStatus::Published.as_str())
         else {
             return Err(ApiError::NotFound("edition"));
         };
