@@ -141,6 +141,8 @@ async fn every_entity_matches_its_table() {
     let entities = entities![
         identity::entity::account,
         identity::entity::audit_log,
+        identity::entity::api_client,
+        identity::entity::publisher_buyer,
         catalog::entity::product,
         catalog::entity::facet_listing,
         catalog::entity::edition,
