@@ -20,6 +20,7 @@ pub mod scopes;
 pub mod shield;
 pub mod shipment;
 pub mod subscription;
+pub mod trusted;
 pub mod variables;
 pub mod webhooks;
 

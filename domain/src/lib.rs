@@ -17,6 +17,7 @@ pub mod library;
 pub mod messaging;
 pub mod money;
 pub mod notification;
+pub mod operation;
 pub mod ordering;
 #[cfg(feature = "server")]
 pub mod redis;

@@ -201,6 +201,9 @@ fn stack_and_test(
     ] {
         env.push((limit, API_RATE_LIMIT.to_owned()));
     }
+    // As in production: the browser runs only the app's own operations, so a request the app
+    // sends that is not one of them fails the run.
+    env.push(("GRAPHQL_TRUSTED_DOCUMENTS", "true".to_owned()));
     env.extend(dev::jwt_keys(api, &run.dir.join("keys"), &env)?);
 
     // Pictures for the storefront's first page only: the browser test looks at those, and

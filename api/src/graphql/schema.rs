@@ -71,7 +71,11 @@ pub fn build_schema(state: AppState) -> StoreSchema {
         limits.check_concurrency,
         limits.request_timeout,
     );
-    builder()
+    let mut builder = builder();
+    if limits.trusted_documents {
+        builder = builder.extension(crate::graphql::trusted::TrustedOnly);
+    }
+    builder
         // The precheck bounds data fields by `max_depth` and introspection by its own bound
         // (see `limits::check_depth`); this is the backstop for both.
         .limit_depth(limits.max_depth.max(limits.max_introspection_depth))

@@ -9,7 +9,8 @@
 //! - With `query` as well: `H` must be the lowercase hex SHA-256 of the document (400
 //!   `BAD_REQUEST` otherwise); the document is registered once it passed the precheck (so no
 //!   document the store would refuse is ever kept) and runs as usual.
-//! - Documents live in Redis under `{ns}:apq:{H}` for [`TTL_SECS`], shared by every api replica.
+//! - The web app's own documents are known by hash from the start ([`crate::graphql::trusted`]);
+//!   others live in Redis under `{ns}:apq:{H}` for [`TTL_SECS`], shared by every api replica.
 //!   Without Redis nothing is found or kept: clients fall back to sending their documents.
 //! - Redis is not a dump for strangers: a document over [`MAX_DOCUMENT_BYTES`] is run but not
 //!   kept, and one client address registers at most [`REGISTRATIONS_PER_HOUR`] documents an
@@ -76,8 +77,13 @@ fn key(state: &AppState, hash: &str) -> String {
     format!("{}:apq:{hash}", state.keyspace.namespace())
 }
 
-/// The document registered under `hash`, if any (none without Redis).
+/// The document registered under `hash`, if any: one of the web app's own documents (known to
+/// every replica, see [`crate::graphql::trusted`]), else one registered in Redis (none without
+/// Redis).
 pub async fn lookup(state: &AppState, hash: &str) -> Option<String> {
+    if let Some(document) = crate::graphql::trusted::document(hash) {
+        return Some(document.to_owned());
+    }
     crate::infra::redis::optional::<Option<String>>(
         &state.redis_health,
         "read a persisted query",

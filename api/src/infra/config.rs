@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// Token requests of API clients (`POST /oauth/token`) per client address: `COUNT/SECONDS`.
     #[arg(long, env = "RATE_LIMIT_OAUTH_PER_IP", default_value = "60/600", value_parser = parse_rate)]
     pub rate_oauth_per_ip: Rate,
+    /// Whether requests that do not come from an API client (the browser app's: anonymous or a
+    /// person signed in) may run only the web app's own documents (see `graphql::trusted`).
+    #[arg(long, env = "GRAPHQL_TRUSTED_DOCUMENTS", default_value_t = false)]
+    pub graphql_trusted_documents: bool,
     /// Deepest selection a GraphQL document may have.
     #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 12)]
     pub graphql_max_depth: usize,
@@ -294,6 +298,8 @@ pub struct GraphqlLimits {
     pub check_concurrency: usize,
     /// How often an open socket re-checks its session.
     pub ws_session_check: Duration,
+    /// Only the web app's own documents for everyone but API clients.
+    pub trusted_documents: bool,
 }
 
 fn read_secret_file(path: &PathBuf, what: &str) -> anyhow::Result<String> {
@@ -410,6 +416,7 @@ impl ServeArgs {
             limits: GraphqlLimits {
                 max_depth: self.graphql_max_depth,
                 max_introspection_depth: self.graphql_max_introspection_depth,
+                trusted_documents: self.graphql_trusted_documents,
                 max_complexity: self.graphql_max_complexity,
                 max_aliases: self.graphql_max_aliases,
                 max_body_bytes: self.max_body_bytes,

@@ -56,6 +56,7 @@ fn entity_type(ty: &ColumnType) -> String {
         ColumnType::Json | ColumnType::JsonBinary => "json",
         ColumnType::Array(_) => "array",
         ColumnType::Double => "double",
+        ColumnType::VarBinary(_) | ColumnType::Binary(_) | ColumnType::Blob => "bytea",
         other => return format!("{other:?}"),
     }
     .to_owned()

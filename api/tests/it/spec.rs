@@ -541,6 +541,127 @@ async fn persisted_queries_keep_a_bounded_number_of_small_documents_per_address(
     assert_eq!(error_code(&answer), "PERSISTED_QUERY_NOT_FOUND", "{answer}");
 }
 
+/// With `GRAPHQL_TRUSTED_DOCUMENTS`, the browser's requests (anonymous, or a person's) run only
+/// the web app's own operations, exactly as the app sends them (sliced from its files), also by
+/// hash alone in a store whose Redis never saw them; any other document is `FORBIDDEN` and runs
+/// nothing. An API client still sends documents of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_documents_hold_the_browser_to_the_apps_operations_but_not_api_clients() {
+    let app = TestApp::spawn_with(|c| c.limits.trusted_documents = true).await;
+    let catalog = include_str!("../../../web/queries/catalog.graphql");
+    let identity = include_str!("../../../web/queries/identity.graphql");
+    let wallet = include_str!("../../../web/queries/wallet.graphql");
+    let facets = domain::operation::only_operation(catalog, "Facets");
+    let refused = |v: &Value, what: &str| {
+        assert_eq!(error_code(v), "FORBIDDEN", "{what}: {v}");
+        assert!(v.get("data").is_none_or(Value::is_null), "{what} ran: {v}");
+        assert!(
+            v["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("API client")),
+            "{what}: the refusal says what to do: {v}"
+        );
+    };
+
+    // Anonymous: the app's operation runs; the same fields in a document of one's own do not.
+    let v = app.gql(None, facets, json!({})).await;
+    assert_no_errors(&v);
+    assert!(v["data"]["facets"].is_object(), "{v}");
+    let own = "query Facets($filter: ProductFilter) { facets(filter: $filter) { genres { value count } } }";
+    refused(
+        &app.gql(None, own, json!({})).await,
+        "an anonymous document of its own",
+    );
+    refused(
+        &app.gql(None, "{ __schema { types { name } } }", json!({}))
+            .await,
+        "introspection",
+    );
+    // The whole file, as graphql_client would send it, with the operation's name.
+    let (_, _, v) = app
+        .send(post(
+            &json!({ "query": catalog, "operationName": "Facets", "variables": {} }).to_string(),
+            Some("application/json"),
+        ))
+        .await;
+    assert_no_errors(&v);
+    // By hash alone, over GET (a URL a CDN can cache), never registered in this store's Redis.
+    let extensions =
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(facets) } });
+    let uri = format!(
+        "/graphql?extensions={}&variables=%7B%7D",
+        urlencode(&extensions.to_string())
+    );
+    let (status, _, v) = app
+        .send(
+            Request::get(uri)
+                .header("accept", "application/json")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_no_errors(&v);
+    assert!(v["data"]["facets"].is_object(), "{v}");
+
+    // A person signs up with the app's own operation, and is held to the app's operations too.
+    let sign_up = domain::operation::only_operation(identity, "SignUp");
+    let v = app
+        .gql(
+            None,
+            sign_up,
+            json!({ "input": { "email": "trusted@store.test", "password": PASSWORD, "displayName": "Trusted" } }),
+        )
+        .await;
+    assert_no_errors(&v);
+    let token = v["data"]["signUp"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let page = domain::operation::only_operation(wallet, "WalletPage");
+    let v = app.gql(Some(&token), page, json!({ "first": 5 })).await;
+    assert_no_errors(&v);
+    refused(
+        &app.gql(Some(&token), "{ me { id email } }", json!({}))
+            .await,
+        "a person's document of its own",
+    );
+
+    // An API client of a publisher sends its own documents (its scopes still bound them).
+    use sea_orm::ConnectionTrait as _;
+    let publisher = uuid::Uuid::now_v7();
+    app.state
+        .db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "INSERT INTO identity.account (id, email, email_normalized, display_name, role, password_hash) \
+             VALUES ($1, 'trusted-publisher@store.test', 'trusted-publisher@store.test', 'Trusted Games', 'publisher', '$argon2id$unused')",
+            [publisher.into()],
+        ))
+        .await
+        .expect("publisher");
+    let principal = api::infra::auth::Principal {
+        id: publisher,
+        role: domain::identity::Role::Publisher,
+        name: "Trusted Games".to_owned(),
+    };
+    let (client, secret) = api::identity::clients::create(
+        &app.state,
+        &principal,
+        "Tool",
+        &[domain::identity::Scope::CatalogRead],
+    )
+    .await
+    .expect("client");
+    let (issued, _) =
+        api::identity::clients::token(&app.state, &client.id.to_string(), &secret, None)
+            .await
+            .expect("token");
+    let v = app.gql(Some(&issued.token), own, json!({})).await;
+    assert_no_errors(&v);
+    assert!(v["data"]["facets"]["genres"].is_array(), "{v}");
+}
+
 /// The reference `graphql-ws` client (npm, `api/tests/conformance/renew.mjs`) renews an expired
 /// access token by reconnecting, through the real gateway: it subscribes with a token that
 /// expires in seconds; the server closes the socket at the expiry with 4403 (which the client
