@@ -745,6 +745,8 @@ async fn execute(
             ),
         );
     }
+    // An anonymous GET of the public catalog alone may be cached by whoever is in between.
+    let public_read = is_get && crate::graphql::scopes::public_only(&doc);
     request.set_parsed_query(doc);
     let Authenticated {
         caller,
@@ -763,20 +765,25 @@ async fn execute(
     if let Some((hash, query)) = &registration {
         persisted::register(&edge.state, hash, query, &client).await;
     }
+    let cacheable = public_read && matches!(caller, Caller::Anonymous);
     let mut request = request.data(caller).data(client).data(Prechecked);
     if let Some(grant) = grant {
         request = request.data(grant);
     }
     let mut response = edge.schema.execute(request).await;
     ensure_codes(&mut response);
-    graphql_response(media, &response)
+    graphql_response(media, &response, cacheable)
 }
 
 /// A GraphQL response as the spec wants it served: a request error (no error with a path and no
 /// data: the request was refused before execution, or stopped) has no `data` entry and, with
 /// `application/graphql-response+json`, a 4xx or 5xx status; anything else has `data` (`null`
 /// after a field error reached the root) and 200.
-fn graphql_response(media: Media, response: &async_graphql::Response) -> Response {
+///
+/// A `cacheable` answer (an anonymous GET of public catalog fields only) without errors is
+/// `public` for the shortest `max-age` its fields' cache hints give, and varies with `Accept`
+/// and `Authorization`; every other answer is `no-store`.
+fn graphql_response(media: Media, response: &async_graphql::Response, cacheable: bool) -> Response {
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -806,14 +813,20 @@ fn graphql_response(media: Media, response: &async_graphql::Response) -> Respons
         StatusCode::OK
     };
     let mut res = media::respond(media, status, &body);
-    if let Some(cache) = response.cache_control.value() {
-        if let Ok(v) = HeaderValue::from_str(&cache) {
-            res.headers_mut().insert(header::CACHE_CONTROL, v);
-        }
+    let max_age = response.cache_control.max_age;
+    let cache = if cacheable && response.errors.is_empty() && max_age > 0 {
+        res.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Authorization"),
+        );
+        HeaderValue::from_str(&format!("public, max-age={max_age}")).ok()
     } else {
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
+        None
+    };
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        cache.unwrap_or(HeaderValue::from_static("no-store")),
+    );
     res
 }
 

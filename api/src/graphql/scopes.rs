@@ -118,6 +118,24 @@ pub fn check(doc: &ExecutableDocument, grant: &ClientGrant) -> Result<(), Server
     Ok(())
 }
 
+/// Whether every root field of every operation of `doc` is [`Access::Public`]: the public
+/// catalog, the same for everyone who is not its publisher, which an anonymous answer may be
+/// cached as (see `http::graphql_response`).
+pub fn public_only(doc: &ExecutableDocument) -> bool {
+    doc.operations.iter().all(|(_, op)| {
+        let mut fields = Vec::new();
+        root_fields(
+            doc,
+            &op.node.selection_set.node,
+            &mut HashSet::new(),
+            &mut fields,
+        );
+        fields
+            .into_iter()
+            .all(|field| access(op.node.ty, field) == Access::Public)
+    })
+}
+
 /// The extension (see the module's doc).
 pub struct ScopeCheck;
 

@@ -541,6 +541,68 @@ async fn persisted_queries_keep_a_bounded_number_of_small_documents_per_address(
     assert_eq!(error_code(&answer), "PERSISTED_QUERY_NOT_FOUND", "{answer}");
 }
 
+/// An anonymous GET of the public catalog alone may be cached by a CDN: `public`, for the shortest
+/// `max-age` of its fields' cache hints, varying with `Accept` and `Authorization`. A signed-in
+/// caller's answer, a POST, a document with any other root field and an answer with errors are
+/// `no-store`.
+#[tokio::test]
+async fn anonymous_catalog_reads_over_get_are_cacheable_and_nothing_else_is() {
+    let app = TestApp::spawn().await;
+    let get = |query: &str, token: Option<&str>| {
+        let mut req = Request::get(format!("/graphql?query={}", urlencode(query)))
+            .header("accept", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req.body(Body::empty()).expect("request")
+    };
+    let header = |h: &axum::http::HeaderMap, name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let catalog = "{ products(first: 2) { edges { node { id title } } } genres { slug } }";
+    let (status, headers, v) = app.send(get(catalog, None)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_no_errors(&v);
+    assert_eq!(header(&headers, "cache-control"), "public, max-age=60");
+    assert_eq!(header(&headers, "vary"), "Accept, Authorization");
+    let (_, headers, v) = app.send(get("{ genres { slug } }", None)).await;
+    assert_no_errors(&v);
+    assert_eq!(header(&headers, "cache-control"), "public, max-age=3600");
+
+    let no_store = |headers: &axum::http::HeaderMap, what: &str| {
+        assert_eq!(header(headers, "cache-control"), "no-store", "{what}");
+    };
+    let token = app.sign_up("cached@store.test", "Cached").await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (status, headers, v) = app.send(get(catalog, Some(&token))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_no_errors(&v);
+    no_store(&headers, "a signed-in caller's answer");
+    let (_, headers, _) = app.send(get("{ genres { slug } me { id } }", None)).await;
+    no_store(
+        &headers,
+        "a document with a field that is not the public catalog",
+    );
+    let (_, headers, v) = app
+        .send(get(r#"{ product(slug: "no-such-product") { id } }"#, None))
+        .await;
+    assert_eq!(error_code(&v), "NOT_FOUND", "{v}");
+    no_store(&headers, "an answer with errors");
+    let (_, headers, v) = app
+        .send(post(
+            &json!({ "query": catalog }).to_string(),
+            Some("application/json"),
+        ))
+        .await;
+    assert_no_errors(&v);
+    no_store(&headers, "a POST");
+}
+
 /// With `GRAPHQL_TRUSTED_DOCUMENTS`, the browser's requests (anonymous, or a person's) run only
 /// the web app's own operations, exactly as the app sends them (sliced from its files), also by
 /// hash alone in a store whose Redis never saw them; any other document is `FORBIDDEN` and runs

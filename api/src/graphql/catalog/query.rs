@@ -81,6 +81,7 @@ async fn list(
 #[Object]
 impl CatalogQuery {
     /// The storefront: published products, filtered, sorted and paged by cursor.
+    #[graphql(cache_control(max_age = 60))]
     async fn products(
         &self,
         ctx: &Context<'_>,
@@ -105,6 +106,7 @@ impl CatalogQuery {
 
     /// One product by id or slug. Published products are public; their publisher and admins
     /// see every state.
+    #[graphql(cache_control(max_age = 60))]
     async fn product(
         &self,
         ctx: &Context<'_>,
@@ -134,6 +136,7 @@ impl CatalogQuery {
     }
 
     /// Genre, platform, tag and edition-kind counts of the published products matching `filter`.
+    #[graphql(cache_control(max_age = 60))]
     async fn facets(
         &self,
         ctx: &Context<'_>,
@@ -161,6 +164,7 @@ impl CatalogQuery {
     }
 
     /// Every genre the catalog files products under.
+    #[graphql(cache_control(max_age = 3600))]
     async fn genres(&self) -> Vec<Vocabulary> {
         GENRES
             .iter()
@@ -172,6 +176,7 @@ impl CatalogQuery {
     }
 
     /// Every platform products may run on.
+    #[graphql(cache_control(max_age = 3600))]
     async fn platforms(&self) -> Vec<Vocabulary> {
         PLATFORMS
             .iter()
@@ -183,6 +188,7 @@ impl CatalogQuery {
     }
 
     /// Reviews of a published product, newest first.
+    #[graphql(cache_control(max_age = 60))]
     async fn reviews(
         &self,
         ctx: &Context<'_>,
