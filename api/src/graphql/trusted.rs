@@ -20,8 +20,8 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ErrorExtensions as _, Pos, ServerError, ServerResult, Variables};
 use domain::ErrorCode;
+use sha2::{Digest as _, Sha256};
 
-use crate::http::persisted::hash_of;
 use crate::infra::auth::ClientGrant;
 
 /// The app's query files (`web/queries/*.graphql`), as it is built with them.
@@ -107,6 +107,14 @@ static DOCUMENTS: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
     }
     out
 });
+
+/// The lowercase hex SHA-256 of a document.
+pub fn hash_of(query: &str) -> String {
+    Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// The trusted document registered under `hash`.
 pub fn document(hash: &str) -> Option<&'static str> {

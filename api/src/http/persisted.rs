@@ -19,7 +19,6 @@
 //!   address costs Redis at most that many a day.
 
 use fred::prelude::*;
-use sha2::{Digest as _, Sha256};
 
 use crate::infra::auth::caller::ClientAddr;
 use crate::infra::config::Rate;
@@ -65,13 +64,7 @@ pub fn requested_hash(request: &async_graphql::Request) -> Result<Option<String>
     }
 }
 
-/// The lowercase hex SHA-256 of a document.
-pub fn hash_of(query: &str) -> String {
-    Sha256::digest(query.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::graphql::trusted::hash_of;
 
 fn key(state: &AppState, hash: &str) -> String {
     format!("{}:apq:{hash}", state.keyspace.namespace())
