@@ -122,6 +122,26 @@ fn amount(lines: &[&OrderLine]) -> i64 {
         .fold(0i64, i64::saturating_add)
 }
 
+/// What each publisher hears of an order's money (paid or refunded): its own lines and their
+/// sum, never the buyer.
+fn money_payloads(
+    order: Uuid,
+    currency: domain::money::Currency,
+    by: &std::collections::BTreeMap<Uuid, Vec<&OrderLine>>,
+) -> Vec<(Uuid, Value)> {
+    by.iter()
+        .map(|(publisher, lines)| {
+            let data = json!({
+                "orderId": order,
+                "currency": currency.as_str().to_owned(),
+                "amountMinor": amount(lines),
+                "lines": lines.iter().map(|l| line_json(l)).collect::<Vec<_>>(),
+            });
+            (*publisher, data)
+        })
+        .collect()
+}
+
 async fn paid(rt: &Runtime, msg: &Incoming, ev: PaymentCaptured) -> Result<(), Failure> {
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
@@ -144,18 +164,7 @@ async fn paid(rt: &Runtime, msg: &Incoming, ev: PaymentCaptured) -> Result<(), F
             .exec_without_returning(tx.db())
             .await?;
     }
-    let per_publisher = by
-        .iter()
-        .map(|(publisher, lines)| {
-            let data = json!({
-                "orderId": ev.order_id,
-                "currency": ev.currency.as_str().to_owned(),
-                "amountMinor": amount(lines),
-                "lines": lines.iter().map(|l| line_json(l)).collect::<Vec<_>>(),
-            });
-            (*publisher, data)
-        })
-        .collect();
+    let per_publisher = money_payloads(ev.order_id, ev.currency, &by);
     insert_deliveries(&mut tx, msg, EventType::OrderPaid, per_publisher).await?;
     tx.commit(rt).await
 }
@@ -189,18 +198,8 @@ async fn shipped(rt: &Runtime, msg: &Incoming, ev: ShipmentDispatched) -> Result
 }
 
 async fn refunded(rt: &Runtime, msg: &Incoming, ev: OrderRefunded) -> Result<(), Failure> {
-    let per_publisher = domain::ordering::by_publisher(&ev.lines)
-        .iter()
-        .map(|(publisher, lines)| {
-            let data = json!({
-                "orderId": ev.order_id,
-                "currency": ev.currency.as_str().to_owned(),
-                "amountMinor": amount(lines),
-                "lines": lines.iter().map(|l| line_json(l)).collect::<Vec<_>>(),
-            });
-            (*publisher, data)
-        })
-        .collect();
+    let by = domain::ordering::by_publisher(&ev.lines);
+    let per_publisher = money_payloads(ev.order_id, ev.currency, &by);
     record(rt, msg, EventType::OrderRefunded, per_publisher).await
 }
 
