@@ -599,7 +599,7 @@ try {
     watched.add(p);
     await signIn(p, newPublisherEmail, 'publisher password 1');
     await p.getByRole('link', { name: 'Publisher', exact: true }).click();
-    await p.getByLabel('Title').fill(`Web Test Game ${runId}`);
+    await p.getByLabel('Title', { exact: true }).fill(`Web Test Game ${runId}`);
     await p.getByLabel('SKU').fill(`WEB-${runId.toUpperCase()}`);
     await p.getByRole('button', { name: 'Create draft' }).click();
     await p.getByText('Created as a draft').waitFor();
