@@ -37,6 +37,24 @@ pub fn principal<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {
 }
 
 /// The shared state and the signed-in caller: what every authorised resolver starts with.
+/// Whose data a publisher-facing read shows: an admin names the publisher (`BAD_USER_INPUT`
+/// without one); a publisher sees its own (`FORBIDDEN` for another's, saying `what`).
+pub fn publisher_in_view(
+    me: &Principal,
+    publisher_id: Option<uuid::Uuid>,
+    what: &'static str,
+) -> Result<uuid::Uuid, ApiError> {
+    match (me.role, publisher_id) {
+        (Role::Admin, Some(p)) => Ok(p),
+        (Role::Admin, None) => Err(ApiError::BadInput {
+            field: "publisherId",
+            message: "admins name the publisher".into(),
+        }),
+        (_, Some(p)) if p != me.id => Err(ApiError::Forbidden(what)),
+        _ => Ok(me.id),
+    }
+}
+
 pub fn acting<'a>(
     ctx: &'a Context<'_>,
 ) -> async_graphql::Result<(&'a crate::infra::state::AppState, &'a Principal)> {

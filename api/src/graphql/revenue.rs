@@ -2,13 +2,11 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::NaiveDate;
-use domain::identity::Role;
 use uuid::Uuid;
 
 use crate::billing as service;
 use crate::graphql::catalog::types::Money;
-use crate::graphql::guard::{RoleGuard, acting};
-use crate::infra::error::ApiError;
+use crate::graphql::guard::{RoleGuard, acting, publisher_in_view};
 
 /// A publisher's revenue on one day (UTC).
 #[derive(SimpleObject, Clone, Debug)]
@@ -61,20 +59,8 @@ impl RevenueQuery {
         publisher_id: Option<Uuid>,
     ) -> async_graphql::Result<PublisherRevenue> {
         let (state, me) = acting(ctx)?;
-        let publisher = match (me.role, publisher_id) {
-            (Role::Admin, Some(p)) => p,
-            (Role::Admin, None) => {
-                return Err(ApiError::BadInput {
-                    field: "publisherId",
-                    message: "name the publisher".into(),
-                }
-                .into());
-            }
-            (_, Some(p)) if p != me.id => {
-                return Err(ApiError::Forbidden("a publisher sees only their own revenue").into());
-            }
-            _ => me.id,
-        };
+        let publisher =
+            publisher_in_view(me, publisher_id, "a publisher sees only their own revenue")?;
         let r = service::revenue(state, publisher, days).await?;
         let c = state.config.currency.as_str();
         Ok(PublisherRevenue {

@@ -6,11 +6,10 @@
 use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::identity::Role;
 use uuid::Uuid;
 
 use crate::graphql::error::stored;
-use crate::graphql::guard::{RoleGuard, acting};
+use crate::graphql::guard::{RoleGuard, acting, publisher_in_view};
 use crate::graphql::paging;
 use crate::infra::error::ApiError;
 use crate::webhooks as service;
@@ -279,18 +278,11 @@ impl WebhookQuery {
         publisher_id: Option<Uuid>,
     ) -> async_graphql::Result<Vec<WebhookEndpoint>> {
         let (state, me) = acting(ctx)?;
-        let publisher = match (me.role, publisher_id) {
-            (Role::Admin, Some(p)) => p,
-            (Role::Admin, None) => {
-                return Err(ApiError::BadInput {
-                    field: "publisherId",
-                    message: "admins name the publisher".into(),
-                }
-                .into());
-            }
-            (_, Some(p)) if p != me.id => return Ok(Vec::new()),
-            _ => me.id,
-        };
+        let publisher = publisher_in_view(
+            me,
+            publisher_id,
+            "a publisher sees only their own endpoints",
+        )?;
         Ok(service::endpoints_of(state, publisher)
             .await?
             .into_iter()
