@@ -170,3 +170,13 @@ export function countLive(page) {
   }));
   return seen;
 }
+
+/// Waits until `page` has received a subscription result for `field` (a message may arrive after
+/// what it causes is already on screen: the page also refetches on its own).
+export async function liveMessage(seen, field, timeout = 20000) {
+  const until = Date.now() + timeout;
+  while ((seen[field] ?? 0) === 0) {
+    if (Date.now() > until) throw new Error(`no ${field} subscription message within ${timeout} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
