@@ -333,6 +333,18 @@ try {
     console.log('   audit:', text.replace(/\n/g, ' | '));
     await shot(admin, 'audit');
   });
+  await step('admin: the operations page shows each participant, the orders waiting and the last reconciliation', async () => {
+    await admin.getByRole('link', { name: 'Operations', exact: true }).click();
+    const table = admin.getByRole('table', { name: 'Participants' });
+    for (const name of ['ordering', 'billing', 'fulfillment', 'library', 'notification', 'webhooks']) {
+      await table.locator(`tr[data-participant="${name}"]`).waitFor();
+    }
+    await admin.getByRole('list', { name: 'Orders waiting' }).locator('li').first().waitFor();
+    // The saga reconciles once as it starts: its pass is there, in words.
+    await admin.getByText(/^Last pass .+\. \d+ wallets, \d+ orders and \d+ editions checked: \d+ repaired, \d+ for a person to look at\.$/).waitFor();
+    await admin.getByRole('heading', { name: 'Dead letters' }).waitFor();
+    await shot(admin, 'operations');
+  });
   await step('admin: orders filtered by typing a buyer\'s e-mail, then every buyer again', async () => {
     const buyerEmail = `e2e-downloader-${run}@store.test`;
     await admin.getByRole('link', { name: 'All orders' }).click();

@@ -99,6 +99,25 @@ pub fn router(state: AppState) -> Router {
         .with_state(Edge { state, schema })
 }
 
+/// `/metrics` (Prometheus) on its own listener (`API_METRICS_ADDR`), which the gateway never
+/// proxies: the series of [`domain::metrics`], the GraphQL ones of `graphql::metrics`, and the
+/// database pool sampled as it is scraped.
+pub fn metrics_router(state: AppState) -> Router {
+    domain::metrics::install();
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move {
+                domain::metrics::record_pool(&state.db);
+                (
+                    [(header::CONTENT_TYPE, domain::metrics::CONTENT_TYPE)],
+                    domain::metrics::render(),
+                )
+            }),
+        )
+        .with_state(state)
+}
+
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod infra;
 pub mod library;
 pub mod notification;
+pub mod operations;
 pub mod ordering;
 pub mod refund;
 pub mod seed;

@@ -43,9 +43,24 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: api::infra::config::ServeArgs) -> anyhow::Result<()> {
+    let metrics_addr = args.metrics_addr;
     let config = args.into_config()?;
     let addr = config.listen_addr;
     let state = api::AppState::connect(config).await?;
+    domain::metrics::install();
+    tokio::spawn(domain::metrics::upkeep());
+    if let Some(metrics_addr) = metrics_addr {
+        let listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("binding API_METRICS_ADDR {metrics_addr}"))?;
+        tracing::info!(addr = %metrics_addr, "metrics listening");
+        let app = api::http::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics endpoint stopped");
+            }
+        });
+    }
     if let Some(admin) = api::identity::bootstrap_admin(&state)
         .await
         .context("creating the bootstrap admin")?

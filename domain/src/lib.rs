@@ -15,10 +15,13 @@ pub mod identity;
 pub mod keys;
 pub mod library;
 pub mod messaging;
+#[cfg(feature = "server")]
+pub mod metrics;
 pub mod money;
 pub mod notification;
 pub mod operation;
 pub mod ordering;
+pub mod reconcile;
 #[cfg(feature = "server")]
 pub mod redis;
 pub mod refund;

@@ -124,7 +124,12 @@ where
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        let started = std::time::Instant::now();
         let answers = ping(&pool).await;
+        if answers {
+            metrics::histogram!("store_redis_ping_seconds").record(started.elapsed());
+        }
+        metrics::gauge!("store_redis_up").set(if answers { 1.0 } else { 0.0 });
         match (health.is_up(), answers) {
             (true, true) => last_seen_up = Some(Utc::now()),
             (true, false) => {

@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod consumer;
 pub mod health;
+pub mod metrics;
 pub mod outbox;
 pub mod provider;
 pub mod runtime;

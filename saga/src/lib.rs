@@ -15,6 +15,7 @@ pub mod infra;
 pub mod library;
 pub mod notification;
 pub mod ordering;
+pub mod reconcile;
 pub mod webhooks;
 
 pub use infra::consumer::{Failure, Registration};

@@ -28,6 +28,12 @@ enum Command {
         #[command(flatten)]
         config: Config,
     },
+    /// Runs one reconciliation pass and exits (a cluster schedules it): wallets against their
+    /// ledgers and Redis, paid lines against entitlements, stock against reservations.
+    Reconcile {
+        #[command(flatten)]
+        config: Config,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,7 +53,8 @@ enum Which {
 struct Config {
     #[command(flatten)]
     services: ServiceSettings,
-    /// Address of the health endpoints (`/healthz`, `/readyz`) for the cluster's probes.
+    /// Address of the health endpoints (`/healthz`, `/readyz`) for the cluster's probes, and of
+    /// `/metrics` (Prometheus) for its scraper; never exposed through the public gateway.
     #[arg(long, env = "SAGA_HEALTH_ADDR", default_value = "127.0.0.1:9090")]
     health_addr: std::net::SocketAddr,
     /// Deliveries of a message that keeps failing (not for want of PostgreSQL) before it goes
@@ -111,6 +118,25 @@ struct Config {
     /// Webhook delivery loops per process.
     #[arg(long, env = "WEBHOOKS_WORKERS", default_value_t = 2)]
     webhooks_workers: usize,
+    /// Seconds between two reconciliation passes of `saga run all` (0: none; a cluster runs
+    /// `saga reconcile` on a schedule instead).
+    #[arg(long, env = "RECONCILE_EVERY_SECS", default_value_t = 600)]
+    reconcile_every_secs: u64,
+    /// Seconds an order or entitlement may still be in its saga before reconciliation checks it.
+    #[arg(long, env = "RECONCILE_GRACE_SECS", default_value_t = 300)]
+    reconcile_grace_secs: u64,
+    /// How far back, in seconds, reconciliation checks orders and entitlements.
+    #[arg(long, env = "RECONCILE_WINDOW_SECS", default_value_t = 7 * 24 * 3600)]
+    reconcile_window_secs: u64,
+}
+
+impl Config {
+    fn reconcile(&self) -> saga::reconcile::ReconcileSettings {
+        saga::reconcile::ReconcileSettings {
+            grace: Duration::from_secs(self.reconcile_grace_secs),
+            window: Duration::from_secs(self.reconcile_window_secs.max(1)),
+        }
+    }
 }
 
 /// The pool size of a saga process when `DATABASE_MAX_CONNECTIONS` is unset (the api's is 20).
@@ -119,19 +145,36 @@ const DEFAULT_DATABASE_MAX_CONNECTIONS: &str = "10";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     domain::server::init_logging();
-    let matches = Cli::command()
-        .mut_subcommand("run", |run| {
-            run.mut_arg("database_max_connections", |arg| {
-                arg.default_value(DEFAULT_DATABASE_MAX_CONNECTIONS)
-            })
+    let pool_default = |cmd: clap::Command| {
+        cmd.mut_arg("database_max_connections", |arg| {
+            arg.default_value(DEFAULT_DATABASE_MAX_CONNECTIONS)
         })
+    };
+    let matches = Cli::command()
+        .mut_subcommand("run", pool_default)
+        .mut_subcommand("reconcile", pool_default)
         .get_matches();
-    let Cli {
-        command: Command::Run {
+    let (participant, config) = match Cli::from_arg_matches(&matches)?.command {
+        Command::Run {
             participant,
             config,
-        },
-    } = Cli::from_arg_matches(&matches)?;
+        } => (participant, config),
+        Command::Reconcile { config } => {
+            let (rt, _) = connect(&config).await?;
+            let report = saga::reconcile::run_once(&rt, config.reconcile()).await?;
+            println!(
+                "reconciliation {}: {} wallets, {} orders, {} editions; {} refreshed; found {:?}; {} told",
+                report.run_id,
+                report.wallets,
+                report.orders,
+                report.editions,
+                report.refreshed,
+                report.found,
+                report.told
+            );
+            return Ok(());
+        }
+    };
     let selected: Vec<Participant> = match participant {
         Which::All => Participant::ALL.to_vec(),
         Which::Ordering => vec![Participant::Ordering],
@@ -143,18 +186,26 @@ async fn main() -> anyhow::Result<()> {
     };
     let (rt, nats) = connect(&config).await?;
     rt.ensure_streams().await?;
+    domain::metrics::install();
+    tokio::spawn(domain::metrics::upkeep());
     let health = tokio::spawn(saga::infra::health::serve(
         config.health_addr,
-        rt.db.clone(),
-        rt.redis_health.clone(),
+        rt.clone(),
+        selected.clone(),
         nats,
-        rt.consumers.clone(),
     ));
     tokio::spawn(async move {
         if let Ok(Err(e)) = health.await {
             tracing::error!(error = %format!("{e:#}"), "health endpoints stopped");
         }
     });
+    if participant == Which::All && config.reconcile_every_secs > 0 {
+        tokio::spawn(saga::reconcile::periodically(
+            rt.clone(),
+            config.reconcile(),
+            Duration::from_secs(config.reconcile_every_secs),
+        ));
+    }
     saga::run(rt, &selected, domain::server::shutdown()).await
 }
 

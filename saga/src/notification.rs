@@ -10,6 +10,7 @@ use domain::messaging::Message;
 use domain::notification::entity::notification;
 use domain::notification::{MarkRead, NotificationCreated, Notifies};
 use domain::ordering::{OrderCancelled, OrderCompleted};
+use domain::reconcile::DriftFound;
 use domain::refund::{OrderRefunded, RefundDenied, RefundRequested};
 use domain::webhooks::EndpointDisabled;
 use fred::interfaces::KeysInterface;
@@ -41,6 +42,7 @@ pub const REGISTRATION: Registration = Registration {
         "fulfillment.shipment_dispatched",
         "fulfillment.shipping_reminder",
         "webhooks.endpoint_disabled",
+        "reconcile.drift_found",
     ],
     handle: |rt, msg| Box::pin(handle(rt, msg)),
 };
@@ -62,6 +64,7 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
         GiftKeysGenerated::TYPE => msg.data::<GiftKeysGenerated>()?.notes(),
         KeyRedeemed::TYPE => msg.data::<KeyRedeemed>()?.notes(),
         EndpointDisabled::TYPE => msg.data::<EndpointDisabled>()?.notes(),
+        DriftFound::TYPE => msg.data::<DriftFound>()?.notes(),
         MarkRead::TYPE => return mark_read(rt, msg, msg.data()?).await,
         other => {
             return Err(Failure::Poison(format!(

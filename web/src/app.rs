@@ -76,6 +76,7 @@ pub fn ManageApp() -> impl IntoView {
                     <Route path=path!("admin/orders") view=|| view! { <SignedIn><pages::admin_orders::AdminOrders /></SignedIn> } />
                     <Route path=path!("admin/refunds") view=|| view! { <SignedIn><pages::refunds::AdminRefunds /></SignedIn> } />
                     <Route path=path!("admin/audit") view=|| view! { <SignedIn><pages::audit::AuditLog /></SignedIn> } />
+                    <Route path=path!("admin/operations") view=|| view! { <SignedIn><pages::operations::Operations /></SignedIn> } />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -189,6 +190,7 @@ fn title_of(path: &str) -> &'static str {
             "/admin/orders" => "All orders",
             "/admin/refunds" => "Refund requests",
             "/admin/audit" => "Audit log",
+            "/admin/operations" => "Operations",
             _ => "Admin",
         },
         _ => "Page not found",
@@ -276,6 +278,11 @@ fn Header() -> impl IntoView {
                             <li>
                                 <NavLink page=Page::AdminAudit class="nav__link">
                                     "Audit log"
+                                </NavLink>
+                            </li>
+                            <li>
+                                <NavLink page=Page::AdminOperations class="nav__link">
+                                    "Operations"
                                 </NavLink>
                             </li>
                         </Show>

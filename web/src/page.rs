@@ -25,6 +25,7 @@ pub enum Page {
     AdminOrders,
     AdminRefunds,
     AdminAudit,
+    AdminOperations,
 }
 
 impl Page {
@@ -48,6 +49,7 @@ impl Page {
             Page::AdminOrders => "/admin/orders".to_owned(),
             Page::AdminRefunds => "/admin/refunds".to_owned(),
             Page::AdminAudit => "/admin/audit".to_owned(),
+            Page::AdminOperations => "/admin/operations".to_owned(),
         }
     }
 }
@@ -90,6 +92,7 @@ mod tests {
             Page::AdminOrders,
             Page::AdminRefunds,
             Page::AdminAudit,
+            Page::AdminOperations,
         ] {
             assert_eq!(Bundle::of_path(&page.href()), Bundle::Manage, "{page:?}");
         }

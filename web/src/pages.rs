@@ -12,6 +12,7 @@ pub mod giftkeys;
 pub mod library;
 pub mod notice;
 pub mod notifications;
+pub mod operations;
 pub mod orders;
 pub mod product;
 pub mod publisher;

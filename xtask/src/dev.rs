@@ -56,6 +56,11 @@ pub fn run(release: bool) -> Result<()> {
     ));
     let listen = env::var("API_LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN_ADDR.to_owned());
     env.push(("API_LISTEN_ADDR", listen.clone()));
+    // The api's /metrics, beside it (the saga's are on SAGA_HEALTH_ADDR, 127.0.0.1:9090).
+    env.push((
+        "API_METRICS_ADDR",
+        env::var("API_METRICS_ADDR").unwrap_or_else(|_| "127.0.0.1:9091".to_owned()),
+    ));
 
     migrate_and_seed(&api, &env, None)?;
 

@@ -48,6 +48,8 @@ pub enum NotificationKind {
     KeyRedeemed,
     /// To a publisher: a webhook endpoint kept failing and was disabled.
     WebhookEndpointDisabled,
+    /// To an admin: reconciliation found a difference a person must look at.
+    DriftFound,
 }
 
 #[derive(SimpleObject, Clone, Debug)]

@@ -13,6 +13,7 @@ use crate::graphql::library::{GiftKeyQuery, LibraryMutation, LibraryQuery};
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::loaders::PerOperation;
 use crate::graphql::notification::{NotificationMutation, NotificationQuery};
+use crate::graphql::operations::OperationsQuery;
 use crate::graphql::ordering::{OrderingAdminQuery, OrderingMutation, OrderingQuery};
 use crate::graphql::refund::{RefundMutation, RefundQuery};
 use crate::graphql::revenue::RevenueQuery;
@@ -38,6 +39,7 @@ pub struct Query(
     NotificationQuery,
     DeadLetterQuery,
     WebhookQuery,
+    OperationsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -71,7 +73,8 @@ pub fn build_schema(state: AppState) -> StoreSchema {
         limits.check_concurrency,
         limits.request_timeout,
     );
-    let mut builder = builder();
+    // Outermost: it times and counts every request, refusals by the others included.
+    let mut builder = builder().extension(crate::graphql::metrics::Metrics);
     if limits.trusted_documents {
         builder = builder.extension(crate::graphql::trusted::TrustedOnly);
     }

@@ -108,6 +108,25 @@ static DOCUMENTS: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
     out
 });
 
+/// The names of the app's operations (a label of the api's metrics: anything else is `other`).
+static OPERATION_NAMES: LazyLock<std::collections::HashSet<String>> = LazyLock::new(|| {
+    APP_FILES
+        .iter()
+        .filter_map(|(_, file)| async_graphql::parser::parse_query(file).ok())
+        .flat_map(|doc| {
+            doc.operations
+                .iter()
+                .filter_map(|(name, _)| name.map(|n| n.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+});
+
+/// `name` if it names one of the app's operations.
+pub fn app_operation(name: &str) -> Option<&'static str> {
+    OPERATION_NAMES.get(name).map(String::as_str)
+}
+
 /// The lowercase hex SHA-256 of a document.
 pub fn hash_of(query: &str) -> String {
     Sha256::digest(query.as_bytes())

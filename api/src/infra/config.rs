@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Address the api listens on. Only the gateway should reach it.
     #[arg(long, env = "API_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: SocketAddr,
+    /// Address of `/metrics` (Prometheus), for the cluster's scraper only; unset: not served.
+    #[arg(long, env = "API_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Shared secret the gateway sends in `X-Gateway-Secret`; without it `X-User-*` is ignored.
     #[arg(long, env = "GATEWAY_SECRET", hide_env_values = true)]
     pub gateway_secret: Option<String>,

@@ -98,6 +98,8 @@ pub async fn hit(
             .div_ceil(1000)
             .max(1);
         tracing::info!(rate_limit.bucket = bucket, retry_after_secs, "rate limited");
+        metrics::counter!("store_rate_limit_refusals_total", "bucket" => domain::metrics::label(bucket))
+            .increment(1);
         return Err(ApiError::RateLimited { retry_after_secs });
     }
     Ok(())

@@ -232,12 +232,7 @@ async fn a_lost_consumer_is_created_again_and_the_participant_is_not_ready_meanw
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let health = listener.local_addr().expect("address");
     let nats = app.state.bus.jetstream().client();
-    let router = saga::infra::health::router(
-        app.state.db.clone(),
-        rt.redis_health.clone(),
-        nats,
-        rt.consumers.clone(),
-    );
+    let router = saga::infra::health::router(&rt, &[saga::Participant::Billing], nats);
     tokio::spawn(async move { axum::serve(listener, router).await });
     let token = buyer(&app).await;
     assert_eq!(readyz(health).await.0, 200);

@@ -19,6 +19,7 @@ mod fuzz;
 mod gateway;
 mod helpers;
 mod money;
+mod ops;
 mod purge;
 mod redis_down;
 mod refunds;

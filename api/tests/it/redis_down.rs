@@ -105,12 +105,17 @@ async fn without_redis_the_store_serves_degraded_and_rebuilds_when_it_returns() 
     let saga_health = {
         let port = free_port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let rt = shop
+            .saga
+            .as_ref()
+            .expect("the shop runs the saga")
+            .rt
+            .clone();
         tokio::spawn(saga::infra::health::serve(
             addr,
-            app.state.db.clone(),
-            app.state.redis_health.clone(),
+            rt,
+            saga::Participant::ALL.to_vec(),
             app.state.nats.clone(),
-            saga::ConsumerHealth::default(),
         ));
         addr
     };

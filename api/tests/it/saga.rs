@@ -33,7 +33,7 @@ const CARD_FLAKY: &str = "4000000000000119";
 
 pub(crate) struct Shop {
     pub(crate) app: TestApp,
-    saga: Option<SagaHandle>,
+    pub(crate) saga: Option<SagaHandle>,
     pub(crate) publisher: String,
     pub(crate) buyer: String,
 }

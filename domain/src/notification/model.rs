@@ -48,6 +48,8 @@ pub enum NotificationKind {
     KeyRedeemed,
     /// To a publisher: a webhook endpoint kept failing and was disabled.
     WebhookEndpointDisabled,
+    /// Reconciliation found something for an admin to look at.
+    DriftFound,
 }
 
 impl NotificationKind {
@@ -69,11 +71,12 @@ impl NotificationKind {
             NotificationKind::GiftKeysReady => "GIFT_KEYS_READY",
             NotificationKind::KeyRedeemed => "KEY_REDEEMED",
             NotificationKind::WebhookEndpointDisabled => "WEBHOOK_ENDPOINT_DISABLED",
+            NotificationKind::DriftFound => "DRIFT_FOUND",
         }
     }
 
     /// Every kind, in the order of the enum.
-    pub const ALL: [NotificationKind; 16] = [
+    pub const ALL: [NotificationKind; 17] = [
         NotificationKind::OrderCompleted,
         NotificationKind::OrderCancelled,
         NotificationKind::WalletCredited,
@@ -90,6 +93,7 @@ impl NotificationKind {
         NotificationKind::GiftKeysReady,
         NotificationKind::KeyRedeemed,
         NotificationKind::WebhookEndpointDisabled,
+        NotificationKind::DriftFound,
     ];
 
     pub fn parse(s: &str) -> Option<NotificationKind> {
@@ -256,6 +260,35 @@ impl Notifies for crate::webhooks::EndpointDisabled {
             ),
             order: None,
         }]
+    }
+}
+
+impl Notifies for crate::reconcile::DriftFound {
+    /// Every admin, with what was found.
+    fn notes(&self) -> Vec<Note> {
+        self.admins
+            .iter()
+            .map(|&admin| Note {
+                account: admin,
+                kind: NotificationKind::DriftFound,
+                title: "Reconciliation found a difference".into(),
+                body: format!(
+                    "{} ({}): {}. Nothing was changed; see Operations.",
+                    capitalised(self.kind.words()),
+                    self.subject,
+                    self.detail
+                ),
+                order: None,
+            })
+            .collect()
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -46,6 +46,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::infra::batch::{Batch, Progress};
+use crate::infra::metrics::Outcome;
 use crate::infra::runtime::{Participant, Runtime};
 
 /// Why a handler did not finish.
@@ -464,6 +465,9 @@ fn header(msg: &JsMessage, name: &str) -> Option<String> {
 /// here (`None`).
 async fn receive(rt: &Runtime, p: Participant, msg: &JsMessage) -> Option<Incoming> {
     let delivered = msg.info().map_or(1, |i| i.delivered);
+    if delivered > 1 {
+        crate::infra::metrics::redelivered(p);
+    }
     let subject = rt.bus.unprefixed(msg.subject.as_str()).to_owned();
     let envelope: Envelope<serde_json::Value> = match serde_json::from_slice(&msg.payload) {
         Ok(e) => e,
@@ -711,6 +715,13 @@ async fn settle(
     result: Result<(), Failure>,
 ) {
     let delivered = incoming.delivered;
+    let outcome = match &result {
+        Ok(()) => Outcome::Handled,
+        Err(Failure::Unavailable(_) | Failure::Contended(_)) => Outcome::Retried,
+        Err(Failure::Transient(_)) if !incoming.last_attempt => Outcome::Retried,
+        Err(_) => Outcome::DeadLettered,
+    };
+    crate::infra::metrics::settled(p, &incoming.envelope, outcome);
     match result {
         Ok(()) => {
             if let Err(e) = msg.ack().await {
@@ -769,6 +780,7 @@ async fn dead_letter_with(
     failure: &Failure,
 ) {
     tracing::error!(error = %failure, "message goes to the dead letters");
+    crate::infra::metrics::dead_lettered(p);
     let res = insert_dead_letter(
         rt,
         p,

@@ -241,6 +241,13 @@ pub async fn deliver_due(rt: &Runtime, client: &reqwest::Client) -> anyhow::Resu
             ],
         ))
         .await?;
+        let outcome = match (o.succeeded(), next) {
+            (true, _) => "succeeded",
+            (false, Some(_)) => "failed",
+            (false, None) => "failed_finally",
+        };
+        metrics::counter!("store_webhook_attempts_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("store_webhook_attempt_seconds").record(o.latency);
         if o.succeeded() {
             tracing::info!(delivery.id = %d.id, endpoint.id = %d.endpoint_id, status = ?o.status, latency_ms, "webhook delivered");
         } else {

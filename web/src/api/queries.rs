@@ -69,6 +69,7 @@ operation!(DeadLetters, "queries/admin.graphql");
 operation!(ReplayDeadLetter, "queries/admin.graphql");
 operation!(AuditLog, "queries/admin.graphql");
 operation!(BuyerSearch, "queries/admin.graphql");
+operation!(Operations, "queries/admin.graphql");
 
 operation!(MyProducts, "queries/publisher.graphql");
 operation!(CreateProduct, "queries/publisher.graphql");
@@ -154,7 +155,15 @@ domain_enum!(OrderStatus => domain::ordering::OrderStatus {
     COMPLETED => Completed,
     CANCELLED => Cancelled,
     REFUNDED => Refunded,
-} in my_orders, order_page, order_refund, admin_orders);
+} in my_orders, order_page, order_refund, admin_orders, operations);
+
+domain_enum!(DriftKind => domain::reconcile::DriftKind {
+    CACHED_BALANCE => CachedBalance,
+    WALLET_LEDGER => WalletLedger,
+    MISSING_ENTITLEMENT => MissingEntitlement,
+    UNPAID_ENTITLEMENT => UnpaidEntitlement,
+    STOCK => Stock,
+} in operations);
 
 domain_enum!(OrderStep => domain::ordering::TimelineStep {
     PLACED => Placed,

@@ -461,7 +461,7 @@ fn ProductRow(
 }
 
 #[component]
-fn DeadLetterList() -> impl IntoView {
+pub fn DeadLetterList() -> impl IntoView {
     let version = RwSignal::new(0_u32);
     let letters = LocalResource::new(move || {
         version.track();
