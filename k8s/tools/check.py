@@ -737,7 +737,7 @@ def promql_problems(expr: str, outcomes: set[str]) -> list[str]:
             out.append(f"unknown metric {name} (k8s/tools/check.py, STORE_METRICS)")
         else:
             known_labels |= {label for label, _, _ in matchers}
-        i += 2 if matchers or nxt[0] == "matchers" else 1
+        i += 2 if nxt[0] == "matchers" else 1
     unknown = any(p.startswith("unknown metric") for p in out)
     for label in [] if unknown else grouping:
         if label not in known_labels and label != "le":
@@ -818,6 +818,18 @@ def opened_to_monitoring(docs: list[dict], labels: dict, port: int) -> bool:
 LAST_APPLIED_LIMIT = 262144
 
 
+# Expressions the checks must refuse, with what they must say: run with the real ones, so a
+# checker that stopped finding anything fails rather than passes everything.
+PROMQL_SELF_TEST = {
+    "sum(rate(store_redis_up[5m])": "does not parse",
+    "max by (participnt) (store_consumer_pending) > 0": "groups by participnt",
+    "store_consumer_pendng > 0": "unknown metric store_consumer_pendng",
+    'store_orders_open{state="PLACD"}': "state is one of",
+    'store_redis_up{participant="billing"}': "has no label participant",
+    "rate(store_redis_ping_seconds[5m])": "is a histogram",
+}
+
+
 def check_promql_syntax(exprs: list[tuple[str, str]]) -> None:
     """Every expression parses with Prometheus's PromQL grammar (k8s/tools/crd/promql.mjs)."""
     if not exprs:
@@ -826,13 +838,27 @@ def check_promql_syntax(exprs: list[tuple[str, str]]) -> None:
     if not modules:
         problem("promql", "STORE_CRD_NODE_MODULES is unset: run through `cargo xtask deploy-check`")
         return
+    bad = [(f"self-test {i}", e) for i, (e, why) in enumerate(PROMQL_SELF_TEST.items())
+           if why == "does not parse"]
     out = subprocess.run(["node", str(K8S / "tools" / "crd" / "promql.mjs")],
-                         input=json.dumps([{"where": w, "expr": e} for w, e in exprs]),
+                         input=json.dumps([{"where": w, "expr": e} for w, e in exprs + bad]),
                          capture_output=True, text=True)
     if out.returncode != 0:
         problem("promql", f"k8s/tools/crd/promql.mjs failed: {out.stderr.strip()}")
         return
-    problems.extend(json.loads(out.stdout))
+    found = json.loads(out.stdout)
+    for where, expr in bad:
+        if not any(f.startswith(f"{where}: PromQL does not parse") for f in found):
+            problem("k8s/tools/crd/promql.mjs", f"self-test: accepted {expr!r}")
+    problems.extend(f for f in found if not f.startswith("self-test "))
+
+
+def self_test_promql(outcomes: set[str]) -> None:
+    """promql_problems refuses each mistake of PROMQL_SELF_TEST that the grammar accepts."""
+    for expr, why in PROMQL_SELF_TEST.items():
+        if why != "does not parse" and not any(why in p for p in promql_problems(expr, outcomes)):
+            problem("k8s/tools/check.py", f"self-test: promql_problems accepted {expr!r} "
+                                          f"(expected {why!r})")
 
 
 def check_monitoring(name: str, docs: list[dict]) -> None:
@@ -1053,6 +1079,7 @@ def main() -> int:
     targets = dockerfile_targets()
     code = code_env()
     ensure_dev_secrets()
+    self_test_promql(graphql_outcomes())
     for overlay in sorted((K8S / "overlays").iterdir()):
         if (overlay / "kustomization.yaml").exists():
             check_overlay(overlay, targets, code)
