@@ -555,14 +555,6 @@ def check_connection_budget(name: str, docs: list[dict]) -> None:
     for d in docs:
         if d["kind"] not in ("Deployment", "CronJob"):
             continue
-        if d["kind"] == "CronJob":
-            # Forbid: one Job at a time; Replace: the old one may still stop while the new
-            # starts; Allow: unbounded.
-            policy = d["spec"].get("concurrencyPolicy", "Allow")
-            if policy == "Allow":
-                problem(f"{name} CronJob/{d['metadata']['name']}",
-                        "concurrencyPolicy Allow: its Jobs may pile up, each with a pool")
-            at_once = 2 if policy == "Replace" else 1
         for c in pod_template(d)["spec"].get("containers", []):
             url = env_value(c, "DATABASE_URL")
             if url is None:
@@ -573,7 +565,13 @@ def check_connection_budget(name: str, docs: list[dict]) -> None:
                         "DATABASE_URL without DATABASE_MAX_CONNECTIONS: its pool is unbounded here")
                 continue
             if d["kind"] == "CronJob":
-                maximum = at_once
+                # Forbid: one Job at a time; Replace: the old one may still stop while the new
+                # starts; Allow: unbounded.
+                policy = d["spec"].get("concurrencyPolicy", "Allow")
+                if policy == "Allow":
+                    problem(f"{name} CronJob/{d['metadata']['name']}",
+                            "concurrencyPolicy Allow: its Jobs may pile up, each with a pool")
+                maximum = 2 if policy == "Replace" else 1
             else:
                 maximum = scaled.get(d["metadata"]["name"], ("", 1))[1]
             through_pooler += maximum * int(pool)
