@@ -85,7 +85,12 @@ impl Subscription {
             socket.set_onmessage(None);
             socket.set_onclose(None);
             if say_complete && socket.ready_state() == WebSocket::OPEN {
-                let _ = socket.send_with_str(&json!({ "id": ID, "type": "complete" }).to_string());
+                let complete = Outgoing::<()> {
+                    id: Some(ID),
+                    kind: "complete",
+                    payload: None,
+                };
+                let _ = socket.send_with_str(&serde_json::to_string(&complete).unwrap_or_default());
             }
             let _ = socket.close();
         }
