@@ -651,6 +651,19 @@ mod tests {
         // A second run leaves it alone.
         externalize_loader(&index)?;
         assert_eq!(std::fs::read_to_string(&index)?, html);
+
+        // As trunk's minifier writes the page (`minify = "on_release"`).
+        std::fs::write(
+            &index,
+            "<title>Store</title><script type=module>import init from '/web-0123456789abcdef.js';\nawait init();</script></head>",
+        )?;
+        externalize_loader(&index)?;
+        let html = std::fs::read_to_string(&index)?;
+        assert!(!html.contains("import init"), "{html}");
+        assert!(
+            html.contains("<script type=\"module\" src=\"/loader-"),
+            "{html}"
+        );
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
