@@ -53,9 +53,9 @@ SAGA_CONTRACT = {
     "SAGA_HEALTH_ADDR", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "REDIS_URL",
     "REDIS_NAMESPACE", "NATS_URL", "NATS_STREAM_REPLICAS", "LOG_FORMAT", "RUST_LOG",
 }
-# Likewise for the api, the settings the metrics issue (17) implements: allowed before api/src
-# reads them, noted until it does.
-API_CONTRACT = {"API_METRICS_ADDR"}
+# Likewise for the api: settings allowed before api/src reads them, noted until it does (none
+# now; API_METRICS_ADDR, issue 17, is read).
+API_CONTRACT: set[str] = set()
 # Secrets the overlays reference but do not generate; each must be named in k8s/README.md.
 # An overlay `X-...` (X plus a component: first-admin, keda) has X's external Secrets.
 EXTERNAL = {
@@ -615,6 +615,9 @@ def check_connection_budget(name: str, docs: list[dict]) -> None:
 # a misspelt name, label or value fails here instead of silently matching nothing.
 PARTICIPANTS = {"ordering", "billing", "fulfillment", "library", "notification", "webhooks"}
 ORDER_STATES = {"PLACED", "PAID", "AWAITING_SHIPMENT"}
+# domain::reconcile::DriftKind::as_str
+DRIFT_KINDS = {"CACHED_BALANCE", "WALLET_LEDGER", "MISSING_ENTITLEMENT", "UNPAID_ENTITLEMENT",
+               "STOCK"}
 
 
 def graphql_outcomes() -> set[str]:
@@ -651,9 +654,9 @@ STORE_METRICS: dict[str, tuple[str, dict[str, set[str] | None]]] = {
                                                              "failed_finally"}}),
     "store_webhook_attempt_seconds": ("histogram", {}),
     "store_webhook_deliveries_pending": ("gauge", {}),
-    "store_reconcile_findings_total": ("counter", {"kind": None,
+    "store_reconcile_findings_total": ("counter", {"kind": DRIFT_KINDS,
                                                    "action": {"REPAIRED", "REPORTED"}}),
-    "store_reconcile_drift": ("gauge", {"kind": None}),
+    "store_reconcile_drift": ("gauge", {"kind": DRIFT_KINDS}),
     "store_reconcile_last_run_timestamp_seconds": ("gauge", {}),
 }
 # Series of others the rules may use: Prometheus's own, kube-state-metrics'. Labels unchecked.
