@@ -33,6 +33,8 @@ fn for_create(scope: &Scope) -> Option<create_api_client::ApiScope> {
         Scope::CATALOG_WRITE => C::CATALOG_WRITE,
         Scope::SHIPMENTS_WRITE => C::SHIPMENTS_WRITE,
         Scope::OWNERSHIP_READ => C::OWNERSHIP_READ,
+        Scope::WEBHOOKS_READ => C::WEBHOOKS_READ,
+        Scope::WEBHOOKS_WRITE => C::WEBHOOKS_WRITE,
         Scope::Other(_) => return None,
     })
 }
