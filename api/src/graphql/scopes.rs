@@ -57,8 +57,11 @@ pub fn access(operation: OperationType, field: &str) -> Access {
         (OperationType::Mutation, "shipOrder") => Needs(Scope::ShipmentsWrite),
         (
             OperationType::Mutation,
-            "createWebhookEndpoint" | "updateWebhookEndpoint" | "deleteWebhookEndpoint"
-            | "rotateWebhookSecret" | "redeliverWebhook",
+            "createWebhookEndpoint"
+            | "updateWebhookEndpoint"
+            | "deleteWebhookEndpoint"
+            | "rotateWebhookSecret"
+            | "redeliverWebhook",
         ) => Needs(Scope::WebhooksWrite),
         (OperationType::Subscription, "salesFeed") => Needs(Scope::SalesRead),
         (OperationType::Subscription, "shipmentsUpdated") => Needs(Scope::ShipmentsWrite),

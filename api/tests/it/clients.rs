@@ -60,7 +60,12 @@ async fn token_request(
 }
 
 /// A client's access token for `scope` (all of its scopes when `None`).
-pub(crate) async fn client_token(app: &TestApp, id: &str, secret: &str, scope: Option<&str>) -> String {
+pub(crate) async fn client_token(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+    scope: Option<&str>,
+) -> String {
     let form = match scope {
         Some(s) => format!("grant_type=client_credentials&scope={}", urlencode(s)),
         None => "grant_type=client_credentials".to_owned(),
@@ -625,11 +630,7 @@ async fn ownership_tickets_are_rate_limited_per_account_and_a_refusal_changes_no
     assert!(third["data"].is_null(), "no ticket: {third}");
     assert_eq!(ids_after_refusal, 0, "the refused request made no buyer id");
     assert_no_errors(&other_ticket);
-    assert_eq!(
-        app.scalar(&ids_for_beta).await,
-        1,
-        "the other buyer's only"
-    );
+    assert_eq!(app.scalar(&ids_for_beta).await, 1, "the other buyer's only");
 }
 
 /// The revocation check costs one primary-key read per request of a client (the last use is

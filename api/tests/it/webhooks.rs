@@ -983,7 +983,11 @@ async fn webhooks_api_clients_need_the_webhooks_scopes() {
         "{by_writer}"
     );
     assert_eq!(created["endpoint"]["url"], rx.url.as_str());
-    assert_eq!(error_code(&listed_by_writer), "FORBIDDEN", "reading needs webhooks:read");
+    assert_eq!(
+        error_code(&listed_by_writer),
+        "FORBIDDEN",
+        "reading needs webhooks:read"
+    );
     assert_no_errors(&listed_by_reader);
     assert_eq!(
         listed_by_reader["data"]["webhookEndpoints"][0]["id"],
@@ -1009,8 +1013,14 @@ async fn old_delivery(
     attempts: usize,
 ) -> uuid::Uuid {
     let id = uuid::Uuid::now_v7();
-    let next = if status == "PENDING" { "now() + interval '1 hour'" } else { "NULL" };
-    let last = last_attempt_days.map_or("NULL".to_owned(), |d| format!("now() - interval '{d} days'"));
+    let next = if status == "PENDING" {
+        "now() + interval '1 hour'"
+    } else {
+        "NULL"
+    };
+    let last = last_attempt_days.map_or("NULL".to_owned(), |d| {
+        format!("now() - interval '{d} days'")
+    });
     let sql = format!(
         "INSERT INTO webhooks.delivery (id, endpoint_id, event_id, event_type, body, status, attempts, next_attempt_at, last_attempt_at, created_at) \
          VALUES ('{id}', '{endpoint}', '{event}', 'order.paid', '{{\"type\":\"order.paid\",\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"data\":{{}}}}', '{status}', {attempts}, {next}, {last}, now() - interval '{created_days} days')",
@@ -1108,12 +1118,14 @@ async fn webhooks_prune_finished_deliveries_past_the_retention_and_keep_those_re
         expected
     );
     assert_eq!(
-        kept("SELECT string_agg(DISTINCT delivery_id::text, ',') AS ids FROM webhooks.attempt").await,
+        kept("SELECT string_agg(DISTINCT delivery_id::text, ',') AS ids FROM webhooks.attempt")
+            .await,
         expected,
         "the attempts of pruned deliveries went with them"
     );
     assert_eq!(
-        app.scalar("SELECT count(*) AS n FROM webhooks.attempt").await,
+        app.scalar("SELECT count(*) AS n FROM webhooks.attempt")
+            .await,
         4 + 2 + 1,
         "the kept deliveries keep every attempt"
     );
