@@ -639,7 +639,7 @@ try {
     await admin.context.close();
   });
 
-  await step('(d) the new publisher signs in, creates and publishes a product; its sale shows live', async () => {
+  await step('(d) the new publisher signs in, creates and publishes a product', async () => {
     const np = await newPerson('new publisher');
     const p = np.page;
     watched.add(p);
