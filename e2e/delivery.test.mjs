@@ -256,6 +256,8 @@ try {
     });
     const row = admin.locator('.admin-order', { hasText: 'Order ' + orderV.slice(0, 8) });
     await row.waitFor();
+    // The buyer by e-mail (one DataLoader statement for the page's buyers), not an account id.
+    await row.locator('.admin-order__buyer', { hasText: `e2e-downloader-${run}@store.test` }).waitFor();
     await row.getByRole('button', { name: 'Order ' + orderV.slice(0, 8) }).click();
     // Words for the admin too; the step's code stays in data-step.
     await row.locator('.timeline__step[data-step="REFUND_APPROVED"]', { hasText: 'Refund approved' }).first().waitFor();

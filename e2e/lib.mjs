@@ -145,8 +145,27 @@ export async function topUp(page, euros) {
   await page.getByText('added to your wallet').waitFor({ timeout: 20000 });
 }
 
+/// The bundle whose page the gateway serves for `pathname`: the same split as
+/// `Bundle::of_path` in web/src/page.rs (and the SPA's locations in nginx.conf).
+export function bundleOf(pathname) {
+  const first = pathname.replace(/^\/+/, '').split('/')[0];
+  if (['cart', 'checkout', 'orders', 'wallet', 'library', 'wishlist', 'notifications'].includes(first)) {
+    return 'account';
+  }
+  return first === 'publisher' || first === 'admin' ? 'manage' : 'store';
+}
+
 /// Goes to `href` with the app's router (a click on a link it renders), not a page load.
+///
+/// Within the page's bundle that is all. A path of another bundle ends in a full page load:
+/// the router first pushes the address (so the URL matches at once, while the old document
+/// still shows) and its fallback then replaces it with a load of the other bundle's page. On a
+/// busy machine that load takes a while, and whatever the caller does next (a click, a
+/// `localStorage` write) would reach the old document, which the load then throws away: wait
+/// for the new document too.
 export async function navigateInApp(page, href) {
+  const crossing = bundleOf(new URL(page.url()).pathname) !== bundleOf(new URL(href, page.url()).pathname);
+  const loaded = crossing ? page.waitForEvent('load') : null;
   await page.evaluate((href) => {
     const a = document.createElement('a');
     a.href = href;
@@ -155,6 +174,10 @@ export async function navigateInApp(page, href) {
     a.remove();
   }, href);
   await page.waitForURL((url) => url.pathname + url.search === href);
+  if (loaded) {
+    await loaded;
+    await page.waitForURL((url) => url.pathname + url.search === href);
+  }
 }
 
 /// Counts the subscription results (`next` messages over /graphql/ws) a page receives, by

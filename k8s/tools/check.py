@@ -17,6 +17,12 @@
      named in k8s/README.md as made outside kustomize; every referenced key exists;
    - the store's containers run as non-root with a read-only root filesystem, no capabilities,
      limits, and (Deployments) probes.
+5. Monitoring (components/monitoring): every PodMonitor endpoint names a container port of a pod
+   it selects, which a NetworkPolicy opens to namespace `monitoring`; every PromQL expression of
+   the PrometheusRules and of the Grafana dashboards (ConfigMaps labelled grafana_dashboard)
+   parses (Prometheus's grammar, k8s/tools/crd/promql.mjs) and names only known metrics
+   (STORE_METRICS, EXTERNAL_METRICS) with their labels and values; the dashboards show every
+   store metric.
 Exits 1 with every problem listed.
 """
 
@@ -47,6 +53,9 @@ SAGA_CONTRACT = {
     "SAGA_HEALTH_ADDR", "DATABASE_URL", "DATABASE_MAX_CONNECTIONS", "REDIS_URL",
     "REDIS_NAMESPACE", "NATS_URL", "NATS_STREAM_REPLICAS", "LOG_FORMAT", "RUST_LOG",
 }
+# Likewise for the api, the settings the metrics issue (17) implements: allowed before api/src
+# reads them, noted until it does.
+API_CONTRACT = {"API_METRICS_ADDR"}
 # Secrets the overlays reference but do not generate; each must be named in k8s/README.md.
 # An overlay `X-...` (X plus a component: first-admin, keda) has X's external Secrets.
 EXTERNAL = {
@@ -121,8 +130,10 @@ def code_env() -> dict[str, set[str]]:
     saga = rust_env("saga") | shared | library
     for name in sorted(SAGA_CONTRACT - saga):
         notes.append(f"saga contract: {name} is set for the saga but saga/src does not read it yet")
-    return {"api": rust_env("api") | shared | library, "saga": saga | SAGA_CONTRACT,
-            "gateway": gateway}
+    api = rust_env("api") | shared | library
+    for name in sorted(API_CONTRACT - api):
+        notes.append(f"api contract: {name} is set for the api but api/src does not read it yet")
+    return {"api": api | API_CONTRACT, "saga": saga | SAGA_CONTRACT, "gateway": gateway}
 
 
 def dockerfile_targets() -> set[str]:
@@ -170,7 +181,8 @@ def render(overlay: Path) -> list[dict]:
 
 # Custom resources checked against the published CRD schemas of pinned npm packages
 # (k8s/tools/crd/validate.mjs); the others (CloudNativePG) against k8s/tools/schemas/.
-NPM_SCHEMA_GROUPS = {"gateway.networking.k8s.io", "keda.sh", "cert-manager.io"}
+NPM_SCHEMA_GROUPS = {"gateway.networking.k8s.io", "keda.sh", "cert-manager.io",
+                     "monitoring.coreos.com"}
 
 
 def validate_published(where: str, docs: list[dict]) -> None:
@@ -238,9 +250,10 @@ def listen_port(value: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-LISTEN_VARS = {"api": ["API_LISTEN_ADDR"], "saga": ["SAGA_HEALTH_ADDR"],
+LISTEN_VARS = {"api": ["API_LISTEN_ADDR", "API_METRICS_ADDR"], "saga": ["SAGA_HEALTH_ADDR"],
                "gateway": ["GATEWAY_HTTPS_LISTEN", "GATEWAY_HTTP_LISTEN"]}
-DEFAULT_LISTEN = {"API_LISTEN_ADDR": 8080, "SAGA_HEALTH_ADDR": 9090,
+# None: no listener unless set.
+DEFAULT_LISTEN = {"API_LISTEN_ADDR": 8080, "API_METRICS_ADDR": None, "SAGA_HEALTH_ADDR": 9090,
                   "GATEWAY_HTTPS_LISTEN": 8443, "GATEWAY_HTTP_LISTEN": 8080}
 
 
@@ -261,7 +274,7 @@ def check_container(where: str, c: dict, pod: dict, kind: str | None, code: dict
             for var in LISTEN_VARS.get(kind, []):
                 value = env.get(var, {}).get("value")
                 port = listen_port(value) if value else DEFAULT_LISTEN[var]
-                if port not in ports:
+                if port is not None and port not in ports:
                     problem(where, f"listens on {port} ({var}) but declares ports {sorted(ports)}")
         sc = c.get("securityContext", {})
         psc = pod.get("securityContext", {})
@@ -287,6 +300,19 @@ def check_container(where: str, c: dict, pod: dict, kind: str | None, code: dict
         for how in ("httpGet", "tcpSocket", "grpc"):
             if how in spec and spec[how].get("port") not in named:
                 problem(where, f"{probe} port {spec[how].get('port')} is not a container port")
+
+
+# Workloads whose pod template the checks read, and where it sits.
+WORKLOADS = ("Deployment", "StatefulSet", "Job", "CronJob")
+
+
+def pod_template(d: dict) -> dict | None:
+    """The pod template of a workload (a CronJob's is its Job template's), else None."""
+    if d["kind"] == "CronJob":
+        return d["spec"]["jobTemplate"]["spec"]["template"]
+    if d["kind"] in WORKLOADS:
+        return d["spec"]["template"]
+    return None
 
 
 def check_refs(where: str, pod: dict, objects: dict, external: set[str]) -> None:
@@ -335,10 +361,7 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
     for secret in external:
         if f"`{secret}`" not in readme:
             problem("k8s/README.md", f"external Secret `{secret}` ({name}) is not documented")
-    pods = []
-    for d in docs:
-        if d["kind"] in ("Deployment", "StatefulSet", "Job"):
-            pods.append((d, d["spec"]["template"]))
+    pods = [(d, pod_template(d)) for d in docs if d["kind"] in WORKLOADS]
     for workload, tpl in pods:
         pod = tpl["spec"]
         wname = f"{name} {workload['kind']}/{workload['metadata']['name']}"
@@ -387,6 +410,7 @@ def check_overlay(overlay: Path, targets: set[str], code: dict) -> None:
         check_digests(name, docs)
     check_database_urls(name, docs)
     check_connection_budget(name, docs)
+    check_monitoring(name, docs)
     print(f"k8s/overlays/{name}: {len(docs)} objects rendered and validated")
 
 
@@ -397,8 +421,8 @@ def check_digests(name: str, docs: list[dict]) -> None:
     for d in docs:
         if d["kind"] == "Cluster":
             images.append((f"Cluster/{d['metadata']['name']}", d["spec"].get("imageName", "")))
-        if d["kind"] in ("Deployment", "StatefulSet", "Job"):
-            pod = d["spec"]["template"]["spec"]
+        if d["kind"] in WORKLOADS:
+            pod = pod_template(d)["spec"]
             for c in pod.get("containers", []) + pod.get("initContainers", []):
                 images.append((f"{d['kind']}/{d['metadata']['name']} {c['name']}", c["image"]))
     placeholders = 0
@@ -504,9 +528,9 @@ def check_database_urls(name: str, docs: list[dict]) -> None:
     hosts = {d["metadata"]["name"] for d in docs if d["kind"] == "Pooler"}
     hosts |= {f"{d['metadata']['name']}-rw" for d in docs if d["kind"] == "Cluster"}
     for d in docs:
-        if d["kind"] not in ("Deployment", "StatefulSet", "Job"):
+        if d["kind"] not in WORKLOADS:
             continue
-        pod = d["spec"]["template"]["spec"]
+        pod = pod_template(d)["spec"]
         for c in pod.get("containers", []) + pod.get("initContainers", []):
             url = env_value(c, "DATABASE_URL")
             if url is None:
@@ -529,18 +553,27 @@ def check_connection_budget(name: str, docs: list[dict]) -> None:
     through_pooler = 0
     lines = []
     for d in docs:
-        if d["kind"] != "Deployment":
+        if d["kind"] not in ("Deployment", "CronJob"):
             continue
-        for c in d["spec"]["template"]["spec"].get("containers", []):
+        for c in pod_template(d)["spec"].get("containers", []):
             url = env_value(c, "DATABASE_URL")
             if url is None:
                 continue
             pool = env_value(c, "DATABASE_MAX_CONNECTIONS")
             if pool is None:
-                problem(f"{name} Deployment/{d['metadata']['name']}",
+                problem(f"{name} {d['kind']}/{d['metadata']['name']}",
                         "DATABASE_URL without DATABASE_MAX_CONNECTIONS: its pool is unbounded here")
                 continue
-            maximum = scaled.get(d["metadata"]["name"], ("", 1))[1]
+            if d["kind"] == "CronJob":
+                # Forbid: one Job at a time; Replace: the old one may still stop while the new
+                # starts; Allow: unbounded.
+                policy = d["spec"].get("concurrencyPolicy", "Allow")
+                if policy == "Allow":
+                    problem(f"{name} CronJob/{d['metadata']['name']}",
+                            "concurrencyPolicy Allow: its Jobs may pile up, each with a pool")
+                maximum = 2 if policy == "Replace" else 1
+            else:
+                maximum = scaled.get(d["metadata"]["name"], ("", 1))[1]
             through_pooler += maximum * int(pool)
             lines.append(f"{d['metadata']['name']} {maximum}x{pool}")
     for cname, cluster in clusters.items():
@@ -572,6 +605,337 @@ def check_connection_budget(name: str, docs: list[dict]) -> None:
         notes.append(f"{name}: {through_pooler} client connections at the maxima <= {clients} "
                      f"(PgBouncer, one instance down); {server} + {DIRECT_CONNECTIONS_RESERVE} "
                      f"server connections <= {max_conn}")
+
+
+# ---- monitoring ---------------------------------------------------------------------------
+
+# The series the store's processes export (issue 17; the api's /metrics on API_METRICS_ADDR, a
+# saga process's on SAGA_HEALTH_ADDR): name -> (type, {label: allowed values or None for any}).
+# The PrometheusRules and the Grafana dashboards may query only these (and EXTERNAL_METRICS), so
+# a misspelt name, label or value fails here instead of silently matching nothing.
+PARTICIPANTS = {"ordering", "billing", "fulfillment", "library", "notification", "webhooks"}
+ORDER_STATES = {"PLACED", "PAID", "AWAITING_SHIPMENT"}
+
+
+def graphql_outcomes() -> set[str]:
+    """"ok" and every `extensions.code` (domain/src/error_code.rs, `ErrorCode::as_str`)."""
+    text = (ROOT / "domain" / "src" / "error_code.rs").read_text()
+    codes = set(re.findall(r'ErrorCode::\w+\s*=>\s*"([A-Z_]+)"', text))
+    if not codes:
+        problem("domain/src/error_code.rs", "cannot read the error codes (ErrorCode::as_str)")
+    return {"ok"} | codes
+
+
+STORE_METRICS: dict[str, tuple[str, dict[str, set[str] | None]]] = {
+    "store_graphql_requests_total": ("counter", {"operation": None, "outcome": "GRAPHQL_OUTCOMES"}),
+    "store_graphql_request_duration_seconds": ("histogram", {"operation": None}),
+    "store_rate_limit_refusals_total": ("counter", {"bucket": None}),
+    "store_db_pool_connections": ("gauge", {"state": {"idle", "in_use"}}),
+    "store_db_pool_max_connections": ("gauge", {}),
+    "store_redis_ping_seconds": ("histogram", {}),
+    "store_redis_up": ("gauge", {}),
+    "store_saga_deliveries_total": ("counter", {"participant": PARTICIPANTS, "kind": None,
+                                                "outcome": {"handled", "retried", "dead_lettered"}}),
+    "store_saga_step_latency_seconds": ("histogram", {"participant": PARTICIPANTS, "kind": None}),
+    "store_saga_redeliveries_total": ("counter", {"participant": PARTICIPANTS}),
+    "store_saga_dead_letters_total": ("counter", {"participant": PARTICIPANTS}),
+    "store_saga_dead_letters_waiting": ("gauge", {"participant": PARTICIPANTS}),
+    "store_outbox_backlog": ("gauge", {"participant": PARTICIPANTS}),
+    "store_outbox_oldest_seconds": ("gauge", {"participant": PARTICIPANTS}),
+    "store_consumer_pending": ("gauge", {"participant": PARTICIPANTS, "consumer": None}),
+    "store_consumer_ack_pending": ("gauge", {"participant": PARTICIPANTS, "consumer": None}),
+    "store_consumer_redelivered": ("gauge", {"participant": PARTICIPANTS, "consumer": None}),
+    "store_orders_open": ("gauge", {"state": ORDER_STATES}),
+    "store_orders_oldest_open_seconds": ("gauge", {"state": ORDER_STATES}),
+    "store_webhook_attempts_total": ("counter", {"outcome": {"succeeded", "failed",
+                                                             "failed_finally"}}),
+    "store_webhook_attempt_seconds": ("histogram", {}),
+    "store_webhook_deliveries_pending": ("gauge", {}),
+    "store_reconcile_findings_total": ("counter", {"kind": None,
+                                                   "action": {"REPAIRED", "REPORTED"}}),
+    "store_reconcile_drift": ("gauge", {"kind": None}),
+    "store_reconcile_last_run_timestamp_seconds": ("gauge", {}),
+}
+# Series of others the rules may use: Prometheus's own, kube-state-metrics'. Labels unchecked.
+EXTERNAL_METRICS = {"up", "kube_cronjob_status_last_successful_time"}
+# Labels Prometheus adds to every scraped series (components/monitoring/podmonitors.yaml).
+TARGET_LABELS = {"job", "instance", "namespace", "pod", "container", "endpoint", "component"}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan", "start", "end",
+                   # aggregations, which may come before their parenthesis: max by (x) (...)
+                   "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count",
+                   "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio"}
+PROMQL_GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+PROMQL_TOKEN = re.compile(r"""
+    (?P<string>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`)
+  | (?P<matchers>\{[^{}]*\})
+  | (?P<range>\[[^\]]*\])
+  | (?P<var>\$\{[^}]*\}|\$\w+)
+  | (?P<number>\d[\w.]*)
+  | (?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
+  | (?P<other>.)
+""", re.X | re.S)
+MATCHER = re.compile(r"""\s*([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*("(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')\s*,?""")
+
+
+def promql_problems(expr: str, outcomes: set[str]) -> list[str]:
+    """What is wrong with the metric names, matchers and grouping labels of one PromQL
+    expression (Grafana's $variables allowed): nothing for a correct one."""
+    out = []
+    tokens = [(m.lastgroup, m.group()) for m in PROMQL_TOKEN.finditer(expr)
+              if not (m.lastgroup == "other" and m.group().isspace())]
+    known_labels = set(TARGET_LABELS)
+    grouping: list[str] = []
+    i = 0
+    while i < len(tokens):
+        kind, text = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else (None, "")
+        if kind == "ident" and text in PROMQL_GROUPING:
+            if nxt[1] == "(":
+                j = i + 2
+                while j < len(tokens) and tokens[j][1] != ")":
+                    if tokens[j][0] == "ident":
+                        grouping.append(tokens[j][1])
+                    j += 1
+                i = j + 1
+                continue
+            i += 1
+            continue
+        if kind != "ident" or nxt[1] == "(" or text in PROMQL_KEYWORDS:
+            i += 1
+            continue
+        name = text
+        matchers = MATCHER.findall(nxt[1][1:-1]) if nxt[0] == "matchers" else []
+        base = name
+        if name in STORE_METRICS and STORE_METRICS[name][0] == "histogram":
+            out.append(f"{name} is a histogram: query {name}_bucket, _sum or _count")
+        for suffix in HISTOGRAM_SUFFIXES:
+            stem = name[: -len(suffix)]
+            if name.endswith(suffix) and STORE_METRICS.get(stem, ("",))[0] == "histogram":
+                base = stem
+        if base in STORE_METRICS:
+            labels = dict(STORE_METRICS[base][1])
+            if base != name and name.endswith("_bucket"):
+                labels["le"] = None
+            known_labels |= set(labels)
+            for label, op, value in matchers:
+                if label in TARGET_LABELS:
+                    continue
+                if label not in labels:
+                    out.append(f"{name} has no label {label} (it has {sorted(labels) or 'none'})")
+                    continue
+                allowed = labels[label]
+                if allowed == "GRAPHQL_OUTCOMES":
+                    allowed = outcomes
+                value = value[1:-1]
+                if op in ("=", "!=") and allowed and "$" not in value and value not in allowed:
+                    out.append(f"{name}{{{label}{op}\"{value}\"}}: {label} is one of "
+                               f"{sorted(allowed)}")
+        elif name not in EXTERNAL_METRICS:
+            out.append(f"unknown metric {name} (k8s/tools/check.py, STORE_METRICS)")
+        else:
+            known_labels |= {label for label, _, _ in matchers}
+        i += 2 if nxt[0] == "matchers" else 1
+    unknown = any(p.startswith("unknown metric") for p in out)
+    for label in [] if unknown else grouping:
+        if label not in known_labels and label != "le":
+            out.append(f"groups by {label}, which none of its series has")
+    return out
+
+
+def metric_names(expr: str) -> set[str]:
+    """The store metrics an expression reads (histograms by their family name)."""
+    names = set()
+    for m in PROMQL_TOKEN.finditer(expr):
+        if m.lastgroup == "ident":
+            n = m.group()
+            for suffix in HISTOGRAM_SUFFIXES:
+                if n.endswith(suffix) and n[: -len(suffix)] in STORE_METRICS:
+                    n = n[: -len(suffix)]
+            if n in STORE_METRICS:
+                names.add(n)
+    return names
+
+
+def dashboard_queries(dash: dict) -> list[tuple[str, str]]:
+    """(where, PromQL) of every panel target (rows' nested panels too) and query variable."""
+    out = []
+
+    def walk(panels: list[dict]) -> None:
+        for p in panels:
+            for t in p.get("targets", []):
+                if t.get("expr"):
+                    out.append((f"panel {p.get('title')!r} {t.get('refId')}", t["expr"]))
+            walk(p.get("panels", []))
+
+    walk(dash.get("panels", []))
+    for v in dash.get("templating", {}).get("list", []):
+        if v.get("type") != "query":
+            continue
+        q = v.get("query")
+        q = q.get("query", "") if isinstance(q, dict) else (q or "")
+        m = re.match(r"^\s*label_values\((.*),\s*(\w+)\s*\)\s*$", q, re.S)
+        if m:
+            # label_values(series, label): the label must be one of the series'.
+            out.append((f"variable {v.get('name')}", f"group by ({m.group(2)}) ({m.group(1)})"))
+        elif q:
+            out.append((f"variable {v.get('name')}", q))
+    return out
+
+
+def pod_matches(selector: dict, labels: dict) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        have = labels.get(e["key"])
+        op, values = e["operator"], e.get("values") or []
+        if (op == "In" and have not in values) or (op == "NotIn" and have in values) \
+                or (op == "Exists" and have is None) or (op == "DoesNotExist" and have is not None):
+            return False
+    return True
+
+
+def opened_to_monitoring(docs: list[dict], labels: dict, port: int) -> bool:
+    """Whether a NetworkPolicy lets pods of namespace `monitoring` reach `port` of pods with
+    these labels."""
+    for d in docs:
+        if d["kind"] != "NetworkPolicy" or not pod_matches(d["spec"]["podSelector"], labels):
+            continue
+        for rule in d["spec"].get("ingress", []) or []:
+            from_monitoring = any(
+                (f.get("namespaceSelector") or {}).get("matchLabels", {})
+                .get("kubernetes.io/metadata.name") == "monitoring"
+                for f in rule.get("from", []) or [])
+            ports = [p.get("port") for p in rule.get("ports", []) or []]
+            if from_monitoring and (not ports or port in ports):
+                return True
+    return False
+
+
+# kubectl apply keeps the whole object in an annotation, limited to 256 KiB.
+LAST_APPLIED_LIMIT = 262144
+
+
+# Expressions the checks must refuse, with what they must say: run with the real ones, so a
+# checker that stopped finding anything fails rather than passes everything.
+PROMQL_SELF_TEST = {
+    "sum(rate(store_redis_up[5m])": "does not parse",
+    "max by (participnt) (store_consumer_pending) > 0": "groups by participnt",
+    "store_consumer_pendng > 0": "unknown metric store_consumer_pendng",
+    'store_orders_open{state="PLACD"}': "state is one of",
+    'store_redis_up{participant="billing"}': "has no label participant",
+    "rate(store_redis_ping_seconds[5m])": "is a histogram",
+}
+
+
+def check_promql_syntax(exprs: list[tuple[str, str]]) -> None:
+    """Every expression parses with Prometheus's PromQL grammar (k8s/tools/crd/promql.mjs)."""
+    if not exprs:
+        return
+    modules = os.environ.get("STORE_CRD_NODE_MODULES")
+    if not modules:
+        problem("promql", "STORE_CRD_NODE_MODULES is unset: run through `cargo xtask deploy-check`")
+        return
+    bad = [(f"self-test {i}", e) for i, (e, why) in enumerate(PROMQL_SELF_TEST.items())
+           if why == "does not parse"]
+    out = subprocess.run(["node", str(K8S / "tools" / "crd" / "promql.mjs")],
+                         input=json.dumps([{"where": w, "expr": e} for w, e in exprs + bad]),
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        problem("promql", f"k8s/tools/crd/promql.mjs failed: {out.stderr.strip()}")
+        return
+    found = json.loads(out.stdout)
+    for where, expr in bad:
+        if not any(f.startswith(f"{where}: PromQL does not parse") for f in found):
+            problem("k8s/tools/crd/promql.mjs", f"self-test: accepted {expr!r}")
+    problems.extend(f for f in found if not f.startswith("self-test "))
+
+
+def self_test_promql(outcomes: set[str]) -> None:
+    """promql_problems refuses each mistake of PROMQL_SELF_TEST that the grammar accepts."""
+    for expr, why in PROMQL_SELF_TEST.items():
+        if why != "does not parse" and not any(why in p for p in promql_problems(expr, outcomes)):
+            problem("k8s/tools/check.py", f"self-test: promql_problems accepted {expr!r} "
+                                          f"(expected {why!r})")
+
+
+def check_monitoring(name: str, docs: list[dict]) -> None:
+    """PodMonitors scrape ports that exist and that Prometheus may reach; the rules and the
+    dashboards parse and query only known series; the dashboards show every store metric."""
+    outcomes = graphql_outcomes()
+    exprs: list[tuple[str, str]] = []
+    workloads = [(d, pod_template(d)) for d in docs if d["kind"] in WORKLOADS]
+    for pm in (d for d in docs if d["kind"] == "PodMonitor"):
+        where = f"{name} PodMonitor/{pm['metadata']['name']}"
+        selected = [(w, t) for w, t in workloads
+                    if pod_matches(pm["spec"].get("selector", {}), t["metadata"].get("labels", {}))]
+        if not selected:
+            problem(where, "its selector matches no pod of the overlay")
+        for ep in pm["spec"].get("podMetricsEndpoints", []):
+            port = ep.get("port")
+            if port is None:
+                problem(where, "an endpoint without a named port")
+                continue
+            found = 0
+            for w, t in selected:
+                for c in t["spec"].get("containers", []):
+                    for p in c.get("ports", []):
+                        if p.get("name") != port:
+                            continue
+                        found += 1
+                        if not opened_to_monitoring(docs, t["metadata"].get("labels", {}),
+                                                    p["containerPort"]):
+                            problem(where, f"no NetworkPolicy lets namespace monitoring reach "
+                                           f"port {port} ({p['containerPort']}) of "
+                                           f"{w['kind']}/{w['metadata']['name']}")
+            if not found:
+                problem(where, f"port {port} is a container port of none of the pods it selects")
+    alerts: set[str] = set()
+    for rule_doc in (d for d in docs if d["kind"] == "PrometheusRule"):
+        where = f"{name} PrometheusRule/{rule_doc['metadata']['name']}"
+        for group in rule_doc["spec"].get("groups", []):
+            for r in group.get("rules", []):
+                label = r.get("alert") or r.get("record")
+                exprs.append((f"{where} {label}", str(r.get("expr", ""))))
+                for p in promql_problems(str(r.get("expr", "")), outcomes):
+                    problem(f"{where} {label}", p)
+                if "alert" not in r:
+                    continue
+                if r["alert"] in alerts:
+                    problem(f"{where} {label}", "two alerts of this name")
+                alerts.add(r["alert"])
+                if (r.get("labels") or {}).get("severity") not in ("critical", "warning", "info"):
+                    problem(f"{where} {label}", "severity is none of critical, warning, info")
+                for a in ("summary", "description"):
+                    if not (r.get("annotations") or {}).get(a):
+                        problem(f"{where} {label}", f"no {a} annotation")
+    shown: set[str] = set()
+    dashboards = 0
+    for cm in (d for d in docs if d["kind"] == "ConfigMap"
+               and (d["metadata"].get("labels") or {}).get("grafana_dashboard") == "1"):
+        where = f"{name} ConfigMap/{cm['metadata']['name']}"
+        size = len(json.dumps(cm))
+        if size > LAST_APPLIED_LIMIT:
+            problem(where, f"{size} bytes: more than kubectl apply's last-applied annotation "
+                           f"holds ({LAST_APPLIED_LIMIT})")
+        for key, text in (cm.get("data") or {}).items():
+            try:
+                dash = json.loads(text)
+            except json.JSONDecodeError as err:
+                problem(f"{where} {key}", f"not JSON: {err}")
+                continue
+            dashboards += 1
+            for what, expr in dashboard_queries(dash):
+                exprs.append((f"{where} {key} {what}", expr))
+                for p in promql_problems(expr, outcomes):
+                    problem(f"{where} {key} {what}", p)
+                shown |= metric_names(expr)
+    check_promql_syntax(exprs)
+    if dashboards:
+        for missing in sorted(set(STORE_METRICS) - shown):
+            problem(f"{name} dashboards", f"no panel shows {missing}")
+        notes.append(f"{name}: {len(alerts)} alerts, {dashboards} dashboard(s) showing "
+                     f"{len(shown)} of {len(STORE_METRICS)} store metrics")
 
 
 # ---- compose ------------------------------------------------------------------------------
@@ -713,6 +1077,7 @@ def main() -> int:
     targets = dockerfile_targets()
     code = code_env()
     ensure_dev_secrets()
+    self_test_promql(graphql_outcomes())
     for overlay in sorted((K8S / "overlays").iterdir()):
         if (overlay / "kustomization.yaml").exists():
             check_overlay(overlay, targets, code)

@@ -11,7 +11,7 @@ use std::fmt;
 use domain::ErrorCode;
 use domain::operation::only_operation;
 use gloo_net::http::Request;
-use graphql_client::{GraphQLQuery, Response};
+use graphql_client::GraphQLQuery;
 
 /// The GraphQL endpoint, on the same origin as the app (the gateway serves both).
 const ENDPOINT: &str = "/graphql";
@@ -160,22 +160,37 @@ async fn send(body: &str, token: Option<&str>) -> Result<String, ApiError> {
         .await
         .map_err(|e| ApiError::new(format!("Unexpected answer from the store: {e}"), None))?;
     // The errors alone (the data is skipped here, and decoded by the caller that knows its type).
-    let answer: Response<serde::de::IgnoredAny> = serde_json::from_str(&text)
+    let answer: Errors = serde_json::from_str(&text)
         .map_err(|e| ApiError::new(format!("Unexpected answer from the store: {e}"), None))?;
-    if let Some(error) = answer.errors.as_ref().and_then(|errors| errors.first()) {
-        let extension = |key: &str| {
-            error
-                .extensions
-                .as_ref()
-                .and_then(|ext| ext.get(key))
-                .and_then(|value| value.as_str())
-                .map(str::to_owned)
-        };
+    if let Some(error) = answer.errors.into_iter().flatten().next() {
+        let extensions = error.extensions.unwrap_or_default();
         return Err(ApiError {
-            message: error.message.clone(),
-            code: extension("code").as_deref().and_then(ErrorCode::parse),
-            field: extension("field"),
+            message: error.message,
+            code: extensions.code.as_deref().and_then(ErrorCode::parse),
+            field: extensions.field,
         });
     }
     Ok(text)
+}
+
+/// What [`send`] reads of an answer: its errors, each with the two extensions the app uses.
+/// Typed, rather than `graphql_client::Response` (whose extensions are `serde_json::Value`s),
+/// so that the wasm carries no `Value` decoder (see the README, "The web app").
+#[derive(serde::Deserialize)]
+struct Errors {
+    errors: Option<Vec<AnswerError>>,
+}
+
+/// One error of an answer (`message`, `extensions.code`, `extensions.field`).
+#[derive(serde::Deserialize)]
+pub(crate) struct AnswerError {
+    pub(crate) message: String,
+    pub(crate) extensions: Option<Extensions>,
+}
+
+/// The extensions of an error the app reads.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct Extensions {
+    pub(crate) code: Option<String>,
+    pub(crate) field: Option<String>,
 }

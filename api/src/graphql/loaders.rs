@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod fulfillment;
+pub mod identity;
 pub mod library;
 pub mod ordering;
 pub mod refund;
@@ -104,6 +105,8 @@ pub struct Loaders {
     pub product: Cached<ById<product::Entity>>,
     /// Public names of accounts.
     pub names: Cached<catalog::AccountNames>,
+    /// E-mails of accounts (the buyers of orders, for admins).
+    pub emails: Cached<identity::AccountEmails>,
     /// Stock of physical editions.
     pub stock: Cached<catalog::Stock>,
     /// Builds of products, newest first.
@@ -126,6 +129,7 @@ impl Loaders {
             edition: cached(ById::new(db.clone())),
             product: cached(ById::new(db.clone())),
             names: cached(catalog::AccountNames(db.clone())),
+            emails: cached(identity::AccountEmails(db.clone())),
             stock: cached(catalog::Stock(db.clone())),
             builds: cached(catalog::BuildsByProduct(db.clone())),
             lines: cached(ordering::LinesByOrder(db.clone())),

@@ -4,7 +4,8 @@
 //! The orders are real: placed through the api and carried by the saga (digital orders
 //! completed, boxed ones awaiting shipment, some digital ones refunded), so every field the SPA
 //! asks for has something to load. The saga is stopped before measuring, and the pool is
-//! checked to be idle, so the count is exactly the statements of the one request.
+//! checked to be idle, so the count is exactly the statements of the one request. The admin's
+//! page of orders names each buyer by e-mail: one statement for all of a page's buyers.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::saga::{address, order_id, shop};
+use crate::saga::{address, order_id, shop, shop_with};
 
 /// Every field of an order the SPA asks for, on any of its pages (orders, order, refund,
 /// admin orders and timeline).
@@ -191,4 +192,93 @@ async fn a_page_costs_the_same_statements_whatever_its_size() {
         );
         assert!(counts[1] <= 8, "{what}: {counts:?} statements");
     }
+}
+
+/// The admin's orders page names each order's buyer by e-mail (`buyerEmail`): a page of orders
+/// of many buyers shows each its own buyer's address, and reads them all in one statement.
+#[tokio::test]
+async fn a_page_of_orders_of_many_buyers_shows_each_buyers_email_in_one_statement() {
+    const BUYERS: usize = 12;
+    let mut shop = shop_with(saga_settings(), |c| {
+        c.rates.signup_per_ip = rate(1_000, 3600);
+    })
+    .await;
+    let app = &shop.app;
+    let admin = app.admin_token().await;
+    let (_, edition) = shop.product("Many Buyers", 100, false).await;
+
+    // Each buyer places one order (with an empty wallet: it ends cancelled, but it is an order).
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let mut emails = std::collections::HashMap::new();
+    let mut tokens = Vec::new();
+    for i in 0..BUYERS {
+        let email = format!("many-{i}-{tag}@user.test");
+        let token = app.sign_up(&email, &format!("Buyer {i}")).await["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        emails.insert(app.account_id(&token).await.to_string(), email);
+        order_id(&shop.place(&token, &[&edition], &format!("many-{i}")).await);
+        tokens.push(token);
+    }
+    wait_until("every buyer's order to be stored", || async {
+        let stored = app
+            .scalar(r#"SELECT count(*)::bigint AS n FROM ordering."order""#)
+            .await;
+        (stored == BUYERS as i64).then_some(())
+    })
+    .await;
+    // As above: the saga stopped and the pool idle, so what is counted is the request's alone.
+    shop.stop_saga();
+    let app = &shop.app;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.statements.store(0, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.statements.load(Ordering::SeqCst),
+        0,
+        "the pool is not idle"
+    );
+
+    let page = |fields: &str| {
+        format!("query($n: Int!) {{ orders(first: $n) {{ nodes {{ id accountId {fields} }} }} }}")
+    };
+    let with_emails = measure(app, Some(&admin), &page("buyerEmail"), "orders", &[3, 12]).await;
+    let without = measure(app, Some(&admin), &page(""), "orders", &[3, 12]).await;
+    let v = app
+        .gql(Some(&admin), &page("buyerEmail"), json!({ "n": BUYERS }))
+        .await;
+    let mine = app
+        .gql(
+            Some(&tokens[0]),
+            "{ myOrders(first: 5) { nodes { id buyerEmail } } }",
+            json!({}),
+        )
+        .await;
+
+    assert_no_errors(&v);
+    let nodes = v["data"]["orders"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), BUYERS);
+    for node in nodes {
+        let account = node["accountId"].as_str().expect("accountId");
+        assert_eq!(
+            node["buyerEmail"].as_str(),
+            emails.get(account).map(String::as_str),
+            "{node}"
+        );
+    }
+    let distinct: std::collections::HashSet<_> =
+        nodes.iter().map(|n| n["buyerEmail"].clone()).collect();
+    assert_eq!(distinct.len(), BUYERS, "each order shows its own buyer");
+    eprintln!("statements per page of 3 and 12: with e-mails {with_emails:?}, without {without:?}");
+    assert_eq!(
+        with_emails[0], with_emails[1],
+        "the e-mails cost a statement per buyer"
+    );
+    assert_eq!(
+        with_emails[1],
+        without[1] + 1,
+        "the buyers' e-mails are one statement for the page"
+    );
+    assert_eq!(error_code(&mine), "FORBIDDEN", "{mine}");
 }

@@ -1,8 +1,9 @@
 // Validates custom resources against the published CRD schemas that the pinned npm packages of
 // package.json carry (compiled validators generated from each project's CRDs): Gateway API,
-// KEDA, cert-manager. Reads [{"where": ..., "doc": {...}}, ...] as JSON on stdin, prints the
-// problems as a JSON array of strings. Run by k8s/tools/check.py with STORE_CRD_NODE_MODULES
-// naming the node_modules `cargo xtask deploy-check` installed (npm ci of this directory).
+// KEDA, cert-manager, Prometheus Operator. Reads [{"where": ..., "doc": {...}}, ...] as JSON on
+// stdin, prints the problems as a JSON array of strings. Run by k8s/tools/check.py with
+// STORE_CRD_NODE_MODULES naming the node_modules `cargo xtask deploy-check` installed (npm ci of
+// this directory).
 // These validators check types, enums, required fields, patterns and bounds; they do not refuse
 // unknown field names (k8s/README.md, "Checks").
 import { existsSync, readFileSync } from "node:fs";
@@ -15,6 +16,10 @@ const GROUPS = {
   "gateway.networking.k8s.io": ["@kubernetes-models/gateway-api", "IoK8sSigsGatewayApiApis"],
   "keda.sh": ["@kubernetes-models/keda", "ComGithubKedacoreKedaV2ApisKeda"],
   "cert-manager.io": ["@kubernetes-models/cert-manager", "ComGithubCertManagerCertManagerPkgApisCertmanager"],
+  "monitoring.coreos.com": [
+    "@kubernetes-models/prometheus-operator",
+    "ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoring",
+  ],
 };
 const input = JSON.parse(readFileSync(0, "utf8"));
 const problems = [];

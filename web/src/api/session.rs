@@ -424,8 +424,14 @@ pub async fn sign_out_everywhere() {
 
 /// The GraphQL name of a generated enum value (`USER`, `DIGITAL`…).
 pub fn enum_name(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
+    // Its JSON is the name in quotes (written as text: a `serde_json::Value` would cost the
+    // wasm its whole encoder).
+    serde_json::to_string(value)
         .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
+        .and_then(|json| {
+            json.strip_prefix('"')
+                .and_then(|rest| rest.strip_suffix('"'))
+                .map(str::to_owned)
+        })
         .unwrap_or_default()
 }

@@ -14,12 +14,12 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use graphql_client::{GraphQLQuery, Response};
+use graphql_client::GraphQLQuery;
 use leptos::leptos_dom::helpers::{
     IntervalHandle, TimeoutHandle, WindowListenerHandle, set_interval_with_handle,
     set_timeout_with_handle, window_event_listener_untyped,
 };
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
@@ -85,7 +85,12 @@ impl Subscription {
             socket.set_onmessage(None);
             socket.set_onclose(None);
             if say_complete && socket.ready_state() == WebSocket::OPEN {
-                let _ = socket.send_with_str(&json!({ "id": ID, "type": "complete" }).to_string());
+                let complete = Outgoing::<()> {
+                    id: Some(ID),
+                    kind: "complete",
+                    payload: None,
+                };
+                let _ = socket.send_with_str(&serde_json::to_string(&complete).unwrap_or_default());
             }
             let _ = socket.close();
         }
@@ -123,13 +128,17 @@ where
     Q: GraphQLQuery + 'static,
 {
     let handle: Handle = Rc::default();
+    let subscribe = Outgoing {
+        id: Some(ID),
+        kind: "subscribe",
+        payload: Some(super::body::<Q>(variables)),
+    };
     let start = Rc::new(Start {
-        subscribe: json!({ "id": ID, "type": "subscribe", "payload": super::body::<Q>(variables) })
-            .to_string(),
-        on_next: Box::new(move |payload| {
-            let data = serde_json::from_value::<Response<Q::ResponseData>>(payload)
+        subscribe: serde_json::to_string(&subscribe).unwrap_or_default(),
+        on_next: Box::new(move |text| {
+            let data = serde_json::from_str::<Next<Q::ResponseData>>(text)
                 .ok()
-                .and_then(|r| r.data);
+                .and_then(|next| next.payload?.data);
             if let Some(data) = data {
                 on_next(data);
             }
@@ -194,11 +203,50 @@ where
     handle
 }
 
-/// What a (re)connection needs: the `subscribe` message and the callbacks.
+/// What a (re)connection needs: the `subscribe` message and the callbacks (`on_next` gets the
+/// whole `next` message, and decodes its payload as its operation's type).
 struct Start {
     subscribe: String,
-    on_next: Box<dyn Fn(serde_json::Value)>,
+    on_next: Box<dyn Fn(&str)>,
     on_resume: Box<dyn Fn()>,
+}
+
+/// A message the client sends (`connection_init`, `subscribe`). Messages are typed both ways,
+/// never a `serde_json::Value`, whose encoder and decoder would weigh on the wasm.
+#[derive(Serialize)]
+struct Outgoing<'a, P> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<P>,
+}
+
+/// `connection_init`'s payload: the access token.
+#[derive(Serialize)]
+struct Init {
+    #[serde(rename = "Authorization")]
+    authorization: String,
+}
+
+/// The type of a message the server sends (the rest of it is skipped).
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// A `next` message: the operation's result.
+#[derive(Deserialize)]
+struct Next<D> {
+    payload: Option<Payload<D>>,
+}
+
+/// A result's data (its errors are not shown: the page fetches again on its own).
+#[derive(Deserialize)]
+struct Payload<D> {
+    data: Option<D>,
 }
 
 /// Opens a socket for the subscription (after getting a token) and wires its handlers.
@@ -233,11 +281,14 @@ fn connect(weak: Weak<RefCell<Subscription>>, start: Rc<Start>) {
             schedule(&sub, weak, None);
             return;
         };
-        let init = json!({
-            "type": "connection_init",
-            "payload": { "Authorization": format!("Bearer {token}") },
+        let init = serde_json::to_string(&Outgoing {
+            id: None,
+            kind: "connection_init",
+            payload: Some(Init {
+                authorization: format!("Bearer {token}"),
+            }),
         })
-        .to_string();
+        .unwrap_or_default();
 
         let on_open = {
             let socket = socket.clone();
@@ -257,11 +308,11 @@ fn connect(weak: Weak<RefCell<Subscription>>, start: Rc<Start>) {
                 let Some(text) = event.data().as_string() else {
                     return;
                 };
-                let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
+                let Ok(message) = serde_json::from_str::<Incoming>(&text) else {
                     return;
                 };
-                match message.get("type").and_then(|t| t.as_str()) {
-                    Some("connection_ack") => {
+                match message.kind.as_str() {
+                    "connection_ack" => {
                         let resumed = {
                             let mut s = sub.borrow_mut();
                             s.attempt = 0;
@@ -272,14 +323,10 @@ fn connect(weak: Weak<RefCell<Subscription>>, start: Rc<Start>) {
                             (start.on_resume)();
                         }
                     }
-                    Some("ping") => {
+                    "ping" => {
                         let _ = socket.send_with_str(r#"{"type":"pong"}"#);
                     }
-                    Some("next") => {
-                        if let Some(payload) = message.get("payload").cloned() {
-                            (start.on_next)(payload);
-                        }
-                    }
+                    "next" => (start.on_next)(&text),
                     _ => {}
                 }
             })

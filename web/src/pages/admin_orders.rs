@@ -289,7 +289,12 @@ fn OrderRow(
                 <span class="muted">{order.created_at.as_deref().map(short_time).unwrap_or_default()}</span>
                 <p class="muted admin-order__items">{items}</p>
                 <p class="muted admin-order__buyer">
-                    "Buyer " <code>{order.account_id.unwrap_or_else(|| "unknown".to_owned())}</code>
+                    "Buyer "
+                    {match (order.buyer_email, order.account_id) {
+                        (Some(email), _) => view! { <span>{email}</span> }.into_any(),
+                        (None, Some(id)) => view! { <code>{id}</code> }.into_any(),
+                        (None, None) => view! { "unknown" }.into_any(),
+                    }}
                 </p>
             </div>
             <div id=panel_id class="admin-order__detail" hidden=move || !open.get()>

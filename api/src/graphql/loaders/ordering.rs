@@ -1,5 +1,5 @@
 //! Ordering's loaders: the lines and the timeline of orders; and the priming of an order list
-//! (with the shipments and refund requests of its orders).
+//! (with the shipments and refund requests of its orders, and its buyers' e-mails).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,14 +44,16 @@ impl Loader<Uuid> for TimelineByOrder {
 
 impl Loaders {
     /// Loads, in one statement per kind and at the same time, what the selection `node` of an
-    /// order list asks for: lines, timeline, shipment, refund request.
+    /// order list asks for: lines, timeline, shipment, refund request, and the buyers' e-mails
+    /// (`buyers`: the account of each order, in any order, repeats allowed).
     pub async fn prime_orders(
         &self,
         node: Lookahead<'_>,
         orders: &[Uuid],
+        buyers: &[Uuid],
     ) -> Result<(), Arc<ApiError>> {
         let ids = || orders.iter().copied();
-        futures::future::try_join4(
+        futures::future::try_join5(
             async {
                 if node.field("lines").exists() {
                     self.lines.load_many(ids()).await?;
@@ -73,6 +75,12 @@ impl Loaders {
             async {
                 if node.field("refundRequest").exists() {
                     self.refunds.load_many(ids()).await?;
+                }
+                Ok::<_, Arc<ApiError>>(())
+            },
+            async {
+                if node.field("buyerEmail").exists() {
+                    self.emails.load_many(buyers.iter().copied()).await?;
                 }
                 Ok::<_, Arc<ApiError>>(())
             },
