@@ -8,13 +8,17 @@
 //   (b) a user buys a physical edition (shipping address); the publisher, in another browser,
 //       sees the order appear live and ships it; the buyer's order completes; a second order is
 //       cancelled by the buyer before it ships and refunded
-//   (d) an admin creates a publisher, who signs in, creates and publishes a product, and sees its
-//       sale live; then edits its title and a price, and the store shows them
+//   (d) an admin creates a publisher, who signs in, creates and publishes a product, creates an
+//       API client (its secret shown once) and registers a webhook endpoint (a receiver of the
+//       test on loopback), and sees its sale live, at the receiver (signed) and in the delivery
+//       log; then edits its title and a price, and the store shows them
 //
 // Fails (exit code 1) on any failed step, `pageerror` or browser console error.
 //
 //   BASE_URL=https://127.0.0.1:8443 SHOTS=target/e2e node e2e/spa.test.mjs
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import http from 'node:http';
 import {
   base, browser, countLive, expectConsoleError, failed, liveMessage, navigateInApp, operationOf,
   newPerson, refreshes, runId, shot, shots, signIn, signUp, step, topUp, uniqueEmail, watch,
@@ -25,6 +29,48 @@ const adminEmail = process.env.ADMIN_EMAIL ?? 'admin@store.test';
 const adminPassword = process.env.ADMIN_PASSWORD ?? 'admin-demo-password';
 const publisherEmail = process.env.PUBLISHER_EMAIL ?? 'nebula@store.test';
 const publisherPassword = process.env.PUBLISHER_PASSWORD ?? 'publisher-demo-password';
+
+/// Polls `f` (sync or async) every 250 ms until it gives a truthy value, for up to `timeout` ms.
+async function until(what, f, timeout = 20000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/// A publisher's webhook receiver on loopback (the test's store allows loopback targets): checks
+/// each delivery's Standard Webhooks signature with the secret the dashboard showed, answers
+/// 204 (401 to a bad signature), and keeps what it got.
+async function startReceiver() {
+  const got = [];
+  let key = null;
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const signed = `${req.headers['webhook-id']}.${req.headers['webhook-timestamp']}.`;
+      const mac = key && crypto.createHmac('sha256', key).update(signed).update(body).digest('base64');
+      const verified = Boolean(mac) && String(req.headers['webhook-signature'] ?? '').split(' ')
+        .some((s) => s.split(',')[1] === mac);
+      let json = null;
+      try { json = JSON.parse(body.toString('utf8')); } catch { /* kept as null */ }
+      got.push({ verified, id: req.headers['webhook-id'], body: json });
+      res.writeHead(verified ? 204 : 401).end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/store-hooks`,
+    got,
+    trust: (secret) => { key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64'); },
+    close: () => server.close(),
+  };
+}
+const receiver = await startReceiver();
 
 const started = Date.now();
 console.log(`store ${base}, run ${runId}, screenshots in ${shots}`);
@@ -593,7 +639,7 @@ try {
     await admin.context.close();
   });
 
-  await step('(d) the new publisher signs in, creates and publishes a product; its sale shows live', async () => {
+  await step('(d) the new publisher signs in, creates and publishes a product', async () => {
     const np = await newPerson('new publisher');
     const p = np.page;
     watched.add(p);
@@ -611,8 +657,47 @@ try {
     await p.getByText('Published.').waitFor();
     await p.locator('img.publisher-product__cover').first().waitFor();
     await shot(p, 'publisher-new');
-    // The shopper of (a) buys it while the publisher watches.
     const path = await p.locator('.publisher-product h2 a').first().getAttribute('href');
+    newPublisher = { np, path };
+  });
+
+  await step('(d) the publisher creates an API client (its secret shown once) and a webhook endpoint', async () => {
+    const p = newPublisher.np.page;
+    const clients = p.locator('section.api-clients');
+    const clientName = `Game server ${runId}`;
+    await clients.getByLabel('Name', { exact: true }).fill(clientName);
+    await clients.locator('#scope-sales-read').check();
+    await clients.locator('#scope-webhooks-write').check();
+    await clients.getByRole('button', { name: 'Create client' }).click();
+    const secret = (await clients.locator('.secret__value').textContent()).trim();
+    assert.match(secret, /^scs_/);
+    await clients.getByText('it is not shown again').waitFor();
+    const item = clients.locator('.api-client', { hasText: clientName });
+    await item.getByText('sales:read webhooks:write').waitFor();
+    await shot(p, 'publisher-api-client');
+    // Shown once: after a reload the client is listed, its secret nowhere.
+    await p.reload();
+    await item.getByRole('button', { name: 'Revoke' }).waitFor();
+    assert.equal(await clients.locator('.secret__value').count(), 0);
+    assert.ok(!(await p.content()).includes(secret), 'the client secret is shown again');
+
+    const hooks = p.locator('section.webhooks');
+    await hooks.getByLabel('URL (https)').fill(receiver.url);
+    await hooks.getByLabel('Description (optional)').fill('e2e receiver');
+    assert.ok(await hooks.getByLabel('Order paid').isChecked(), 'order paid is offered by default');
+    await hooks.getByRole('button', { name: 'Add endpoint' }).click();
+    const whsec = (await hooks.locator('.webhooks__secret code').textContent()).trim();
+    assert.match(whsec, /^whsec_/);
+    receiver.trust(whsec);
+    await hooks.locator('.webhook', { hasText: receiver.url }).getByText('Enabled').waitFor();
+    await shot(p, 'publisher-webhooks');
+    await hooks.getByRole('button', { name: 'Done' }).click();
+  });
+
+  await step('(d) its sale shows live and reaches the publisher\'s webhook, signed', async () => {
+    const { np, path } = newPublisher;
+    const p = np.page;
+    // The shopper of (a) buys it while the publisher watches.
     await navigateInApp(page, path);
     const cover = page.locator('.gallery__stage img');
     await cover.waitFor();
@@ -625,7 +710,22 @@ try {
     await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
     await p.locator('.sale').first().waitFor({ timeout: 20000 });
     await shot(p, 'publisher-sale');
-    newPublisher = { np, path };
+    // The publisher's server heard of it: one verified order.paid for this order.
+    const order = orderIdOf(page);
+    await until('a verified order.paid at the receiver', () =>
+      receiver.got.find((r) => r.verified && r.body?.type === 'order.paid' && r.body.data?.orderId === order));
+    assert.equal(receiver.got.filter((r) => !r.verified).length, 0, 'a webhook failed its signature check');
+    // The dashboard's delivery log shows it delivered (the attempt is recorded once the
+    // receiver answered: refresh until it shows).
+    const endpoint = p.locator('section.webhooks .webhook', { hasText: receiver.url });
+    await endpoint.getByRole('button', { name: 'Show deliveries' }).click();
+    const delivered = endpoint.locator('.webhook__log tbody tr', { hasText: 'order paid' }).filter({ hasText: 'succeeded' });
+    await until('the delivery in the log', async () => {
+      if ((await delivered.count()) > 0) return true;
+      await endpoint.getByRole('button', { name: 'Refresh' }).click();
+      return false;
+    });
+    await shot(p, 'publisher-webhook-log');
   });
 
   await step('(d) the publisher edits the title and a price; the store shows them', async () => {
@@ -686,6 +786,7 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
+  receiver.close();
   if (failed()) process.exitCode = 1;
 }
 

@@ -118,6 +118,9 @@ struct Config {
     /// Webhook delivery loops per process.
     #[arg(long, env = "WEBHOOKS_WORKERS", default_value_t = 2)]
     webhooks_workers: usize,
+    /// Days a finished webhook delivery and its attempts stay in the log (0: forever).
+    #[arg(long, env = "WEBHOOKS_DELIVERY_RETENTION_DAYS", default_value_t = domain::webhooks::DEFAULT_DELIVERY_RETENTION_DAYS)]
+    webhooks_delivery_retention_days: u64,
     /// Seconds between two reconciliation passes of `saga run all` (0: none; a cluster runs
     /// `saga reconcile` on a schedule instead).
     #[arg(long, env = "RECONCILE_EVERY_SECS", default_value_t = 600)]
@@ -261,6 +264,9 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
             disable_after_failing: Duration::from_secs(c.webhooks_disable_after_failing_secs),
             batch: c.webhooks_batch.clamp(1, 500),
             workers: c.webhooks_workers.clamp(1, 16),
+            delivery_retention: Duration::from_secs(
+                c.webhooks_delivery_retention_days.saturating_mul(86_400),
+            ),
         },
     };
     let rt = Runtime::new(

@@ -1,13 +1,15 @@
 //! Webhooks: applies the api's commands about publishers' endpoints (it alone writes the
 //! `webhooks` schema), records one delivery per (event, endpoint) for the events publishers
 //! subscribe to, and sends them ([`send`]: signed, retried on a schedule kept in the database,
-//! endpoints that keep failing disabled and their owners told).
+//! endpoints that keep failing disabled and their owners told) and keeps the log bounded
+//! ([`prune`]: finished deliveries go after `WEBHOOKS_DELIVERY_RETENTION_DAYS`).
 //!
 //! A delivery's id is derived from the event's id and the endpoint's
 //! ([`domain::webhooks::delivery_id`]), and inserted `ON CONFLICT DO NOTHING`: an event handled
 //! twice (a redelivery that got past the inbox, a re-published outbox row with the same id)
 //! still makes one delivery. Each publisher hears only of its own lines of an order.
 
+pub mod prune;
 pub mod send;
 
 use chrono::{DateTime, Utc};

@@ -204,6 +204,10 @@ fn stack_and_test(
     // As in production: the browser runs only the app's own operations, so a request the app
     // sends that is not one of them fails the run.
     env.push(("GRAPHQL_TRUSTED_DOCUMENTS", "true".to_owned()));
+    // The browser test's webhook receiver listens on loopback, over plain http: a target this
+    // throwaway store (alone on this machine) may reach, and no production store may.
+    env.push(("WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true".to_owned()));
+    env.push(("WEBHOOKS_HTTP_HOSTS", "127.0.0.1".to_owned()));
     env.extend(dev::jwt_keys(api, &run.dir.join("keys"), &env)?);
 
     // Pictures for the storefront's first page only: the browser test looks at those, and

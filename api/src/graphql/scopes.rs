@@ -44,6 +44,9 @@ pub fn access(operation: OperationType, field: &str) -> Access {
         (OperationType::Query, "publisherRevenue") => Needs(Scope::SalesRead),
         (OperationType::Query, "pendingShipments") => Needs(Scope::ShipmentsWrite),
         (OperationType::Query, "ownsProduct") => Needs(Scope::OwnershipRead),
+        (OperationType::Query, "webhookEndpoints" | "webhookEndpoint") => {
+            Needs(Scope::WebhooksRead)
+        }
         (
             OperationType::Mutation,
             "createProduct" | "updateProduct" | "publishProduct" | "unlistProduct" | "addEdition"
@@ -52,6 +55,14 @@ pub fn access(operation: OperationType, field: &str) -> Access {
             | "createChunkedBuild",
         ) => Needs(Scope::CatalogWrite),
         (OperationType::Mutation, "shipOrder") => Needs(Scope::ShipmentsWrite),
+        (
+            OperationType::Mutation,
+            "createWebhookEndpoint"
+            | "updateWebhookEndpoint"
+            | "deleteWebhookEndpoint"
+            | "rotateWebhookSecret"
+            | "redeliverWebhook",
+        ) => Needs(Scope::WebhooksWrite),
         (OperationType::Subscription, "salesFeed") => Needs(Scope::SalesRead),
         (OperationType::Subscription, "shipmentsUpdated") => Needs(Scope::ShipmentsWrite),
         _ => Closed,
@@ -227,5 +238,14 @@ mod tests {
             .is_ok()
         );
         assert!(run("subscription { notificationReceived { id } }", &Scope::ALL).is_err());
+        assert!(run("{ webhookEndpoints { id } }", &[Scope::WebhooksRead]).is_ok());
+        assert!(run("{ webhookEndpoints { id } }", &[Scope::WebhooksWrite]).is_err());
+        assert!(
+            run(
+                "mutation { deleteWebhookEndpoint(id: \"00000000-0000-0000-0000-000000000000\") }",
+                &[Scope::WebhooksRead]
+            )
+            .is_err()
+        );
     }
 }

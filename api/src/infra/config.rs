@@ -106,6 +106,9 @@ pub struct ServeArgs {
     /// Token requests of API clients (`POST /oauth/token`) per client address: `COUNT/SECONDS`.
     #[arg(long, env = "RATE_LIMIT_OAUTH_PER_IP", default_value = "60/600", value_parser = parse_rate)]
     pub rate_oauth_per_ip: Rate,
+    /// Ownership tickets (`ownershipTicket`) per account: `COUNT/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_TICKET_PER_ACCOUNT", default_value = "60/3600", value_parser = parse_rate)]
+    pub rate_ticket_per_account: Rate,
     /// Whether requests that do not come from an API client (the browser app's: anonymous or a
     /// person signed in) may run only the web app's own documents (see `graphql::trusted`).
     #[arg(long, env = "GRAPHQL_TRUSTED_DOCUMENTS", default_value_t = false)]
@@ -282,6 +285,7 @@ pub struct Rates {
     pub redeem_per_account: Rate,
     pub redeem_per_ip: Rate,
     pub oauth_per_ip: Rate,
+    pub ticket_per_account: Rate,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -415,6 +419,7 @@ impl ServeArgs {
                 redeem_per_account: self.rate_redeem_per_account,
                 redeem_per_ip: self.rate_redeem_per_ip,
                 oauth_per_ip: self.rate_oauth_per_ip,
+                ticket_per_account: self.rate_ticket_per_account,
             },
             limits: GraphqlLimits {
                 max_depth: self.graphql_max_depth,

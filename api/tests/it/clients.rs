@@ -21,7 +21,7 @@ const TICKET: &str = "mutation($p: UUID!) { ownershipTicket(productId: $p) { tic
 const OWNS: &str = "query($p: UUID!, $b: String!) { ownsProduct(productId: $p, buyerId: $b) }";
 
 /// A client of the publisher of `token` with `scopes` (GraphQL enum values): (id, secret).
-async fn create_client(app: &TestApp, token: &str, scopes: &[&str]) -> (String, String) {
+pub(crate) async fn create_client(app: &TestApp, token: &str, scopes: &[&str]) -> (String, String) {
     let v = app
         .gql(
             Some(token),
@@ -60,7 +60,12 @@ async fn token_request(
 }
 
 /// A client's access token for `scope` (all of its scopes when `None`).
-async fn client_token(app: &TestApp, id: &str, secret: &str, scope: Option<&str>) -> String {
+pub(crate) async fn client_token(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+    scope: Option<&str>,
+) -> String {
     let form = match scope {
         Some(s) => format!("grant_type=client_credentials&scope={}", urlencode(s)),
         None => "grant_type=client_credentials".to_owned(),
@@ -567,6 +572,65 @@ async fn ownership_tickets_verify_offline_for_one_product_and_one_publisher_and_
     assert_eq!(unknown["data"]["ownsProduct"], false);
     assert_eq!(error_code(&beta_asks), "FORBIDDEN", "{beta_asks}");
     assert_eq!(error_code(&person_asks), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn ownership_tickets_are_rate_limited_per_account_and_a_refusal_changes_nothing() {
+    // Setup: two tickets an hour per account; a buyer owning a product of each of two
+    // publishers, and another buyer.
+    let app = TestApp::spawn_with(|c| c.rates.ticket_per_account = rate(2, 3600)).await;
+    let (alpha, _) = app
+        .staff("alpha@publisher.test", "Alpha", Role::Publisher)
+        .await;
+    let (beta, beta_id) = app
+        .staff("beta@publisher.test", "Beta", Role::Publisher)
+        .await;
+    let new = |token: String, title: &'static str| {
+        let app = &app;
+        async move {
+            app.create_product(
+                &token,
+                json!({ "title": title, "genres": ["action"], "platforms": ["linux"] }),
+                &[digital("Standard", 999)],
+                true,
+            )
+            .await
+            .id
+        }
+    };
+    let x = new(alpha, "Product X").await;
+    let z = new(beta, "Product Z").await;
+    let buyer = app.sign_up("ada@example.org", "Ada").await;
+    let buyer_token = buyer["accessToken"].as_str().expect("token").to_owned();
+    let other = app.sign_up("bob@example.org", "Bob").await;
+    let other_token = other["accessToken"].as_str().expect("token").to_owned();
+    app.grant_product(&buyer_token, &x).await;
+    app.grant_product(&buyer_token, &z).await;
+    app.grant_product(&other_token, &z).await;
+    let ids_for_beta = format!(
+        "SELECT count(*) AS n FROM identity.publisher_buyer WHERE publisher_id = '{beta_id}'"
+    );
+
+    // Exercise: two tickets for X pass; the third, for Z (the buyer's first of beta's, which
+    // would make the buyer's id for beta), is over the limit. Another account is not.
+    let first = app.gql(Some(&buyer_token), TICKET, json!({ "p": x })).await;
+    let second = app.gql(Some(&buyer_token), TICKET, json!({ "p": x })).await;
+    let third = app.gql(Some(&buyer_token), TICKET, json!({ "p": z })).await;
+    let ids_after_refusal = app.scalar(&ids_for_beta).await;
+    let other_ticket = app.gql(Some(&other_token), TICKET, json!({ "p": z })).await;
+
+    // Check
+    assert_no_errors(&first);
+    assert_no_errors(&second);
+    assert_eq!(error_code(&third), "RATE_LIMITED", "{third}");
+    let retry = third["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .expect("retryAfterSeconds");
+    assert!((1..=3600).contains(&retry), "{retry}");
+    assert!(third["data"].is_null(), "no ticket: {third}");
+    assert_eq!(ids_after_refusal, 0, "the refused request made no buyer id");
+    assert_no_errors(&other_ticket);
+    assert_eq!(app.scalar(&ids_for_beta).await, 1, "the other buyer's only");
 }
 
 /// The revocation check costs one primary-key read per request of a client (the last use is

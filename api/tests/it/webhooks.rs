@@ -16,6 +16,7 @@ use domain::webhooks::signature::{self, VerifyError};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+use crate::clients::{client_token, create_client};
 use crate::helpers::*;
 use crate::saga::{Shop, shop_with};
 
@@ -922,4 +923,221 @@ async fn webhooks_survive_a_crash_in_the_middle_of_a_delivery() {
         .filter(|r| r.id == held.id)
         .collect();
     assert_eq!(accepted.len(), 1);
+}
+
+#[tokio::test]
+async fn webhooks_api_clients_need_the_webhooks_scopes() {
+    // Setup: three API clients of the shop's publisher: one for sales only, one that may
+    // manage webhook endpoints, one that may read them.
+    let shop = webhook_shop(settings()).await;
+    let rx = Receiver::start().await;
+    let (sales, sales_secret) = create_client(&shop.app, &shop.publisher, &["SALES_READ"]).await;
+    let (writer, writer_secret) =
+        create_client(&shop.app, &shop.publisher, &["WEBHOOKS_WRITE"]).await;
+    let (reader, reader_secret) =
+        create_client(&shop.app, &shop.publisher, &["WEBHOOKS_READ"]).await;
+    let sales = client_token(&shop.app, &sales, &sales_secret, None).await;
+    let writer = client_token(&shop.app, &writer, &writer_secret, None).await;
+    let reader = client_token(&shop.app, &reader, &reader_secret, None).await;
+    let input = json!({ "i": { "url": rx.url, "description": "from my server", "eventTypes": ["ORDER_PAID"] } });
+    let list = "{ webhookEndpoints { id url description } }";
+
+    // Exercise
+    let by_sales = shop.app.gql(Some(&sales), CREATE, input.clone()).await;
+    let listed_by_sales = shop.app.gql(Some(&sales), list, json!({})).await;
+    let endpoints_after_refusal = shop
+        .app
+        .scalar("SELECT count(*) AS n FROM webhooks.endpoint")
+        .await;
+    let by_writer = shop.app.gql(Some(&writer), CREATE, input).await;
+    let listed_by_writer = shop.app.gql(Some(&writer), list, json!({})).await;
+    let listed_by_reader = shop.app.gql(Some(&reader), list, json!({})).await;
+    let deleted_by_reader = shop
+        .app
+        .gql(
+            Some(&reader),
+            "mutation($id: UUID!) { deleteWebhookEndpoint(id: $id) }",
+            json!({ "id": by_writer["data"]["createWebhookEndpoint"]["endpoint"]["id"] }),
+        )
+        .await;
+    let listed_by_publisher = shop.app.gql(Some(&shop.publisher), list, json!({})).await;
+
+    // Check: a client without the scopes is refused before anything runs; with
+    // `webhooks:write` it registers an endpoint of its publisher (and gets the secret), which
+    // `webhooks:read` lists and cannot delete.
+    assert_eq!(error_code(&by_sales), "FORBIDDEN", "{by_sales}");
+    assert!(
+        by_sales["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("webhooks:write")),
+        "{by_sales}"
+    );
+    assert_eq!(error_code(&listed_by_sales), "FORBIDDEN");
+    assert_eq!(endpoints_after_refusal, 0);
+    assert_no_errors(&by_writer);
+    let created = &by_writer["data"]["createWebhookEndpoint"];
+    assert!(
+        created["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_")),
+        "{by_writer}"
+    );
+    assert_eq!(created["endpoint"]["url"], rx.url.as_str());
+    assert_eq!(
+        error_code(&listed_by_writer),
+        "FORBIDDEN",
+        "reading needs webhooks:read"
+    );
+    assert_no_errors(&listed_by_reader);
+    assert_eq!(
+        listed_by_reader["data"]["webhookEndpoints"][0]["id"],
+        created["endpoint"]["id"]
+    );
+    assert_eq!(error_code(&deleted_by_reader), "FORBIDDEN");
+    assert_no_errors(&listed_by_publisher);
+    assert_eq!(
+        listed_by_publisher["data"]["webhookEndpoints"],
+        listed_by_reader["data"]["webhookEndpoints"],
+        "the client's endpoint is its publisher's"
+    );
+}
+
+/// Inserts a delivery of `endpoint` as the participant records one: `created_days` and
+/// `last_attempt_days` ago (no attempt: `None`), with `attempts` rows in its log.
+async fn old_delivery(
+    app: &TestApp,
+    endpoint: uuid::Uuid,
+    status: &str,
+    created_days: i64,
+    last_attempt_days: Option<i64>,
+    attempts: usize,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    let next = if status == "PENDING" {
+        "now() + interval '1 hour'"
+    } else {
+        "NULL"
+    };
+    let last = last_attempt_days.map_or("NULL".to_owned(), |d| {
+        format!("now() - interval '{d} days'")
+    });
+    let sql = format!(
+        "INSERT INTO webhooks.delivery (id, endpoint_id, event_id, event_type, body, status, attempts, next_attempt_at, last_attempt_at, created_at) \
+         VALUES ('{id}', '{endpoint}', '{event}', 'order.paid', '{{\"type\":\"order.paid\",\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"data\":{{}}}}', '{status}', {attempts}, {next}, {last}, now() - interval '{created_days} days')",
+        event = uuid::Uuid::now_v7(),
+    );
+    app.state
+        .db
+        .execute_unprepared(&sql)
+        .await
+        .expect("a delivery");
+    for _ in 0..attempts {
+        app.state
+            .db
+            .execute_unprepared(&format!(
+                "INSERT INTO webhooks.attempt (id, delivery_id, attempted_at, succeeded, status_code, latency_ms) \
+                 VALUES ('{}', '{id}', now() - interval '{} days', {}, 200, 5)",
+                uuid::Uuid::now_v7(),
+                last_attempt_days.unwrap_or(created_days),
+                status == "SUCCEEDED",
+            ))
+            .await
+            .expect("an attempt");
+    }
+    id
+}
+
+#[tokio::test]
+async fn webhooks_prune_finished_deliveries_past_the_retention_and_keep_those_retrying() {
+    // Setup: a publisher's endpoint and its log, 30 days kept: four finished deliveries past
+    // it (succeeded, failed, failed without an attempt when its endpoint went), and three to
+    // keep: one as old but still retrying, one as old but redelivered yesterday, a recent one.
+    let app = TestApp::spawn().await;
+    let (publisher, publisher_id) = app
+        .staff("hooks@publisher.test", "Hooks", Role::Publisher)
+        .await;
+    let endpoint = uuid::Uuid::now_v7();
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "INSERT INTO webhooks.endpoint (id, publisher_id, url, event_types, secret) \
+             VALUES ('{endpoint}', '{publisher_id}', 'https://hooks.example.com/store', '{{order.paid}}', 'whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0')"
+        ))
+        .await
+        .expect("an endpoint");
+    let mut gone = Vec::new();
+    gone.push(old_delivery(&app, endpoint, "SUCCEEDED", 40, Some(40), 1).await);
+    gone.push(old_delivery(&app, endpoint, "FAILED", 45, Some(33), 3).await);
+    gone.push(old_delivery(&app, endpoint, "FAILED", 50, None, 0).await);
+    gone.push(old_delivery(&app, endpoint, "SUCCEEDED", 31, Some(31), 2).await);
+    let retrying = old_delivery(&app, endpoint, "PENDING", 60, Some(59), 4).await;
+    let redelivered = old_delivery(&app, endpoint, "SUCCEEDED", 40, Some(1), 2).await;
+    let recent = old_delivery(&app, endpoint, "SUCCEEDED", 2, Some(2), 1).await;
+    let mut settings = settings();
+    settings.webhooks.delivery_retention = Duration::from_secs(30 * 86_400);
+    let rt = app.saga_runtime(
+        app.state.db.clone(),
+        Arc::new(saga::infra::provider::Sandbox::default()),
+        settings,
+    );
+    let retention = rt.settings.webhooks.delivery_retention;
+
+    // Exercise: one batch of two, then the rest batch after batch, then once more.
+    let first = saga::webhooks::prune::prune_batch(&rt, retention, 2)
+        .await
+        .expect("a batch");
+    let left_after_first = app
+        .scalar("SELECT count(*) AS n FROM webhooks.delivery")
+        .await;
+    let rest = saga::webhooks::prune::prune(&rt, retention, 2)
+        .await
+        .expect("prune");
+    let again = saga::webhooks::prune::prune(&rt, retention, 2)
+        .await
+        .expect("prune");
+
+    // Check: what is left, in the database and in the log its publisher reads.
+    assert_eq!((first, left_after_first), (2, 5), "a batch is bounded");
+    assert_eq!((rest, again), (2, 0));
+    let kept = |sql: &'static str| {
+        let app = &app;
+        async move {
+            let ids: String = app.one(sql, "ids").await;
+            let mut ids: Vec<String> = ids.split(',').map(str::to_owned).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut expected: Vec<String> = [retrying, redelivered, recent]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    expected.sort();
+    assert_eq!(
+        kept("SELECT string_agg(id::text, ',') AS ids FROM webhooks.delivery").await,
+        expected
+    );
+    assert_eq!(
+        kept("SELECT string_agg(DISTINCT delivery_id::text, ',') AS ids FROM webhooks.attempt")
+            .await,
+        expected,
+        "the attempts of pruned deliveries went with them"
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) AS n FROM webhooks.attempt")
+            .await,
+        4 + 2 + 1,
+        "the kept deliveries keep every attempt"
+    );
+    let seen = app
+        .gql(Some(&publisher), LOG, json!({ "id": endpoint }))
+        .await;
+    assert_no_errors(&seen);
+    let mut listed: Vec<String> = deliveries(&seen)
+        .iter()
+        .map(|d| d["id"].as_str().expect("id").to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, expected);
+    assert!(gone.iter().all(|g| !listed.contains(&g.to_string())));
 }

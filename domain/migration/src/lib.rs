@@ -19,6 +19,8 @@ mod m20261206_000002_identity_audit_actor;
 mod m20261207_000001_catalog_chunks;
 mod m20261207_100000_identity_api_clients;
 mod m20261208_000001_webhooks;
+mod m20261209_000001_identity_webhook_scopes;
+mod m20261209_000002_webhooks_delivery_retention;
 mod m20261209_100000_reconcile;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
@@ -56,6 +58,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_catalog_chunks::Migration),
             Box::new(m20261207_100000_identity_api_clients::Migration),
             Box::new(m20261208_000001_webhooks::Migration),
+            Box::new(m20261209_000001_identity_webhook_scopes::Migration),
+            Box::new(m20261209_000002_webhooks_delivery_retention::Migration),
             Box::new(m20261209_100000_reconcile::Migration),
         ]
     }

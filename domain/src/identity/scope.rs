@@ -28,6 +28,14 @@ pub enum Scope {
     /// (`ownsProduct(productId, buyerId)`).
     #[serde(rename = "ownership:read")]
     OwnershipRead,
+    /// The publisher's webhook endpoints and their delivery logs (`webhookEndpoints`,
+    /// `webhookEndpoint`).
+    #[serde(rename = "webhooks:read")]
+    WebhooksRead,
+    /// Registering, changing, deleting webhook endpoints, rotating their secrets and sending a
+    /// delivery again.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 /// Why a scope string was refused.
@@ -36,12 +44,14 @@ pub enum Scope {
 pub struct UnknownScope(pub String);
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 7] = [
         Scope::SalesRead,
         Scope::CatalogRead,
         Scope::CatalogWrite,
         Scope::ShipmentsWrite,
         Scope::OwnershipRead,
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
     ];
 
     /// The scope as written in `scope` strings, tokens and `X-User-Scope`.
@@ -52,6 +62,8 @@ impl Scope {
             Scope::CatalogWrite => "catalog:write",
             Scope::ShipmentsWrite => "shipments:write",
             Scope::OwnershipRead => "ownership:read",
+            Scope::WebhooksRead => "webhooks:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -63,6 +75,10 @@ impl Scope {
             Scope::CatalogWrite => "create and change products, editions, stock and builds",
             Scope::ShipmentsWrite => "list orders to ship and ship them",
             Scope::OwnershipRead => "check that a buyer who presented a ticket owns a product",
+            Scope::WebhooksRead => "read your webhook endpoints and their delivery logs",
+            Scope::WebhooksWrite => {
+                "register, change and delete webhook endpoints, rotate their secrets, redeliver"
+            }
         }
     }
 

@@ -147,6 +147,8 @@ pub const DEFAULT_DISABLE_AFTER_FAILED_DELIVERIES: u32 = 5;
 /// Seconds an endpoint may fail every attempt (no success since) before it is disabled, by
 /// default (5 days).
 pub const DEFAULT_DISABLE_AFTER_FAILING_SECS: u64 = 5 * 24 * 3600;
+/// Days a finished delivery (and its attempts) stays in the log, by default.
+pub const DEFAULT_DELIVERY_RETENTION_DAYS: u64 = 30;
 
 #[cfg(test)]
 mod tests {

@@ -139,6 +139,10 @@ pub struct WebhookSettings {
     pub batch: usize,
     /// Claiming loops per process.
     pub workers: usize,
+    /// How long a finished delivery (succeeded, or failed for good) and its attempts stay in
+    /// the log after its last attempt; zero keeps them forever. Deliveries still retrying are
+    /// never removed.
+    pub delivery_retention: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -155,6 +159,9 @@ impl Default for WebhookSettings {
             ),
             batch: 32,
             workers: 2,
+            delivery_retention: Duration::from_secs(
+                domain::webhooks::DEFAULT_DELIVERY_RETENTION_DAYS * 86_400,
+            ),
         }
     }
 }

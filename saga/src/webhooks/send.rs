@@ -64,13 +64,15 @@ pub fn client(settings: &crate::WebhookSettings) -> anyhow::Result<reqwest::Clie
         .context("building the webhook client")
 }
 
-/// Runs the delivery loops of this process (`workers` of them) forever.
+/// Runs the delivery loops of this process (`workers` of them) and the pruning of the
+/// delivery log ([`super::prune`]) forever.
 pub async fn worker(rt: Runtime) -> anyhow::Result<()> {
     let client = client(&rt.settings.webhooks)?;
     let mut loops = tokio::task::JoinSet::new();
     for _ in 0..rt.settings.webhooks.workers.max(1) {
         loops.spawn(deliver_loop(rt.clone(), client.clone()));
     }
+    loops.spawn(super::prune::pruner(rt.clone()));
     match loops.join_next().await {
         Some(Ok(res)) => res,
         Some(Err(e)) => Err(anyhow::anyhow!("a webhook delivery loop failed: {e}")),

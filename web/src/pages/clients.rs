@@ -33,6 +33,8 @@ fn for_create(scope: &Scope) -> Option<create_api_client::ApiScope> {
         Scope::CATALOG_WRITE => C::CATALOG_WRITE,
         Scope::SHIPMENTS_WRITE => C::SHIPMENTS_WRITE,
         Scope::OWNERSHIP_READ => C::OWNERSHIP_READ,
+        Scope::WEBHOOKS_READ => C::WEBHOOKS_READ,
+        Scope::WEBHOOKS_WRITE => C::WEBHOOKS_WRITE,
         Scope::Other(_) => return None,
     })
 }
@@ -45,6 +47,9 @@ pub fn ApiClients() -> impl IntoView {
         reload.track();
         async move { api::request::<ApiClientsQuery>(api_clients::Variables {}).await }
     });
+    // The client just created, with its secret: kept here, outside the list that reloads (and
+    // remakes the form) once it is created, so the secret stays on screen.
+    let created = RwSignal::new(None::<create_api_client::CreateApiClientCreateApiClient>);
     view! {
         <section class="api-clients" aria-labelledby="api-clients-title">
             <h2 id="api-clients-title">"API clients"</h2>
@@ -53,12 +58,15 @@ pub fn ApiClients() -> impl IntoView {
                 <code>"/oauth/token"</code>
                 ") and act for you within the scopes you give them."
             </p>
+            <div aria-live="polite">
+                {move || created.get().map(|created| view! { <Secret created /> })}
+            </div>
             <Transition fallback=|| view! { <Loading label="Loading your API clients…" /> }>
                 {move || Suspend::new(async move {
                     match data.await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(d) => view! {
-                            <NewClient scopes=d.api_scopes reload />
+                            <NewClient scopes=d.api_scopes reload created />
                             {if d.api_clients.is_empty() {
                                 view! {
                                     <Empty title="No API clients yet">
@@ -84,6 +92,7 @@ pub fn ApiClients() -> impl IntoView {
 fn NewClient(
     scopes: Vec<api_clients::ApiClientsApiScopes>,
     reload: RwSignal<u32>,
+    created: RwSignal<Option<create_api_client::CreateApiClientCreateApiClient>>,
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let chosen = RwSignal::new(Vec::<String>::new());
@@ -93,12 +102,13 @@ fn NewClient(
         let vars = vars.clone();
         async move {
             let result = api::request::<CreateApiClient>(vars).await;
-            if result.is_ok() {
+            if let Ok(d) = &result {
+                created.set(Some(d.create_api_client.clone()));
                 name.set(String::new());
                 chosen.set(Vec::new());
                 reload.update(|v| *v += 1);
             }
-            result.map(|d| d.create_api_client)
+            result.map(|_| ())
         }
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
@@ -171,10 +181,7 @@ fn NewClient(
             </fieldset>
             <p class="field__error" id="client-error">{move || invalid.get()}</p>
             <div aria-live="polite">
-                {move || create.value().get().map(|result| match result {
-                    Ok(created) => view! { <Secret created /> }.into_any(),
-                    Err(error) => error_alert(&error, known).into_any(),
-                })}
+                {move || create.value().get().and_then(Result::err).map(|error| error_alert(&error, known))}
             </div>
             <button class="button button--primary" type="submit" disabled=move || create.pending().get()>
                 "Create client"

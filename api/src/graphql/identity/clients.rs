@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::identity::{clients, tickets};
+use crate::infra::ratelimit;
 
 /// What an API client may do in its publisher's name (its OAuth `scope` in brackets).
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,13 @@ pub enum ApiScope {
     /// `ownership:read`: whether a buyer who presented a ticket owns a product
     /// (`ownsProduct(productId, buyerId)`).
     OwnershipRead,
+    /// `webhooks:read`: the publisher's webhook endpoints and their delivery logs
+    /// (`webhookEndpoints`, `webhookEndpoint`).
+    WebhooksRead,
+    /// `webhooks:write`: register, change and delete webhook endpoints, rotate their secrets,
+    /// send a delivery again (`createWebhookEndpoint`, `updateWebhookEndpoint`,
+    /// `deleteWebhookEndpoint`, `rotateWebhookSecret`, `redeliverWebhook`).
+    WebhooksWrite,
 }
 
 impl From<ApiScope> for Scope {
@@ -36,6 +44,8 @@ impl From<ApiScope> for Scope {
             ApiScope::CatalogWrite => Scope::CatalogWrite,
             ApiScope::ShipmentsWrite => Scope::ShipmentsWrite,
             ApiScope::OwnershipRead => Scope::OwnershipRead,
+            ApiScope::WebhooksRead => Scope::WebhooksRead,
+            ApiScope::WebhooksWrite => Scope::WebhooksWrite,
         }
     }
 }
@@ -48,6 +58,8 @@ impl From<Scope> for ApiScope {
             Scope::CatalogWrite => ApiScope::CatalogWrite,
             Scope::ShipmentsWrite => ApiScope::ShipmentsWrite,
             Scope::OwnershipRead => ApiScope::OwnershipRead,
+            Scope::WebhooksRead => ApiScope::WebhooksRead,
+            Scope::WebhooksWrite => ApiScope::WebhooksWrite,
         }
     }
 }
@@ -177,7 +189,8 @@ impl ClientMutation {
     }
 
     /// A ticket proving that the caller owns the product, valid 5 minutes, for the product's
-    /// publisher only (`FORBIDDEN` unless the caller owns it).
+    /// publisher only (`FORBIDDEN` unless the caller owns it; `RATE_LIMITED` past
+    /// `RATE_LIMIT_TICKET_PER_ACCOUNT` tickets of one account).
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn ownership_ticket(
         &self,
@@ -185,6 +198,17 @@ impl ClientMutation {
         #[graphql(desc = "The product the ticket speaks of (and no other).")] product_id: Uuid,
     ) -> async_graphql::Result<OwnershipTicket> {
         let (state, me) = acting(ctx)?;
+        // Per caller, before anything is looked up or written (a first ticket for a publisher
+        // makes the buyer's id for it). Without Redis tickets are still issued: a ticket
+        // guesses nothing, the limit only bounds the signing a client can ask for.
+        ratelimit::hit(
+            ratelimit::Counters::of(state),
+            "ticket-account",
+            &me.id.to_string(),
+            state.config.rates.ticket_per_account,
+            ratelimit::WithoutRedis::Allow,
+        )
+        .await?;
         let t = tickets::issue(state, me, product_id).await?;
         Ok(OwnershipTicket {
             publisher_id: t
