@@ -6,8 +6,14 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    domain::server::init_logging();
     let cli = Cli::parse();
+    let telemetry = domain::telemetry::init("store-api");
+    let result = run(cli).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Migrate(services) => api::cli::migrate(&services).await,

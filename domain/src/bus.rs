@@ -224,15 +224,23 @@ impl Bus {
     }
 }
 
-/// A new W3C `traceparent` (version 00, sampled) starting a trace.
+/// The W3C `traceparent` of a message sent now: the current span's when spans are exported
+/// (the receiver's span becomes its child), else a new trace (version 00, sampled).
 pub fn new_traceparent() -> String {
+    if let Some(current) = crate::telemetry::current_traceparent() {
+        return current;
+    }
     let trace = crate::id::new_id().simple().to_string();
     format!("00-{trace}-{}-01", new_span_id())
 }
 
-/// A `traceparent` continuing the trace of `parent` with a new span (or a new trace when
-/// `parent` is missing or malformed).
+/// The `traceparent` of a message caused by one that carried `parent`: the current span's when
+/// spans are exported (the handler's span, itself a child of `parent`), else `parent`'s trace
+/// with a new span id (or a new trace when `parent` is missing or malformed).
 pub fn child_traceparent(parent: Option<&str>) -> String {
+    if let Some(current) = crate::telemetry::current_traceparent() {
+        return current;
+    }
     match parent.and_then(trace_id) {
         Some(trace) => format!("00-{trace}-{}-01", new_span_id()),
         None => new_traceparent(),

@@ -29,6 +29,8 @@ pub mod refund;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod sql;
+#[cfg(feature = "server")]
+pub mod telemetry;
 pub mod webhooks;
 
 pub use error_code::ErrorCode;

@@ -1,8 +1,6 @@
 //! What every server process of the store (`api`, `saga`) shares before it does its own work:
-//! where the services are ([`ServiceSettings`], from the environment), its logs
-//! ([`init_logging`]) and when to stop ([`shutdown`]). Server only.
-
-use tracing_subscriber::EnvFilter;
+//! where the services are ([`ServiceSettings`], from the environment) and when to stop
+//! ([`shutdown`]); its logs and traces are [`crate::telemetry`]'s. Server only.
 
 use crate::money::{Currency, MoneyError};
 
@@ -71,22 +69,6 @@ impl ServiceSettings {
                 .filter(|h| !h.is_empty())
                 .collect(),
         }
-    }
-}
-
-/// Logs with `tracing` to stderr: human-readable by default, JSON with `LOG_FORMAT=json`;
-/// filtered by `RUST_LOG` (default `info`, the database drivers at `warn`).
-pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
     }
 }
 

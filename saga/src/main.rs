@@ -147,7 +147,6 @@ const DEFAULT_DATABASE_MAX_CONNECTIONS: &str = "10";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    domain::server::init_logging();
     let pool_default = |cmd: clap::Command| {
         cmd.mut_arg("database_max_connections", |arg| {
             arg.default_value(DEFAULT_DATABASE_MAX_CONNECTIONS)
@@ -157,7 +156,31 @@ async fn main() -> anyhow::Result<()> {
         .mut_subcommand("run", pool_default)
         .mut_subcommand("reconcile", pool_default)
         .get_matches();
-    let (participant, config) = match Cli::from_arg_matches(&matches)?.command {
+    let command = Cli::from_arg_matches(&matches)?.command;
+    let telemetry = domain::telemetry::init(&service_name(&command));
+    let result = run(command).await;
+    telemetry.shutdown().await;
+    result
+}
+
+/// The process as traces name it: `store-saga` for every participant in one process,
+/// `store-saga-{participant}` for one, `store-reconcile` for a reconciliation pass.
+fn service_name(command: &Command) -> String {
+    match command {
+        Command::Run {
+            participant: Which::All,
+            ..
+        } => "store-saga".to_owned(),
+        Command::Run { participant, .. } => match participant.to_possible_value() {
+            Some(name) => format!("store-saga-{}", name.get_name()),
+            None => "store-saga".to_owned(),
+        },
+        Command::Reconcile { .. } => "store-reconcile".to_owned(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let (participant, config) = match command {
         Command::Run {
             participant,
             config,

@@ -3,7 +3,8 @@
 //! JetStream cluster with R3 streams, a private PostgreSQL instance, a Redis namespace of its
 //! own), drives a mixed workload through the api's GraphQL, first without faults and then while
 //! it kills participants and the api (SIGKILL, restarted), stops a NATS node, restarts
-//! PostgreSQL and wipes the Redis namespace. Then it checks the store's invariants and prints
+//! PostgreSQL and wipes the Redis namespace. Its processes export their spans to the harness's
+//! own OTLP collector ([`traces`]). Then it checks the store's invariants and prints
 //! them as a table, with the faults applied, orders per second and place→settled latency with
 //! and without faults. It fails when an invariant does not hold.
 //!
@@ -16,6 +17,7 @@
 mod check;
 mod client;
 mod cluster;
+mod traces;
 mod workload;
 
 use std::collections::HashMap;
@@ -231,7 +233,12 @@ fn run_on(stack: &mut Stack, short: bool, id: u32, started: Instant) -> Result<b
     }
     let api = stack.api_bin();
     let secret = cluster::random_secret()?;
+    // Every process exports its spans to the harness (batched for at most 200 ms).
+    let collector = traces::Collector::start()?;
     let mut env: Vec<(&'static str, String)> = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".into()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "200".into()),
         ("DATABASE_URL", stack.database_url.clone()),
         ("REDIS_URL", stack.redis_url.clone()),
         ("REDIS_NAMESPACE", stack.namespace.clone()),
@@ -381,7 +388,8 @@ fn run_on(stack: &mut Stack, short: bool, id: u32, started: Instant) -> Result<b
         world: &world,
         journal: &journal,
     };
-    let rows = check::all(&cx, settled_in_time, &unsettled)?;
+    let mut rows = check::all(&cx, settled_in_time, &unsettled)?;
+    rows.push(traced(&sql, &journal, &collector)?);
     let windows = lock(&windows).clone();
     let faults = std::mem::take(&mut *lock(&faults));
     let metrics = metrics(&sql, &journal, &windows)?;
@@ -396,6 +404,30 @@ fn run_on(stack: &mut Stack, short: bool, id: u32, started: Instant) -> Result<b
         &exits,
     );
     Ok(rows.iter().all(|r| r.ok))
+}
+
+/// The trace of the first digital order of the clean phase that completed (placed before any
+/// fault, so no kill cut its spans short).
+fn traced(sql: &Sql, journal: &workload::Journal, collector: &traces::Collector) -> Result<Row> {
+    let completed: std::collections::HashSet<String> = sql
+        .rows("SELECT id FROM ordering.\"order\" WHERE status = 'COMPLETED'")?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect();
+    let first = journal
+        .placed
+        .iter()
+        .filter(|p| p.phase == Phase::Clean && p.kind == workload::OrderKind::Digital)
+        .filter(|p| completed.contains(&p.id))
+        .min_by_key(|p| p.at);
+    Ok(match first {
+        Some(order) => traces::check(collector, &order.id, Duration::from_secs(30)),
+        None => Row {
+            name: "one order, one connected trace",
+            ok: false,
+            detail: "no digital order of the clean phase completed".into(),
+        },
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -6,6 +6,9 @@
 //! third party's operation names are free text and would make a series each. The outcome is
 //! `ok`, or the `extensions.code` of the response's first error (`OTHER` for a code the api
 //! does not know). Subscriptions count their setup only.
+//!
+//! It also opens each request's span, `graphql {operation}`: the root of the trace that the
+//! commands it sends carry through the saga ([`domain::telemetry`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,6 +18,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::{Request, Response, ServerResult, Value};
 use domain::ErrorCode;
+use tracing::Instrument as _;
 
 /// The extension (see the module's doc).
 pub struct Metrics;
@@ -37,6 +41,8 @@ impl MetricsRequest {
             && let Ok(mut operation) = self.operation.lock()
         {
             *operation = Some(known);
+            // Before any resolver runs: a span's name is fixed once its trace context is used.
+            tracing::Span::current().record("otel.name", format!("graphql {known}"));
         }
     }
 }
@@ -57,13 +63,23 @@ fn outcome(response: &Response) -> &'static str {
 impl Extension for MetricsRequest {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let started = Instant::now();
-        let response = next.run(ctx).await;
+        // The request's span: the root of the trace of whatever it sends to the saga.
+        let span = tracing::info_span!(
+            "graphql",
+            otel.name = tracing::field::Empty,
+            otel.kind = "server",
+            graphql.operation = tracing::field::Empty,
+            graphql.outcome = tracing::field::Empty,
+        );
+        let response = next.run(ctx).instrument(span.clone()).await;
         let operation = self
             .operation
             .lock()
             .ok()
             .and_then(|o| *o)
             .unwrap_or("other");
+        span.record("graphql.operation", operation);
+        span.record("graphql.outcome", outcome(&response));
         metrics::counter!(
             "store_graphql_requests_total",
             "operation" => operation,

@@ -490,15 +490,35 @@ async fn receive(rt: &Runtime, p: Participant, msg: &JsMessage) -> Option<Incomi
 }
 
 fn span(p: Participant, incoming: &Incoming) -> tracing::Span {
-    tracing::info_span!(
-        "handle",
-        participant = p.name(),
-        message.kind = %incoming.envelope.kind,
-        message.id = %incoming.envelope.id,
-        order.id = %incoming.envelope.correlation_id,
-        trace.id = incoming.trace.as_deref().and_then(domain::bus::trace_id).unwrap_or(""),
-        delivered = incoming.delivered,
+    handling_span(
+        p,
+        &incoming.envelope,
+        incoming.trace.as_deref(),
+        incoming.delivered,
     )
+}
+
+/// The span of one delivery's handling: in the trace of the message's sender (`trace`), its
+/// child when spans are exported, named after the participant and the message.
+pub fn handling_span(
+    p: Participant,
+    envelope: &Envelope<serde_json::Value>,
+    trace: Option<&str>,
+    delivered: i64,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "handle",
+        otel.name = %format_args!("{} {}", p.name(), envelope.kind),
+        otel.kind = "consumer",
+        participant = p.name(),
+        message.kind = %envelope.kind,
+        message.id = %envelope.id,
+        order.id = %envelope.correlation_id,
+        trace.id = trace.and_then(domain::bus::trace_id).unwrap_or(""),
+        delivered,
+    );
+    domain::telemetry::adopt(&span, trace);
+    span
 }
 
 /// Runs `work` while JetStream hears "still working" about `msgs` every half ack wait: the
