@@ -26,4 +26,4 @@ pub mod trusted;
 pub mod variables;
 pub mod webhooks;
 
-pub use schema::{StoreSchema, build_schema, sdl};
+pub use schema::{StoreSchema, build_schema, build_schema_without_metrics, sdl};

@@ -67,6 +67,16 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// The schema with its limits, the shared state, and the loaders of each operation.
 pub fn build_schema(state: AppState) -> StoreSchema {
+    build(state, true)
+}
+
+/// [`build_schema`] without the request metrics and spans ([`crate::graphql::metrics`]): what
+/// they cost is measured against it (`bench --bin telemetry_cost`).
+pub fn build_schema_without_metrics(state: AppState) -> StoreSchema {
+    build(state, false)
+}
+
+fn build(state: AppState, metrics: bool) -> StoreSchema {
     let limits = state.config.limits;
     let checker = Checker::new(
         DocumentLimits::from(&limits),
@@ -74,7 +84,10 @@ pub fn build_schema(state: AppState) -> StoreSchema {
         limits.request_timeout,
     );
     // Outermost: it times and counts every request, refusals by the others included.
-    let mut builder = builder().extension(crate::graphql::metrics::Metrics);
+    let mut builder = builder();
+    if metrics {
+        builder = builder.extension(crate::graphql::metrics::Metrics);
+    }
     if limits.trusted_documents {
         builder = builder.extension(crate::graphql::trusted::TrustedOnly);
     }
