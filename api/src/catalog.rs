@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod builds;
 pub mod chunks;
+pub mod outbox;
 pub mod search;
 
 use chrono::{NaiveDate, Utc};

@@ -78,6 +78,8 @@ async fn serve(args: api::infra::config::ServeArgs) -> anyhow::Result<()> {
             "GATEWAY_SECRET is not set: X-User-* headers are ignored, only bearer tokens authenticate"
         );
     }
+    // The catalog's events (a build made current), from its outbox to NATS.
+    tokio::spawn(api::catalog::outbox::relay(state.clone()));
     if let Some(every) = state.config.builds.chunk_gc_every {
         tokio::spawn(api::catalog::chunks::collect_periodically(
             state.db.clone(),

@@ -21,6 +21,8 @@ pub mod money;
 pub mod notification;
 pub mod operation;
 pub mod ordering;
+#[cfg(feature = "server")]
+pub mod outbox;
 pub mod reconcile;
 #[cfg(feature = "server")]
 pub mod redis;

@@ -56,6 +56,39 @@ impl<T: Message> Envelope<T> {
     }
 }
 
+/// The `outbox` entity of `$schema`: a saga participant's (through `messaging_entities!`) or
+/// the catalog's, whose outbox the api writes (`outbox_entity!("catalog");`).
+#[cfg(feature = "server")]
+macro_rules! outbox_entity {
+    ($schema:literal) => {
+        /// Events to publish, written with the state change and marked published by the relay
+        /// after JetStream's ack.
+        pub mod outbox {
+            use sea_orm::entity::prelude::*;
+
+            #[doc = concat!("A row of `", $schema, ".outbox`.")]
+            #[sea_orm::model]
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(schema_name = $schema, table_name = "outbox")]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: Uuid,
+                pub subject: String,
+                pub kind: String,
+                pub correlation_id: Uuid,
+                pub trace: Option<String>,
+                pub payload: Json,
+                pub created_at: DateTimeUtc,
+                pub published_at: Option<DateTimeUtc>,
+            }
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+#[cfg(feature = "server")]
+pub(crate) use outbox_entity;
+
 /// The three messaging tables every saga participant has in its schema (migration
 /// `m20261124_000004_saga`): `inbox` (handled message ids), `outbox` (events to publish) and
 /// `dead_letter` (messages that can never succeed). They are identical in every schema, so one
@@ -82,29 +115,7 @@ macro_rules! messaging_entities {
             impl ActiveModelBehavior for ActiveModel {}
         }
 
-        /// Events to publish, written with the state change and marked published by the relay
-        /// after JetStream's ack.
-        pub mod outbox {
-            use sea_orm::entity::prelude::*;
-
-            #[doc = concat!("A row of `", $schema, ".outbox`.")]
-            #[sea_orm::model]
-            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-            #[sea_orm(schema_name = $schema, table_name = "outbox")]
-            pub struct Model {
-                #[sea_orm(primary_key, auto_increment = false)]
-                pub id: Uuid,
-                pub subject: String,
-                pub kind: String,
-                pub correlation_id: Uuid,
-                pub trace: Option<String>,
-                pub payload: Json,
-                pub created_at: DateTimeUtc,
-                pub published_at: Option<DateTimeUtc>,
-            }
-
-            impl ActiveModelBehavior for ActiveModel {}
-        }
+        crate::messaging::outbox_entity!($schema);
 
         /// Messages that can never succeed (or ran out of deliveries), for admins to see and
         /// replay.

@@ -337,44 +337,22 @@ pub async fn set_current(state: &AppState, me: &Principal, id: Uuid) -> ApiResul
             "upload the build's file before making it current".into(),
         ));
     }
-    let row = make_current(&txn, &build).await?;
+    let row = make_current(&txn, me, product.publisher_id, &build).await?;
     txn.commit().await?;
+    state.wake_outbox();
     tracing::info!(build.id = %id, product.id = %build.product_id, platform = %build.platform, "current build set");
-    let build = Build::try_from(row)?;
-    announce_current(state, me, product.publisher_id, &build).await;
-    Ok(build)
-}
-
-/// Tells the participants (webhooks) that `build` became current, after the commit. The
-/// catalog has no outbox: a crash between the commit and this publish loses the event (the
-/// build is current all the same), and a failed publish is logged, not the caller's failure.
-pub(crate) async fn announce_current(
-    state: &AppState,
-    me: &Principal,
-    publisher_id: Uuid,
-    build: &Build,
-) {
-    let mut envelope = domain::messaging::Envelope::new(
-        domain::catalog::BuildMadeCurrent {
-            build_id: build.id,
-            product_id: build.product_id,
-            publisher_id,
-            platform: build.platform.clone(),
-            version_label: build.version_label.clone(),
-        },
-        build.product_id,
-        Some(me.id),
-    );
-    envelope.trace = Some(domain::bus::new_traceparent());
-    if let Err(e) = state.bus.publish(&envelope).await {
-        tracing::warn!(build.id = %build.id, error = %e, "could not announce the current build");
-    }
+    Build::try_from(row)
 }
 
 /// Makes `build` the current one of its (product, platform) in `txn` (whose caller holds the
-/// product's lock); the one before stays, not current.
+/// product's lock); the one before stays, not current. The participants (webhooks) hear of it
+/// by the `BuildMadeCurrent` event written to the catalog's outbox in the same transaction,
+/// which the relay publishes once it is committed (the caller wakes it after the commit): a
+/// crash after the commit delays the event, never loses it.
 pub(crate) async fn make_current(
     txn: &impl ConnectionTrait,
+    me: &Principal,
+    publisher_id: Uuid,
     build: &Build,
 ) -> ApiResult<build::Model> {
     let id = build.id;
@@ -387,14 +365,28 @@ pub(crate) async fn make_current(
         .filter(build::Column::Id.ne(id))
         .exec(txn)
         .await?;
-    build::Entity::update_many()
+    let row = build::Entity::update_many()
         .col_expr(build::Column::IsCurrent, Expr::value(true))
         .filter(build::Column::Id.eq(id))
         .exec_with_returning(txn)
         .await?
         .into_iter()
         .next()
-        .ok_or(ApiError::NotFound("build"))
+        .ok_or(ApiError::NotFound("build"))?;
+    let mut envelope = domain::messaging::Envelope::new(
+        domain::catalog::BuildMadeCurrent {
+            build_id: row.id,
+            product_id: row.product_id,
+            publisher_id,
+            platform: row.platform.clone(),
+            version_label: row.version_label.clone(),
+        },
+        row.product_id,
+        Some(me.id),
+    );
+    envelope.trace = Some(domain::bus::new_traceparent());
+    crate::catalog::outbox::write(txn, &envelope).await?;
+    Ok(row)
 }
 
 /// Every build of the products, newest first.

@@ -481,11 +481,12 @@ async fn seal(
     insert_manifest(&txn, id, draft.product_id, &manifest).await?;
     let mut build = Build::try_from(row)?;
     if draft.make_current {
-        build = Build::try_from(builds::make_current(&txn, &build).await?)?;
+        build =
+            Build::try_from(builds::make_current(&txn, me, product.publisher_id, &build).await?)?;
     }
     txn.commit().await?;
     if draft.make_current {
-        builds::announce_current(state, me, product.publisher_id, &build).await;
+        state.wake_outbox();
     }
     tracing::info!(
         build.id = %build.id,

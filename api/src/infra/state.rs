@@ -5,6 +5,7 @@ pub mod rebuild;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
 
 use crate::infra::auth::jwt::Keys;
 use crate::infra::auth::password::Hasher;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub bus: Bus,
     pub objects: Arc<dyn ObjectStore>,
+    /// Wakes this process's relay of the catalog's outbox ([`crate::catalog::outbox::relay`]).
+    pub outbox_waker: Arc<Notify>,
 }
 
 impl AppState {
@@ -100,6 +103,12 @@ impl AppState {
             sessions,
             bus,
             objects,
+            outbox_waker: Arc::new(Notify::new()),
         })
+    }
+
+    /// Tells the relay of the catalog's outbox that a commit wrote to it.
+    pub fn wake_outbox(&self) {
+        self.outbox_waker.notify_one();
     }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use domain::identity::Role;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use store_cli::testdata::noise;
@@ -792,4 +793,247 @@ async fn uploads_in_flight_hold_no_database_connection() {
     let query = query.expect("the api answered while three uploads were in flight");
     assert_no_errors(&query);
     assert_eq!(statuses, [200, 200, 200]);
+}
+
+/// Announces a build of `product` for linux whose file arrived (a test shortcut: the upload is
+/// what the tests above check); returns its id.
+async fn uploaded_build(app: &TestApp, token: &str, product: &str, version: &str) -> String {
+    let v = create_build(app, token, product, "linux", version, "game.bin", 4).await;
+    assert_no_errors(&v);
+    let id = v["data"]["createBuild"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE catalog.build SET status = 'READY', sha256 = repeat('a', 64), uploaded_at = now() \
+             WHERE id = '{id}'"
+        ))
+        .await
+        .expect("ready");
+    id
+}
+
+/// The `build_made_current` events of `product` on the EVT stream, oldest first: (Nats-Msg-Id,
+/// envelope), as a consumer of the stream (the webhooks participant) gets them.
+async fn made_current_on_stream(app: &TestApp, product: &str) -> Vec<(String, Value)> {
+    use async_nats::jetstream::consumer::{AckPolicy, pull};
+    use futures::StreamExt as _;
+
+    let stream = app
+        .state
+        .bus
+        .jetstream()
+        .get_stream(app.state.bus.stream_name("EVT"))
+        .await
+        .expect("EVT stream");
+    let consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: app
+                .state
+                .bus
+                .subject(&format!("evt.catalog.build_made_current.{product}")),
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(100)
+        .messages()
+        .await
+        .expect("fetch");
+    let mut events = Vec::new();
+    while let Some(msg) = batch.next().await {
+        let msg = msg.expect("a message");
+        let id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        events.push((id, serde_json::from_slice(&msg.payload).expect("JSON")));
+    }
+    events
+}
+
+/// Rows of the catalog's outbox its relay has not published.
+async fn unpublished(app: &TestApp) -> i64 {
+    app.scalar("SELECT count(*)::bigint AS n FROM catalog.outbox WHERE published_at IS NULL")
+        .await
+}
+
+#[tokio::test]
+async fn builds_made_current_write_their_event_in_the_same_transaction() {
+    // Setup: no relay runs; a build ready to be current; the outbox refusing every write.
+    let app = TestApp::spawn().await;
+    let (publisher, publisher_id) = app
+        .staff("nebula@store.test", "Nebula", Role::Publisher)
+        .await;
+    let (product, slug, _) = product(&app, &publisher, &["linux"]).await;
+    let build = uploaded_build(&app, &publisher, &product, "1.0.0").await;
+    let refuse = "ALTER TABLE catalog.outbox ADD CONSTRAINT refuse_all CHECK (false) NOT VALID";
+    app.state
+        .db
+        .execute_unprepared(refuse)
+        .await
+        .expect("refuse");
+
+    // Exercise: make it current while the event cannot be written, then once it can.
+    let refused = app
+        .gql(Some(&publisher), SET_CURRENT, json!({ "b": build }))
+        .await;
+    let after_refusal = app
+        .gql(Some(&publisher), BUILDS, json!({ "p": slug }))
+        .await;
+    let accept = "ALTER TABLE catalog.outbox DROP CONSTRAINT refuse_all";
+    app.state
+        .db
+        .execute_unprepared(accept)
+        .await
+        .expect("accept");
+    let made = app
+        .gql(Some(&publisher), SET_CURRENT, json!({ "b": build }))
+        .await;
+
+    // Check: without its event the build did not become current; with it, one row tells it,
+    // waiting for the relay.
+    assert_eq!(error_code(&refused), "INTERNAL_SERVER_ERROR", "{refused}");
+    assert_eq!(
+        after_refusal["data"]["product"]["builds"][0]["isCurrent"], false,
+        "{after_refusal}"
+    );
+    assert_no_errors(&made);
+    assert_eq!(made["data"]["setCurrentBuild"]["isCurrent"], true);
+    let rows = crate::saga::outbox(&app, "catalog", None).await;
+    assert_eq!(rows.len(), 1, "one event per build made current");
+    let row = &rows[0];
+    assert_eq!(row.kind, "catalog.build_made_current");
+    assert_eq!(
+        row.subject,
+        format!("evt.catalog.build_made_current.{product}")
+    );
+    let envelope: Value = serde_json::from_str(&row.payload).expect("an envelope");
+    assert_eq!(envelope["data"]["build_id"], build.as_str());
+    assert_eq!(envelope["data"]["publisher_id"], publisher_id.as_str());
+    assert_eq!(envelope["data"]["version_label"], "1.0.0");
+    assert_eq!(envelope["correlation_id"], product.as_str());
+    assert!(
+        domain::bus::trace_id(envelope["trace"].as_str().unwrap_or_default()).is_some(),
+        "{envelope}"
+    );
+    assert_eq!(unpublished(&app).await, 1);
+    assert!(made_current_on_stream(&app, &product).await.is_empty());
+}
+
+#[tokio::test]
+async fn builds_made_current_reach_the_stream_once_even_after_a_crash() {
+    // Setup: a build made current while no relay runs (the api died right after the commit).
+    let app = TestApp::spawn().await;
+    let (publisher, _) = app
+        .staff("nebula@store.test", "Nebula", Role::Publisher)
+        .await;
+    let (product, _, _) = product(&app, &publisher, &["linux"]).await;
+    let build = uploaded_build(&app, &publisher, &product, "1.0.0").await;
+    let made = app
+        .gql(Some(&publisher), SET_CURRENT, json!({ "b": build }))
+        .await;
+    assert_no_errors(&made);
+    let before_relay = made_current_on_stream(&app, &product).await;
+
+    // Exercise: the relay starts (the api is back) and publishes; then it dies between a
+    // publish and its mark (the row unpublished again) and runs once more.
+    let relay = app.start_outbox_relay();
+    wait_until("the relay to publish", || async {
+        (unpublished(&app).await == 0).then_some(())
+    })
+    .await;
+    drop(relay);
+    let first = made_current_on_stream(&app, &product).await;
+    app.state
+        .db
+        .execute_unprepared("UPDATE catalog.outbox SET published_at = NULL")
+        .await
+        .expect("as before the mark");
+    let relay = app.start_outbox_relay();
+    wait_until("the relay to publish again", || async {
+        (unpublished(&app).await == 0).then_some(())
+    })
+    .await;
+    drop(relay);
+    let after_twice = made_current_on_stream(&app, &product).await;
+
+    // Check: nothing was lost, and the stream holds the event once (JetStream dropped the
+    // second publish of the same Nats-Msg-Id).
+    assert!(before_relay.is_empty());
+    let row = &crate::saga::outbox(&app, "catalog", None).await[0];
+    let envelope: Value = serde_json::from_str(&row.payload).expect("an envelope");
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, envelope["id"].as_str().expect("id"));
+    assert_eq!(first[0].1, envelope);
+    assert_eq!(first[0].1["data"]["build_id"], build.as_str());
+    assert_eq!(after_twice, first);
+}
+
+#[tokio::test]
+async fn builds_made_current_keep_their_order_across_relays() {
+    // Setup: no relay runs. Product A: 1.0, then 2.0, then 1.0 again (a rollback) made
+    // current; product B: one build. Another relay holds A's first event (claimed, not yet
+    // marked).
+    let app = TestApp::spawn().await;
+    let (publisher, _) = app
+        .staff("nebula@store.test", "Nebula", Role::Publisher)
+        .await;
+    let (a, _, _) = product(&app, &publisher, &["linux"]).await;
+    let (b, _, _) = product(&app, &publisher, &["linux"]).await;
+    let old = uploaded_build(&app, &publisher, &a, "1.0").await;
+    let new = uploaded_build(&app, &publisher, &a, "2.0").await;
+    let other = uploaded_build(&app, &publisher, &b, "0.9").await;
+    for build in [&old, &new, &old, &other] {
+        let v = app
+            .gql(Some(&publisher), SET_CURRENT, json!({ "b": build }))
+            .await;
+        assert_no_errors(&v);
+    }
+    let holder = app.state.db.begin().await.expect("begin");
+    holder
+        .execute_unprepared(
+            "SELECT id FROM catalog.outbox ORDER BY created_at, id LIMIT 1 FOR UPDATE",
+        )
+        .await
+        .expect("hold A's first event");
+
+    // Exercise: this replica's relay runs while A's first event is held, then the holder dies
+    // without marking it, and two relays run.
+    let while_held = domain::outbox::publish_batch(&app.state.db, &app.state.bus, "catalog")
+        .await
+        .expect("publish");
+    let a_while_held = made_current_on_stream(&app, &a).await;
+    let b_while_held = made_current_on_stream(&app, &b).await;
+    holder.rollback().await.expect("rollback");
+    let relays = [app.start_outbox_relay(), app.start_outbox_relay()];
+    wait_until("the relays to publish", || async {
+        (unpublished(&app).await == 0).then_some(())
+    })
+    .await;
+    drop(relays);
+    let a_events = made_current_on_stream(&app, &a).await;
+
+    // Check: B's event did not wait for A's; none of A's overtook the held one; then A's came
+    // in the order they happened, each once.
+    assert_eq!(while_held, 1, "only B's event was free to go");
+    assert!(a_while_held.is_empty(), "{a_while_held:?}");
+    assert_eq!(b_while_held.len(), 1);
+    let versions: Vec<&str> = a_events
+        .iter()
+        .map(|(_, e)| e["data"]["version_label"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(versions, ["1.0", "2.0", "1.0"]);
+    let builds: Vec<&str> = a_events
+        .iter()
+        .map(|(_, e)| e["data"]["build_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(builds, [old.as_str(), new.as_str(), old.as_str()]);
 }

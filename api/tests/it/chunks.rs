@@ -202,14 +202,8 @@ impl Shop {
 
     fn options(&self, dir: &Path, version: &str) -> push::PushOptions {
         push::PushOptions {
-            product: self.product.clone(),
-            dir: dir.to_owned(),
-            platform: "linux".into(),
-            version: version.into(),
-            release_notes: String::new(),
-            file_name: None,
-            make_current: true,
             jobs: 4,
+            ..push_options(&self.product, dir, version, true)
         }
     }
 
@@ -817,39 +811,51 @@ async fn hostile_pushes_and_pulls_are_refused_and_change_nothing() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreferenced_chunks_are_collected_after_the_grace_period() {
-    use std::time::Duration;
-
+/// An api without the gateway, a publisher's product `title` (linux), and the publisher's
+/// store-cli client talking straight to the api (it verifies the bearer token itself):
+/// (app, client, product id).
+async fn straight(title: &str) -> (TestApp, Client, String) {
     let app = TestApp::spawn().await;
     let addr = app.serve().await;
     let (publisher, _) = app.staff(PUBLISHER, "Nebula", Role::Publisher).await;
     let product = app
         .create_product(
             &publisher,
-            json!({ "title": "Collected", "platforms": ["linux"] }),
+            json!({ "title": title, "platforms": ["linux"] }),
             &[digital("Standard", 999)],
             true,
         )
         .await
         .id;
-    // Straight to the api (it verifies the bearer token itself).
     let client = Client::new(&format!("http://{addr}"), None).expect("client");
     client.use_token(&publisher).await;
+    (app, client, product)
+}
+
+/// Pushing `dir` as `version` of `product` for linux.
+fn push_options(product: &str, dir: &Path, version: &str, make_current: bool) -> push::PushOptions {
+    push::PushOptions {
+        product: product.to_owned(),
+        dir: dir.to_owned(),
+        platform: "linux".into(),
+        version: version.into(),
+        release_notes: String::new(),
+        file_name: None,
+        make_current,
+        jobs: 2,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreferenced_chunks_are_collected_after_the_grace_period() {
+    use std::time::Duration;
+
+    let (app, client, product) = straight("Collected").await;
     let src = tmp_dir("chunks-gc");
     materialise(&src, &[("a.bin".into(), noise(3 << 20, 9), 0o644)]);
     let pushed = push::push(
         &client,
-        &push::PushOptions {
-            product: product.clone(),
-            dir: src.clone(),
-            platform: "linux".into(),
-            version: "1".into(),
-            release_notes: String::new(),
-            file_name: None,
-            make_current: false,
-            jobs: 2,
-        },
+        &push_options(&product, &src, "1", false),
         &Progress::hidden(),
     )
     .await
@@ -923,3 +929,41 @@ async fn unreferenced_chunks_are_collected_after_the_grace_period() {
 }
 
 use sea_orm::ConnectionTrait as _;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_build_made_current_writes_its_event_with_it() {
+    // Setup: a publisher's product, pushed to straight.
+    let (app, client, product) = straight("Announced").await;
+    let src = tmp_dir("chunks-event");
+    materialise(&src, &[("a.bin".into(), noise(1 << 20, 11), 0o644)]);
+
+    // Exercise: one build pushed with makeCurrent, one without.
+    let current = push::push(
+        &client,
+        &push_options(&product, &src, "1.0", true),
+        &Progress::hidden(),
+    )
+    .await
+    .expect("push 1.0");
+    let later = push::push(
+        &client,
+        &push_options(&product, &src, "1.1", false),
+        &Progress::hidden(),
+    )
+    .await
+    .expect("push 1.1");
+
+    // Check: the build made current has its event in the catalog's outbox, the other none.
+    assert_eq!(current.build["isCurrent"], true, "{:?}", current.build);
+    assert_eq!(later.build["isCurrent"], false, "{:?}", later.build);
+    let rows = crate::saga::outbox(&app, "catalog", None).await;
+    let told: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.payload).expect("an envelope")["data"].clone())
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["build_id"], current.build["id"]);
+    assert_eq!(told[0]["product_id"], product.as_str());
+    assert_eq!(told[0]["version_label"], "1.0");
+    let _ = std::fs::remove_dir_all(src);
+}

@@ -156,6 +156,7 @@ async fn every_entity_matches_its_table() {
         catalog::entity::build_chunk,
         catalog::entity::download,
         catalog::entity::stock_command,
+        catalog::entity::outbox,
         ordering::entity::order,
         ordering::entity::order_line,
         ordering::entity::order_step,

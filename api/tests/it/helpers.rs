@@ -615,7 +615,24 @@ pub async fn run_participants(
     }
 }
 
+/// The relay of the catalog's outbox, running on the test's runtime until dropped.
+pub struct OutboxRelay(tokio::task::JoinHandle<()>);
+
+impl Drop for OutboxRelay {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl TestApp {
+    /// Runs the relay of the catalog's outbox as `api serve` does (not started by
+    /// [`TestApp::spawn`]: without it, the catalog's events stay in its outbox).
+    pub fn start_outbox_relay(&self) -> OutboxRelay {
+        OutboxRelay(tokio::spawn(api::catalog::outbox::relay(
+            self.state.clone(),
+        )))
+    }
+
     /// Puts `product` (its first edition) in the library of the caller of `token`, as the
     /// library participant would after a paid order (test setup without running the saga).
     pub async fn grant_product(&self, token: &str, product: &str) {

@@ -34,11 +34,13 @@ const CARD_FLAKY: &str = "4000000000000119";
 pub(crate) struct Shop {
     pub(crate) app: TestApp,
     pub(crate) saga: Option<SagaHandle>,
+    /// The api's relay of the catalog's outbox (the catalog's events reach the participants).
+    _outbox_relay: OutboxRelay,
     pub(crate) publisher: String,
     pub(crate) buyer: String,
 }
 
-/// An app with the saga running, a publisher and a buyer (tokens).
+/// An app with the saga (and the api's outbox relay) running, a publisher and a buyer (tokens).
 pub(crate) async fn shop(settings: saga::Settings) -> Shop {
     shop_with(settings, |_| {}).await
 }
@@ -54,6 +56,7 @@ pub(crate) async fn shop_with(
     })
     .await;
     let saga = app.start_saga(settings).await;
+    let outbox_relay = app.start_outbox_relay();
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let (publisher, _) = app
         .staff(
@@ -71,6 +74,7 @@ pub(crate) async fn shop_with(
     Shop {
         app,
         saga: Some(saga),
+        _outbox_relay: outbox_relay,
         publisher,
         buyer,
     }

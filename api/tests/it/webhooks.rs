@@ -759,9 +759,11 @@ async fn webhooks_two_replicas_send_each_delivery_once() {
 
 #[tokio::test]
 async fn webhooks_tell_a_build_made_current() {
+    // Setup: the store (participants and the api's outbox relay), an endpoint for build
+    // events, a build whose file arrived.
     let shop = webhook_shop(settings()).await;
     let rx = Receiver::start().await;
-    register(&shop, &rx, &["BUILD_MADE_CURRENT"]).await;
+    let (endpoint, _) = register(&shop, &rx, &["BUILD_MADE_CURRENT"]).await;
     let (product, _) = shop.product("Patched", 500, false).await;
     let v = shop
         .app
@@ -788,6 +790,7 @@ async fn webhooks_tell_a_build_made_current() {
         .await
         .expect("ready");
 
+    // Exercise: the publisher makes it current.
     let current = shop
         .app
         .gql(
@@ -798,6 +801,8 @@ async fn webhooks_tell_a_build_made_current() {
         .await;
     assert_no_errors(&current);
 
+    // Check: the event went through the catalog's outbox (one row, published by the relay)
+    // and reached the publisher's server once, verified, and its delivery log.
     let got = rx
         .wait_for("build.made_current", |d| d["buildId"] == build.as_str())
         .await;
@@ -805,6 +810,27 @@ async fn webhooks_tell_a_build_made_current() {
     assert_eq!(data["productId"], product.as_str());
     assert_eq!(data["platform"], "windows");
     assert_eq!(data["versionLabel"], "1.2.0");
+    let logged = wait_until("the delivery in the log", || async {
+        let v = log(&shop, &shop.publisher, &endpoint).await;
+        assert_no_errors(&v);
+        let done: Vec<Value> = deliveries(&v)
+            .into_iter()
+            .filter(|d| d["eventType"] == "BUILD_MADE_CURRENT" && d["status"] == "SUCCEEDED")
+            .collect();
+        (!done.is_empty()).then_some(done)
+    })
+    .await;
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(logged[0]["webhookId"], got.id.as_str());
+    assert_eq!(rx.accepted("build.made_current").len(), 1);
+    let rows = crate::saga::outbox(&shop.app, "catalog", None).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].kind, "catalog.build_made_current");
+    let published = shop
+        .app
+        .scalar("SELECT count(*)::bigint AS n FROM catalog.outbox WHERE published_at IS NOT NULL")
+        .await;
+    assert_eq!(published, 1);
 }
 
 #[tokio::test]

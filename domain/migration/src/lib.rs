@@ -22,6 +22,7 @@ mod m20261208_000001_webhooks;
 mod m20261209_000001_identity_webhook_scopes;
 mod m20261209_000002_webhooks_delivery_retention;
 mod m20261209_100000_reconcile;
+mod m20261210_000001_catalog_outbox;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000001_identity_webhook_scopes::Migration),
             Box::new(m20261209_000002_webhooks_delivery_retention::Migration),
             Box::new(m20261209_100000_reconcile::Migration),
+            Box::new(m20261210_000001_catalog_outbox::Migration),
         ]
     }
 }

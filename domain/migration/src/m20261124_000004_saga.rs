@@ -21,15 +21,12 @@ pub const PARTICIPANTS: [&str; 5] = [
     "notification",
 ];
 
-fn messaging_tables(ctx: &str) -> String {
+/// The `outbox` table of `ctx`: events to publish, written in the transaction of the state
+/// change and marked published by a relay. Also the catalog's (the api's outbox, migration
+/// `m20261210_000001_catalog_outbox`), so every outbox has the same shape.
+pub(crate) fn outbox_table(ctx: &str) -> String {
     format!(
         r#"
-CREATE TABLE {ctx}.inbox (
-    message_id uuid PRIMARY KEY,
-    kind       text NOT NULL,
-    handled_at timestamptz NOT NULL DEFAULT now()
-);
-
 CREATE TABLE {ctx}.outbox (
     id             uuid PRIMARY KEY,
     subject        text NOT NULL,
@@ -41,6 +38,21 @@ CREATE TABLE {ctx}.outbox (
     published_at   timestamptz
 );
 CREATE INDEX outbox_unpublished_idx ON {ctx}.outbox (created_at) WHERE published_at IS NULL;
+"#
+    )
+}
+
+fn messaging_tables(ctx: &str) -> String {
+    let outbox = outbox_table(ctx);
+    format!(
+        r#"
+CREATE TABLE {ctx}.inbox (
+    message_id uuid PRIMARY KEY,
+    kind       text NOT NULL,
+    handled_at timestamptz NOT NULL DEFAULT now()
+);
+
+{outbox}
 
 CREATE TABLE {ctx}.dead_letter (
     id                uuid PRIMARY KEY,

@@ -358,3 +358,7 @@ pub mod stock_command {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+// The catalog's outbox (the api's): events of the catalog (a build made current), written in
+// the transaction of the change and published by the api's relay.
+crate::messaging::outbox_entity!("catalog");

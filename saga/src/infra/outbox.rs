@@ -11,17 +11,15 @@
 //! them. What must wait for the real commit (refreshing Redis, waking the relay) is queued with
 //! [`Tx::after_commit`] and runs after it, in either case.
 //!
-//! The relay publishes unpublished outbox rows with `Nats-Msg-Id` = the event id and marks them
-//! published after JetStream's ack. It starts from the table, so it survives restarts; a crash
-//! between the publish and the mark publishes again, which JetStream's duplicate window and the
-//! receivers' inboxes make harmless. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several
-//! replicas of a participant share the work.
+//! The outbox rows and their relay are [`domain::outbox`]'s, shared with the api's catalog: the
+//! relay publishes unpublished rows with `Nats-Msg-Id` = the event id, in order per correlation,
+//! and marks them published after JetStream's ack; several replicas of a participant share the
+//! work.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use domain::bus::RawMessage;
 use domain::messaging::{Envelope, Message};
+use domain::outbox::Row;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
@@ -29,21 +27,12 @@ pub use crate::infra::batch::{AfterCommit, Batch};
 use crate::infra::consumer::{Failure, Incoming};
 use crate::infra::runtime::{Participant, Runtime};
 
-/// An event waiting in a transaction for its outbox row.
-struct Pending {
-    id: Uuid,
-    subject: String,
-    kind: String,
-    correlation_id: Uuid,
-    trace: String,
-    payload: serde_json::Value,
-}
-
 /// A handler's transaction: inbox row written, outbox rows queued.
 pub struct Tx {
     conn: Conn,
     participant: Participant,
-    pending: Vec<Pending>,
+    /// Events waiting for their outbox rows.
+    pending: Vec<Row>,
     replay_of: Option<Uuid>,
     after: Vec<AfterCommit>,
 }
@@ -140,18 +129,8 @@ impl Tx {
     pub fn emit<T: Message>(&mut self, data: T, cause: &Incoming) -> Result<(), Failure> {
         let mut env = Envelope::new(data, cause.envelope.correlation_id, cause.envelope.actor);
         env.causation_id = Some(cause.envelope.id);
-        let trace = domain::bus::child_traceparent(cause.trace.as_deref());
-        env.trace = Some(trace.clone());
-        let payload = serde_json::to_value(&env)
-            .map_err(|e| Failure::Poison(format!("encoding {}: {e}", T::TYPE)))?;
-        self.pending.push(Pending {
-            id: env.id,
-            subject: env.subject(),
-            kind: env.kind,
-            correlation_id: env.correlation_id,
-            trace,
-            payload,
-        });
+        env.trace = Some(domain::bus::child_traceparent(cause.trace.as_deref()));
+        self.pending.push(row(&env)?);
         Ok(())
     }
 
@@ -166,38 +145,8 @@ impl Tx {
     /// transaction and leaves the rest to the batch's commit).
     pub async fn commit(self, rt: &Runtime) -> Result<(), Failure> {
         let name = self.participant.name();
-        if !self.pending.is_empty() {
-            // Raw: the participant's schema is chosen at run time (one path for all of them);
-            // every event of the handler in one statement.
-            let mut ids = Vec::with_capacity(self.pending.len());
-            let (mut subjects, mut kinds, mut correlations, mut traces, mut payloads) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for ev in &self.pending {
-                ids.push(ev.id);
-                subjects.push(ev.subject.clone());
-                kinds.push(ev.kind.clone());
-                correlations.push(ev.correlation_id);
-                traces.push(ev.trace.clone());
-                payloads.push(ev.payload.to_string());
-            }
-            let values: [sea_orm::Value; 6] = [
-                ids.into(),
-                subjects.into(),
-                kinds.into(),
-                correlations.into(),
-                traces.into(),
-                payloads.into(),
-            ];
-            self.db()
-                .execute_raw(stmt(
-                    format!(
-                        "INSERT INTO {name}.outbox (id, subject, kind, correlation_id, trace, payload) \
-                         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[]::jsonb[])"
-                    ),
-                    values,
-                ))
-                .await?;
-        }
+        // Every event of the handler in one statement.
+        domain::outbox::insert(self.db(), name, &self.pending).await?;
         self.mark_replayed().await?;
         let wake = !self.pending.is_empty();
         match self.conn {
@@ -227,119 +176,18 @@ pub async fn enqueue<T: Message>(
 ) -> Result<(), Failure> {
     let mut env = Envelope::new(data, correlation_id, None);
     env.trace = Some(domain::bus::new_traceparent());
-    let payload = serde_json::to_value(&env)
-        .map_err(|e| Failure::Poison(format!("encoding {}: {e}", T::TYPE)))?;
-    let values: [sea_orm::Value; 6] = [
-        env.id.into(),
-        env.subject().into(),
-        env.kind.clone().into(),
-        env.correlation_id.into(),
-        env.trace.clone().into(),
-        payload.into(),
-    ];
-    // Raw: the participant's schema is chosen at run time, as in `Tx::commit`.
-    db.execute_raw(stmt(
-        format!(
-            "INSERT INTO {}.outbox (id, subject, kind, correlation_id, trace, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            p.name()
-        ),
-        values,
-    ))
-    .await?;
+    domain::outbox::insert(db, p.name(), &[row(&env)?]).await?;
     Ok(())
 }
 
-/// Publishes the outbox of `p` forever: at once when woken, otherwise every second. A batch
-/// that was not full took every row there was, so the relay waits for the next wake instead of
-/// asking again at once (an empty look is a transaction too: one fewer per saga step).
-pub async fn relay(rt: Runtime, p: Participant) -> anyhow::Result<()> {
-    loop {
-        match publish_batch(&rt, p).await {
-            Ok(n) if n >= BATCH => continue,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(participant = p.name(), error = %format!("{e:#}"), "outbox relay failed; retrying");
-            }
-        }
-        tokio::select! {
-            () = rt.relay_waker(p).notified() => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
+/// The outbox row of `env`; one that cannot be encoded can never be sent.
+fn row<T: Message>(env: &Envelope<T>) -> Result<Row, Failure> {
+    Row::new(env).map_err(|e| Failure::Poison(format!("encoding {}: {e}", T::TYPE)))
 }
 
-/// Rows one relay transaction claims at most.
-const BATCH: usize = 200;
-
-/// Publishes up to [`BATCH`] unpublished rows; returns how many.
-pub async fn publish_batch(rt: &Runtime, p: Participant) -> anyhow::Result<usize> {
-    let name = p.name();
-    let txn = rt.db.begin().await?;
-    // Raw: FOR UPDATE SKIP LOCKED (replicas share the rows) in a schema chosen at run time.
-    let rows = txn
-        .query_all_raw(stmt(
-            format!(
-                "SELECT id, subject, kind, correlation_id, trace, payload::text AS payload FROM {name}.outbox \
-                 WHERE published_at IS NULL ORDER BY created_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED"
-            ),
-            [],
-        ))
-        .await?;
-    if rows.is_empty() {
-        txn.commit().await?;
-        return Ok(0);
-    }
-    struct Row {
-        id: Uuid,
-        subject: String,
-        kind: String,
-        correlation: String,
-        trace: Option<String>,
-        payload: String,
-    }
-    let mut batch = Vec::with_capacity(rows.len());
-    for r in rows {
-        batch.push(Row {
-            id: r.try_get("", "id")?,
-            subject: r.try_get("", "subject")?,
-            kind: r.try_get("", "kind")?,
-            correlation: r.try_get::<Uuid>("", "correlation_id")?.to_string(),
-            trace: r.try_get("", "trace")?,
-            payload: r.try_get("", "payload")?,
-        });
-    }
-    let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();
-    let publishes = batch.iter().zip(&ids).map(|(r, id)| {
-        // Not SQL: publishes the row's already encoded payload to NATS as it is.
-        rt.bus.publish_raw(RawMessage {
-            subject: &r.subject,
-            msg_id: id,
-            kind: &r.kind,
-            correlation_id: Some(&r.correlation),
-            trace: r.trace.as_deref(),
-            replay_of: None,
-            payload: r.payload.clone().into_bytes(),
-        })
-    });
-    let results = futures::future::join_all(publishes).await;
-    let published: Vec<Uuid> = batch
-        .iter()
-        .zip(&results)
-        .filter(|(_, res)| res.is_ok())
-        .map(|(r, _)| r.id)
-        .collect();
-    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
-        tracing::warn!(participant = name, error = %e, "some outbox rows were not published");
-    }
-    if !published.is_empty() {
-        // Raw: the rows claimed above, in the participant's schema chosen at run time.
-        txn.execute_raw(stmt(
-            format!("UPDATE {name}.outbox SET published_at = now() WHERE id = ANY($1)"),
-            [published.clone().into()],
-        ))
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(published.len())
+/// Publishes the outbox of `p` forever (see [`domain::outbox::relay`]), woken by
+/// [`Runtime::wake_relay`].
+pub async fn relay(rt: Runtime, p: Participant) -> anyhow::Result<()> {
+    domain::outbox::relay(&rt.db, &rt.bus, p.name(), rt.relay_waker(p)).await;
+    Ok(())
 }
