@@ -109,6 +109,15 @@ pub fn metrics_router(state: AppState) -> Router {
             "/metrics",
             get(|State(state): State<AppState>| async move {
                 domain::metrics::record_pool(&state.db);
+                // The catalog's outbox (build events), sampled like the participants' own.
+                let sampled = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    domain::outbox::sample(&state.db, "catalog"),
+                )
+                .await;
+                if !matches!(sampled, Ok(Ok(()))) {
+                    tracing::warn!("could not sample the catalog outbox");
+                }
                 (
                     [(header::CONTENT_TYPE, domain::metrics::CONTENT_TYPE)],
                     domain::metrics::render(),

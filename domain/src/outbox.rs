@@ -221,3 +221,26 @@ pub async fn publish_batch(
     txn.commit().await?;
     Ok(published.len())
 }
+
+/// Sets `store_outbox_backlog` and `store_outbox_oldest_seconds` of `{schema}.outbox` (label
+/// `participant` = the schema: a participant, or `catalog` for the api's).
+pub async fn sample(db: &impl ConnectionTrait, schema: &str) -> Result<(), DbErr> {
+    let row = db
+        .query_one_raw(stmt(
+            format!(
+                "SELECT count(*)::float8 AS backlog, \
+                        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag \
+                 FROM {schema}.outbox WHERE published_at IS NULL"
+            ),
+            [],
+        ))
+        .await?;
+    if let Some(row) = row {
+        let backlog: f64 = row.try_get("", "backlog")?;
+        let lag: f64 = row.try_get("", "lag")?;
+        let schema = schema.to_owned();
+        metrics::gauge!("store_outbox_backlog", "participant" => schema.clone()).set(backlog);
+        metrics::gauge!("store_outbox_oldest_seconds", "participant" => schema).set(lag);
+    }
+    Ok(())
+}

@@ -145,6 +145,15 @@ async fn metrics_of_the_api_and_a_saga_process_move_after_an_order() {
         .is_some_and(|n| n >= 4.0)
     );
     assert!(value(&after, "store_db_pool_connections", &[("state", "idle")]).is_some());
+    // The api's own outbox (the catalog's build events) is sampled at its scrape.
+    assert!(
+        value(
+            &after,
+            "store_outbox_backlog",
+            &[("participant", "catalog")]
+        )
+        .is_some()
+    );
 
     let saga_text = wait_until("the order in the saga's metrics", || async {
         let text = scrape(saga_metrics()).await;

@@ -96,23 +96,7 @@ pub async fn sample(rt: &Runtime, participants: &[Participant]) {
 
 async fn sample_participant(rt: &Runtime, p: Participant) -> anyhow::Result<()> {
     let ctx = p.name();
-    let row = rt
-        .db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!(
-                "SELECT count(*)::float8 AS backlog, \
-                        coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag \
-                 FROM {ctx}.outbox WHERE published_at IS NULL"
-            ),
-        ))
-        .await?;
-    if let Some(row) = row {
-        let backlog: f64 = row.try_get("", "backlog")?;
-        let lag: f64 = row.try_get("", "lag")?;
-        metrics::gauge!("store_outbox_backlog", "participant" => ctx).set(backlog);
-        metrics::gauge!("store_outbox_oldest_seconds", "participant" => ctx).set(lag);
-    }
+    domain::outbox::sample(&rt.db, ctx).await?;
     let waiting = rt
         .db
         .query_one_raw(Statement::from_string(
