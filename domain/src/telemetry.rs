@@ -40,12 +40,9 @@ pub struct Telemetry {
 
 /// Whether spans are exported: a collector endpoint is configured.
 pub fn exporting() -> bool {
-    [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty()))
+    let set = |v: Result<String, std::env::VarError>| v.is_ok_and(|v| !v.trim().is_empty());
+    set(std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        || set(std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
 /// Logs to stderr (human-readable by default, JSON with `LOG_FORMAT=json`, filtered by

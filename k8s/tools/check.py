@@ -75,6 +75,16 @@ PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 # Variables read by a library of the store's binaries rather than their own code: allowed when
 # Cargo.lock has that library.
 LIBRARY_ENV = {"SSL_CERT_FILE": "rustls-native-certs"}
+# The OpenTelemetry SDK and its OTLP exporter read the standard variables themselves (the store
+# reads the endpoint too: no endpoint, no export; domain::telemetry).
+LIBRARY_ENV |= {name: "opentelemetry-otlp" for name in [
+    "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"]}
+LIBRARY_ENV |= {name: "opentelemetry_sdk" for name in [
+    "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "OTEL_BSP_EXPORT_TIMEOUT"]}
 DEV_SECRET_FILES = ["jwt-private.pem", "jwt-public-keys.pem", "gateway-secret",
                     "download-secret", "admin-password", "redis-password", "nats-password"]
 
