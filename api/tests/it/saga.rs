@@ -35,7 +35,7 @@ pub(crate) struct Shop {
     pub(crate) app: TestApp,
     pub(crate) saga: Option<SagaHandle>,
     /// The api's relay of the catalog's outbox (the catalog's events reach the participants).
-    _outbox_relay: OutboxRelay,
+    outbox_relay: Option<OutboxRelay>,
     pub(crate) publisher: String,
     pub(crate) buyer: String,
 }
@@ -74,7 +74,7 @@ pub(crate) async fn shop_with(
     Shop {
         app,
         saga: Some(saga),
-        _outbox_relay: outbox_relay,
+        outbox_relay: Some(outbox_relay),
         publisher,
         buyer,
     }
@@ -98,10 +98,12 @@ fn order_lines(lines: &[(&str, i32)]) -> Vec<Value> {
 }
 
 impl Shop {
-    /// Stops the saga's participants (they share the app's pool), for checks of what the api
-    /// alone does.
+    /// Stops the saga's participants and the catalog's outbox relay (they share the app's
+    /// pool), for checks of what the api's requests alone do.
     pub(crate) fn stop_saga(&mut self) {
         self.saga.take();
+        // It polls the catalog's outbox on the same pool.
+        self.outbox_relay.take();
     }
 
     /// Deliveries the running participants handled in shared transactions (batches).
