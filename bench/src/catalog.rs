@@ -24,19 +24,21 @@ impl DemoStore {
     }
 }
 
-/// Opens (and on first use makes) the demo store.
-pub async fn open() -> anyhow::Result<DemoStore> {
+/// The api's settings for a benchmark's own database `name` on the server of `DATABASE_URL`
+/// (the NATS prefix and Redis namespace `bench`, a fresh signing key, no gateway), migrated and
+/// seeded with the demo catalog; and the database's URL.
+pub async fn seeded(name: &str) -> anyhow::Result<(api::infra::config::ServeArgs, String)> {
     let mut serve = api::infra::config::serve_args_from_env()?;
     let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
-    let bench_url = format!(
-        "{}/{DATABASE}",
+    let url = format!(
+        "{}/{name}",
         maintenance
             .split('?')
             .next()
             .unwrap_or(&maintenance)
             .trim_end_matches("/postgres")
     );
-    serve.services.database_url = bench_url.clone();
+    serve.services.database_url = url.clone();
     serve.services.nats_prefix = "bench".to_owned();
     serve.services.redis_namespace = "bench".to_owned();
     serve.services.object_store_dir = std::env::temp_dir().join("store-bench-objects");
@@ -46,6 +48,12 @@ pub async fn open() -> anyhow::Result<DemoStore> {
     serve.gateway_secret_file = None;
     api::cli::migrate(&serve.services).await?;
     api::cli::seed_demo(&serve.services, api::cli::Pictures::First(0)).await?;
+    Ok((serve, url))
+}
+
+/// Opens (and on first use makes) the demo store.
+pub async fn open() -> anyhow::Result<DemoStore> {
+    let (serve, bench_url) = seeded(DATABASE).await?;
     let statements = Arc::new(AtomicUsize::new(0));
     let mut db = api::infra::db::connect(&bench_url, 10).await?;
     let counter = statements.clone();

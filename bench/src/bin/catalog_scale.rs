@@ -94,17 +94,6 @@ impl Store {
     }
 }
 
-fn database_url(maintenance: &str, name: &str) -> String {
-    format!(
-        "{}/{name}",
-        maintenance
-            .split('?')
-            .next()
-            .unwrap_or(maintenance)
-            .trim_end_matches("/postgres")
-    )
-}
-
 async fn drop_databases(maintenance: &str) -> anyhow::Result<()> {
     let admin = api::infra::db::connect(maintenance, 1).await?;
     for name in DATABASES {
@@ -117,19 +106,7 @@ async fn drop_databases(maintenance: &str) -> anyhow::Result<()> {
 
 /// Creates, migrates and seeds one catalog (`products` in all when given).
 async fn store(name: &str, products: Option<u64>) -> anyhow::Result<Store> {
-    let mut serve = api::infra::config::serve_args_from_env()?;
-    let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
-    let url = database_url(&maintenance, name);
-    serve.services.database_url = url.clone();
-    serve.services.nats_prefix = "bench".to_owned();
-    serve.services.redis_namespace = "bench".to_owned();
-    serve.services.object_store_dir = std::env::temp_dir().join("store-bench-objects");
-    serve.jwt_private_key = Some(api::infra::auth::jwt::generate_key_pair()?.0);
-    serve.jwt_private_key_file = None;
-    serve.gateway_secret = None;
-    serve.gateway_secret_file = None;
-    api::cli::migrate(&serve.services).await?;
-    api::cli::seed_demo(&serve.services, api::cli::Pictures::First(0)).await?;
+    let (serve, url) = bench::catalog::seeded(name).await?;
     if let Some(n) = products {
         api::cli::seed_products(&serve.services, n).await?;
     }
