@@ -112,7 +112,7 @@ pub fn metrics_router(state: AppState) -> Router {
                 // The catalog's outbox (build events), sampled like the participants' own.
                 let sampled = tokio::time::timeout(
                     std::time::Duration::from_secs(2),
-                    domain::outbox::sample(&state.db, "catalog"),
+                    domain::outbox::sample(&state.db, crate::catalog::outbox::SCHEMA),
                 )
                 .await;
                 if !matches!(sampled, Ok(Ok(()))) {

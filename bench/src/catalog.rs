@@ -24,28 +24,11 @@ impl DemoStore {
     }
 }
 
-/// The api's settings for a benchmark's own database `name` on the server of `DATABASE_URL`
-/// (the NATS prefix and Redis namespace `bench`, a fresh signing key, no gateway), migrated and
-/// seeded with the demo catalog; and the database's URL.
+/// The api's settings for a benchmark's own database `name` ([`crate::serve_args`], prefix
+/// `bench`), migrated and seeded with the demo catalog; and the database's URL.
 pub async fn seeded(name: &str) -> anyhow::Result<(api::infra::config::ServeArgs, String)> {
-    let mut serve = api::infra::config::serve_args_from_env()?;
-    let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
-    let url = format!(
-        "{}/{name}",
-        maintenance
-            .split('?')
-            .next()
-            .unwrap_or(&maintenance)
-            .trim_end_matches("/postgres")
-    );
-    serve.services.database_url = url.clone();
-    serve.services.nats_prefix = "bench".to_owned();
-    serve.services.redis_namespace = "bench".to_owned();
-    serve.services.object_store_dir = std::env::temp_dir().join("store-bench-objects");
-    serve.jwt_private_key = Some(api::infra::auth::jwt::generate_key_pair()?.0);
-    serve.jwt_private_key_file = None;
-    serve.gateway_secret = None;
-    serve.gateway_secret_file = None;
+    let (serve, _) = crate::serve_args(name, "bench")?;
+    let url = serve.services.database_url.clone();
     api::cli::migrate(&serve.services).await?;
     api::cli::seed_demo(&serve.services, api::cli::Pictures::First(0)).await?;
     Ok((serve, url))
@@ -70,8 +53,7 @@ pub async fn open() -> anyhow::Result<DemoStore> {
 
 /// Drops the demo store's database.
 pub async fn drop() -> anyhow::Result<()> {
-    let serve = api::infra::config::serve_args_from_env()?;
-    let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
+    let (_, maintenance) = crate::serve_args(DATABASE, "bench")?;
     let admin = api::infra::db::connect(&maintenance, 1).await?;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))

@@ -40,13 +40,7 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
 
 /// The URL of the scratch database `pgbench` runs on.
 fn pgbench_url(maintenance_url: &str) -> String {
-    let base = maintenance_url
-        .split('?')
-        .next()
-        .unwrap_or(maintenance_url)
-        .trim_end_matches("/postgres")
-        .to_owned();
-    format!("{base}/store_bench_pgbench")
+    bench::database_url(maintenance_url, "store_bench_pgbench")
 }
 
 /// Creates `pgbench`'s tables (scale 10) on a fresh scratch database.
@@ -277,23 +271,8 @@ async fn main() -> anyhow::Result<()> {
 /// completed.
 async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figures> {
     let total = buyers * products;
-    let mut serve = api::infra::config::serve_args_from_env()?;
-    let (maintenance, _) = api::infra::db::split_database_url(&serve.services.database_url)?;
+    let (mut serve, maintenance) = bench::serve_args("store_bench_saga", "benchsaga")?;
     recreate(&maintenance, "store_bench_saga").await?;
-    let base = maintenance
-        .split('?')
-        .next()
-        .unwrap_or(&maintenance)
-        .trim_end_matches("/postgres")
-        .to_owned();
-    serve.services.database_url = format!("{base}/store_bench_saga");
-    serve.services.nats_prefix = "benchsaga".to_owned();
-    serve.services.redis_namespace = "benchsaga".to_owned();
-    serve.services.object_store_dir = std::env::temp_dir().join("store-bench-objects");
-    serve.jwt_private_key = Some(api::infra::auth::jwt::generate_key_pair()?.0);
-    serve.jwt_private_key_file = None;
-    serve.gateway_secret = None;
-    serve.gateway_secret_file = None;
     serve.top_up_max_minor = 100_000_000;
     api::cli::migrate(&serve.services).await?;
     let database_url = serve.services.database_url.clone();

@@ -122,13 +122,7 @@ async fn main() -> anyhow::Result<()> {
         .execute_unprepared("CREATE DATABASE store_bench_webhooks")
         .await?;
     admin.close().await.ok();
-    let base = maintenance
-        .split('?')
-        .next()
-        .unwrap_or(&maintenance)
-        .trim_end_matches("/postgres")
-        .to_owned();
-    serve.services.database_url = format!("{base}/store_bench_webhooks");
+    serve.services.database_url = bench::database_url(&maintenance, "store_bench_webhooks");
     api::cli::migrate(&serve.services).await?;
     let db = api::infra::db::connect(&serve.services.database_url, 10).await?;
     let nats = async_nats::connect(serve.services.nats_url.as_str())
