@@ -392,6 +392,37 @@ try {
     await shot(page, 'notifications');
   });
 
+  await step('(a) buy a game on sale: badge, struck price, countdown; the order pays the price shown', async () => {
+    const before = await balance(page);
+    await navigateInApp(page, '/?sale=1');
+    assert.ok(await page.getByLabel('On sale').isChecked(), 'the "On sale" filter comes from the address');
+    const onSale = page.locator('.card', { has: page.locator('.sale-price__badge') });
+    await onSale.first().waitFor();
+    assert.equal(await page.locator('.card').count(), await onSale.count(),
+      'the "On sale" filter lists a product that is not on sale');
+    // One the shopper does not own yet.
+    const hrefs = await onSale.locator('.card__link').evaluateAll((links) => links.map((a) => a.getAttribute('href')));
+    const target = hrefs.find((h) => h !== productPath);
+    assert.ok(target, 'no second product on sale');
+    await navigateInApp(page, target);
+    const edition = page.locator('.edition', { has: page.locator('.sale-price__badge') }).first();
+    await edition.waitFor();
+    const text = await edition.innerText();
+    assert.match(text, /−\d+%/);
+    assert.match(text, /Sale ends in \d+ (min|hours|days)/);
+    const shown = Math.round(Number((await edition.locator('.sale-price__now').innerText()).replace(/[^0-9.]/g, '')) * 100);
+    const list = Math.round(Number((await edition.locator('.sale-price__list').innerText()).replace(/[^0-9.]/g, '')) * 100);
+    assert.ok(shown > 0 && shown < list, `sale price ${shown} against list price ${list}`);
+    await shot(page, 'product-on-sale');
+    await edition.getByRole('button', { name: 'Add to cart' }).click();
+    await page.getByRole('link', { name: 'Go to the cart' }).click();
+    await page.getByRole('link', { name: 'Checkout' }).click();
+    await page.getByRole('button', { name: 'Place order' }).click();
+    await page.waitForURL(/\/orders\//);
+    await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
+    assert.equal(before - await balance(page), shown, 'the order did not pay the price shown');
+  });
+
   // ------------------------------------------------------------------ (c) no funds
   await step('(c) without funds the order is cancelled with the reason', async () => {
     const poor = await newPerson('poor user');

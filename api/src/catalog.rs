@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod builds;
 pub mod chunks;
+pub mod discounts;
 pub mod outbox;
 pub mod search;
 
@@ -15,11 +16,10 @@ use domain::identity::Role;
 use domain::messaging::Envelope;
 use domain::money::{Currency, Money};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityName as _, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr,
-    TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, SqlErr, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -135,20 +135,33 @@ async fn own_product(
     Ok(p)
 }
 
-/// Sets the product's "from" price to its cheapest edition's (none without editions), in the
-/// statement that reads the editions.
-async fn refresh_price_from(txn: &DatabaseTransaction, product_id: Uuid) -> ApiResult<()> {
-    let cheapest = Query::select()
-        .expr(Expr::col((edition::Entity, edition::Column::PriceMinor)).min())
-        .from(edition::Entity.table_ref())
-        .and_where(edition::Column::ProductId.eq(product_id))
-        .to_owned();
-    product::Entity::update_many()
-        .col_expr(product::Column::PriceFromMinor, Expr::from(cheapest))
-        .col_expr(product::Column::UpdatedAt, Expr::current_timestamp())
-        .filter(product::Column::Id.eq(product_id))
-        .exec(txn)
-        .await?;
+/// Sets the product's listing prices from its editions and their started discounts (the
+/// discount clock's projection, [`discounts`]): `price_from_minor` the cheapest price a buyer
+/// pays now, `list_price_from_minor` the cheapest before discounts, `sale_percent` the deepest
+/// running discount and `sale_ends_at` the first end. One statement, in the caller's
+/// transaction.
+pub(crate) async fn refresh_price_from(
+    txn: &DatabaseTransaction,
+    product_id: Uuid,
+) -> ApiResult<()> {
+    // Raw: an aggregate over a left join feeding an UPDATE … FROM, which sea-query does not
+    // build. The rounding is `domain::catalog::discount::discounted`'s (half up).
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "UPDATE catalog.product p SET price_from_minor = s.now_min, \
+             list_price_from_minor = s.list_min, sale_percent = s.pct, sale_ends_at = s.ends, \
+             updated_at = now() \
+         FROM (SELECT min(CASE WHEN d.percent IS NULL THEN e.price_minor \
+                          ELSE (e.price_minor * (100 - d.percent) + 50) / 100 END) AS now_min, \
+                      min(e.price_minor) AS list_min, max(d.percent) AS pct, \
+                      min(d.ends_at) AS ends \
+               FROM catalog.edition e \
+               LEFT JOIN catalog.discount d ON d.edition_id = e.id AND d.applied = 'started' \
+               WHERE e.product_id = $1) s \
+         WHERE p.id = $1",
+        [product_id.into()],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -199,6 +212,9 @@ pub async fn create_product(
             moderation_reason: Set(None),
             moderated_by: Set(None),
             price_from_minor: Set(None),
+            list_price_from_minor: Set(None),
+            sale_percent: Set(None),
+            sale_ends_at: Set(None),
             currency: Set(state.config.currency.as_str().to_owned()),
             rating_count: Set(0),
             rating_sum: Set(0),
@@ -407,7 +423,7 @@ pub async fn add_edition(
 }
 
 /// Loads an edition and its product for a change by the product's publisher.
-async fn own_edition(
+pub(crate) async fn own_edition(
     txn: &DatabaseTransaction,
     me: &Principal,
     id: Uuid,

@@ -181,6 +181,19 @@ pub(crate) async fn audit_moderation(
     audit(db, actor, action, None, detail).await
 }
 
+/// Records that admin `actor` ended `discount` of `product` early, in that change's
+/// transaction `db`.
+pub(crate) async fn audit_discount_end(
+    db: &impl ConnectionTrait,
+    actor: Uuid,
+    product: Uuid,
+    discount: Uuid,
+    reason: Option<&str>,
+) -> ApiResult<()> {
+    let detail = serde_json::json!({ "product": product, "discount": discount, "reason": reason });
+    audit(db, actor, "discount.end", None, detail).await
+}
+
 /// What an admin did, as the audit log reads back: each kind of stored `action` (and, for a
 /// status change, which way it went), so that readers never match on the stored strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +204,7 @@ pub enum AuditAction {
     AccountReinstated,
     ProductUnlisted,
     ProductRestored,
+    DiscountEnded,
 }
 
 /// One entry of the audit log, decoded, with the e-mails of its actor and target.
@@ -241,6 +255,7 @@ fn decode_audit(row: &audit_log::Model) -> ApiResult<(AuditAction, Option<Role>)
         },
         "product.unlist" => Ok((AuditAction::ProductUnlisted, None)),
         "product.restore" => Ok((AuditAction::ProductRestored, None)),
+        "discount.end" => Ok((AuditAction::DiscountEnded, None)),
         _ => Err(unknown()),
     }
 }
@@ -316,33 +331,34 @@ pub async fn audit_entries(
             .map(|p| (p.id, p.title))
             .collect()
     };
-    let entries =
-        rows.iter()
-            .map(|row| {
-                let (action, role) = decode_audit(row)?;
-                let target = match action {
-                    AuditAction::ProductUnlisted | AuditAction::ProductRestored => product_of(row)
-                        .map(|id| {
-                            let title = titles.get(&id).cloned();
-                            (id, title.unwrap_or_else(|| "a removed product".to_owned()))
-                        }),
-                    _ => named(row.target_id),
-                };
-                Ok(AuditEntry {
-                    id: row.id,
-                    occurred_at: row.occurred_at,
-                    action,
-                    actor: named(row.actor_id),
-                    target,
-                    role,
-                    reason: row
-                        .detail
-                        .get("reason")
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_owned),
-                })
+    let entries = rows
+        .iter()
+        .map(|row| {
+            let (action, role) = decode_audit(row)?;
+            let target = match action {
+                AuditAction::ProductUnlisted
+                | AuditAction::ProductRestored
+                | AuditAction::DiscountEnded => product_of(row).map(|id| {
+                    let title = titles.get(&id).cloned();
+                    (id, title.unwrap_or_else(|| "a removed product".to_owned()))
+                }),
+                _ => named(row.target_id),
+            };
+            Ok(AuditEntry {
+                id: row.id,
+                occurred_at: row.occurred_at,
+                action,
+                actor: named(row.actor_id),
+                target,
+                role,
+                reason: row
+                    .detail
+                    .get("reason")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned),
             })
-            .collect::<ApiResult<Vec<_>>>()?;
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok((entries, more))
 }
 

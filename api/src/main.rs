@@ -80,6 +80,8 @@ async fn serve(args: api::infra::config::ServeArgs) -> anyhow::Result<()> {
     }
     // The catalog's events (a build made current), from its outbox to NATS.
     tokio::spawn(api::catalog::outbox::relay(state.clone()));
+    // The storefront's listing follows discounts as they start and end.
+    tokio::spawn(api::catalog::discounts::clock(state.clone()));
     if let Some(every) = state.config.builds.chunk_gc_every {
         tokio::spawn(api::catalog::chunks::collect_periodically(
             state.db.clone(),

@@ -81,6 +81,10 @@ pub async fn place_order(
         .filter_map(|(e, p)| Some((e.id, (e, p?))))
         .collect();
     let product_ids: Vec<Uuid> = found.values().map(|(_, p)| p.id).collect();
+    // The price is the one at this instant: the discount whose window holds it, if any.
+    let edition_ids: Vec<Uuid> = found.keys().copied().collect();
+    let discounts =
+        crate::catalog::discounts::running(&state.db, &edition_ids, chrono::Utc::now()).await?;
     let mut shape = Vec::with_capacity(lines.len());
     let mut snapshot = Vec::with_capacity(lines.len());
     for l in lines {
@@ -104,7 +108,9 @@ pub async fn place_order(
             kind: e.kind.clone(),
             product_title: p.title.clone(),
             edition_name: e.name.clone(),
-            unit_price_minor: e.price_minor,
+            unit_price_minor: discounts.get(&e.id).map_or(e.price_minor, |d| {
+                domain::catalog::discount::discounted(e.price_minor, d.percent)
+            }),
             quantity: l.quantity,
         });
     }

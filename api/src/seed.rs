@@ -7,7 +7,7 @@
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use demo_art::Rng;
-use domain::catalog::entity::{edition, product, review};
+use domain::catalog::entity::{discount, edition, product, review};
 use domain::catalog::{GENRES, PLATFORMS, ProductStatus, slugify};
 use domain::fulfillment::{AdjustStock, StockMode};
 use domain::identity::entity::account;
@@ -316,12 +316,13 @@ pub async fn catalog(
                 Some(weight),
             ));
         }
-        // What the product shows: its cheapest edition, and the sum and count of its ratings.
-        let price_from = editions.iter().map(|(_, _, price, _)| *price).min();
+        // What the product shows: the sum and count of its ratings (its prices below).
         let mut rating_count = 0i32;
         let mut rating_sum = 0i32;
         for (n, (kind, name, price, weight)) in editions.into_iter().enumerate() {
             let edition_id = domain::id::new_id();
+            let on_sale = n == 0 && i % 6 == 1;
+            let sale_soon = n == 0 && i % 12 == 5;
             edition::Entity::insert(edition::ActiveModel {
                 id: Set(edition_id),
                 product_id: Set(id),
@@ -335,6 +336,31 @@ pub async fn catalog(
             })
             .exec_without_returning(&txn)
             .await?;
+            // Every sixth product is on sale (for two to four weeks from the seed), and a few
+            // more go on sale in two days: the storefront shows both.
+            if on_sale || sale_soon {
+                let now = Utc::now();
+                let starts = if on_sale {
+                    now
+                } else {
+                    now + Duration::days(2)
+                };
+                let percent = [10i16, 20, 25, 33, 40, 50, 60, 75][rng.below(8)];
+                discount::Entity::insert(discount::ActiveModel {
+                    id: Set(domain::id::new_id()),
+                    edition_id: Set(edition_id),
+                    product_id: Set(id),
+                    percent: Set(percent),
+                    starts_at: Set(starts),
+                    ends_at: Set(starts + Duration::days(14 + rng.below(15) as i64)),
+                    applied: Set(if on_sale { "started" } else { "pending" }.to_owned()),
+                    created_by: Set(publisher),
+                    created_at: Set(now),
+                    ..Default::default()
+                })
+                .exec_without_returning(&txn)
+                .await?;
+            }
             if kind == "physical" {
                 stock.push((edition_id, id, publisher, 5 + rng.below(60) as i64));
             }
@@ -365,8 +391,8 @@ pub async fn catalog(
         }
         // The product is new in this transaction, so its editions and reviews are exactly the
         // ones written above.
+        crate::catalog::refresh_price_from(&txn, id).await?;
         product::Entity::update_many()
-            .col_expr(product::Column::PriceFromMinor, Expr::value(price_from))
             .col_expr(product::Column::RatingCount, Expr::value(rating_count))
             .col_expr(product::Column::RatingSum, Expr::value(rating_sum))
             .filter(product::Column::Id.eq(id))
@@ -457,7 +483,7 @@ WITH src AS (
 ), product AS (
     INSERT INTO catalog.product AS p (id, publisher_id, slug, title, description, genres,
         platforms, tags, release_date, age_rating, system_requirements, status, currency,
-        published_at, price_from_minor, edition_kinds)
+        published_at, price_from_minor, list_price_from_minor, edition_kinds)
     SELECT gen_random_uuid(),
            ($3::uuid[])[1 + i % cardinality($3::uuid[])],
            trim(BOTH '-' FROM regexp_replace(lower(title), '[^a-z0-9]+', '-', 'g')),
@@ -481,6 +507,7 @@ WITH src AS (
            'published',
            $4,
            timestamptz '2024-01-01 00:00:00+00' + (h3 % 60000000) * interval '1 second',
+           499 + 100 * (h2 % 65),
            499 + 100 * (h2 % 65),
            '{digital}'
     FROM titled

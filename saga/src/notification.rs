@@ -4,6 +4,7 @@
 //! counts in the table, and drops the counters changed meanwhile when Redis is back).
 
 use domain::billing::{PaymentRefunded, TopUpDeclined, WalletCredited};
+use domain::catalog::discount::WishedItemOnSale;
 use domain::fulfillment::{ReadyToShip, ShipmentDispatched, ShippingReminder};
 use domain::library::{GiftKeysGenerated, KeyRedeemed};
 use domain::messaging::Message;
@@ -43,6 +44,7 @@ pub const REGISTRATION: Registration = Registration {
         "fulfillment.shipping_reminder",
         "webhooks.endpoint_disabled",
         "reconcile.drift_found",
+        "catalog.wished_item_on_sale",
     ],
     handle: |rt, msg| Box::pin(handle(rt, msg)),
 };
@@ -65,6 +67,7 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
         KeyRedeemed::TYPE => msg.data::<KeyRedeemed>()?.notes(),
         EndpointDisabled::TYPE => msg.data::<EndpointDisabled>()?.notes(),
         DriftFound::TYPE => msg.data::<DriftFound>()?.notes(),
+        WishedItemOnSale::TYPE => msg.data::<WishedItemOnSale>()?.notes(),
         MarkRead::TYPE => return mark_read(rt, msg, msg.data()?).await,
         other => {
             return Err(Failure::Poison(format!(

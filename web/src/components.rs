@@ -85,6 +85,48 @@ pub fn short_time(rfc3339: &str) -> String {
     format!("{date} {time}").trim().to_owned()
 }
 
+/// How long until a sale ends, in words ("Sale ends in 3 days"), from its RFC 3339 end.
+pub fn sale_ends(rfc3339: &str) -> String {
+    let left_ms = js_sys::Date::parse(rfc3339) - js_sys::Date::now();
+    if !left_ms.is_finite() || left_ms <= 0.0 {
+        return "Sale ended".to_owned();
+    }
+    let minutes = (left_ms / 60_000.0).ceil() as u64;
+    let hours = minutes.div_ceil(60);
+    let days = minutes / (24 * 60);
+    match () {
+        () if minutes < 60 => format!("Sale ends in {minutes} min"),
+        () if hours < 48 => format!("Sale ends in {hours} hours"),
+        () => format!("Sale ends in {days} days"),
+    }
+}
+
+/// A price on sale: the list price struck through, the price now and the percentage off.
+#[component]
+pub fn SalePrice(
+    #[prop(into)] now: String,
+    #[prop(into)] list: String,
+    percent: i64,
+    #[prop(optional, into)] prefix: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <span class="sale-price">
+            <span class="sale-price__badge">{format!("−{percent}%")}</span>
+            " "
+            <s class="sale-price__list">
+                <span class="visually-hidden">"Was "</span>
+                {list}
+            </s>
+            " "
+            <strong class="sale-price__now">
+                <span class="visually-hidden">"now "</span>
+                {prefix.map(|p| format!("{p} "))}
+                {now}
+            </strong>
+        </span>
+    }
+}
+
 /// A stand-in for a missing cover: the title's first letter.
 #[component]
 pub fn CoverPlaceholder(title: String) -> impl IntoView {

@@ -162,6 +162,8 @@ pub struct Filter {
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     pub publisher: Option<Uuid>,
+    /// Only products with an edition on sale now (as the listing follows discounts).
+    pub on_sale: bool,
     /// Text the title contains, case-insensitively (a publisher finding their own products as
     /// they type: part of a word matches, unlike the full-text search).
     pub title_contains: Option<String>,
@@ -177,6 +179,7 @@ impl Filter {
             && self.min_price.is_none()
             && self.max_price.is_none()
             && self.publisher.is_none()
+            && !self.on_sale
     }
 }
 
@@ -240,7 +243,8 @@ pub struct Page {
 const COLUMNS: &str = "p.id, p.publisher_id, p.slug, p.title, p.description, p.genres, p.platforms, \
     p.tags, p.release_date, p.age_rating, p.cover_image, p.screenshots, p.system_requirements, \
     p.status, p.moderation_reason, p.moderated_by, p.price_from_minor, p.currency, p.rating_count, \
-    p.rating_sum, p.published_at, p.created_at, p.updated_at";
+    p.rating_sum, p.published_at, p.created_at, p.updated_at, p.list_price_from_minor, \
+    p.sale_percent, p.sale_ends_at";
 
 /// Builds SQL with positional parameters.
 #[derive(Default)]
@@ -441,6 +445,9 @@ fn filter_conds(sql: &mut Sql, filter: &Filter, text: Option<&TextQuery>) -> Vec
     if let Some(publisher) = filter.publisher {
         let b = sql.bind(publisher);
         conds.push(Cond::plain(format!("p.publisher_id = {b}")));
+    }
+    if filter.on_sale {
+        conds.push(Cond::plain("p.sale_percent IS NOT NULL".to_owned()));
     }
     if let Some(t) = &filter.title_contains {
         let b = sql.bind(crate::identity::like_pattern(t));

@@ -3,6 +3,7 @@
 
 pub mod builds;
 pub mod chunks;
+pub mod discounts;
 pub mod mutation;
 pub mod query;
 pub mod types;

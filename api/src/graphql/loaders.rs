@@ -109,6 +109,10 @@ pub struct Loaders {
     pub emails: Cached<identity::AccountEmails>,
     /// Stock of physical editions.
     pub stock: Cached<catalog::Stock>,
+    /// The discount running on editions at the operation's instant.
+    pub running_discounts: Cached<catalog::RunningDiscounts>,
+    /// Every discount of editions.
+    pub discounts: Cached<catalog::DiscountsByEdition>,
     /// Builds of products, newest first.
     pub builds: Cached<catalog::BuildsByProduct>,
     /// Lines of orders.
@@ -131,6 +135,8 @@ impl Loaders {
             names: cached(catalog::AccountNames(db.clone())),
             emails: cached(identity::AccountEmails(db.clone())),
             stock: cached(catalog::Stock(db.clone())),
+            running_discounts: cached(catalog::RunningDiscounts(db.clone(), chrono::Utc::now())),
+            discounts: cached(catalog::DiscountsByEdition(db.clone())),
             builds: cached(catalog::BuildsByProduct(db.clone())),
             lines: cached(ordering::LinesByOrder(db.clone())),
             timelines: cached(ordering::TimelineByOrder(db.clone())),

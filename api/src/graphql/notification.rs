@@ -50,6 +50,8 @@ pub enum NotificationKind {
     WebhookEndpointDisabled,
     /// To an admin: reconciliation found a difference a person must look at.
     DriftFound,
+    /// To a buyer: a product on their wishlist went on sale.
+    WishlistOnSale,
 }
 
 #[derive(SimpleObject, Clone, Debug)]

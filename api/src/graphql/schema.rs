@@ -5,6 +5,7 @@ use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use crate::graphql::billing::{BillingMutation, BillingQuery};
 use crate::graphql::catalog::builds::BuildMutation;
 use crate::graphql::catalog::chunks::ChunkMutation;
+use crate::graphql::catalog::discounts::DiscountMutation;
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
 use crate::graphql::deadletter::{DeadLetterMutation, DeadLetterQuery};
 use crate::graphql::fulfillment::{FulfillmentMutation, FulfillmentQuery};
@@ -49,6 +50,7 @@ pub struct Mutation(
     CatalogMutation,
     BuildMutation,
     ChunkMutation,
+    DiscountMutation,
     OrderingMutation,
     FulfillmentMutation,
     BillingMutation,

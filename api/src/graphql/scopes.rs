@@ -52,7 +52,7 @@ pub fn access(operation: OperationType, field: &str) -> Access {
             "createProduct" | "updateProduct" | "publishProduct" | "unlistProduct" | "addEdition"
             | "updateEdition" | "removeEdition" | "setStock" | "uploadProductImage"
             | "removeProductImage" | "createBuild" | "setCurrentBuild" | "missingChunks"
-            | "createChunkedBuild",
+            | "createChunkedBuild" | "scheduleDiscount" | "endDiscount",
         ) => Needs(Scope::CatalogWrite),
         (OperationType::Mutation, "shipOrder") => Needs(Scope::ShipmentsWrite),
         (

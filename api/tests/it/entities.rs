@@ -146,6 +146,7 @@ async fn every_entity_matches_its_table() {
         identity::entity::publisher_buyer,
         catalog::entity::product,
         catalog::entity::facet_listing,
+        catalog::entity::discount,
         catalog::entity::edition,
         catalog::entity::review,
         catalog::entity::wishlist,

@@ -615,7 +615,8 @@ pub async fn run_participants(
     }
 }
 
-/// The relay of the catalog's outbox, running on the test's runtime until dropped.
+/// A background task of the api (the catalog's outbox relay, the discount clock), running on
+/// the test's runtime until dropped.
 pub struct OutboxRelay(tokio::task::JoinHandle<()>);
 
 impl Drop for OutboxRelay {
@@ -629,6 +630,13 @@ impl TestApp {
     /// [`TestApp::spawn`]: without it, the catalog's events stay in its outbox).
     pub fn start_outbox_relay(&self) -> OutboxRelay {
         OutboxRelay(tokio::spawn(api::catalog::outbox::relay(
+            self.state.clone(),
+        )))
+    }
+
+    /// Runs the discount clock as `api serve` does (not started by [`TestApp::spawn`]).
+    pub fn start_discount_clock(&self) -> OutboxRelay {
+        OutboxRelay(tokio::spawn(api::catalog::discounts::clock(
             self.state.clone(),
         )))
     }

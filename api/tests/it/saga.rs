@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 mod delivery;
+mod discounts;
 mod fulfillment;
 mod notification;
 mod ordering;

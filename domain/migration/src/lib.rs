@@ -23,6 +23,7 @@ mod m20261209_000001_identity_webhook_scopes;
 mod m20261209_000002_webhooks_delivery_retention;
 mod m20261209_100000_reconcile;
 mod m20261210_000001_catalog_outbox;
+mod m20261211_000001_catalog_discounts;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000002_webhooks_delivery_retention::Migration),
             Box::new(m20261209_100000_reconcile::Migration),
             Box::new(m20261210_000001_catalog_outbox::Migration),
+            Box::new(m20261211_000001_catalog_discounts::Migration),
         ]
     }
 }

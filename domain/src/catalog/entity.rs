@@ -25,6 +25,7 @@ pub mod product {
         pub status: String,
         pub moderation_reason: Option<String>,
         pub moderated_by: Option<Uuid>,
+        /// The cheapest price a buyer pays now (after a running discount).
         pub price_from_minor: Option<i64>,
         pub currency: String,
         pub rating_count: i32,
@@ -32,6 +33,40 @@ pub mod product {
         pub published_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The cheapest edition's price before discounts.
+        pub list_price_from_minor: Option<i64>,
+        /// The deepest discount running on an edition; `None` when nothing is on sale.
+        pub sale_percent: Option<i16>,
+        /// When the first running discount ends.
+        pub sale_ends_at: Option<DateTimeUtc>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod discount {
+    //! A timed discount on an edition (migration `catalog_discounts`).
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "discount")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub edition_id: Uuid,
+        pub product_id: Uuid,
+        pub percent: i16,
+        pub starts_at: DateTimeUtc,
+        pub ends_at: DateTimeUtc,
+        /// How far the product's listing followed the window: `pending`, `started`, `ended`.
+        pub applied: String,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub cancelled_at: Option<DateTimeUtc>,
+        pub ended_early_by: Option<Uuid>,
+        pub ended_early_reason: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -50,6 +50,8 @@ pub enum NotificationKind {
     WebhookEndpointDisabled,
     /// Reconciliation found something for an admin to look at.
     DriftFound,
+    /// To a buyer: a product on their wishlist went on sale.
+    WishlistOnSale,
 }
 
 impl NotificationKind {
@@ -72,11 +74,12 @@ impl NotificationKind {
             NotificationKind::KeyRedeemed => "KEY_REDEEMED",
             NotificationKind::WebhookEndpointDisabled => "WEBHOOK_ENDPOINT_DISABLED",
             NotificationKind::DriftFound => "DRIFT_FOUND",
+            NotificationKind::WishlistOnSale => "WISHLIST_ON_SALE",
         }
     }
 
     /// Every kind, in the order of the enum.
-    pub const ALL: [NotificationKind; 17] = [
+    pub const ALL: [NotificationKind; 18] = [
         NotificationKind::OrderCompleted,
         NotificationKind::OrderCancelled,
         NotificationKind::WalletCredited,
@@ -94,6 +97,7 @@ impl NotificationKind {
         NotificationKind::KeyRedeemed,
         NotificationKind::WebhookEndpointDisabled,
         NotificationKind::DriftFound,
+        NotificationKind::WishlistOnSale,
     ];
 
     pub fn parse(s: &str) -> Option<NotificationKind> {
@@ -277,6 +281,28 @@ impl Notifies for crate::reconcile::DriftFound {
                     capitalised(self.kind.words()),
                     self.subject,
                     self.detail
+                ),
+                order: None,
+            })
+            .collect()
+    }
+}
+
+impl Notifies for crate::catalog::discount::WishedItemOnSale {
+    /// Each wisher of this part, with the percentage and the end.
+    fn notes(&self) -> Vec<Note> {
+        self.accounts
+            .iter()
+            .map(|&account| Note {
+                account,
+                kind: NotificationKind::WishlistOnSale,
+                title: format!("{} is on sale", self.product_title),
+                body: format!(
+                    "{} percent off {} ({}), from your wishlist, until {}.",
+                    self.percent,
+                    self.product_title,
+                    self.edition_name,
+                    self.ends_at.format("%-d %B %Y, %H:%M UTC")
                 ),
                 order: None,
             })

@@ -79,6 +79,8 @@ operation!(SetStock, "queries/publisher.graphql");
 operation!(StockCommand, "queries/publisher.graphql");
 operation!(UpdateProduct, "queries/publisher.graphql");
 operation!(UpdateEdition, "queries/publisher.graphql");
+operation!(ScheduleDiscount, "queries/publisher.graphql");
+operation!(EndDiscount, "queries/publisher.graphql");
 operation!(UploadProductImage, "queries/publisher.graphql");
 operation!(SalesFeed, "queries/publisher.graphql");
 operation!(PendingShipments, "queries/publisher.graphql");

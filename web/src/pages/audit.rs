@@ -43,6 +43,7 @@ fn sentence(entry: &Entry) -> String {
         AuditAction::ACCOUNT_REINSTATED => format!("{actor} reinstated {target}"),
         AuditAction::PRODUCT_UNLISTED => format!("{actor} took {target} off the store"),
         AuditAction::PRODUCT_RESTORED => format!("{actor} put {target} back in the store"),
+        AuditAction::DISCOUNT_ENDED => format!("{actor} ended a discount on {target}"),
         // A kind of entry newer than this build of the app: still say who and whom.
         AuditAction::Other(code) => format!("{actor}: {code} on {target}"),
     };

@@ -13,7 +13,9 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::components::{CoverPlaceholder, Loading, Markdown, Stars, error_fallback, short_time};
+use crate::components::{
+    CoverPlaceholder, Loading, Markdown, SalePrice, Stars, error_fallback, sale_ends, short_time,
+};
 use crate::page::Page;
 use crate::state::{CartLine, use_auth, use_cart};
 
@@ -359,7 +361,7 @@ fn Editions(
                         product_title: title.clone(),
                         edition_name: edition.name.clone(),
                         kind,
-                        unit_price_minor: edition.price.amount_minor,
+                        unit_price_minor: edition.current_price.amount_minor,
                         currency: edition.price.currency.clone(),
                         quantity: 1,
                     };
@@ -371,7 +373,24 @@ fn Editions(
                                 <p class="edition__name">{edition.name}</p>
                                 <p class="edition__stock">{stock}</p>
                             </div>
-                            <p class="edition__price">{edition.price.formatted}</p>
+                            <div class="edition__price">
+                                {match edition.discount {
+                                    Some(d) => {
+                                        view! {
+                                            <SalePrice
+                                                now=edition.current_price.formatted.clone()
+                                                list=edition.price.formatted.clone()
+                                                percent=d.percent
+                                            />
+                                            <p class="edition__sale-ends" title=short_time(&d.ends_at)>
+                                                {sale_ends(&d.ends_at)}
+                                            </p>
+                                        }
+                                        .into_any()
+                                    }
+                                    None => edition.price.formatted.clone().into_any(),
+                                }}
+                            </div>
                             <button
                                 class="button button--primary"
                                 type="button"

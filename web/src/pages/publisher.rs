@@ -12,6 +12,7 @@ use crate::api::queries::{
     UpdateEdition, UpdateProduct, add_edition, create_product, my_products, publish_product,
     set_stock, stock_command, update_edition, update_product,
 };
+use crate::api::queries::{EndDiscount, ScheduleDiscount, end_discount, schedule_discount};
 use crate::api::queries::{
     PendingShipments, SalesFeed, ShipOrder, ShipmentsUpdated, pending_shipments, sales_feed,
     ship_order, shipments_updated, upload_product_image,
@@ -642,7 +643,196 @@ fn EditionRow(edition: MyEdition, shown: ShownEdition) -> impl IntoView {
                     }
                 </form>
             })}
+            <Discounts edition_id=edition.id.clone() list=edition.discounts.clone() />
         </li>
+    }
+}
+
+/// One discount as the publisher's list shows it.
+#[derive(Clone, Debug, PartialEq)]
+struct DiscountRow {
+    id: String,
+    percent: i64,
+    starts_at: String,
+    ends_at: String,
+    /// `SCHEDULED`, `RUNNING`, `ENDED` or `CANCELLED`.
+    status: String,
+}
+
+fn discount_words(d: &DiscountRow) -> String {
+    let window = format!("{} to {}", short_time(&d.starts_at), short_time(&d.ends_at));
+    match d.status.as_str() {
+        "RUNNING" => format!("{} % off now, until {}", d.percent, short_time(&d.ends_at)),
+        "SCHEDULED" => format!("{} % off from {window}", d.percent),
+        "CANCELLED" => format!("{} % off, cancelled before it began", d.percent),
+        _ => format!("{} % off, {window} (over)", d.percent),
+    }
+}
+
+/// A `datetime-local` value (the browser's time zone) as RFC 3339 in UTC.
+fn local_to_utc(value: &str) -> Option<String> {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value));
+    date.get_time()
+        .is_finite()
+        .then(|| String::from(date.to_iso_string()))
+}
+
+/// An edition's discounts (scheduled, running, the last few past ones) with "End now", and a
+/// form to schedule one: percent off, a start (now when left empty) and a number of days.
+/// What the store answered stays on screen until the form is sent again.
+#[component]
+fn Discounts(
+    edition_id: String,
+    list: Vec<my_products::MyProductsMyProductsNodesEditionsDiscounts>,
+) -> impl IntoView {
+    let rows = RwSignal::new(
+        list.into_iter()
+            .take(4)
+            .map(|d| DiscountRow {
+                id: d.id,
+                percent: d.percent,
+                starts_at: d.starts_at,
+                ends_at: d.ends_at,
+                status: enum_name(&d.status),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let percent = RwSignal::new(String::new());
+    let starts = RwSignal::new(String::new());
+    let days = RwSignal::new("7".to_owned());
+    let answer = RwSignal::new(None::<Result<String, String>>);
+    let schedule = Action::new_local(move |input: &schedule_discount::ScheduleDiscountInput| {
+        let input = input.clone();
+        async move {
+            match api::request::<ScheduleDiscount>(schedule_discount::Variables { input }).await {
+                Ok(data) => {
+                    let d = data.schedule_discount;
+                    let row = DiscountRow {
+                        id: d.id,
+                        percent: d.percent,
+                        starts_at: d.starts_at,
+                        ends_at: d.ends_at,
+                        status: enum_name(&d.status),
+                    };
+                    answer.try_set(Some(Ok(format!("Scheduled: {}.", discount_words(&row)))));
+                    rows.try_update(|r| r.insert(0, row));
+                }
+                Err(e) => {
+                    answer.try_set(Some(Err(e.message)));
+                }
+            }
+        }
+    });
+    let end = Action::new_local(move |id: &String| {
+        let id = id.clone();
+        async move {
+            match api::request::<EndDiscount>(end_discount::Variables { id }).await {
+                Ok(data) => {
+                    let d = data.end_discount;
+                    let status = enum_name(&d.status);
+                    answer.try_set(Some(Ok(format!("Ended: {} % off.", d.percent))));
+                    rows.try_update(|r| {
+                        if let Some(row) = r.iter_mut().find(|row| row.id == d.id) {
+                            row.status = status;
+                            row.ends_at = d.ends_at;
+                        }
+                    });
+                }
+                Err(e) => {
+                    answer.try_set(Some(Err(e.message)));
+                }
+            }
+        }
+    });
+    let percent_id = format!("discount-percent-{edition_id}");
+    let starts_id = format!("discount-starts-{edition_id}");
+    let days_id = format!("discount-days-{edition_id}");
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let pct = percent.get_untracked().trim().parse::<i64>().ok();
+        let Some(pct) = pct
+            .filter(|p| (1..=domain::catalog::discount::MAX_DISCOUNT_PERCENT as i64).contains(p))
+        else {
+            answer.set(Some(Err(format!(
+                "Enter a discount between 1 and {} percent.",
+                domain::catalog::discount::MAX_DISCOUNT_PERCENT
+            ))));
+            return;
+        };
+        let n_days = days.get_untracked().trim().parse::<i64>().ok();
+        let Some(n_days) =
+            n_days.filter(|d| (1..=domain::catalog::discount::MAX_DISCOUNT_DAYS).contains(d))
+        else {
+            answer.set(Some(Err(format!(
+                "Enter a number of days between 1 and {}.",
+                domain::catalog::discount::MAX_DISCOUNT_DAYS
+            ))));
+            return;
+        };
+        let start_text = starts.get_untracked();
+        let start = if start_text.trim().is_empty() {
+            None
+        } else {
+            match local_to_utc(&start_text) {
+                Some(s) => Some(s),
+                None => {
+                    answer.set(Some(Err(
+                        "Enter a valid start, or leave it empty to start now.".to_owned(),
+                    )));
+                    return;
+                }
+            }
+        };
+        let from_ms = start
+            .as_deref()
+            .map_or_else(js_sys::Date::now, js_sys::Date::parse);
+        let ends = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+            from_ms + n_days as f64 * 86_400_000.0,
+        ));
+        schedule.dispatch(schedule_discount::ScheduleDiscountInput {
+            edition_id: edition_id.clone(),
+            percent: pct,
+            starts_at: start,
+            ends_at: String::from(ends.to_iso_string()),
+        });
+    };
+    view! {
+        <div class="discounts">
+            <ul class="discounts__list">
+                {move || rows.get().into_iter().map(|d| {
+                    let id = d.id.clone();
+                    let open = matches!(d.status.as_str(), "RUNNING" | "SCHEDULED");
+                    view! {
+                        <li class="discounts__item">
+                            <span>{discount_words(&d)}</span>
+                            {open.then(|| view! {
+                                <button class="button" type="button" disabled=move || end.pending().get()
+                                    on:click=move |_| { end.dispatch(id.clone()); }>
+                                    {if d.status == "RUNNING" { "End now" } else { "Cancel" }}
+                                </button>
+                            })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            <form class="discount-form" novalidate=true on:submit=submit>
+                <label for=percent_id.clone()>"Percent off"</label>
+                <input id=percent_id class="qty" type="number" min="1" max="95" prop:value=percent
+                    on:input=move |ev| percent.set(event_target_value(&ev)) />
+                <label for=starts_id.clone()>"Starts (empty: now)"</label>
+                <input id=starts_id type="datetime-local" prop:value=starts
+                    on:input=move |ev| starts.set(event_target_value(&ev)) />
+                <label for=days_id.clone()>"Days"</label>
+                <input id=days_id class="qty" type="number" min="1" max="92" prop:value=days
+                    on:input=move |ev| days.set(event_target_value(&ev)) />
+                <button class="button" type="submit" disabled=move || schedule.pending().get()>"Put on sale"</button>
+            </form>
+            {move || match answer.get() {
+                None => ().into_any(),
+                Some(Ok(text)) => view! { <p class="alert alert--ok" role="status">{text}</p> }.into_any(),
+                Some(Err(text)) => view! { <p class="alert alert--error" role="alert">{text}</p> }.into_any(),
+            }}
+        </div>
     }
 }
 

@@ -8,7 +8,9 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::queries::{Facets, Products, facets, products};
 use crate::api::{self, ApiError};
-use crate::components::{CoverPlaceholder, Debounce, Empty, Loading, Stars, error_fallback};
+use crate::components::{
+    CoverPlaceholder, Debounce, Empty, Loading, SalePrice, Stars, error_fallback,
+};
 use crate::page::Page;
 
 /// Products per request.
@@ -27,6 +29,8 @@ struct Filter {
     /// Whole currency units, as typed.
     min_price: String,
     max_price: String,
+    /// Only products on sale now.
+    on_sale: bool,
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -56,6 +60,7 @@ impl Filter {
             min_price: price_minor(&self.min_price),
             max_price: price_minor(&self.max_price),
             publisher_id: None,
+            on_sale: self.on_sale,
         }
     }
 
@@ -69,6 +74,7 @@ impl Filter {
             min_price: f.min_price,
             max_price: f.max_price,
             publisher_id: None,
+            on_sale: f.on_sale,
         }
     }
 }
@@ -102,6 +108,7 @@ pub fn Storefront() -> impl IntoView {
         kind: from_query("kind"),
         min_price: from_query("min"),
         max_price: from_query("max"),
+        on_sale: from_query("sale") == "1",
     });
     let sort = RwSignal::new(
         Some(from_query("sort"))
@@ -123,6 +130,7 @@ pub fn Storefront() -> impl IntoView {
             ("kind", f.kind.as_str()),
             ("min", f.min_price.as_str()),
             ("max", f.max_price.as_str()),
+            ("sale", if f.on_sale { "1" } else { "" }),
             (
                 "sort",
                 if sort == "RELEVANCE" {
@@ -303,6 +311,15 @@ pub fn Storefront() -> impl IntoView {
                         })
                         .collect_view()}
                 </fieldset>
+                <label class="chip chip--toggle">
+                    <input
+                        type="checkbox"
+                        name="sale"
+                        prop:checked=move || filter.with(|f| f.on_sale)
+                        on:change=move |ev| filter.update(|f| f.on_sale = event_target_checked(&ev))
+                    />
+                    "On sale"
+                </label>
                 <div class="field field--price">
                     <label for="min-price">"Price from"</label>
                     <input
@@ -457,9 +474,16 @@ fn ProductCard(card: Card, first_row: bool) -> impl IntoView {
                     <p class="card__meta">{genres}</p>
                     <Stars average=card.rating.average count=card.rating.count />
                     <p class="card__price">
-                        {card
-                            .price_from
-                            .map_or_else(|| "Not on sale".to_owned(), |p| format!("from {}", p.formatted))}
+                        {match (card.price_from, card.list_price_from, card.sale) {
+                            (Some(now), Some(list), Some(sale)) => {
+                                view! {
+                                    <SalePrice now=now.formatted list=list.formatted percent=sale.percent prefix="from" />
+                                }
+                                .into_any()
+                            }
+                            (Some(now), _, _) => format!("from {}", now.formatted).into_any(),
+                            (None, _, _) => "Not available yet".into_any(),
+                        }}
                     </p>
                 </div>
             </A>

@@ -246,11 +246,31 @@ impl Product {
             .collect())
     }
 
-    /// The lowest price of its editions.
+    /// The lowest price a buyer pays now among its editions (after a running discount; the
+    /// listing follows a discount's start and end within a second, an edition's
+    /// `currentPrice` at once).
     async fn price_from(&self) -> Option<Money> {
         self.model
             .price_from_minor
             .map(|m| Money::new(m, &self.model.currency))
+    }
+
+    /// The lowest price of its editions before discounts.
+    async fn list_price_from(&self) -> Option<Money> {
+        self.model
+            .list_price_from_minor
+            .or(self.model.price_from_minor)
+            .map(|m| Money::new(m, &self.model.currency))
+    }
+
+    /// The product's running discount, as the storefront lists it: the deepest percentage
+    /// off one of its editions and when the first running discount ends; `null` when nothing
+    /// of it is on sale.
+    async fn sale(&self) -> Option<ProductSale> {
+        Some(ProductSale {
+            percent: i32::from(self.model.sale_percent?),
+            ends_at: self.model.sale_ends_at?,
+        })
     }
 
     async fn rating(&self) -> RatingSummary {
@@ -295,6 +315,15 @@ impl Product {
     }
 }
 
+/// A product on sale, as listed.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ProductSale {
+    /// The deepest percentage off one of its editions.
+    pub percent: i32,
+    /// When the first of its running discounts ends.
+    pub ends_at: DateTime<Utc>,
+}
+
 /// A purchasable version of a product.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(complex)]
@@ -304,6 +333,7 @@ pub struct Edition {
     pub kind: EditionKindGql,
     pub name: String,
     pub sku: String,
+    /// The price of one copy before discounts (the list price).
     pub price: Money,
     /// Shipping weight of a physical edition.
     pub weight_grams: Option<i32>,
@@ -325,6 +355,74 @@ impl From<edition::Model> for Edition {
 
 #[ComplexObject]
 impl Edition {
+    /// The discount running now, if any.
+    async fn discount(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::graphql::catalog::discounts::Discount>> {
+        let l = loaders(ctx)?;
+        Ok(l.running_discounts
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .map(|d| {
+                crate::graphql::catalog::discounts::Discount::at(d, l.running_discounts.loader().1)
+            }))
+    }
+
+    /// The price of one copy an order placed now pays: `price` less the running discount.
+    async fn current_price(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        let running = loaders(ctx)?
+            .running_discounts
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?;
+        Ok(match running {
+            Some(d) => Money::new(
+                domain::catalog::discount::discounted(self.price.amount_minor, d.percent),
+                &self.price.currency,
+            ),
+            None => self.price.clone(),
+        })
+    }
+
+    /// Every discount of the edition, scheduled, running and past, newest first: for its
+    /// publisher and admins (`FORBIDDEN` for anyone else).
+    async fn discounts(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::catalog::discounts::Discount>> {
+        let l = loaders(ctx)?;
+        let me = catalog_viewer(ctx).ok_or_else(|| {
+            crate::infra::error::ApiError::Forbidden(
+                "only the publisher and admins see an edition's discounts",
+            )
+        })?;
+        if me.role != domain::identity::Role::Admin {
+            let product = l
+                .product
+                .load_one(self.product_id)
+                .await
+                .map_err(loader_error)?
+                .flatten();
+            if product.is_none_or(|p| p.publisher_id != me.id) {
+                return Err(crate::infra::error::ApiError::Forbidden(
+                    "only the publisher and admins see an edition's discounts",
+                )
+                .into());
+            }
+        }
+        let now = Utc::now();
+        Ok(l.discounts
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| crate::graphql::catalog::discounts::Discount::at(d, now))
+            .collect())
+    }
+
     /// Copies available to order (physical editions); `null` for digital ones.
     async fn stock(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
         if self.kind != EditionKindGql::Physical {
@@ -420,6 +518,9 @@ pub struct ProductFilter {
     pub max_price: Option<i64>,
     /// Only the products of this publisher.
     pub publisher_id: Option<Uuid>,
+    /// Only products with an edition on sale now (`true`); `false` or left out: all.
+    #[graphql(default)]
+    pub on_sale: bool,
 }
 
 impl From<ProductFilter> for crate::catalog::search::Filter {
@@ -432,6 +533,7 @@ impl From<ProductFilter> for crate::catalog::search::Filter {
             min_price: f.min_price,
             max_price: f.max_price,
             publisher: f.publisher_id,
+            on_sale: f.on_sale,
             title_contains: None,
         }
     }

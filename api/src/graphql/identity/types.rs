@@ -191,6 +191,8 @@ pub enum AuditAction {
     ProductUnlisted,
     /// Put an unlisted product back in the store.
     ProductRestored,
+    /// Ended a publisher's discount early, with a `reason` (`target`: the product).
+    DiscountEnded,
 }
 
 impl From<crate::identity::AuditAction> for AuditAction {
@@ -203,6 +205,7 @@ impl From<crate::identity::AuditAction> for AuditAction {
             A::AccountReinstated => AuditAction::AccountReinstated,
             A::ProductUnlisted => AuditAction::ProductUnlisted,
             A::ProductRestored => AuditAction::ProductRestored,
+            A::DiscountEnded => AuditAction::DiscountEnded,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::Lookahead;
 use async_graphql::dataloader::Loader;
-use domain::catalog::entity::{edition, product};
+use domain::catalog::entity::{discount, edition, product};
 use domain::fulfillment::entity::inventory;
 use domain::identity::entity::account;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -33,6 +33,39 @@ impl Loader<Uuid> for EditionsByProduct {
         let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
             map.entry(row.product_id).or_default().push(row);
+        }
+        Ok(map)
+    }
+}
+
+/// The discount of each edition running at the instant of the operation.
+pub struct RunningDiscounts(pub DatabaseConnection, pub chrono::DateTime<chrono::Utc>);
+
+impl Loader<Uuid> for RunningDiscounts {
+    type Value = discount::Model;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        crate::catalog::discounts::running(&self.0, keys, self.1)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
+/// Every discount of editions, newest window first.
+pub struct DiscountsByEdition(pub DatabaseConnection);
+
+impl Loader<Uuid> for DiscountsByEdition {
+    type Value = Vec<discount::Model>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = crate::catalog::discounts::of_editions(&self.0, keys)
+            .await
+            .map_err(Arc::new)?;
+        let mut map: HashMap<Uuid, Self::Value> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            map.entry(row.edition_id).or_default().push(row);
         }
         Ok(map)
     }
