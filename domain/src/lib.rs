@@ -31,6 +31,7 @@ pub mod refund;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod sql;
+pub mod tax;
 #[cfg(feature = "server")]
 pub mod telemetry;
 pub mod webhooks;
