@@ -417,10 +417,27 @@ try {
     await edition.getByRole('button', { name: 'Add to cart' }).click();
     await page.getByRole('link', { name: 'Go to the cart' }).click();
     await page.getByRole('link', { name: 'Checkout' }).click();
+    // Taxed where the buyer is: Norway, typed by name (prices there include the 25 % VAT).
+    const billing = page.getByRole('group', { name: 'Billing country' });
+    await billing.getByLabel('Country', { exact: true }).fill('Norway');
+    await billing.getByRole('button', { name: 'Save' }).click();
+    await billing.getByText('Digital items are taxed in Norway.').waitFor();
     await page.getByRole('button', { name: 'Place order' }).click();
-    await page.waitForURL(/\/orders\//);
+    await page.waitForURL(/\/orders\/[^/]+$/);
     await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
+    const orderPath = new URL(page.url()).pathname;
+    await page.getByRole('link', { name: 'Receipt' }).click();
+    await page.waitForURL(/\/receipt$/);
+    await page.locator('.receipt__place', { hasText: 'Norway' }).waitFor();
+    const receipt = await page.locator('.receipt').innerText();
+    assert.match(receipt, /Tax at 25 %/);
+    assert.match(receipt, /Prices include tax/);
+    const totalPaid = await page.locator('.receipt__total td').last().innerText();
+    assert.equal(Math.round(Number(totalPaid.replace(/[^0-9.]/g, '')) * 100), shown, `receipt total ${totalPaid}`);
+    assert.match(await page.title(), /^Receipt [0-9A-F]{8} · Store$/);
+    await shot(page, 'receipt');
     assert.equal(before - await balance(page), shown, 'the order did not pay the price shown');
+    assert.ok(orderPath.startsWith('/orders/'));
   });
 
   // ------------------------------------------------------------------ (c) no funds

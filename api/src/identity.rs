@@ -35,6 +35,9 @@ pub struct Account {
     pub status: AccountStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the account is taxed for digital orders (`setBillingCountry`).
+    pub billing_country: Option<String>,
+    pub billing_state: Option<String>,
 }
 
 impl TryFrom<account::Model> for Account {
@@ -49,6 +52,8 @@ impl TryFrom<account::Model> for Account {
             display_name: m.display_name,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            billing_country: m.billing_country,
+            billing_state: m.billing_state,
         })
     }
 }
@@ -116,6 +121,8 @@ pub async fn insert_account(
         created_at: Set(now),
         updated_at: Set(now),
         created_by: Set(created_by),
+        billing_country: Set(None),
+        billing_state: Set(None),
     };
     let inserted = match model.insert(&txn).await {
         Ok(m) => m,
@@ -658,6 +665,62 @@ pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Option<Account>>
         Some(p) => find(state, p.id).await,
         None => Ok(None),
     }
+}
+
+/// Sets where the caller is taxed for digital orders: an ISO 3166-1 alpha-2 country and, in
+/// the US, the two-letter state (the sales tax is the state's); orders placed before keep
+/// theirs.
+pub async fn set_billing_country(
+    state: &AppState,
+    me: &Principal,
+    country: &str,
+    us_state: Option<&str>,
+) -> ApiResult<Account> {
+    let country = domain::country::find(country.trim()).ok_or(ApiError::BadInput {
+        field: "country",
+        message: "the country must be a two-letter ISO 3166-1 code such as DE or US".into(),
+    })?;
+    let us_state = us_state
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty());
+    match (country.code, &us_state) {
+        ("US", None) => {
+            return Err(ApiError::BadInput {
+                field: "state",
+                message:
+                    "in the United States, give the two-letter state (sales tax is the state's)"
+                        .into(),
+            });
+        }
+        ("US", Some(s)) if s.len() != 2 || !s.chars().all(|c| c.is_ascii_uppercase()) => {
+            return Err(ApiError::BadInput {
+                field: "state",
+                message: "the state must be its two-letter code, such as WA".into(),
+            });
+        }
+        (_, Some(_)) if country.code != "US" => {
+            return Err(ApiError::BadInput {
+                field: "state",
+                message: "a state is given only for the United States".into(),
+            });
+        }
+        _ => {}
+    }
+    let updated = account::Entity::update_many()
+        .col_expr(
+            account::Column::BillingCountry,
+            Expr::value(country.code.to_owned()),
+        )
+        .col_expr(account::Column::BillingState, Expr::value(us_state))
+        .col_expr(account::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(account::Column::Id.eq(me.id))
+        .exec_with_returning(&state.db)
+        .await?;
+    updated
+        .into_iter()
+        .next()
+        .ok_or(ApiError::NotFound("account"))?
+        .try_into()
 }
 
 /// `api create-admin` and first-start bootstrap: creates an admin outside the public API.

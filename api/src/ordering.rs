@@ -112,9 +112,21 @@ pub async fn place_order(
                 domain::catalog::discount::discounted(e.price_minor, d.percent)
             }),
             quantity: l.quantity,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
         });
     }
     check_lines(&shape).map_err(line_error)?;
+    // The tax of where the order is supplied: where it ships to, else the buyer's billing
+    // country, else the store's; each line's price becomes what the buyer pays for it.
+    let place = tax_place(state, me.id, address.as_ref()).await?;
+    let rate = place.rate();
+    for line in &mut snapshot {
+        let t = domain::tax::unit_tax(line.unit_price_minor, rate);
+        line.unit_price_minor = t.gross_minor;
+        line.unit_tax_minor = t.tax_minor;
+        line.tax_rate_ppm = t.rate_ppm;
+    }
     let physical: Vec<&OrderLine> = snapshot.iter().filter(|l| l.is_physical()).collect();
     match (physical.is_empty(), address.is_some()) {
         (false, false) => {
@@ -171,6 +183,7 @@ pub async fn place_order(
             currency: state.config.currency,
             lines: snapshot,
             shipping_address: address,
+            tax_place: Some(place),
         },
         order_id,
         Some(me.id),
@@ -186,6 +199,44 @@ pub async fn place_order(
     }
     tracing::info!(order.id = %order_id, "order placed");
     Ok(order_id)
+}
+
+/// Where an order is taxed: the country (and US state) it ships to, else the buyer's billing
+/// country, else the store's (`STORE_COUNTRY`).
+async fn tax_place(
+    state: &AppState,
+    account: Uuid,
+    address: Option<&ShippingAddress>,
+) -> ApiResult<domain::tax::Place> {
+    if let Some(a) = address {
+        let region = a.region.trim().to_ascii_uppercase();
+        let us_state = (a.country == "US"
+            && region.len() == 2
+            && region.chars().all(|c| c.is_ascii_uppercase()))
+        .then_some(region);
+        return Ok(domain::tax::Place {
+            country: a.country.clone(),
+            state: us_state,
+        });
+    }
+    use domain::identity::entity::account;
+    let billing: Option<(Option<String>, Option<String>)> = account::Entity::find_by_id(account)
+        .select_only()
+        .column(account::Column::BillingCountry)
+        .column(account::Column::BillingState)
+        .into_tuple()
+        .one(&state.db)
+        .await?;
+    Ok(match billing {
+        Some((Some(country), us_state)) => domain::tax::Place {
+            country,
+            state: us_state,
+        },
+        _ => domain::tax::Place {
+            country: state.config.store_country.to_owned(),
+            state: None,
+        },
+    })
 }
 
 /// What an earlier request with this key did: its order when the input was the same,
@@ -323,6 +374,9 @@ pub struct OrderRow {
     pub currency: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Where the order was taxed (`None` for orders placed before taxes were recorded).
+    pub tax_country: Option<String>,
+    pub tax_state: Option<String>,
 }
 
 impl From<order::Model> for OrderRow {
@@ -336,6 +390,8 @@ impl From<order::Model> for OrderRow {
             currency: o.currency,
             created_at: o.created_at,
             updated_at: o.updated_at,
+            tax_country: o.tax_country,
+            tax_state: o.tax_state,
         }
     }
 }

@@ -6,7 +6,24 @@
 
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+
 const TABLE: &str = include_str!("../data/tax_rates.csv");
+
+/// Where an order is taxed: the buyer's country (ISO 3166-1 alpha-2) and, in the US, state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub country: String,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl Place {
+    /// The rate of this place, if the table has one.
+    pub fn rate(&self) -> Option<&'static Rate> {
+        rate(&self.country, self.state.as_deref())
+    }
+}
 
 /// One row of the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,7 +174,10 @@ mod tests {
             assert!(!r.source.is_empty() && r.as_of.len() == 10, "{c}");
         }
         assert_eq!(rate("DE", None).map(|r| r.ppm), Some(190_000));
-        assert_eq!(rate("us", Some("wa")).map(|r| (r.ppm, r.inclusive)), Some((65_000, false)));
+        assert_eq!(
+            rate("us", Some("wa")).map(|r| (r.ppm, r.inclusive)),
+            Some((65_000, false))
+        );
         assert_eq!(rate("US", None), None, "no country-wide US rate");
         assert_eq!(rate("JP", None), None);
         // A subdivision without its own row takes the country's.
@@ -170,13 +190,21 @@ mod tests {
         // 19.99 with 19 % VAT in it: net 16.80, tax 3.19.
         assert_eq!(
             unit_tax(1999, de),
-            UnitTax { gross_minor: 1999, tax_minor: 319, rate_ppm: 190_000 }
+            UnitTax {
+                gross_minor: 1999,
+                tax_minor: 319,
+                rate_ppm: 190_000
+            }
         );
         let wa = rate("US", Some("WA"));
         // 19.99 plus 6.5 %: 1.30 of tax (1.29935 rounds up).
         assert_eq!(
             unit_tax(1999, wa),
-            UnitTax { gross_minor: 2129, tax_minor: 130, rate_ppm: 65_000 }
+            UnitTax {
+                gross_minor: 2129,
+                tax_minor: 130,
+                rate_ppm: 65_000
+            }
         );
         let nj = rate("US", Some("NJ"));
         assert_eq!(unit_tax(1000, nj).tax_minor, 66);

@@ -239,6 +239,7 @@ async fn create(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let (mut taxes, mut rates) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (i, l) in cmd.lines.iter().enumerate() {
         line_no.push(i32::try_from(i).unwrap_or(i32::MAX));
         editions.push(l.edition_id);
@@ -249,6 +250,8 @@ async fn create(
         names.push(l.edition_name.clone());
         prices.push(l.unit_price_minor);
         quantities.push(l.quantity);
+        taxes.push(l.unit_tax_minor);
+        rates.push(i32::try_from(l.tax_rate_ppm).unwrap_or(0));
     }
     // Raw: four inserts that depend on the first, as one statement (a saga step's cost is its
     // statements); the lines, step and claims are written only when the order is new.
@@ -257,17 +260,18 @@ async fn create(
         .query_one_raw(stmt(
             r#"WITH o AS (
                  INSERT INTO ordering."order"
-                   (id, account_id, idempotency_key, status, total_minor, currency, needs_shipping)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   (id, account_id, idempotency_key, status, total_minor, currency, needs_shipping,
+                    tax_country, tax_state)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $20, $21)
                  ON CONFLICT DO NOTHING
                  RETURNING id
                ), l AS (
                  INSERT INTO ordering.order_line
                    (order_id, line_no, edition_id, product_id, publisher_id, kind, product_title,
-                    edition_name, unit_price_minor, quantity)
+                    edition_name, unit_price_minor, quantity, unit_tax_minor, tax_rate_ppm)
                  SELECT o.id, t.* FROM o,
                    unnest($8::int[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[],
-                          $14::text[], $15::bigint[], $16::int[]) AS t
+                          $14::text[], $15::bigint[], $16::int[], $22::bigint[], $23::int[]) AS t
                ), s AS (
                  INSERT INTO ordering.order_step (id, order_id, step, participant)
                  SELECT $17, o.id, $18, 'ordering' FROM o
@@ -299,6 +303,10 @@ async fn create(
                 domain::id::new_id().into(),
                 TimelineStep::Placed.as_str().to_owned().into(),
                 products.to_vec().into(),
+                cmd.tax_place.as_ref().map(|p| p.country.clone()).into(),
+                cmd.tax_place.as_ref().and_then(|p| p.state.clone()).into(),
+                taxes.into(),
+                rates.into(),
             ],
         ))
         .await?

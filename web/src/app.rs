@@ -52,6 +52,7 @@ pub fn AccountApp() -> impl IntoView {
                     <Route path=path!("checkout") view=pages::cart::Checkout />
                     <Route path=path!("orders") view=|| view! { <SignedIn><pages::orders::Orders /></SignedIn> } />
                     <Route path=path!("orders/:id") view=|| view! { <SignedIn><pages::orders::OrderPage /></SignedIn> } />
+                    <Route path=path!("orders/:id/receipt") view=|| view! { <SignedIn><pages::orders::ReceiptPage /></SignedIn> } />
                     <Route path=path!("wallet") view=|| view! { <SignedIn><pages::wallet::WalletPage /></SignedIn> } />
                     <Route path=path!("library") view=|| view! { <SignedIn><pages::library::Library /></SignedIn> } />
                     <Route path=path!("wishlist") view=|| view! { <SignedIn><pages::library::Wishlist /></SignedIn> } />
@@ -180,6 +181,7 @@ fn title_of(path: &str) -> &'static str {
         "cart" => "Cart",
         "checkout" => "Checkout",
         "orders" if path.trim_end_matches('/') == "/orders" => "Your orders",
+        "orders" if path.trim_end_matches('/').ends_with("/receipt") => "Receipt",
         "orders" => "Order",
         "wallet" => "Wallet",
         "library" => "Library",

@@ -16,6 +16,8 @@ pub enum Page {
     Checkout,
     Orders,
     Order(String),
+    /// An order's receipt (printable).
+    Receipt(String),
     Wallet,
     Library,
     Wishlist,
@@ -40,6 +42,7 @@ impl Page {
             Page::Checkout => "/checkout".to_owned(),
             Page::Orders => "/orders".to_owned(),
             Page::Order(id) => format!("/orders/{id}"),
+            Page::Receipt(id) => format!("/orders/{id}/receipt"),
             Page::Wallet => "/wallet".to_owned(),
             Page::Library => "/library".to_owned(),
             Page::Wishlist => "/wishlist".to_owned(),

@@ -134,8 +134,18 @@ pub struct OrderLine {
     pub edition_name: String,
     pub kind: EditionKindGql,
     pub quantity: i32,
+    /// What one copy cost, tax included.
     pub unit_price: Money,
+    /// `unitPrice × quantity`: what the line cost, tax included.
     pub subtotal: Money,
+    /// The tax in the line.
+    pub tax: Money,
+    /// The line without its tax.
+    pub net: Money,
+    /// The tax rate applied, in parts per million (190000 is 19 %); 0 where none was charged.
+    pub tax_rate_ppm: i64,
+    /// The rate as people write it, e.g. `19 %`.
+    pub tax_rate: String,
 }
 
 /// The line as the schema shows it; an edition kind the domain does not know is an internal
@@ -147,10 +157,72 @@ pub(crate) fn line(l: domain::ordering::OrderLine, currency: &str) -> Result<Ord
         product_id: l.product_id,
         subtotal: Money::new(l.subtotal().unwrap_or(i64::MAX), currency),
         unit_price: Money::new(l.unit_price_minor, currency),
+        tax: Money::new(l.tax().unwrap_or(0), currency),
+        net: Money::new(l.net().unwrap_or(0), currency),
+        tax_rate_ppm: l.tax_rate_ppm,
+        tax_rate: domain::tax::percent_text(l.tax_rate_ppm),
         product_title: l.product_title,
         edition_name: l.edition_name,
         quantity: l.quantity,
     })
+}
+
+/// Who sells on a receipt: the store, as merchant of record, on behalf of each line's publisher.
+const RECEIPT_SELLER: &str = "Store (merchant of record)";
+
+/// A receipt of an order.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Receipt {
+    /// The order's number as people read it (the first eight characters of its id).
+    pub number: String,
+    pub issued_at: DateTime<Utc>,
+    /// Who sold: the store, on behalf of the publishers named on the lines.
+    pub seller: String,
+    /// Where the order was taxed (ISO 3166-1 alpha-2); `null` for orders placed before taxes
+    /// were recorded.
+    pub buyer_country: Option<String>,
+    /// The country's English name.
+    pub buyer_country_name: Option<String>,
+    /// The US state, where the sales tax is the state's.
+    pub buyer_state: Option<String>,
+    /// Whether the prices had the tax in them (the EU, the UK, Norway, Switzerland) or it was
+    /// added at checkout (the US).
+    pub prices_include_tax: bool,
+    /// Where the rate comes from, and its date.
+    pub tax_source: Option<String>,
+    pub lines: Vec<ReceiptLine>,
+    /// The tax by rate.
+    pub taxes: Vec<ReceiptTax>,
+    pub net: Money,
+    pub tax: Money,
+    /// What was paid.
+    pub total: Money,
+}
+
+/// A line of a receipt.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ReceiptLine {
+    pub product_title: String,
+    pub edition_name: String,
+    /// The publisher the store sold it for.
+    pub publisher: String,
+    pub quantity: i32,
+    /// One copy, tax included.
+    pub unit_price: Money,
+    pub net: Money,
+    pub tax: Money,
+    pub total: Money,
+    /// E.g. `19 %`.
+    pub tax_rate: String,
+}
+
+/// The tax of the lines taxed at one rate.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ReceiptTax {
+    /// E.g. `19 %`.
+    pub rate: String,
+    pub net: Money,
+    pub tax: Money,
 }
 
 /// One step of the saga as the order saw it.
@@ -228,6 +300,86 @@ impl Order {
             .into_iter()
             .map(|l| line(l, &currency))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// The receipt: who sold what to whom, where it was taxed, at which rates, and the totals
+    /// (net, tax, gross). `null` until the order is stored.
+    async fn receipt(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Receipt>> {
+        let Some(row) = self.current(ctx).await? else {
+            return Ok(None);
+        };
+        let l = loaders(ctx)?;
+        let lines = l
+            .lines
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        let mut receipt_lines = Vec::with_capacity(lines.len());
+        let mut rates: Vec<ReceiptTax> = Vec::new();
+        let (mut net, mut tax, mut gross) = (0_i64, 0_i64, 0_i64);
+        for line in lines {
+            let publisher = l
+                .names
+                .load_one(line.publisher_id)
+                .await
+                .map_err(loader_error)?
+                .unwrap_or_default();
+            let (line_net, line_tax, line_gross) = (
+                line.net().unwrap_or(0),
+                line.tax().unwrap_or(0),
+                line.subtotal().unwrap_or(0),
+            );
+            net += line_net;
+            tax += line_tax;
+            gross += line_gross;
+            let rate = domain::tax::percent_text(line.tax_rate_ppm);
+            match rates.iter_mut().find(|r| r.rate == rate) {
+                Some(r) => {
+                    r.net = Money::new(r.net.amount_minor + line_net, &row.currency);
+                    r.tax = Money::new(r.tax.amount_minor + line_tax, &row.currency);
+                }
+                None => rates.push(ReceiptTax {
+                    rate: rate.clone(),
+                    net: Money::new(line_net, &row.currency),
+                    tax: Money::new(line_tax, &row.currency),
+                }),
+            }
+            receipt_lines.push(ReceiptLine {
+                product_title: line.product_title.clone(),
+                edition_name: line.edition_name.clone(),
+                publisher,
+                quantity: line.quantity,
+                unit_price: Money::new(line.unit_price_minor, &row.currency),
+                net: Money::new(line_net, &row.currency),
+                tax: Money::new(line_tax, &row.currency),
+                total: Money::new(line_gross, &row.currency),
+                tax_rate: rate,
+            });
+        }
+        let place = row.tax_country.clone().map(|country| domain::tax::Place {
+            country,
+            state: row.tax_state.clone(),
+        });
+        let rate = place.as_ref().and_then(domain::tax::Place::rate);
+        Ok(Some(Receipt {
+            number: row.id.simple().to_string()[..8].to_uppercase(),
+            issued_at: row.created_at,
+            seller: RECEIPT_SELLER.to_owned(),
+            buyer_country: place.as_ref().map(|p| p.country.clone()),
+            buyer_country_name: place
+                .as_ref()
+                .and_then(|p| domain::country::find(&p.country))
+                .map(|c| c.name.to_owned()),
+            buyer_state: place.and_then(|p| p.state),
+            prices_include_tax: rate.is_none_or(|r| r.inclusive),
+            tax_source: rate.map(|r| format!("{}, rates as of {}", r.source, r.as_of)),
+            lines: receipt_lines,
+            taxes: rates,
+            net: Money::new(net, &row.currency),
+            tax: Money::new(tax, &row.currency),
+            total: Money::new(gross, &row.currency),
+        }))
     }
 
     /// The shipment of the physical lines (address, carrier, tracking number); `null` for a

@@ -180,6 +180,10 @@ pub struct ServeArgs {
     /// `api gc-chunks` instead).
     #[arg(long, env = "CHUNK_GC_EVERY_SECS", default_value_t = 3600)]
     pub chunk_gc_every_secs: u64,
+    /// Where the store is (ISO 3166-1 alpha-2): digital orders of a buyer who has not set a
+    /// billing country are taxed here.
+    #[arg(long, env = "STORE_COUNTRY", default_value = "DE")]
+    pub store_country: String,
     /// Smallest wallet top-up, minor units.
     #[arg(long, env = "TOP_UP_MIN_MINOR", default_value_t = domain::billing::DEFAULT_MIN_TOP_UP)]
     pub top_up_min_minor: i64,
@@ -238,6 +242,8 @@ pub struct Config {
     pub media: MediaConfig,
     pub builds: BuildsConfig,
     pub currency: domain::money::Currency,
+    /// Where orders of buyers without a billing country are taxed (`STORE_COUNTRY`).
+    pub store_country: &'static str,
     /// Smallest and largest wallet top-up, minor units.
     pub top_up: (i64, i64),
     pub refund_policy: domain::refund::Policy,
@@ -376,8 +382,12 @@ impl ServeArgs {
         if self.top_up_min_minor <= 0 || self.top_up_max_minor < self.top_up_min_minor {
             bail!("TOP_UP_MIN_MINOR must be positive and at most TOP_UP_MAX_MINOR");
         }
+        let store_country = domain::country::find(&self.store_country)
+            .ok_or_else(|| anyhow::anyhow!("STORE_COUNTRY must be a two-letter ISO 3166-1 code"))?
+            .code;
         Ok(Config {
             currency,
+            store_country,
             top_up: (self.top_up_min_minor, self.top_up_max_minor),
             refund_policy: domain::refund::Policy {
                 window_days: self.refund_window_days,

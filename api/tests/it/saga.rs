@@ -18,6 +18,7 @@ mod discounts;
 mod fulfillment;
 mod notification;
 mod ordering;
+mod tax;
 
 pub(crate) const PLACE: &str = "mutation($l: [OrderLineInput!]!, $k: String!) { placeOrder(lines: $l, idempotencyKey: $k) { id status } }";
 pub(crate) const ORDER: &str = "query($id: UUID!) { order(id: $id) { id status cancelReason total { amountMinor } lines { productTitle quantity unitPrice { amountMinor } } timeline { step participant detail } } }";

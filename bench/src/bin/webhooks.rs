@@ -95,6 +95,8 @@ fn paid(order: Uuid, publisher: Uuid) -> Envelope<domain::billing::PaymentCaptur
                 edition_name: "Standard".into(),
                 unit_price_minor: 999,
                 quantity: 1,
+                unit_tax_minor: 0,
+                tax_rate_ppm: 0,
             }],
         },
         order,

@@ -24,6 +24,7 @@ mod m20261209_000002_webhooks_delivery_retention;
 mod m20261209_100000_reconcile;
 mod m20261210_000001_catalog_outbox;
 mod m20261211_000001_catalog_discounts;
+mod m20261211_000002_tax;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_100000_reconcile::Migration),
             Box::new(m20261210_000001_catalog_outbox::Migration),
             Box::new(m20261211_000001_catalog_discounts::Migration),
+            Box::new(m20261211_000002_tax::Migration),
         ]
     }
 }

@@ -123,12 +123,14 @@ pub fn platform_fee(gross: i64, bps: u32) -> i64 {
 }
 
 /// A publisher's share of a sale: (gross, fee, net) of each publisher's lines, publishers in
-/// ascending id order.
+/// ascending id order. `gross` is what the lines sold for without their tax (the tax is the
+/// state's, not the publisher's).
 pub fn revenue_shares(lines: &[OrderLine], bps: u32) -> Vec<(Uuid, i64, i64, i64)> {
     crate::ordering::by_publisher(lines)
         .into_iter()
         .map(|(p, mine)| {
-            let gross = mine.iter().map(|l| l.subtotal().unwrap_or(0)).sum::<i64>();
+            // The tax in the price is not the publisher's: shares are of the net amount.
+            let gross = mine.iter().map(|l| l.net().unwrap_or(0)).sum::<i64>();
             let fee = platform_fee(gross, bps);
             (p, gross, fee, gross - fee)
         })
@@ -217,6 +219,8 @@ mod tests {
             edition_name: "e".into(),
             unit_price_minor: price,
             quantity: 1,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
         };
         let shares = revenue_shares(&[line(2, 500), line(1, 1000), line(2, 499)], 1500);
         assert_eq!(
@@ -239,6 +243,8 @@ mod tests {
             edition_name: "e".into(),
             unit_price_minor: price,
             quantity,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
         };
         let lines = [line(1, "physical", 3000, 2), line(2, "digital", 1000, 1)];
         assert_eq!(cancellation_refund(&lines, 7000, true), (7000, vec![]));

@@ -20,6 +20,9 @@ pub mod account {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub created_by: Option<Uuid>,
+        /// Where the buyer is taxed for digital orders (ISO 3166-1 alpha-2), and the US state.
+        pub billing_country: Option<String>,
+        pub billing_state: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -506,6 +506,8 @@ mod tests {
             edition_name: edition.into(),
             unit_price_minor: 1999,
             quantity: 1,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
         }
     }
 

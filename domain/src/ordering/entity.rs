@@ -33,6 +33,9 @@ pub mod order {
         pub refunded: bool,
         pub ready: bool,
         pub completed_at: Option<DateTimeUtc>,
+        /// Where the order was taxed (`None` before taxes were recorded).
+        pub tax_country: Option<String>,
+        pub tax_state: Option<String>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -58,6 +61,10 @@ pub mod order_line {
         pub edition_name: String,
         pub unit_price_minor: i64,
         pub quantity: i32,
+        /// The tax in one copy's price (`unit_price_minor` is what the buyer paid for it).
+        pub unit_tax_minor: i64,
+        /// The rate, parts per million.
+        pub tax_rate_ppm: i32,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -115,6 +122,8 @@ impl From<order_line::Model> for OrderLine {
             edition_name: l.edition_name,
             unit_price_minor: l.unit_price_minor,
             quantity: l.quantity,
+            unit_tax_minor: l.unit_tax_minor,
+            tax_rate_ppm: i64::from(l.tax_rate_ppm),
         }
     }
 }

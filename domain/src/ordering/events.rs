@@ -20,6 +20,10 @@ pub struct PlaceOrder {
     /// Where the physical lines go (present exactly when there are physical lines).
     #[serde(default)]
     pub shipping_address: Option<ShippingAddress>,
+    /// Where the order is taxed (ISO country, and a US state), as the api decided at
+    /// `placeOrder`; `None` for orders placed before taxes were recorded.
+    #[serde(default)]
+    pub tax_place: Option<crate::tax::Place>,
 }
 
 impl Message for PlaceOrder {

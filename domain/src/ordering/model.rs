@@ -19,8 +19,16 @@ pub struct OrderLine {
     pub kind: String,
     pub product_title: String,
     pub edition_name: String,
+    /// What the buyer pays for one copy, tax included.
     pub unit_price_minor: i64,
     pub quantity: i32,
+    /// The tax in `unit_price_minor` (0 where none is charged; orders placed before taxes
+    /// were recorded read 0).
+    #[serde(default)]
+    pub unit_tax_minor: i64,
+    /// The tax rate applied, parts per million.
+    #[serde(default)]
+    pub tax_rate_ppm: i64,
 }
 
 impl OrderLine {
@@ -31,6 +39,16 @@ impl OrderLine {
     /// `unit_price × quantity`, `None` on overflow.
     pub fn subtotal(&self) -> Option<i64> {
         self.unit_price_minor.checked_mul(i64::from(self.quantity))
+    }
+
+    /// The tax of the line (`unit tax × quantity`), `None` on overflow.
+    pub fn tax(&self) -> Option<i64> {
+        self.unit_tax_minor.checked_mul(i64::from(self.quantity))
+    }
+
+    /// The line without its tax: what the sale earns before the store's fee.
+    pub fn net(&self) -> Option<i64> {
+        self.subtotal()?.checked_sub(self.tax()?)
     }
 }
 
@@ -567,6 +585,8 @@ mod tests {
             edition_name: "e".into(),
             unit_price_minor: 100,
             quantity: 1,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
         };
         let lines = [
             line(3, "digital"),

@@ -46,6 +46,9 @@ operation!(PlaceOrder, "queries/orders.graphql");
 operation!(OrderPage, "queries/orders.graphql");
 operation!(MyOrders, "queries/orders.graphql");
 operation!(CancelOrder, "queries/orders.graphql");
+operation!(OrderReceipt, "queries/orders.graphql");
+operation!(BillingCountry, "queries/orders.graphql");
+operation!(SetBillingCountry, "queries/orders.graphql");
 
 operation!(WalletPage, "queries/wallet.graphql");
 operation!(TopUpWallet, "queries/wallet.graphql");

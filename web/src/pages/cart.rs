@@ -8,7 +8,10 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::api;
-use crate::api::queries::{PlaceOrder, place_order};
+use crate::api::queries::{
+    BillingCountry as BillingQuery, PlaceOrder, SetBillingCountry, billing_country, place_order,
+    set_billing_country,
+};
 use crate::components::{Empty, Field, FieldErrors, Loading, focus_first_invalid, place_error};
 use crate::page::Page;
 use crate::state::{CartLine, format_minor, idempotency_key, use_auth, use_cart};
@@ -359,6 +362,9 @@ pub fn Checkout() -> impl IntoView {
                                     .collect_view()}
                             </fieldset>
                         </Show>
+                        <Show when=move || !physical.get()>
+                            <BillingCountry />
+                        </Show>
                         <p class="muted">"Paid from your wallet. "<A href=Page::Wallet.href()>"Top up"</A></p>
                         {move || alert.get().map(|m| view! { <p class="alert alert--error" role="alert">{m}</p> })}
                         <div class="actions">
@@ -371,6 +377,77 @@ pub fn Checkout() -> impl IntoView {
                 .into_any()
             }}
         </section>
+    }
+}
+
+/// Where digital items are taxed: the account's billing country (the store's until set), and
+/// a way to change it (a country by name or code; in the US, the state).
+#[component]
+fn BillingCountry() -> impl IntoView {
+    let saved = RwSignal::new(None::<(String, Option<String>)>);
+    let loaded = LocalResource::new(move || async move {
+        api::request::<BillingQuery>(billing_country::Variables {})
+            .await
+            .ok()
+            .and_then(|d| d.me)
+            .and_then(|me| me.billing_country.map(|c| (c, me.billing_state)))
+    });
+    let country = RwSignal::new(String::new());
+    let us_state = RwSignal::new(String::new());
+    let answer = RwSignal::new(None::<Result<(), String>>);
+    let save = Action::new_local(move |(c, s): &(String, Option<String>)| {
+        let vars = set_billing_country::Variables {
+            country: c.clone(),
+            state: s.clone(),
+        };
+        async move {
+            match api::request::<SetBillingCountry>(vars).await {
+                Ok(d) => {
+                    let b = d.set_billing_country;
+                    saved.try_set(b.billing_country.map(|c| (c, b.billing_state)));
+                    answer.try_set(Some(Ok(())));
+                }
+                Err(e) => {
+                    answer.try_set(Some(Err(e.message)));
+                }
+            }
+        }
+    });
+    let current = move || saved.get().or_else(|| loaded.get().flatten());
+    let described = move || match current() {
+        Some((code, state)) => {
+            let name = domain::country::find(&code).map_or(code.clone(), |c| c.name.to_owned());
+            match state {
+                Some(s) => format!("{name} ({s})"),
+                None => name,
+            }
+        }
+        None => "the store's country, until you set yours".to_owned(),
+    };
+    view! {
+        <fieldset class="form form--card billing">
+            <legend>"Billing country"</legend>
+            <p class="muted billing__now">"Digital items are taxed in " {described} "."</p>
+            <div class="billing__row">
+                <label for="billing-country">"Country"</label>
+                <input id="billing-country" type="text" autocomplete="country-name" prop:value=country
+                    on:input=move |ev| country.set(event_target_value(&ev)) />
+                <label for="billing-state">"US state (if in the US)"</label>
+                <input id="billing-state" type="text" class="qty" maxlength="2" prop:value=us_state
+                    on:input=move |ev| us_state.set(event_target_value(&ev)) />
+                <button class="button" type="button" disabled=move || save.pending().get()
+                    on:click=move |_| {
+                        let code = country_code(&country.get_untracked());
+                        let s = us_state.get_untracked().trim().to_owned();
+                        save.dispatch((code, (!s.is_empty()).then_some(s)));
+                    }>"Save"</button>
+            </div>
+            {move || match answer.get() {
+                Some(Ok(())) => view! { <p class="alert alert--ok" role="status">"Saved."</p> }.into_any(),
+                Some(Err(m)) => view! { <p class="alert alert--error" role="alert">{m}</p> }.into_any(),
+                None => ().into_any(),
+            }}
+        </fieldset>
     }
 }
 

@@ -9,8 +9,8 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::queries::Domain;
 use crate::api::queries::{
-    CancelOrder, MyOrders, OrderPage as OrderQuery, OrderUpdated, cancel_order, my_orders,
-    order_page, order_updated,
+    CancelOrder, MyOrders, OrderPage as OrderQuery, OrderReceipt, OrderUpdated, cancel_order,
+    my_orders, order_page, order_receipt, order_updated,
 };
 use crate::api::session::enum_name;
 use crate::api::ws;
@@ -289,6 +289,9 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
         {(status == Some(OrderStatus::Completed)).then(|| view! {
             <p class="alert alert--ok">"Thank you! Your items are in your " <A href=Page::Library.href()>"library"</A> "."</p>
         })}
+        {(status.is_some_and(|s| s != OrderStatus::Cancelled)).then(|| view! {
+            <p><A href=Page::Receipt(order_id.clone()).href()>"Receipt"</A></p>
+        })}
         <table class="table">
             <caption class="visually-hidden">"Order lines"</caption>
             <thead><tr><th scope="col">"Item"</th><th scope="col">"Qty"</th><th scope="col" class="num">"Subtotal"</th></tr></thead>
@@ -318,5 +321,111 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
                 })
             }).collect_view()}
         </ol>
+    }
+}
+
+/// An order's receipt: who sold what to whom, where it was taxed, the tax by rate and the
+/// totals, laid out to print (or save as PDF from the print dialog).
+#[component]
+pub fn ReceiptPage() -> impl IntoView {
+    let params = use_params_map();
+    let receipt = LocalResource::new(move || {
+        let id = params.with(|p| p.get("id").unwrap_or_default());
+        async move {
+            api::request::<OrderReceipt>(order_receipt::Variables { id })
+                .await
+                .map(|data| (data.order.id, data.order.receipt))
+        }
+    });
+    view! {
+        <section class="page receipt" aria-labelledby="receipt-title">
+            <Transition fallback=|| view! { <Loading label="Loading the receipt…" /> }>
+                <ErrorBoundary fallback=error_fallback>
+                    {move || Suspend::new(async move {
+                        receipt.await.map(|(id, r)| match r {
+                            Some(r) => view! { <ReceiptView id receipt=r /> }.into_any(),
+                            None => view! { <p class="state">"The order is not stored yet; try again in a moment."</p> }.into_any(),
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ReceiptView(id: String, receipt: order_receipt::OrderReceiptOrderReceipt) -> impl IntoView {
+    let r = receipt;
+    words::set_title(&format!("Receipt {}", r.number));
+    let place = match (&r.buyer_country_name, &r.buyer_state) {
+        (Some(name), Some(state)) => format!("{name} ({state})"),
+        (Some(name), None) => name.clone(),
+        _ => "not recorded".to_owned(),
+    };
+    let tax_words = if r.prices_include_tax {
+        "Prices include tax"
+    } else {
+        "Tax added to the prices"
+    };
+    view! {
+        <h1 id="receipt-title">{format!("Receipt {}", r.number)}</h1>
+        <dl class="receipt__facts">
+            <dt>"Date"</dt><dd>{short_time(&r.issued_at)}</dd>
+            <dt>"Seller"</dt><dd>{r.seller}</dd>
+            <dt>"Taxed in"</dt><dd class="receipt__place">{place}</dd>
+            <dt>"Tax"</dt><dd>{tax_words}</dd>
+        </dl>
+        <table class="table receipt__lines">
+            <caption class="visually-hidden">"What you bought"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Item"</th>
+                    <th scope="col">"Qty"</th>
+                    <th scope="col" class="num">"Net"</th>
+                    <th scope="col" class="num">"Tax"</th>
+                    <th scope="col" class="num">"Total"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {r.lines.into_iter().map(|l| view! {
+                    <tr>
+                        <td>
+                            {l.product_title}
+                            <span class="muted">{format!(" · {} · sold for {}", l.edition_name, l.publisher)}</span>
+                        </td>
+                        <td>{l.quantity}</td>
+                        <td class="num">{l.net.formatted}</td>
+                        <td class="num">{format!("{} ({})", l.tax.formatted, l.tax_rate)}</td>
+                        <td class="num">{l.total.formatted}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+            <tfoot>
+                {r.taxes.into_iter().map(|t| view! {
+                    <tr>
+                        <th scope="row" colspan="2">{format!("Tax at {}", t.rate)}</th>
+                        <td class="num">{t.net.formatted}</td>
+                        <td class="num">{t.tax.formatted}</td>
+                        <td></td>
+                    </tr>
+                }).collect_view()}
+                <tr class="receipt__total">
+                    <th scope="row" colspan="2">"Total paid"</th>
+                    <td class="num">{r.net.formatted}</td>
+                    <td class="num">{r.tax.formatted}</td>
+                    <td class="num">{r.total.formatted}</td>
+                </tr>
+            </tfoot>
+        </table>
+        {r.tax_source.map(|s| view! { <p class="muted">{format!("Tax rate: {s}.")}</p> })}
+        <p class="receipt__actions">
+            <button class="button" type="button" on:click=move |_| {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.print();
+                }
+            }>"Print or save as PDF"</button>
+            " "
+            <A href=Page::Order(id).href()>"Back to the order"</A>
+        </p>
     }
 }

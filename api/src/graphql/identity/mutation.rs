@@ -75,6 +75,27 @@ impl IdentityMutation {
         Ok(true)
     }
 
+    /// Sets where the caller is taxed for digital orders (physical ones are taxed where they
+    /// ship to): the country, and in the US the state. Orders placed before keep their tax.
+    #[graphql(guard = "RoleGuard::signed_in()")]
+    async fn set_billing_country(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A two-letter ISO 3166-1 country code, such as DE or US.")]
+        country: String,
+        #[graphql(
+            desc = "In the United States, the two-letter state (such as WA); otherwise left out."
+        )]
+        state: Option<String>,
+    ) -> async_graphql::Result<Account> {
+        let (app, me) = acting(ctx)?;
+        Ok(
+            identity::set_billing_country(app, me, &country, state.as_deref())
+                .await?
+                .into(),
+        )
+    }
+
     /// Ends every session of the caller, on every device. Returns how many were ended.
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn sign_out_everywhere(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {

@@ -89,6 +89,11 @@ pub struct Account {
     pub role: RoleGql,
     pub status: AccountStatusGql,
     pub created_at: DateTime<Utc>,
+    /// Where the account is taxed for digital orders (ISO 3166-1 alpha-2); `null` until set
+    /// (orders are then taxed where the store is).
+    pub billing_country: Option<String>,
+    /// The US state, for an account billed in the United States.
+    pub billing_state: Option<String>,
 }
 
 impl From<AccountRow> for Account {
@@ -100,6 +105,8 @@ impl From<AccountRow> for Account {
             role: a.role.into(),
             status: a.status.into(),
             created_at: a.created_at,
+            billing_country: a.billing_country,
+            billing_state: a.billing_state,
         }
     }
 }

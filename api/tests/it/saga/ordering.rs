@@ -257,6 +257,8 @@ async fn concurrent_orders_of_one_product_are_charged_and_granted_once() {
         edition_name: "Standard".into(),
         unit_price_minor: 500,
         quantity: 1,
+        unit_tax_minor: 0,
+        tax_rate_ppm: 0,
     };
     let raw_ids: Vec<uuid::Uuid> = (0..N).map(|_| uuid::Uuid::now_v7()).collect();
     let published = futures::future::join_all(raw_ids.iter().enumerate().map(|(k, id)| {
@@ -268,6 +270,7 @@ async fn concurrent_orders_of_one_product_are_charged_and_granted_once() {
                 currency: domain::money::Currency::EUR,
                 lines: vec![line.clone()],
                 shipping_address: None,
+                tax_place: None,
             },
             *id,
             Some(account),
