@@ -3,7 +3,6 @@
 use domain::catalog::{GENRES, PLATFORMS};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
-use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::queries::{Facets, Products, facets, products};
@@ -432,7 +431,8 @@ fn ProductCard(card: Card, first_row: bool) -> impl IntoView {
         .join(" · ");
     view! {
         <li class="card">
-            <A href=href attr:class="card__link">
+            // A product's page is a bundle of its own (`product.html`): a full page load.
+            <a href=href class="card__link" rel="external">
                 <div class="card__cover">
                     {match card.cover {
                         Some(cover) => {
@@ -462,7 +462,7 @@ fn ProductCard(card: Card, first_row: bool) -> impl IntoView {
                             .map_or_else(|| "Not on sale".to_owned(), |p| format!("from {}", p.formatted))}
                     </p>
                 </div>
-            </A>
+            </a>
         </li>
     }
 }
