@@ -33,12 +33,29 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
+/// A price as typed (`12`, `12.5`, `12,50`) in minor units (cents), rounded to the cent;
+/// `None` for anything else. Whole digits, not `f64` parsing: that would bring the float parser
+/// and its tables (about 8 KB compressed) into the storefront's wasm for two boxes.
 fn price_minor(s: &str) -> Option<i64> {
-    s.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| (v * 100.0).round() as i64)
+    let s = s.trim();
+    let (whole, fraction) = s.split_once(['.', ',']).unwrap_or((s, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    // The first three decimals, rounded to two.
+    let thousandths = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0, |n, b| n * 10 + i64::from(b - b'0'));
+    let cents = (thousandths + 5) / 10;
+    whole.checked_mul(100)?.checked_add(cents)
 }
 
 impl Filter {
@@ -487,4 +504,23 @@ fn vocabulary_options(
             }
         })
         .collect_view()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::price_minor;
+
+    #[test]
+    fn prices_as_typed_in_cents() {
+        assert_eq!(price_minor("12"), Some(1200));
+        assert_eq!(price_minor(" 12.5 "), Some(1250));
+        assert_eq!(price_minor("12,50"), Some(1250));
+        assert_eq!(price_minor("0.994"), Some(99));
+        assert_eq!(price_minor("0.995"), Some(100));
+        assert_eq!(price_minor(".5"), Some(50));
+        assert_eq!(price_minor("7."), Some(700));
+        for nonsense in ["", ".", "-1", "1e3", "abc", "1.2.3", "99999999999999999999"] {
+            assert_eq!(price_minor(nonsense), None, "{nonsense}");
+        }
+    }
 }
