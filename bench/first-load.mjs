@@ -92,8 +92,9 @@ async function firstLoad(route) {
   const seen = new Map();
   const queue = [];
   const found = (text) => {
-    // src="/x.js", href="/x.css", import '/x.js', init('/x_bg.wasm') or { module_or_path: '/x_bg.wasm' }
-    for (const [, path] of text.matchAll(/["'](\/[^"'?#]+\.(?:js|wasm|css))["']/g)) {
+    // src="/x.js", href="/x.css", import '/x.js', init('/x_bg.wasm') or { module_or_path: '/x_bg.wasm' },
+    // and unquoted in a minified page (href=/x.css)
+    for (const [, path] of text.matchAll(/(?:["']|=)(\/[^"'?#\s>]+\.(?:js|wasm|css))(?=["'\s>])/g)) {
       if (!seen.has(path)) {
         seen.set(path, null);
         queue.push(path);
