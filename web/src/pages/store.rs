@@ -1,5 +1,7 @@
 //! The storefront: search as you type, facets, sorting and "load more" by cursor.
 
+use std::time::Duration;
+
 use domain::catalog::{GENRES, PLATFORMS};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -369,7 +371,7 @@ pub fn Storefront() -> impl IntoView {
                     {move || Suspend::new(async move {
                         first_page
                             .await
-                            .map(|cards| {
+                            .map(|mut cards| {
                                 if cards.is_empty() {
                                     return view! {
                                         <Empty title="No products match">
@@ -377,6 +379,13 @@ pub fn Storefront() -> impl IntoView {
                                         </Empty>
                                     }
                                         .into_any();
+                                }
+                                // The first screen of cards at once, the others in a task
+                                // of their own: on a slow phone neither blocks the page long.
+                                let rest = cards.split_off(cards.len().min(FIRST_BATCH));
+                                let later = RwSignal::new(Vec::<Card>::new());
+                                if !rest.is_empty() {
+                                    set_timeout(move || { later.try_set(rest); }, Duration::ZERO);
                                 }
                                 view! {
                                     <ul class="grid" aria-live="polite">
@@ -388,6 +397,12 @@ pub fn Storefront() -> impl IntoView {
                                                 view! { <ProductCard card first_row /> }
                                             })
                                             .collect_view()}
+                                        {move || {
+                                            later.get()
+                                                .into_iter()
+                                                .map(|card| view! { <ProductCard card first_row=false /> })
+                                                .collect_view()
+                                        }}
                                         {move || {
                                             more.get()
                                                 .into_iter()
@@ -435,6 +450,11 @@ const CARD_COVER_SIZES: &str = "(max-width: 600px) 50vw, 260px";
 /// Cards whose covers are on the first screen of a phone (two a row): loaded at once, the first
 /// one first (it is the page's largest paint), while the others wait until they come near.
 const FIRST_ROW: usize = 2;
+
+/// Cards rendered with the answer; the rest of the page of cards follows in the next task
+/// (a task of more than 50 ms counts against the page in Lighthouse's total blocking time, and
+/// its phone runs four times slower than this machine).
+const FIRST_BATCH: usize = 8;
 
 #[component]
 fn ProductCard(card: Card, first_row: bool) -> impl IntoView {
