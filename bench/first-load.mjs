@@ -11,7 +11,7 @@
 //                                            fly at the gateway's level 5 (brotli and gzip filters)
 //
 // Routes: the storefront `/`, a product page, `/cart`, `/publisher`, `/admin` (each the page the
-// gateway serves for it: `account.html`, `manage.html` or `index.html`).
+// gateway serves for it: `product.html`, `account.html`, `manage.html` or `index.html`).
 // Prints one line per route (and a JSON line with everything, for scripts).
 import { readFileSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -53,6 +53,7 @@ async function page(route) {
   }
   // The gateway's locations (nginx.conf, "the SPA"); a build without the page: index.html.
   const bundles = [
+    [/^\/products(\/|$)/, "product.html"],
     [/^\/(cart|checkout|orders|wallet|library|wishlist|notifications)(\/|$)/, "account.html"],
     [/^\/(publisher|admin)(\/|$)/, "manage.html"],
   ];
@@ -91,8 +92,9 @@ async function firstLoad(route) {
   const seen = new Map();
   const queue = [];
   const found = (text) => {
-    // src="/x.js", href="/x.css", import '/x.js', init('/x_bg.wasm') or { module_or_path: '/x_bg.wasm' }
-    for (const [, path] of text.matchAll(/["'](\/[^"'?#]+\.(?:js|wasm|css))["']/g)) {
+    // src="/x.js", href="/x.css", import '/x.js', init('/x_bg.wasm') or { module_or_path: '/x_bg.wasm' },
+    // and unquoted in a minified page (href=/x.css)
+    for (const [, path] of text.matchAll(/(?:["']|=)(\/[^"'?#\s>]+\.(?:js|wasm|css))(?=["'\s>])/g)) {
       if (!seen.has(path)) {
         seen.set(path, null);
         queue.push(path);

@@ -152,6 +152,7 @@ export function bundleOf(pathname) {
   if (['cart', 'checkout', 'orders', 'wallet', 'library', 'wishlist', 'notifications'].includes(first)) {
     return 'account';
   }
+  if (first === 'products') return 'product';
   return first === 'publisher' || first === 'admin' ? 'manage' : 'store';
 }
 

@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Outlet, ParentRoute, Route, Router, Routes};
+use leptos_router::components::{Outlet, ParentRoute, Route, Router, Routes};
 use leptos_router::hooks::use_navigate;
 use leptos_router::path;
 
 use crate::api::queries::{NotificationReceived, UnreadCount, notification_received, unread_count};
 use crate::api::ws;
 use crate::api::{self, session};
-use crate::components::{Loading, SignedIn};
+use crate::components::{Loading, PageLink, SignedIn, use_bundle};
 use crate::page::{Bundle, Page};
 use crate::pages;
 use crate::state::{
@@ -31,9 +31,23 @@ pub fn StoreApp() -> impl IntoView {
             <Routes fallback=|| view! { <Layout><Elsewhere /></Layout> }>
                 <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
                     <Route path=path!("") view=pages::store::Storefront />
-                    <Route path=path!("products/:slug") view=pages::product::ProductPage />
                     <Route path=path!("sign-in") view=pages::auth::SignIn />
                     <Route path=path!("sign-up") view=pages::auth::SignUp />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// A product's page (the `product` bundle, `product.html`), mounted on `<body>`.
+#[component]
+pub fn ProductApp() -> impl IntoView {
+    provide_app_state(Bundle::Product);
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <Layout><Elsewhere /></Layout> }>
+                <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
+                    <Route path=path!("products/:slug") view=pages::product::ProductPage />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -91,11 +105,6 @@ fn provide_app_state(bundle: Bundle) {
     provide_auth();
     provide_cart();
     provide_context(NotificationsChanged(RwSignal::new(0)));
-}
-
-/// The bundle this page runs in.
-fn use_bundle() -> Bundle {
-    use_context::<Bundle>().unwrap_or(Bundle::Store)
 }
 
 /// A path no route of this bundle serves: the other bundle's page (loaded in full, as the
@@ -229,26 +238,26 @@ fn Header() -> impl IntoView {
     view! {
         <header class="site-header">
             <div class="container site-header__inner">
-                <NavLink page=Page::Store class="brand">
+                <PageLink page=Page::Store class="brand">
                     {STORE_NAME}
-                </NavLink>
+                </PageLink>
                 <nav aria-label="Main">
                     <ul class="nav">
                         <li>
-                            <NavLink page=Page::Store exact=true class="nav__link">
+                            <PageLink page=Page::Store exact=true class="nav__link">
                                 "Store"
-                            </NavLink>
+                            </PageLink>
                         </li>
                         <Show when=move || auth.signed_in()>
                             <li>
-                                <NavLink page=Page::Library class="nav__link">
+                                <PageLink page=Page::Library class="nav__link">
                                     "Library"
-                                </NavLink>
+                                </PageLink>
                             </li>
                             <li>
-                                <NavLink page=Page::Wallet class="nav__link">
+                                <PageLink page=Page::Wallet class="nav__link">
                                     "Wallet"
-                                </NavLink>
+                                </PageLink>
                             </li>
                             <li>
                                 <Bell />
@@ -256,45 +265,45 @@ fn Header() -> impl IntoView {
                         </Show>
                         <Show when=move || role() == "PUBLISHER">
                             <li>
-                                <NavLink page=Page::Publisher class="nav__link">
+                                <PageLink page=Page::Publisher class="nav__link">
                                     "Publisher"
-                                </NavLink>
+                                </PageLink>
                             </li>
                         </Show>
                         <Show when=move || role() == "ADMIN">
                             <li>
-                                <NavLink page=Page::Admin exact=true class="nav__link">
+                                <PageLink page=Page::Admin exact=true class="nav__link">
                                     "Admin"
-                                </NavLink>
+                                </PageLink>
                             </li>
                             <li>
-                                <NavLink page=Page::AdminOrders class="nav__link">
+                                <PageLink page=Page::AdminOrders class="nav__link">
                                     "All orders"
-                                </NavLink>
+                                </PageLink>
                             </li>
                             <li>
-                                <NavLink page=Page::AdminRefunds class="nav__link">
+                                <PageLink page=Page::AdminRefunds class="nav__link">
                                     "Refunds"
-                                </NavLink>
+                                </PageLink>
                             </li>
                             <li>
-                                <NavLink page=Page::AdminAudit class="nav__link">
+                                <PageLink page=Page::AdminAudit class="nav__link">
                                     "Audit log"
-                                </NavLink>
+                                </PageLink>
                             </li>
                             <li>
-                                <NavLink page=Page::AdminOperations class="nav__link">
+                                <PageLink page=Page::AdminOperations class="nav__link">
                                     "Operations"
-                                </NavLink>
+                                </PageLink>
                             </li>
                         </Show>
                         <li>
-                            <NavLink page=Page::Cart class="nav__link nav__cart">
+                            <PageLink page=Page::Cart class="nav__link nav__cart">
                                 "Cart"
                                 <span class="badge" aria-label="items in the cart">
                                     {move || cart.count()}
                                 </span>
-                            </NavLink>
+                            </PageLink>
                         </li>
                         <li>
                             <AccountMenu />
@@ -303,24 +312,6 @@ fn Header() -> impl IntoView {
                 </nav>
             </div>
         </header>
-    }
-}
-
-/// A link of the header: through the router within this bundle, a full page load
-/// (`rel="external"`, which the router leaves to the browser) to the other bundle's pages.
-#[component]
-fn NavLink(
-    page: Page,
-    #[prop(optional)] exact: bool,
-    #[prop(optional)] class: Option<&'static str>,
-    children: Children,
-) -> impl IntoView {
-    let href = page.href();
-    let external = (Bundle::of_path(&href) != use_bundle()).then_some("external");
-    view! {
-        <A href=href exact=exact attr:class=class attr:rel=external>
-            {children()}
-        </A>
     }
 }
 
@@ -360,8 +351,8 @@ fn AccountMenu() -> impl IntoView {
                     <details class="account" node_ref=menu>
                         <summary class="nav__link">{account.display_name}</summary>
                         <ul class="account__menu">
-                            <li><NavLink page=Page::Orders>"Orders"</NavLink></li>
-                            <li><NavLink page=Page::Wishlist>"Wishlist"</NavLink></li>
+                            <li><PageLink page=Page::Orders>"Orders"</PageLink></li>
+                            <li><PageLink page=Page::Wishlist>"Wishlist"</PageLink></li>
                             <li>
                                 <button class="link" type="button" on:click=move |_| { sign_out.dispatch(false); }>
                                     "Sign out"
@@ -382,9 +373,9 @@ fn AccountMenu() -> impl IntoView {
             }
             None => {
                 view! {
-                    <NavLink page=Page::SignIn class="nav__link nav__link--primary">
+                    <PageLink page=Page::SignIn class="nav__link nav__link--primary">
                         "Sign in"
-                    </NavLink>
+                    </PageLink>
                 }
                     .into_any()
             }
@@ -421,7 +412,7 @@ fn Bell() -> impl IntoView {
     }
     let unread = move || count.get().unwrap_or(0);
     view! {
-        <NavLink page=Page::Notifications class="nav__link bell">
+        <PageLink page=Page::Notifications class="nav__link bell">
             <svg viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
                 <path d="M18 8a6 6 0 0 0-12 0c0 7-3 9-3 9h18s-3-2-3-9" />
                 <path d="M13.73 21a2 2 0 0 1-3.46 0" />
@@ -432,7 +423,7 @@ fn Bell() -> impl IntoView {
                     {unread}
                 </span>
             </Show>
-        </NavLink>
+        </PageLink>
     }
 }
 
@@ -442,7 +433,7 @@ fn NotFound() -> impl IntoView {
         <section class="page">
             <h1>"Page not found"</h1>
             <p>
-                <NavLink page=Page::Store>"Back to the store"</NavLink>
+                <PageLink page=Page::Store>"Back to the store"</PageLink>
             </p>
         </section>
     }

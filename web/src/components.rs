@@ -2,7 +2,34 @@
 
 use leptos::leptos_dom::helpers::{TimeoutHandle, set_timeout_with_handle};
 use leptos::prelude::*;
+use leptos_router::components::A;
 use wasm_bindgen::JsCast;
+
+use crate::page::{Bundle, Page};
+
+/// The bundle this page runs in (`app.rs` provides it).
+pub fn use_bundle() -> Bundle {
+    use_context::<Bundle>().unwrap_or(Bundle::Store)
+}
+
+/// A link to one of the app's pages: through the router within this bundle, a full page load
+/// (`rel="external"`, which the router leaves to the browser) to another bundle's pages, rather
+/// than a round through the router's fallback.
+#[component]
+pub fn PageLink(
+    page: Page,
+    #[prop(optional)] exact: bool,
+    #[prop(optional)] class: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let href = page.href();
+    let external = (Bundle::of_path(&href) != use_bundle()).then_some("external");
+    view! {
+        <A href=href exact=exact attr:class=class attr:rel=external>
+            {children()}
+        </A>
+    }
+}
 
 /// A polite loading line for `Transition`/`Suspense` fallbacks.
 #[component]
@@ -211,7 +238,7 @@ pub fn SignedIn(children: ChildrenFn) -> impl IntoView {
             let here = location.pathname.get_untracked();
             let href = format!(
                 "{}?next={}",
-                crate::page::Page::SignIn.href(),
+                Page::SignIn.href(),
                 js_sys::encode_uri_component(&here)
             );
             view! {

@@ -1,10 +1,11 @@
 //! The store's single-page app: Leptos, rendered in the browser, built by trunk into `dist/`.
 //!
-//! Three bundles share this library, so that a visitor's first load carries only what the
-//! storefront and the product pages need: the `web` binary (`index.html`) routes the storefront,
-//! the product pages, sign-in and sign-up; the `account` binary (`account.html`) the shopper's
-//! own pages (cart, checkout, orders, wallet, library, wishlist, notifications); the `manage`
-//! binary (`manage.html`) the publisher's and the admin's (`page::Bundle`). Each binary names
+//! Four bundles share this library, so that a visitor's first load carries only what the page
+//! they land on needs: the `web` binary (`index.html`) routes the storefront, sign-in and
+//! sign-up; the `product` binary (`product.html`) a product's page; the `account` binary
+//! (`account.html`) the shopper's own pages (cart, checkout, orders, wallet, library, wishlist,
+//! notifications); the `manage` binary (`manage.html`) the publisher's and the admin's
+//! (`page::Bundle`). Each binary names
 //! only its own router, and the release build's link-time optimisation leaves the other pages
 //! out.
 
@@ -20,6 +21,12 @@ mod words;
 pub fn start_store() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(app::StoreApp);
+}
+
+/// Starts a product page's bundle (`product.html`).
+pub fn start_product() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::ProductApp);
 }
 
 /// Starts the shopper's own pages' bundle (`account.html`).

@@ -1,9 +1,10 @@
 //! Every page of the app and its address: what the router serves (`app.rs`) and what the pages
 //! and components link to, apart from both so that neither imports the other.
 //!
-//! The app is three bundles (three wasm files, see `lib.rs`), and the gateway serves each
-//! bundle's page for the paths [`Bundle::of_path`] gives it (`account.html`, `manage.html`, and
-//! `index.html` for every other path), so both must agree (nginx.conf, "the SPA").
+//! The app is four bundles (four wasm files, see `lib.rs`), and the gateway serves each
+//! bundle's page for the paths [`Bundle::of_path`] gives it (`product.html`, `account.html`,
+//! `manage.html`, and `index.html` for every other path), so both must agree (nginx.conf, "the
+//! SPA").
 
 /// Every page of the app, and its address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +61,12 @@ impl Page {
 /// One of the app's bundles: each has the router of its own pages only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bundle {
-    /// What a visitor comes to (`index.html`): the storefront, the product pages, sign-in and
-    /// sign-up, "Page not found".
+    /// What a visitor comes to (`index.html`): the storefront, sign-in and sign-up, "Page not
+    /// found".
     Store,
+    /// A product's page (`product.html`): `/products/…`, the other page a visitor lands on (a
+    /// shared link, a search engine), so it carries neither the storefront nor sign-in.
+    Product,
     /// The shopper's own pages (`account.html`): cart, checkout, orders, wallet, library,
     /// wishlist, notifications.
     Account,
@@ -78,6 +82,7 @@ impl Bundle {
             "cart" | "checkout" | "orders" | "wallet" | "library" | "wishlist"
             | "notifications" => Bundle::Account,
             "publisher" | "admin" => Bundle::Manage,
+            "products" => Bundle::Product,
             _ => Bundle::Store,
         }
     }
@@ -112,18 +117,19 @@ mod tests {
             assert_eq!(Bundle::of_path(&page.href()), Bundle::Account, "{page:?}");
         }
         for page in [
-            Page::Store,
             Page::Product("publisher".to_owned()),
             Page::Product("cart".to_owned()),
-            Page::SignIn,
-            Page::SignUp,
         ] {
+            assert_eq!(Bundle::of_path(&page.href()), Bundle::Product, "{page:?}");
+        }
+        for page in [Page::Store, Page::SignIn, Page::SignUp] {
             assert_eq!(Bundle::of_path(&page.href()), Bundle::Store, "{page:?}");
         }
         // Only whole first segments.
         assert_eq!(Bundle::of_path("/publishers"), Bundle::Store);
         assert_eq!(Bundle::of_path("/administration"), Bundle::Store);
         assert_eq!(Bundle::of_path("/cartography"), Bundle::Store);
+        assert_eq!(Bundle::of_path("/productsale"), Bundle::Store);
         assert_eq!(Bundle::of_path("/admin/"), Bundle::Manage);
     }
 }

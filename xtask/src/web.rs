@@ -35,11 +35,13 @@ pub fn ensure_web_tools() -> Result<()> {
 }
 
 /// The SPA's bundles: trunk's target in `web/` (each names its binary, `data-bin`) and the page
-/// it becomes in the dist directory. The gateway serves `account.html` for the shopper's own
-/// pages, `manage.html` for `/publisher…` and `/admin…` (web/src/page.rs, `Bundle`) and
+/// it becomes in the dist directory. The gateway serves `product.html` for `/products/…`,
+/// `account.html` for the shopper's own pages, `manage.html` for `/publisher…` and `/admin…`
+/// (web/src/page.rs, `Bundle`) and
 /// `index.html` for every other client route.
-const BUNDLES: [(&str, &str); 3] = [
+const BUNDLES: [(&str, &str); 4] = [
     ("index.html", "index.html"),
+    ("product.html", "product.html"),
     ("account.html", "account.html"),
     ("manage.html", "manage.html"),
 ];

@@ -784,7 +784,23 @@ async fn spa_headers_limits_and_signed_downloads() {
         );
         assert_eq!(page.header("cache-control"), Some("no-cache"), "{path}");
     }
-    for path in ["/publishers", "/administration", "/products/admin"] {
+    // A product's page is the product bundle's page (also for a slug that names another
+    // bundle's path), revalidated too.
+    for path in [
+        "/products/admin",
+        "/products/space-quest-7",
+        "/products/cart?ref=mail",
+    ] {
+        let page = curl(s(&[&gw.url(path)])).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.body.contains("<title>Product</title>"),
+            "{path}: {}",
+            page.body
+        );
+        assert_eq!(page.header("cache-control"), Some("no-cache"), "{path}");
+    }
+    for path in ["/publishers", "/administration", "/productsale", "/product"] {
         let page = curl(s(&[&gw.url(path)])).await;
         assert!(
             page.body.contains("<title>Store</title>"),

@@ -3,7 +3,6 @@
 
 use domain::catalog::{GENRES, PLATFORMS};
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use wasm_bindgen::JsCast;
 
@@ -14,7 +13,8 @@ use crate::api::queries::{
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
 use crate::components::{
-    CoverPlaceholder, Loading, Markdown, SalePrice, Stars, error_fallback, sale_ends, short_time,
+    CoverPlaceholder, Loading, Markdown, PageLink, SalePrice, Stars, error_fallback, sale_ends,
+    short_time,
 };
 use crate::page::Page;
 use crate::state::{CartLine, use_auth, use_cart};
@@ -179,7 +179,7 @@ fn ProductNotFound() -> impl IntoView {
         <section class="page not-found" aria-labelledby="not-found-title">
             <h1 id="not-found-title">"This product is not here"</h1>
             <p>"The link may be mistyped, or the product is no longer sold in the store."</p>
-            <p><A href=Page::Store.href()>"Browse the store"</A></p>
+            <p><PageLink page=Page::Store>"Browse the store"</PageLink></p>
         </section>
     }
 }
@@ -229,7 +229,7 @@ fn ProductView(product: Product) -> impl IntoView {
     view! {
         <article class="product" aria-labelledby="product-title">
             <nav class="breadcrumbs" aria-label="Breadcrumbs">
-                <A href=Page::Store.href()>"Store"</A>
+                <PageLink page=Page::Store>"Store"</PageLink>
                 " › "
                 <span aria-current="page">{title.clone()}</span>
             </nav>
@@ -287,7 +287,7 @@ fn ProductView(product: Product) -> impl IntoView {
                                     <p><strong>"In your library"</strong></p>
                                     <p>
                                         "You own this. "
-                                        <A href=Page::Library.href()>"Download or play it from your library"</A>
+                                        <PageLink page=Page::Library>"Download or play it from your library"</PageLink>
                                         "."
                                     </p>
                                 </div>
@@ -405,7 +405,7 @@ fn Editions(
                 .collect_view()}
         </ul>
         <Show when=move || { cart.count() > 0 }>
-            <p><A href=Page::Cart.href()>"Go to the cart"</A></p>
+            <p><PageLink page=Page::Cart>"Go to the cart"</PageLink></p>
         </Show>
     }
     .into_any()

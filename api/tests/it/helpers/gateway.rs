@@ -185,6 +185,11 @@ impl Gateway {
         )
         .expect("index");
         std::fs::write(
+            dir.join("spa/product.html"),
+            "<!doctype html><title>Product</title>",
+        )
+        .expect("product");
+        std::fs::write(
             dir.join("spa/account.html"),
             "<!doctype html><title>Account</title>",
         )
