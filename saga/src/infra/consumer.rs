@@ -694,7 +694,9 @@ async fn run_batch(
             (&result, batch.progress()),
             (Ok(()), Progress::Idle | Progress::Committed)
         );
-        if !kept && let Err(e) = batch.undo(p, id).await {
+        if kept {
+            batch.keep();
+        } else if let Err(e) = batch.undo(p, id).await {
             failed = Some(e);
         }
         results.push(result);
