@@ -7,11 +7,14 @@
 //! (a handler that decides from the message alone takes none), and a handler that fails is
 //! rolled back to it and its inbox row removed. Savepoints are never released: the next one
 //! shadows the last, and a rollback goes to the latest, so a handler that succeeds costs no
-//! statement of bookkeeping at all.
+//! statement of bookkeeping at all. What a handler leaves for the commit (its outbox rows for
+//! the relay, its deferred work) is kept only once the handler is kept: a handler rolled back
+//! to its savepoint leaves nothing to publish.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+use domain::outbox::Row;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use uuid::Uuid;
 
@@ -33,14 +36,23 @@ pub(crate) enum Progress {
     Committed = 2,
 }
 
+/// What a handler leaves for after the commit.
+#[derive(Default)]
+struct Left {
+    /// Its outbox rows, for the relay.
+    rows: Vec<Row>,
+    after: Vec<AfterCommit>,
+}
+
 /// One transaction shared by the deliveries the consume loop handles together.
 pub struct Batch {
     pub(crate) txn: DatabaseTransaction,
     /// Of the handler now running (they run one after the other).
     progress: AtomicU8,
-    /// Deferred to the batch's commit.
-    after: Mutex<Vec<AfterCommit>>,
-    wake: AtomicBool,
+    /// What the running handler committed, until it is kept or undone.
+    running: Mutex<Left>,
+    /// What the kept handlers left for the batch's commit.
+    kept: Mutex<Left>,
 }
 
 impl std::fmt::Debug for Batch {
@@ -59,8 +71,8 @@ impl Batch {
         Arc::new(Batch {
             txn,
             progress: AtomicU8::new(Progress::Idle as u8),
-            after: Mutex::default(),
-            wake: AtomicBool::new(false),
+            running: Mutex::default(),
+            kept: Mutex::default(),
         })
     }
 
@@ -92,6 +104,7 @@ impl Batch {
 
     /// Before a handler runs.
     pub(crate) fn start(&self) {
+        *lock(&self.running) = Left::default();
         self.progress.store(Progress::Idle as u8, Ordering::SeqCst);
     }
 
@@ -110,22 +123,30 @@ impl Batch {
         Ok(())
     }
 
-    /// The running handler committed: its work stays, and `after` waits for the batch's commit.
-    pub(crate) fn committed(&self, after: Vec<AfterCommit>, wake: bool) {
-        if wake {
-            self.wake.store(true, Ordering::Relaxed);
+    /// The running handler committed: its work stays if it is kept ([`Batch::keep`]), and
+    /// `rows` (its outbox rows) and `after` wait for the batch's commit.
+    pub(crate) fn committed(&self, after: Vec<AfterCommit>, rows: Vec<Row>) {
+        {
+            let mut running = lock(&self.running);
+            running.after.extend(after);
+            running.rows.extend(rows);
         }
-        self.after
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(after);
         self.progress
             .store(Progress::Committed as u8, Ordering::SeqCst);
+    }
+
+    /// The running handler succeeded: what it left waits for the batch's commit.
+    pub(crate) fn keep(&self) {
+        let running = std::mem::take(&mut *lock(&self.running));
+        let mut kept = lock(&self.kept);
+        kept.rows.extend(running.rows);
+        kept.after.extend(running.after);
     }
 
     /// Undoes what the running handler did (it failed, or dropped its transaction) and removes
     /// `id` from the inbox of `p`: the delivery is answered on its own and comes again.
     pub(crate) async fn undo(&self, p: Participant, id: Uuid) -> Result<(), sea_orm::DbErr> {
+        *lock(&self.running) = Left::default();
         if self.progress() != Progress::Idle {
             self.txn.execute_unprepared(ROLLBACK).await?;
         }
@@ -139,21 +160,24 @@ impl Batch {
         Ok(())
     }
 
-    /// Commits the batch, then wakes the relay of `p` and runs what the handlers deferred.
+    /// Commits the batch, then hands the kept handlers' outbox rows to the relay of `p` and
+    /// runs what they deferred.
     pub(crate) async fn commit(self, rt: &Runtime, p: Participant) -> Result<(), sea_orm::DbErr> {
         self.txn.commit().await?;
-        if self.wake.into_inner() {
-            rt.wake_relay(p);
-        }
-        let after = self
-            .after
+        let kept = self
+            .kept
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for work in after {
+        rt.hand_over(p, kept.rows);
+        for work in kept.after {
             work(rt.clone()).await;
         }
         Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Marks the dead letter `id` of `p` replayed (its replay was handled, or found handled).

@@ -578,9 +578,17 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
             return;
         }
     };
+    // Each delivery's handler works in the batch's transaction (set here rather than on a
+    // copy of each delivery: an envelope is a tree), and lets go of it after the run.
+    for (_, incoming) in &mut items {
+        incoming.batch = Some(batch.clone());
+    }
     let delivered: Vec<&JsMessage> = items.iter().map(|(m, _)| m).collect();
     let ran = with_progress(rt, &delivered, run_batch(rt, reg, &batch, &items)).await;
     drop(delivered);
+    for (_, incoming) in &mut items {
+        incoming.batch = None;
+    }
     let (results, committed) = match (ran, std::sync::Arc::try_unwrap(batch)) {
         (Ok(results), Ok(batch)) => {
             let committed = batch.commit(rt, p).await.map_err(anyhow::Error::from);
@@ -684,17 +692,17 @@ async fn run_batch(
             results.push(result);
             continue;
         }
-        let mut incoming = incoming.clone();
-        incoming.batch = Some(batch.clone());
         batch.start();
-        let result = (reg.handle)(rt, &incoming)
-            .instrument(span(p, &incoming))
+        let result = (reg.handle)(rt, incoming)
+            .instrument(span(p, incoming))
             .await;
         let kept = matches!(
             (&result, batch.progress()),
             (Ok(()), Progress::Idle | Progress::Committed)
         );
-        if !kept && let Err(e) = batch.undo(p, id).await {
+        if kept {
+            batch.keep();
+        } else if let Err(e) = batch.undo(p, id).await {
             failed = Some(e);
         }
         results.push(result);

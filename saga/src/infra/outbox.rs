@@ -8,13 +8,14 @@
 //! When the consume loop handles several deliveries together (a [`Batch`]), the batch has
 //! recorded them in the inbox already, and the handler's transaction is a savepoint of the
 //! batch's one transaction: a failure rolls back to it, and the batch commits once for all of
-//! them. What must wait for the real commit (refreshing Redis, waking the relay) is queued with
-//! [`Tx::after_commit`] and runs after it, in either case.
+//! them. What must wait for the real commit (refreshing Redis, handing the outbox rows to the
+//! relay) is queued with [`Tx::after_commit`] and runs after it, in either case; the work of a
+//! handler rolled back to its savepoint never runs.
 //!
 //! The outbox rows and their relay are [`domain::outbox`]'s, shared with the api's catalog: the
-//! relay publishes unpublished rows with `Nats-Msg-Id` = the event id, in order per correlation,
-//! and marks them published after JetStream's ack; several replicas of a participant share the
-//! work.
+//! relay is handed the rows once they are committed and publishes them with `Nats-Msg-Id` = the
+//! event id, in order per correlation, then marks many published in one statement; it looks at
+//! the table for rows nobody handed over (a crash, a failed publish, another replica's).
 
 use std::sync::Arc;
 
@@ -140,22 +141,19 @@ impl Tx {
         self.after.push(work);
     }
 
-    /// Writes the outbox rows, marks a replayed dead letter, commits, wakes the relay and runs
-    /// the work deferred with [`Tx::after_commit`] (in a batch: keeps its work in the batch's
-    /// transaction and leaves the rest to the batch's commit).
+    /// Writes the outbox rows, marks a replayed dead letter, commits, hands the rows to the
+    /// relay and runs the work deferred with [`Tx::after_commit`] (in a batch: keeps its work in
+    /// the batch's transaction and leaves the rest to the batch's commit).
     pub async fn commit(self, rt: &Runtime) -> Result<(), Failure> {
         let name = self.participant.name();
         // Every event of the handler in one statement.
         domain::outbox::insert(self.db(), name, &self.pending).await?;
         self.mark_replayed().await?;
-        let wake = !self.pending.is_empty();
         match self.conn {
-            Conn::Batch(batch) => batch.committed(self.after, wake),
+            Conn::Batch(batch) => batch.committed(self.after, self.pending),
             Conn::Own(txn) => {
                 txn.commit().await?;
-                if wake {
-                    rt.wake_relay(self.participant);
-                }
+                rt.hand_over(self.participant, self.pending);
                 for work in self.after {
                     work(rt.clone()).await;
                 }
@@ -185,9 +183,10 @@ fn row<T: Message>(env: &Envelope<T>) -> Result<Row, Failure> {
     Row::new(env).map_err(|e| Failure::Poison(format!("encoding {}: {e}", T::TYPE)))
 }
 
-/// Publishes the outbox of `p` forever (see [`domain::outbox::relay`]), woken by
-/// [`Runtime::wake_relay`].
+/// Publishes the outbox of `p` forever (see [`domain::outbox::relay_handed_over`]): the rows
+/// its handlers commit ([`Runtime::hand_over`]), and the table when woken
+/// ([`Runtime::wake_relay`]) or every second.
 pub async fn relay(rt: Runtime, p: Participant) -> anyhow::Result<()> {
-    domain::outbox::relay(&rt.db, &rt.bus, p.name(), rt.relay_waker(p)).await;
+    domain::outbox::relay_handed_over(&rt.db, &rt.bus, p.name(), rt.relay_handoff(p)).await;
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use domain::bus::Bus;
 use domain::money::Currency;
+use domain::outbox::{Handoff, Row};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
@@ -219,7 +220,8 @@ pub struct Runtime {
     pub consumers: ConsumerHealth,
     /// What the consume loops counted.
     pub counters: Counters,
-    relay_wakers: Arc<[Notify; 6]>,
+    /// What each participant's relay is handed (rows committed, or a wake).
+    relays: Arc<[Handoff; 6]>,
     /// Wakes the webhooks participant's delivery worker (new or rescheduled deliveries).
     webhook_waker: Arc<Notify>,
 }
@@ -243,7 +245,7 @@ impl Runtime {
             settings: Arc::new(settings),
             consumers: ConsumerHealth::default(),
             counters: Counters::default(),
-            relay_wakers: Arc::new(std::array::from_fn(|_| Notify::new())),
+            relays: Arc::new(std::array::from_fn(|_| Handoff::default())),
             webhook_waker: Arc::new(Notify::new()),
         }
     }
@@ -255,13 +257,20 @@ impl Runtime {
         self
     }
 
-    /// Tells the relay of `p` that its outbox has new rows.
+    /// Tells the relay of `p` that its outbox has new rows it was not handed: it looks at the
+    /// table at once.
     pub fn wake_relay(&self, p: Participant) {
-        self.relay_wakers[p.index()].notify_one();
+        self.relays[p.index()].wake();
     }
 
-    pub(crate) fn relay_waker(&self, p: Participant) -> &Notify {
-        &self.relay_wakers[p.index()]
+    /// Hands the relay of `p` the outbox rows of a transaction just committed: it publishes
+    /// them without reading them back.
+    pub fn hand_over(&self, p: Participant, rows: Vec<Row>) {
+        self.relays[p.index()].committed(rows);
+    }
+
+    pub(crate) fn relay_handoff(&self, p: Participant) -> &Handoff {
+        &self.relays[p.index()]
     }
 
     /// Tells the webhooks delivery worker that deliveries are due.

@@ -106,12 +106,15 @@ async fn deliver_loop(rt: Runtime, client: reqwest::Client) -> anyhow::Result<()
     }
 }
 
-/// How long until the next pending delivery of an enabled endpoint is due.
-async fn next_due_in(rt: &Runtime) -> anyhow::Result<Option<Duration>> {
+/// How long until the next pending delivery of an enabled endpoint is due; `None` when there
+/// is none (`greatest` ignores a NULL: without the `CASE`, no delivery at all read as "due
+/// now", and the loop looked again at once, for ever).
+pub async fn next_due_in(rt: &Runtime) -> anyhow::Result<Option<Duration>> {
     let row = rt
         .db
         .query_one_raw(stmt(
-            "SELECT greatest(0, extract(epoch FROM min(d.next_attempt_at) - clock_timestamp()) * 1000)::bigint AS ms \
+            "SELECT CASE WHEN min(d.next_attempt_at) IS NULL THEN NULL \
+                    ELSE greatest(0, extract(epoch FROM min(d.next_attempt_at) - clock_timestamp()) * 1000)::bigint END AS ms \
              FROM webhooks.delivery d JOIN webhooks.endpoint e ON e.id = d.endpoint_id \
              WHERE d.status = 'PENDING' AND e.enabled",
             [],
