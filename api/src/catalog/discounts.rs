@@ -89,7 +89,7 @@ pub async fn running(
         .collect())
 }
 
-/// Every discount of `editions` that was not cancelled, newest window first.
+/// Every discount of `editions`, cancelled ones included, newest window first.
 pub async fn of_editions(
     db: &impl ConnectionTrait,
     editions: &[Uuid],

@@ -716,7 +716,7 @@ async fn spa_headers_limits_and_signed_downloads() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2", "HTTP/2");
 
     // A client route falls back to index.html, which always revalidates.
-    let route = curl(s(&[&gw.url("/products/some-game")])).await;
+    let route = curl(s(&[&gw.url("/sign-in")])).await;
     assert_eq!(route.status, 200);
     assert!(route.body.contains("<title>Store</title>"));
     assert_eq!(route.header("cache-control"), Some("no-cache"));
