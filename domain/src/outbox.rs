@@ -306,17 +306,7 @@ fn mark_due(
 /// Publishes `rows` (handed over, in commit order; see [`publish_in_order`]). Returns the ids
 /// published, and whether every row was.
 async fn publish_rows(bus: &Bus, schema: &str, rows: &[Row]) -> (Vec<Uuid>, bool) {
-    let outgoing: Vec<Outgoing<'_>> = rows
-        .iter()
-        .map(|r| Outgoing {
-            id: r.id,
-            subject: &r.subject,
-            kind: &r.kind,
-            correlation_id: r.correlation_id,
-            trace: r.trace.as_deref(),
-            payload: r.payload.as_bytes(),
-        })
-        .collect();
+    let outgoing: Vec<Outgoing<'_>> = rows.iter().map(Row::outgoing).collect();
     let published = publish_in_order(bus, schema, &outgoing).await;
     let complete = published.len() == rows.len();
     (published, complete)
@@ -353,6 +343,20 @@ async fn publish_in_order(bus: &Bus, schema: &str, rows: &[Outgoing<'_>]) -> Vec
 }
 
 /// A row as it is published.
+impl Row {
+    /// The row as it goes out.
+    fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            id: self.id,
+            subject: &self.subject,
+            kind: &self.kind,
+            correlation_id: self.correlation_id,
+            trace: self.trace.as_deref(),
+            payload: self.payload.as_bytes(),
+        }
+    }
+}
+
 struct Outgoing<'a> {
     id: Uuid,
     subject: &'a str,
@@ -402,16 +406,6 @@ async fn mark_published(
     ))
     .await?;
     Ok(())
-}
-
-/// A claimed row, as the relay publishes it.
-struct Claimed {
-    id: Uuid,
-    subject: String,
-    kind: String,
-    correlation_id: Uuid,
-    trace: Option<String>,
-    payload: String,
 }
 
 /// What a look at the table did.
@@ -479,10 +473,11 @@ async fn look(
         });
     }
     let claimed = rows.len();
-    let rows: Vec<Claimed> = rows
+    // A claimed row is a row as it was written.
+    let rows: Vec<Row> = rows
         .into_iter()
         .map(|r| {
-            Ok(Claimed {
+            Ok(Row {
                 id: r.try_get("", "id")?,
                 subject: r.try_get("", "subject")?,
                 kind: r.try_get("", "kind")?,
@@ -492,17 +487,7 @@ async fn look(
             })
         })
         .collect::<Result<_, DbErr>>()?;
-    let outgoing: Vec<Outgoing<'_>> = rows
-        .iter()
-        .map(|r| Outgoing {
-            id: r.id,
-            subject: &r.subject,
-            kind: &r.kind,
-            correlation_id: r.correlation_id,
-            trace: r.trace.as_deref(),
-            payload: r.payload.as_bytes(),
-        })
-        .collect();
+    let outgoing: Vec<Outgoing<'_>> = rows.iter().map(Row::outgoing).collect();
     let published = publish_in_order(bus, schema, &outgoing).await;
     mark_published(&txn, schema, &published).await?;
     txn.commit().await?;

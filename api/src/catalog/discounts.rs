@@ -306,29 +306,47 @@ pub async fn follow_edges(state: &AppState, now: DateTime<Utc>) -> ApiResult<usi
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .all(&txn)
         .await?;
-    let mut products = BTreeSet::new();
-    let mut told = false;
-    for d in &rows {
-        let ended = d.cancelled_at.is_some() || d.ends_at <= now;
-        let to = if ended {
-            APPLIED_ENDED
-        } else {
-            APPLIED_STARTED
-        };
+    let ended = |d: &discount::Model| d.cancelled_at.is_some() || d.ends_at <= now;
+    let (done, started): (Vec<&discount::Model>, Vec<&discount::Model>) =
+        rows.iter().partition(|d| ended(d));
+    for (to, ids) in [(APPLIED_ENDED, &done), (APPLIED_STARTED, &started)] {
+        if ids.is_empty() {
+            continue;
+        }
         discount::Entity::update_many()
             .col_expr(discount::Column::Applied, Expr::value(to))
-            .filter(discount::Column::Id.eq(d.id))
+            .filter(discount::Column::Id.is_in(ids.iter().map(|d| d.id)))
             .exec(&txn)
             .await?;
-        products.insert(d.product_id);
-        if !ended && d.applied == APPLIED_PENDING {
-            let e = edition::Entity::find_by_id(d.edition_id).one(&txn).await?;
-            let p = product::Entity::find_by_id(d.product_id).one(&txn).await?;
-            if let (Some(e), Some(p)) = (e, p) {
-                told |= tell_wishers(&txn, d, &p, &e, d.created_by).await?;
+    }
+    // The wishers of discounts that start now (not of one already started and now ended).
+    let starting: Vec<&discount::Model> = started
+        .into_iter()
+        .filter(|d| d.applied == APPLIED_PENDING)
+        .collect();
+    let mut told = false;
+    if !starting.is_empty() {
+        let editions: HashMap<Uuid, edition::Model> = edition::Entity::find()
+            .filter(edition::Column::Id.is_in(starting.iter().map(|d| d.edition_id)))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let products: HashMap<Uuid, product::Model> = product::Entity::find()
+            .filter(product::Column::Id.is_in(starting.iter().map(|d| d.product_id)))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        for d in starting {
+            if let (Some(e), Some(p)) = (editions.get(&d.edition_id), products.get(&d.product_id)) {
+                told |= tell_wishers(&txn, d, p, e, d.created_by).await?;
             }
         }
     }
+    let products: BTreeSet<Uuid> = rows.iter().map(|d| d.product_id).collect();
     for p in products {
         crate::catalog::refresh_price_from(&txn, p).await?;
     }

@@ -318,13 +318,13 @@ impl Order {
         let mut receipt_lines = Vec::with_capacity(lines.len());
         let mut rates: Vec<ReceiptTax> = Vec::new();
         let (mut net, mut tax, mut gross) = (0_i64, 0_i64, 0_i64);
+        let names = l
+            .names
+            .load_many(lines.iter().map(|line| line.publisher_id))
+            .await
+            .map_err(loader_error)?;
         for line in lines {
-            let publisher = l
-                .names
-                .load_one(line.publisher_id)
-                .await
-                .map_err(loader_error)?
-                .unwrap_or_default();
+            let publisher = names.get(&line.publisher_id).cloned().unwrap_or_default();
             let (line_net, line_tax, line_gross) = (
                 line.net().unwrap_or(0),
                 line.tax().unwrap_or(0),

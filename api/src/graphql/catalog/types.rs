@@ -259,7 +259,6 @@ impl Product {
     async fn list_price_from(&self) -> Option<Money> {
         self.model
             .list_price_from_minor
-            .or(self.model.price_from_minor)
             .map(|m| Money::new(m, &self.model.currency))
     }
 

@@ -118,7 +118,12 @@ async fn orders_are_taxed_where_the_buyer_is_and_the_receipt_says_so() {
     );
 
     // Norway: 25 % in the price.
-    app.gql(Some(&shop.buyer), SET, json!({ "c": "NO" })).await;
+    let set = app.gql(Some(&shop.buyer), SET, json!({ "c": "NO" })).await;
+    assert_eq!(set["data"]["setBillingCountry"]["billingCountry"], "NO");
+    assert_eq!(
+        set["data"]["setBillingCountry"]["billingState"],
+        Value::Null
+    );
     let no = shop.completed(&[&no_game], "no").await;
     let no = app
         .gql(Some(&shop.buyer), RECEIPT, json!({ "id": no }))
