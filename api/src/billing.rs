@@ -110,24 +110,25 @@ pub async fn entries(
         .collect())
 }
 
-/// Asks billing to top the wallet up; returns the top-up id (derived from the key).
+/// Asks billing to top the wallet up; returns the top-up id (derived from the key) and its
+/// currency.
 pub async fn top_up(
     state: &AppState,
     me: &Principal,
     amount_minor: i64,
     payment_method: &str,
     key: &str,
-) -> ApiResult<Uuid> {
+) -> ApiResult<(Uuid, domain::money::Currency)> {
     idempotency::check_key(key)?;
-    let (min, max) = state.config.top_up;
+    // In the currency of the buyer's region (the wallet's, while it holds money); the limits
+    // are the store's, converted.
+    let currency = crate::identity::shopping_region(state, me.id)
+        .await?
+        .currency;
+    let limit = |m| domain::money::convert(m, state.config.currency, currency).unwrap_or(m);
+    let (min, max) = (limit(state.config.top_up.0), limit(state.config.top_up.1));
     if !domain::billing::check_top_up(amount_minor, min, max) {
-        let fmt = |m| {
-            domain::money::Money {
-                minor: m,
-                currency: state.config.currency,
-            }
-            .format()
-        };
+        let fmt = |m| domain::money::Money { minor: m, currency }.format();
         return Err(ApiError::BadInput {
             field: "amount",
             message: format!("a top-up is between {} and {}", fmt(min), fmt(max)),
@@ -142,7 +143,7 @@ pub async fn top_up(
     }
     let input_hash = idempotency::hash(&["topUpWallet", &amount_minor.to_string(), method]);
     if let Some(id) = idempotency::lookup(state, me.id, key, &input_hash).await? {
-        return Ok(id);
+        return Ok((id, currency));
     }
     let top_up_id = idempotency::derived_id("top-up", me.id, key);
     let record = Record {
@@ -150,14 +151,14 @@ pub async fn top_up(
         id: top_up_id,
     };
     if let Some(id) = idempotency::claim(state, me.id, key, &record).await? {
-        return Ok(id);
+        return Ok((id, currency));
     }
     let mut envelope = Envelope::new(
         TopUp {
             top_up_id,
             account_id: me.id,
             amount_minor,
-            currency: state.config.currency,
+            currency,
             payment_method: method.to_owned(),
         },
         top_up_id,
@@ -173,7 +174,7 @@ pub async fn top_up(
         return Err(e.into());
     }
     tracing::info!(top_up.id = %top_up_id, card.last4 = %domain::billing::last4(method), "top-up requested");
-    Ok(top_up_id)
+    Ok((top_up_id, currency))
 }
 
 /// A top-up as billing recorded it (`None` while it is pending).
@@ -182,6 +183,7 @@ pub struct TopUpRow {
     pub status: String,
     pub reason: Option<String>,
     pub amount_minor: i64,
+    pub currency: String,
 }
 
 pub async fn find_top_up(state: &AppState, id: Uuid) -> ApiResult<Option<(Uuid, TopUpRow)>> {
@@ -193,6 +195,7 @@ pub async fn find_top_up(state: &AppState, id: Uuid) -> ApiResult<Option<(Uuid, 
                 status: t.status,
                 reason: t.reason,
                 amount_minor: t.amount_minor,
+                currency: t.currency,
             },
         )
     }))
@@ -217,15 +220,26 @@ pub struct Revenue {
 /// Longest period of the revenue chart, days.
 pub const MAX_REVENUE_DAYS: i32 = 366;
 
-pub async fn revenue(state: &AppState, publisher: Uuid, days: i32) -> ApiResult<Revenue> {
+/// The revenue of `publisher` in `currency` (each currency's figures are apart: sales in yen
+/// and in euros do not add up).
+pub async fn revenue(
+    state: &AppState,
+    publisher: Uuid,
+    days: i32,
+    currency: domain::money::Currency,
+) -> ApiResult<Revenue> {
     if !(1..=MAX_REVENUE_DAYS).contains(&days) {
         return Err(ApiError::BadInput {
             field: "days",
             message: format!("between 1 and {MAX_REVENUE_DAYS} days"),
         });
     }
-    let days = revenue_entry::by_day(&state.db, publisher, days).await?;
-    let totals = revenue_entry::totals(&state.db, publisher).await?;
+    let c = currency.as_str();
+    let (days, totals) = futures::future::try_join(
+        revenue_entry::by_day(&state.db, publisher, days, c),
+        revenue_entry::totals(&state.db, publisher, c),
+    )
+    .await?;
     Ok(Revenue {
         days,
         gross_minor: totals.gross_minor,

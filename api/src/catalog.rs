@@ -6,6 +6,7 @@ pub mod builds;
 pub mod chunks;
 pub mod discounts;
 pub mod outbox;
+pub mod prices;
 pub mod search;
 
 use chrono::{NaiveDate, Utc};

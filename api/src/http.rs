@@ -46,7 +46,7 @@ use crate::graphql::shield::{
 };
 use crate::graphql::variables::selected_operation;
 use crate::graphql::{StoreSchema, build_schema};
-use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::caller::{ClientAddr, ClientCountry};
 use crate::infra::auth::{Caller, ClientGrant, Principal};
 use crate::infra::state::AppState;
 use media::Media;
@@ -68,6 +68,8 @@ pub const USER_CLIENT_HEADER: &str = "x-user-client";
 pub const USER_SCOPE_HEADER: &str = "x-user-scope";
 /// Client address as seen by the gateway.
 pub const REAL_IP_HEADER: &str = "x-real-ip";
+/// The client's country as the gateway placed it (ISO 3166-1 alpha-2), when it knows it.
+pub const COUNTRY_HEADER: &str = "x-country";
 
 #[derive(Clone)]
 struct Edge {
@@ -204,6 +206,30 @@ fn one_line(s: &str) -> bool {
     !s.chars().any(char::is_control)
 }
 
+/// Whether the request came through the gateway (it carries the shared secret).
+fn from_gateway(state: &AppState, headers: &HeaderMap) -> bool {
+    match (
+        &state.config.gateway_secret,
+        headers.get(GATEWAY_SECRET_HEADER),
+    ) {
+        (Some(secret), Some(given)) => {
+            constant_time_eq(secret.expose_secret().as_bytes(), given.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+/// The client's country from the gateway's `X-Country` (believed from the gateway only; a
+/// code of two letters, else none).
+fn client_country(state: &AppState, headers: &HeaderMap) -> ClientCountry {
+    ClientCountry(
+        header_str(headers, COUNTRY_HEADER)
+            .filter(|_| from_gateway(state, headers))
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase())),
+    )
+}
+
 /// Decides who is calling. A request from the gateway (shared secret) is believed; any other
 /// request's `X-User-*` headers are ignored and its bearer token, if any, is verified here.
 async fn authenticate(
@@ -216,15 +242,7 @@ async fn authenticate(
             "a request may carry one Authorization header only",
         ));
     }
-    let trusted = match (
-        &state.config.gateway_secret,
-        headers.get(GATEWAY_SECRET_HEADER),
-    ) {
-        (Some(secret), Some(given)) => {
-            constant_time_eq(secret.expose_secret().as_bytes(), given.as_bytes())
-        }
-        _ => false,
-    };
+    let trusted = from_gateway(state, headers);
     let peer_ip = peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
     if trusted {
         let client = ClientAddr(header_str(headers, REAL_IP_HEADER).unwrap_or(peer_ip));
@@ -794,7 +812,12 @@ async fn execute(
         persisted::register(&edge.state, hash, query, &client).await;
     }
     let cacheable = public_read && matches!(caller, Caller::Anonymous);
-    let mut request = request.data(caller).data(client).data(Prechecked);
+    let country = client_country(&edge.state, headers);
+    let mut request = request
+        .data(caller)
+        .data(client)
+        .data(country)
+        .data(Prechecked);
     if let Some(grant) = grant {
         request = request.data(grant);
     }
@@ -845,7 +868,8 @@ fn graphql_response(media: Media, response: &async_graphql::Response, cacheable:
     let cache = if cacheable && response.errors.is_empty() && max_age > 0 {
         res.headers_mut().insert(
             header::VARY,
-            HeaderValue::from_static("Accept, Authorization"),
+            // Prices follow the visitor's country, which the gateway reads from CF-IPCountry.
+            HeaderValue::from_static("Accept, Authorization, CF-IPCountry"),
         );
         HeaderValue::from_str(&format!("public, max-age={max_age}")).ok()
     } else {

@@ -7,6 +7,7 @@ pub mod tickets;
 use chrono::{DateTime, Utc};
 use domain::identity::entity::{account, audit_log};
 use domain::identity::{AccountStatus, DisplayName, Email, Password, Role};
+use domain::money::Currency;
 use sea_orm::prelude::Expr;
 use sea_orm::sea_query::SimpleExpr;
 use sea_orm::{
@@ -16,7 +17,7 @@ use sea_orm::{
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::caller::{ClientAddr, ClientCountry};
 use crate::infra::auth::jwt::AccessToken;
 use crate::infra::auth::password::Hasher;
 use crate::infra::auth::session::RefreshToken;
@@ -82,11 +83,15 @@ pub struct NewAccount {
     pub password: Password,
     pub display_name: DisplayName,
     pub role: Role,
+    /// The account's region from the start (sign-up: the country the gateway placed the
+    /// client in), else none until it chooses one.
+    pub country: Option<String>,
 }
 
 impl NewAccount {
     pub fn parse(email: &str, password: &str, display_name: &str, role: Role) -> ApiResult<Self> {
         Ok(NewAccount {
+            country: None,
             email: Email::parse(email)?,
             password: Password::parse(password)?,
             display_name: DisplayName::parse(display_name)?,
@@ -121,7 +126,7 @@ pub async fn insert_account(
         created_at: Set(now),
         updated_at: Set(now),
         created_by: Set(created_by),
-        billing_country: Set(None),
+        billing_country: Set(new.country),
         billing_state: Set(None),
     };
     let inserted = match model.insert(&txn).await {
@@ -386,6 +391,7 @@ pub async fn sign_up(
     password: &str,
     display_name: &str,
     client: &ClientAddr,
+    country: &ClientCountry,
 ) -> ApiResult<AuthSession> {
     let rates = state.config.rates;
     ratelimit::hit(
@@ -396,7 +402,12 @@ pub async fn sign_up(
         WithoutRedis::Refuse,
     )
     .await?;
-    let new = NewAccount::parse(email, password, display_name, Role::User)?;
+    let mut new = NewAccount::parse(email, password, display_name, Role::User)?;
+    new.country = country
+        .0
+        .as_deref()
+        .and_then(domain::country::find)
+        .map(|c| c.code.to_owned());
     ratelimit::hit(
         Counters::of(state),
         "signup-email",
@@ -667,6 +678,133 @@ pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Option<Account>>
     }
 }
 
+/// Where a shopper is, for prices and tax: the account's chosen country (`setBillingCountry`,
+/// or the country it signed up from), a visitor's country as the gateway placed it, else the
+/// store's (`STORE_COUNTRY`). The currency is that country's where the store sells in it,
+/// else the store's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// The US state, when the account chose one.
+    pub state: Option<String>,
+    pub currency: Currency,
+}
+
+impl Region {
+    pub fn of(state: &AppState, country: Option<&str>, us_state: Option<String>) -> Region {
+        let country = country
+            .and_then(domain::country::find)
+            .map_or(state.config.store_country, |c| c.code);
+        Region {
+            country: country.to_owned(),
+            state: us_state.filter(|_| country == "US"),
+            currency: domain::money::currency_of_country(country).unwrap_or(state.config.currency),
+        }
+    }
+
+    /// The place an order of this region is taxed at.
+    pub fn tax_place(&self) -> domain::tax::Place {
+        domain::tax::Place {
+            country: self.country.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The region of `account` (signed in), else of a visitor from `country`.
+pub async fn region(
+    state: &AppState,
+    account: Option<Uuid>,
+    country: &ClientCountry,
+) -> ApiResult<Region> {
+    let Some(id) = account else {
+        return Ok(Region::of(state, country.0.as_deref(), None));
+    };
+    let chosen: Option<(Option<String>, Option<String>)> = account::Entity::find_by_id(id)
+        .select_only()
+        .column(account::Column::BillingCountry)
+        .column(account::Column::BillingState)
+        .into_tuple()
+        .one(&state.db)
+        .await?;
+    let (country, us_state) = chosen.unwrap_or_default();
+    Ok(Region::of(state, country.as_deref(), us_state))
+}
+
+/// The buyer's region and their wallet's currency and balance (if they have a wallet), in one
+/// statement.
+pub async fn region_and_wallet(
+    state: &AppState,
+    account: Uuid,
+) -> ApiResult<(Region, Option<(Currency, i64)>)> {
+    let row = state
+        .db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT a.billing_country, a.billing_state, w.currency, w.balance_minor \
+             FROM identity.account a LEFT JOIN billing.wallet w ON w.account_id = a.id \
+             WHERE a.id = $1",
+            [account.into()],
+        ))
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    let country: Option<String> = row.try_get("", "billing_country")?;
+    let us_state: Option<String> = row.try_get("", "billing_state")?;
+    let held: Option<String> = row.try_get("", "currency")?;
+    let balance: Option<i64> = row.try_get("", "balance_minor")?;
+    let region = Region::of(state, country.as_deref(), us_state);
+    let wallet = match (held, balance) {
+        (Some(c), Some(b)) => Some((
+            Currency::parse(&c)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored wallet currency: {e}")))?,
+            b,
+        )),
+        _ => None,
+    };
+    Ok((region, wallet))
+}
+
+/// The region a signed-in buyer pays in: `CONFLICT` while their wallet holds money in another
+/// currency (a wallet holds one currency, so that money must be spent in its region first).
+pub async fn shopping_region(state: &AppState, account: Uuid) -> ApiResult<Region> {
+    let (region, wallet) = region_and_wallet(state, account).await?;
+    if let Some((held, balance)) = wallet
+        && held != region.currency
+        && balance != 0
+    {
+        return Err(ApiError::Conflict(format!(
+            "your wallet holds {} but your region pays in {}; choose a region that pays in {}",
+            domain::money::Money {
+                minor: balance,
+                currency: held
+            }
+            .format(),
+            region.currency.as_str(),
+            held.as_str()
+        )));
+    }
+    Ok(region)
+}
+
+/// The currency and balance of `account`'s wallet, if it has one.
+pub async fn wallet_of(state: &AppState, account: Uuid) -> ApiResult<Option<(Currency, i64)>> {
+    use domain::billing::entity::wallet;
+    let row: Option<(String, i64)> = wallet::Entity::find_by_id(account)
+        .select_only()
+        .column(wallet::Column::Currency)
+        .column(wallet::Column::BalanceMinor)
+        .into_tuple()
+        .one(&state.db)
+        .await?;
+    row.map(|(c, b)| {
+        Currency::parse(&c)
+            .map(|c| (c, b))
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored wallet currency: {e}")))
+    })
+    .transpose()
+}
+
 /// Sets where the caller is taxed for digital orders: an ISO 3166-1 alpha-2 country and, in
 /// the US, the two-letter state (the sales tax is the state's); orders placed before keep
 /// theirs.
@@ -705,6 +843,24 @@ pub async fn set_billing_country(
             });
         }
         _ => {}
+    }
+    // A wallet holds one currency: money in it keeps the region in that currency.
+    let currency =
+        domain::money::currency_of_country(country.code).unwrap_or(state.config.currency);
+    if let Some((held, balance)) = wallet_of(state, me.id).await?
+        && held != currency
+        && balance != 0
+    {
+        return Err(ApiError::Conflict(format!(
+            "your wallet holds {}; a region that pays in {} can be chosen once the wallet is \
+             spent (a wallet holds one currency)",
+            domain::money::Money {
+                minor: balance,
+                currency: held
+            }
+            .format(),
+            currency.as_str()
+        )));
     }
     let updated = account::Entity::update_many()
         .col_expr(

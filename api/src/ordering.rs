@@ -81,10 +81,24 @@ pub async fn place_order(
         .filter_map(|(e, p)| Some((e.id, (e, p?))))
         .collect();
     let product_ids: Vec<Uuid> = found.values().map(|(_, p)| p.id).collect();
-    // The price is the one at this instant: the discount whose window holds it, if any.
+    // The buyer's region sets the currency (and, for digital orders, the tax); a wallet holds
+    // one currency, so money in another one must be spent in its region first.
+    let region = crate::identity::shopping_region(state, me.id).await?;
+    let currency = region.currency;
+    // The price is the one at this instant, in the buyer's currency: the publisher's price
+    // there (or the suggested conversion), less the discount whose window holds it, if any.
     let edition_ids: Vec<Uuid> = found.keys().copied().collect();
-    let discounts =
-        crate::catalog::discounts::running(&state.db, &edition_ids, chrono::Utc::now()).await?;
+    let (discounts, set_prices) = futures::future::try_join(
+        crate::catalog::discounts::running(&state.db, &edition_ids, chrono::Utc::now()),
+        async {
+            if currency == state.config.currency {
+                Ok(crate::catalog::prices::Explicit::new())
+            } else {
+                crate::catalog::prices::explicit(&state.db, &edition_ids).await
+            }
+        },
+    )
+    .await?;
     let mut shape = Vec::with_capacity(lines.len());
     let mut snapshot = Vec::with_capacity(lines.len());
     for l in lines {
@@ -96,11 +110,7 @@ pub async fn place_order(
         };
         let physical = EditionKind::parse(&e.kind) == Some(EditionKind::Physical);
         shape.push((l.edition_id, l.quantity, physical));
-        if e.currency != state.config.currency.as_str() {
-            return Err(ApiError::Conflict(
-                "this edition is priced in another currency".into(),
-            ));
-        }
+        let list = crate::catalog::prices::list_price(e, set_prices.get(&e.id), currency)?;
         snapshot.push(OrderLine {
             edition_id: e.id,
             product_id: p.id,
@@ -108,8 +118,8 @@ pub async fn place_order(
             kind: e.kind.clone(),
             product_title: p.title.clone(),
             edition_name: e.name.clone(),
-            unit_price_minor: discounts.get(&e.id).map_or(e.price_minor, |d| {
-                domain::catalog::discount::discounted(e.price_minor, d.percent)
+            unit_price_minor: discounts.get(&e.id).map_or(list, |d| {
+                domain::catalog::discount::discounted(list, d.percent)
             }),
             quantity: l.quantity,
             unit_tax_minor: 0,
@@ -119,7 +129,7 @@ pub async fn place_order(
     check_lines(&shape).map_err(line_error)?;
     // The tax of where the order is supplied: where it ships to, else the buyer's billing
     // country, else the store's; each line's price becomes what the buyer pays for it.
-    let place = tax_place(state, me.id, address.as_ref()).await?;
+    let place = tax_place(&region, address.as_ref())?;
     let rate = place.rate();
     for line in &mut snapshot {
         let t = domain::tax::unit_tax(line.unit_price_minor, rate);
@@ -180,7 +190,7 @@ pub async fn place_order(
             order_id,
             account_id: me.id,
             idempotency_key: key.to_owned(),
-            currency: state.config.currency,
+            currency,
             lines: snapshot,
             shipping_address: address,
             tax_place: Some(place),
@@ -201,42 +211,32 @@ pub async fn place_order(
     Ok(order_id)
 }
 
-/// Where an order is taxed: the country (and US state) it ships to, else the buyer's billing
-/// country, else the store's (`STORE_COUNTRY`).
-async fn tax_place(
-    state: &AppState,
-    account: Uuid,
+/// Where an order is taxed: the country (and US state) it ships to, else the buyer's region
+/// (the country they chose, else the store's). A US buyer's digital order needs their state
+/// (the sales tax is the state's).
+fn tax_place(
+    region: &crate::identity::Region,
     address: Option<&ShippingAddress>,
 ) -> ApiResult<domain::tax::Place> {
     if let Some(a) = address {
-        let region = a.region.trim().to_ascii_uppercase();
-        let us_state = (a.country == "US"
-            && region.len() == 2
-            && region.chars().all(|c| c.is_ascii_uppercase()))
-        .then_some(region);
+        let code = a.region.trim().to_ascii_uppercase();
+        let us_state =
+            (a.country == "US" && code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase()))
+                .then_some(code);
         return Ok(domain::tax::Place {
             country: a.country.clone(),
             state: us_state,
         });
     }
-    use domain::identity::entity::account;
-    let billing: Option<(Option<String>, Option<String>)> = account::Entity::find_by_id(account)
-        .select_only()
-        .column(account::Column::BillingCountry)
-        .column(account::Column::BillingState)
-        .into_tuple()
-        .one(&state.db)
-        .await?;
-    Ok(match billing {
-        Some((Some(country), us_state)) => domain::tax::Place {
-            country,
-            state: us_state,
-        },
-        _ => domain::tax::Place {
-            country: state.config.store_country.to_owned(),
-            state: None,
-        },
-    })
+    if region.country == "US" && region.state.is_none() {
+        return Err(ApiError::BadInput {
+            field: "state",
+            message: "choose your state with setBillingCountry first: sales tax in the United \
+                      States is the state's"
+                .into(),
+        });
+    }
+    Ok(region.tax_place())
 }
 
 /// What an earlier request with this key did: its order when the input was the same,

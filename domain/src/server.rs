@@ -53,9 +53,9 @@ pub struct ServiceSettings {
 }
 
 impl ServiceSettings {
-    /// `STORE_CURRENCY`, checked.
+    /// `STORE_CURRENCY`, checked: one the store sells in (`domain/data/exchange_rates.csv`).
     pub fn currency(&self) -> Result<Currency, MoneyError> {
-        Currency::parse(&self.store_currency)
+        Currency::parse_supported(&self.store_currency)
     }
 
     /// Where webhooks may go (`WEBHOOKS_ALLOW_PRIVATE_TARGETS`, `WEBHOOKS_HTTP_HOSTS`).

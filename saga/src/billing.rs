@@ -96,10 +96,10 @@ pub async fn handle(rt: &Runtime, msg: &Incoming) -> Result<(), Failure> {
     }
 }
 
-async fn ensure_wallet(tx: &Tx, rt: &Runtime, account: Uuid) -> Result<(), Failure> {
+async fn ensure_wallet(tx: &Tx, account: Uuid, currency: Currency) -> Result<(), Failure> {
     wallet::Entity::insert(wallet::ActiveModel {
         account_id: Set(account),
-        currency: Set(rt.settings.currency.as_str().to_owned()),
+        currency: Set(currency.as_str().to_owned()),
         ..Default::default()
     })
     .on_conflict(
@@ -110,6 +110,58 @@ async fn ensure_wallet(tx: &Tx, rt: &Runtime, account: Uuid) -> Result<(), Failu
     .exec_without_returning(tx.db())
     .await?;
     Ok(())
+}
+
+/// The wallet of `account`, made in `currency` when missing; with `turn`, an empty wallet in
+/// another currency turns to this one (a wallet holds one currency, and only money pins it):
+/// the currency the wallet holds after.
+async fn wallet_in(
+    tx: &Tx,
+    account: Uuid,
+    currency: Currency,
+    turn: bool,
+) -> Result<Currency, Failure> {
+    ensure_wallet(tx, account, currency).await?;
+    if !turn {
+        let held = wallet::Entity::find_by_id(account)
+            .one(tx.db())
+            .await?
+            .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
+        return stored_currency(&held.currency);
+    }
+    let switched = wallet::Entity::update_many()
+        .col_expr(wallet::Column::Currency, Expr::value(currency.as_str()))
+        .col_expr(wallet::Column::UpdatedAt, Expr::current_timestamp())
+        .filter(wallet::Column::AccountId.eq(account))
+        .filter(wallet::Column::BalanceMinor.eq(0))
+        .filter(wallet::Column::Currency.ne(currency.as_str()))
+        .exec(tx.db())
+        .await?;
+    if switched.rows_affected > 0 {
+        return Ok(currency);
+    }
+    let held = wallet::Entity::find_by_id(account)
+        .one(tx.db())
+        .await?
+        .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
+    stored_currency(&held.currency)
+}
+
+fn stored_currency(code: &str) -> Result<Currency, Failure> {
+    Currency::parse(code).map_err(|e| Failure::Poison(format!("stored currency: {e}")))
+}
+
+/// `amount` of `from` in `to` (the exchange table's rate): what a wallet in `to` is credited
+/// for money that came in `from`, which happens only when the wallet changed its currency in
+/// between (a refund of an order paid before, or a charge redelivered after a crash).
+fn credited_in(amount: i64, from: Currency, to: Currency) -> Result<i64, Failure> {
+    domain::money::convert(amount, from, to).ok_or_else(|| {
+        Failure::Poison(format!(
+            "no exchange rate between {} and {}",
+            from.as_str(),
+            to.as_str()
+        ))
+    })
 }
 
 /// Adds `amount` (signed) to the balance of `account`'s wallet and bumps its version, when
@@ -140,20 +192,20 @@ async fn move_balance(
 /// Appends the ledger entry of a wallet that is now at `balance_after`, version `version`.
 async fn append_entry(
     db: &impl ConnectionTrait,
-    account: Uuid,
     kind: EntryKind,
     reference: Uuid,
     amount: i64,
-    (balance_after, version): (i64, i64),
+    after: &wallet::Model,
 ) -> Result<(), Failure> {
     ledger_entry::Entity::insert(ledger_entry::ActiveModel {
         id: Set(domain::id::new_id()),
-        account_id: Set(account),
+        account_id: Set(after.account_id),
         kind: Set(kind.as_str().to_owned()),
         reference: Set(reference),
         amount_minor: Set(amount),
-        balance_after: Set(balance_after),
-        version: Set(version),
+        balance_after: Set(after.balance_minor),
+        version: Set(after.version),
+        currency: Set(after.currency.clone()),
         ..Default::default()
     })
     .exec_without_returning(db)
@@ -161,12 +213,33 @@ async fn append_entry(
     Ok(())
 }
 
-/// Whether `account`'s wallet is frozen (a missing wallet is not).
-async fn frozen(db: &impl ConnectionTrait, account: Uuid) -> Result<bool, Failure> {
-    Ok(wallet::Entity::find_by_id(account)
-        .one(db)
-        .await?
-        .is_some_and(|w| w.frozen))
+/// Why `account`'s wallet takes no new money in `currency`, if it does not: it is frozen, or
+/// it holds money in another currency (a missing wallet takes any).
+async fn refuses_money(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    currency: Currency,
+) -> Result<Option<DeclineReason>, Failure> {
+    Ok(match wallet::Entity::find_by_id(account).one(db).await? {
+        Some(w) if w.frozen => Some(DeclineReason::WalletFrozen),
+        Some(w) if w.currency != currency.as_str() && w.balance_minor != 0 => {
+            Some(DeclineReason::CurrencyMismatch)
+        }
+        _ => None,
+    })
+}
+
+/// Why a wallet refused a debit in `currency`.
+async fn refusal(
+    db: &impl ConnectionTrait,
+    account: Uuid,
+    currency: Currency,
+) -> Result<DeclineReason, Failure> {
+    Ok(match wallet::Entity::find_by_id(account).one(db).await? {
+        Some(w) if w.frozen => DeclineReason::WalletFrozen,
+        Some(w) if w.currency != currency.as_str() => DeclineReason::CurrencyMismatch,
+        _ => DeclineReason::InsufficientFunds,
+    })
 }
 
 /// Moves `amount` (signed) into the wallet and appends the ledger entry; `None` when the
@@ -181,12 +254,16 @@ async fn post(
     reference: Uuid,
     amount: i64,
     once: bool,
+    currency: Currency,
 ) -> Result<Option<(i64, i64)>, Failure> {
-    // A debit needs a wallet that is not frozen; none may make the balance negative.
+    // A debit needs a wallet that is not frozen and holds the order's currency; none may make
+    // the balance negative.
     let mut allowed =
         sea_orm::Condition::all().add(Expr::col(wallet::Column::BalanceMinor).add(amount).gte(0));
     if amount < 0 {
-        allowed = allowed.add(wallet::Column::Frozen.eq(false));
+        allowed = allowed
+            .add(wallet::Column::Frozen.eq(false))
+            .add(wallet::Column::Currency.eq(currency.as_str()));
     }
     if once {
         let posted = Query::select()
@@ -200,9 +277,8 @@ async fn post(
     let Some(w) = move_balance(tx.db(), account, amount, allowed).await? else {
         return Ok(None);
     };
-    let after = (w.balance_minor, w.version);
-    append_entry(tx.db(), account, kind, reference, amount, after).await?;
-    Ok(Some(after))
+    append_entry(tx.db(), kind, reference, amount, &w).await?;
+    Ok(Some((w.balance_minor, w.version)))
 }
 
 async fn already_posted(tx: &Tx, kind: EntryKind, reference: Uuid) -> Result<bool, Failure> {
@@ -261,10 +337,6 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
         account_id: ev.account_id,
         reason,
     };
-    if ev.currency != rt.settings.currency {
-        tx.emit(declined(DeclineReason::CurrencyMismatch), msg)?;
-        return tx.commit(rt).await;
-    }
     // The debit, unless this order's is there already (the order's payable event may come
     // twice under two message ids), in one statement; a wallet that does not exist refuses.
     let posted = post(
@@ -274,6 +346,7 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
         ev.order_id,
         -ev.total_minor,
         true,
+        ev.currency,
     )
     .await?;
     match posted {
@@ -297,11 +370,7 @@ async fn debit(rt: &Runtime, msg: &Incoming, ev: Payable) -> Result<(), Failure>
             if already_posted(&tx, EntryKind::Debit, ev.order_id).await? {
                 return tx.commit(rt).await;
             }
-            let reason = if frozen(tx.db(), ev.account_id).await? {
-                DeclineReason::WalletFrozen
-            } else {
-                DeclineReason::InsufficientFunds
-            };
+            let reason = refusal(tx.db(), ev.account_id, ev.currency).await?;
             tracing::info!(reason = reason.as_str(), "payment declined");
             tx.emit(declined(reason), msg)?;
             tx.commit(rt).await
@@ -314,13 +383,14 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     if cmd.amount_minor <= 0 {
         return Err(Failure::Poison("a top-up must be positive".into()));
     }
-    // A frozen wallet takes no new money: the card is not charged. Only on the first
-    // delivery: a redelivery may follow a charge that was made before a crash, and money
-    // charged is always credited (a frozen wallet cannot spend it).
-    let frozen = match &msg.batch {
+    // A frozen wallet, or one holding money in another currency, takes no new money: the
+    // card is not charged. Only on the first delivery: a redelivery may follow a charge that
+    // was made before a crash, and money charged is always credited (a frozen wallet cannot
+    // spend it; money in another currency is credited at the exchange table's rate).
+    let refused = match &msg.batch {
         // What the deliveries before it in its batch changed counts too.
-        Some(batch) => frozen(&batch.txn, cmd.account_id).await?,
-        None => frozen(&rt.db, cmd.account_id).await?,
+        Some(batch) => refuses_money(&batch.txn, cmd.account_id, cmd.currency).await?,
+        None => refuses_money(&rt.db, cmd.account_id, cmd.currency).await?,
     };
     // The provider is called outside the transaction (it may be slow); it is idempotent by
     // the top-up id, so a redelivery that calls it again charges nothing twice.
@@ -331,14 +401,19 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
         payment_method: cmd.payment_method.clone(),
         attempt: u32::try_from(msg.delivered).unwrap_or(u32::MAX),
     };
-    let outcome = if frozen && msg.delivered == 1 {
-        tracing::info!("the wallet is frozen; the card is not charged");
-        ChargeOutcome::Declined(DeclineReason::WalletFrozen.as_str().to_owned())
-    } else {
-        rt.provider
+    let outcome = match refused.filter(|_| msg.delivered == 1) {
+        Some(reason) => {
+            tracing::info!(
+                reason = reason.as_str(),
+                "the wallet takes no new money; the card is not charged"
+            );
+            ChargeOutcome::Declined(reason.as_str().to_owned())
+        }
+        None => rt
+            .provider
             .charge(&charge)
             .await
-            .map_err(|e| Failure::Transient(anyhow!(e)))?
+            .map_err(|e| Failure::Transient(anyhow!(e)))?,
     };
     let Some(mut tx) = Tx::begin(rt, ME, msg).await? else {
         return Ok(());
@@ -370,14 +445,16 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
     }
     match outcome {
         ChargeOutcome::Approved => {
-            ensure_wallet(&tx, rt, cmd.account_id).await?;
+            let held = wallet_in(&tx, cmd.account_id, cmd.currency, true).await?;
+            let amount = credited_in(cmd.amount_minor, cmd.currency, held)?;
             let Some((balance, version)) = post(
                 &tx,
                 cmd.account_id,
                 EntryKind::Credit,
                 cmd.top_up_id,
-                cmd.amount_minor,
+                amount,
                 false,
+                held,
             )
             .await?
             else {
@@ -387,15 +464,19 @@ async fn top_up(rt: &Runtime, msg: &Incoming, cmd: TopUp) -> Result<(), Failure>
                 WalletCredited {
                     top_up_id: cmd.top_up_id,
                     account_id: cmd.account_id,
-                    amount_minor: cmd.amount_minor,
-                    currency: cmd.currency,
+                    amount_minor: amount,
+                    currency: held,
                     balance_minor: balance,
                 },
                 msg,
             )?;
             tx.after_commit(refresh_balance(cmd.account_id, balance, version));
             tx.commit(rt).await?;
-            tracing::info!(amount_minor = cmd.amount_minor, "wallet credited");
+            tracing::info!(
+                amount_minor = amount,
+                currency = held.as_str(),
+                "wallet credited"
+            );
             Ok(())
         }
         ChargeOutcome::Declined(reason) => {
@@ -463,12 +544,13 @@ async fn refund(
     }
     let account = debit.account_id;
     let paid = -debit.amount_minor;
+    let paid_in = stored_currency(&debit.currency)?;
     let (amount, digital_kept) = match what {
         Refunded::Everything => (paid, false),
         Refunded::AllButDigital => {
             let lines = domain::ordering::load_lines(tx.db(), order).await?;
             let (amount, kept) = domain::billing::cancellation_refund(&lines, paid, false);
-            record_revenue(&tx, rt, order, &kept, rt.settings.currency).await?;
+            record_revenue(&tx, rt, order, &kept, paid_in).await?;
             (amount, !kept.is_empty())
         }
     };
@@ -480,7 +562,7 @@ async fn refund(
                 order_id: order,
                 account_id: account,
                 amount_minor: 0,
-                currency: rt.settings.currency,
+                currency: paid_in,
                 reason,
                 refund_request,
                 digital_kept,
@@ -489,19 +571,22 @@ async fn refund(
         )?;
         return tx.commit(rt).await;
     }
-    // A refund is owed even to a frozen wallet: credit it directly.
+    // A refund is owed even to a frozen wallet: credit it directly, in the wallet's currency
+    // (an empty wallet may have turned to another one since the order was paid; the refund is
+    // then converted at the exchange table's rate rather than turning it back).
+    let held = wallet_in(&tx, account, paid_in, false).await?;
+    let amount = credited_in(amount, paid_in, held)?;
     let w = move_balance(tx.db(), account, amount, sea_orm::Condition::all())
         .await?
         .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
-    let (balance, version, currency) = (w.balance_minor, w.version, w.currency);
-    let after = (balance, version);
-    append_entry(tx.db(), account, EntryKind::Refund, order, amount, after).await?;
+    let (balance, version) = (w.balance_minor, w.version);
+    append_entry(tx.db(), EntryKind::Refund, order, amount, &w).await?;
     tx.emit(
         PaymentRefunded {
             order_id: order,
             account_id: account,
             amount_minor: amount,
-            currency: Currency::parse(&currency).map_err(|e| Failure::Poison(e.to_string()))?,
+            currency: held,
             reason,
             refund_request,
             digital_kept,
@@ -526,20 +611,19 @@ async fn void_debit(
     reason: String,
 ) -> Result<(), Failure> {
     let ev: ShipmentCancelled = msg.data()?;
-    ensure_wallet(&tx, rt, ev.account_id).await?;
+    ensure_wallet(&tx, ev.account_id, rt.settings.currency).await?;
     // The balance stays; the version counts the entry.
     let w = move_balance(tx.db(), ev.account_id, 0, sea_orm::Condition::all())
         .await?
         .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {}", ev.account_id)))?;
     let (balance, version) = (w.balance_minor, w.version);
-    let after = (balance, version);
-    append_entry(tx.db(), ev.account_id, EntryKind::Debit, order, 0, after).await?;
+    append_entry(tx.db(), EntryKind::Debit, order, 0, &w).await?;
     tx.emit(
         PaymentRefunded {
             order_id: order,
             account_id: ev.account_id,
             amount_minor: 0,
-            currency: rt.settings.currency,
+            currency: stored_currency(&w.currency)?,
             reason,
             refund_request: None,
             digital_kept: false,

@@ -13,7 +13,8 @@ use crate::graphql::paging;
 use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
-/// The caller's wallet, in the store's currency.
+/// The caller's wallet. It holds one currency: its region's (`setBillingCountry`), or, while it
+/// holds money, the currency of that money.
 #[derive(SimpleObject, Clone, Debug)]
 #[graphql(complex)]
 pub struct Wallet {
@@ -144,8 +145,17 @@ impl BillingQuery {
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn wallet(&self, ctx: &Context<'_>) -> async_graphql::Result<Wallet> {
         let (state, me) = acting(ctx)?;
-        let b = service::balance(state, me.id).await?;
-        let currency = state.config.currency.as_str().to_owned();
+        let (b, (region, held)) = futures::future::try_join(
+            service::balance(state, me.id),
+            crate::identity::region_and_wallet(state, me.id),
+        )
+        .await?;
+        let currency = match held {
+            Some((c, balance)) if balance != 0 => c,
+            _ => region.currency,
+        }
+        .as_str()
+        .to_owned();
         Ok(Wallet {
             balance: Money::new(b.minor, &currency),
             currency,
@@ -170,7 +180,7 @@ impl BillingQuery {
         }
         Ok(TopUp {
             id,
-            amount: Money::new(row.amount_minor, state.config.currency.as_str()),
+            amount: Money::new(row.amount_minor, &row.currency),
         })
     }
 }
@@ -183,14 +193,14 @@ impl BillingMutation {
     /// Adds money to the caller's wallet from a payment method. In the sandbox the payment
     /// method is a test card number: `4242424242424242` approves, `4000000000000002` declines,
     /// `4000000000000119` fails twice with a processing error, then approves. `amount` is in
-    /// minor units of the store's currency (cents).
+    /// minor units of the wallet's currency (cents; yen have none): the buyer's region's.
     #[graphql(guard = "RoleGuard::signed_in()")]
     async fn top_up_wallet(
         &self,
         ctx: &Context<'_>,
         #[graphql(
             name = "amount",
-            desc = "How much to add, in minor units of the store's currency (cents); more than 0."
+            desc = "How much to add, in minor units of the wallet's currency (the `currency` of `wallet`); more than 0."
         )]
         amount_minor: i64,
         #[graphql(
@@ -214,11 +224,11 @@ impl BillingMutation {
             crate::infra::ratelimit::WithoutRedis::Refuse,
         )
         .await?;
-        let id =
+        let (id, currency) =
             service::top_up(state, me, amount_minor, &payment_method, &idempotency_key).await?;
         Ok(TopUp {
             id,
-            amount: Money::new(amount_minor, state.config.currency.as_str()),
+            amount: Money::new(amount_minor, currency.as_str()),
         })
     }
 }

@@ -113,6 +113,10 @@ pub struct Loaders {
     pub running_discounts: Cached<catalog::RunningDiscounts>,
     /// Every discount of editions.
     pub discounts: Cached<catalog::DiscountsByEdition>,
+    /// The prices publishers set for editions, by currency.
+    pub edition_prices: Cached<catalog::EditionPrices>,
+    /// The viewer's region (prices' currency), resolved once.
+    pub region: tokio::sync::OnceCell<crate::identity::Region>,
     /// Builds of products, newest first.
     pub builds: Cached<catalog::BuildsByProduct>,
     /// Lines of orders.
@@ -137,6 +141,8 @@ impl Loaders {
             stock: cached(catalog::Stock(db.clone())),
             running_discounts: cached(catalog::RunningDiscounts(db.clone(), chrono::Utc::now())),
             discounts: cached(catalog::DiscountsByEdition(db.clone())),
+            edition_prices: cached(catalog::EditionPrices(db.clone())),
+            region: tokio::sync::OnceCell::new(),
             builds: cached(catalog::BuildsByProduct(db.clone())),
             lines: cached(ordering::LinesByOrder(db.clone())),
             timelines: cached(ordering::TimelineByOrder(db.clone())),

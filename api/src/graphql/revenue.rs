@@ -26,6 +26,11 @@ pub struct RevenueDay {
 #[derive(SimpleObject, Clone, Debug)]
 pub struct PublisherRevenue {
     pub publisher_id: Uuid,
+    /// The currency of these figures.
+    pub currency: String,
+    /// Every currency the publisher has revenue in, the most sales first (ask for each with
+    /// `currency`).
+    pub currencies: Vec<String>,
     /// All time, refunds deducted.
     pub gross: Money,
     pub fee: Money,
@@ -57,14 +62,31 @@ impl RevenueQuery {
             desc = "Admins: the publisher whose revenue to show (publishers get their own)."
         )]
         publisher_id: Option<Uuid>,
+        #[graphql(
+            desc = "The currency of the figures (an ISO 4217 code the store sells in); the store's when left out."
+        )]
+        currency: Option<String>,
     ) -> async_graphql::Result<PublisherRevenue> {
         let (state, me) = acting(ctx)?;
         let publisher =
             publisher_in_view(me, publisher_id, "a publisher sees only their own revenue")?;
-        let r = service::revenue(state, publisher, days).await?;
-        let c = state.config.currency.as_str();
+        let currency = match currency {
+            Some(code) => crate::catalog::prices::requested(&code, "currency")?,
+            None => state.config.currency,
+        };
+        let (r, currencies) =
+            futures::future::try_join(service::revenue(state, publisher, days, currency), async {
+                Ok(
+                    domain::billing::entity::revenue_entry::currencies(&state.db, publisher)
+                        .await?,
+                )
+            })
+            .await?;
+        let c = currency.as_str();
         Ok(PublisherRevenue {
             publisher_id: publisher,
+            currency: c.to_owned(),
+            currencies,
             gross: Money::new(r.gross_minor, c),
             fee: Money::new(r.fee_minor, c),
             net: Money::new(r.net_minor, c),

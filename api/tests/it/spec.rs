@@ -567,7 +567,10 @@ async fn anonymous_catalog_reads_over_get_are_cacheable_and_nothing_else_is() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_no_errors(&v);
     assert_eq!(header(&headers, "cache-control"), "public, max-age=60");
-    assert_eq!(header(&headers, "vary"), "Accept, Authorization");
+    assert_eq!(
+        header(&headers, "vary"),
+        "Accept, Authorization, CF-IPCountry"
+    );
     let (_, headers, v) = app.send(get("{ genres { slug } }", None)).await;
     assert_no_errors(&v);
     assert_eq!(header(&headers, "cache-control"), "public, max-age=3600");

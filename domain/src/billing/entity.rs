@@ -40,6 +40,8 @@ pub mod ledger_entry {
         pub balance_after: i64,
         pub version: i64,
         pub created_at: DateTimeUtc,
+        /// The currency of the movement (the wallet's when it was made).
+        pub currency: String,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -115,12 +117,13 @@ pub mod revenue_entry {
         pub refunds: i64,
     }
 
-    /// The revenue of `publisher` on each of the last `days` days (UTC), every day present
-    /// (zero when nothing happened), oldest first.
+    /// The revenue of `publisher` in `currency` on each of the last `days` days (UTC), every
+    /// day present (zero when nothing happened), oldest first.
     pub async fn by_day(
         db: &impl ConnectionTrait,
         publisher: Uuid,
         days: i32,
+        currency: &str,
     ) -> Result<Vec<Day>, DbErr> {
         // Raw: the days come from generate_series and the counts are FILTER aggregates.
         Day::find_by_statement(crate::sql::stmt(
@@ -131,17 +134,21 @@ pub mod revenue_entry {
                     count(*) FILTER (WHERE e.kind = 'sale') AS sales, \
                     count(*) FILTER (WHERE e.kind = 'reversal') AS refunds \
              FROM generate_series((now() AT TIME ZONE 'UTC')::date - ($2::int - 1), (now() AT TIME ZONE 'UTC')::date, interval '1 day') AS d \
-             LEFT JOIN billing.revenue_entry e ON e.publisher_id = $1 \
+             LEFT JOIN billing.revenue_entry e ON e.publisher_id = $1 AND e.currency = $3 \
                   AND (e.created_at AT TIME ZONE 'UTC')::date = d::date \
              GROUP BY d ORDER BY d",
-            [publisher.into(), days.into()],
+            [publisher.into(), days.into(), currency.into()],
         ))
         .all(db)
         .await
     }
 
-    /// The revenue of `publisher` of all time.
-    pub async fn totals(db: &impl ConnectionTrait, publisher: Uuid) -> Result<Totals, DbErr> {
+    /// The revenue of `publisher` in `currency` of all time.
+    pub async fn totals(
+        db: &impl ConnectionTrait,
+        publisher: Uuid,
+        currency: &str,
+    ) -> Result<Totals, DbErr> {
         // Raw: sales, refunds and what was refunded are FILTER aggregates.
         Totals::find_by_statement(crate::sql::stmt(
             "SELECT COALESCE(sum(gross_minor), 0)::bigint AS gross_minor, \
@@ -150,12 +157,27 @@ pub mod revenue_entry {
                     COALESCE(-sum(net_minor) FILTER (WHERE kind = 'reversal'), 0)::bigint AS refunded_minor, \
                     count(*) FILTER (WHERE kind = 'sale') AS sales, \
                     count(*) FILTER (WHERE kind = 'reversal') AS refunds \
-             FROM billing.revenue_entry WHERE publisher_id = $1",
-            [publisher.into()],
+             FROM billing.revenue_entry WHERE publisher_id = $1 AND currency = $2",
+            [publisher.into(), currency.into()],
         ))
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("an aggregate returned no row".to_owned()))
+    }
+
+    /// The currencies `publisher` has revenue in, the most sales first.
+    pub async fn currencies(
+        db: &impl ConnectionTrait,
+        publisher: Uuid,
+    ) -> Result<Vec<String>, DbErr> {
+        let rows = db
+            .query_all_raw(crate::sql::stmt(
+                "SELECT currency FROM billing.revenue_entry WHERE publisher_id = $1 \
+                 GROUP BY currency ORDER BY count(*) DESC, currency",
+                [publisher.into()],
+            ))
+            .await?;
+        rows.iter().map(|r| r.try_get("", "currency")).collect()
     }
 }
 

@@ -123,6 +123,25 @@ pub mod edition {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod edition_price {
+    //! A publisher's price of an edition in one currency (migration `regional_prices`).
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "edition_price")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub edition_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub currency: String,
+        pub amount_minor: i64,
+        pub updated_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod review {
     use sea_orm::entity::prelude::*;
 

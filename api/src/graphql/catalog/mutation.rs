@@ -1,11 +1,12 @@
 use async_graphql::{Context, Object, Upload};
 use domain::fulfillment::StockMode;
+use sea_orm::EntityTrait;
 use std::io::Read;
 use uuid::Uuid;
 
 use super::types::{
-    CreateProductInput, Edition, EditionInput, ImageKind, ModerationAction, Product, Review,
-    StockCommand, StockModeGql, UpdateEditionInput, UpdateProductInput,
+    CreateProductInput, Edition, EditionInput, ImageKind, ModerationAction, MoneyInput, Product,
+    Review, StockCommand, StockModeGql, UpdateEditionInput, UpdateProductInput,
 };
 use crate::catalog::{self, EditionPatch, ImageSlot, ProductInput, ProductPatch};
 use crate::graphql::guard::{RoleGuard, acting};
@@ -161,6 +162,41 @@ impl CatalogMutation {
             weight_grams: input.weight_grams,
         };
         Ok(catalog::update_edition(state, me, id, patch).await?.into())
+    }
+
+    /// Publisher: sets an edition's prices in currencies other than its base price's,
+    /// replacing those set before. A currency left out sells at the suggested conversion of
+    /// the base price (`Edition.prices` shows both); an empty list clears them all. Orders
+    /// placed before keep their prices.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn set_edition_prices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the edition.")] edition_id: Uuid,
+        #[graphql(
+            desc = "One price per currency the store sells in (see `currencies`), in minor units of it; not the base price's currency."
+        )]
+        prices: Vec<MoneyInput>,
+    ) -> async_graphql::Result<Edition> {
+        let (state, me) = acting(ctx)?;
+        if prices.len() > 64 {
+            return Err(ApiError::BadInput {
+                field: "prices",
+                message: "at most 64 prices".into(),
+            }
+            .into());
+        }
+        let asked: Vec<(String, i64)> = prices
+            .into_iter()
+            .map(|p| (p.currency, p.amount_minor))
+            .collect();
+        catalog::prices::set_edition_prices(state, me, edition_id, &asked).await?;
+        let e = domain::catalog::entity::edition::Entity::find_by_id(edition_id)
+            .one(&state.db)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("edition"))?;
+        Ok(e.into())
     }
 
     /// Publisher: removes an edition of a product that is still a draft.

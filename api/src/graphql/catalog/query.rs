@@ -22,6 +22,37 @@ use crate::infra::state::AppState;
 #[derive(Default)]
 pub struct CatalogQuery;
 
+/// Where a shopper is, as prices and taxes follow it.
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct ShopperRegion {
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// The country's English name.
+    pub country_name: String,
+    /// The US state, when one was chosen.
+    pub state: Option<String>,
+    /// The ISO 4217 code prices are shown and orders paid in.
+    pub currency: String,
+    /// Whether prices there include the tax (EU, UK, Norway, Switzerland, Japan) or the tax is
+    /// added at checkout (US states).
+    pub prices_include_tax: bool,
+    /// The tax rate of digital goods there (`19 %`), when the store's table has one.
+    pub tax_rate: Option<String>,
+}
+
+/// A currency the store sells in.
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct CurrencyInfo {
+    /// The ISO 4217 code.
+    pub code: String,
+    /// Digits after the decimal point (0 for JPY).
+    pub minor_digits: i32,
+    /// Units of it one euro buys, as a decimal (the rate that suggests regional prices).
+    pub per_euro: String,
+    pub rate_source: String,
+    pub rate_as_of: String,
+}
+
 fn page_size(first: i32) -> Result<u64, ApiError> {
     if (1..=MAX_PAGE).contains(&first) {
         Ok(u64::try_from(first).unwrap_or(20))
@@ -64,10 +95,18 @@ async fn list(
     .await?;
     let models: Vec<_> = page.items.iter().map(|(m, _)| m.clone()).collect();
     for node in page_nodes(ctx) {
+        let wants_prices = crate::graphql::loaders::Loaders::wants_prices(&node);
         loaders(ctx)?
             .prime_products(node, &models)
             .await
             .map_err(loader_error)?;
+        if wants_prices {
+            let to = crate::graphql::catalog::types::price_currency(ctx, None).await?;
+            loaders(ctx)?
+                .prime_prices(&models, to)
+                .await
+                .map_err(loader_error)?;
+        }
     }
     let mut conn = Connection::new(after.is_some(), page.has_next);
     conn.edges.extend(
@@ -161,6 +200,49 @@ impl CatalogQuery {
             tags: conv(f.tags),
             edition_kinds: conv(f.edition_kinds),
         })
+    }
+
+    /// Where the viewer shops: the country (and US state) that sets the currency prices are
+    /// shown and paid in and the tax of digital orders. A signed-in account's is the one it
+    /// chose (`setBillingCountry`) or signed up from; a visitor's is their country as the
+    /// gateway placed them; else the store's.
+    async fn region(&self, ctx: &Context<'_>) -> async_graphql::Result<ShopperRegion> {
+        let r = super::types::viewer_region(ctx).await?;
+        let rate = r.tax_place().rate();
+        Ok(ShopperRegion {
+            country: r.country.clone(),
+            country_name: domain::country::find(&r.country)
+                .map_or_else(|| r.country.clone(), |c| c.name.to_owned()),
+            state: r.state.clone(),
+            currency: r.currency.as_str().to_owned(),
+            prices_include_tax: rate.is_none_or(|t| t.inclusive),
+            tax_rate: rate.map(|t| t.percent_text()),
+        })
+    }
+
+    /// The currencies the store sells in, each with the rate that suggests regional prices
+    /// from a base price (`domain/data/exchange_rates.csv`, with its source and date).
+    #[graphql(cache_control(max_age = 3600))]
+    async fn currencies(&self) -> Vec<CurrencyInfo> {
+        domain::money::exchange_rates()
+            .iter()
+            .map(|r| CurrencyInfo {
+                code: r.currency.as_str().to_owned(),
+                minor_digits: i32::try_from(r.currency.exponent()).unwrap_or(2),
+                per_euro: {
+                    let whole = r.per_eur_micros / 1_000_000;
+                    let frac = format!("{:06}", r.per_eur_micros % 1_000_000);
+                    let frac = frac.trim_end_matches('0');
+                    if frac.is_empty() {
+                        whole.to_string()
+                    } else {
+                        format!("{whole}.{frac}")
+                    }
+                },
+                rate_source: r.source.clone(),
+                rate_as_of: r.as_of.clone(),
+            })
+            .collect()
     }
 
     /// Every genre the catalog files products under.

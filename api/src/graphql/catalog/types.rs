@@ -218,6 +218,70 @@ fn media_url(ctx: &Context<'_>, key: &str) -> String {
     format!("{base}/{key}")
 }
 
+impl Product {
+    /// The lowest price of the product's editions in the asked or the viewer's currency: the
+    /// listing's projection in the base currency, else each edition's regional price (less a
+    /// running discount when `now`).
+    async fn lowest(
+        &self,
+        ctx: &Context<'_>,
+        currency: Option<String>,
+        now: bool,
+    ) -> async_graphql::Result<Option<Money>> {
+        let to = price_currency(ctx, currency).await?;
+        let projected = if now {
+            self.model.price_from_minor
+        } else {
+            self.model.list_price_from_minor
+        };
+        if projected.is_none() || self.model.currency == to.as_str() {
+            return Ok(projected.map(|m| Money::new(m, &self.model.currency)));
+        }
+        let l = loaders(ctx)?;
+        let editions = l
+            .editions
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        let mut lowest: Option<i64> = None;
+        for e in &editions {
+            let price = Edition::from(e.clone()).price_in(ctx, to, now).await?;
+            lowest = Some(lowest.map_or(price, |l| l.min(price)));
+        }
+        Ok(lowest.map(|m| Money::new(m, to.as_str())))
+    }
+}
+
+/// The currency prices are shown in: the one asked for (one the store sells in, else
+/// `BAD_USER_INPUT`), else the viewer's region's.
+pub async fn price_currency(
+    ctx: &Context<'_>,
+    asked: Option<String>,
+) -> async_graphql::Result<Currency> {
+    if let Some(code) = asked {
+        return Ok(crate::catalog::prices::requested(&code, "currency")?);
+    }
+    Ok(viewer_region(ctx).await?.currency)
+}
+
+/// The viewer's region (the signed-in account's, else the visitor's country's), once per
+/// operation.
+pub async fn viewer_region<'a>(
+    ctx: &Context<'a>,
+) -> async_graphql::Result<&'a crate::identity::Region> {
+    let l = loaders(ctx)?;
+    let state = ctx.data::<AppState>()?;
+    let account = crate::graphql::guard::caller(ctx).principal().map(|p| p.id);
+    let country = ctx
+        .data_opt::<crate::infra::auth::caller::ClientCountry>()
+        .cloned()
+        .unwrap_or_default();
+    Ok(l.region
+        .get_or_try_init(|| crate::identity::region(state, account, &country))
+        .await?)
+}
+
 #[ComplexObject]
 impl Product {
     async fn publisher(&self, ctx: &Context<'_>) -> async_graphql::Result<Publisher> {
@@ -248,18 +312,28 @@ impl Product {
 
     /// The lowest price a buyer pays now among its editions (after a running discount; the
     /// listing follows a discount's start and end within a second, an edition's
-    /// `currentPrice` at once).
-    async fn price_from(&self) -> Option<Money> {
-        self.model
-            .price_from_minor
-            .map(|m| Money::new(m, &self.model.currency))
+    /// `currentPrice` at once), in `currency`, else the viewer's (their region's).
+    async fn price_from(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "An ISO 4217 code the store sells in; the viewer's region's when left out."
+        )]
+        currency: Option<String>,
+    ) -> async_graphql::Result<Option<Money>> {
+        self.lowest(ctx, currency, true).await
     }
 
-    /// The lowest price of its editions before discounts.
-    async fn list_price_from(&self) -> Option<Money> {
-        self.model
-            .list_price_from_minor
-            .map(|m| Money::new(m, &self.model.currency))
+    /// The lowest price of its editions before discounts, in `currency`, else the viewer's.
+    async fn list_price_from(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "An ISO 4217 code the store sells in; the viewer's region's when left out."
+        )]
+        currency: Option<String>,
+    ) -> async_graphql::Result<Option<Money>> {
+        self.lowest(ctx, currency, false).await
     }
 
     /// The product's running discount, as the storefront lists it: the deepest percentage
@@ -332,28 +406,122 @@ pub struct Edition {
     pub kind: EditionKindGql,
     pub name: String,
     pub sku: String,
-    /// The price of one copy before discounts (the list price).
-    pub price: Money,
+    /// The price of one copy before discounts in the store's currency, as its publisher set
+    /// it (`updateEdition`); `price` is what a buyer of a region is asked.
+    pub base_price: Money,
     /// Shipping weight of a physical edition.
     pub weight_grams: Option<i32>,
+    #[graphql(skip)]
+    pub model: edition::Model,
 }
 
 impl From<edition::Model> for Edition {
     fn from(e: edition::Model) -> Self {
         Edition {
-            price: Money::new(e.price_minor, &e.currency),
+            base_price: Money::new(e.price_minor, &e.currency),
             kind: EditionKindGql::from_stored(&e.kind),
             id: e.id,
             product_id: e.product_id,
-            name: e.name,
-            sku: e.sku,
+            name: e.name.clone(),
+            sku: e.sku.clone(),
             weight_grams: e.weight_grams,
+            model: e,
         }
     }
 }
 
+impl Edition {
+    /// One copy in `to`, before discounts (`now` false) or as an order placed now pays it.
+    pub async fn price_in(
+        &self,
+        ctx: &Context<'_>,
+        to: Currency,
+        now: bool,
+    ) -> async_graphql::Result<i64> {
+        let l = loaders(ctx)?;
+        let list = if self.model.currency == to.as_str() {
+            self.model.price_minor
+        } else {
+            let set = l
+                .edition_prices
+                .load_one(self.id)
+                .await
+                .map_err(loader_error)?
+                .unwrap_or_default();
+            crate::catalog::prices::list_price(&self.model, Some(&set), to)?
+        };
+        if !now {
+            return Ok(list);
+        }
+        let running = l
+            .running_discounts
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?;
+        Ok(running.map_or(list, |d| {
+            domain::catalog::discount::discounted(list, d.percent)
+        }))
+    }
+}
+
+/// An edition's price in one currency, as its publisher manages it.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RegionalPrice {
+    /// The ISO 4217 code.
+    pub currency: String,
+    /// What a buyer paying in this currency is asked (before discounts).
+    pub price: Money,
+    /// The conversion of the base price at the store's rate, rounded as prices there look.
+    pub suggested: Money,
+    /// Whether the publisher set `price` (else it is `suggested`); always false for the base
+    /// price's currency.
+    pub set_by_publisher: bool,
+}
+
 #[ComplexObject]
 impl Edition {
+    /// The price of one copy before discounts in `currency`, else in the viewer's (their
+    /// region's): the publisher's price there, else the suggested conversion of `basePrice`.
+    async fn price(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "An ISO 4217 code the store sells in; the viewer's region's when left out."
+        )]
+        currency: Option<String>,
+    ) -> async_graphql::Result<Money> {
+        let to = price_currency(ctx, currency).await?;
+        Ok(Money::new(
+            self.price_in(ctx, to, false).await?,
+            to.as_str(),
+        ))
+    }
+
+    /// The edition's price in every currency the store sells in, the base price's first.
+    async fn prices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RegionalPrice>> {
+        let set = loaders(ctx)?
+            .edition_prices
+            .load_one(self.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        let (minor, base) = crate::catalog::prices::base(&self.model)?;
+        let mut out = Vec::new();
+        for rate in domain::money::exchange_rates() {
+            let c = rate.currency;
+            let suggested = domain::money::suggested_price(minor, base, c).unwrap_or(minor);
+            let own = set.get(&c).copied().filter(|_| c != base);
+            out.push(RegionalPrice {
+                currency: c.as_str().to_owned(),
+                price: Money::new(own.unwrap_or(suggested), c.as_str()),
+                suggested: Money::new(suggested, c.as_str()),
+                set_by_publisher: own.is_some(),
+            });
+        }
+        out.sort_by_key(|p| p.currency != base.as_str());
+        Ok(out)
+    }
+
     /// The discount running now, if any.
     async fn discount(
         &self,
@@ -369,20 +537,18 @@ impl Edition {
             }))
     }
 
-    /// The price of one copy an order placed now pays: `price` less the running discount.
-    async fn current_price(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        let running = loaders(ctx)?
-            .running_discounts
-            .load_one(self.id)
-            .await
-            .map_err(loader_error)?;
-        Ok(match running {
-            Some(d) => Money::new(
-                domain::catalog::discount::discounted(self.price.amount_minor, d.percent),
-                &self.price.currency,
-            ),
-            None => self.price.clone(),
-        })
+    /// The price of one copy an order placed now pays (before a tax added at checkout):
+    /// `price` less the running discount, in `currency`, else the viewer's.
+    async fn current_price(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "An ISO 4217 code the store sells in; the viewer's region's when left out."
+        )]
+        currency: Option<String>,
+    ) -> async_graphql::Result<Money> {
+        let to = price_currency(ctx, currency).await?;
+        Ok(Money::new(self.price_in(ctx, to, true).await?, to.as_str()))
     }
 
     /// Every discount of the edition, scheduled, running and past, newest first: for its

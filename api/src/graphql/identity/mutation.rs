@@ -6,7 +6,7 @@ use super::types::{
 };
 use crate::graphql::guard::{RoleGuard, acting};
 use crate::identity::{self, NewAccount};
-use crate::infra::auth::caller::ClientAddr;
+use crate::infra::auth::caller::{ClientAddr, ClientCountry};
 use crate::infra::state::AppState;
 
 #[derive(Default)]
@@ -36,6 +36,7 @@ impl IdentityMutation {
             &input.password,
             &input.display_name,
             &client(ctx),
+            &ctx.data_opt::<ClientCountry>().cloned().unwrap_or_default(),
         )
         .await?;
         Ok(session.into())

@@ -52,6 +52,20 @@ impl Loader<Uuid> for RunningDiscounts {
     }
 }
 
+/// The prices publishers set for editions in other currencies than the base price's.
+pub struct EditionPrices(pub DatabaseConnection);
+
+impl Loader<Uuid> for EditionPrices {
+    type Value = HashMap<domain::money::Currency, i64>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        crate::catalog::prices::explicit(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
 /// Every discount of editions, newest window first.
 pub struct DiscountsByEdition(pub DatabaseConnection);
 
@@ -138,6 +152,41 @@ impl Loader<Uuid> for BuildsByProduct {
 impl Loaders {
     /// Loads, in one statement per kind, what the selection `node` of a product list asks for
     /// (editions and their stock, publishers' names, builds).
+    /// Whether the items of a product page select a price.
+    pub fn wants_prices(node: &Lookahead<'_>) -> bool {
+        let editions = node.field("editions");
+        node.field("priceFrom").exists()
+            || node.field("listPriceFrom").exists()
+            || editions.field("price").exists()
+            || editions.field("currentPrice").exists()
+    }
+
+    /// Primes what the prices of a page in `to` need where `to` is not the products' base
+    /// currency: their editions, the prices set for them and their running discounts (three
+    /// statements, whatever the page's size).
+    pub async fn prime_prices(
+        &self,
+        products: &[product::Model],
+        to: domain::money::Currency,
+    ) -> Result<(), Arc<ApiError>> {
+        let foreign: Vec<Uuid> = products
+            .iter()
+            .filter(|p| p.currency != to.as_str())
+            .map(|p| p.id)
+            .collect();
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        let loaded = self.editions.load_many(foreign).await?;
+        let ids: Vec<Uuid> = loaded.values().flatten().map(|e| e.id).collect();
+        futures::future::try_join(
+            self.edition_prices.load_many(ids.iter().copied()),
+            self.running_discounts.load_many(ids.iter().copied()),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn prime_products(
         &self,
         node: Lookahead<'_>,

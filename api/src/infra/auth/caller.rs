@@ -32,6 +32,11 @@ impl Caller {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub String);
 
+/// The country the gateway placed the client in (`X-Country`, ISO 3166-1 alpha-2, upper
+/// case), when it has one: the region of a visitor who has not chosen one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientCountry(pub Option<String>);
+
 /// An API client acting for its publisher (the [`Principal`] of the request) within `scopes`.
 /// Present in a request's data only when the caller is an API client; the schema's scope check
 /// (`crate::graphql::scopes`) refuses such a caller every root field its scopes do not name.
