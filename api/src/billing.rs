@@ -77,6 +77,8 @@ pub struct Entry {
     pub balance_after: i64,
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The currency of the movement.
+    pub currency: String,
 }
 
 /// Ledger entries, newest first, with versions below `before`.
@@ -106,6 +108,7 @@ pub async fn entries(
             balance_after: e.balance_after,
             version: e.version,
             created_at: e.created_at,
+            currency: e.currency,
         })
         .collect())
 }

@@ -106,6 +106,17 @@ pub fn rate(country: &str, region: Option<&str>) -> Option<&'static Rate> {
         })
 }
 
+/// Whether prices shown to buyers of `country` include the tax: as its rows say (the US
+/// states add theirs at checkout, so a US buyer who has not chosen a state sees prices without
+/// tax too); a country without a row is charged none, so its prices are all there is to pay.
+pub fn prices_include_tax(country: &str) -> bool {
+    let country = country.trim().to_ascii_uppercase();
+    rates()
+        .iter()
+        .find(|r| r.country == country)
+        .is_none_or(|r| r.inclusive)
+}
+
 /// The tax in one copy of an edition listed at `price_minor`, at `rate`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnitTax {

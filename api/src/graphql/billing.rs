@@ -79,7 +79,6 @@ impl Wallet {
         let first = paging::page_size(first)?;
         let before = paging::decode::<i64>("entry", after.as_deref())?;
         let rows = service::entries(state, self.account, before, first + 1).await?;
-        let currency = self.currency.clone();
         Ok(paging::try_page(
             rows,
             first,
@@ -95,8 +94,8 @@ impl Wallet {
                     )?
                     .into(),
                     reference: e.reference,
-                    amount: Money::new(e.amount_minor, &currency),
-                    balance_after: Money::new(e.balance_after, &currency),
+                    amount: Money::new(e.amount_minor, &e.currency),
+                    balance_after: Money::new(e.balance_after, &e.currency),
                     created_at: e.created_at,
                 })
             },

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+mod currencies;
 mod delivery;
 mod discounts;
 mod fulfillment;
@@ -80,6 +81,54 @@ pub(crate) async fn shop_with(
         publisher,
         buyer,
     }
+}
+
+pub(crate) const WALLET_CURRENCY: &str = "{ wallet { currency balance { amountMinor currency } entries(first: 10) { edges { node { kind amount { amountMinor currency } } } } } }";
+
+/// A buyer signed up through the gateway from `country` (its `X-Country`): their token.
+pub(crate) async fn buyer_from(app: &TestApp, country: &str, tag: &str) -> String {
+    let email = format!("{tag}-{}@user.test", uuid::Uuid::new_v4().simple());
+    let (_, _, v) = app
+        .gql_http(
+            &[("x-gateway-secret", GATEWAY_SECRET), ("x-country", country)],
+            "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }",
+            json!({ "i": { "email": email, "password": PASSWORD, "displayName": tag } }),
+        )
+        .await;
+    assert_no_errors(&v);
+    v["data"]["signUp"]["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// The wallet of `token`: (currency, balance).
+pub(crate) async fn wallet_of(app: &TestApp, token: &str) -> (String, i64) {
+    let v = app.gql(Some(token), WALLET_CURRENCY, json!({})).await;
+    assert_no_errors(&v);
+    let w = &v["data"]["wallet"];
+    assert_eq!(w["currency"], w["balance"]["currency"], "{w:#}");
+    (
+        w["currency"].as_str().expect("currency").to_owned(),
+        w["balance"]["amountMinor"].as_i64().expect("balance"),
+    )
+}
+
+/// Tops `token`'s wallet up by `amount` of its currency and waits for the credit.
+pub(crate) async fn fund_account(app: &TestApp, token: &str, amount: i64, key: &str) {
+    let (_, before) = wallet_of(app, token).await;
+    let v = app
+        .gql(
+            Some(token),
+            "mutation($a: Int!, $k: String!) { topUpWallet(amount: $a, paymentMethod: \"4242424242424242\", idempotencyKey: $k) { id amount { currency } } }",
+            json!({ "a": amount, "k": key }),
+        )
+        .await;
+    assert_no_errors(&v);
+    wait_until("the top-up", || async {
+        (wallet_of(app, token).await.1 == before + amount).then_some(())
+    })
+    .await;
 }
 
 /// The id of a `placeOrder` answer that must have succeeded.

@@ -215,7 +215,7 @@ impl CatalogQuery {
                 .map_or_else(|| r.country.clone(), |c| c.name.to_owned()),
             state: r.state.clone(),
             currency: r.currency.as_str().to_owned(),
-            prices_include_tax: rate.is_none_or(|t| t.inclusive),
+            prices_include_tax: domain::tax::prices_include_tax(&r.country),
             tax_rate: rate.map(|t| t.percent_text()),
         })
     }

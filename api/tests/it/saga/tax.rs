@@ -6,7 +6,7 @@ use super::*;
 
 const SET: &str = "mutation($c: String!, $s: String) { setBillingCountry(country: $c, state: $s) { billingCountry billingState } }";
 const RECEIPT: &str = "query($id: UUID!) { order(id: $id) { total { amountMinor } receipt { number buyerCountry buyerCountryName buyerState pricesIncludeTax taxSource seller lines { productTitle publisher quantity net { amountMinor } tax { amountMinor } total { amountMinor } taxRate } taxes { rate net { amountMinor } tax { amountMinor } } net { amountMinor } tax { amountMinor } total { amountMinor formatted } } } }";
-const REVENUE: &str = "{ publisherRevenue(days: 7) { gross { amountMinor } fee { amountMinor } net { amountMinor } sales } }";
+const REVENUE: &str = "query($c: String) { publisherRevenue(days: 7, currency: $c) { gross { amountMinor } fee { amountMinor } net { amountMinor } sales } }";
 
 /// (total, net, tax, rate text, prices include tax, country, state) of an order's receipt.
 fn summary(v: &Value) -> (i64, i64, i64, String, bool, String, Option<String>) {
@@ -91,15 +91,49 @@ async fn orders_are_taxed_where_the_buyer_is_and_the_receipt_says_so() {
         "{receipt:#}"
     );
 
-    // Washington state: 6.5 % added at checkout, so the order costs more than the list price.
-    let set = app
+    // A wallet holds one currency: with euros in it, the region stays in euros.
+    let refused = app
         .gql(Some(&shop.buyer), SET, json!({ "c": "US", "s": "wa" }))
         .await;
-    assert_eq!(set["data"]["setBillingCountry"]["billingState"], "WA");
-    let us = shop.completed(&[&us_game], "us").await;
-    let us = app
-        .gql(Some(&shop.buyer), RECEIPT, json!({ "id": us }))
+    assert_eq!(error_code(&refused), "CONFLICT", "{refused:#}");
+
+    // Washington state (a buyer of its own, paying in dollars the publisher priced at 19.99):
+    // 6.5 % added at checkout, so the order costs more than the list price.
+    let price = |edition: &str, currency: &str| {
+        app.gql(
+            Some(&shop.publisher),
+            "mutation($e: UUID!, $p: [MoneyInput!]!) { setEditionPrices(editionId: $e, prices: $p) { id } }",
+            json!({ "e": edition, "p": [{ "currency": currency, "amountMinor": 1999 }] }),
+        )
+    };
+    assert_no_errors(&price(&us_game, "USD").await);
+    assert_no_errors(&price(&no_game, "NOK").await);
+    let buy = |token: String, edition: String, key: &'static str, funds: i64| {
+        let shop = &shop;
+        async move {
+            fund_account(&shop.app, &token, funds, &format!("{key}-top")).await;
+            let id = order_id(&shop.place(&token, &[&edition], key).await);
+            let done = shop.settled(&token, &id).await;
+            assert_eq!(done["status"], "COMPLETED", "{done:#}");
+            shop.app
+                .gql(Some(&token), RECEIPT, json!({ "id": id }))
+                .await
+        }
+    };
+    let wa = app
+        .sign_up(
+            &format!("wa-{}@user.test", uuid::Uuid::new_v4().simple()),
+            "WA",
+        )
+        .await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let set = app
+        .gql(Some(&wa), SET, json!({ "c": "US", "s": "wa" }))
         .await;
+    assert_eq!(set["data"]["setBillingCountry"]["billingState"], "WA");
+    let us = buy(wa.clone(), us_game.clone(), "us", 5000).await;
     assert_eq!(
         summary(&us),
         (
@@ -117,17 +151,25 @@ async fn orders_are_taxed_where_the_buyer_is_and_the_receipt_says_so() {
         "the wallet paid the gross"
     );
 
-    // Norway: 25 % in the price.
-    let set = app.gql(Some(&shop.buyer), SET, json!({ "c": "NO" })).await;
+    assert_eq!(wallet_of(app, &wa).await, ("USD".to_owned(), 5000 - 2129));
+
+    // Norway (in kroner, 19.99 NOK as the publisher set): 25 % in the price.
+    let nor = app
+        .sign_up(
+            &format!("no-{}@user.test", uuid::Uuid::new_v4().simple()),
+            "NO",
+        )
+        .await["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let set = app.gql(Some(&nor), SET, json!({ "c": "NO" })).await;
     assert_eq!(set["data"]["setBillingCountry"]["billingCountry"], "NO");
     assert_eq!(
         set["data"]["setBillingCountry"]["billingState"],
         Value::Null
     );
-    let no = shop.completed(&[&no_game], "no").await;
-    let no = app
-        .gql(Some(&shop.buyer), RECEIPT, json!({ "id": no }))
-        .await;
+    let no = buy(nor.clone(), no_game.clone(), "no", 10_000).await;
     assert_eq!(
         summary(&no),
         (
@@ -141,17 +183,24 @@ async fn orders_are_taxed_where_the_buyer_is_and_the_receipt_says_so() {
         )
     );
 
-    // The wallet paid the gross of each; the publisher earns from the net of each.
-    assert_eq!(shop.balance().await, 10_000 - 1999 - 2129 - 1999);
-    let revenue = wait_until("three sales in the revenue", || async {
-        let v = app.gql(Some(&shop.publisher), REVENUE, json!({})).await;
-        (v["data"]["publisherRevenue"]["sales"] == 3).then_some(v)
-    })
-    .await;
+    // Each wallet paid the gross; the publisher earns from the net of each, per currency.
+    assert_eq!(shop.balance().await, 10_000 - 1999);
     assert_eq!(
-        revenue["data"]["publisherRevenue"]["gross"]["amountMinor"],
-        1680 + 1999 + 1599,
-        "{revenue:#}"
+        wallet_of(app, &nor).await,
+        ("NOK".to_owned(), 10_000 - 1999)
     );
+    for (currency, gross) in [("EUR", 1680), ("USD", 1999), ("NOK", 1599)] {
+        let revenue = wait_until(&format!("the {currency} sale in the revenue"), || async {
+            let v = app
+                .gql(Some(&shop.publisher), REVENUE, json!({ "c": currency }))
+                .await;
+            (v["data"]["publisherRevenue"]["sales"] == 1).then_some(v)
+        })
+        .await;
+        assert_eq!(
+            revenue["data"]["publisherRevenue"]["gross"]["amountMinor"], gross,
+            "{currency}: {revenue:#}"
+        );
+    }
     check_invariants(app).await;
 }
