@@ -105,6 +105,30 @@ impl Money {
     }
 }
 
+/// An amount typed by a person (`12`, `12.5`, `12,50`) in minor units of `currency`: at most
+/// as many decimals as the currency has (none for yen), positive; `None` otherwise.
+pub fn parse_amount(text: &str, currency: Currency) -> Option<i64> {
+    let text = text.trim().replace(',', ".");
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let exp = currency.exponent() as usize;
+    if whole.is_empty() && frac.is_empty()
+        || frac.len() > exp
+        || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<exp$}").parse().ok()?
+    };
+    whole
+        .checked_mul(10i64.pow(currency.exponent()))?
+        .checked_add(frac)
+        .filter(|m| *m > 0)
+}
+
 const RATES: &str = include_str!("../data/exchange_rates.csv");
 
 /// One row of `domain/data/exchange_rates.csv`: a currency the store sells in.
@@ -316,6 +340,13 @@ mod tests {
         assert_eq!(suggested_price(5299, Currency::EUR, yen), Some(8600));
         assert_eq!(suggested_price(0, Currency::EUR, yen), Some(0));
         assert_eq!(suggested_price(50, Currency::EUR, usd), Some(53));
+        assert_eq!(parse_amount("12,5", Currency::EUR), Some(1250));
+        assert_eq!(parse_amount("12.345", Currency::EUR), None);
+        assert_eq!(parse_amount("1500", yen), Some(1500));
+        assert_eq!(parse_amount("1500.5", yen), None);
+        assert_eq!(parse_amount("0", Currency::EUR), None);
+        assert_eq!(parse_amount("-3", Currency::EUR), None);
+        assert_eq!(parse_amount(".", Currency::EUR), None);
         assert_eq!(currency_of_country("de"), Some(Currency::EUR));
         assert_eq!(currency_of_country("JP"), Some(yen));
         assert_eq!(currency_of_country("BR"), None);

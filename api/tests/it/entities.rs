@@ -148,6 +148,7 @@ async fn every_entity_matches_its_table() {
         catalog::entity::facet_listing,
         catalog::entity::discount,
         catalog::entity::edition,
+        catalog::entity::edition_price,
         catalog::entity::review,
         catalog::entity::wishlist,
         catalog::entity::refund_gate,

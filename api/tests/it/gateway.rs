@@ -305,6 +305,7 @@ async fn spoofed_user_headers_never_reach_the_api() {
         ("X-User-Foo", "bar"),
         ("X-Gateway-Secret", "guessed-secret-0123456789"),
         ("X-Real-IP", "6.6.6.6"),
+        ("X-Country", "KP"),
     ];
     for http in ["--http1.1", "--http2"] {
         for route in ["/graphql", "/schema.graphql", "/.well-known/jwks.json"] {
@@ -327,6 +328,20 @@ async fn spoofed_user_headers_never_reach_the_api() {
             );
             assert_eq!(seen_headers(&seen, "x-gateway-secret"), [GATEWAY_SECRET]);
             assert_eq!(seen_headers(&seen, "x-real-ip"), ["127.0.0.1"]);
+            // The country is the gateway's (none here), never the client's own X-Country.
+            assert!(seen_headers(&seen, "x-country").is_empty(), "{seen:#}");
+        }
+        // A CDN's two-letter country header becomes X-Country; anything else is dropped.
+        for (sent, seen_as) in [("JP", Some("JP")), ("T1x", None), ("../", None)] {
+            let mut args = gql_args(
+                &gw.url("/graphql"),
+                "{ __typename }",
+                &[("CF-IPCountry", sent)],
+            );
+            args.push(http.to_owned());
+            let seen = curl(args).await.json();
+            let expected: Vec<&str> = seen_as.into_iter().collect();
+            assert_eq!(seen_headers(&seen, "x-country"), expected, "{sent}: {seen:#}");
         }
         // With a token: exactly the verified user, once each.
         let mut args = gql_args(

@@ -84,6 +84,7 @@ operation!(UpdateProduct, "queries/publisher.graphql");
 operation!(UpdateEdition, "queries/publisher.graphql");
 operation!(ScheduleDiscount, "queries/publisher.graphql");
 operation!(EndDiscount, "queries/publisher.graphql");
+operation!(SetEditionPrices, "queries/publisher.graphql");
 operation!(UploadProductImage, "queries/publisher.graphql");
 operation!(SalesFeed, "queries/publisher.graphql");
 operation!(PendingShipments, "queries/publisher.graphql");

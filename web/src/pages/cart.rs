@@ -383,15 +383,31 @@ pub fn Checkout() -> impl IntoView {
 /// Where digital items are taxed: the account's billing country (the store's until set), and
 /// a way to change it (a country by name or code; in the US, the state).
 #[component]
-fn BillingCountry() -> impl IntoView {
+pub fn BillingCountry() -> impl IntoView {
     let saved = RwSignal::new(None::<(String, Option<String>)>);
     let loaded = LocalResource::new(move || async move {
         api::request::<BillingQuery>(billing_country::Variables {})
             .await
             .ok()
+    });
+    let chosen = move || {
+        loaded
+            .get()
+            .flatten()
             .and_then(|d| d.me)
             .and_then(|me| me.billing_country.map(|c| (c, me.billing_state)))
-    });
+    };
+    // The currency follows the region: asked again after each change.
+    let money = move || {
+        loaded.get().flatten().map(|d| {
+            let taxed = if d.region.prices_include_tax {
+                "tax included"
+            } else {
+                "tax added at checkout"
+            };
+            format!("Prices are in {}, {taxed}.", d.region.currency)
+        })
+    };
     let country = RwSignal::new(String::new());
     let us_state = RwSignal::new(String::new());
     let answer = RwSignal::new(None::<Result<(), String>>);
@@ -406,6 +422,7 @@ fn BillingCountry() -> impl IntoView {
                     let b = d.set_billing_country;
                     saved.try_set(b.billing_country.map(|c| (c, b.billing_state)));
                     answer.try_set(Some(Ok(())));
+                    loaded.refetch();
                 }
                 Err(e) => {
                     answer.try_set(Some(Err(e.message)));
@@ -413,7 +430,7 @@ fn BillingCountry() -> impl IntoView {
             }
         }
     });
-    let current = move || saved.get().or_else(|| loaded.get().flatten());
+    let current = move || saved.get().or_else(chosen);
     let described = move || match current() {
         Some((code, state)) => {
             let name = domain::country::find(&code).map_or(code.clone(), |c| c.name.to_owned());
@@ -427,7 +444,7 @@ fn BillingCountry() -> impl IntoView {
     view! {
         <fieldset class="form form--card billing">
             <legend>"Billing country"</legend>
-            <p class="muted billing__now">"Digital items are taxed in " {described} "."</p>
+            <p class="muted billing__now">"Digital items are taxed in " {described} ". " {money}</p>
             <div class="billing__row">
                 <label for="billing-country">"Country"</label>
                 <input id="billing-country" type="text" autocomplete="country-name" prop:value=country

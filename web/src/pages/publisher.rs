@@ -12,7 +12,10 @@ use crate::api::queries::{
     UpdateEdition, UpdateProduct, add_edition, create_product, my_products, publish_product,
     set_stock, stock_command, update_edition, update_product,
 };
-use crate::api::queries::{EndDiscount, ScheduleDiscount, end_discount, schedule_discount};
+use crate::api::queries::{
+    EndDiscount, ScheduleDiscount, SetEditionPrices, end_discount, schedule_discount,
+    set_edition_prices,
+};
 use crate::api::queries::{
     PendingShipments, SalesFeed, ShipOrder, ShipmentsUpdated, pending_shipments, sales_feed,
     ship_order, shipments_updated, upload_product_image,
@@ -644,8 +647,105 @@ fn EditionRow(edition: MyEdition, shown: ShownEdition) -> impl IntoView {
                 </form>
             })}
             <Discounts edition_id=edition.id.clone() list=edition.discounts.clone() />
+            <RegionalPrices edition_id=edition.id.clone() list=edition.prices.clone() />
         </li>
     }
+}
+
+/// An edition's prices in the other currencies the store sells in: each the publisher's own or
+/// the suggested conversion of the base price (shown as the field's placeholder). Saving sends
+/// every filled field; an emptied field goes back to the suggestion.
+#[component]
+fn RegionalPrices(
+    edition_id: String,
+    list: Vec<my_products::MyProductsMyProductsNodesEditionsPrices>,
+) -> impl IntoView {
+    // The base price's currency comes first and is set with the edition itself.
+    let others: Vec<_> = list.into_iter().skip(1).collect();
+    let fields: Vec<(String, String, RwSignal<String>)> = others
+        .iter()
+        .map(|p| {
+            let own = if p.set_by_publisher {
+                domain::money::Currency::parse(&p.currency)
+                    .map(|c| plain_amount(p.price.amount_minor, c))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            (p.currency.clone(), p.suggested.formatted.clone(), RwSignal::new(own))
+        })
+        .collect();
+    let answer = RwSignal::new(None::<Result<String, String>>);
+    let save = Action::new_local(move |vars: &set_edition_prices::Variables| {
+        let vars = vars.clone();
+        async move {
+            let n = vars.prices.len();
+            match api::request::<SetEditionPrices>(vars).await {
+                Ok(_) => answer.try_set(Some(Ok(format!(
+                    "Saved: {n} price{} of your own; the rest follow the suggestion.",
+                    if n == 1 { "" } else { "s" }
+                )))),
+                Err(e) => answer.try_set(Some(Err(e.message))),
+            };
+        }
+    });
+    let sent = fields.clone();
+    let field_ids = edition_id.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut prices = Vec::new();
+        for (code, _, value) in &sent {
+            let typed = value.get_untracked();
+            if typed.trim().is_empty() {
+                continue;
+            }
+            let currency = domain::money::Currency::parse(code).unwrap_or(domain::money::Currency::EUR);
+            match domain::money::parse_amount(&typed, currency) {
+                Some(minor) => prices.push(set_edition_prices::MoneyInput {
+                    amount_minor: minor,
+                    currency: code.clone(),
+                }),
+                None => {
+                    answer.set(Some(Err(format!("Enter a price in {code}, such as {}.", if currency.exponent() == 0 { "3200" } else { "19.99" }))));
+                    return;
+                }
+            }
+        }
+        save.dispatch(set_edition_prices::Variables {
+            edition_id: edition_id.clone(),
+            prices,
+        });
+    };
+    view! {
+        <details class="regional-prices">
+            <summary>"Prices in other currencies"</summary>
+            <form class="form regional-prices__form" on:submit=submit novalidate=true>
+                <p class="muted">"Empty fields sell at the suggested price, converted from the base price."</p>
+                <div class="regional-prices__grid">
+                    {fields.into_iter().map(|(code, suggested, value)| {
+                        let id = format!("price-{field_ids}-{code}");
+                        view! {
+                            <label for=id.clone()>{code.clone()}</label>
+                            <input id=id type="text" inputmode="decimal" class="qty" placeholder=suggested
+                                prop:value=value on:input=move |ev| value.set(event_target_value(&ev)) />
+                        }
+                    }).collect_view()}
+                </div>
+                <button class="button" type="submit" disabled=move || save.pending().get()>"Save prices"</button>
+                {move || match answer.get() {
+                    Some(Ok(m)) => view! { <p class="alert alert--ok" role="status">{m}</p> }.into_any(),
+                    Some(Err(m)) => view! { <p class="alert alert--error" role="alert">{m}</p> }.into_any(),
+                    None => ().into_any(),
+                }}
+            </form>
+        </details>
+    }
+}
+
+/// `1999` EUR as `19.99`, `3200` JPY as `3200`: what a price field holds.
+fn plain_amount(minor: i64, currency: domain::money::Currency) -> String {
+    let text = domain::money::Money { minor, currency }.format();
+    text.split(' ').next().unwrap_or_default().to_owned()
 }
 
 /// One discount as the publisher's list shows it.

@@ -31,6 +31,13 @@ pub fn WalletPage() -> impl IntoView {
                 .map(|data| data.wallet)
         }
     });
+    // The wallet's currency (its region's): what a top-up is typed in.
+    let currency = Signal::derive(move || {
+        wallet
+            .get()
+            .and_then(Result::ok)
+            .map_or_else(|| "EUR".to_owned(), |w| w.currency)
+    });
     view! {
         <section class="page" aria-labelledby="wallet-title">
             <h1 id="wallet-title">"Wallet"</h1>
@@ -73,14 +80,17 @@ pub fn WalletPage() -> impl IntoView {
                     </ErrorBoundary>
                 </Transition>
                 </div>
-                <TopUpForm version />
+                <div class="wallet__side">
+                    <TopUpForm version currency />
+                    <crate::pages::cart::BillingCountry />
+                </div>
             </div>
         </section>
     }
 }
 
 #[component]
-fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
+fn TopUpForm(version: RwSignal<u32>, currency: Signal<String>) -> impl IntoView {
     let amount = RwSignal::new(String::from("50"));
     let card = RwSignal::new(String::from(TEST_CARDS[0].0));
     let error = RwSignal::new(None::<String>);
@@ -116,21 +126,20 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
-        let minor = amount
-            .get_untracked()
-            .trim()
-            .replace(',', ".")
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v > 0.0 && *v <= 10_000.0)
-            .map(|v| (v * 100.0).round() as i64);
+        let code = domain::money::Currency::parse(&currency.get_untracked())
+            .unwrap_or(domain::money::Currency::EUR);
+        let minor = domain::money::parse_amount(&amount.get_untracked(), code);
         let card_number: String = card
             .get_untracked()
             .chars()
             .filter(char::is_ascii_digit)
             .collect();
         match minor {
-            None => error.set(Some("Enter an amount between 0.01 and 10000.".to_owned())),
+            None => error.set(Some(format!(
+                "Enter an amount in {}{}.",
+                code.as_str(),
+                if code.exponent() == 0 { ", without decimals" } else { "" }
+            ))),
             Some(_) if card_number.len() < 12 => error.set(Some("Enter a card number.".to_owned())),
             Some(minor) => {
                 top_up.dispatch((minor, card_number));
@@ -141,8 +150,9 @@ fn TopUpForm(version: RwSignal<u32>) -> impl IntoView {
         <form class="form wallet__topup" on:submit=on_submit novalidate=true aria-labelledby="topup-title">
             <h2 id="topup-title">"Top up"</h2>
             <div class="field">
-                <label for="amount">"Amount (EUR)"</label>
-                <input id="amount" type="number" min="1" step="0.01" inputmode="decimal" required=true
+                <label for="amount">{move || format!("Amount ({})", currency.get())}</label>
+                <input id="amount" type="number" min="1" inputmode="decimal" required=true
+                    step=move || if domain::money::Currency::parse(&currency.get()).is_ok_and(|c| c.exponent() == 0) { "1" } else { "0.01" }
                     prop:value=amount on:input=move |ev| amount.set(event_target_value(&ev)) />
             </div>
             <div class="field">
