@@ -113,11 +113,18 @@ pub fn parse_amount(text: &str, currency: Currency) -> Option<i64> {
     let exp = currency.exponent() as usize;
     if whole.is_empty() && frac.is_empty()
         || frac.len() > exp
-        || !whole.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+        || !whole
+            .chars()
+            .chain(frac.chars())
+            .all(|c| c.is_ascii_digit())
     {
         return None;
     }
-    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let frac: i64 = if frac.is_empty() {
         0
     } else {

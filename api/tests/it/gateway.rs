@@ -341,7 +341,11 @@ async fn spoofed_user_headers_never_reach_the_api() {
             args.push(http.to_owned());
             let seen = curl(args).await.json();
             let expected: Vec<&str> = seen_as.into_iter().collect();
-            assert_eq!(seen_headers(&seen, "x-country"), expected, "{sent}: {seen:#}");
+            assert_eq!(
+                seen_headers(&seen, "x-country"),
+                expected,
+                "{sent}: {seen:#}"
+            );
         }
         // With a token: exactly the verified user, once each.
         let mut args = gql_args(

@@ -672,7 +672,11 @@ fn RegionalPrices(
             } else {
                 String::new()
             };
-            (p.currency.clone(), p.suggested.formatted.clone(), RwSignal::new(own))
+            (
+                p.currency.clone(),
+                p.suggested.formatted.clone(),
+                RwSignal::new(own),
+            )
         })
         .collect();
     let answer = RwSignal::new(None::<Result<String, String>>);
@@ -699,14 +703,22 @@ fn RegionalPrices(
             if typed.trim().is_empty() {
                 continue;
             }
-            let currency = domain::money::Currency::parse(code).unwrap_or(domain::money::Currency::EUR);
+            let currency =
+                domain::money::Currency::parse(code).unwrap_or(domain::money::Currency::EUR);
             match domain::money::parse_amount(&typed, currency) {
                 Some(minor) => prices.push(set_edition_prices::MoneyInput {
                     amount_minor: minor,
                     currency: code.clone(),
                 }),
                 None => {
-                    answer.set(Some(Err(format!("Enter a price in {code}, such as {}.", if currency.exponent() == 0 { "3200" } else { "19.99" }))));
+                    answer.set(Some(Err(format!(
+                        "Enter a price in {code}, such as {}.",
+                        if currency.exponent() == 0 {
+                            "3200"
+                        } else {
+                            "19.99"
+                        }
+                    ))));
                     return;
                 }
             }

@@ -138,7 +138,11 @@ fn TopUpForm(version: RwSignal<u32>, currency: Signal<String>) -> impl IntoView 
             None => error.set(Some(format!(
                 "Enter an amount in {}{}.",
                 code.as_str(),
-                if code.exponent() == 0 { ", without decimals" } else { "" }
+                if code.exponent() == 0 {
+                    ", without decimals"
+                } else {
+                    ""
+                }
             ))),
             Some(_) if card_number.len() < 12 => error.set(Some("Enter a card number.".to_owned())),
             Some(minor) => {
