@@ -199,6 +199,7 @@ pub async fn start(
 ) -> anyhow::Result<Vec<Task>> {
     let reg: &'static Registration = participant.into();
     let p = reg.participant;
+    let (lanes, lane_loops) = Lanes::new(rt, reg);
     let mut tasks: Vec<Task> = Vec::new();
     for (stream, subject) in reg.subscriptions() {
         let events = stream == "EVT";
@@ -229,10 +230,123 @@ pub async fn start(
             .with_context(|| format!("creating consumer {name}"))?;
         let rt = rt.clone();
         tasks.push(Box::pin(consume(
-            rt, reg, js_stream, events, config, consumer,
+            rt,
+            lanes.clone(),
+            js_stream,
+            events,
+            config,
+            consumer,
         )));
     }
+    // The lanes run with the first consumer's loop (one task per consumer); like it, they never
+    // end while the process runs.
+    if let Some(first) = tasks.first_mut() {
+        let consumer = std::mem::replace(first, Box::pin(async { Ok(()) }));
+        *first = Box::pin(async move {
+            tokio::select! {
+                out = consumer => out,
+                () = lane_loops => Err(anyhow::anyhow!("the lanes of {} stopped", p.name())),
+            }
+        });
+    }
     Ok(tasks)
+}
+
+/// A delivery received and decoded, on its way to a lane.
+type Delivery = (JsMessage, Incoming);
+
+/// The lanes of a participant in this process: every consumer of the participant hands each
+/// delivery to the lane of the account it concerns ([`lane_key`]), and each lane handles what
+/// it was handed in batches, one batch after the other ([`crate::Settings::concurrency`] lanes,
+/// so as many batches at once). Deliveries of one account never meet in two batches at once:
+/// they do not wait for each other's row locks (a wallet, an order) nor lose them and go alone;
+/// and the deliveries of every subject of a participant share its batches (fewer commits).
+#[derive(Clone)]
+struct Lanes {
+    participant: Participant,
+    senders: std::sync::Arc<[tokio::sync::mpsc::Sender<Delivery>]>,
+}
+
+impl Lanes {
+    /// The lanes of `reg`, and the future that runs them.
+    fn new(
+        rt: &Runtime,
+        reg: &'static Registration,
+    ) -> (Lanes, futures::future::BoxFuture<'static, ()>) {
+        let batch_max = rt.settings.batch_max.max(1);
+        let (senders, loops): (Vec<_>, Vec<_>) = (0..rt.settings.concurrency.max(1))
+            .map(|_| {
+                // Room for the next batch while one is handled: a lane that is behind makes the
+                // consumer wait (and JetStream keeps the rest).
+                let (tx, rx) = tokio::sync::mpsc::channel(batch_max * 2);
+                (tx, lane(rt.clone(), reg, rx))
+            })
+            .unzip();
+        let run = futures::future::join_all(loops);
+        (
+            Lanes {
+                participant: reg.participant,
+                senders: senders.into(),
+            },
+            Box::pin(async move {
+                run.await;
+            }),
+        )
+    }
+
+    /// Hands `delivery` to its lane; waits while that lane is full.
+    async fn hand(&self, delivery: Delivery) {
+        let key = lane_key(&delivery.1.envelope);
+        let n = u64::try_from(self.senders.len()).unwrap_or(1).max(1);
+        let i = usize::try_from(hash(key) % n).unwrap_or(0);
+        if let Some(lane) = self.senders.get(i)
+            && lane.send(delivery).await.is_err()
+        {
+            // Only when the lanes stopped, and then the process stops: redelivered later.
+            tracing::warn!("a lane is closed; the delivery waits for its redelivery");
+        }
+    }
+}
+
+/// What a delivery's lane is chosen by: the account it concerns (`account_id` of its data: a
+/// wallet, a library, the orders of a buyer), else who sent it, else its correlation (the
+/// order). Only a hint for spreading the work: a delivery in another lane than a row's other
+/// writers still waits for that row's lock or, in a batch, goes alone.
+fn lane_key(envelope: &Envelope<serde_json::Value>) -> Uuid {
+    envelope
+        .data
+        .get("account_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .or(envelope.actor)
+        .unwrap_or(envelope.correlation_id)
+}
+
+fn hash(id: Uuid) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// One lane: whatever waits in it when it is free, up to [`crate::Settings::batch_max`]
+/// deliveries, as one batch (one delivery when the store is quiet, many under load).
+async fn lane(
+    rt: Runtime,
+    reg: &'static Registration,
+    mut rx: tokio::sync::mpsc::Receiver<Delivery>,
+) {
+    let batch_max = rt.settings.batch_max.max(1);
+    while let Some(first) = rx.recv().await {
+        let mut items = vec![first];
+        while items.len() < batch_max {
+            match rx.try_recv() {
+                Ok(next) => items.push(next),
+                Err(_) => break,
+            }
+        }
+        process_batch(&rt, reg, items).await;
+    }
 }
 
 /// Opens the consumer `config` names, creating it if it does not exist and bringing its
@@ -329,7 +443,7 @@ const CONSUMER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 /// ([`crate::infra::runtime::ConsumerHealth`]) and creates the consumer again.
 async fn consume(
     rt: Runtime,
-    reg: &'static Registration,
+    lanes: Lanes,
     stream: Stream,
     events: bool,
     config: consumer::pull::Config,
@@ -366,8 +480,6 @@ async fn consume(
                 continue;
             }
         };
-        let concurrency = rt.settings.concurrency.max(1);
-        let batch_max = rt.settings.batch_max.max(1);
         let work = messages
             .take_while(|msg| {
                 let gone = matches!(msg, Err(e) if e.kind() == MessagesErrorKind::ConsumerDeleted);
@@ -382,12 +494,14 @@ async fn consume(
                     }
                 })
             })
-            // Whatever has arrived by the time a slot is free, up to `batch_max`: one delivery
-            // when the store is quiet, many under load.
-            .ready_chunks(batch_max)
-            .for_each_concurrent(concurrency, |msgs| {
-                let rt = rt.clone();
-                async move { process_batch(&rt, reg, msgs).await }
+            // Each to its lane, in the order they came.
+            .for_each(|msg| {
+                let (rt, lanes) = (&rt, &lanes);
+                async move {
+                    if let Some(incoming) = receive(rt, lanes.participant, &msg).await {
+                        lanes.hand((msg, incoming)).await;
+                    }
+                }
             });
         let watch = async {
             loop {
@@ -543,14 +657,8 @@ async fn with_progress<T>(rt: &Runtime, msgs: &[&JsMessage], work: impl Future<O
 
 /// Handles deliveries that arrived together: alone if there is one, otherwise in one
 /// transaction ([`Batch`]), each handler in a savepoint, then answers each the right way.
-async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
+async fn process_batch(rt: &Runtime, reg: &Registration, mut items: Vec<Delivery>) {
     let p = reg.participant;
-    let mut items = Vec::with_capacity(msgs.len());
-    for msg in msgs {
-        if let Some(incoming) = receive(rt, p, &msg).await {
-            items.push((msg, incoming));
-        }
-    }
     if items.len() <= 1 {
         for (msg, incoming) in items {
             process(rt, reg, msg, incoming).await;
@@ -611,6 +719,7 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
     for ((msg, incoming), result) in items.into_iter().zip(results) {
         let result = match (&committed, result) {
             (_, Err(Failure::Contended(_))) => {
+                rt.counters.add_alone();
                 alone.push((msg, incoming));
                 continue;
             }
