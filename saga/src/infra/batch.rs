@@ -53,6 +53,9 @@ pub struct Batch {
     running: Mutex<Left>,
     /// What the kept handlers left for the batch's commit.
     kept: Mutex<Left>,
+    /// Whether any handler took its savepoint (and may have written) or a replay was marked:
+    /// otherwise the batch changed nothing but the inbox, and is rolled back, not committed.
+    wrote: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Batch {
@@ -73,6 +76,7 @@ impl Batch {
             progress: AtomicU8::new(Progress::Idle as u8),
             running: Mutex::default(),
             kept: Mutex::default(),
+            wrote: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -118,6 +122,7 @@ impl Batch {
 
     /// The running handler opens its transaction: its savepoint.
     pub(crate) async fn begin(&self) -> Result<(), sea_orm::DbErr> {
+        self.wrote.store(true, Ordering::SeqCst);
         self.txn.execute_unprepared(SAVEPOINT).await?;
         self.progress.store(Progress::Begun as u8, Ordering::SeqCst);
         Ok(())
@@ -160,10 +165,21 @@ impl Batch {
         Ok(())
     }
 
+    /// A replay of a dead letter is marked in the batch's transaction.
+    pub(crate) fn marks(&self) {
+        self.wrote.store(true, Ordering::SeqCst);
+    }
+
     /// Commits the batch, then hands the kept handlers' outbox rows to the relay of `p` and
-    /// runs what they deferred.
+    /// runs what they deferred. A batch whose handlers all decided from the message alone
+    /// (none took a savepoint: nothing to keep but inbox rows, which only guard deliveries
+    /// with effects) is rolled back instead: no commit to wait for.
     pub(crate) async fn commit(self, rt: &Runtime, p: Participant) -> Result<(), sea_orm::DbErr> {
-        self.txn.commit().await?;
+        if self.wrote.load(Ordering::SeqCst) {
+            self.txn.commit().await?;
+        } else {
+            self.txn.rollback().await?;
+        }
         let kept = self
             .kept
             .into_inner()

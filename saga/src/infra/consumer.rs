@@ -784,9 +784,12 @@ async fn run_batch(
             let result = async {
                 tracing::info!("already handled; nothing to do");
                 match incoming.replay_of {
-                    Some(dead) => crate::infra::batch::mark_replayed(&batch.txn, p, dead)
-                        .await
-                        .map_err(Failure::from),
+                    Some(dead) => {
+                        batch.marks();
+                        crate::infra::batch::mark_replayed(&batch.txn, p, dead)
+                            .await
+                            .map_err(Failure::from)
+                    }
                     None => Ok(()),
                 }
             }
