@@ -18,11 +18,16 @@
 //!   again later: nothing is lost silently;
 //! - the ack comes after the commit. A crash between the two redelivers the message, which the
 //!   inbox then turns into a no-op;
-//! - deliveries that are waiting together (up to [`crate::Settings::batch_max`]) are handled
-//!   one after the other in one transaction and committed once: under load a saga step costs
-//!   a fraction of a commit. The batch records them all in the inbox with one statement, and
-//!   each handler that writes starts with a savepoint ([`crate::infra::batch`]). A handler that
-//!   fails rolls back to its savepoint, leaves the inbox and is answered on its own; one that
+//! - every consumer of a participant hands each delivery to one of the participant's lanes,
+//!   chosen by the account it concerns (see `Lanes`): the deliveries of one account never
+//!   meet in two batches at once;
+//! - deliveries that are waiting together in a lane (up to [`crate::Settings::batch_max`]) are
+//!   handled one after the other in one transaction and committed once: under load a saga step
+//!   costs a fraction of a commit. The batch records them all in the inbox with one statement
+//!   and runs the handlers without savepoints; when one fails after it wrote, the batch is
+//!   rolled back and runs again with a savepoint before each handler that writes
+//!   ([`crate::infra::batch`]). A handler that fails there rolls back to its savepoint, leaves
+//!   the inbox and is answered on its own; one that
 //!   would wait for a row another transaction holds gives up at once (`lock_timeout`) and is
 //!   handled alone after the batch's commit, so batches never wait on each other nor deadlock;
 //!   if the commit fails, every delivery of the batch is tried again. A delivery that arrives
@@ -656,7 +661,9 @@ async fn with_progress<T>(rt: &Runtime, msgs: &[&JsMessage], work: impl Future<O
 }
 
 /// Handles deliveries that arrived together: alone if there is one, otherwise in one
-/// transaction ([`Batch`]), each handler in a savepoint, then answers each the right way.
+/// transaction ([`Batch`]), then answers each the right way. The handlers run one after the
+/// other without savepoints; if one fails after it wrote, the batch is rolled back and runs
+/// again with a savepoint per handler, which undoes the failed one alone.
 async fn process_batch(rt: &Runtime, reg: &Registration, mut items: Vec<Delivery>) {
     let p = reg.participant;
     if items.len() <= 1 {
@@ -665,38 +672,52 @@ async fn process_batch(rt: &Runtime, reg: &Registration, mut items: Vec<Delivery
         }
         return;
     }
-    let opened = match rt.db.begin().await {
-        // A batch never waits long for a row another transaction holds: it would hold its own
-        // rows meanwhile (two batches taking two wallets in opposite orders deadlock). The
-        // delivery that would wait fails at once and is handled alone after the batch.
-        Ok(txn) => match txn.execute_unprepared(BATCH_LOCK_TIMEOUT).await {
-            Ok(_) => Ok(txn),
+    // First without savepoints; again with them when a handler failed after it wrote.
+    let mut careful = false;
+    let (ran, batch) = loop {
+        let opened = match rt.db.begin().await {
+            // A batch never waits long for a row another transaction holds: it would hold its
+            // own rows meanwhile (two batches taking two wallets in opposite orders deadlock).
+            // The delivery that would wait fails at once and is handled alone after the batch.
+            Ok(txn) => match txn.execute_unprepared(BATCH_LOCK_TIMEOUT).await {
+                Ok(_) => Ok(txn),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let batch = match opened {
-        Ok(txn) => Batch::new(txn),
-        Err(e) => {
-            // Each on its own: each then fails (and waits) or succeeds by itself.
-            tracing::warn!(error = %e, "could not open a batch transaction");
-            for (msg, incoming) in items {
-                process(rt, reg, msg, incoming).await;
+        };
+        let batch = match opened {
+            Ok(txn) => Batch::new(txn, careful),
+            Err(e) => {
+                // Each on its own: each then fails (and waits) or succeeds by itself.
+                tracing::warn!(error = %e, "could not open a batch transaction");
+                for (msg, incoming) in items {
+                    process(rt, reg, msg, incoming).await;
+                }
+                return;
             }
-            return;
+        };
+        // Each delivery's handler works in the batch's transaction (set here rather than on a
+        // copy of each delivery: an envelope is a tree), and lets go of it after the run.
+        for (_, incoming) in &mut items {
+            incoming.batch = Some(batch.clone());
+        }
+        let delivered: Vec<&JsMessage> = items.iter().map(|(m, _)| m).collect();
+        let ran = with_progress(rt, &delivered, run_batch(rt, reg, &batch, &items)).await;
+        drop(delivered);
+        for (_, incoming) in &mut items {
+            incoming.batch = None;
+        }
+        match ran {
+            // Dropping the batch rolls it back (nothing it deferred runs); every handler runs
+            // again, each from its savepoint.
+            Err(Stopped::Redo) => {
+                drop(batch);
+                careful = true;
+            }
+            Ok(results) => break (Ok(results), batch),
+            Err(Stopped::Broken(e, results)) => break (Err((e, results)), batch),
         }
     };
-    // Each delivery's handler works in the batch's transaction (set here rather than on a
-    // copy of each delivery: an envelope is a tree), and lets go of it after the run.
-    for (_, incoming) in &mut items {
-        incoming.batch = Some(batch.clone());
-    }
-    let delivered: Vec<&JsMessage> = items.iter().map(|(m, _)| m).collect();
-    let ran = with_progress(rt, &delivered, run_batch(rt, reg, &batch, &items)).await;
-    drop(delivered);
-    for (_, incoming) in &mut items {
-        incoming.batch = None;
-    }
     let (results, committed) = match (ran, std::sync::Arc::try_unwrap(batch)) {
         (Ok(results), Ok(batch)) => {
             let committed = batch.commit(rt, p).await.map_err(anyhow::Error::from);
@@ -748,7 +769,7 @@ async fn run_batch(
     reg: &Registration,
     batch: &std::sync::Arc<Batch>,
     items: &[(JsMessage, Incoming)],
-) -> Result<Vec<Result<(), Failure>>, (sea_orm::DbErr, Vec<Result<(), Failure>>)> {
+) -> Result<Vec<Result<(), Failure>>, Stopped> {
     let p = reg.participant;
     let broken = |e: &sea_orm::DbErr| {
         Failure::Unavailable(anyhow::anyhow!("the batch's transaction failed: {e}"))
@@ -759,7 +780,7 @@ async fn run_batch(
         Ok(fresh) => fresh,
         Err(e) => {
             let results = items.iter().map(|_| Err(broken(&e))).collect();
-            return Err((e, results));
+            return Err(Stopped::Broken(e, results));
         }
     };
     let mut seen = std::collections::HashSet::new();
@@ -814,6 +835,9 @@ async fn run_batch(
         );
         if kept {
             batch.keep();
+        } else if !batch.careful() && batch.progress() != Progress::Idle {
+            // Its writes cannot be undone alone: the batch runs again, carefully.
+            return Err(Stopped::Redo);
         } else if let Err(e) = batch.undo(p, id).await {
             failed = Some(e);
         }
@@ -824,10 +848,20 @@ async fn run_batch(
         // caller rolls it back.
         Some(e) => {
             let results = items.iter().map(|_| Err(broken(&e))).collect();
-            Err((e, results))
+            Err(Stopped::Broken(e, results))
         }
         None => Ok(results),
     }
+}
+
+/// Why a batch's handlers did not all run to an answer.
+enum Stopped {
+    /// A statement of the batch's own failed: the transaction is lost, and every delivery comes
+    /// again (the answer each is given).
+    Broken(sea_orm::DbErr, Vec<Result<(), Failure>>),
+    /// A handler of a batch without savepoints failed after it wrote: run the batch again with
+    /// them.
+    Redo,
 }
 
 /// How long a statement in a batch waits for a row lock before giving up (SQLSTATE 55P03).
