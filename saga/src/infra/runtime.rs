@@ -97,7 +97,8 @@ pub struct Settings {
     pub ack_wait: Duration,
     /// How far back in time a newly created consumer of events starts.
     pub new_consumer_backlog: Duration,
-    /// Batches one consumer handles at once (each in its own transaction).
+    /// Lanes of each participant: batches it handles at once (each in its own transaction),
+    /// every delivery in the lane of the account it concerns.
     pub concurrency: usize,
     /// Most deliveries handled in one transaction: whatever is waiting when a batch starts,
     /// up to this many (one when the store is quiet).
