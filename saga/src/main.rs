@@ -75,7 +75,8 @@ struct Config {
     /// goes on where it stopped).
     #[arg(long, env = "SAGA_NEW_CONSUMER_BACKLOG_SECS", default_value_t = 86_400)]
     new_consumer_backlog_secs: u64,
-    /// Batches each consumer handles at once, each in its own transaction.
+    /// Lanes of each participant: batches it handles at once, each in its own transaction (the
+    /// deliveries of one account always go to the same lane).
     #[arg(long, env = "SAGA_CONCURRENCY", default_value_t = 4)]
     concurrency: usize,
     /// Most deliveries one batch (one transaction) handles: whatever is waiting, up to this.

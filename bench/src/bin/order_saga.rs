@@ -147,6 +147,34 @@ async fn postgres_cpu(db: &sea_orm::DatabaseConnection) -> anyhow::Result<Option
     Ok(Some(total))
 }
 
+/// The CPU time the NATS servers on this machine (every `nats-server` process) used so far.
+fn nats_cpu() -> Duration {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid.bytes().all(|b| b.is_ascii_digit())
+            && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "nats-server")
+        {
+            total += cpu_of(&pid, false).unwrap_or_default();
+        }
+    }
+    total
+}
+
+/// `settings` with `SAGA_CONCURRENCY` and `SAGA_BATCH_MAX` when they are set (to try other
+/// values of the batched mode without building again).
+fn tuned(mut settings: saga::Settings) -> saga::Settings {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    if let Some(n) = var("SAGA_CONCURRENCY") {
+        settings.concurrency = n;
+    }
+    if let Some(n) = var("SAGA_BATCH_MAX") {
+        settings.batch_max = n;
+    }
+    settings
+}
+
 /// How the participants handle deliveries in one run.
 struct Mode {
     name: &'static str,
@@ -164,6 +192,17 @@ struct Figures {
     store_cpu: Duration,
     /// CPU time of PostgreSQL over the orders, when it runs on this machine.
     postgres_cpu: Option<Duration>,
+    /// CPU time of the NATS servers on this machine over the orders.
+    nats_cpu: Duration,
+    /// Orders placed (`placeOrder` answered) per second: the rate the saga was offered.
+    placed_rate: f64,
+    /// Deliveries per batch committed (of two or more).
+    batch_size: f64,
+    /// Deliveries that left a batch to go alone (a row lock another transaction held).
+    alone: u64,
+    /// Median time of `SELECT 1` on the shared pool, and of a NATS round trip, while placing.
+    probe_pg_ms: f64,
+    probe_nats_ms: f64,
 }
 
 /// Milliseconds of `cpu` per order.
@@ -180,6 +219,9 @@ async fn main() -> anyhow::Result<()> {
     let buyers = args.first().copied().unwrap_or(20);
     let products = args.get(1).copied().unwrap_or(50);
     let rounds = args.get(2).copied().unwrap_or(2).max(1);
+    // `ORDER_SAGA_BATCHED_ONLY=1` skips the mode of one delivery per transaction (quicker runs
+    // while working on the batched one).
+    let batched_only = std::env::var("ORDER_SAGA_BATCHED_ONLY").is_ok_and(|v| v == "1");
     let modes = [
         Mode {
             name: "one delivery per transaction",
@@ -191,9 +233,13 @@ async fn main() -> anyhow::Result<()> {
         },
         Mode {
             name: "batched (the default)",
-            settings: saga::Settings::default(),
+            settings: tuned(saga::Settings::default()),
         },
     ];
+    let modes: Vec<Mode> = modes
+        .into_iter()
+        .filter(|m| !batched_only || m.settings.batch_max > 1)
+        .collect();
     println!(
         "saga: {buyers} buyers × {products} products = {} digital orders, 32 in flight, {rounds} interleaved rounds",
         buyers * products
@@ -213,18 +259,24 @@ async fn main() -> anyhow::Result<()> {
         for (mode, out) in modes.iter().zip(&mut results) {
             let f = run(mode, buyers, products).await?;
             println!(
-                "  round {} {:<30} {:7.1} orders/s   median {:6.1} ms   p99 {:7.1} ms   {:5.1} commits/order   CPU/order: store {:.2} ms, PostgreSQL {}",
+                "  round {} {:<30} {:7.1} orders/s (placed {:6.1}/s)   median {:6.1} ms   p99 {:7.1} ms   {:5.1} commits/order   CPU/order: store {:.2} ms, NATS {:.2} ms, PostgreSQL {}   {:.1} deliveries/batch, {} alone   probes: SELECT 1 {:.1} ms, NATS {:.1} ms",
                 round + 1,
                 mode.name,
                 f.rate,
+                f.placed_rate,
                 f.median_ms,
                 f.p99_ms,
                 f.commits as f64 / f.total as f64,
                 per_order(f.store_cpu, f.total),
+                per_order(f.nats_cpu, f.total),
                 f.postgres_cpu.map_or("n/a".to_owned(), |c| format!(
                     "{:.2} ms",
                     per_order(c, f.total)
                 )),
+                f.batch_size,
+                f.alone,
+                f.probe_pg_ms,
+                f.probe_nats_ms,
             );
             out.push(f);
         }
@@ -253,13 +305,18 @@ async fn main() -> anyhow::Result<()> {
             .map(|f| per_order(f.store_cpu, f.total))
             .sum::<f64>()
             / n;
+        let nats = figures
+            .iter()
+            .map(|f| per_order(f.nats_cpu, f.total))
+            .sum::<f64>()
+            / n;
         let postgres = figures
             .iter()
             .map(|f| f.postgres_cpu.map(|c| per_order(c, f.total)))
             .sum::<Option<f64>>()
             .map_or("n/a".to_owned(), |c| format!("{:.2} ms", c / n));
         println!(
-            "  {:<30} {rate:7.1} orders/s   {:5.1} pgbench transactions per order   median {median:6.1} ms   p99 {p99:7.1} ms   {commits:5.1} commits/order   CPU/order: store {store:.2} ms, PostgreSQL {postgres}",
+            "  {:<30} {rate:7.1} orders/s   {:5.1} pgbench transactions per order   median {median:6.1} ms   p99 {p99:7.1} ms   {commits:5.1} commits/order   CPU/order: store {store:.2} ms, NATS {nats:.2} ms, PostgreSQL {postgres}",
             mode.name,
             tps / rate,
         );
@@ -326,6 +383,7 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
         Arc::new(saga::infra::provider::Sandbox::default()),
         mode.settings.clone(),
     );
+    let counters = rt.counters.clone();
     let participants = saga::spawn(rt, saga::Participant::ALL.to_vec());
     let principals: Vec<api::infra::auth::Principal> = (0..buyers)
         .map(|i| api::infra::auth::Principal {
@@ -392,6 +450,33 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
     let commits_before = xact_commit(&db).await?;
     let store_cpu_before = cpu_of("self", false).unwrap_or_default();
     let postgres_cpu_before = postgres_cpu(&db).await?;
+    let nats_cpu_before = nats_cpu();
+    let counted_before = (counters.batches(), counters.batched(), counters.alone());
+    // While the orders are placed: how long a trivial statement on the shared pool and a round
+    // trip to NATS on the shared connection take (what every step waits for besides its work).
+    let probing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let probe = tokio::spawn({
+        let (db, nats, probing) = (db.clone(), state.nats.clone(), probing.clone());
+        async move {
+            let (mut pg, mut bus) = (Vec::new(), Vec::new());
+            while probing.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                if db
+                    .query_one_raw(stmt("SELECT 1 AS n", vec![]))
+                    .await
+                    .is_ok()
+                {
+                    pg.push(t.elapsed());
+                }
+                let t = Instant::now();
+                if nats.flush().await.is_ok() {
+                    bus.push(t.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (pg, bus)
+        }
+    });
     let start = Instant::now();
     let placed: Vec<(Uuid, Instant)> = futures::stream::iter(
         principals
@@ -415,6 +500,8 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
     .await
     .into_iter()
     .collect::<Result<_, _>>()?;
+    let placed_in = start.elapsed();
+    probing.store(false, std::sync::atomic::Ordering::Relaxed);
     loop {
         let done = completed.lock().map(|m| m.len()).unwrap_or(0);
         if done >= total {
@@ -428,6 +515,11 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
     }
     let elapsed = start.elapsed();
     let store_cpu = cpu_of("self", false).unwrap_or_default() - store_cpu_before;
+    let nats_cpu = nats_cpu().saturating_sub(nats_cpu_before);
+    let (probe_pg, probe_nats) = probe.await.unwrap_or_default();
+    let batches = counters.batches() - counted_before.0;
+    let batched = counters.batched() - counted_before.1;
+    let alone = counters.alone() - counted_before.2;
     let postgres_cpu = match (postgres_cpu_before, postgres_cpu(&db).await?) {
         (Some(before), Some(after)) => Some(after.saturating_sub(before)),
         _ => None,
@@ -457,6 +549,12 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
         total,
         store_cpu,
         postgres_cpu,
+        nats_cpu,
+        placed_rate: total as f64 / placed_in.as_secs_f64(),
+        batch_size: batched as f64 / batches.max(1) as f64,
+        alone,
+        probe_pg_ms: quantile(&probe_pg, 0.5),
+        probe_nats_ms: quantile(&probe_nats, 0.5),
     };
     Ok(figures)
 }

@@ -2,10 +2,12 @@
 //! [`crate::infra::consumer`] and [`crate::infra::outbox::Tx`]), and the work that waits for its
 //! commit.
 //!
-//! The batch records every delivery in the inbox with one statement before any handler runs;
-//! a handler's work starts with a savepoint, taken when it opens its [`crate::infra::outbox::Tx`]
-//! (a handler that decides from the message alone takes none), and a handler that fails is
-//! rolled back to it and its inbox row removed. Savepoints are never released: the next one
+//! The batch records every delivery in the inbox with one statement before any handler runs.
+//! A batch runs first without savepoints: handlers rarely fail, and a savepoint is a statement
+//! per delivery. When a handler fails after it began to write, the batch is rolled back and run
+//! again *carefully*: each handler's work starts with a savepoint, taken when it opens its
+//! [`crate::infra::outbox::Tx`] (a handler that decides from the message alone takes none), and
+//! a handler that fails is rolled back to it and its inbox row removed. Savepoints are never released: the next one
 //! shadows the last, and a rollback goes to the latest, so a handler that succeeds costs no
 //! statement of bookkeeping at all. What a handler leaves for the commit (its outbox rows for
 //! the relay, its deferred work) is kept only once the handler is kept: a handler rolled back
@@ -53,6 +55,11 @@ pub struct Batch {
     running: Mutex<Left>,
     /// What the kept handlers left for the batch's commit.
     kept: Mutex<Left>,
+    /// Whether any handler took its savepoint (and may have written) or a replay was marked:
+    /// otherwise the batch changed nothing but the inbox, and is rolled back, not committed.
+    wrote: std::sync::atomic::AtomicBool,
+    /// Whether each handler's work starts with a savepoint (see [`Batch::new`]).
+    careful: bool,
 }
 
 impl std::fmt::Debug for Batch {
@@ -67,12 +74,18 @@ const SAVEPOINT: &str = "SAVEPOINT delivery";
 const ROLLBACK: &str = "ROLLBACK TO SAVEPOINT delivery";
 
 impl Batch {
-    pub(crate) fn new(txn: DatabaseTransaction) -> Arc<Batch> {
+    /// A batch in `txn`. A `careful` one takes a savepoint before each handler's work, so a
+    /// handler that fails is undone alone; one that is not takes none (a statement less per
+    /// delivery), and the first handler that fails after it began to write makes the whole
+    /// batch run again, carefully ([`Batch::careful`]).
+    pub(crate) fn new(txn: DatabaseTransaction, careful: bool) -> Arc<Batch> {
         Arc::new(Batch {
+            careful,
             txn,
             progress: AtomicU8::new(Progress::Idle as u8),
             running: Mutex::default(),
             kept: Mutex::default(),
+            wrote: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -108,6 +121,11 @@ impl Batch {
         self.progress.store(Progress::Idle as u8, Ordering::SeqCst);
     }
 
+    /// Whether a handler that wrote and failed can be undone alone (it has a savepoint).
+    pub(crate) fn careful(&self) -> bool {
+        self.careful
+    }
+
     pub(crate) fn progress(&self) -> Progress {
         match self.progress.load(Ordering::SeqCst) {
             0 => Progress::Idle,
@@ -118,7 +136,10 @@ impl Batch {
 
     /// The running handler opens its transaction: its savepoint.
     pub(crate) async fn begin(&self) -> Result<(), sea_orm::DbErr> {
-        self.txn.execute_unprepared(SAVEPOINT).await?;
+        self.wrote.store(true, Ordering::SeqCst);
+        if self.careful {
+            self.txn.execute_unprepared(SAVEPOINT).await?;
+        }
         self.progress.store(Progress::Begun as u8, Ordering::SeqCst);
         Ok(())
     }
@@ -160,10 +181,21 @@ impl Batch {
         Ok(())
     }
 
+    /// A replay of a dead letter is marked in the batch's transaction.
+    pub(crate) fn marks(&self) {
+        self.wrote.store(true, Ordering::SeqCst);
+    }
+
     /// Commits the batch, then hands the kept handlers' outbox rows to the relay of `p` and
-    /// runs what they deferred.
+    /// runs what they deferred. A batch whose handlers all decided from the message alone
+    /// (none took a savepoint: nothing to keep but inbox rows, which only guard deliveries
+    /// with effects) is rolled back instead: no commit to wait for.
     pub(crate) async fn commit(self, rt: &Runtime, p: Participant) -> Result<(), sea_orm::DbErr> {
-        self.txn.commit().await?;
+        if self.wrote.load(Ordering::SeqCst) {
+            self.txn.commit().await?;
+        } else {
+            self.txn.rollback().await?;
+        }
         let kept = self
             .kept
             .into_inner()

@@ -18,11 +18,16 @@
 //!   again later: nothing is lost silently;
 //! - the ack comes after the commit. A crash between the two redelivers the message, which the
 //!   inbox then turns into a no-op;
-//! - deliveries that are waiting together (up to [`crate::Settings::batch_max`]) are handled
-//!   one after the other in one transaction and committed once: under load a saga step costs
-//!   a fraction of a commit. The batch records them all in the inbox with one statement, and
-//!   each handler that writes starts with a savepoint ([`crate::infra::batch`]). A handler that
-//!   fails rolls back to its savepoint, leaves the inbox and is answered on its own; one that
+//! - every consumer of a participant hands each delivery to one of the participant's lanes,
+//!   chosen by the account it concerns (see `Lanes`): the deliveries of one account never
+//!   meet in two batches at once;
+//! - deliveries that are waiting together in a lane (up to [`crate::Settings::batch_max`]) are
+//!   handled one after the other in one transaction and committed once: under load a saga step
+//!   costs a fraction of a commit. The batch records them all in the inbox with one statement
+//!   and runs the handlers without savepoints; when one fails after it wrote, the batch is
+//!   rolled back and runs again with a savepoint before each handler that writes
+//!   ([`crate::infra::batch`]). A handler that fails there rolls back to its savepoint, leaves
+//!   the inbox and is answered on its own; one that
 //!   would wait for a row another transaction holds gives up at once (`lock_timeout`) and is
 //!   handled alone after the batch's commit, so batches never wait on each other nor deadlock;
 //!   if the commit fails, every delivery of the batch is tried again. A delivery that arrives
@@ -199,6 +204,7 @@ pub async fn start(
 ) -> anyhow::Result<Vec<Task>> {
     let reg: &'static Registration = participant.into();
     let p = reg.participant;
+    let (lanes, lane_loops) = Lanes::new(rt, reg);
     let mut tasks: Vec<Task> = Vec::new();
     for (stream, subject) in reg.subscriptions() {
         let events = stream == "EVT";
@@ -229,10 +235,123 @@ pub async fn start(
             .with_context(|| format!("creating consumer {name}"))?;
         let rt = rt.clone();
         tasks.push(Box::pin(consume(
-            rt, reg, js_stream, events, config, consumer,
+            rt,
+            lanes.clone(),
+            js_stream,
+            events,
+            config,
+            consumer,
         )));
     }
+    // The lanes run with the first consumer's loop (one task per consumer); like it, they never
+    // end while the process runs.
+    if let Some(first) = tasks.first_mut() {
+        let consumer = std::mem::replace(first, Box::pin(async { Ok(()) }));
+        *first = Box::pin(async move {
+            tokio::select! {
+                out = consumer => out,
+                () = lane_loops => Err(anyhow::anyhow!("the lanes of {} stopped", p.name())),
+            }
+        });
+    }
     Ok(tasks)
+}
+
+/// A delivery received and decoded, on its way to a lane.
+type Delivery = (JsMessage, Incoming);
+
+/// The lanes of a participant in this process: every consumer of the participant hands each
+/// delivery to the lane of the account it concerns ([`lane_key`]), and each lane handles what
+/// it was handed in batches, one batch after the other ([`crate::Settings::concurrency`] lanes,
+/// so as many batches at once). Deliveries of one account never meet in two batches at once:
+/// they do not wait for each other's row locks (a wallet, an order) nor lose them and go alone;
+/// and the deliveries of every subject of a participant share its batches (fewer commits).
+#[derive(Clone)]
+struct Lanes {
+    participant: Participant,
+    senders: std::sync::Arc<[tokio::sync::mpsc::Sender<Delivery>]>,
+}
+
+impl Lanes {
+    /// The lanes of `reg`, and the future that runs them.
+    fn new(
+        rt: &Runtime,
+        reg: &'static Registration,
+    ) -> (Lanes, futures::future::BoxFuture<'static, ()>) {
+        let batch_max = rt.settings.batch_max.max(1);
+        let (senders, loops): (Vec<_>, Vec<_>) = (0..rt.settings.concurrency.max(1))
+            .map(|_| {
+                // Room for the next batch while one is handled: a lane that is behind makes the
+                // consumer wait (and JetStream keeps the rest).
+                let (tx, rx) = tokio::sync::mpsc::channel(batch_max * 2);
+                (tx, lane(rt.clone(), reg, rx))
+            })
+            .unzip();
+        let run = futures::future::join_all(loops);
+        (
+            Lanes {
+                participant: reg.participant,
+                senders: senders.into(),
+            },
+            Box::pin(async move {
+                run.await;
+            }),
+        )
+    }
+
+    /// Hands `delivery` to its lane; waits while that lane is full.
+    async fn hand(&self, delivery: Delivery) {
+        let key = lane_key(&delivery.1.envelope);
+        let n = u64::try_from(self.senders.len()).unwrap_or(1).max(1);
+        let i = usize::try_from(hash(key) % n).unwrap_or(0);
+        if let Some(lane) = self.senders.get(i)
+            && lane.send(delivery).await.is_err()
+        {
+            // Only when the lanes stopped, and then the process stops: redelivered later.
+            tracing::warn!("a lane is closed; the delivery waits for its redelivery");
+        }
+    }
+}
+
+/// What a delivery's lane is chosen by: the account it concerns (`account_id` of its data: a
+/// wallet, a library, the orders of a buyer), else who sent it, else its correlation (the
+/// order). Only a hint for spreading the work: a delivery in another lane than a row's other
+/// writers still waits for that row's lock or, in a batch, goes alone.
+fn lane_key(envelope: &Envelope<serde_json::Value>) -> Uuid {
+    envelope
+        .data
+        .get("account_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .or(envelope.actor)
+        .unwrap_or(envelope.correlation_id)
+}
+
+fn hash(id: Uuid) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// One lane: whatever waits in it when it is free, up to [`crate::Settings::batch_max`]
+/// deliveries, as one batch (one delivery when the store is quiet, many under load).
+async fn lane(
+    rt: Runtime,
+    reg: &'static Registration,
+    mut rx: tokio::sync::mpsc::Receiver<Delivery>,
+) {
+    let batch_max = rt.settings.batch_max.max(1);
+    while let Some(first) = rx.recv().await {
+        let mut items = vec![first];
+        while items.len() < batch_max {
+            match rx.try_recv() {
+                Ok(next) => items.push(next),
+                Err(_) => break,
+            }
+        }
+        process_batch(&rt, reg, items).await;
+    }
 }
 
 /// Opens the consumer `config` names, creating it if it does not exist and bringing its
@@ -329,7 +448,7 @@ const CONSUMER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 /// ([`crate::infra::runtime::ConsumerHealth`]) and creates the consumer again.
 async fn consume(
     rt: Runtime,
-    reg: &'static Registration,
+    lanes: Lanes,
     stream: Stream,
     events: bool,
     config: consumer::pull::Config,
@@ -366,8 +485,6 @@ async fn consume(
                 continue;
             }
         };
-        let concurrency = rt.settings.concurrency.max(1);
-        let batch_max = rt.settings.batch_max.max(1);
         let work = messages
             .take_while(|msg| {
                 let gone = matches!(msg, Err(e) if e.kind() == MessagesErrorKind::ConsumerDeleted);
@@ -382,12 +499,14 @@ async fn consume(
                     }
                 })
             })
-            // Whatever has arrived by the time a slot is free, up to `batch_max`: one delivery
-            // when the store is quiet, many under load.
-            .ready_chunks(batch_max)
-            .for_each_concurrent(concurrency, |msgs| {
-                let rt = rt.clone();
-                async move { process_batch(&rt, reg, msgs).await }
+            // Each to its lane, in the order they came.
+            .for_each(|msg| {
+                let (rt, lanes) = (&rt, &lanes);
+                async move {
+                    if let Some(incoming) = receive(rt, lanes.participant, &msg).await {
+                        lanes.hand((msg, incoming)).await;
+                    }
+                }
             });
         let watch = async {
             loop {
@@ -542,53 +661,63 @@ async fn with_progress<T>(rt: &Runtime, msgs: &[&JsMessage], work: impl Future<O
 }
 
 /// Handles deliveries that arrived together: alone if there is one, otherwise in one
-/// transaction ([`Batch`]), each handler in a savepoint, then answers each the right way.
-async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
+/// transaction ([`Batch`]), then answers each the right way. The handlers run one after the
+/// other without savepoints; if one fails after it wrote, the batch is rolled back and runs
+/// again with a savepoint per handler, which undoes the failed one alone.
+async fn process_batch(rt: &Runtime, reg: &Registration, mut items: Vec<Delivery>) {
     let p = reg.participant;
-    let mut items = Vec::with_capacity(msgs.len());
-    for msg in msgs {
-        if let Some(incoming) = receive(rt, p, &msg).await {
-            items.push((msg, incoming));
-        }
-    }
     if items.len() <= 1 {
         for (msg, incoming) in items {
             process(rt, reg, msg, incoming).await;
         }
         return;
     }
-    let opened = match rt.db.begin().await {
-        // A batch never waits long for a row another transaction holds: it would hold its own
-        // rows meanwhile (two batches taking two wallets in opposite orders deadlock). The
-        // delivery that would wait fails at once and is handled alone after the batch.
-        Ok(txn) => match txn.execute_unprepared(BATCH_LOCK_TIMEOUT).await {
-            Ok(_) => Ok(txn),
+    // First without savepoints; again with them when a handler failed after it wrote.
+    let mut careful = false;
+    let (ran, batch) = loop {
+        let opened = match rt.db.begin().await {
+            // A batch never waits long for a row another transaction holds: it would hold its
+            // own rows meanwhile (two batches taking two wallets in opposite orders deadlock).
+            // The delivery that would wait fails at once and is handled alone after the batch.
+            Ok(txn) => match txn.execute_unprepared(BATCH_LOCK_TIMEOUT).await {
+                Ok(_) => Ok(txn),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let batch = match opened {
-        Ok(txn) => Batch::new(txn),
-        Err(e) => {
-            // Each on its own: each then fails (and waits) or succeeds by itself.
-            tracing::warn!(error = %e, "could not open a batch transaction");
-            for (msg, incoming) in items {
-                process(rt, reg, msg, incoming).await;
+        };
+        let batch = match opened {
+            Ok(txn) => Batch::new(txn, careful),
+            Err(e) => {
+                // Each on its own: each then fails (and waits) or succeeds by itself.
+                tracing::warn!(error = %e, "could not open a batch transaction");
+                for (msg, incoming) in items {
+                    process(rt, reg, msg, incoming).await;
+                }
+                return;
             }
-            return;
+        };
+        // Each delivery's handler works in the batch's transaction (set here rather than on a
+        // copy of each delivery: an envelope is a tree), and lets go of it after the run.
+        for (_, incoming) in &mut items {
+            incoming.batch = Some(batch.clone());
+        }
+        let delivered: Vec<&JsMessage> = items.iter().map(|(m, _)| m).collect();
+        let ran = with_progress(rt, &delivered, run_batch(rt, reg, &batch, &items)).await;
+        drop(delivered);
+        for (_, incoming) in &mut items {
+            incoming.batch = None;
+        }
+        match ran {
+            // Dropping the batch rolls it back (nothing it deferred runs); every handler runs
+            // again, each from its savepoint.
+            Err(Stopped::Redo) => {
+                drop(batch);
+                careful = true;
+            }
+            Ok(results) => break (Ok(results), batch),
+            Err(Stopped::Broken(e, results)) => break (Err((e, results)), batch),
         }
     };
-    // Each delivery's handler works in the batch's transaction (set here rather than on a
-    // copy of each delivery: an envelope is a tree), and lets go of it after the run.
-    for (_, incoming) in &mut items {
-        incoming.batch = Some(batch.clone());
-    }
-    let delivered: Vec<&JsMessage> = items.iter().map(|(m, _)| m).collect();
-    let ran = with_progress(rt, &delivered, run_batch(rt, reg, &batch, &items)).await;
-    drop(delivered);
-    for (_, incoming) in &mut items {
-        incoming.batch = None;
-    }
     let (results, committed) = match (ran, std::sync::Arc::try_unwrap(batch)) {
         (Ok(results), Ok(batch)) => {
             let committed = batch.commit(rt, p).await.map_err(anyhow::Error::from);
@@ -611,6 +740,7 @@ async fn process_batch(rt: &Runtime, reg: &Registration, msgs: Vec<JsMessage>) {
     for ((msg, incoming), result) in items.into_iter().zip(results) {
         let result = match (&committed, result) {
             (_, Err(Failure::Contended(_))) => {
+                rt.counters.add_alone();
                 alone.push((msg, incoming));
                 continue;
             }
@@ -639,7 +769,7 @@ async fn run_batch(
     reg: &Registration,
     batch: &std::sync::Arc<Batch>,
     items: &[(JsMessage, Incoming)],
-) -> Result<Vec<Result<(), Failure>>, (sea_orm::DbErr, Vec<Result<(), Failure>>)> {
+) -> Result<Vec<Result<(), Failure>>, Stopped> {
     let p = reg.participant;
     let broken = |e: &sea_orm::DbErr| {
         Failure::Unavailable(anyhow::anyhow!("the batch's transaction failed: {e}"))
@@ -650,7 +780,7 @@ async fn run_batch(
         Ok(fresh) => fresh,
         Err(e) => {
             let results = items.iter().map(|_| Err(broken(&e))).collect();
-            return Err((e, results));
+            return Err(Stopped::Broken(e, results));
         }
     };
     let mut seen = std::collections::HashSet::new();
@@ -675,9 +805,12 @@ async fn run_batch(
             let result = async {
                 tracing::info!("already handled; nothing to do");
                 match incoming.replay_of {
-                    Some(dead) => crate::infra::batch::mark_replayed(&batch.txn, p, dead)
-                        .await
-                        .map_err(Failure::from),
+                    Some(dead) => {
+                        batch.marks();
+                        crate::infra::batch::mark_replayed(&batch.txn, p, dead)
+                            .await
+                            .map_err(Failure::from)
+                    }
                     None => Ok(()),
                 }
             }
@@ -702,6 +835,9 @@ async fn run_batch(
         );
         if kept {
             batch.keep();
+        } else if !batch.careful() && batch.progress() != Progress::Idle {
+            // Its writes cannot be undone alone: the batch runs again, carefully.
+            return Err(Stopped::Redo);
         } else if let Err(e) = batch.undo(p, id).await {
             failed = Some(e);
         }
@@ -712,10 +848,20 @@ async fn run_batch(
         // caller rolls it back.
         Some(e) => {
             let results = items.iter().map(|_| Err(broken(&e))).collect();
-            Err((e, results))
+            Err(Stopped::Broken(e, results))
         }
         None => Ok(results),
     }
+}
+
+/// Why a batch's handlers did not all run to an answer.
+enum Stopped {
+    /// A statement of the batch's own failed: the transaction is lost, and every delivery comes
+    /// again (the answer each is given).
+    Broken(sea_orm::DbErr, Vec<Result<(), Failure>>),
+    /// A handler of a batch without savepoints failed after it wrote: run the batch again with
+    /// them.
+    Redo,
 }
 
 /// How long a statement in a batch waits for a row lock before giving up (SQLSTATE 55P03).

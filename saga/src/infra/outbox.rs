@@ -6,9 +6,9 @@
 //! with [`Tx::emit`]; [`Tx::commit`] writes them to the outbox and commits, all at once.
 //!
 //! When the consume loop handles several deliveries together (a [`Batch`]), the batch has
-//! recorded them in the inbox already, and the handler's transaction is a savepoint of the
-//! batch's one transaction: a failure rolls back to it, and the batch commits once for all of
-//! them. What must wait for the real commit (refreshing Redis, handing the outbox rows to the
+//! recorded them in the inbox already, and the handler works in the batch's one transaction
+//! (from a savepoint when the batch runs carefully, after a handler failed: a failure then
+//! rolls back to it), and the batch commits once for all of them. What must wait for the real commit (refreshing Redis, handing the outbox rows to the
 //! relay) is queued with [`Tx::after_commit`] and runs after it, in either case; the work of a
 //! handler rolled back to its savepoint never runs.
 //!

@@ -97,7 +97,8 @@ pub struct Settings {
     pub ack_wait: Duration,
     /// How far back in time a newly created consumer of events starts.
     pub new_consumer_backlog: Duration,
-    /// Batches one consumer handles at once (each in its own transaction).
+    /// Lanes of each participant: batches it handles at once (each in its own transaction),
+    /// every delivery in the lane of the account it concerns.
     pub concurrency: usize,
     /// Most deliveries handled in one transaction: whatever is waiting when a batch starts,
     /// up to this many (one when the store is quiet).
@@ -296,9 +297,27 @@ impl Runtime {
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
     batched: Arc<std::sync::atomic::AtomicU64>,
+    batches: Arc<std::sync::atomic::AtomicU64>,
+    alone: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Counters {
+    /// Batches committed (of two deliveries or more).
+    pub fn batches(&self) -> u64 {
+        self.batches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Deliveries that left a batch to be handled alone after it (a row lock another
+    /// transaction held, the same message twice in the batch).
+    pub fn alone(&self) -> u64 {
+        self.alone.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_alone(&self) {
+        self.alone
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Deliveries handled in a transaction shared with others (a batch).
     pub fn batched(&self) -> u64 {
         self.batched.load(std::sync::atomic::Ordering::Relaxed)
@@ -308,6 +327,8 @@ impl Counters {
         let n = u64::try_from(n).unwrap_or(u64::MAX);
         self.batched
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
