@@ -102,9 +102,9 @@ async function holdOperation(page, name) {
   return {
     seen: () => until(`a ${name} request`, () => held.length > 0, 10000),
     release: async () => {
-      await page.unroute('**/graphql', handler);
       const answered = held.map((route) => page.waitForResponse((r) => r.request() === route.request()));
-      for (const route of held) await route.continue();
+      for (const route of held) await route.fallback();
+      await page.unroute('**/graphql', handler);
       await Promise.all(answered);
       // The app gets the answer a moment after the browser: let it run its continuations.
       await page.waitForTimeout(500);
@@ -172,6 +172,17 @@ try {
         const r = card.getBoundingClientRect();
         return r.width > 0 && r.height > 0 && r.top < innerHeight ? performance.now() : false;
       }, null, { polling: 'raf', timeout: 30000 })).jsonValue();
+      // Layout shifts of the load so far (Lighthouse's CLS counts the same ones), and what moved.
+      const shifts = await page.evaluate(() => new Promise((resolve) => {
+        const seen = [];
+        new PerformanceObserver((list) => seen.push(...list.getEntries()))
+          .observe({ type: 'layout-shift', buffered: true });
+        setTimeout(() => resolve({
+          cls: seen.filter((e) => !e.hadRecentInput).reduce((sum, e) => sum + e.value, 0),
+          moved: [...new Set(seen.flatMap((e) => (e.sources ?? [])
+            .map((s) => s.node ? `${s.node.nodeName.toLowerCase()}.${s.node.className}` : '?')))],
+        }), 300);
+      }));
       await page.locator('#search').pressSequentially('a');
       const typedAt = await page.evaluate(() =>
         document.getElementById('search').value === 'a' ? performance.now() : null);
@@ -186,7 +197,7 @@ try {
           wasm: wasm && { end: wasm.responseEnd, kb: Math.round(wasm.transferSize / 1024) },
         };
       });
-      return { cardAt, typedAt, timing };
+      return { cardAt, typedAt, timing, shifts };
     };
     for (const run of ['cold', 'warm']) {
       const m = await measure();
@@ -196,6 +207,8 @@ try {
       console.log(`     storefront TTI (${run}): first card visible ${m.cardAt.toFixed(0)} ms, ` +
         `search accepts input ${m.typedAt.toFixed(0)} ms after navigation start ` +
         `(TTFB ${m.timing.ttfb.toFixed(0)} ms, DOMContentLoaded ${m.timing.dcl.toFixed(0)} ms${wasm})`);
+      console.log(`     storefront layout shift (${run}): ${m.shifts.cls.toFixed(3)}` +
+        (m.shifts.moved.length ? ` (moved: ${m.shifts.moved.join(', ')})` : ''));
     }
     await page.locator('#search').fill('');
     await page.waitForURL((url) => !url.search.includes('q='));
