@@ -85,6 +85,51 @@ async function balance(page) {
 /// The order id of the order page the browser shows.
 const orderIdOf = (page) => new URL(page.url()).pathname.split('/').pop();
 
+/// Holds the answers to the GraphQL operation `name` on `page` until `release()`: a page can then
+/// be left while its request is in flight, every time, not only when the machine is slow.
+/// `seen()` resolves when the first such request was held; `release()` lets them all through
+/// and resolves when their answers reached the page.
+async function holdOperation(page, name) {
+  const held = [];
+  const handler = (route, request) => {
+    if (operationOf(request) === name) {
+      held.push(route);
+      return undefined;
+    }
+    return route.fallback();
+  };
+  await page.route('**/graphql', handler);
+  return {
+    seen: () => until(`a ${name} request`, () => held.length > 0, 10000),
+    release: async () => {
+      const answered = held.map((route) => page.waitForResponse((r) => r.request() === route.request()));
+      for (const route of held) await route.fallback();
+      await page.unroute('**/graphql', handler);
+      await Promise.all(answered);
+      // The app gets the answer a moment after the browser: let it run its continuations.
+      await page.waitForTimeout(500);
+    },
+  };
+}
+
+/// Leaves the page in the app (the header's Wallet link, the router's own navigation) and waits
+/// for the wallet to show its balance.
+async function toWalletAtOnce(page) {
+  await page.getByRole('link', { name: 'Wallet', exact: true }).click();
+  await page.waitForURL((url) => url.pathname === '/wallet');
+  await page.locator('.wallet__amount').waitFor();
+}
+
+/// The wallet shows its balance and its own title, and the app still answers a click of its
+/// router (a wasm that panicked would leave the page as it was).
+async function walletIsWhole(page) {
+  assert.match(await page.locator('.wallet__amount').innerText(), /^\d+\.\d{2} EUR$/);
+  assert.match(await page.title(), /^Wallet · Store$/, 'a page left behind changed the title');
+  await page.getByRole('link', { name: 'Library', exact: true }).click();
+  await page.waitForURL((url) => url.pathname === '/library');
+  await page.locator('#library-title').waitFor();
+}
+
 /// Fills the checkout's shipping address.
 async function fillAddress(page, address) {
   const form = page.getByRole('group', { name: 'Shipping address' });
@@ -127,6 +172,17 @@ try {
         const r = card.getBoundingClientRect();
         return r.width > 0 && r.height > 0 && r.top < innerHeight ? performance.now() : false;
       }, null, { polling: 'raf', timeout: 30000 })).jsonValue();
+      // Layout shifts of the load so far (Lighthouse's CLS counts the same ones), and what moved.
+      const shifts = await page.evaluate(() => new Promise((resolve) => {
+        const seen = [];
+        new PerformanceObserver((list) => seen.push(...list.getEntries()))
+          .observe({ type: 'layout-shift', buffered: true });
+        setTimeout(() => resolve({
+          cls: seen.filter((e) => !e.hadRecentInput).reduce((sum, e) => sum + e.value, 0),
+          moved: [...new Set(seen.flatMap((e) => (e.sources ?? [])
+            .map((s) => s.node ? `${s.node.nodeName.toLowerCase()}.${s.node.className}` : '?')))],
+        }), 300);
+      }));
       await page.locator('#search').pressSequentially('a');
       const typedAt = await page.evaluate(() =>
         document.getElementById('search').value === 'a' ? performance.now() : null);
@@ -141,7 +197,7 @@ try {
           wasm: wasm && { end: wasm.responseEnd, kb: Math.round(wasm.transferSize / 1024) },
         };
       });
-      return { cardAt, typedAt, timing };
+      return { cardAt, typedAt, timing, shifts };
     };
     for (const run of ['cold', 'warm']) {
       const m = await measure();
@@ -151,6 +207,8 @@ try {
       console.log(`     storefront TTI (${run}): first card visible ${m.cardAt.toFixed(0)} ms, ` +
         `search accepts input ${m.typedAt.toFixed(0)} ms after navigation start ` +
         `(TTFB ${m.timing.ttfb.toFixed(0)} ms, DOMContentLoaded ${m.timing.dcl.toFixed(0)} ms${wasm})`);
+      console.log(`     storefront layout shift (${run}): ${m.shifts.cls.toFixed(3)}` +
+        (m.shifts.moved.length ? ` (moved: ${m.shifts.moved.join(', ')})` : ''));
     }
     await page.locator('#search').fill('');
     await page.waitForURL((url) => !url.search.includes('q='));
@@ -392,6 +450,7 @@ try {
     await shot(page, 'notifications');
   });
 
+  let saleOrderPath;
   await step('(a) buy a game on sale: badge, struck price, countdown; the order pays the price shown', async () => {
     const before = await balance(page);
     await navigateInApp(page, '/?sale=1');
@@ -439,6 +498,53 @@ try {
     await shot(page, 'receipt');
     assert.equal(before - await balance(page), shown, 'the order did not pay the price shown');
     assert.ok(orderPath.startsWith('/orders/'));
+    saleOrderPath = orderPath;
+  });
+
+  // Pages that load in the background (the order, its refund panel, the receipt) or listen to the
+  // socket (the order) must let go when they are left: an answer that arrives after the page is
+  // gone used to reach its disposed signals and panic the wasm ("Tried to access a reactive value
+  // that has already been disposed"), killing the app.
+  await step('(a) receipt, "Back to the order", then at once the wallet: no panic', async () => {
+    // As a person does it: no wait between the two clicks.
+    await navigateInApp(page, `${saleOrderPath}/receipt`);
+    await page.locator('.receipt__total').waitFor();
+    await page.getByRole('link', { name: 'Back to the order' }).click();
+    await toWalletAtOnce(page);
+    await page.waitForTimeout(1500);
+    await walletIsWhole(page);
+
+    // The order shown and its refund panel still loading when the page is left.
+    await navigateInApp(page, `${saleOrderPath}/receipt`);
+    await page.locator('.receipt__total').waitFor();
+    const refund = await holdOperation(page, 'OrderRefund');
+    await page.getByRole('link', { name: 'Back to the order' }).click();
+    await page.locator('#order-title').waitFor();
+    await refund.seen();
+    await toWalletAtOnce(page);
+    await refund.release();
+    await walletIsWhole(page);
+
+    // The order itself (and its subscription just opened) still loading when the page is left.
+    await navigateInApp(page, `${saleOrderPath}/receipt`);
+    await page.locator('.receipt__total').waitFor();
+    const order = await holdOperation(page, 'OrderPage');
+    await page.getByRole('link', { name: 'Back to the order' }).click();
+    await page.waitForURL((url) => url.pathname === saleOrderPath);
+    await order.seen();
+    await toWalletAtOnce(page);
+    await order.release();
+    await walletIsWhole(page);
+
+    // The receipt still loading when the page is left.
+    await navigateInApp(page, saleOrderPath);
+    await page.locator('#order-title').waitFor();
+    const receipt = await holdOperation(page, 'OrderReceipt');
+    await page.getByRole('link', { name: 'Receipt' }).click();
+    await receipt.seen();
+    await toWalletAtOnce(page);
+    await receipt.release();
+    await walletIsWhole(page);
   });
 
   // ------------------------------------------------------------------ (c) no funds
@@ -597,6 +703,25 @@ try {
     const shipTo = await p.locator('.shipment address').innerText();
     assert.match(shipTo, /^DE$/m, `the order ships to DE: ${shipTo}`);
     await shot(p, 'order-awaiting-shipment');
+  });
+
+  await step('(b) the order waiting to be shipped, left at once and left while it loads: no panic', async () => {
+    const p = buyer.page;
+    const orderPath = `/orders/${buyerOrder}`;
+    // Straight from the live order page (its subscription open, its Cancel button shown).
+    await toWalletAtOnce(p);
+    await p.waitForTimeout(1000);
+    await walletIsWhole(p);
+    // Left before its answer came: the answer builds no view of the page that is gone (its
+    // Cancel button reads the page's action).
+    const order = await holdOperation(p, 'OrderPage');
+    await navigateInApp(p, orderPath);
+    await order.seen();
+    await toWalletAtOnce(p);
+    await order.release();
+    await walletIsWhole(p);
+    await navigateInApp(p, orderPath);
+    await p.getByRole('button', { name: 'Cancel order' }).waitFor();
   });
 
   await step('(b) the publisher sees the order appear live and ships it', async () => {

@@ -343,6 +343,44 @@ pub fn Field(
     }
 }
 
+/// Whether the component that made it is still mounted.
+///
+/// Work a page starts goes on after the router unmounted the page: a resource's request and what
+/// its future does with the answer, an action's future (Leptos 0.8 cancels neither), and the
+/// continuation tachys spawns for a `Suspend` that waits for a resource. What such work does
+/// once it is back must not read the page's signals, stored values or actions, which are disposed
+/// by then (`get`, `with`, `get_value`, `with_value`, `Action::value` panic: "Tried to access a
+/// reactive value that has already been disposed", and the wasm dies), nor set the title of the
+/// page now shown. Writes are safe (`set`, `update`, `set_value` do nothing once disposed);
+/// reads after an `.await` use `try_…` (or are made before it), and a page's `Suspend` awaits its
+/// data through [`Mounted::data`], which builds no view for a page that is gone.
+#[derive(Clone, Copy)]
+pub struct Mounted(StoredValue<()>);
+
+impl Mounted {
+    /// Made in the component's body: it lives as long as the component's view.
+    pub fn new() -> Mounted {
+        Mounted(StoredValue::new(()))
+    }
+
+    /// True until the component is unmounted.
+    pub fn get(self) -> bool {
+        !self.0.is_disposed()
+    }
+
+    /// Awaits `data` for the component's view: its value while the component is mounted, and
+    /// never once it is gone (the future stays pending, and its task is dropped with the last
+    /// waker, which nothing holds), so that no view is built for a page nobody sees.
+    pub async fn data<T>(self, data: impl IntoFuture<Output = T>) -> T {
+        let value = data.await;
+        if self.get() {
+            value
+        } else {
+            std::future::pending().await
+        }
+    }
+}
+
 /// Waits `duration` (a timer, not a busy loop).
 pub async fn sleep(duration: std::time::Duration) {
     let (tx, rx) = futures::channel::oneshot::channel::<()>();
@@ -388,8 +426,11 @@ pub const TYPING_PAUSE: std::time::Duration = std::time::Duration::from_millis(2
 pub struct Debounce(StoredValue<Option<TimeoutHandle>>);
 
 impl Debounce {
+    /// What is still waiting when the component goes is cancelled with it.
     pub fn new() -> Debounce {
-        Debounce(StoredValue::new(None))
+        let debounce = Debounce(StoredValue::new(None));
+        on_cleanup(move || debounce.cancel());
+        debounce
     }
 
     /// Cancels what is waiting and runs `f` after the pause.
@@ -401,7 +442,7 @@ impl Debounce {
 
     /// Cancels what is waiting, if anything.
     pub fn cancel(self) {
-        if let Some(handle) = self.0.get_value() {
+        if let Some(handle) = self.0.try_get_value().flatten() {
             handle.clear();
         }
         self.0.set_value(None);

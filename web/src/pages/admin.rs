@@ -13,7 +13,7 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::components::{Debounce, Empty, Loading, error_fallback, short_time};
+use crate::components::{Debounce, Empty, Loading, Mounted, error_fallback, short_time};
 use crate::page::Page;
 use crate::words;
 
@@ -45,6 +45,7 @@ type AccountRow = admin_accounts::AdminAccountsAccountsNodes;
 
 #[component]
 fn Accounts() -> impl IntoView {
+    let mounted = Mounted::new();
     let search = RwSignal::new(String::new());
     let version = RwSignal::new(0_u32);
     // The cursors of the pages before the current one (paging forward pushes).
@@ -68,7 +69,8 @@ fn Accounts() -> impl IntoView {
             .await
             .map(|data| data.accounts);
             // A late answer to an older search is not what is on screen.
-            if search.get_untracked() == raw {
+            // (The page may be gone by now, its search box with it.)
+            if search.try_get_untracked().is_some_and(|s| s == raw) {
                 shown.set(Some(raw));
             }
             page
@@ -107,7 +109,7 @@ fn Accounts() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        accounts.await.map(|page| {
+                        mounted.data(accounts).await.map(|page| {
                             let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();
                             if page.nodes.is_empty() {
                                 return view! {
@@ -351,6 +353,7 @@ fn CreateAccountForm(version: RwSignal<u32>) -> impl IntoView {
 /// reason on their dashboard), and restores one after confirming.
 #[component]
 fn Moderation() -> impl IntoView {
+    let mounted = Mounted::new();
     let version = RwSignal::new(0_u32);
     let cursors = RwSignal::new(Vec::<Option<String>>::new());
     let after = RwSignal::new(None::<String>);
@@ -380,7 +383,7 @@ fn Moderation() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        products.await.map(|page| {
+                        mounted.data(products).await.map(|page| {
                             let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();
                             view! {
                                 <ul class="list">
@@ -462,6 +465,7 @@ fn ProductRow(
 
 #[component]
 pub fn DeadLetterList() -> impl IntoView {
+    let mounted = Mounted::new();
     let version = RwSignal::new(0_u32);
     let letters = LocalResource::new(move || {
         version.track();
@@ -488,7 +492,7 @@ pub fn DeadLetterList() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        letters.await.map(|letters| {
+                        mounted.data(letters).await.map(|letters| {
                             if letters.is_empty() {
                                 return view! { <Empty title="No dead letters"><p>"Every message was handled."</p></Empty> }.into_any();
                             }

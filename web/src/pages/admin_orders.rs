@@ -14,7 +14,7 @@ use crate::api::queries::{
     admin_orders, buyer_search,
 };
 use crate::api::session::enum_name;
-use crate::components::{Debounce, Empty, Loading, short_time};
+use crate::components::{Debounce, Empty, Loading, Mounted, short_time};
 use crate::page::Page;
 use crate::pages::notice::{error_alert, general, load_error};
 use crate::pages::refunds::{Pager, status_text};
@@ -52,6 +52,7 @@ struct Buyer {
 
 #[component]
 pub fn AdminOrders() -> impl IntoView {
+    let mounted = Mounted::new();
     let status = RwSignal::new(None::<Status>);
     let buyer = RwSignal::new(None::<Buyer>);
     let cursors = RwSignal::new(Vec::<Option<String>>::new());
@@ -111,7 +112,7 @@ pub fn AdminOrders() -> impl IntoView {
             </form>
             <Transition fallback=|| view! { <Loading label="Loading the orders…" /> }>
                 {move || Suspend::new(async move {
-                    match orders.await {
+                    match mounted.data(orders).await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(page) => {
                             let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();
@@ -137,6 +138,7 @@ pub fn AdminOrders() -> impl IntoView {
 /// shows only their orders; a whole account id filters at once; an empty box shows every buyer.
 #[component]
 fn BuyerPicker(buyer: RwSignal<Option<Buyer>>, pick: Callback<Option<Buyer>>) -> impl IntoView {
+    let mounted = Mounted::new();
     let typed = RwSignal::new(String::new());
     let search = RwSignal::new(String::new());
     let debounce = Debounce::new();
@@ -215,7 +217,7 @@ fn BuyerPicker(buyer: RwSignal<Option<Buyer>>, pick: Callback<Option<Buyer>>) ->
             <div id="orders-buyer-matches" class="buyer-picker__matches" hidden=move || !open()>
                 <Transition fallback=|| view! { <Loading label="Looking up buyers…" /> }>
                     {move || Suspend::new(async move {
-                        match matches.await {
+                        match mounted.data(matches).await {
                             Err(error) => error_alert(&error, general).into_any(),
                             Ok(found) if found.is_empty() => view! { <p class="muted">"No account matches this."</p> }.into_any(),
                             Ok(found) => view! {
@@ -308,6 +310,7 @@ fn OrderRow(
 
 #[component]
 fn OrderDetail(id: String) -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     let order_id = id.clone();
     let order = LocalResource::new(move || {
@@ -322,7 +325,7 @@ fn OrderDetail(id: String) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <Loading label="Loading the timeline…" /> }>
             {move || Suspend::new(async move {
-                match order.await {
+                match mounted.data(order).await {
                     Err(error) if error.code.is_some() => error_alert(&error, general).into_any(),
                     Err(error) => load_error(&error, reload).into_any(),
                     Ok(order) => view! {

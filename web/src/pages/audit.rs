@@ -7,7 +7,7 @@ use crate::api;
 use crate::api::queries::audit_log::{AuditAction, Role};
 use crate::api::queries::{AuditLog as AuditLogQuery, audit_log};
 use crate::api::session::enum_name;
-use crate::components::{Empty, Loading, short_time};
+use crate::components::{Empty, Loading, Mounted, short_time};
 use crate::pages::notice::load_error;
 use crate::pages::refunds::Pager;
 
@@ -56,6 +56,7 @@ fn sentence(entry: &Entry) -> String {
 
 #[component]
 pub fn AuditLog() -> impl IntoView {
+    let mounted = Mounted::new();
     let cursors = RwSignal::new(Vec::<Option<String>>::new());
     let after = RwSignal::new(None::<String>);
     let reload = RwSignal::new(0_u32);
@@ -77,7 +78,7 @@ pub fn AuditLog() -> impl IntoView {
             <p class="muted">"What admins did to accounts and products, newest first."</p>
             <Transition fallback=|| view! { <Loading label="Loading the audit log…" /> }>
                 {move || Suspend::new(async move {
-                    match entries.await {
+                    match mounted.data(entries).await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(page) => {
                             let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();

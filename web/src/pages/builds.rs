@@ -15,7 +15,7 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::upload::{UploadedBuild, upload_build_file};
-use crate::components::{Loading, Markdown, focus_first_invalid, short_time};
+use crate::components::{Loading, Markdown, Mounted, focus_first_invalid, short_time};
 use crate::pages::notice::{
     error_alert, human_size, load_error, ok_status, platform_label, short_sha,
 };
@@ -89,6 +89,7 @@ fn upload_known(code: ErrorCode) -> Option<&'static str> {
 
 #[component]
 fn BuildsPanel(product_id: String) -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     let id = product_id.clone();
     let product = LocalResource::new(move || {
@@ -127,7 +128,7 @@ fn BuildsPanel(product_id: String) -> impl IntoView {
         </div>
         <Transition fallback=|| view! { <Loading label="Loading the builds…" /> }>
             {move || Suspend::new(async move {
-                match product.await {
+                match mounted.data(product).await {
                     Err(error) => load_error(&error, reload).into_any(),
                     Ok(product) if product.builds.is_empty() => view! {
                         <p class="muted">"No builds yet: announce the first one below."</p>
@@ -342,6 +343,8 @@ fn NewBuild(
             Step::Retry => None,
         };
         let file = file.get_value();
+        // Read now: after the first answer the form may be gone (the page left), `current` with it.
+        let announced = current.get_value();
         async move {
             let Some(file) = file else {
                 return Err(Failure {
@@ -353,18 +356,22 @@ fn NewBuild(
                     retry: false,
                 });
             };
-            if let Some(input) = create {
-                let build = api::request::<CreateBuild>(create_build::Variables { input })
-                    .await
-                    .map_err(|error| Failure {
-                        error,
-                        retry: false,
-                    })?
-                    .create_build;
-                let path = build.upload_path.unwrap_or_default();
-                current.set_value(Some((build.id, path)));
-            }
-            let Some((_, path)) = current.get_value() else {
+            let path = match create {
+                Some(input) => {
+                    let build = api::request::<CreateBuild>(create_build::Variables { input })
+                        .await
+                        .map_err(|error| Failure {
+                            error,
+                            retry: false,
+                        })?
+                        .create_build;
+                    let path = build.upload_path.unwrap_or_default();
+                    current.set_value(Some((build.id, path.clone())));
+                    Some(path)
+                }
+                None => announced.map(|(_, path)| path),
+            };
+            let Some(path) = path else {
                 return Err(Failure {
                     error: ApiError {
                         message: "Announce the build first.".to_owned(),

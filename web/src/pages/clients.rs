@@ -10,7 +10,9 @@ use crate::api::queries::{
     ApiClients as ApiClientsQuery, CreateApiClient, RevokeApiClient, api_clients,
     create_api_client, revoke_api_client,
 };
-use crate::components::{Empty, Loading, copy_to_clipboard, focus_first_invalid, short_time};
+use crate::components::{
+    Empty, Loading, Mounted, copy_to_clipboard, focus_first_invalid, short_time,
+};
 use crate::pages::notice::{error_alert, load_error};
 
 type Scope = api_clients::ApiScope;
@@ -42,6 +44,7 @@ fn for_create(scope: &Scope) -> Option<create_api_client::ApiScope> {
 /// The publisher's API clients: the form for a new one and the list.
 #[component]
 pub fn ApiClients() -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     let data = LocalResource::new(move || {
         reload.track();
@@ -63,7 +66,7 @@ pub fn ApiClients() -> impl IntoView {
             </div>
             <Transition fallback=|| view! { <Loading label="Loading your API clients…" /> }>
                 {move || Suspend::new(async move {
-                    match data.await {
+                    match mounted.data(data).await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(d) => view! {
                             <NewClient scopes=d.api_scopes reload created />

@@ -16,7 +16,9 @@ use crate::api::queries::{
     generate_gift_keys, gift_key_batches, gift_key_editions, redeem_key, redeemed_product,
 };
 use crate::api::session::enum_name;
-use crate::components::{Empty, Loading, copy_to_clipboard, focus_first_invalid, short_time};
+use crate::components::{
+    Empty, Loading, Mounted, copy_to_clipboard, focus_first_invalid, short_time,
+};
 use crate::page::Page;
 use crate::pages::notice::{error_alert, load_error, ok_status};
 
@@ -38,6 +40,7 @@ fn generate_known(code: ErrorCode) -> Option<&'static str> {
 /// The publisher's gift keys: the form for a new batch and every batch with its keys.
 #[component]
 pub fn GiftKeys() -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     let polling = StoredValue::new(false);
     // Batches asked for but not listed yet: the library participant writes a batch's row a
@@ -61,9 +64,12 @@ pub fn GiftKeys() -> impl IntoView {
             let generating = result
                 .as_ref()
                 .is_ok_and(|list| list.iter().any(|b| !b.ready))
-                || awaited.with_value(|ids| !ids.is_empty());
-            // One timer at a time, however many loads overlap.
-            if generating && !polling.get_value() {
+                || awaited
+                    .try_with_value(|ids| !ids.is_empty())
+                    .unwrap_or(false);
+            // One timer at a time, however many loads overlap; none once the page is gone (the
+            // answer can come after it was left, its stored values disposed).
+            if generating && polling.try_get_value() == Some(false) {
                 polling.set_value(true);
                 set_timeout(
                     move || {
@@ -96,7 +102,7 @@ pub fn GiftKeys() -> impl IntoView {
             <h2 id="gift-keys-title">"Gift keys"</h2>
             <Transition fallback=|| view! { <Loading label="Loading your editions…" /> }>
                 {move || Suspend::new(async move {
-                    match editions.await {
+                    match mounted.data(editions).await {
                         Err(error) => error_alert(&error, generate_known).into_any(),
                         Ok(products) if products.iter().all(|p| p.editions.is_empty()) => view! {
                             <p class="muted">"Add an edition to a product to make gift keys for it."</p>
@@ -107,7 +113,7 @@ pub fn GiftKeys() -> impl IntoView {
             </Transition>
             <Transition fallback=|| view! { <Loading label="Loading your gift keys…" /> }>
                 {move || Suspend::new(async move {
-                    match batches.await {
+                    match mounted.data(batches).await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(list) if list.is_empty() && awaited.with_value(|ids| !ids.is_empty()) => view! {
                             <p class="batch__pending" role="status">

@@ -10,7 +10,7 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::components::{
-    CoverPlaceholder, Empty, Loading, copy_to_clipboard, error_fallback, short_time,
+    CoverPlaceholder, Empty, Loading, Mounted, copy_to_clipboard, error_fallback, short_time,
 };
 use crate::page::Page;
 use crate::pages::downloads::Downloads;
@@ -100,6 +100,7 @@ async fn whole_library() -> Result<Vec<Item>, api::ApiError> {
 
 #[component]
 pub fn Library() -> impl IntoView {
+    let mounted = Mounted::new();
     // Bumped when a redeemed gift key added a product.
     let redeemed = RwSignal::new(0_u32);
     let search = RwSignal::new(String::new());
@@ -134,7 +135,7 @@ pub fn Library() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        items.await.map(|products| {
+                        mounted.data(items).await.map(|products| {
                             if products.is_empty() {
                                 return view! {
                                     <Empty title="Nothing here yet">
@@ -257,6 +258,7 @@ fn EditionKey(item: Item) -> impl IntoView {
 
 #[component]
 pub fn Wishlist() -> impl IntoView {
+    let mounted = Mounted::new();
     let version = RwSignal::new(0_u32);
     let items = LocalResource::new(move || {
         version.track();
@@ -282,7 +284,7 @@ pub fn Wishlist() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        items.await.map(|items| {
+                        mounted.data(items).await.map(|items| {
                             if items.is_empty() {
                                 return view! { <Empty title="Your wishlist is empty"><p><A href=Page::Store.href()>"Browse the store"</A></p></Empty> }.into_any();
                             }

@@ -7,12 +7,13 @@ use crate::api;
 use crate::api::queries::{
     MarkNotificationsRead, NotificationList, mark_notifications_read, notification_list,
 };
-use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::components::{Empty, Loading, Mounted, error_fallback, short_time};
 use crate::page::Page;
 use crate::state::use_notifications_changed;
 
 #[component]
 pub fn Notifications() -> impl IntoView {
+    let mounted = Mounted::new();
     let changed = use_notifications_changed();
     let list = LocalResource::new(move || async move {
         let nodes = api::request::<NotificationList>(notification_list::Variables { first: 50 })
@@ -31,7 +32,7 @@ pub fn Notifications() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        list.await.map(|nodes| {
+                        mounted.data(list).await.map(|nodes| {
                             if nodes.is_empty() {
                                 return view! { <Empty title="No notifications"><p>"Order and wallet news appear here."</p></Empty> }.into_any();
                             }

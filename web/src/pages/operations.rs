@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::api::queries::operations::{DriftAction, OperationsOperations};
 use crate::api::queries::{Domain, Operations as OperationsQuery, operations};
-use crate::components::{Empty, Loading, short_time};
+use crate::components::{Empty, Loading, Mounted, short_time};
 use crate::pages::admin::DeadLetterList;
 use crate::pages::notice::load_error;
 use crate::words;
@@ -146,6 +146,7 @@ fn capitalised(s: &str) -> String {
 
 #[component]
 pub fn Operations() -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     let ops = LocalResource::new(move || {
         reload.track();
@@ -162,7 +163,7 @@ pub fn Operations() -> impl IntoView {
             <button class="button" type="button" on:click=move |_| reload.update(|n| *n += 1)>"Refresh"</button>
             <Transition fallback=|| view! { <Loading label="Loading the operations view…" /> }>
                 {move || Suspend::new(async move {
-                    match ops.await {
+                    match mounted.data(ops).await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(ops) => view! {
                             <section aria-labelledby="ops-participants">

@@ -15,7 +15,7 @@ use crate::api::queries::{
 use crate::api::session::enum_name;
 use crate::api::ws;
 use crate::api::{self, ApiError};
-use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::components::{Empty, Loading, Mounted, error_fallback, short_time};
 use crate::page::Page;
 use crate::words;
 use domain::catalog::EditionKind;
@@ -44,6 +44,7 @@ fn reason_text(code: &str) -> String {
 
 #[component]
 pub fn Orders() -> impl IntoView {
+    let mounted = Mounted::new();
     let orders = LocalResource::new(|| async {
         api::request::<MyOrders>(my_orders::Variables {
             first: 50,
@@ -58,7 +59,7 @@ pub fn Orders() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        orders.await.map(|orders| {
+                        mounted.data(orders).await.map(|orders| {
                             if orders.is_empty() {
                                 return view! {
                                     <Empty title="No orders yet">
@@ -91,6 +92,7 @@ pub fn Orders() -> impl IntoView {
 #[component]
 pub fn OrderPage() -> impl IntoView {
     let params = use_params_map();
+    let mounted = Mounted::new();
     let tick = RwSignal::new(0_u32);
     // Live: every saga event about the order refetches it (the subscription ends with the page).
     let live = StoredValue::new_local(None::<ws::Handle>);
@@ -158,7 +160,7 @@ pub fn OrderPage() -> impl IntoView {
         <section class="page" aria-labelledby="order-title">
             <Transition fallback=|| view! { <Loading label="Loading the order…" /> }>
                 <ErrorBoundary fallback=error_fallback>
-                    {move || Suspend::new(async move { order.await.map(|order| view! { <OrderView order cancel /> }) })}
+                    {move || Suspend::new(async move { mounted.data(order).await.map(|order| view! { <OrderView order cancel /> }) })}
                 </ErrorBoundary>
             </Transition>
             {move || settled.get().map(|(order_id, _)| view! { <crate::pages::refunds::RefundPanel order_id /> })}
@@ -329,6 +331,7 @@ fn OrderView(order: order_page::OrderPageOrder, cancel: Cancel) -> impl IntoView
 #[component]
 pub fn ReceiptPage() -> impl IntoView {
     let params = use_params_map();
+    let mounted = Mounted::new();
     let receipt = LocalResource::new(move || {
         let id = params.with(|p| p.get("id").unwrap_or_default());
         async move {
@@ -342,7 +345,7 @@ pub fn ReceiptPage() -> impl IntoView {
             <Transition fallback=|| view! { <Loading label="Loading the receipt…" /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        receipt.await.map(|(id, r)| match r {
+                        mounted.data(receipt).await.map(|(id, r)| match r {
                             Some(r) => view! { <ReceiptView id receipt=r /> }.into_any(),
                             None => view! { <p class="state">"The order is not stored yet; try again in a moment."</p> }.into_any(),
                         })

@@ -13,8 +13,8 @@ use crate::api::queries::{
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
 use crate::components::{
-    CoverPlaceholder, Loading, Markdown, PageLink, SalePrice, Stars, error_fallback, sale_ends,
-    short_time,
+    CoverPlaceholder, Loading, Markdown, Mounted, PageLink, SalePrice, Stars, error_fallback,
+    sale_ends, short_time,
 };
 use crate::page::Page;
 use crate::state::{CartLine, use_auth, use_cart};
@@ -145,6 +145,7 @@ fn Gallery(pictures: Vec<Picture>) -> impl IntoView {
 
 #[component]
 pub fn ProductPage() -> impl IntoView {
+    let mounted = Mounted::new();
     let params = use_params_map();
     let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
     let product = LocalResource::new(move || {
@@ -159,7 +160,7 @@ pub fn ProductPage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading /> }>
             <ErrorBoundary fallback=error_fallback>
                 {move || Suspend::new(async move {
-                    match product.await {
+                    match mounted.data(product).await {
                         Err(error) if error.code == Some(domain::ErrorCode::NotFound) => {
                             crate::words::set_title("Product not found");
                             Ok(view! { <ProductNotFound /> }.into_any())
@@ -413,6 +414,7 @@ fn Editions(
 
 #[component]
 fn ReviewsSection(product_id: String, owned: Signal<bool>) -> impl IntoView {
+    let mounted = Mounted::new();
     let written = RwSignal::new(0_u32);
     let list = {
         let product_id = product_id.clone();
@@ -439,7 +441,7 @@ fn ReviewsSection(product_id: String, owned: Signal<bool>) -> impl IntoView {
             <Transition fallback=|| view! { <Loading label="Loading reviews…" /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        list.await.map(|reviews| {
+                        mounted.data(list).await.map(|reviews| {
                             if reviews.is_empty() {
                                 return view! { <p class="state state--empty">"No reviews yet."</p> }.into_any();
                             }

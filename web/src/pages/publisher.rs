@@ -25,7 +25,7 @@ use crate::api::upload::upload_product_image;
 use crate::api::ws;
 use crate::api::{self, ApiError};
 use crate::components::{
-    Debounce, Empty, FieldErrors, Loading, error_fallback, focus_first_invalid, short_time,
+    Debounce, Empty, FieldErrors, Loading, Mounted, error_fallback, focus_first_invalid, short_time,
 };
 use crate::page::Page;
 use crate::words;
@@ -45,6 +45,7 @@ type MyEdition = my_products::MyProductsMyProductsNodesEditions;
 
 #[component]
 pub fn Publisher() -> impl IntoView {
+    let mounted = Mounted::new();
     let version = RwSignal::new(0_u32);
     // Bumped by each live sale: the revenue figures are fetched again.
     let sale_tick = RwSignal::new(0_u32);
@@ -117,7 +118,7 @@ pub fn Publisher() -> impl IntoView {
                     <Transition fallback=|| view! { <Loading /> }>
                         <ErrorBoundary fallback=error_fallback>
                             {move || Suspend::new(async move {
-                                products.await.map(|page| {
+                                mounted.data(products).await.map(|page| {
                                     let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();
                                     if page.nodes.is_empty() {
                                         let searching = !search.get_untracked().trim().is_empty();
@@ -292,7 +293,32 @@ fn EditProduct(
     let save =
         Action::new_local(move |(): &()| {
             let id = id.clone();
-            let fields = fields_for_save.clone();
+            // The editions' changes, read now: the form may be closed (its fields disposed)
+            // before the product's answer comes.
+            let changes: Vec<_> = fields_for_save
+                .iter()
+                .filter_map(|(edition_id, shown, name, price)| {
+                    let new_name = name.get_untracked().trim().to_owned();
+                    let new_price = parse_price(&price.get_untracked());
+                    let name_changed = new_name != shown.name.get_untracked();
+                    let price_changed = new_price != Some(shown.amount_minor.get_untracked());
+                    if !name_changed && !price_changed {
+                        return None;
+                    }
+                    let input = update_edition::UpdateEditionInput {
+                        name: name_changed.then_some(new_name),
+                        sku: None,
+                        price: new_price.filter(|_| price_changed).map(|amount_minor| {
+                            update_edition::MoneyInput {
+                                amount_minor,
+                                currency: "EUR".to_owned(),
+                            }
+                        }),
+                        weight_grams: None,
+                    };
+                    Some((edition_id.clone(), *shown, *price, input))
+                })
+                .collect();
             let input = update_product::UpdateProductInput {
                 title: Some(title_value.get_untracked().trim().to_owned()),
                 slug: None,
@@ -316,25 +342,7 @@ fn EditProduct(
                 title_value.try_set(updated.title);
                 description.try_set(updated.description);
                 genres.try_set(updated.genres);
-                for (edition_id, shown, name, price) in fields {
-                    let new_name = name.get_untracked().trim().to_owned();
-                    let new_price = parse_price(&price.get_untracked());
-                    let name_changed = new_name != shown.name.get_untracked();
-                    let price_changed = new_price != Some(shown.amount_minor.get_untracked());
-                    if !name_changed && !price_changed {
-                        continue;
-                    }
-                    let input = update_edition::UpdateEditionInput {
-                        name: name_changed.then_some(new_name),
-                        sku: None,
-                        price: new_price.filter(|_| price_changed).map(|amount_minor| {
-                            update_edition::MoneyInput {
-                                amount_minor,
-                                currency: "EUR".to_owned(),
-                            }
-                        }),
-                        weight_grams: None,
-                    };
+                for (edition_id, shown, price, input) in changes {
                     match api::request::<UpdateEdition>(update_edition::Variables {
                         id: edition_id.clone(),
                         input,

@@ -16,7 +16,7 @@ use crate::api::queries::{
     order_refund, refund_order_summary, refund_requests, request_refund,
 };
 use crate::api::session::enum_name;
-use crate::components::{Empty, Loading, focus_first_invalid, short_time};
+use crate::components::{Empty, Loading, Mounted, focus_first_invalid, short_time};
 use crate::page::Page;
 use crate::pages::notice::{error_alert, load_error};
 use crate::state::use_auth;
@@ -79,10 +79,13 @@ pub fn RefundPanel(order_id: String) -> impl IntoView {
             }) {
                 awaited.set_value(false);
             }
+            // The answer may come after the order page was left (the panel, and `awaited` with
+            // it, disposed): then there is nothing to look at again.
             let wait = match request.as_deref() {
+                _ if awaited.is_disposed() => None,
                 Some("APPROVED") => Some(REFUNDING_POLL),
                 Some("PENDING_REVIEW") => Some(REVIEW_POLL),
-                _ if awaited.get_value() => Some(REFUNDING_POLL),
+                _ if awaited.try_get_value().unwrap_or(false) => Some(REFUNDING_POLL),
                 _ => None,
             };
             if let Some(wait) = wait {
@@ -295,6 +298,7 @@ pub fn AdminRefunds() -> impl IntoView {
     // Orders decided on this page whose request the refund participant has not updated yet:
     // they show no buttons, and the list is asked for again until none is left.
     let decided = StoredValue::new(std::collections::HashSet::<String>::new());
+    let mounted = Mounted::new();
     let requests = LocalResource::new(move || {
         reload.track();
         let status = match status.get().as_str() {
@@ -320,7 +324,11 @@ pub fn AdminRefunds() -> impl IntoView {
                             .any(|r| &r.order_id == id && enum_name(&r.status) == "PENDING_REVIEW")
                     });
                 });
-                if decided.with_value(|ids| !ids.is_empty()) {
+                // Not once the page is gone (its stored values with it).
+                if decided
+                    .try_with_value(|ids| !ids.is_empty())
+                    .unwrap_or(false)
+                {
                     set_timeout(
                         move || {
                             reload.try_update(|v| *v += 1);
@@ -359,7 +367,7 @@ pub fn AdminRefunds() -> impl IntoView {
             </div>
             <Transition fallback=|| view! { <Loading label="Loading the refund requests…" /> }>
                 {move || Suspend::new(async move {
-                    match requests.await {
+                    match mounted.data(requests).await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(page) => {
                             let next = page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten();

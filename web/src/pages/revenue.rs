@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::api::queries::{PublisherRevenue, publisher_revenue};
-use crate::components::Loading;
+use crate::components::{Loading, Mounted};
 use crate::pages::notice::load_error;
 use crate::state::format_minor;
 
@@ -32,6 +32,7 @@ const SIDE: f64 = 8.0;
 /// The revenue figures and chart; `sale_tick` is bumped by the dashboard's `salesFeed`.
 #[component]
 pub fn Revenue(sale_tick: RwSignal<u32>) -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     Effect::new(move |previous: Option<u32>| {
         let tick = sale_tick.get();
@@ -61,7 +62,7 @@ pub fn Revenue(sale_tick: RwSignal<u32>) -> impl IntoView {
             <h2 id="revenue-title">"Revenue"</h2>
             <Transition fallback=|| view! { <Loading label="Loading your revenue…" /> }>
                 {move || Suspend::new(async move {
-                    match revenue.await {
+                    match mounted.data(revenue).await {
                         Ok(figures) => view! { <RevenueFigures figures /> }.into_any(),
                         Err(error) => load_error(&error, reload).into_any(),
                     }

@@ -10,7 +10,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use crate::api::queries::{Facets, Products, facets, products};
 use crate::api::{self, ApiError};
 use crate::components::{
-    CoverPlaceholder, Debounce, Empty, Loading, SalePrice, Stars, error_fallback,
+    CoverPlaceholder, Debounce, Empty, Loading, Mounted, SalePrice, Stars, error_fallback,
 };
 use crate::page::Page;
 
@@ -116,6 +116,7 @@ fn label(vocabulary: &[(&str, &'static str)], slug: &str) -> String {
 
 #[component]
 pub fn Storefront() -> impl IntoView {
+    let mounted = Mounted::new();
     // The filters live in the address (`?q=…&genre=…`), so Back and shared links keep them.
     let query = use_query_map();
     let from_query = |key: &str| query.with_untracked(|q| q.get(key)).unwrap_or_default();
@@ -386,7 +387,7 @@ pub fn Storefront() -> impl IntoView {
             <Transition fallback=|| view! { <Loading label="Loading the catalogue…" /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        first_page
+                        mounted.data(first_page)
                             .await
                             .map(|mut cards| {
                                 if cards.is_empty() {

@@ -9,7 +9,7 @@ use crate::api::queries::{
     TopUpStatus, TopUpWallet, WalletPage as WalletQuery, top_up_status, top_up_wallet, wallet_page,
 };
 use crate::api::{self, ApiError};
-use crate::components::{Empty, Loading, error_fallback, short_time};
+use crate::components::{Empty, Loading, Mounted, error_fallback, short_time};
 use crate::state::idempotency_key;
 use domain::billing::{EntryKind, TopUpStatus as Status};
 
@@ -22,6 +22,7 @@ const TEST_CARDS: [(&str, &str); 3] = [
 
 #[component]
 pub fn WalletPage() -> impl IntoView {
+    let mounted = Mounted::new();
     let version = RwSignal::new(0_u32);
     let wallet = LocalResource::new(move || {
         version.track();
@@ -46,7 +47,7 @@ pub fn WalletPage() -> impl IntoView {
                 <Transition fallback=|| view! { <Loading /> }>
                     <ErrorBoundary fallback=error_fallback>
                         {move || Suspend::new(async move {
-                            wallet.await.map(|w| view! {
+                            mounted.data(wallet).await.map(|w| view! {
                                 <div class="wallet__balance">
                                     <p class="muted">"Balance"</p>
                                     <p class="wallet__amount" aria-live="polite">{w.balance.formatted}</p>

@@ -12,7 +12,9 @@ use crate::api::queries::{
     webhook_deliveries, webhook_endpoints,
 };
 use crate::api::session::enum_name;
-use crate::components::{Empty, Loading, copy_to_clipboard, focus_first_invalid, short_time};
+use crate::components::{
+    Empty, Loading, Mounted, copy_to_clipboard, focus_first_invalid, short_time,
+};
 use crate::pages::notice::{error_alert, load_error, ok_status};
 
 type Endpoint = webhook_endpoints::WebhookEndpointsWebhookEndpoints;
@@ -44,6 +46,7 @@ fn known(code: ErrorCode) -> Option<&'static str> {
 /// The publisher's webhook endpoints and the form for a new one.
 #[component]
 pub fn Webhooks() -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     let endpoints = LocalResource::new(move || {
         reload.track();
@@ -66,7 +69,7 @@ pub fn Webhooks() -> impl IntoView {
             <NewEndpoint reload secret />
             <Transition fallback=|| view! { <Loading label="Loading your webhook endpoints…" /> }>
                 {move || Suspend::new(async move {
-                    match endpoints.await {
+                    match mounted.data(endpoints).await {
                         Err(error) => load_error(&error, reload).into_any(),
                         Ok(list) if list.is_empty() => view! {
                             <Empty title="No webhook endpoints yet">
@@ -336,6 +339,7 @@ fn EndpointItem(
 /// The delivery log of one endpoint (the latest 50), with a Redeliver button on each.
 #[component]
 fn DeliveryLog(endpoint: String) -> impl IntoView {
+    let mounted = Mounted::new();
     let reload = RwSignal::new(0_u32);
     let log = LocalResource::new(move || {
         reload.track();
@@ -375,7 +379,7 @@ fn DeliveryLog(endpoint: String) -> impl IntoView {
         <button class="button" type="button" on:click=move |_| reload.update(|v| *v += 1)>"Refresh"</button>
         <Transition fallback=|| view! { <Loading label="Loading the deliveries…" /> }>
             {move || Suspend::new(async move {
-                match log.await {
+                match mounted.data(log).await {
                     Err(error) => load_error(&error, reload).into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="muted">"Nothing delivered yet."</p> }.into_any(),
                     Ok(list) => view! {
