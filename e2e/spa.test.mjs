@@ -482,6 +482,8 @@ try {
     await billing.getByLabel('Country', { exact: true }).fill('Finland');
     await billing.getByRole('button', { name: 'Save' }).click();
     await billing.getByText('Digital items are taxed in Finland.').waitFor();
+    // The region sets the currency too: Finland pays in euros, tax included.
+    await billing.getByText('Prices are in EUR, tax included.').waitFor();
     await page.getByRole('button', { name: 'Place order' }).click();
     await page.waitForURL(/\/orders\/[^/]+$/);
     await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
