@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod builds;
 pub mod chunks;
+pub mod bundles;
 pub mod discounts;
 pub mod outbox;
 pub mod search;

@@ -33,25 +33,38 @@ fn line_error(e: LineError) -> ApiError {
     }
 }
 
+/// What `placeOrder` buys: lines of editions, or one bundle (its parts the buyer does not own
+/// yet, at their share of the bundle's price).
+#[derive(Clone, Copy, Debug)]
+pub enum Basket<'a> {
+    Lines(&'a [LineInput]),
+    Bundle(Uuid),
+}
+
 /// Places an order: checks the lines, snapshots prices, publishes `cmd.ordering.place` with
 /// `Nats-Msg-Id` = the order id (derived from the account and the idempotency key), and returns
 /// the order id. The participant creates the order a moment later.
 pub async fn place_order(
     state: &AppState,
     me: &Principal,
-    lines: &[LineInput],
+    basket: Basket<'_>,
     address: Option<ShippingAddress>,
     key: &str,
 ) -> ApiResult<Uuid> {
     idempotency::check_key(key)?;
-    if lines.is_empty() || lines.len() > domain::ordering::MAX_LINES {
-        return Err(line_error(LineError::LineCount));
-    }
-    let canonical: Vec<String> = lines
-        .iter()
-        .map(|l| format!("{}x{}", l.edition_id, l.quantity))
-        .collect();
-    let joined = canonical.join(",");
+    let joined = match basket {
+        Basket::Lines(lines) => {
+            if lines.is_empty() || lines.len() > domain::ordering::MAX_LINES {
+                return Err(line_error(LineError::LineCount));
+            }
+            let canonical: Vec<String> = lines
+                .iter()
+                .map(|l| format!("{}x{}", l.edition_id, l.quantity))
+                .collect();
+            canonical.join(",")
+        }
+        Basket::Bundle(b) => format!("bundle:{b}"),
+    };
     // Digital orders hash as before addresses existed (stored records stay valid).
     let address_json = address
         .as_ref()
@@ -61,10 +74,103 @@ pub async fn place_order(
         None => idempotency::hash(&["placeOrder", &joined]),
     };
     let order_id = idempotency::derived_id("order", me.id, key);
-    if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, lines).await? {
+    if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, basket).await? {
         return Ok(id);
     }
+    let (mut snapshot, product_ids) = match basket {
+        Basket::Lines(lines) => lines_snapshot(state, lines).await?,
+        Basket::Bundle(b) => bundle_snapshot(state, me, b).await?,
+    };
+    // The tax of where the order is supplied: where it ships to, else the buyer's billing
+    // country, else the store's; each line's price becomes what the buyer pays for it.
+    let place = tax_place(state, me.id, address.as_ref()).await?;
+    let rate = place.rate();
+    for line in &mut snapshot {
+        let t = domain::tax::unit_tax(line.unit_price_minor, rate);
+        line.unit_price_minor = t.gross_minor;
+        line.unit_tax_minor = t.tax_minor;
+        line.tax_rate_ppm = t.rate_ppm;
+    }
+    let physical: Vec<&OrderLine> = snapshot.iter().filter(|l| l.is_physical()).collect();
+    match (physical.is_empty(), address.is_some()) {
+        (false, false) => {
+            return Err(ApiError::BadInput {
+                field: "shippingAddress",
+                message: "an order with physical editions needs a shipping address".into(),
+            });
+        }
+        (true, true) => {
+            return Err(ApiError::BadInput {
+                field: "shippingAddress",
+                message: "only orders with physical editions take a shipping address".into(),
+            });
+        }
+        _ => {}
+    }
+    if physical
+        .iter()
+        .any(|l| l.publisher_id != physical[0].publisher_id)
+    {
+        return Err(ApiError::BadInput {
+            field: "lines",
+            message: "the physical editions of one order must come from one publisher (they \
+                      ship in one parcel); order the others separately"
+                .into(),
+        });
+    }
+    if let Err(refused) = available_to(state, me.id, &snapshot, &physical, &product_ids).await {
+        // A copy of this very request may have won the race and its order taken the last
+        // copies or put the product in the library by now: the answer is then that order.
+        if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, basket).await? {
+            tracing::info!(order.id = %id, "a concurrent replay of the request placed the order");
+            return Ok(id);
+        }
+        return Err(refused);
+    }
+    let record = Record {
+        hash: input_hash,
+        id: order_id,
+    };
+    match idempotency::claim(state, me.id, key, &record).await {
+        Ok(Some(id)) => return Ok(id),
+        Ok(None) => {}
+        // Without Redis the order goes out unclaimed: copies of this request publish the same
+        // order id as `Nats-Msg-Id` (JetStream stores one) and ordering creates that id once.
+        Err(e) if e.is_unavailable() => {}
+        Err(e) => return Err(e),
+    }
+    let mut envelope = Envelope::new(
+        PlaceOrder {
+            order_id,
+            account_id: me.id,
+            idempotency_key: key.to_owned(),
+            currency: state.config.currency,
+            lines: snapshot,
+            shipping_address: address,
+            tax_place: Some(place),
+        },
+        order_id,
+        Some(me.id),
+    );
+    envelope.trace = Some(domain::bus::new_traceparent());
+    if let Err(e) = state
+        .bus
+        .publish_with_id(&envelope, &order_id.to_string())
+        .await
+    {
+        idempotency::release(state, me.id, key).await;
+        return Err(e.into());
+    }
+    tracing::info!(order.id = %order_id, "order placed");
+    Ok(order_id)
+}
 
+/// The lines of an order of editions, priced at this instant (a running discount applies),
+/// before tax, and the products they are of.
+async fn lines_snapshot(
+    state: &AppState,
+    lines: &[LineInput],
+) -> ApiResult<(Vec<OrderLine>, Vec<Uuid>)> {
     let ids: Vec<Uuid> = lines.iter().map(|l| l.edition_id).collect();
     // Each edition with its product, in one query.
     let of_product: sea_orm::RelationDef = edition::Entity::belongs_to(product::Entity)
@@ -114,91 +220,64 @@ pub async fn place_order(
             quantity: l.quantity,
             unit_tax_minor: 0,
             tax_rate_ppm: 0,
+            bundle_id: None,
         });
     }
     check_lines(&shape).map_err(line_error)?;
-    // The tax of where the order is supplied: where it ships to, else the buyer's billing
-    // country, else the store's; each line's price becomes what the buyer pays for it.
-    let place = tax_place(state, me.id, address.as_ref()).await?;
-    let rate = place.rate();
-    for line in &mut snapshot {
-        let t = domain::tax::unit_tax(line.unit_price_minor, rate);
-        line.unit_price_minor = t.gross_minor;
-        line.unit_tax_minor = t.tax_minor;
-        line.tax_rate_ppm = t.rate_ppm;
-    }
-    let physical: Vec<&OrderLine> = snapshot.iter().filter(|l| l.is_physical()).collect();
-    match (physical.is_empty(), address.is_some()) {
-        (false, false) => {
-            return Err(ApiError::BadInput {
-                field: "shippingAddress",
-                message: "an order with physical editions needs a shipping address".into(),
-            });
-        }
-        (true, true) => {
-            return Err(ApiError::BadInput {
-                field: "shippingAddress",
-                message: "only orders with physical editions take a shipping address".into(),
-            });
-        }
-        _ => {}
-    }
-    if physical
+    Ok((snapshot, product_ids))
+}
+
+/// The lines of an order of a bundle: each part the buyer does not own yet (an entitlement,
+/// or a claim by another order), at its share of the bundle's price, before tax. A bundle
+/// not on sale is `NOT_FOUND`; one whose parts the buyer all owns is `CONFLICT`.
+async fn bundle_snapshot(
+    state: &AppState,
+    me: &Principal,
+    bundle_id: Uuid,
+) -> ApiResult<(Vec<OrderLine>, Vec<Uuid>)> {
+    use crate::catalog::bundles;
+    let bundle = bundles::find(&state.db, Some(bundle_id), None)
+        .await?
+        .filter(|b| b.status == bundles::BundleStatus::Published.as_str())
+        .ok_or(ApiError::NotFound("bundle"))?;
+    let parts = bundles::parts(&state.db, bundle.id).await?;
+    if parts
         .iter()
-        .any(|l| l.publisher_id != physical[0].publisher_id)
+        .any(|p| p.product.status != ProductStatus::Published.as_str())
     {
-        return Err(ApiError::BadInput {
-            field: "lines",
-            message: "the physical editions of one order must come from one publisher (they \
-                      ship in one parcel); order the others separately"
-                .into(),
+        return Err(ApiError::Conflict(
+            "a part of this bundle is no longer on sale".into(),
+        ));
+    }
+    let quote = bundles::quote(&state.db, &bundle, parts, Some(me.id)).await?;
+    let mut snapshot = Vec::with_capacity(quote.parts.len());
+    let mut product_ids = Vec::with_capacity(quote.parts.len());
+    for q in quote.parts {
+        let Some(price) = q.price_minor else {
+            continue;
+        };
+        let (e, p) = (q.part.edition, q.part.product);
+        product_ids.push(p.id);
+        snapshot.push(OrderLine {
+            edition_id: e.id,
+            product_id: p.id,
+            publisher_id: p.publisher_id,
+            kind: e.kind,
+            product_title: p.title,
+            edition_name: e.name,
+            unit_price_minor: price,
+            quantity: 1,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
+            bundle_id: Some(bundle.id),
         });
     }
-    if let Err(refused) = available_to(state, me.id, &snapshot, &physical, &product_ids).await {
-        // A copy of this very request may have won the race and its order taken the last
-        // copies or put the product in the library by now: the answer is then that order.
-        if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, lines).await? {
-            tracing::info!(order.id = %id, "a concurrent replay of the request placed the order");
-            return Ok(id);
-        }
-        return Err(refused);
+    if snapshot.is_empty() {
+        return Err(ApiError::Conflict(
+            "you own everything in this bundle".into(),
+        ));
     }
-    let record = Record {
-        hash: input_hash,
-        id: order_id,
-    };
-    match idempotency::claim(state, me.id, key, &record).await {
-        Ok(Some(id)) => return Ok(id),
-        Ok(None) => {}
-        // Without Redis the order goes out unclaimed: copies of this request publish the same
-        // order id as `Nats-Msg-Id` (JetStream stores one) and ordering creates that id once.
-        Err(e) if e.is_unavailable() => {}
-        Err(e) => return Err(e),
-    }
-    let mut envelope = Envelope::new(
-        PlaceOrder {
-            order_id,
-            account_id: me.id,
-            idempotency_key: key.to_owned(),
-            currency: state.config.currency,
-            lines: snapshot,
-            shipping_address: address,
-            tax_place: Some(place),
-        },
-        order_id,
-        Some(me.id),
-    );
-    envelope.trace = Some(domain::bus::new_traceparent());
-    if let Err(e) = state
-        .bus
-        .publish_with_id(&envelope, &order_id.to_string())
-        .await
-    {
-        idempotency::release(state, me.id, key).await;
-        return Err(e.into());
-    }
-    tracing::info!(order.id = %order_id, "order placed");
-    Ok(order_id)
+    Ok((snapshot, product_ids))
 }
 
 /// Where an order is taxed: the country (and US state) it ships to, else the buyer's billing
@@ -248,7 +327,7 @@ async fn replayed(
     key: &str,
     input_hash: &str,
     order_id: Uuid,
-    lines: &[LineInput],
+    basket: Basket<'_>,
 ) -> ApiResult<Option<Uuid>> {
     match idempotency::lookup(state, account, key, input_hash).await {
         Ok(Some(id)) => return Ok(Some(id)),
@@ -260,9 +339,18 @@ async fn replayed(
     let Some(existing) = existing_lines(state, order_id).await? else {
         return Ok(None);
     };
-    let mut asked: Vec<(Uuid, i32)> = lines.iter().map(|l| (l.edition_id, l.quantity)).collect();
-    asked.sort();
-    if existing == asked {
+    let same = match basket {
+        Basket::Lines(lines) => {
+            let mut asked: Vec<(Uuid, i32, Option<Uuid>)> = lines
+                .iter()
+                .map(|l| (l.edition_id, l.quantity, None))
+                .collect();
+            asked.sort();
+            existing == asked
+        }
+        Basket::Bundle(b) => existing.iter().all(|(_, _, of)| *of == Some(b)),
+    };
+    if same {
         Ok(Some(order_id))
     } else {
         Err(idempotency::reused())
@@ -326,11 +414,18 @@ async fn short_of_stock<'a>(
         .copied())
 }
 
-/// The (edition, quantity) pairs of an existing order, sorted.
-async fn existing_lines(state: &AppState, order: Uuid) -> ApiResult<Option<Vec<(Uuid, i32)>>> {
-    let mut out: Vec<(Uuid, i32)> = order_line::Entity::find()
+/// The (edition, quantity, bundle) of each line of an existing order, sorted.
+async fn existing_lines(
+    state: &AppState,
+    order: Uuid,
+) -> ApiResult<Option<Vec<(Uuid, i32, Option<Uuid>)>>> {
+    let mut out: Vec<(Uuid, i32, Option<Uuid>)> = order_line::Entity::find()
         .select_only()
-        .columns([order_line::Column::EditionId, order_line::Column::Quantity])
+        .columns([
+            order_line::Column::EditionId,
+            order_line::Column::Quantity,
+            order_line::Column::BundleId,
+        ])
         .filter(order_line::Column::OrderId.eq(order))
         .into_tuple()
         .all(&state.db)

@@ -25,6 +25,7 @@ mod m20261209_100000_reconcile;
 mod m20261210_000001_catalog_outbox;
 mod m20261211_000001_catalog_discounts;
 mod m20261211_000002_tax;
+mod m20261212_000002_bundles;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000001_catalog_outbox::Migration),
             Box::new(m20261211_000001_catalog_discounts::Migration),
             Box::new(m20261211_000002_tax::Migration),
+            Box::new(m20261212_000002_bundles::Migration),
         ]
     }
 }
