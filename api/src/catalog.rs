@@ -3,8 +3,8 @@
 
 pub mod archive;
 pub mod builds;
-pub mod chunks;
 pub mod bundles;
+pub mod chunks;
 pub mod discounts;
 pub mod outbox;
 pub mod search;

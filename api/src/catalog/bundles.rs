@@ -21,8 +21,8 @@ use domain::library::entity::entitlement;
 use domain::ordering::entity::product_claim;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -313,7 +313,9 @@ async fn own_bundle(
         .await?
         .ok_or(ApiError::NotFound("bundle"))?;
     if b.publisher_id != me.id && me.role != Role::Admin {
-        return Err(ApiError::Forbidden("this bundle belongs to another publisher"));
+        return Err(ApiError::Forbidden(
+            "this bundle belongs to another publisher",
+        ));
     }
     Ok(b)
 }
@@ -328,18 +330,22 @@ pub async fn update(
     let txn = state.db.begin().await?;
     let current = own_bundle(&txn, me, id).await?;
     if current.status == BundleStatus::Archived.as_str() {
-        return Err(ApiError::Conflict("an archived bundle does not change".into()));
+        return Err(ApiError::Conflict(
+            "an archived bundle does not change".into(),
+        ));
     }
     let editions = match &patch.edition_ids {
         Some(e) => e.clone(),
-        None => bundle_item::Entity::find()
-            .select_only()
-            .column(bundle_item::Column::EditionId)
-            .filter(bundle_item::Column::BundleId.eq(id))
-            .order_by_asc(bundle_item::Column::Position)
-            .into_tuple()
-            .all(&txn)
-            .await?,
+        None => {
+            bundle_item::Entity::find()
+                .select_only()
+                .column(bundle_item::Column::EditionId)
+                .filter(bundle_item::Column::BundleId.eq(id))
+                .order_by_asc(bundle_item::Column::Position)
+                .into_tuple()
+                .all(&txn)
+                .await?
+        }
     };
     let parts = checked_parts(state, &txn, current.publisher_id, &editions).await?;
     let price_minor = patch.price_minor.unwrap_or(current.price_minor);
@@ -386,7 +392,9 @@ async fn set_status(
         return Ok(current);
     }
     if from == Some(BundleStatus::Archived) {
-        return Err(ApiError::Conflict("an archived bundle does not change".into()));
+        return Err(ApiError::Conflict(
+            "an archived bundle does not change".into(),
+        ));
     }
     let now = Utc::now();
     let mut b: bundle::ActiveModel = current.clone().into();
@@ -432,10 +440,7 @@ pub async fn find(
 }
 
 /// The published bundles holding an edition of `product`, newest first.
-pub async fn of_product(
-    db: &impl ConnectionTrait,
-    product: Uuid,
-) -> ApiResult<Vec<bundle::Model>> {
+pub async fn of_product(db: &impl ConnectionTrait, product: Uuid) -> ApiResult<Vec<bundle::Model>> {
     let editions: Vec<Uuid> = edition::Entity::find()
         .select_only()
         .column(edition::Column::Id)
@@ -556,7 +561,10 @@ pub async fn quote(
         .collect();
     let prices = rules::price_parts(bundle.price_minor, &lists, &flags);
     let list_total_minor = lists.iter().fold(0i64, |a, p| a.saturating_add(*p));
-    let price_minor = prices.iter().flatten().fold(0i64, |a, p| a.saturating_add(*p));
+    let price_minor = prices
+        .iter()
+        .flatten()
+        .fold(0i64, |a, p| a.saturating_add(*p));
     let owned_count = flags.iter().filter(|o| **o).count();
     let parts = parts
         .into_iter()

@@ -83,7 +83,10 @@ impl Bundle {
     }
 
     /// Bundles with their parts, loaded in two statements.
-    pub async fn many(state: &AppState, models: Vec<bundle::Model>) -> Result<Vec<Bundle>, ApiError> {
+    pub async fn many(
+        state: &AppState,
+        models: Vec<bundle::Model>,
+    ) -> Result<Vec<Bundle>, ApiError> {
         let ids: Vec<Uuid> = models.iter().map(|b| b.id).collect();
         let mut parts = bundles::parts_of(&state.db, &ids).await?;
         Ok(models
@@ -148,7 +151,10 @@ impl Bundle {
 
     /// What the whole bundle costs, before tax (never more than `listTotal`).
     async fn price(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Ok(Money::new(self.whole(ctx).await?.price_minor, &self.model.currency))
+        Ok(Money::new(
+            self.whole(ctx).await?.price_minor,
+            &self.model.currency,
+        ))
     }
 
     /// Its editions' list prices added up: what they cost bought one by one.
@@ -165,8 +171,8 @@ impl Bundle {
         if q.list_total_minor <= 0 {
             return Ok(0);
         }
-        let saved = i128::from(q.list_total_minor - q.price_minor) * 100
-            / i128::from(q.list_total_minor);
+        let saved =
+            i128::from(q.list_total_minor - q.price_minor) * 100 / i128::from(q.list_total_minor);
         Ok(i32::try_from(saved).unwrap_or(0))
     }
 
@@ -180,9 +186,7 @@ impl Bundle {
                 product: Product::from(p.part.product.clone()),
                 list_price: Money::new(p.list_price_minor, &self.model.currency),
                 owned: p.owned,
-                price_for_you: p
-                    .price_minor
-                    .map(|m| Money::new(m, &self.model.currency)),
+                price_for_you: p.price_minor.map(|m| Money::new(m, &self.model.currency)),
             })
             .collect())
     }
@@ -190,7 +194,10 @@ impl Bundle {
     /// What the viewer pays for the editions they do not own yet, before tax (sales tax is
     /// added at checkout where prices do not include it). Signed out, the whole price.
     async fn price_for_you(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
-        Ok(Money::new(self.mine(ctx).await?.price_minor, &self.model.currency))
+        Ok(Money::new(
+            self.mine(ctx).await?.price_minor,
+            &self.model.currency,
+        ))
     }
 
     /// The editions of the bundle the viewer owns already (empty signed out).

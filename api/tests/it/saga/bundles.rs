@@ -205,7 +205,11 @@ async fn bad_bundles_are_typed_errors_and_change_nothing() {
             assert_eq!(answer["errors"][0]["extensions"]["field"], *field, "{what}");
         }
     }
-    assert_eq!(shop.bundle_rows().await, 0, "a refused bundle is not stored");
+    assert_eq!(
+        shop.bundle_rows().await,
+        0,
+        "a refused bundle is not stored"
+    );
 
     // A draft is not for sale; another publisher cannot touch it; a change that breaks a rule
     // is refused and leaves it as it was.
@@ -305,9 +309,7 @@ async fn a_buyer_who_owns_a_part_pays_the_bundles_share_of_the_rest() {
     assert_eq!(amount(&anonymous["listTotal"]), 1999 + 2999 + 3999);
     assert_eq!(anonymous["savingsPercent"], 44);
     assert_eq!(amount(&anonymous["priceForYou"]), 4999);
-    let on_product = app
-        .gql(None, PRODUCT_BUNDLES, json!({ "p": p2 }))
-        .await;
+    let on_product = app.gql(None, PRODUCT_BUNDLES, json!({ "p": p2 })).await;
     assert_eq!(
         on_product["data"]["product"]["bundles"][0]["id"],
         bundle.as_str(),
@@ -332,11 +334,13 @@ async fn a_buyer_who_owns_a_part_pays_the_bundles_share_of_the_rest() {
     let other_input = shop.place(&shop.buyer, &[&e2], "rest").await;
     let done = shop.settled(&shop.buyer, &id).await;
     assert_eq!(done["status"], "COMPLETED", "{done:#}");
-    assert_eq!(order_id(&again), id, "the same key and bundle answer the same order");
+    assert_eq!(
+        order_id(&again),
+        id,
+        "the same key and bundle answer the same order"
+    );
     assert_eq!(error_code(&other_input), "CONFLICT", "{other_input:#}");
-    let order = app
-        .gql(Some(&shop.buyer), LINES, json!({ "id": id }))
-        .await;
+    let order = app.gql(Some(&shop.buyer), LINES, json!({ "id": id })).await;
     assert_no_errors(&order);
     let o = &order["data"]["order"];
     assert_eq!(amount(&o["total"]), 3888);
@@ -355,7 +359,10 @@ async fn a_buyer_who_owns_a_part_pays_the_bundles_share_of_the_rest() {
         .iter()
         .map(|l| amount(&l["total"]))
         .sum();
-    assert_eq!(receipt_lines, 3888, "the receipt's lines add up to the total");
+    assert_eq!(
+        receipt_lines, 3888,
+        "the receipt's lines add up to the total"
+    );
     assert_eq!(shop.balance().await, 20_000 - 1999 - 3888);
     for p in [&p1, &p2, &p3] {
         assert!(shop.owns(p).await);
@@ -485,10 +492,7 @@ async fn a_bundle_and_its_part_ordered_at_once_charge_each_product_once_at_the_s
                 let full = app.gql(Some(&token), LINES, json!({ "id": id })).await;
                 completed.push((full["data"]["order"].clone(), shown));
             } else {
-                assert_eq!(
-                    done["cancelReason"], "ALREADY_OWNED_OR_PENDING",
-                    "{done:#}"
-                );
+                assert_eq!(done["cancelReason"], "ALREADY_OWNED_OR_PENDING", "{done:#}");
             }
         }
 
