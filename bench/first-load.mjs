@@ -53,7 +53,7 @@ async function page(route) {
   }
   // The gateway's locations (nginx.conf, "the SPA"); a build without the page: index.html.
   const bundles = [
-    [/^\/products(\/|$)/, "product.html"],
+    [/^\/(products|bundles)(\/|$)/, "product.html"],
     [/^\/(cart|checkout|orders|wallet|library|wishlist|notifications)(\/|$)/, "account.html"],
     [/^\/(publisher|admin)(\/|$)/, "manage.html"],
   ];

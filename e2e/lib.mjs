@@ -152,7 +152,7 @@ export function bundleOf(pathname) {
   if (['cart', 'checkout', 'orders', 'wallet', 'library', 'wishlist', 'notifications'].includes(first)) {
     return 'account';
   }
-  if (first === 'products') return 'product';
+  if (first === 'products' || first === 'bundles') return 'product';
   return first === 'publisher' || first === 'admin' ? 'manage' : 'store';
 }
 

@@ -82,6 +82,9 @@ async function balance(page) {
   return Math.round(Number(text.replace(/[^0-9.]/g, '')) * 100);
 }
 
+/// Minor units of a price as the page writes it (`24.99 EUR` → 2499).
+const cents = (text) => Math.round(Number(text.replace(/[^0-9.]/g, '')) * 100);
+
 /// The order id of the order page the browser shows.
 const orderIdOf = (page) => new URL(page.url()).pathname.split('/').pop();
 
@@ -547,6 +550,41 @@ try {
     await toWalletAtOnce(page);
     await receipt.release();
     await walletIsWhole(page);
+  });
+
+  await step('(a) buy a bundle: its parts, the struck total, what is left to pay; the receipt totals the price shown', async () => {
+    await topUp(page, 300);
+    const before = await balance(page);
+    // A demo bundle (api/src/seed.rs); the product page of a part links to it.
+    await navigateInApp(page, '/bundles/atlas-collection');
+    const items = page.locator('.bundle__item');
+    await items.first().waitFor();
+    assert.equal(await items.count(), 4, 'the bundle shows its four editions');
+    const list = cents(await page.locator('.bundle__list').innerText());
+    const price = cents(await page.locator('.bundle__now').innerText());
+    assert.ok(price > 0 && price < list, `bundle price ${price} against its parts' ${list}`);
+    const buy = page.getByRole('button', { name: /^Buy for / });
+    const shown = cents(await buy.innerText());
+    assert.ok(shown > 0 && shown <= price, `pay ${shown} of ${price}`);
+    if (shown < price) {
+      await page.locator('.bundle__yours', { hasText: /You own \d of 4 — pay/ }).waitFor();
+    }
+    await shot(page, 'bundle');
+    // The first part's product page says it is part of the bundle.
+    const partHref = await items.first().locator('a').getAttribute('href');
+    await navigateInApp(page, partHref);
+    await page.locator('.product__bundles', { hasText: 'Atlas Collection' }).waitFor();
+    await page.locator('.product__bundles a', { hasText: 'Atlas Collection' }).click();
+    await page.waitForURL(/\/bundles\/atlas-collection$/);
+    await page.getByRole('button', { name: /^Buy for / }).click();
+    await page.waitForURL(/\/orders\/[^/]+$/);
+    await page.locator('.status', { hasText: 'Complete' }).waitFor({ timeout: 30000 });
+    await page.getByRole('link', { name: 'Receipt' }).click();
+    await page.waitForURL(/\/receipt$/);
+    const totalPaid = await page.locator('.receipt__total td').last().innerText();
+    assert.equal(cents(totalPaid), shown, `receipt total ${totalPaid}`);
+    await shot(page, 'bundle-receipt');
+    assert.equal(before - await balance(page), shown, 'the bundle did not cost the price shown');
   });
 
   // ------------------------------------------------------------------ (c) no funds

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod builds;
+pub mod bundles;
 pub mod chunks;
 pub mod discounts;
 pub mod outbox;

@@ -33,25 +33,38 @@ fn line_error(e: LineError) -> ApiError {
     }
 }
 
+/// What `placeOrder` buys: lines of editions, or one bundle (its parts the buyer does not own
+/// yet, at their share of the bundle's price).
+#[derive(Clone, Copy, Debug)]
+pub enum Basket<'a> {
+    Lines(&'a [LineInput]),
+    Bundle(Uuid),
+}
+
 /// Places an order: checks the lines, snapshots prices, publishes `cmd.ordering.place` with
 /// `Nats-Msg-Id` = the order id (derived from the account and the idempotency key), and returns
 /// the order id. The participant creates the order a moment later.
 pub async fn place_order(
     state: &AppState,
     me: &Principal,
-    lines: &[LineInput],
+    basket: Basket<'_>,
     address: Option<ShippingAddress>,
     key: &str,
 ) -> ApiResult<Uuid> {
     idempotency::check_key(key)?;
-    if lines.is_empty() || lines.len() > domain::ordering::MAX_LINES {
-        return Err(line_error(LineError::LineCount));
-    }
-    let canonical: Vec<String> = lines
-        .iter()
-        .map(|l| format!("{}x{}", l.edition_id, l.quantity))
-        .collect();
-    let joined = canonical.join(",");
+    let joined = match basket {
+        Basket::Lines(lines) => {
+            if lines.is_empty() || lines.len() > domain::ordering::MAX_LINES {
+                return Err(line_error(LineError::LineCount));
+            }
+            let canonical: Vec<String> = lines
+                .iter()
+                .map(|l| format!("{}x{}", l.edition_id, l.quantity))
+                .collect();
+            canonical.join(",")
+        }
+        Basket::Bundle(b) => format!("bundle:{b}"),
+    };
     // Digital orders hash as before addresses existed (stored records stay valid).
     let address_json = address
         .as_ref()
@@ -61,74 +74,19 @@ pub async fn place_order(
         None => idempotency::hash(&["placeOrder", &joined]),
     };
     let order_id = idempotency::derived_id("order", me.id, key);
-    if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, lines).await? {
+    if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, basket).await? {
         return Ok(id);
     }
-
-    let ids: Vec<Uuid> = lines.iter().map(|l| l.edition_id).collect();
-    // Each edition with its product, in one query.
-    let of_product: sea_orm::RelationDef = edition::Entity::belongs_to(product::Entity)
-        .from(edition::Column::ProductId)
-        .to(product::Column::Id)
-        .into();
-    let found: HashMap<Uuid, (edition::Model, product::Model)> = edition::Entity::find()
-        .join(sea_orm::JoinType::InnerJoin, of_product)
-        .select_also(product::Entity)
-        .filter(edition::Column::Id.is_in(ids))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .filter_map(|(e, p)| Some((e.id, (e, p?))))
-        .collect();
-    let product_ids: Vec<Uuid> = found.values().map(|(_, p)| p.id).collect();
     // The buyer's region sets the currency (and, for digital orders, the tax); a wallet holds
     // one currency, so money in another one must be spent in its region first.
     let region = crate::identity::shopping_region(state, me.id).await?;
     let currency = region.currency;
-    // The price is the one at this instant, in the buyer's currency: the publisher's price
-    // there (or the suggested conversion), less the discount whose window holds it, if any.
-    let edition_ids: Vec<Uuid> = found.keys().copied().collect();
-    let (discounts, set_prices) = futures::future::try_join(
-        crate::catalog::discounts::running(&state.db, &edition_ids, chrono::Utc::now()),
-        async {
-            if currency == state.config.currency {
-                Ok(crate::catalog::prices::Explicit::new())
-            } else {
-                crate::catalog::prices::explicit(&state.db, &edition_ids).await
-            }
-        },
-    )
-    .await?;
-    let mut shape = Vec::with_capacity(lines.len());
-    let mut snapshot = Vec::with_capacity(lines.len());
-    for l in lines {
-        let Some((e, p)) = found
-            .get(&l.edition_id)
-            .filter(|(_, p)| p.status == ProductStatus::Published.as_str())
-        else {
-            return Err(ApiError::NotFound("edition"));
-        };
-        let physical = EditionKind::parse(&e.kind) == Some(EditionKind::Physical);
-        shape.push((l.edition_id, l.quantity, physical));
-        let list = crate::catalog::prices::list_price(e, set_prices.get(&e.id), currency)?;
-        snapshot.push(OrderLine {
-            edition_id: e.id,
-            product_id: p.id,
-            publisher_id: p.publisher_id,
-            kind: e.kind.clone(),
-            product_title: p.title.clone(),
-            edition_name: e.name.clone(),
-            unit_price_minor: discounts.get(&e.id).map_or(list, |d| {
-                domain::catalog::discount::discounted(list, d.percent)
-            }),
-            quantity: l.quantity,
-            unit_tax_minor: 0,
-            tax_rate_ppm: 0,
-        });
-    }
-    check_lines(&shape).map_err(line_error)?;
-    // The tax of where the order is supplied: where it ships to, else the buyer's billing
-    // country, else the store's; each line's price becomes what the buyer pays for it.
+    let (mut snapshot, product_ids) = match basket {
+        Basket::Lines(lines) => lines_snapshot(state, lines, currency).await?,
+        Basket::Bundle(b) => bundle_snapshot(state, me, b, currency).await?,
+    };
+    // The tax of where the order is supplied: where it ships to, else the buyer's region;
+    // each line's price becomes what the buyer pays for it.
     let place = tax_place(&region, address.as_ref())?;
     let rate = place.rate();
     for line in &mut snapshot {
@@ -167,7 +125,7 @@ pub async fn place_order(
     if let Err(refused) = available_to(state, me.id, &snapshot, &physical, &product_ids).await {
         // A copy of this very request may have won the race and its order taken the last
         // copies or put the product in the library by now: the answer is then that order.
-        if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, lines).await? {
+        if let Some(id) = replayed(state, me.id, key, &input_hash, order_id, basket).await? {
             tracing::info!(order.id = %id, "a concurrent replay of the request placed the order");
             return Ok(id);
         }
@@ -211,6 +169,130 @@ pub async fn place_order(
     Ok(order_id)
 }
 
+/// The lines of an order of editions, priced at this instant in `currency` (the publisher's
+/// price there or the suggested conversion, less a running discount), before tax, and the
+/// products they are of.
+async fn lines_snapshot(
+    state: &AppState,
+    lines: &[LineInput],
+    currency: domain::money::Currency,
+) -> ApiResult<(Vec<OrderLine>, Vec<Uuid>)> {
+    let ids: Vec<Uuid> = lines.iter().map(|l| l.edition_id).collect();
+    // Each edition with its product, in one query.
+    let of_product: sea_orm::RelationDef = edition::Entity::belongs_to(product::Entity)
+        .from(edition::Column::ProductId)
+        .to(product::Column::Id)
+        .into();
+    let found: HashMap<Uuid, (edition::Model, product::Model)> = edition::Entity::find()
+        .join(sea_orm::JoinType::InnerJoin, of_product)
+        .select_also(product::Entity)
+        .filter(edition::Column::Id.is_in(ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .filter_map(|(e, p)| Some((e.id, (e, p?))))
+        .collect();
+    let product_ids: Vec<Uuid> = found.values().map(|(_, p)| p.id).collect();
+    // The price is the one at this instant, in the buyer's currency: the publisher's price
+    // there (or the suggested conversion), less the discount whose window holds it, if any.
+    let edition_ids: Vec<Uuid> = found.keys().copied().collect();
+    let (discounts, set_prices) = futures::future::try_join(
+        crate::catalog::discounts::running(&state.db, &edition_ids, chrono::Utc::now()),
+        async {
+            if currency == state.config.currency {
+                Ok(crate::catalog::prices::Explicit::new())
+            } else {
+                crate::catalog::prices::explicit(&state.db, &edition_ids).await
+            }
+        },
+    )
+    .await?;
+    let mut shape = Vec::with_capacity(lines.len());
+    let mut snapshot = Vec::with_capacity(lines.len());
+    for l in lines {
+        let Some((e, p)) = found
+            .get(&l.edition_id)
+            .filter(|(_, p)| p.status == ProductStatus::Published.as_str())
+        else {
+            return Err(ApiError::NotFound("edition"));
+        };
+        let physical = EditionKind::parse(&e.kind) == Some(EditionKind::Physical);
+        shape.push((l.edition_id, l.quantity, physical));
+        let list = crate::catalog::prices::list_price(e, set_prices.get(&e.id), currency)?;
+        snapshot.push(OrderLine {
+            edition_id: e.id,
+            product_id: p.id,
+            publisher_id: p.publisher_id,
+            kind: e.kind.clone(),
+            product_title: p.title.clone(),
+            edition_name: e.name.clone(),
+            unit_price_minor: discounts.get(&e.id).map_or(list, |d| {
+                domain::catalog::discount::discounted(list, d.percent)
+            }),
+            quantity: l.quantity,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
+            bundle_id: None,
+        });
+    }
+    check_lines(&shape).map_err(line_error)?;
+    Ok((snapshot, product_ids))
+}
+
+/// The lines of an order of a bundle: each part the buyer does not own yet (an entitlement,
+/// or a claim by another order), at its share of the bundle's price, before tax. A bundle
+/// not on sale is `NOT_FOUND`; one whose parts the buyer all owns is `CONFLICT`.
+async fn bundle_snapshot(
+    state: &AppState,
+    me: &Principal,
+    bundle_id: Uuid,
+    currency: domain::money::Currency,
+) -> ApiResult<(Vec<OrderLine>, Vec<Uuid>)> {
+    use crate::catalog::bundles;
+    let bundle = bundles::find(&state.db, Some(bundle_id), None)
+        .await?
+        .filter(|b| b.status == bundles::BundleStatus::Published.as_str())
+        .ok_or(ApiError::NotFound("bundle"))?;
+    let parts = bundles::parts(&state.db, bundle.id).await?;
+    if parts
+        .iter()
+        .any(|p| p.product.status != ProductStatus::Published.as_str())
+    {
+        return Err(ApiError::Conflict(
+            "a part of this bundle is no longer on sale".into(),
+        ));
+    }
+    let quote = bundles::quote(&state.db, &bundle, parts, Some(me.id), currency).await?;
+    let mut snapshot = Vec::with_capacity(quote.parts.len());
+    let mut product_ids = Vec::with_capacity(quote.parts.len());
+    for q in quote.parts {
+        let Some(price) = q.price_minor else {
+            continue;
+        };
+        let (e, p) = (q.part.edition, q.part.product);
+        product_ids.push(p.id);
+        snapshot.push(OrderLine {
+            edition_id: e.id,
+            product_id: p.id,
+            publisher_id: p.publisher_id,
+            kind: e.kind,
+            product_title: p.title,
+            edition_name: e.name,
+            unit_price_minor: price,
+            quantity: 1,
+            unit_tax_minor: 0,
+            tax_rate_ppm: 0,
+            bundle_id: Some(bundle.id),
+        });
+    }
+    if snapshot.is_empty() {
+        return Err(ApiError::Conflict(
+            "you own everything in this bundle".into(),
+        ));
+    }
+    Ok((snapshot, product_ids))
+}
+
 /// Where an order is taxed: the country (and US state) it ships to, else the buyer's region
 /// (the country they chose, else the store's). A US buyer's digital order needs their state
 /// (the sales tax is the state's).
@@ -248,7 +330,7 @@ async fn replayed(
     key: &str,
     input_hash: &str,
     order_id: Uuid,
-    lines: &[LineInput],
+    basket: Basket<'_>,
 ) -> ApiResult<Option<Uuid>> {
     match idempotency::lookup(state, account, key, input_hash).await {
         Ok(Some(id)) => return Ok(Some(id)),
@@ -260,9 +342,18 @@ async fn replayed(
     let Some(existing) = existing_lines(state, order_id).await? else {
         return Ok(None);
     };
-    let mut asked: Vec<(Uuid, i32)> = lines.iter().map(|l| (l.edition_id, l.quantity)).collect();
-    asked.sort();
-    if existing == asked {
+    let same = match basket {
+        Basket::Lines(lines) => {
+            let mut asked: Vec<(Uuid, i32, Option<Uuid>)> = lines
+                .iter()
+                .map(|l| (l.edition_id, l.quantity, None))
+                .collect();
+            asked.sort();
+            existing == asked
+        }
+        Basket::Bundle(b) => existing.iter().all(|(_, _, of)| *of == Some(b)),
+    };
+    if same {
         Ok(Some(order_id))
     } else {
         Err(idempotency::reused())
@@ -326,11 +417,18 @@ async fn short_of_stock<'a>(
         .copied())
 }
 
-/// The (edition, quantity) pairs of an existing order, sorted.
-async fn existing_lines(state: &AppState, order: Uuid) -> ApiResult<Option<Vec<(Uuid, i32)>>> {
-    let mut out: Vec<(Uuid, i32)> = order_line::Entity::find()
+/// The (edition, quantity, bundle) of each line of an existing order, sorted.
+async fn existing_lines(
+    state: &AppState,
+    order: Uuid,
+) -> ApiResult<Option<Vec<(Uuid, i32, Option<Uuid>)>>> {
+    let mut out: Vec<(Uuid, i32, Option<Uuid>)> = order_line::Entity::find()
         .select_only()
-        .columns([order_line::Column::EditionId, order_line::Column::Quantity])
+        .columns([
+            order_line::Column::EditionId,
+            order_line::Column::Quantity,
+            order_line::Column::BundleId,
+        ])
         .filter(order_line::Column::OrderId.eq(order))
         .into_tuple()
         .all(&state.db)

@@ -1,5 +1,6 @@
 //! Catalog: products, editions, reviews, wishlists, and the manifests of chunked builds.
 
+pub mod bundle;
 pub mod discount;
 mod events;
 pub mod manifest;

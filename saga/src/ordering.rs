@@ -239,7 +239,11 @@ async fn create(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut taxes, mut rates) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut taxes, mut rates, mut bundles) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for (i, l) in cmd.lines.iter().enumerate() {
         line_no.push(i32::try_from(i).unwrap_or(i32::MAX));
         editions.push(l.edition_id);
@@ -252,6 +256,8 @@ async fn create(
         quantities.push(l.quantity);
         taxes.push(l.unit_tax_minor);
         rates.push(i32::try_from(l.tax_rate_ppm).unwrap_or(0));
+        // As text ('' for none): an array parameter of optional uuids, read back with NULLIF.
+        bundles.push(l.bundle_id.map(|b| b.to_string()).unwrap_or_default());
     }
     // Raw: four inserts that depend on the first, as one statement (a saga step's cost is its
     // statements); the lines, step and claims are written only when the order is new.
@@ -268,10 +274,18 @@ async fn create(
                ), l AS (
                  INSERT INTO ordering.order_line
                    (order_id, line_no, edition_id, product_id, publisher_id, kind, product_title,
-                    edition_name, unit_price_minor, quantity, unit_tax_minor, tax_rate_ppm)
-                 SELECT o.id, t.* FROM o,
+                    edition_name, unit_price_minor, quantity, unit_tax_minor, tax_rate_ppm,
+                    bundle_id)
+                 SELECT o.id, t.line_no, t.edition_id, t.product_id, t.publisher_id, t.kind,
+                        t.product_title, t.edition_name, t.unit_price_minor, t.quantity,
+                        t.unit_tax_minor, t.tax_rate_ppm, NULLIF(t.bundle_id, '')::uuid
+                 FROM o,
                    unnest($8::int[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::text[],
-                          $14::text[], $15::bigint[], $16::int[], $22::bigint[], $23::int[]) AS t
+                          $14::text[], $15::bigint[], $16::int[], $22::bigint[], $23::int[],
+                          $24::text[])
+                   AS t(line_no, edition_id, product_id, publisher_id, kind, product_title,
+                        edition_name, unit_price_minor, quantity, unit_tax_minor, tax_rate_ppm,
+                        bundle_id)
                ), s AS (
                  INSERT INTO ordering.order_step (id, order_id, step, participant)
                  SELECT $17, o.id, $18, 'ordering' FROM o
@@ -307,6 +321,7 @@ async fn create(
                 cmd.tax_place.as_ref().and_then(|p| p.state.clone()).into(),
                 taxes.into(),
                 rates.into(),
+                bundles.into(),
             ],
         ))
         .await?

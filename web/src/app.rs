@@ -48,6 +48,7 @@ pub fn ProductApp() -> impl IntoView {
             <Routes fallback=|| view! { <Layout><Elsewhere /></Layout> }>
                 <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
                     <Route path=path!("products/:slug") view=pages::product::ProductPage />
+                    <Route path=path!("bundles/:slug") view=pages::bundle::BundlePage />
                 </ParentRoute>
             </Routes>
         </Router>

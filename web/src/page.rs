@@ -11,6 +11,8 @@
 pub enum Page {
     Store,
     Product(String),
+    /// A bundle's page, by its slug.
+    Bundle(String),
     SignIn,
     SignUp,
     Cart,
@@ -37,6 +39,7 @@ impl Page {
         match self {
             Page::Store => "/".to_owned(),
             Page::Product(slug) => format!("/products/{slug}"),
+            Page::Bundle(slug) => format!("/bundles/{slug}"),
             Page::SignIn => "/sign-in".to_owned(),
             Page::SignUp => "/sign-up".to_owned(),
             Page::Cart => "/cart".to_owned(),
@@ -64,7 +67,8 @@ pub enum Bundle {
     /// What a visitor comes to (`index.html`): the storefront, sign-in and sign-up, "Page not
     /// found".
     Store,
-    /// A product's page (`product.html`): `/products/…`, the other page a visitor lands on (a
+    /// A product's page (`product.html`): `/products/…` and a bundle's, `/bundles/…`, the
+    /// other pages a visitor lands on (a
     /// shared link, a search engine), so it carries neither the storefront nor sign-in.
     Product,
     /// The shopper's own pages (`account.html`): cart, checkout, orders, wallet, library,
@@ -82,7 +86,7 @@ impl Bundle {
             "cart" | "checkout" | "orders" | "wallet" | "library" | "wishlist"
             | "notifications" => Bundle::Account,
             "publisher" | "admin" => Bundle::Manage,
-            "products" => Bundle::Product,
+            "products" | "bundles" => Bundle::Product,
             _ => Bundle::Store,
         }
     }
@@ -119,6 +123,7 @@ mod tests {
         for page in [
             Page::Product("publisher".to_owned()),
             Page::Product("cart".to_owned()),
+            Page::Bundle("trilogy".to_owned()),
         ] {
             assert_eq!(Bundle::of_path(&page.href()), Bundle::Product, "{page:?}");
         }

@@ -35,7 +35,7 @@ pub fn ensure_web_tools() -> Result<()> {
 }
 
 /// The SPA's bundles: trunk's target in `web/` (each names its binary, `data-bin`) and the page
-/// it becomes in the dist directory. The gateway serves `product.html` for `/products/…`,
+/// it becomes in the dist directory. The gateway serves `product.html` for `/products/…` and `/bundles/…`,
 /// `account.html` for the shopper's own pages, `manage.html` for `/publisher…` and `/admin…`
 /// (web/src/page.rs, `Bundle`) and
 /// `index.html` for every other client route.

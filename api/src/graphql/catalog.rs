@@ -2,6 +2,7 @@
 //! reviews, wishlists, and builds and downloads.
 
 pub mod builds;
+pub mod bundles;
 pub mod chunks;
 pub mod discounts;
 pub mod mutation;

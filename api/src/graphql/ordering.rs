@@ -146,6 +146,9 @@ pub struct OrderLine {
     pub tax_rate_ppm: i64,
     /// The rate as people write it, e.g. `19 %`.
     pub tax_rate: String,
+    /// The bundle the line was bought in (its price is its share of the bundle's); `null`
+    /// for a line bought on its own.
+    pub bundle_id: Option<Uuid>,
 }
 
 /// The line as the schema shows it; an edition kind the domain does not know is an internal
@@ -161,6 +164,7 @@ pub(crate) fn line(l: domain::ordering::OrderLine, currency: &str) -> Result<Ord
         net: Money::new(l.net().unwrap_or(0), currency),
         tax_rate_ppm: l.tax_rate_ppm,
         tax_rate: domain::tax::percent_text(l.tax_rate_ppm),
+        bundle_id: l.bundle_id,
         product_title: l.product_title,
         edition_name: l.edition_name,
         quantity: l.quantity,
@@ -567,8 +571,15 @@ impl OrderingMutation {
     async fn place_order(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "What to buy: each line names an edition and how many copies.")]
+        #[graphql(
+            desc = "What to buy: each line names an edition and how many copies. Leave it out (or empty) to buy a bundle with `bundleId`.",
+            default
+        )]
         lines: Vec<OrderLineInput>,
+        #[graphql(
+            desc = "A bundle to buy instead of `lines` (not both): the order's lines are the bundle's parts the buyer does not own yet, each at its share of the bundle's price (`Bundle.priceForYou`)."
+        )]
+        bundle_id: Option<Uuid>,
         #[graphql(desc = "Where to ship the physical editions; required when the order has any.")]
         shipping_address: Option<ShippingAddressInput>,
         #[graphql(
@@ -588,7 +599,18 @@ impl OrderingMutation {
                 quantity: l.quantity,
             })
             .collect();
-        let id = service::place_order(state, me, &lines, address, &idempotency_key).await?;
+        let basket = match bundle_id {
+            Some(_) if !lines.is_empty() => {
+                return Err(ApiError::BadInput {
+                    field: "bundleId",
+                    message: "give lines or a bundle, not both".into(),
+                }
+                .into());
+            }
+            Some(b) => service::Basket::Bundle(b),
+            None => service::Basket::Lines(&lines),
+        };
+        let id = service::place_order(state, me, basket, address, &idempotency_key).await?;
         Ok(Order { id, row: None })
     }
 }

@@ -4,6 +4,7 @@ use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 use crate::graphql::billing::{BillingMutation, BillingQuery};
 use crate::graphql::catalog::builds::BuildMutation;
+use crate::graphql::catalog::bundles::{BundleMutation, BundleQuery};
 use crate::graphql::catalog::chunks::ChunkMutation;
 use crate::graphql::catalog::discounts::DiscountMutation;
 use crate::graphql::catalog::{CatalogMutation, CatalogQuery};
@@ -29,6 +30,7 @@ pub struct Query(
     IdentityQuery,
     ClientQuery,
     CatalogQuery,
+    BundleQuery,
     OrderingQuery,
     FulfillmentQuery,
     BillingQuery,
@@ -51,6 +53,7 @@ pub struct Mutation(
     BuildMutation,
     ChunkMutation,
     DiscountMutation,
+    BundleMutation,
     OrderingMutation,
     FulfillmentMutation,
     BillingMutation,

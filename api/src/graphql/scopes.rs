@@ -38,9 +38,12 @@ pub fn access(operation: OperationType, field: &str) -> Access {
     match (operation, field) {
         (
             OperationType::Query,
-            "products" | "product" | "facets" | "genres" | "platforms" | "reviews" | "apiScopes",
+            "products" | "product" | "bundle" | "facets" | "genres" | "platforms" | "reviews"
+            | "apiScopes",
         ) => Public,
-        (OperationType::Query, "myProducts" | "stockCommand") => Needs(Scope::CatalogRead),
+        (OperationType::Query, "myProducts" | "myBundles" | "stockCommand") => {
+            Needs(Scope::CatalogRead)
+        }
         (OperationType::Query, "publisherRevenue") => Needs(Scope::SalesRead),
         (OperationType::Query, "pendingShipments") => Needs(Scope::ShipmentsWrite),
         (OperationType::Query, "ownsProduct") => Needs(Scope::OwnershipRead),
@@ -52,7 +55,8 @@ pub fn access(operation: OperationType, field: &str) -> Access {
             "createProduct" | "updateProduct" | "publishProduct" | "unlistProduct" | "addEdition"
             | "updateEdition" | "removeEdition" | "setStock" | "uploadProductImage"
             | "removeProductImage" | "createBuild" | "setCurrentBuild" | "missingChunks"
-            | "createChunkedBuild" | "scheduleDiscount" | "endDiscount",
+            | "createChunkedBuild" | "scheduleDiscount" | "endDiscount" | "createBundle"
+            | "updateBundle" | "publishBundle" | "archiveBundle",
         ) => Needs(Scope::CatalogWrite),
         (OperationType::Mutation, "shipOrder") => Needs(Scope::ShipmentsWrite),
         (

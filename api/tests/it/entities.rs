@@ -147,6 +147,8 @@ async fn every_entity_matches_its_table() {
         catalog::entity::product,
         catalog::entity::facet_listing,
         catalog::entity::discount,
+        catalog::entity::bundle,
+        catalog::entity::bundle_item,
         catalog::entity::edition,
         catalog::entity::edition_price,
         catalog::entity::review,

@@ -803,12 +803,13 @@ async fn spa_headers_limits_and_signed_downloads() {
         );
         assert_eq!(page.header("cache-control"), Some("no-cache"), "{path}");
     }
-    // A product's page is the product bundle's page (also for a slug that names another
-    // bundle's path), revalidated too.
+    // A product's page and a bundle's are the product bundle's page (also for a slug that
+    // names another bundle's path), revalidated too.
     for path in [
         "/products/admin",
         "/products/space-quest-7",
         "/products/cart?ref=mail",
+        "/bundles/atlas-collection",
     ] {
         let page = curl(s(&[&gw.url(path)])).await;
         assert_eq!(page.status, 200, "{path}");
@@ -819,7 +820,13 @@ async fn spa_headers_limits_and_signed_downloads() {
         );
         assert_eq!(page.header("cache-control"), Some("no-cache"), "{path}");
     }
-    for path in ["/publishers", "/administration", "/productsale", "/product"] {
+    for path in [
+        "/publishers",
+        "/administration",
+        "/productsale",
+        "/product",
+        "/bundlesale",
+    ] {
         let page = curl(s(&[&gw.url(path)])).await;
         assert!(
             page.body.contains("<title>Store</title>"),

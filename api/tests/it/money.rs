@@ -364,6 +364,7 @@ async fn a_grant_and_a_revocation_of_one_order_never_leave_it_granted() {
             quantity: 1,
             unit_tax_minor: 0,
             tax_rate_ppm: 0,
+            bundle_id: None,
         };
         let captured = Envelope::new(
             PaymentCaptured {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+mod bundles;
 mod currencies;
 mod delivery;
 mod discounts;

@@ -491,7 +491,14 @@ async fn run(mode: &Mode, buyers: usize, products: usize) -> anyhow::Result<Figu
                 edition_id: e,
                 quantity: 1,
             }];
-            let id = api::ordering::place_order(state, p, &lines, None, &format!("o-{e}")).await?;
+            let id = api::ordering::place_order(
+                state,
+                p,
+                api::ordering::Basket::Lines(&lines),
+                None,
+                &format!("o-{e}"),
+            )
+            .await?;
             Ok::<_, api::ApiError>((id, t))
         }
     })

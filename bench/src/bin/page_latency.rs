@@ -443,7 +443,7 @@ async fn orders(
                 let id = api::ordering::place_order(
                     state,
                     buyer,
-                    &lines,
+                    api::ordering::Basket::Lines(&lines),
                     address,
                     &format!("bench-order-{i}"),
                 )

@@ -97,6 +97,7 @@ fn paid(order: Uuid, publisher: Uuid) -> Envelope<domain::billing::PaymentCaptur
                 quantity: 1,
                 unit_tax_minor: 0,
                 tax_rate_ppm: 0,
+                bundle_id: None,
             }],
         },
         order,

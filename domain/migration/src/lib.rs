@@ -26,6 +26,7 @@ mod m20261210_000001_catalog_outbox;
 mod m20261211_000001_catalog_discounts;
 mod m20261211_000002_tax;
 mod m20261212_000001_regional_prices;
+mod m20261212_000002_bundles;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000001_catalog_discounts::Migration),
             Box::new(m20261211_000002_tax::Migration),
             Box::new(m20261212_000001_regional_prices::Migration),
+            Box::new(m20261212_000002_bundles::Migration),
         ]
     }
 }

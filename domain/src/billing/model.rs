@@ -221,6 +221,7 @@ mod tests {
             quantity: 1,
             unit_tax_minor: 0,
             tax_rate_ppm: 0,
+            bundle_id: None,
         };
         let shares = revenue_shares(&[line(2, 500), line(1, 1000), line(2, 499)], 1500);
         assert_eq!(
@@ -245,6 +246,7 @@ mod tests {
             quantity,
             unit_tax_minor: 0,
             tax_rate_ppm: 0,
+            bundle_id: None,
         };
         let lines = [line(1, "physical", 3000, 2), line(2, "digital", 1000, 1)];
         assert_eq!(cancellation_refund(&lines, 7000, true), (7000, vec![]));

@@ -72,6 +72,55 @@ pub mod discount {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod bundle {
+    //! A publisher's editions sold together at a price of their own (migration `bundles`).
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "bundle")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub publisher_id: Uuid,
+        #[sea_orm(unique)]
+        pub slug: String,
+        pub title: String,
+        pub description: String,
+        /// What the whole bundle costs, in the store's base currency, before tax.
+        pub price_minor: i64,
+        pub currency: String,
+        /// `draft`, `published` or `archived`.
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub published_at: Option<DateTimeUtc>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod bundle_item {
+    //! One edition of a bundle.
+
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(schema_name = "catalog", table_name = "bundle_item")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub bundle_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub edition_id: Uuid,
+        /// The item's place in the bundle, from 0.
+        pub position: i16,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod facet_listing {
     //! The storefront sort keys of a published product under each of its genres, platforms
     //! and edition kinds (migration `catalog_facet_listing`): a projection of `product` kept

@@ -508,6 +508,7 @@ mod tests {
             quantity: 1,
             unit_tax_minor: 0,
             tax_rate_ppm: 0,
+            bundle_id: None,
         }
     }
 

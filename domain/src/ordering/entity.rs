@@ -65,6 +65,8 @@ pub mod order_line {
         pub unit_tax_minor: i64,
         /// The rate, parts per million.
         pub tax_rate_ppm: i32,
+        /// The bundle the line was bought in (`None`: bought on its own).
+        pub bundle_id: Option<Uuid>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -124,6 +126,7 @@ impl From<order_line::Model> for OrderLine {
             quantity: l.quantity,
             unit_tax_minor: l.unit_tax_minor,
             tax_rate_ppm: i64::from(l.tax_rate_ppm),
+            bundle_id: l.bundle_id,
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct OrderLine {
     /// The tax rate applied, parts per million.
     #[serde(default)]
     pub tax_rate_ppm: i64,
+    /// The bundle the line was bought in (its price is its share of the bundle's); `None` for
+    /// a line bought on its own (and in messages from before bundles).
+    #[serde(default)]
+    pub bundle_id: Option<Uuid>,
 }
 
 impl OrderLine {
@@ -587,6 +591,7 @@ mod tests {
             quantity: 1,
             unit_tax_minor: 0,
             tax_rate_ppm: 0,
+            bundle_id: None,
         };
         let lines = [
             line(3, "digital"),

@@ -39,6 +39,8 @@ operation!(Reviews, "queries/catalog.graphql");
 operation!(OwnsProduct, "queries/catalog.graphql");
 operation!(WriteReview, "queries/catalog.graphql");
 operation!(AddToWishlist, "queries/catalog.graphql");
+operation!(BundlePage, "queries/catalog.graphql");
+operation!(BuyBundle, "queries/catalog.graphql");
 operation!(RemoveFromWishlist, "queries/catalog.graphql");
 operation!(Wishlist, "queries/catalog.graphql");
 
@@ -90,6 +92,10 @@ operation!(SalesFeed, "queries/publisher.graphql");
 operation!(PendingShipments, "queries/publisher.graphql");
 operation!(ShipOrder, "queries/publisher.graphql");
 operation!(ShipmentsUpdated, "queries/publisher.graphql");
+operation!(MyBundles, "queries/publisher.graphql");
+operation!(CreateBundle, "queries/publisher.graphql");
+operation!(PublishBundle, "queries/publisher.graphql");
+operation!(ArchiveBundle, "queries/publisher.graphql");
 
 operation!(ProductBuilds, "queries/delivery.graphql");
 operation!(CreateBuild, "queries/delivery.graphql");

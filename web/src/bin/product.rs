@@ -1,4 +1,4 @@
-//! A product page's bundle: `/products/…` (`product.html`).
+//! A product page's bundle: `/products/…` and `/bundles/…` (`product.html`).
 
 fn main() {
     web::start_product();

@@ -208,6 +208,7 @@ fn ProductView(product: Product) -> impl IntoView {
         rating,
         cover,
         screenshots,
+        bundles,
     } = product;
     crate::words::set_title(&title);
     // Whether the signed-in caller owns it: then the page says so instead of selling it again.
@@ -296,6 +297,20 @@ fn ProductView(product: Product) -> impl IntoView {
                             {(!owned.get() || !shown.is_empty()).then(|| view! { <Editions editions=shown slug title /> })}
                         }
                     }}
+                    {(!bundles.is_empty()).then(|| view! {
+                        <p class="product__bundles">
+                            "Part of bundle: "
+                            {bundles
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, b)| view! {
+                                    {(i > 0).then_some(", ")}
+                                    <PageLink page=Page::Bundle(b.slug)>{b.title}</PageLink>
+                                    {format!(" ({})", b.price.formatted)}
+                                })
+                                .collect_view()}
+                        </p>
+                    })}
                     <Show when=move || auth.signed_in()>
                         <button
                             class="button button--ghost"

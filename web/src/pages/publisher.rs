@@ -144,6 +144,7 @@ pub fn Publisher() -> impl IntoView {
                 </div>
             </section>
             <NewProduct version />
+            <crate::pages::publisher_bundles::Bundles />
             <crate::pages::giftkeys::GiftKeys />
             <crate::pages::webhooks::Webhooks />
             <crate::pages::clients::ApiClients />
@@ -234,7 +235,7 @@ fn ProductItem(product: MyProduct, publish: Action<String, Result<(), ApiError>>
 }
 
 /// "19.99", "19,99" or "19" → 1999 minor units; `None` for anything else.
-fn parse_price(text: &str) -> Option<i64> {
+pub(crate) fn parse_price(text: &str) -> Option<i64> {
     let t = text.trim().replace(',', ".");
     let (whole, fraction) = t.split_once('.').unwrap_or((t.as_str(), ""));
     if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {

@@ -379,6 +379,14 @@ impl Product {
         crate::graphql::catalog::builds::product_builds(ctx, &self.model, platform).await
     }
 
+    /// The published bundles holding one of its editions ("Part of bundle: …").
+    async fn bundles(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::catalog::bundles::Bundle>> {
+        crate::graphql::catalog::bundles::of_product(ctx, self.id).await
+    }
+
     /// Why an admin unlisted the product; only its publisher and admins see it.
     async fn moderation_reason(&self, ctx: &Context<'_>) -> Option<String> {
         let me = catalog_viewer(ctx)?;

@@ -282,6 +282,7 @@ async fn a_backlog_handled_in_batches_behaves_as_one_by_one() {
                 quantity: 1,
                 unit_tax_minor: 0,
                 tax_rate_ppm: 0,
+                bundle_id: None,
             }],
             shipping_address: None,
             tax_place: None,

@@ -259,6 +259,7 @@ async fn concurrent_orders_of_one_product_are_charged_and_granted_once() {
         quantity: 1,
         unit_tax_minor: 0,
         tax_rate_ppm: 0,
+        bundle_id: None,
     };
     let raw_ids: Vec<uuid::Uuid> = (0..N).map(|_| uuid::Uuid::now_v7()).collect();
     let published = futures::future::join_all(raw_ids.iter().enumerate().map(|(k, id)| {

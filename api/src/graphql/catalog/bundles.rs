@@ -1,0 +1,384 @@
+//! Bundles in GraphQL: `bundle(id|slug)`, `myBundles` for publishers, `Product.bundles`, and
+//! the publisher's `createBundle`, `updateBundle`, `publishBundle`, `archiveBundle`. Bought
+//! with `placeOrder(bundleId: …)`.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::catalog::entity::bundle;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::types::{Edition, Money, Product, Publisher, price_currency};
+use crate::catalog::bundles::{self, BundleInput, BundlePatch, BundleStatus, Part, Quote};
+use crate::graphql::guard::{RoleGuard, acting, catalog_viewer};
+use crate::graphql::loaders::{loader_error, loaders};
+use crate::infra::error::ApiError;
+use crate::infra::state::AppState;
+
+/// Where a bundle stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "BundleStatus")]
+pub enum BundleStatusGql {
+    /// Being put together; only its publisher and admins see it.
+    Draft,
+    /// On sale.
+    Published,
+    /// No longer on sale.
+    Archived,
+}
+
+impl BundleStatusGql {
+    fn from_stored(s: &str) -> BundleStatusGql {
+        match BundleStatus::parse(s) {
+            Some(BundleStatus::Published) => BundleStatusGql::Published,
+            Some(BundleStatus::Archived) => BundleStatusGql::Archived,
+            _ => BundleStatusGql::Draft,
+        }
+    }
+}
+
+/// Editions of one publisher sold together at a price of their own. A buyer who owns some of
+/// them pays only for the rest, at the bundle's ratio of their list prices ("complete the
+/// bundle").
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Bundle {
+    pub id: Uuid,
+    pub slug: String,
+    pub title: String,
+    /// Markdown.
+    pub description: String,
+    pub status: BundleStatusGql,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub model: bundle::Model,
+    #[graphql(skip)]
+    parts: Vec<Part>,
+    /// The quote for the viewer, computed once per object.
+    #[graphql(skip)]
+    mine: Arc<OnceCell<Quote>>,
+    /// The quote for someone who owns nothing.
+    #[graphql(skip)]
+    whole: Arc<OnceCell<Quote>>,
+}
+
+impl Bundle {
+    pub fn new(model: bundle::Model, parts: Vec<Part>) -> Bundle {
+        Bundle {
+            id: model.id,
+            slug: model.slug.clone(),
+            title: model.title.clone(),
+            description: model.description.clone(),
+            status: BundleStatusGql::from_stored(&model.status),
+            created_at: model.created_at,
+            published_at: model.published_at,
+            model,
+            parts,
+            mine: Arc::default(),
+            whole: Arc::default(),
+        }
+    }
+
+    /// Bundles with their parts, loaded in two statements.
+    pub async fn many(
+        state: &AppState,
+        models: Vec<bundle::Model>,
+    ) -> Result<Vec<Bundle>, ApiError> {
+        let ids: Vec<Uuid> = models.iter().map(|b| b.id).collect();
+        let mut parts = bundles::parts_of(&state.db, &ids).await?;
+        Ok(models
+            .into_iter()
+            .map(|m| {
+                let p = parts.remove(&m.id).unwrap_or_default();
+                Bundle::new(m, p)
+            })
+            .collect())
+    }
+
+    /// The quote in the viewer's currency (their region's) for someone who owns nothing.
+    async fn whole(&self, ctx: &Context<'_>) -> async_graphql::Result<&Quote> {
+        let state = ctx.data::<AppState>()?;
+        let currency = price_currency(ctx, None).await?;
+        Ok(self
+            .whole
+            .get_or_try_init(|| {
+                bundles::quote(&state.db, &self.model, self.parts.clone(), None, currency)
+            })
+            .await?)
+    }
+
+    async fn mine(&self, ctx: &Context<'_>) -> async_graphql::Result<&Quote> {
+        let Some(me) = catalog_viewer(ctx) else {
+            return self.whole(ctx).await;
+        };
+        let state = ctx.data::<AppState>()?;
+        let currency = price_currency(ctx, None).await?;
+        Ok(self
+            .mine
+            .get_or_try_init(|| {
+                bundles::quote(
+                    &state.db,
+                    &self.model,
+                    self.parts.clone(),
+                    Some(me.id),
+                    currency,
+                )
+            })
+            .await?)
+    }
+}
+
+/// One edition of a bundle.
+#[derive(SimpleObject, Clone)]
+pub struct BundleItem {
+    pub edition: Edition,
+    pub product: Product,
+    /// The edition's list price (before discounts; a bundle is priced from list prices).
+    pub list_price: Money,
+    /// The viewer owns the product already (or has it in another order): it is not charged
+    /// again. Always false signed out.
+    pub owned: bool,
+    /// What the viewer pays for it in this bundle, before tax; `null` when owned.
+    pub price_for_you: Option<Money>,
+}
+
+#[ComplexObject]
+impl Bundle {
+    async fn publisher(&self, ctx: &Context<'_>) -> async_graphql::Result<Publisher> {
+        let name = loaders(ctx)?
+            .names
+            .load_one(self.model.publisher_id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        Ok(Publisher {
+            id: self.model.publisher_id,
+            name,
+        })
+    }
+
+    /// What the whole bundle costs, before tax (never more than `listTotal`), in the viewer's
+    /// currency: its ratio of the parts' prices there.
+    async fn price(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        let q = self.whole(ctx).await?;
+        Ok(Money::new(q.price_minor, q.currency.as_str()))
+    }
+
+    /// Its editions' list prices added up: what they cost bought one by one.
+    async fn list_total(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        let q = self.whole(ctx).await?;
+        Ok(Money::new(q.list_total_minor, q.currency.as_str()))
+    }
+
+    /// How much less than `listTotal` the bundle costs, in whole percent (rounded down).
+    async fn savings_percent(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let q = self.whole(ctx).await?;
+        if q.list_total_minor <= 0 {
+            return Ok(0);
+        }
+        let saved =
+            i128::from(q.list_total_minor - q.price_minor) * 100 / i128::from(q.list_total_minor);
+        Ok(i32::try_from(saved).unwrap_or(0))
+    }
+
+    /// Its editions, in the publisher's order, priced for the viewer.
+    async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BundleItem>> {
+        let q = self.mine(ctx).await?;
+        Ok(q.parts
+            .iter()
+            .map(|p| BundleItem {
+                edition: Edition::from(p.part.edition.clone()),
+                product: Product::from(p.part.product.clone()),
+                list_price: Money::new(p.list_price_minor, q.currency.as_str()),
+                owned: p.owned,
+                price_for_you: p.price_minor.map(|m| Money::new(m, q.currency.as_str())),
+            })
+            .collect())
+    }
+
+    /// What the viewer pays for the editions they do not own yet, before tax (sales tax is
+    /// added at checkout where prices do not include it). Signed out, the whole price.
+    async fn price_for_you(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        let q = self.mine(ctx).await?;
+        Ok(Money::new(q.price_minor, q.currency.as_str()))
+    }
+
+    /// The editions of the bundle the viewer owns already (empty signed out).
+    async fn owned_items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Uuid>> {
+        Ok(self
+            .mine(ctx)
+            .await?
+            .parts
+            .iter()
+            .filter(|p| p.owned)
+            .map(|p| p.part.edition.id)
+            .collect())
+    }
+
+    /// How many of its editions the viewer owns already.
+    async fn owned_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        Ok(i32::try_from(self.mine(ctx).await?.owned_count).unwrap_or(0))
+    }
+
+    /// How many editions it holds.
+    async fn item_count(&self) -> i32 {
+        i32::try_from(self.parts.len()).unwrap_or(0)
+    }
+}
+
+#[derive(Default)]
+pub struct BundleQuery;
+
+#[Object]
+impl BundleQuery {
+    /// A bundle by id or slug: published and archived ones for everyone, drafts for their
+    /// publisher and admins (`NOT_FOUND` otherwise).
+    async fn bundle(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The bundle's id (give this or `slug`).")] id: Option<Uuid>,
+        #[graphql(desc = "The bundle's slug (give this or `id`).")] slug: Option<String>,
+    ) -> async_graphql::Result<Bundle> {
+        let state = ctx.data::<AppState>()?;
+        let found = bundles::find(&state.db, id, slug.as_deref()).await?;
+        match found {
+            Some(b) if bundles::visible_to(&b, catalog_viewer(ctx)) => {
+                let parts = bundles::parts(&state.db, b.id).await?;
+                Ok(Bundle::new(b, parts))
+            }
+            _ => Err(ApiError::NotFound("bundle").into()),
+        }
+    }
+
+    /// Publisher: their bundles, every status, newest first (at most 100).
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn my_bundles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Bundle>> {
+        let (state, me) = acting(ctx)?;
+        let models = bundles::of_publisher(&state.db, me.id).await?;
+        Ok(Bundle::many(state, models).await?)
+    }
+}
+
+/// The published bundles holding an edition of `product` (`Product.bundles`).
+pub async fn of_product(ctx: &Context<'_>, product: Uuid) -> async_graphql::Result<Vec<Bundle>> {
+    let state = ctx.data::<AppState>()?;
+    let models = bundles::of_product(&state.db, product).await?;
+    Ok(Bundle::many(state, models).await?)
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct CreateBundleInput {
+    /// 1 to 200 characters.
+    pub title: String,
+    /// Its storefront address; made from the title when left out.
+    pub slug: Option<String>,
+    /// Markdown, at most 5000 characters.
+    #[graphql(default)]
+    pub description: String,
+    /// What the whole bundle costs, in minor units of the store's currency, before tax: more
+    /// than zero and less than its editions' list prices added up.
+    pub price_minor: i64,
+    /// 2 to 20 editions of the caller's own published products, each once, in the order the
+    /// bundle page shows them.
+    pub edition_ids: Vec<Uuid>,
+}
+
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct UpdateBundleInput {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub price_minor: Option<i64>,
+    /// The whole new list of editions (the same rules as at creation).
+    pub edition_ids: Option<Vec<Uuid>>,
+}
+
+#[derive(Default)]
+pub struct BundleMutation;
+
+async fn with_parts(state: &AppState, b: bundle::Model) -> async_graphql::Result<Bundle> {
+    let parts = bundles::parts(&state.db, b.id).await?;
+    Ok(Bundle::new(b, parts))
+}
+
+#[Object]
+impl BundleMutation {
+    /// Publisher: a new bundle of their editions, as a draft. Editions of another publisher's
+    /// product are `FORBIDDEN`; an unpublished one, a repeated one, fewer than 2 or more than
+    /// 20, or a price not below the editions' list prices added up are `BAD_USER_INPUT`.
+    #[graphql(guard = "RoleGuard::publisher()")]
+    async fn create_bundle(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The bundle's title, price and editions.")] input: CreateBundleInput,
+    ) -> async_graphql::Result<Bundle> {
+        let (state, me) = acting(ctx)?;
+        let b = bundles::create(
+            state,
+            me,
+            BundleInput {
+                title: input.title,
+                slug: input.slug,
+                description: input.description,
+                price_minor: input.price_minor,
+                edition_ids: input.edition_ids,
+            },
+        )
+        .await?;
+        with_parts(state, b).await
+    }
+
+    /// The bundle's publisher or an admin: changes it (the rules of `createBundle` apply to
+    /// the result). Orders already placed keep their prices.
+    #[graphql(guard = "RoleGuard::publisher_or_admin()")]
+    async fn update_bundle(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The bundle to change.")] id: Uuid,
+        #[graphql(desc = "The fields to change; a field left out keeps its value.")]
+        input: UpdateBundleInput,
+    ) -> async_graphql::Result<Bundle> {
+        let (state, me) = acting(ctx)?;
+        let b = bundles::update(
+            state,
+            me,
+            id,
+            BundlePatch {
+                title: input.title,
+                description: input.description,
+                price_minor: input.price_minor,
+                edition_ids: input.edition_ids,
+            },
+        )
+        .await?;
+        with_parts(state, b).await
+    }
+
+    /// The bundle's publisher or an admin: puts it on sale (its editions and price are
+    /// checked again).
+    #[graphql(guard = "RoleGuard::publisher_or_admin()")]
+    async fn publish_bundle(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The bundle to put on sale.")] id: Uuid,
+    ) -> async_graphql::Result<Bundle> {
+        let (state, me) = acting(ctx)?;
+        let b = bundles::publish(state, me, id).await?;
+        with_parts(state, b).await
+    }
+
+    /// The bundle's publisher or an admin: takes it off sale for good (buyers keep what they
+    /// bought).
+    #[graphql(guard = "RoleGuard::publisher_or_admin()")]
+    async fn archive_bundle(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The bundle to take off sale.")] id: Uuid,
+    ) -> async_graphql::Result<Bundle> {
+        let (state, me) = acting(ctx)?;
+        let b = bundles::archive(state, me, id).await?;
+        with_parts(state, b).await
+    }
+}
