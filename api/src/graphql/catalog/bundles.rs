@@ -286,10 +286,15 @@ pub struct CreateBundleInput {
     pub edition_ids: Vec<Uuid>,
 }
 
+/// Changes to a bundle; a field left out keeps its value.
 #[derive(InputObject, Clone, Debug, Default)]
 pub struct UpdateBundleInput {
+    /// The new title (the same rules as a product's).
     pub title: Option<String>,
+    /// The new description.
     pub description: Option<String>,
+    /// The new price of the whole bundle, in minor units of the store's currency, before tax:
+    /// above zero and below its editions' list prices added up.
     pub price_minor: Option<i64>,
     /// The whole new list of editions (the same rules as at creation).
     pub edition_ids: Option<Vec<Uuid>>,
