@@ -190,7 +190,12 @@ mod tests {
             Some((65_000, false))
         );
         assert_eq!(rate("US", None), None, "no country-wide US rate");
-        assert_eq!(rate("JP", None), None);
+        assert_eq!(
+            rate("JP", None).map(|r| (r.ppm, r.inclusive)),
+            Some((100_000, true)),
+            "Japan's consumption tax, in the price"
+        );
+        assert_eq!(rate("BR", None), None, "a place without a row");
         // A subdivision without its own row takes the country's.
         assert_eq!(rate("DE", Some("BY")).map(|r| r.ppm), Some(190_000));
     }

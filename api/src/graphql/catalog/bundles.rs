@@ -13,7 +13,6 @@ use uuid::Uuid;
 use super::types::{Edition, Money, Product, Publisher, price_currency};
 use crate::catalog::bundles::{self, BundleInput, BundlePatch, BundleStatus, Part, Quote};
 use crate::graphql::guard::{RoleGuard, acting, catalog_viewer};
-use crate::graphql::loaders::{loader_error, loaders};
 use crate::infra::error::ApiError;
 use crate::infra::state::AppState;
 
@@ -148,16 +147,7 @@ pub struct BundleItem {
 #[ComplexObject]
 impl Bundle {
     async fn publisher(&self, ctx: &Context<'_>) -> async_graphql::Result<Publisher> {
-        let name = loaders(ctx)?
-            .names
-            .load_one(self.model.publisher_id)
-            .await
-            .map_err(loader_error)?
-            .unwrap_or_default();
-        Ok(Publisher {
-            id: self.model.publisher_id,
-            name,
-        })
+        Publisher::load(ctx, self.model.publisher_id).await
     }
 
     /// What the whole bundle costs, before tax (never more than `listTotal`), in the viewer's

@@ -120,6 +120,19 @@ pub struct Publisher {
     pub name: String,
 }
 
+impl Publisher {
+    /// The publisher `id` with its public name (through the operation's name loader).
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Publisher> {
+        let name = loaders(ctx)?
+            .names
+            .load_one(id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
+        Ok(Publisher { id, name })
+    }
+}
+
 #[derive(SimpleObject, Clone, Debug)]
 pub struct RatingSummary {
     /// Average of the ratings, 1–5; `null` without reviews.
@@ -285,16 +298,7 @@ pub async fn viewer_region<'a>(
 #[ComplexObject]
 impl Product {
     async fn publisher(&self, ctx: &Context<'_>) -> async_graphql::Result<Publisher> {
-        let name = loaders(ctx)?
-            .names
-            .load_one(self.model.publisher_id)
-            .await
-            .map_err(loader_error)?
-            .unwrap_or_default();
-        Ok(Publisher {
-            id: self.model.publisher_id,
-            name,
-        })
+        Publisher::load(ctx, self.model.publisher_id).await
     }
 
     /// Editions on sale, cheapest first.
