@@ -25,7 +25,8 @@ use crate::api::upload::upload_product_image;
 use crate::api::ws;
 use crate::api::{self, ApiError};
 use crate::components::{
-    Debounce, Empty, FieldErrors, Loading, Mounted, error_fallback, focus_first_invalid, short_time,
+    Debounce, Empty, FieldErrors, Loading, Mounted, error_fallback, focus_first_invalid,
+    parse_price, short_time,
 };
 use crate::page::Page;
 use crate::words;
@@ -232,24 +233,6 @@ fn ProductItem(product: MyProduct, publish: Action<String, Result<(), ApiError>>
             })}
         </li>
     }
-}
-
-/// "19.99", "19,99" or "19" → 1999 minor units; `None` for anything else.
-pub(crate) fn parse_price(text: &str) -> Option<i64> {
-    let t = text.trim().replace(',', ".");
-    let (whole, fraction) = t.split_once('.').unwrap_or((t.as_str(), ""));
-    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let cents = format!("{fraction:0<2}").parse::<i64>().ok()?;
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(cents)
 }
 
 /// "1999" minor units → "19.99", as the price field shows it.

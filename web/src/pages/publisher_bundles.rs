@@ -9,9 +9,8 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::components::{Empty, Loading, PageLink, error_fallback};
+use crate::components::{Empty, Loading, PageLink, error_fallback, parse_price};
 use crate::page::Page;
-use crate::pages::publisher::parse_price;
 
 /// An edition that may go into a bundle: (edition id, "Product — Edition · price").
 type Choice = (String, String);

@@ -1,3 +1,5 @@
+pub mod bundle;
+
 use async_graphql::{ComplexObject, Context, Enum, InputObject, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::catalog::entity::{edition, product, review};
@@ -384,11 +386,8 @@ impl Product {
     }
 
     /// The published bundles holding one of its editions ("Part of bundle: …").
-    async fn bundles(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<crate::graphql::catalog::bundles::Bundle>> {
-        crate::graphql::catalog::bundles::of_product(ctx, self.id).await
+    async fn bundles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<bundle::Bundle>> {
+        bundle::of_product(ctx, self.id).await
     }
 
     /// Why an admin unlisted the product; only its publisher and admins see it.
