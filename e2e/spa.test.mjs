@@ -587,6 +587,37 @@ try {
     assert.equal(before - await balance(page), shown, 'the bundle did not cost the price shown');
   });
 
+  await step('(a) a bundle with a boxed copy asks for the address, checks it, and waits for the parcel', async () => {
+    await topUp(page, 300);
+    const before = await balance(page);
+    // The demo bundle holding a Collector's Box (api/src/seed.rs).
+    await navigateInApp(page, '/bundles/atlas-collectors-set');
+    await page.locator('.bundle__item', { hasText: 'Boxed copy' }).waitFor();
+    const form = page.getByRole('group', { name: 'Shipping address' });
+    await form.waitFor();
+    const buy = page.getByRole('button', { name: /^Buy for / });
+    const shown = cents(await buy.innerText());
+    // The domain's rules, checked before anything is sent.
+    await fillAddress(page, { ...goodAddress, 'Postal code': '10#15' });
+    await buy.click();
+    await page.locator('#ship-postal-error').waitFor();
+    assert.equal(await form.getByLabel('Postal code').getAttribute('aria-invalid'), 'true');
+    assert.equal(await balance(page), before, 'a refused address cost money');
+    await navigateInApp(page, '/bundles/atlas-collectors-set');
+    await page.getByRole('group', { name: 'Shipping address' }).waitFor();
+    await fillAddress(page, goodAddress);
+    await page.locator('#ship-country-hint', { hasText: 'Germany — DE' }).waitFor();
+    await shot(page, 'bundle-boxed');
+    await page.getByRole('button', { name: /^Buy for / }).click();
+    await page.waitForURL(/\/orders\/[^/]+$/);
+    // One parcel for the box; the order waits for it, paid the price shown.
+    await page.locator('.status', { hasText: 'Paid, waiting to be shipped' }).waitFor({ timeout: 30000 });
+    await page.locator('.shipment__status', { hasText: 'waiting for the publisher to ship' }).waitFor();
+    assert.equal(await page.locator('.shipment').count(), 1, 'one shipment for the bundle');
+    await page.locator('.shipment address', { hasText: 'Erika Mustermann' }).waitFor();
+    assert.equal(before - await balance(page), shown, 'the bundle did not cost the price shown');
+  });
+
   // ------------------------------------------------------------------ (c) no funds
   await step('(c) without funds the order is cancelled with the reason', async () => {
     const poor = await newPerson('poor user');

@@ -421,24 +421,51 @@ pub async fn catalog(
     Ok(created)
 }
 
-/// The demo bundles: (slug, title, publisher code, demo product numbers, percent of the
-/// parts' total the bundle costs). Each holds the Standard editions of its products.
-const DEMO_BUNDLES: [(&str, &str, &str, &[usize], i64); 3] = [
-    (
-        "nebula-starter-pack",
-        "Nebula Starter Pack",
-        "NEB",
-        &[0, 2, 4],
-        60,
-    ),
-    (
-        "atlas-collection",
-        "Atlas Collection",
-        "ATL",
-        &[1, 3, 5, 7],
-        55,
-    ),
-    ("nebula-duo", "Nebula Duo", "NEB", &[6, 8], 70),
+/// A demo bundle: the Standard editions of `numbers` (demo product numbers of publisher `code`)
+/// for `percent` of what they cost one by one; `boxed` adds the publisher's first Collector's
+/// Box of a product in no demo bundle, so that buying it ships a parcel.
+struct DemoBundle {
+    slug: &'static str,
+    title: &'static str,
+    code: &'static str,
+    numbers: &'static [usize],
+    percent: i64,
+    boxed: bool,
+}
+
+const DEMO_BUNDLES: [DemoBundle; 4] = [
+    DemoBundle {
+        slug: "nebula-starter-pack",
+        title: "Nebula Starter Pack",
+        code: "NEB",
+        numbers: &[0, 2, 4],
+        percent: 60,
+        boxed: false,
+    },
+    DemoBundle {
+        slug: "atlas-collection",
+        title: "Atlas Collection",
+        code: "ATL",
+        numbers: &[1, 3, 5, 7],
+        percent: 55,
+        boxed: false,
+    },
+    DemoBundle {
+        slug: "nebula-duo",
+        title: "Nebula Duo",
+        code: "NEB",
+        numbers: &[6, 8],
+        percent: 70,
+        boxed: false,
+    },
+    DemoBundle {
+        slug: "atlas-collectors-set",
+        title: "Atlas Collector's Set",
+        code: "ATL",
+        numbers: &[9, 11],
+        percent: 65,
+        boxed: true,
+    },
 ];
 
 /// Published bundles of the demo publishers' products ([`DEMO_BUNDLES`]); one whose slug
@@ -446,8 +473,35 @@ const DEMO_BUNDLES: [(&str, &str, &str, &[usize], i64); 3] = [
 async fn bundles(db: &DatabaseConnection, currency: Currency) -> anyhow::Result<()> {
     use domain::catalog::entity::{bundle, bundle_item};
     let txn = db.begin().await?;
-    for (slug, title, code, numbers, percent) in DEMO_BUNDLES {
-        let skus: Vec<String> = numbers.iter().map(|i| format!("{code}-{i:04}-0")).collect();
+    for DemoBundle {
+        slug,
+        title,
+        code,
+        numbers,
+        percent,
+        boxed,
+    } in DEMO_BUNDLES
+    {
+        let mut skus: Vec<String> = numbers.iter().map(|i| format!("{code}-{i:04}-0")).collect();
+        if boxed {
+            // Of a product in no demo bundle: a buyer of another bundle does not own it yet.
+            let standard: Vec<String> = DEMO_BUNDLES
+                .iter()
+                .filter(|b| b.code == code)
+                .flat_map(|b| b.numbers)
+                .map(|i| format!("{code}-{i:04}-"))
+                .collect();
+            let first_box = edition::Entity::find()
+                .filter(edition::Column::Sku.starts_with(format!("{code}-")))
+                .filter(edition::Column::Kind.eq("physical"))
+                .order_by_asc(edition::Column::Sku)
+                .all(&txn)
+                .await?
+                .into_iter()
+                .find(|e| !standard.iter().any(|s| e.sku.starts_with(s.as_str())));
+            let Some(first_box) = first_box else { continue };
+            skus.push(first_box.sku);
+        }
         let parts = edition::Entity::find()
             .filter(edition::Column::Sku.is_in(skus.clone()))
             .all(&txn)

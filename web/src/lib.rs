@@ -9,6 +9,7 @@
 //! only its own router, and the release build's link-time optimisation leaves the other pages
 //! out.
 
+mod address;
 mod api;
 mod app;
 mod components;

@@ -1,14 +1,19 @@
 //! A bundle: its editions with covers and links, the list total struck through, the bundle's
 //! price, what the signed-in shopper pays for the parts they do not own yet ("You own 1 of 3 —
-//! pay X for the rest"), and a Buy button that places the order and goes to it.
+//! pay X for the rest"), the shipping address when a boxed copy is among the rest, and a Buy
+//! button that places the order and goes to it.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use crate::address::{self, AddressFields, AddressForm};
 use crate::api::queries::{BundlePage as BundleQuery, BuyBundle, bundle_page, buy_bundle};
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::components::{CoverPlaceholder, Loading, Markdown, PageLink, error_fallback};
+use crate::components::{
+    CoverPlaceholder, FieldErrors, Loading, Markdown, PageLink, error_fallback,
+    focus_first_invalid, place_error,
+};
 use crate::page::Page;
 use crate::state::{idempotency_key, use_auth};
 
@@ -58,9 +63,17 @@ fn BundleView(bundle: Bundle) -> impl IntoView {
     let auth = use_auth();
     crate::words::set_title(&bundle.title);
     let key = StoredValue::new(idempotency_key());
+    // A boxed part the shopper lacks is shipped: the order then needs an address.
+    let boxed = bundle
+        .items
+        .iter()
+        .any(|i| !i.owned && enum_name(&i.edition.kind) == "PHYSICAL");
+    let address = AddressForm::new();
+    let fields = RwSignal::new(FieldErrors::new());
     let buy = Action::new_local(move |bundle_id: &String| {
         let vars = buy_bundle::Variables {
             bundle_id: bundle_id.clone(),
+            shipping_address: boxed.then(|| shipping_input(address.typed())),
             idempotency_key: key.get_value(),
         };
         async move {
@@ -74,18 +87,16 @@ fn BundleView(bundle: Bundle) -> impl IntoView {
                 // A refusal is final for this key: the next try is a new order.
                 Err(_) => key.set_value(idempotency_key()),
             }
-            result.map(|_| ())
+            // An address field the API refused is marked at the field (the error is `None`).
+            result
+                .map(|_| ())
+                .map_err(|error: ApiError| place_error(&error, fields, &address::field_names()))
         }
     });
     let on_sale = enum_name(&bundle.status) == "PUBLISHED";
     let owned = bundle.owned_count;
     let count = bundle.item_count;
     let everything_owned = owned >= count;
-    // A boxed part needs a shipping address, which this page does not ask for yet.
-    let boxed = bundle
-        .items
-        .iter()
-        .any(|i| !i.owned && enum_name(&i.edition.kind) == "PHYSICAL");
     let id = bundle.id.clone();
     view! {
         <article class="product bundle" aria-labelledby="bundle-title">
@@ -115,33 +126,43 @@ fn BundleView(bundle: Bundle) -> impl IntoView {
                 view! { <p class="state state--empty">"This bundle is not on sale."</p> }.into_any()
             } else if everything_owned {
                 view! { <p><PageLink page=Page::Library>"Go to your library"</PageLink></p> }.into_any()
-            } else if boxed {
-                view! { <p class="state">"This bundle holds a boxed copy; it is sold with a shipping address at checkout, which is not here yet."</p> }.into_any()
             } else {
                 view! {
                     <Show
                         when=move || auth.signed_in()
                         fallback=|| view! { <p><PageLink page=Page::SignIn>"Sign in to buy this bundle"</PageLink></p> }
                     >
-                        <button
-                            class="button button--primary"
-                            type="button"
-                            disabled=move || buy.pending().get() || buy.value().with(|v| matches!(v, Some(Ok(()))))
-                            on:click={
-                                let id = id.clone();
-                                move |_| {
-                                    buy.dispatch(id.clone());
+                        <form class="form bundle__buy" novalidate=true on:submit={
+                            let id = id.clone();
+                            move |ev: leptos::ev::SubmitEvent| {
+                                ev.prevent_default();
+                                if boxed {
+                                    let errors = address.errors();
+                                    let ok = errors.is_empty();
+                                    fields.set(errors);
+                                    if !ok {
+                                        focus_first_invalid();
+                                        return;
+                                    }
                                 }
+                                buy.dispatch(id.clone());
                             }
-                        >
-                            {format!("Buy for {}", bundle.price_for_you.formatted)}
-                        </button>
+                        }>
+                            {boxed.then(|| view! { <AddressFields address errors=fields /> })}
+                            <button
+                                class="button button--primary"
+                                type="submit"
+                                disabled=move || buy.pending().get() || buy.value().with(|v| matches!(v, Some(Ok(()))))
+                            >
+                                {format!("Buy for {}", bundle.price_for_you.formatted)}
+                            </button>
+                        </form>
                     </Show>
                 }
                 .into_any()
             }}
-            {move || buy.value().get().and_then(Result::err).map(|e: ApiError| view! {
-                <p class="alert alert--error" role="alert">{e.message}</p>
+            {move || buy.value().get().and_then(Result::err).flatten().map(|message| view! {
+                <p class="alert alert--error" role="alert">{message}</p>
             })}
             <ul class="bundle__items" aria-label="In this bundle">
                 {bundle
@@ -191,5 +212,18 @@ fn BundleView(bundle: Bundle) -> impl IntoView {
                 <Markdown text=bundle.description />
             </section>
         </article>
+    }
+}
+
+/// The address in `placeOrder`'s input.
+fn shipping_input(a: address::Address) -> buy_bundle::ShippingAddressInput {
+    buy_bundle::ShippingAddressInput {
+        name: a.name,
+        country: a.country,
+        region: a.region,
+        city: a.city,
+        postal_code: a.postal_code,
+        street: a.street,
+        phone: a.phone,
     }
 }
