@@ -80,6 +80,12 @@ async fn serve(args: api::infra::config::ServeArgs) -> anyhow::Result<()> {
     }
     // The catalog's events (a build made current), from its outbox to NATS.
     tokio::spawn(api::catalog::outbox::relay(state.clone()));
+    // What it published leaves the outbox after the retention.
+    tokio::spawn(domain::retention::pruner(
+        state.db.clone(),
+        vec![domain::retention::Prunable::outbox(api::catalog::outbox::SCHEMA)],
+        state.config.services.messaging_retention(),
+    ));
     // The storefront's listing follows discounts as they start and end.
     tokio::spawn(api::catalog::discounts::clock(state.clone()));
     if let Some(every) = state.config.builds.chunk_gc_every {

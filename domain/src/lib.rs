@@ -28,6 +28,8 @@ pub mod reconcile;
 pub mod redis;
 pub mod refund;
 #[cfg(feature = "server")]
+pub mod retention;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod sql;

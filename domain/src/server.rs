@@ -2,6 +2,8 @@
 //! where the services are ([`ServiceSettings`], from the environment) and when to stop
 //! ([`shutdown`]); its logs and traces are [`crate::telemetry`]'s. Server only.
 
+use std::time::Duration;
+
 use crate::money::{Currency, MoneyError};
 
 /// `DATABASE_URL` when unset: the store's database on the local PostgreSQL.
@@ -50,12 +52,22 @@ pub struct ServiceSettings {
         default_value = ""
     )]
     pub webhooks_http_hosts: Vec<String>,
+    /// Days a published outbox row and a handled message's inbox row are kept (every outbox
+    /// and inbox; `domain::retention`); 0 keeps them forever. The inbox's must be longer than
+    /// `SAGA_NEW_CONSUMER_BACKLOG_SECS` by a day (`saga run` refuses less).
+    #[arg(long, env = "MESSAGING_RETENTION_DAYS", default_value_t = crate::retention::DEFAULT_RETENTION_DAYS)]
+    pub messaging_retention_days: u64,
 }
 
 impl ServiceSettings {
     /// `STORE_CURRENCY`, checked: one the store sells in (`domain/data/exchange_rates.csv`).
     pub fn currency(&self) -> Result<Currency, MoneyError> {
         Currency::parse_supported(&self.store_currency)
+    }
+
+    /// `MESSAGING_RETENTION_DAYS` (zero: forever).
+    pub fn messaging_retention(&self) -> Duration {
+        Duration::from_secs(self.messaging_retention_days.saturating_mul(86_400))
     }
 
     /// Where webhooks may go (`WEBHOOKS_ALLOW_PRIVATE_TARGETS`, `WEBHOOKS_HTTP_HOSTS`).

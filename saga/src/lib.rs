@@ -53,6 +53,16 @@ pub async fn run(
             tasks.spawn(c);
         }
         tasks.spawn(infra::outbox::relay(rt.clone(), p));
+        // Its inbox and outbox keep what is still needed, not every event since the start.
+        let tables = vec![
+            domain::retention::Prunable::outbox(p.name()),
+            domain::retention::Prunable::inbox(p.name()),
+        ];
+        let (db, retention) = (rt.db.clone(), rt.settings.messaging_retention);
+        tasks.spawn(async move {
+            domain::retention::pruner(db, tables, retention).await;
+            Ok(())
+        });
         if p == Participant::Fulfillment {
             tasks.spawn(fulfillment::deadlines(rt.clone()));
         }

@@ -264,12 +264,25 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         .await
         .context("connecting to NATS")?;
     let bus = domain::bus::Bus::new(nats.clone(), &services.nats_prefix);
+    let messaging_retention = services.messaging_retention();
+    if !domain::retention::inbox_retention_is_safe(
+        messaging_retention,
+        Duration::from_secs(c.new_consumer_backlog_secs),
+    ) {
+        anyhow::bail!(
+            "MESSAGING_RETENTION_DAYS ({}) must be 0 or longer than SAGA_NEW_CONSUMER_BACKLOG_SECS \
+             ({} s) by a day: a consumer created anew would get messages whose inbox rows are gone",
+            services.messaging_retention_days,
+            c.new_consumer_backlog_secs
+        );
+    }
     let settings = Settings {
         max_deliver: c.max_deliver.max(1),
         retry_base: Duration::from_millis(c.retry_base_ms),
         retry_max: Duration::from_millis(c.retry_max_ms),
         ack_wait: Duration::from_secs(c.ack_wait_secs.max(1)),
         new_consumer_backlog: Duration::from_secs(c.new_consumer_backlog_secs),
+        messaging_retention,
         concurrency: c.concurrency.max(1),
         batch_max: c.batch_max.max(1),
         currency,

@@ -23,6 +23,7 @@ mod ops;
 mod purge;
 mod redis_down;
 mod refunds;
+mod retention;
 mod saga;
 mod schema;
 mod sessions;

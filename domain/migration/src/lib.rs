@@ -27,6 +27,7 @@ mod m20261211_000001_catalog_discounts;
 mod m20261211_000002_tax;
 mod m20261212_000001_regional_prices;
 mod m20261212_000002_bundles;
+mod m20261213_000001_messaging_retention;
 
 pub use m20261124_000004_saga::PARTICIPANTS;
 
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000002_tax::Migration),
             Box::new(m20261212_000001_regional_prices::Migration),
             Box::new(m20261212_000002_bundles::Migration),
+            Box::new(m20261213_000001_messaging_retention::Migration),
         ]
     }
 }

@@ -97,6 +97,9 @@ pub struct Settings {
     pub ack_wait: Duration,
     /// How far back in time a newly created consumer of events starts.
     pub new_consumer_backlog: Duration,
+    /// How long published outbox rows and handled inbox rows are kept (zero: forever); longer
+    /// than `new_consumer_backlog` by a day ([`domain::retention`]).
+    pub messaging_retention: Duration,
     /// Lanes of each participant: batches it handles at once (each in its own transaction),
     /// every delivery in the lane of the account it concerns.
     pub concurrency: usize,
@@ -176,6 +179,9 @@ impl Default for Settings {
             retry_max: Duration::from_secs(60),
             ack_wait: Duration::from_secs(5),
             new_consumer_backlog: Duration::from_secs(24 * 3600),
+            messaging_retention: Duration::from_secs(
+                domain::retention::DEFAULT_RETENTION_DAYS * 86_400,
+            ),
             concurrency: 4,
             batch_max: 32,
             currency: Currency::EUR,
