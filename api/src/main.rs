@@ -83,7 +83,9 @@ async fn serve(args: api::infra::config::ServeArgs) -> anyhow::Result<()> {
     // What it published leaves the outbox after the retention.
     tokio::spawn(domain::retention::pruner(
         state.db.clone(),
-        vec![domain::retention::Prunable::outbox(api::catalog::outbox::SCHEMA)],
+        vec![domain::retention::Prunable::outbox(
+            api::catalog::outbox::SCHEMA,
+        )],
         state.config.services.messaging_retention(),
     ));
     // The storefront's listing follows discounts as they start and end.

@@ -241,6 +241,18 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
     let currency = services
         .currency()
         .map_err(|e| anyhow::anyhow!("STORE_CURRENCY: {e}"))?;
+    let messaging_retention = services.messaging_retention();
+    if !domain::retention::inbox_retention_is_safe(
+        messaging_retention,
+        Duration::from_secs(c.new_consumer_backlog_secs),
+    ) {
+        anyhow::bail!(
+            "MESSAGING_RETENTION_DAYS ({}) must be 0 or longer than SAGA_NEW_CONSUMER_BACKLOG_SECS \
+             ({} s) by a day: a consumer created anew would get messages whose inbox rows are gone",
+            services.messaging_retention_days,
+            c.new_consumer_backlog_secs
+        );
+    }
     let mut opts = sea_orm::ConnectOptions::new(services.database_url.clone());
     opts.max_connections(services.database_max_connections)
         .min_connections(1)
@@ -264,18 +276,6 @@ async fn connect(c: &Config) -> anyhow::Result<(Runtime, async_nats::Client)> {
         .await
         .context("connecting to NATS")?;
     let bus = domain::bus::Bus::new(nats.clone(), &services.nats_prefix);
-    let messaging_retention = services.messaging_retention();
-    if !domain::retention::inbox_retention_is_safe(
-        messaging_retention,
-        Duration::from_secs(c.new_consumer_backlog_secs),
-    ) {
-        anyhow::bail!(
-            "MESSAGING_RETENTION_DAYS ({}) must be 0 or longer than SAGA_NEW_CONSUMER_BACKLOG_SECS \
-             ({} s) by a day: a consumer created anew would get messages whose inbox rows are gone",
-            services.messaging_retention_days,
-            c.new_consumer_backlog_secs
-        );
-    }
     let settings = Settings {
         max_deliver: c.max_deliver.max(1),
         retry_base: Duration::from_millis(c.retry_base_ms),

@@ -17,7 +17,9 @@ const DAY: Duration = Duration::from_secs(86_400);
 /// (`None`: not yet); returns its id.
 async fn outbox_row(app: &TestApp, schema: &str, created: i32, published: Option<i32>) -> String {
     let id = uuid::Uuid::now_v7();
-    let published = published.map_or("NULL".to_owned(), |d| format!("now() - interval '{d} days'"));
+    let published = published.map_or("NULL".to_owned(), |d| {
+        format!("now() - interval '{d} days'")
+    });
     app.state
         .db
         .execute_unprepared(&format!(
@@ -92,7 +94,9 @@ async fn old_published_and_handled_rows_go_and_an_unpublished_event_stays_whatev
     // Exercise: one batch of two, the rest batch after batch, then once more; a zero
     // retention, which keeps everything.
     let outbox = Prunable::outbox("billing");
-    let first = prune_batch(db, &outbox, retention, 2).await.expect("a batch");
+    let first = prune_batch(db, &outbox, retention, 2)
+        .await
+        .expect("a batch");
     let rest = prune(db, &outbox, retention, 2).await.expect("prune");
     let again = prune(db, &outbox, retention, 2).await.expect("prune");
     let inbox = prune(db, &Prunable::inbox("billing"), retention, 2)
