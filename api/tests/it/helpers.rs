@@ -104,28 +104,6 @@ async fn template() -> &'static str {
                     .execute_unprepared(&format!("ALTER DATABASE {building} RENAME TO {name}"))
                     .await
                     .expect("rename template");
-                // The templates of earlier migration lists are of no use any more. One that a
-                // test process of another checkout is cloning right now refuses to go (no
-                // FORCE): it stays until the next new template.
-                let stale = admin
-                    .query_all_raw(Statement::from_sql_and_values(
-                        sea_orm::DatabaseBackend::Postgres,
-                        "SELECT datname FROM pg_database \
-                         WHERE datname LIKE 'store\\_tpl\\_%' AND datname NOT LIKE '%\\_building' \
-                           AND datname <> $1",
-                        [name.clone().into()],
-                    ))
-                    .await
-                    .expect("list templates");
-                for row in stale {
-                    let old: String = row.try_get("", "datname").expect("datname");
-                    if let Err(e) = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {old}"))
-                        .await
-                    {
-                        eprintln!("kept the old template {old}: {e}");
-                    }
-                }
             }
             admin
                 .execute_unprepared("SELECT pg_advisory_unlock(73110)")
