@@ -22,6 +22,7 @@ use fred::interfaces::LuaInterface;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -114,7 +115,8 @@ async fn ensure_wallet(tx: &Tx, account: Uuid, currency: Currency) -> Result<(),
 
 /// The wallet of `account`, made in `currency` when missing; with `turn`, an empty wallet in
 /// another currency turns to this one (a wallet holds one currency, and only money pins it):
-/// the currency the wallet holds after.
+/// the currency the wallet holds after. The wallet's row stays locked until the transaction
+/// ends, so no other top-up or refund turns it to another currency in between.
 async fn wallet_in(
     tx: &Tx,
     account: Uuid,
@@ -122,25 +124,21 @@ async fn wallet_in(
     turn: bool,
 ) -> Result<Currency, Failure> {
     ensure_wallet(tx, account, currency).await?;
-    if !turn {
-        let held = wallet::Entity::find_by_id(account)
-            .one(tx.db())
-            .await?
-            .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
-        return stored_currency(&held.currency);
-    }
-    let switched = wallet::Entity::update_many()
-        .col_expr(wallet::Column::Currency, Expr::value(currency.as_str()))
-        .col_expr(wallet::Column::UpdatedAt, Expr::current_timestamp())
-        .filter(wallet::Column::AccountId.eq(account))
-        .filter(wallet::Column::BalanceMinor.eq(0))
-        .filter(wallet::Column::Currency.ne(currency.as_str()))
-        .exec(tx.db())
-        .await?;
-    if switched.rows_affected > 0 {
-        return Ok(currency);
+    if turn {
+        let switched = wallet::Entity::update_many()
+            .col_expr(wallet::Column::Currency, Expr::value(currency.as_str()))
+            .col_expr(wallet::Column::UpdatedAt, Expr::current_timestamp())
+            .filter(wallet::Column::AccountId.eq(account))
+            .filter(wallet::Column::BalanceMinor.eq(0))
+            .filter(wallet::Column::Currency.ne(currency.as_str()))
+            .exec(tx.db())
+            .await?;
+        if switched.rows_affected > 0 {
+            return Ok(currency);
+        }
     }
     let held = wallet::Entity::find_by_id(account)
+        .lock_exclusive()
         .one(tx.db())
         .await?
         .ok_or_else(|| Failure::Transient(anyhow!("no wallet for {account}")))?;
