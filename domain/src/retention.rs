@@ -68,16 +68,18 @@ impl Prunable {
     }
 }
 
-/// Removes at most `batch` rows of `what` older than `retention`; returns how many went.
+/// Removes at most `batch` rows of `what` older than `retention`; returns how many went. A
+/// zero retention keeps everything.
 pub async fn prune_batch(
     db: &impl ConnectionTrait,
     what: &Prunable,
     retention: Duration,
     batch: u32,
 ) -> Result<u64, DbErr> {
-    // A retention beyond the calendar keeps everything.
+    // A retention beyond the calendar keeps everything, as does none.
     let Some(cutoff) = chrono::Duration::from_std(retention)
         .ok()
+        .filter(|_| !retention.is_zero())
         .and_then(|r| chrono::Utc::now().checked_sub_signed(r))
     else {
         return Ok(0);
@@ -98,16 +100,12 @@ pub async fn prune_batch(
 }
 
 /// Prunes `what` batch after batch until one comes back short; returns how many rows went.
-/// A zero retention keeps everything.
 pub async fn prune(
     db: &impl ConnectionTrait,
     what: &Prunable,
     retention: Duration,
     batch: u32,
 ) -> Result<u64, DbErr> {
-    if retention.is_zero() {
-        return Ok(0);
-    }
     let mut total = 0;
     loop {
         let n = prune_batch(db, what, retention, batch).await?;

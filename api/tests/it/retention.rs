@@ -105,13 +105,16 @@ async fn old_published_and_handled_rows_go_and_an_unpublished_event_stays_whatev
     let forever = prune(db, &Prunable::inbox("billing"), Duration::ZERO, 2)
         .await
         .expect("keep everything");
+    let forever_batch = prune_batch(db, &Prunable::outbox("billing"), Duration::ZERO, 2)
+        .await
+        .expect("one batch keeping everything");
     let catalog = prune(db, &Prunable::outbox("catalog"), retention, 100)
         .await
         .expect("prune the catalog's outbox");
 
     // Check: what went, what is left, and what the operator sees of the owed event.
     assert_eq!((first, rest, again), (2, 1, 0), "a batch is bounded");
-    assert_eq!((inbox, forever, catalog), (3, 0, 1));
+    assert_eq!((inbox, forever, forever_batch, catalog), (3, 0, 0, 1));
     assert_eq!(left(&app, "billing.outbox", "id").await, kept_outbox);
     assert_eq!(left(&app, "billing.inbox", "message_id").await, kept_inbox);
     assert_eq!(left(&app, "catalog.outbox", "id").await, kept_catalog);

@@ -4,7 +4,7 @@ use crate::MESSAGING_SCHEMAS;
 
 /// Every outbox and inbox (the participants' and the catalog's outbox): a BRIN index on the time
 /// a row was written, which the pruning of rows past the retention walks
-/// (`domain::outbox::prune`, `domain::messaging::prune_inbox`). Rows are appended in time
+/// (`domain::retention::prune`). Rows are appended in time
 /// order, so a BRIN index costs an insert almost nothing and still lets a batch read only the
 /// old pages instead of scanning the table.
 #[derive(DeriveMigrationName)]
