@@ -769,40 +769,28 @@ pub async fn region_and_wallet(
 /// currency (a wallet holds one currency, so that money must be spent in its region first).
 pub async fn shopping_region(state: &AppState, account: Uuid) -> ApiResult<Region> {
     let (region, wallet) = region_and_wallet(state, account).await?;
-    if let Some((held, balance)) = wallet
-        && held != region.currency
-        && balance != 0
-    {
-        return Err(ApiError::Conflict(format!(
-            "your wallet holds {} but your region pays in {}; choose a region that pays in {}",
-            domain::money::Money {
-                minor: balance,
-                currency: held
-            }
-            .format(),
-            region.currency.as_str(),
-            held.as_str()
-        )));
-    }
+    wallet_takes(wallet, region.currency)?;
     Ok(region)
 }
 
-/// The currency and balance of `account`'s wallet, if it has one.
-pub async fn wallet_of(state: &AppState, account: Uuid) -> ApiResult<Option<(Currency, i64)>> {
-    use domain::billing::entity::wallet;
-    let row: Option<(String, i64)> = wallet::Entity::find_by_id(account)
-        .select_only()
-        .column(wallet::Column::Currency)
-        .column(wallet::Column::BalanceMinor)
-        .into_tuple()
-        .one(&state.db)
-        .await?;
-    row.map(|(c, b)| {
-        Currency::parse(&c)
-            .map(|c| (c, b))
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored wallet currency: {e}")))
-    })
-    .transpose()
+/// `CONFLICT` unless a wallet of `wallet`'s currency and balance can pay and be paid in
+/// `currency`: it is empty, or holds that currency (a wallet holds one currency at a time).
+fn wallet_takes(wallet: Option<(Currency, i64)>, currency: Currency) -> ApiResult<()> {
+    match wallet {
+        Some((held, balance)) if held != currency && balance != 0 => {
+            Err(ApiError::Conflict(format!(
+                "your wallet holds {}; a region that pays in {} can be chosen once the wallet \
+                 is spent (a wallet holds one currency)",
+                domain::money::Money {
+                    minor: balance,
+                    currency: held
+                }
+                .format(),
+                currency.as_str()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Sets where the caller is taxed for digital orders: an ISO 3166-1 alpha-2 country and, in
@@ -847,21 +835,8 @@ pub async fn set_billing_country(
     // A wallet holds one currency: money in it keeps the region in that currency.
     let currency =
         domain::money::currency_of_country(country.code).unwrap_or(state.config.currency);
-    if let Some((held, balance)) = wallet_of(state, me.id).await?
-        && held != currency
-        && balance != 0
-    {
-        return Err(ApiError::Conflict(format!(
-            "your wallet holds {}; a region that pays in {} can be chosen once the wallet is \
-             spent (a wallet holds one currency)",
-            domain::money::Money {
-                minor: balance,
-                currency: held
-            }
-            .format(),
-            currency.as_str()
-        )));
-    }
+    let (_, wallet) = region_and_wallet(state, me.id).await?;
+    wallet_takes(wallet, currency)?;
     let updated = account::Entity::update_many()
         .col_expr(
             account::Column::BillingCountry,

@@ -150,8 +150,6 @@ impl Loader<Uuid> for BuildsByProduct {
 }
 
 impl Loaders {
-    /// Loads, in one statement per kind, what the selection `node` of a product list asks for
-    /// (editions and their stock, publishers' names, builds).
     /// Whether the items of a product page select a price.
     pub fn wants_prices(node: &Lookahead<'_>) -> bool {
         let editions = node.field("editions");
@@ -187,6 +185,8 @@ impl Loaders {
         Ok(())
     }
 
+    /// Loads, in one statement per kind, what the selection `node` of a product list asks for
+    /// (editions and their stock, publishers' names, builds).
     pub async fn prime_products(
         &self,
         node: Lookahead<'_>,
