@@ -568,6 +568,10 @@ try {
     assert.ok(shown > 0 && shown <= price, `pay ${shown} of ${price}`);
     if (shown < price) {
       await page.locator('.bundle__yours', { hasText: /You own \d of 4 — pay/ }).waitFor();
+    } else {
+      // Owning none of it, the buyer pays the whole price and is told of no part owned.
+      assert.equal(shown, price, 'a buyer owning nothing pays the bundle price');
+      assert.equal(await page.locator('.bundle__yours').count(), 0, 'no part is owned yet');
     }
     await shot(page, 'bundle');
     // The first part's product page says it is part of the bundle.

@@ -105,9 +105,9 @@ impl Money {
     }
 }
 
-/// An amount typed by a person (`12`, `12.5`, `12,50`) in minor units of `currency`: at most
-/// as many decimals as the currency has (none for yen), positive; `None` otherwise.
-pub fn parse_amount(text: &str, currency: Currency) -> Option<i64> {
+/// A price typed by a person (`12`, `12.5`, `12,50`, `0`) in minor units of `currency`: at
+/// most as many decimals as the currency has (none for yen), not negative; `None` otherwise.
+pub fn parse_price(text: &str, currency: Currency) -> Option<i64> {
     let text = text.trim().replace(',', ".");
     let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
     let exp = currency.exponent() as usize;
@@ -133,7 +133,11 @@ pub fn parse_amount(text: &str, currency: Currency) -> Option<i64> {
     whole
         .checked_mul(10i64.pow(currency.exponent()))?
         .checked_add(frac)
-        .filter(|m| *m > 0)
+}
+
+/// An amount to pay typed by a person, as [`parse_price`] reads it, and more than zero.
+pub fn parse_amount(text: &str, currency: Currency) -> Option<i64> {
+    parse_price(text, currency).filter(|m| *m > 0)
 }
 
 const RATES: &str = include_str!("../data/exchange_rates.csv");
@@ -352,6 +356,8 @@ mod tests {
         assert_eq!(parse_amount("1500", yen), Some(1500));
         assert_eq!(parse_amount("1500.5", yen), None);
         assert_eq!(parse_amount("0", Currency::EUR), None);
+        assert_eq!(parse_price("0", Currency::EUR), Some(0));
+        assert_eq!(parse_price("19,99", Currency::EUR), Some(1999));
         assert_eq!(parse_amount("-3", Currency::EUR), None);
         assert_eq!(parse_amount(".", Currency::EUR), None);
         assert_eq!(currency_of_country("de"), Some(Currency::EUR));

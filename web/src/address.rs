@@ -178,6 +178,27 @@ pub fn AddressFields(address: AddressForm, errors: RwSignal<FieldErrors>) -> imp
     }
 }
 
+/// `From<Address>` for an operation's `ShippingAddressInput` (graphql_client makes one such
+/// type per operation): `address::address_input!(place_order::ShippingAddressInput);`.
+macro_rules! address_input {
+    ($input:ty) => {
+        impl From<$crate::address::Address> for $input {
+            fn from(a: $crate::address::Address) -> Self {
+                Self {
+                    name: a.name,
+                    country: a.country,
+                    region: a.region,
+                    city: a.city,
+                    postal_code: a.postal_code,
+                    street: a.street,
+                    phone: a.phone,
+                }
+            }
+        }
+    };
+}
+pub(crate) use address_input;
+
 /// The API's names of the address fields, for `place_error`.
 pub fn field_names() -> Vec<&'static str> {
     ADDRESS_FIELDS.iter().map(|f| f.1).collect()

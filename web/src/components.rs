@@ -449,24 +449,6 @@ impl Debounce {
     }
 }
 
-/// "19.99", "19,99" or "19" → 1999 minor units; `None` for anything else.
-pub fn parse_price(text: &str) -> Option<i64> {
-    let t = text.trim().replace(',', ".");
-    let (whole, fraction) = t.split_once('.').unwrap_or((t.as_str(), ""));
-    if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let cents = format!("{fraction:0<2}").parse::<i64>().ok()?;
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(cents)
-}
-
 #[cfg(test)]
 mod tests {
     use super::one_decimal;

@@ -11,7 +11,7 @@ use crate::api::queries::{BundlePage as BundleQuery, BuyBundle, bundle_page, buy
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
 use crate::components::{
-    CoverPlaceholder, FieldErrors, Loading, Markdown, PageLink, error_fallback,
+    CoverPlaceholder, FieldErrors, Loading, Markdown, Mounted, PageLink, error_fallback,
     focus_first_invalid, place_error,
 };
 use crate::page::Page;
@@ -24,6 +24,7 @@ pub fn BundlePage() -> impl IntoView {
     let params = use_params_map();
     let auth = use_auth();
     let slug = move || params.with(|p| p.get("slug").unwrap_or_default());
+    let mounted = Mounted::new();
     let bundle = LocalResource::new(move || {
         let slug = slug();
         // Asked again when the shopper signs in or out: the price for them changes.
@@ -38,7 +39,7 @@ pub fn BundlePage() -> impl IntoView {
         <Transition fallback=|| view! { <Loading /> }>
             <ErrorBoundary fallback=error_fallback>
                 {move || Suspend::new(async move {
-                    match bundle.await {
+                    match mounted.data(bundle).await {
                         Err(error) if error.code == Some(domain::ErrorCode::NotFound) => {
                             crate::words::set_title("Bundle not found");
                             Ok(view! {
@@ -73,7 +74,7 @@ fn BundleView(bundle: Bundle) -> impl IntoView {
     let buy = Action::new_local(move |bundle_id: &String| {
         let vars = buy_bundle::Variables {
             bundle_id: bundle_id.clone(),
-            shipping_address: boxed.then(|| shipping_input(address.typed())),
+            shipping_address: boxed.then(|| address.typed().into()),
             idempotency_key: key.get_value(),
         };
         async move {
@@ -215,15 +216,4 @@ fn BundleView(bundle: Bundle) -> impl IntoView {
     }
 }
 
-/// The address in `placeOrder`'s input.
-fn shipping_input(a: address::Address) -> buy_bundle::ShippingAddressInput {
-    buy_bundle::ShippingAddressInput {
-        name: a.name,
-        country: a.country,
-        region: a.region,
-        city: a.city,
-        postal_code: a.postal_code,
-        street: a.street,
-        phone: a.phone,
-    }
-}
+address::address_input!(buy_bundle::ShippingAddressInput);

@@ -135,9 +135,7 @@ pub fn Checkout() -> impl IntoView {
         let lines = cart.0.get_untracked();
         let navigate = navigate.clone();
         let idempotency_key = key.get_value();
-        let shipping_address = physical
-            .get_untracked()
-            .then(|| shipping_input(address.typed()));
+        let shipping_address = physical.get_untracked().then(|| address.typed().into());
         async move {
             let lines = lines
                 .iter()
@@ -233,9 +231,10 @@ pub fn Checkout() -> impl IntoView {
 }
 
 /// Where digital items are taxed: the account's billing country (the store's until set), and
-/// a way to change it (a country by name or code; in the US, the state).
+/// a way to change it (a country by name or code; in the US, the state). `on_saved` runs after
+/// each change: the page's amounts may be in another currency now.
 #[component]
-pub fn BillingCountry() -> impl IntoView {
+pub fn BillingCountry(#[prop(optional)] on_saved: Option<Callback<()>>) -> impl IntoView {
     let saved = RwSignal::new(None::<(String, Option<String>)>);
     let loaded = LocalResource::new(move || async move {
         api::request::<BillingQuery>(billing_country::Variables {})
@@ -275,6 +274,9 @@ pub fn BillingCountry() -> impl IntoView {
                     saved.try_set(b.billing_country.map(|c| (c, b.billing_state)));
                     answer.try_set(Some(Ok(())));
                     loaded.refetch();
+                    if let Some(saved) = on_saved {
+                        saved.try_run(());
+                    }
                 }
                 Err(e) => {
                     answer.try_set(Some(Err(e.message)));
@@ -320,15 +322,4 @@ pub fn BillingCountry() -> impl IntoView {
     }
 }
 
-/// The address in `placeOrder`'s input.
-fn shipping_input(a: address::Address) -> place_order::ShippingAddressInput {
-    place_order::ShippingAddressInput {
-        name: a.name,
-        country: a.country,
-        region: a.region,
-        city: a.city,
-        postal_code: a.postal_code,
-        street: a.street,
-        phone: a.phone,
-    }
-}
+address::address_input!(place_order::ShippingAddressInput);

@@ -25,8 +25,7 @@ use crate::api::upload::upload_product_image;
 use crate::api::ws;
 use crate::api::{self, ApiError};
 use crate::components::{
-    Debounce, Empty, FieldErrors, Loading, Mounted, error_fallback, focus_first_invalid,
-    parse_price, short_time,
+    Debounce, Empty, FieldErrors, Loading, Mounted, error_fallback, focus_first_invalid, short_time,
 };
 use crate::page::Page;
 use crate::words;
@@ -237,7 +236,7 @@ fn ProductItem(product: MyProduct, publish: Action<String, Result<(), ApiError>>
 
 /// "1999" minor units → "19.99", as the price field shows it.
 fn price_text(minor: i64) -> String {
-    format!("{}.{:02}", minor / 100, minor % 100)
+    plain_amount(minor, domain::money::Currency::EUR)
 }
 
 /// Errors of the edit form, by the key of their field: `title`, `description`, `genres`, and
@@ -283,7 +282,10 @@ fn EditProduct(
                 .iter()
                 .filter_map(|(edition_id, shown, name, price)| {
                     let new_name = name.get_untracked().trim().to_owned();
-                    let new_price = parse_price(&price.get_untracked());
+                    let new_price = domain::money::parse_price(
+                        &price.get_untracked(),
+                        domain::money::Currency::EUR,
+                    );
                     let name_changed = new_name != shown.name.get_untracked();
                     let price_changed = new_price != Some(shown.amount_minor.get_untracked());
                     if !name_changed && !price_changed {
@@ -385,9 +387,11 @@ fn EditProduct(
             if let Err(e) = domain::catalog::parse_edition_name(&name.get_untracked()) {
                 found.push((format!("{edition_id}:name"), e.to_string()));
             }
-            let ok = parse_price(&price.get_untracked()).is_some_and(|minor| {
-                domain::money::Money::price(minor, domain::money::Currency::EUR).is_ok()
-            });
+            let ok =
+                domain::money::parse_price(&price.get_untracked(), domain::money::Currency::EUR)
+                    .is_some_and(|minor| {
+                        domain::money::Money::price(minor, domain::money::Currency::EUR).is_ok()
+                    });
             if !ok {
                 found.push((
                     format!("{edition_id}:price"),
@@ -697,7 +701,7 @@ fn RegionalPrices(
             }
             let currency =
                 domain::money::Currency::parse(code).unwrap_or(domain::money::Currency::EUR);
-            match domain::money::parse_amount(&typed, currency) {
+            match domain::money::parse_price(&typed, currency) {
                 Some(minor) => prices.push(set_edition_prices::MoneyInput {
                     amount_minor: minor,
                     currency: code.clone(),

@@ -9,7 +9,7 @@ use crate::api::queries::{
 };
 use crate::api::session::enum_name;
 use crate::api::{self, ApiError};
-use crate::components::{Empty, Loading, PageLink, error_fallback, parse_price};
+use crate::components::{Empty, Loading, Mounted, PageLink, error_fallback};
 use crate::page::Page;
 
 /// An edition that may go into a bundle: (edition id, "Product — Edition · price").
@@ -17,6 +17,7 @@ type Choice = (String, String);
 
 #[component]
 pub fn Bundles() -> impl IntoView {
+    let mounted = Mounted::new();
     let version = RwSignal::new(0_u32);
     let bundles = LocalResource::new(move || {
         version.track();
@@ -51,7 +52,7 @@ pub fn Bundles() -> impl IntoView {
             <Transition fallback=|| view! { <Loading /> }>
                 <ErrorBoundary fallback=error_fallback>
                     {move || Suspend::new(async move {
-                        bundles.await.map(|list| {
+                        mounted.data(bundles).await.map(|list| {
                             if list.is_empty() {
                                 return view! { <Empty title="No bundles yet"><p>"Group two or more of your editions below."</p></Empty> }.into_any();
                             }
@@ -93,6 +94,7 @@ pub fn Bundles() -> impl IntoView {
 /// editions. It is created as a draft; "Publish bundle" in the list puts it on sale.
 #[component]
 fn NewBundle(version: RwSignal<u32>) -> impl IntoView {
+    let mounted = Mounted::new();
     let choices = LocalResource::new(move || async move {
         api::request::<MyProducts>(my_products::Variables {
             first: 100,
@@ -138,7 +140,9 @@ fn NewBundle(version: RwSignal<u32>) -> impl IntoView {
     let local_error = RwSignal::new(None::<String>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Some(price_minor) = parse_price(&price.get_untracked()) else {
+        let Some(price_minor) =
+            domain::money::parse_amount(&price.get_untracked(), domain::money::Currency::EUR)
+        else {
             local_error.set(Some("The price is an amount like 24.99.".to_owned()));
             return;
         };
@@ -172,7 +176,7 @@ fn NewBundle(version: RwSignal<u32>) -> impl IntoView {
                 <Transition fallback=|| view! { <Loading /> }>
                     <ErrorBoundary fallback=error_fallback>
                         {move || Suspend::new(async move {
-                            choices.await.map(|list| {
+                            mounted.data(choices).await.map(|list| {
                                 list.into_iter().map(|(id, label)| {
                                     let (id2, id3) = (id.clone(), id.clone());
                                     view! {

@@ -83,7 +83,11 @@ pub fn WalletPage() -> impl IntoView {
                 </div>
                 <div class="wallet__side">
                     <TopUpForm version currency />
-                    <crate::pages::cart::BillingCountry />
+                    // A new region may turn an empty wallet to another currency: the balance
+                    // and the top-up's currency are asked again.
+                    <crate::pages::cart::BillingCountry on_saved=Callback::new(move |()| {
+                        version.try_update(|v| *v += 1);
+                    }) />
                 </div>
             </div>
         </section>
